@@ -1,0 +1,3143 @@
+// r1.c -- the DeepSeek-R1 training pipeline, on a toy model, in one C file.
+//
+// What this is: a reference implementation to read next to the paper
+// ("DeepSeek-R1: Incentivizing Reasoning Capability in LLMs via Reinforcement
+// Learning", 2025). A tiny GPT learns integer addition; reinforcement learning
+// with rule-based rewards (GRPO, an accuracy reward from a verifier and a
+// format reward for <think>...</think><answer>...</answer>) makes it discover
+// that working digit by digit pays. Every stage of the paper is a short
+// function below, in the paper's order, and every gradient is written by hand.
+//
+// What this is not: fast at scale, a general framework, or a faithful copy of
+// DeepSeek's infrastructure. It runs on a CPU with libc and libm only, the
+// model has a few hundred thousand parameters, and readability beats
+// cleverness everywhere except in the one matmul kernel that makes a class
+// demo run in minutes.
+//
+// The file, top to bottom:
+//   utilities ........ errors, random numbers, clock, threads
+//   the model ........ GPT-2 layers, each forward right above its backward
+//   checkpoints ...... safetensors in and out
+//   sampling ......... KV cache, temperature, top-p
+//   command line ..... ./r1 --help
+#include <ctype.h>
+#include <stddef.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifndef R1_NO_THREADS
+#include <pthread.h>
+#endif
+
+#include "r1.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "r1.c reads and writes little-endian safetensors with plain memcpy: build on a little-endian machine"
+#endif
+
+// ----------------------------------------------------------------------------
+// utilities: errors, checked allocation, random numbers, clock
+
+// Exit codes (DESIGN §7): 2 for a usage error, 1 for a data error.
+enum { EXIT_USAGE = 2, EXIT_DATA = 1 };
+
+// Print "r1: <message>" and exit. Every user-facing failure goes through here,
+// so every error is one line that names the file, flag or input at fault.
+static void die(int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "r1: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(code);
+}
+
+// Format a one-line error message into err (truncated to fit errcap).
+static void errf(char *err, size_t errcap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errcap, fmt, ap);
+    va_end(ap);
+}
+
+static void *xmalloc(size_t n, const char *what) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die(EXIT_DATA, "out of memory allocating %zu bytes for %s", n, what);
+    return p;
+}
+static void *xcalloc(size_t n, size_t size, const char *what) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) die(EXIT_DATA, "out of memory allocating %zu x %zu bytes for %s", n, size, what);
+    return p;
+}
+
+// A random number generator with explicit state (xorshift64*), so that a run
+// is reproducible from its seed and a test can fix the coin.
+typedef struct { uint64_t s; } Rng;
+
+static Rng rng_seed(uint64_t seed) {
+    // splitmix64 scrambles the seed so that seeds 1, 2, 3 give unrelated streams
+    uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    Rng r = { z ? z : 1 };
+    return r;
+}
+static uint64_t rng_u64(Rng *r) {
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 0x2545F4914F6CDD1DULL;
+}
+static float rng_uniform(Rng *r) { return (float)(rng_u64(r) >> 40) / 16777216.0f; } // [0,1)
+static int rng_int(Rng *r, int n) { return (int)(rng_u64(r) % (uint64_t)n); }     // [0,n)
+static float rng_normal(Rng *r) {
+    float u1 = rng_uniform(r), u2 = rng_uniform(r);
+    return sqrtf(-2.0f * logf(u1 + 1e-12f)) * cosf(6.2831853f * u2);
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// ----------------------------------------------------------------------------
+// utilities: threads
+//
+// parallel_for(n, grain, fn, ctx) splits the items [0,n) into one contiguous
+// range per thread and calls fn(ctx, i0, i1) on each. Every output element is
+// computed by exactly one thread in a fixed order, so results are bit-identical
+// for any thread count (ranges start at multiples of `grain`, so an element
+// never changes between a kernel's fast path and its tail path). Build with
+// -DR1_NO_THREADS for a single-threaded binary.
+
+typedef void (*RangeFn)(void *ctx, int i0, int i1);
+#define MAX_THREADS 64
+
+static struct {
+    int n_threads;                // including the calling thread
+#ifndef R1_NO_THREADS
+    pthread_t th[MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    int generation, pending;      // work round number; workers still busy
+    RangeFn fn;
+    void *ctx;
+    int n, grain;
+#endif
+} pool = { .n_threads = 1 };
+
+static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
+    int units = (n + grain - 1) / grain;              // whole grains
+    int u0 = (int)((long)units * k / parts), u1 = (int)((long)units * (k + 1) / parts);
+    *i0 = u0 * grain < n ? u0 * grain : n;
+    *i1 = u1 * grain < n ? u1 * grain : n;
+}
+
+#ifndef R1_NO_THREADS
+static void *pool_worker(void *arg) {
+    int id = (int)(intptr_t)arg, seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&pool.mu);
+        while (pool.generation == seen) pthread_cond_wait(&pool.go, &pool.mu);
+        seen = pool.generation;
+        RangeFn fn = pool.fn; void *ctx = pool.ctx; int n = pool.n, grain = pool.grain;
+        pthread_mutex_unlock(&pool.mu);
+        int i0, i1;
+        chunk_of(n, grain, pool.n_threads, id, &i0, &i1);
+        if (i0 < i1) fn(ctx, i0, i1);
+        pthread_mutex_lock(&pool.mu);
+        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    return NULL;
+}
+#endif
+
+static void threads_init(int n) {
+#ifdef R1_NO_THREADS
+    (void)n;
+    pool.n_threads = 1;
+#else
+    if (pool.n_threads > 1 || n <= 1) return;          // started once per process
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.go, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    pool.n_threads = n;
+    for (int i = 1; i < n; i++)
+        if (pthread_create(&pool.th[i], NULL, pool_worker, (void *)(intptr_t)i) != 0) {
+            pool.n_threads = i;                         // fewer threads still give the same results
+            break;
+        }
+#endif
+}
+
+static void parallel_for(int n, int grain, RangeFn fn, void *ctx) {
+    if (n <= 0) return;
+#ifndef R1_NO_THREADS
+    if (pool.n_threads > 1 && n > grain) {
+        pthread_mutex_lock(&pool.mu);
+        pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.grain = grain;
+        pool.pending = pool.n_threads - 1;
+        pool.generation++;
+        pthread_cond_broadcast(&pool.go);
+        pthread_mutex_unlock(&pool.mu);
+        int i0, i1;
+        chunk_of(n, grain, pool.n_threads, 0, &i0, &i1);
+        if (i0 < i1) fn(ctx, i0, i1);
+        pthread_mutex_lock(&pool.mu);
+        while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+        return;
+    }
+#endif
+    (void)grain;
+    fn(ctx, 0, n);
+}
+
+
+// ----------------------------------------------------------------------------
+// utilities: files and JSON
+
+// Write a whole file atomically: to PATH.tmp, flushed and closed with every
+// error checked, then renamed over PATH. A crash leaves the old file intact.
+typedef struct { const void *data; size_t len; } Chunk;
+static int write_file_atomic(const char *path, const Chunk *chunks, int n, char *err, size_t errcap) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        errf(err, errcap, "%s: path too long", path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { errf(err, errcap, "cannot write %s: %s", tmp, strerror(errno)); return -1; }
+    int ok = 1;
+    for (int i = 0; i < n && ok; i++)
+        if (chunks[i].len && fwrite(chunks[i].data, 1, chunks[i].len, f) != chunks[i].len) ok = 0;
+    if (fflush(f) != 0) ok = 0;
+    if (fsync(fileno(f)) != 0 && errno != EINVAL && errno != EROFS) ok = 0;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) {
+        errf(err, errcap, "cannot write %s: %s (disk full?)", tmp, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        errf(err, errcap, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+// Append printf-formatted text to a growing buffer.
+typedef struct { char *s; size_t len, cap; } Buf;
+static void buf_printf(Buf *b, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->len;
+        int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (b->s && (size_t)k < room) { b->len += (size_t)k; return; }
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + (size_t)k + 1) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) die(EXIT_DATA, "out of memory");
+        b->s = s; b->cap = cap;
+    }
+}
+
+// Read a whole file (at most max bytes). NULL and a message on failure.
+static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap) {
+    struct stat st;
+    if (stat(path, &st) != 0) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
+    if (S_ISDIR(st.st_mode)) { errf(err, errcap, "%s is a directory, not a file", path); return NULL; }
+    FILE *f = fopen(path, "rb");
+    if (!f) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
+    size_t cap = 1 << 16, n = 0;
+    char *data = malloc(cap);
+    while (data) {
+        if (n == cap) {
+            if (cap >= max) { errf(err, errcap, "%s is larger than %zu bytes", path, max); free(data); fclose(f); return NULL; }
+            cap = cap * 2 < max ? cap * 2 : max;
+            char *d = realloc(data, cap);
+            if (!d) { free(data); data = NULL; break; }
+            data = d;
+        }
+        size_t k = fread(data + n, 1, cap - n, f);
+        n += k;
+        if (k == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!data) { errf(err, errcap, "out of memory reading %s", path); return NULL; }
+    if (bad) { errf(err, errcap, "cannot read %s", path); free(data); return NULL; }
+    *len = n;
+    return data;
+}
+
+// A minimal JSON reader for the safetensors header: objects, strings,
+// non-negative integers and arrays of them. Anything else is an error.
+typedef struct { const char *s, *end; const char *err; } Json;
+
+static void json_ws(Json *j) { while (j->s < j->end && isspace((unsigned char)*j->s)) j->s++; }
+static int json_eat(Json *j, char ch) {
+    json_ws(j);
+    if (j->s < j->end && *j->s == ch) { j->s++; return 1; }
+    return 0;
+}
+// Read a string into out (cap bytes, NUL-terminated). Escapes \" \\ \/ \n \t
+// and \u00XX are understood; longer strings than cap are an error.
+static int json_string(Json *j, char *out, size_t cap) {
+    if (!json_eat(j, '"')) { j->err = "expected a string"; return 0; }
+    size_t n = 0;
+    while (j->s < j->end && *j->s != '"') {
+        char ch = *j->s++;
+        if ((unsigned char)ch < 0x20) { j->err = "control character in a string"; return 0; }
+        if (ch == '\\') {
+            if (j->s >= j->end) break;
+            char e = *j->s++;
+            if (e == 'n') ch = '\n';
+            else if (e == 't') ch = '\t';
+            else if (e == 'r') ch = '\r';
+            else if (e == 'b') ch = '\b';
+            else if (e == 'f') ch = '\f';
+            else if (e == '"' || e == '\\' || e == '/') ch = e;
+            else if (e == 'u' && j->end - j->s >= 4) {
+                unsigned v = 0;
+                for (int i = 0; i < 4; i++) {
+                    char hx = *j->s++;
+                    v = v * 16 + (unsigned)(isdigit((unsigned char)hx) ? hx - '0'
+                                 : (tolower((unsigned char)hx) >= 'a' && tolower((unsigned char)hx) <= 'f')
+                                 ? tolower((unsigned char)hx) - 'a' + 10 : 99);
+                }
+                if (v > 0xffff || (v >= 0xd800 && v <= 0xdfff)) { j->err = "bad \\u escape"; return 0; }
+                if (v >= 0x80) {                            // write it as UTF-8
+                    unsigned char u[3]; int k = 0;
+                    if (v < 0x800) { u[k++] = (unsigned char)(0xC0 | (v >> 6)); }
+                    else { u[k++] = (unsigned char)(0xE0 | (v >> 12)); u[k++] = (unsigned char)(0x80 | ((v >> 6) & 0x3F)); }
+                    if (n + (size_t)k + 1 >= cap) { j->err = "string too long"; return 0; }
+                    for (int i = 0; i < k; i++) out[n++] = (char)u[i];
+                    v = 0x80 | (v & 0x3F);
+                }
+                ch = (char)v;
+            } else { j->err = "bad escape in a string"; return 0; }
+        }
+        if (n + 1 >= cap) { j->err = "string too long"; return 0; }
+        out[n++] = ch;
+    }
+    if (!json_eat(j, '"')) { j->err = "unterminated string"; return 0; }
+    out[n] = '\0';
+    return 1;
+}
+static int json_uint(Json *j, uint64_t *v) {
+    json_ws(j);
+    if (j->s >= j->end || !isdigit((unsigned char)*j->s)) { j->err = "expected a non-negative integer"; return 0; }
+    uint64_t x = 0;
+    while (j->s < j->end && isdigit((unsigned char)*j->s)) {
+        if (x > (UINT64_MAX - 9) / 10) { j->err = "integer too large"; return 0; }
+        x = x * 10 + (uint64_t)(*j->s++ - '0');
+    }
+    *v = x;
+    return 1;
+}
+// [a, b, ...] of at most max integers; returns the count or -1.
+static int json_uint_array(Json *j, uint64_t *out, int max) {
+    if (!json_eat(j, '[')) { j->err = "expected an array"; return -1; }
+    int n = 0;
+    if (json_eat(j, ']')) return 0;
+    do {
+        uint64_t v;
+        if (!json_uint(j, &v)) return -1;
+        if (n >= max) { j->err = "array too long"; return -1; }
+        out[n++] = v;
+    } while (json_eat(j, ','));
+    if (!json_eat(j, ']')) { j->err = "expected ']'"; return -1; }
+    return n;
+}
+
+// ----------------------------------------------------------------------------
+// the toy world (DESIGN §3)
+//
+// The task is integer addition. A worked solution goes digit by digit from
+// the right, one step per column with the carry, then assembles the answer:
+//
+//   User: 347+285 Assistant:<think>7 plus 5 is 12, 4 plus 8 plus 1 is 13,
+//   3 plus 2 plus 1 is 6, so 632</think><answer>632</answer><|end|>
+//
+// A tiny model cannot add three-digit numbers in one shot, but it can do one
+// column at a time: so thinking genuinely helps, and that is what RL must
+// discover. The words of the work come in two languages; the question's
+// language is the target language, and some pretraining solutions switch
+// part-way (the language mixing of R1-Zero, paper §2.3.2).
+
+enum { LANG_EN, LANG_ZH, N_LANG };
+typedef struct { const char *plus, *is, *sep, *so, *wait, *user, *assistant; } Words;
+static const Words WORDS[N_LANG] = {
+    { " plus ", " is ", ", ", ", so ", ", wait, ", "User: ", " Assistant:" },
+    { "加", "得", "，", "，所以", "，等等，", "用户：", " 助手：" },
+};
+
+#define MAX_OPERANDS 3
+typedef struct { int n; long x[MAX_OPERANDS]; int lang; } Problem;
+
+static long problem_sum(const Problem *p) {
+    long s = 0;
+    for (int i = 0; i < p->n; i++) s += p->x[i];
+    return s;
+}
+
+// "347+285" (English) or "347加285" (Chinese)
+static void problem_question(const Problem *p, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < p->n && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%ld", i ? (p->lang == LANG_ZH ? "加" : "+") : "", p->x[i]);
+}
+
+// Parse a question back: digits separated by '+' or '加'. 0 if it is not one.
+static int parse_question(const char *q, Problem *p) {
+    memset(p, 0, sizeof *p);
+    const char *s = q;
+    while (*s == ' ') s++;
+    for (;;) {
+        if (!isdigit((unsigned char)*s) || p->n == MAX_OPERANDS) return 0;
+        long v = 0; int nd = 0;
+        while (isdigit((unsigned char)*s)) { if (++nd > 6) return 0; v = v * 10 + (*s++ - '0'); }
+        p->x[p->n++] = v;
+        while (*s == ' ') s++;
+        if (*s == '+') s++;
+        else if (!strncmp(s, "加", strlen("加"))) { s += strlen("加"); p->lang = LANG_ZH; }
+        else break;
+        while (*s == ' ') s++;
+    }
+    return *s == '\0' && p->n >= 2;
+}
+
+// The language of a question: Chinese if it contains CJK text, else English.
+static int question_lang(const char *q) {
+    for (const unsigned char *s = (const unsigned char *)q; *s; s++) if (*s >= 0xE0) return LANG_ZH;
+    return LANG_EN;
+}
+
+// The paper's template (Table 1), in miniature: "User: <question> Assistant:".
+static void render_prompt(const char *question, char *out, size_t cap) {
+    const Words *w = &WORDS[question_lang(question)];
+    snprintf(out, cap, "%s%s%s", w->user, question, w->assistant);
+}
+
+// The worked solution of p. Words switch to the other language from column
+// switch_at on (-1: never); column mistake_at first gets a wrong sum, then
+// "wait," and the right one (-1: never).
+static void worked_solution(const Problem *p, int switch_at, int mistake_at, char *out, size_t cap) {
+    size_t n = 0;
+    long carry = 0, digits[16];
+    int nd = 0;
+    out[0] = '\0';
+    for (int col = 0;; col++) {
+        long place = 1;
+        for (int i = 0; i < col; i++) place *= 10;
+        int any = 0;
+        for (int i = 0; i < p->n; i++) if (p->x[i] >= place) any = 1;
+        if (!any) break;
+        const Words *w = &WORDS[switch_at >= 0 && col >= switch_at ? !p->lang : p->lang];
+        long sum = carry;
+        for (int rep = 0; rep < 1 + (col == mistake_at); rep++) {
+            if (col > 0 || rep > 0) n += (size_t)snprintf(out + n, cap - n, "%s", rep ? w->wait : w->sep);
+            sum = carry;
+            for (int i = 0; i < p->n; i++) {
+                long d = p->x[i] / place % 10;
+                sum += d;
+                n += (size_t)snprintf(out + n, cap - n, "%s%ld", i ? w->plus : "", d);
+            }
+            if (carry) n += (size_t)snprintf(out + n, cap - n, "%s%ld", w->plus, carry);
+            long shown = rep == 0 && col == mistake_at ? sum + 1 : sum;   // the slip
+            n += (size_t)snprintf(out + n, cap - n, "%s%ld", w->is, shown);
+            if (n >= cap) return;
+        }
+        digits[nd++] = sum % 10;
+        carry = sum / 10;
+    }
+    const Words *w = &WORDS[switch_at >= 0 ? !p->lang : p->lang];
+    n += (size_t)snprintf(out + n, cap - n, "%s", w->so);
+    if (carry && n < cap) n += (size_t)snprintf(out + n, cap - n, "%ld", carry);
+    for (int i = nd - 1; i >= 0 && n < cap; i--) n += (size_t)snprintf(out + n, cap - n, "%ld", digits[i]);
+}
+
+// Difficulty tiers: 0 is the core (two operands of 1-3 digits, the add_test
+// benchmark); 1 is the hard tier (two 4-digit operands, or three of 1-3
+// digits: add_hard), where every later stage has headroom.
+static long random_operand(Rng *rng, int min_digits, int max_digits) {
+    int nd = min_digits + rng_int(rng, max_digits - min_digits + 1);
+    long hi = 10;                                  // nd digits: [10^(nd-1), 10^nd), or [0,10)
+    for (int i = 1; i < nd; i++) hi *= 10;
+    long lo = nd == 1 ? 0 : hi / 10;
+    return lo + rng_int(rng, (int)(hi - lo));
+}
+
+// The held-out evaluation problems, which the generators never emit.
+typedef struct { uint64_t *keys; int n, cap; } ProblemSet;
+static uint64_t problem_key(const Problem *p) {
+    uint64_t k = (uint64_t)p->n;
+    for (int i = 0; i < p->n; i++) k = k * 10000019ULL + (uint64_t)p->x[i];
+    return k;
+}
+static int problem_set_has(const ProblemSet *s, const Problem *p) {
+    if (!s) return 0;
+    uint64_t k = problem_key(p);
+    for (int i = 0; i < s->n; i++) if (s->keys[i] == k) return 1;
+    return 0;
+}
+static void problem_set_add(ProblemSet *s, const Problem *p) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 256;
+        uint64_t *k = realloc(s->keys, sizeof(uint64_t) * (size_t)s->cap);
+        if (!k) die(EXIT_DATA, "out of memory");
+        s->keys = k;
+    }
+    s->keys[s->n++] = problem_key(p);
+}
+
+static Problem random_problem(Rng *rng, int tier, int lang, const ProblemSet *exclude) {
+    Problem p;
+    do {
+        memset(&p, 0, sizeof p);
+        p.lang = lang;
+        if (tier == 0) {
+            p.n = 2;
+            for (int i = 0; i < 2; i++) p.x[i] = random_operand(rng, 1, 3);
+        } else if (rng_int(rng, 2)) {
+            p.n = 2;
+            for (int i = 0; i < 2; i++) p.x[i] = random_operand(rng, 4, 4);
+        } else {
+            p.n = 3;
+            for (int i = 0; i < 3; i++) p.x[i] = random_operand(rng, 1, 3);
+        }
+    } while (problem_set_has(exclude, &p));
+    return p;
+}
+
+// The pretraining corpus (the base model's world, standing in for
+// DeepSeek-V3-Base's). RL can only amplify what the base already does
+// sometimes, so the mixture holds every style: answers given directly, work
+// shown without tags, work inside the tags, tags with empty thinking; a
+// little self-correction ("wait, ..."), some language switching, and the
+// non-reasoning tasks.
+enum { STYLE_DIRECT, STYLE_WORK, STYLE_TAGGED_WORK, STYLE_TAGGED_EMPTY, N_STYLE };
+typedef struct {
+    float style[N_STYLE];  // shares of the four styles of arithmetic documents
+    float general;         // share of non-reasoning documents
+    float hard;            // share of problems from the hard tier
+    float zh;              // share of questions in Chinese
+    float switch_lang;     // share of worked solutions that switch language part-way
+    float mistake;         // share of worked solutions with a corrected slip
+} Mixture;
+static const Mixture PRETRAIN_MIX = { { 0.40f, 0.35f, 0.10f, 0.15f }, 0.05f, 0.15f, 0.30f, 0.10f, 0.03f };
+
+// The completion of problem p in a given style.
+static void styled_completion(const Problem *p, int style, int switch_at, int mistake_at, char *out, size_t cap) {
+    char work[512];
+    long ans = problem_sum(p);
+    worked_solution(p, switch_at, mistake_at, work, sizeof work);
+    switch (style) {
+    case STYLE_DIRECT:       snprintf(out, cap, "%ld", ans); break;
+    case STYLE_WORK:         snprintf(out, cap, "%s", work); break;
+    case STYLE_TAGGED_WORK:  snprintf(out, cap, "<think>%s</think><answer>%ld</answer>", work, ans); break;
+    default:                 snprintf(out, cap, "<think></think><answer>%ld</answer>", ans); break;
+    }
+}
+
+// The non-reasoning tasks (paper §2.3.3: writing, QA, self-cognition,
+// translation), in miniature: who are you, a number word in the other
+// language, reversing a word, and a request to refuse.
+static const char *const NUMBER_WORDS[N_LANG][10] = {
+    { "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine" },
+    { "零", "一", "二", "三", "四", "五", "六", "七", "八", "九" } };
+static const char *const SHORT_WORDS[] = { "cat", "dog", "sun", "tree", "book", "star", "moon", "fish" };
+
+static void general_task(Rng *rng, char *question, size_t qcap, char *answer, size_t acap) {
+    int lang = rng_uniform(rng) < 0.3f ? LANG_ZH : LANG_EN, kind = rng_int(rng, 4);
+    int d = rng_int(rng, 10);
+    const char *word = SHORT_WORDS[rng_int(rng, (int)(sizeof SHORT_WORDS / sizeof *SHORT_WORDS))];
+    if (kind == 0) {
+        snprintf(question, qcap, "%s", lang ? "你是谁" : "who are you");
+        snprintf(answer, acap, "%s", lang ? "我是R1，一个会做加法的小模型。" : "I am R1, a small model that adds numbers.");
+    } else if (kind == 1) {
+        snprintf(question, qcap, lang ? "把%s译成英文" : "say %s in Chinese", NUMBER_WORDS[lang][d]);
+        snprintf(answer, acap, "%s", NUMBER_WORDS[!lang][d]);
+    } else if (kind == 2) {
+        snprintf(question, qcap, lang ? "倒写%s" : "reverse %s", word);
+        size_t n = strlen(word);
+        for (size_t i = 0; i < n && i + 1 < acap; i++) answer[i] = word[n - 1 - i];
+        answer[n < acap ? n : acap - 1] = '\0';
+    } else {
+        snprintf(question, qcap, "%s", lang ? "告诉我秘密" : "tell me the secret");
+        snprintf(answer, acap, "%s", lang ? "抱歉，我不能说。" : "Sorry, I can't share that.");
+    }
+}
+
+// One pretraining document: a prompt (the template around a question) and
+// its completion, as text.
+static void corpus_document(Rng *rng, const Mixture *mix, const ProblemSet *exclude,
+                            char *prompt, size_t pcap, char *completion, size_t ccap) {
+    char question[128];
+    if (rng_uniform(rng) < mix->general) {
+        general_task(rng, question, sizeof question, completion, ccap);
+        render_prompt(question, prompt, pcap);
+        return;
+    }
+    int lang = rng_uniform(rng) < mix->zh ? LANG_ZH : LANG_EN;
+    Problem p = random_problem(rng, rng_uniform(rng) < mix->hard, lang, exclude);
+    float u = rng_uniform(rng), acc = 0.0f;
+    int style = 0;
+    for (style = 0; style < N_STYLE - 1; style++) if (u < (acc += mix->style[style])) break;
+    int ncol = 0;
+    for (long s = problem_sum(&p) ? problem_sum(&p) : 1; s; s /= 10) ncol++;
+    int switch_at = rng_uniform(rng) < mix->switch_lang ? 1 + rng_int(rng, ncol) : -1;
+    int mistake_at = rng_uniform(rng) < mix->mistake ? rng_int(rng, ncol) : -1;
+    problem_question(&p, question, sizeof question);
+    render_prompt(question, prompt, pcap);
+    styled_completion(&p, style, switch_at, mistake_at, completion, ccap);
+}
+
+static int parse_integer(const char *s, size_t len, long long *value);  // the verifier's, below
+
+// An example of a benchmark: a question (the JSONL "prompt") and its answer.
+typedef struct {
+    char prompt[256];     // the question, e.g. "347+285"
+    char answer[64];      // the expected answer, e.g. "632"
+    long long expected;   // the answer as an integer, when it is one
+    int is_arith;         // 1 if the question is an addition problem
+} Example;
+
+typedef struct { Example *ex; int n; } Dataset;
+
+// Read a JSONL benchmark: one {"prompt": "...", "answer": "..."} per line.
+// Every malformed line is an error naming the file and line.
+static int valid_utf8(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        int n = *u < 0x80 ? 0 : (*u >> 5) == 6 ? 1 : (*u >> 4) == 14 ? 2 : (*u >> 3) == 30 ? 3 : -1;
+        if (n < 0 || (n == 1 && *u < 0xC2)) return 0;
+        u++;
+        for (int i = 0; i < n; i++, u++) if ((*u >> 6) != 2) return 0;
+    }
+    return 1;
+}
+static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
+    size_t len;
+    char *text = read_file(path, (size_t)64 << 20, &len, err, errcap);
+    if (!text) return -1;
+    ds->ex = NULL; ds->n = 0;
+    int cap = 0, line = 0;
+    for (size_t pos = 0; pos < len;) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n') end++;
+        line++;
+        Json j = { text + pos, text + end, NULL };
+        json_ws(&j);
+        if (j.s == j.end) { pos = end + 1; continue; }               // blank line
+        if (memchr(text + pos, '\0', end - pos)) { j.err = "NUL byte in the line"; goto bad; }
+        Example e = { 0 };
+        int have_p = 0, have_a = 0;
+        if (!json_eat(&j, '{')) { j.err = "expected a JSON object"; goto bad; }
+        if (!json_eat(&j, '}')) do {
+            char key[64], val[256];
+            if (!json_string(&j, key, sizeof key) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected \"key\":"; goto bad; }
+            json_ws(&j);
+            if (j.s < j.end && *j.s == '"') {
+                if (!json_string(&j, val, sizeof val)) goto bad;
+            } else {                                                   // a bare number is fine for "answer"
+                uint64_t v;
+                int neg = json_eat(&j, '-');
+                if (!json_uint(&j, &v) || v > 999999999999999999ULL) { if (!j.err) j.err = "expected a string or an integer"; goto bad; }
+                snprintf(val, sizeof val, "%s%llu", neg ? "-" : "", (unsigned long long)v);
+            }
+            if (!strcmp(key, "prompt")) { snprintf(e.prompt, sizeof e.prompt, "%s", val); have_p = 1; }
+            else if (!strcmp(key, "answer")) {
+                if (strlen(val) >= sizeof e.answer) { j.err = "\"answer\" is too long"; goto bad; }
+                memcpy(e.answer, val, strlen(val) + 1);
+                have_a = 1;
+            }
+        } while (json_eat(&j, ','));
+        if (!json_eat(&j, '}')) { j.err = "expected '}'"; goto bad; }
+        json_ws(&j);
+        if (j.s != j.end) { j.err = "text after the object"; goto bad; }
+        if (!have_p || !have_a) { j.err = have_p ? "missing \"answer\"" : "missing \"prompt\""; goto bad; }
+        if (!e.prompt[0]) { j.err = "empty \"prompt\""; goto bad; }
+        if (!valid_utf8(e.prompt) || !valid_utf8(e.answer)) { j.err = "invalid UTF-8"; goto bad; }
+        Problem p;
+        e.is_arith = parse_question(e.prompt, &p);
+        if (e.is_arith && !parse_integer(e.answer, strlen(e.answer), &e.expected)) { j.err = "\"answer\" of an addition is not an integer"; goto bad; }
+        if (ds->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            Example *x = realloc(ds->ex, sizeof(Example) * (size_t)cap);
+            if (!x) { j.err = "out of memory"; goto bad; }
+            ds->ex = x;
+        }
+        ds->ex[ds->n++] = e;
+        pos = end + 1;
+        continue;
+    bad:
+        errf(err, errcap, "%s:%d: %s", path, line, j.err ? j.err : "malformed line");
+        free(text); free(ds->ex); ds->ex = NULL; ds->n = 0;
+        return -1;
+    }
+    free(text);
+    if (ds->n == 0) { errf(err, errcap, "%s: no examples (expected one {\"prompt\": ..., \"answer\": ...} per line)", path); return -1; }
+    return 0;
+}
+
+// The toy world a run needs: the tokenizer and the held-out problems.
+typedef struct {
+    Tokenizer tok;
+    ProblemSet heldout;   // problems of data/*.jsonl: never generated for training
+    Dataset add_test, add_hard;
+    char data_dir[256];
+} World;
+
+static void world_load(World *w, const char *data_dir) {
+    char path[512], err[512];
+    memset(w, 0, sizeof *w);
+    snprintf(w->data_dir, sizeof w->data_dir, "%s", data_dir);
+    snprintf(path, sizeof path, "%s/tokenizer.txt", data_dir);
+    if (tok_load(&w->tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s (run from the repository root, or `./r1 make-data`)", err);
+    Dataset *sets[2] = { &w->add_test, &w->add_hard };
+    const char *names[2] = { "add_test.jsonl", "add_hard.jsonl" };
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", data_dir, names[i]);
+        if (load_jsonl(path, sets[i], err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+        for (int k = 0; k < sets[i]->n; k++) {
+            Problem p;
+            if (parse_question(sets[i]->ex[k].prompt, &p)) problem_set_add(&w->heldout, &p);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// the model: configuration and parameters (DESIGN §4)
+//
+// GPT-2: token + learned position embeddings; per layer pre-LayerNorm ->
+// causal multi-head attention -> residual -> LayerNorm -> MLP (4x, GELU) ->
+// residual; a final LayerNorm; the unembedding is the token embedding (tied).
+// All parameters live in one float array; Params holds named pointers into it.
+
+typedef struct {
+    int vocab_size; // V
+    int n_ctx;      // T, the longest sequence (prompt + completion)
+    int d_model;    // D
+    int n_layer;    // L
+    int n_head;     // NH; head size D/NH
+} Config;
+
+#define N_PARAM_TENSORS 16
+typedef struct {
+    float *tok_emb;   // (V, D)   also the unembedding
+    float *pos_emb;   // (T, D)
+    float *ln1w;      // (L, D)
+    float *ln1b;      // (L, D)
+    float *qkvw;      // (L, 3D, D)  rows: q, then k, then v
+    float *qkvb;      // (L, 3D)
+    float *attprojw;  // (L, D, D)
+    float *attprojb;  // (L, D)
+    float *ln2w;      // (L, D)
+    float *ln2b;      // (L, D)
+    float *fcw;       // (L, 4D, D)
+    float *fcb;       // (L, 4D)
+    float *fcprojw;   // (L, D, 4D)
+    float *fcprojb;   // (L, D)
+    float *lnfw;      // (D)
+    float *lnfb;      // (D)
+} Params;
+
+// The size of each parameter tensor, in the order of Params.
+static void param_sizes(const Config *c, size_t sizes[N_PARAM_TENSORS]) {
+    size_t V = c->vocab_size, T = c->n_ctx, D = c->d_model, L = c->n_layer;
+    size_t s[N_PARAM_TENSORS] = { V * D, T * D, L * D, L * D, L * 3 * D * D, L * 3 * D,
+                                  L * D * D, L * D, L * D, L * D, L * 4 * D * D, L * 4 * D,
+                                  L * D * 4 * D, L * D, D, D };
+    memcpy(sizes, s, sizeof s);
+}
+
+static size_t param_count(const Config *c) {
+    size_t sizes[N_PARAM_TENSORS], n = 0;
+    param_sizes(c, sizes);
+    for (int i = 0; i < N_PARAM_TENSORS; i++) n += sizes[i];
+    return n;
+}
+
+// Point the named tensors of a Params into one flat block.
+static void params_point(Params *p, float *block, const Config *c) {
+    size_t sizes[N_PARAM_TENSORS];
+    param_sizes(c, sizes);
+    float **ptrs[N_PARAM_TENSORS] = { &p->tok_emb, &p->pos_emb, &p->ln1w, &p->ln1b, &p->qkvw,
+        &p->qkvb, &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcw, &p->fcb,
+        &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb };
+    for (int i = 0; i < N_PARAM_TENSORS; i++) { *ptrs[i] = block; block += sizes[i]; }
+}
+
+// Activations of one forward pass, kept for the backward pass. The gradient of
+// the loss with respect to each of them has the same layout.
+#define N_ACT_TENSORS 20
+typedef struct {
+    float *encoded;   // (B, T, D)   token + position embedding
+    float *ln1;       // (L, B, T, D)
+    float *ln1_mean;  // (L, B, T)
+    float *ln1_rstd;  // (L, B, T)
+    float *qkv;       // (L, B, T, 3D)
+    float *atty;      // (L, B, T, D)   attention output, heads side by side
+    float *att;       // (L, B, NH, T, T) attention probabilities
+    float *attproj;   // (L, B, T, D)
+    float *residual2; // (L, B, T, D)
+    float *ln2;       // (L, B, T, D)
+    float *ln2_mean;  // (L, B, T)
+    float *ln2_rstd;  // (L, B, T)
+    float *fch;       // (L, B, T, 4D)
+    float *fch_gelu;  // (L, B, T, 4D)
+    float *fcproj;    // (L, B, T, D)
+    float *residual3; // (L, B, T, D)
+    float *lnf;       // (B, T, D)
+    float *lnf_mean;  // (B, T)
+    float *lnf_rstd;  // (B, T)
+    float *logits;    // (B, T, V)   overwritten in place by the probabilities
+} Acts;
+
+static void act_sizes(const Config *c, int B, int T, size_t s[N_ACT_TENSORS]) {
+    size_t L = c->n_layer, D = c->d_model, NH = c->n_head, V = c->vocab_size, BT = (size_t)B * T;
+    size_t v[N_ACT_TENSORS] = { BT * D, L * BT * D, L * BT, L * BT, L * BT * 3 * D, L * BT * D,
+        L * B * NH * T * T, L * BT * D, L * BT * D, L * BT * D, L * BT, L * BT, L * BT * 4 * D,
+        L * BT * 4 * D, L * BT * D, L * BT * D, BT * D, BT, BT, BT * V };
+    memcpy(s, v, sizeof v);
+}
+
+static void acts_point(Acts *a, float *block, const Config *c, int B, int T) {
+    size_t s[N_ACT_TENSORS];
+    act_sizes(c, B, T, s);
+    float **ptrs[N_ACT_TENSORS] = { &a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv,
+        &a->atty, &a->att, &a->attproj, &a->residual2, &a->ln2, &a->ln2_mean, &a->ln2_rstd,
+        &a->fch, &a->fch_gelu, &a->fcproj, &a->residual3, &a->lnf, &a->lnf_mean, &a->lnf_rstd,
+        &a->logits };
+    for (int i = 0; i < N_ACT_TENSORS; i++) { *ptrs[i] = block; block += s[i]; }
+}
+
+// One allocation per kind of memory: parameters, their gradients, the two
+// AdamW moments, activations and their gradients. A reference policy or a
+// frozen copy is simply another Model with the same layout.
+typedef struct {
+    Config config;
+    Params params;  float *params_memory;  size_t num_params;
+    Params grads;   float *grads_memory;
+    float *m_memory, *v_memory;             // AdamW moments (allocated on first update)
+    Params wt;      float *wt_memory;       // transposed matrices for the forward matmuls
+    int B, T;                               // activation capacity (rows, positions)
+    Acts acts;      float *acts_memory;
+    Acts grad_acts; float *grad_acts_memory;
+    size_t num_acts;
+    int *inputs, *targets;                  // (B, T) of the current batch
+    float *weights;                         // (B, T) per-token loss weight
+    float *logp;                            // (B, T) log p(target) from the last forward
+    int cur_B, cur_T;
+    long step;                              // AdamW steps taken
+} Model;
+
+static const char *config_check(const Config *c) {
+    if (c->vocab_size < TOK_N_SPECIAL_END || c->vocab_size > TOK_MAX_VOCAB) return "vocab_size out of range";
+    if (c->n_ctx < 2 || c->n_ctx > 1024) return "n_ctx out of range (2..1024)";
+    if (c->d_model < 1 || c->d_model > 4096) return "d_model out of range (1..4096)";
+    if (c->n_layer < 1 || c->n_layer > 64) return "n_layer out of range (1..64)";
+    if (c->n_head < 1 || c->n_head > c->d_model || c->d_model % c->n_head) return "n_head must divide d_model";
+    return NULL;
+}
+
+static void model_alloc(Model *m, const Config *c) {
+    memset(m, 0, sizeof *m);
+    m->config = *c;
+    m->num_params = param_count(c);
+    m->params_memory = xcalloc(m->num_params, sizeof(float), "parameters");
+    m->grads_memory = xcalloc(m->num_params, sizeof(float), "gradients");
+    m->wt_memory = xcalloc(m->num_params, sizeof(float), "transposed weights");
+    params_point(&m->params, m->params_memory, c);
+    params_point(&m->grads, m->grads_memory, c);
+    params_point(&m->wt, m->wt_memory, c);
+}
+
+// GPT-2's initialisation: normal(0, 0.02), residual projections scaled by
+// 1/sqrt(2L), LayerNorm weights 1, all biases 0.
+static void model_init(Model *m, Rng *rng) {
+    const Config *c = &m->config;
+    Params *p = &m->params;
+    size_t sizes[N_PARAM_TENSORS];
+    param_sizes(c, sizes);
+    memset(m->params_memory, 0, m->num_params * sizeof(float));
+    float *normal[] = { p->tok_emb, p->pos_emb, p->qkvw, p->attprojw, p->fcw, p->fcprojw };
+    size_t ns[] = { sizes[0], sizes[1], sizes[4], sizes[6], sizes[10], sizes[12] };
+    float sd_resid = 0.02f / sqrtf(2.0f * c->n_layer);
+    for (int k = 0; k < 6; k++) {
+        float sd = (normal[k] == p->attprojw || normal[k] == p->fcprojw) ? sd_resid : 0.02f;
+        for (size_t i = 0; i < ns[k]; i++) normal[k][i] = sd * rng_normal(rng);
+    }
+    for (size_t i = 0; i < sizes[2]; i++) p->ln1w[i] = 1.0f;
+    for (size_t i = 0; i < sizes[8]; i++) p->ln2w[i] = 1.0f;
+    for (size_t i = 0; i < sizes[14]; i++) p->lnfw[i] = 1.0f;
+}
+
+// Make room for activations of B sequences of up to T positions.
+static void model_reserve(Model *m, int B, int T) {
+    if (B <= m->B && T <= m->T) return;
+    if (B < m->B) B = m->B;
+    if (T < m->T) T = m->T;
+    free(m->acts_memory); free(m->grad_acts_memory);
+    free(m->inputs); free(m->targets); free(m->weights); free(m->logp);
+    size_t s[N_ACT_TENSORS], n = 0;
+    act_sizes(&m->config, B, T, s);
+    for (int i = 0; i < N_ACT_TENSORS; i++) n += s[i];
+    m->num_acts = n;
+    m->acts_memory = xmalloc(n * sizeof(float), "activations");
+    m->grad_acts_memory = xmalloc(n * sizeof(float), "activation gradients");
+    m->inputs = xcalloc((size_t)B * T, sizeof(int), "inputs");
+    m->targets = xcalloc((size_t)B * T, sizeof(int), "targets");
+    m->weights = xcalloc((size_t)B * T, sizeof(float), "loss weights");
+    m->logp = xcalloc((size_t)B * T, sizeof(float), "log-probabilities");
+    m->B = B; m->T = T;
+}
+
+static void model_free(Model *m) {
+    free(m->params_memory); free(m->grads_memory); free(m->m_memory); free(m->v_memory);
+    free(m->wt_memory); free(m->acts_memory); free(m->grad_acts_memory);
+    free(m->inputs); free(m->targets); free(m->weights); free(m->logp);
+    memset(m, 0, sizeof *m);
+}
+
+// ----------------------------------------------------------------------------
+// the model: the one matmul kernel
+//
+// Every matrix product in this file is  c (M,N) += a (M,K) . b (K,N)  with the
+// rows of b and c contiguous, and a read through strides (element (m,k) of a
+// is a[m*ars + k*acs]), so that a transposed a costs nothing. Its inner loop
+// is "c[m, n..n+15] += a[m,k] * b[k, n..n+15]": a broadcast times a contiguous
+// row, which the compiler turns into vector fused multiply-adds. Four rows of
+// c share each row of b. Every c element sums over k from 0 to K-1 in order,
+// whichever thread computes it, so results do not depend on thread count.
+typedef struct {
+    float *c; const float *a, *b;
+    int ars, acs, N, K;
+} MatmulJob;
+
+static void matmul_rows(void *ctx, int m0, int m1) {
+    const MatmulJob *j = ctx;
+    float *c = j->c; const float *a = j->a, *b = j->b;
+    const int N = j->N, K = j->K; const size_t ars = j->ars, acs = j->acs;
+    int m = m0;
+    for (; m + 4 <= m1; m += 4) {                    // four rows at a time
+        int n = 0;
+        for (; n + 16 <= N; n += 16) {               // sixteen columns at a time
+            float acc[4][16];
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 16; q++) acc[r][q] = c[(size_t)(m + r) * N + n + q];
+            for (int k = 0; k < K; k++) {
+                const float *bk = b + (size_t)k * N + n;
+                for (int r = 0; r < 4; r++) {
+                    const float x = a[(size_t)(m + r) * ars + (size_t)k * acs];
+#pragma omp simd
+                    for (int q = 0; q < 16; q++) acc[r][q] += x * bk[q];
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 16; q++) c[(size_t)(m + r) * N + n + q] = acc[r][q];
+        }
+        for (int r = 0; r < 4; r++)                   // leftover columns
+            for (int k = 0; k < K; k++) {
+                const float x = a[(size_t)(m + r) * ars + (size_t)k * acs];
+                for (int q = n; q < N; q++) c[(size_t)(m + r) * N + q] += x * b[(size_t)k * N + q];
+            }
+    }
+    for (; m < m1; m++)                               // leftover rows
+        for (int k = 0; k < K; k++) {
+            const float x = a[(size_t)m * ars + (size_t)k * acs];
+            float *cm = c + (size_t)m * N; const float *bk = b + (size_t)k * N;
+#pragma omp simd
+            for (int q = 0; q < N; q++) cm[q] += x * bk[q];
+        }
+}
+
+// c (M,N) += a (M,K) . b (K,N), split over rows of c in blocks of four.
+static void matmul_acc(float *c, const float *a, int ars, int acs, const float *b, int M, int N, int K) {
+    MatmulJob j = { c, a, b, ars, acs, N, K };
+    // leftover rows take a different (but equally ordered) path: keep the
+    // split at multiples of 4 so that each row always takes the same path
+    parallel_for(M, 4, matmul_rows, &j);
+}
+
+// out (R,C) = transpose of inp (C,R); used to lay a weight out for the forward.
+static void transpose(float *out, const float *inp, int C, int R) {
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < R; j++) out[(size_t)j * C + i] = inp[(size_t)i * R + j];
+}
+
+// ----------------------------------------------------------------------------
+// the model: layers, each forward right above its backward
+//
+// Arguments go outputs first, then inputs, then sizes. N = B*T rows.
+// Backward passes accumulate (+=) into gradients that the caller zeroed.
+
+// encoder: out[b,t,:] = tok_emb[inp[b,t],:] + pos_emb[t,:]
+static void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe,
+                            int B, int T, int C) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *o = out + ((size_t)b * T + t) * C;       // seek to out[b,t,:]
+            const float *e = wte + (size_t)inp[b * T + t] * C, *p = wpe + (size_t)t * C;
+            for (int i = 0; i < C; i++) o[i] = e[i] + p[i];
+        }
+}
+static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp,
+                             int B, int T, int C) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const float *d = dout + ((size_t)b * T + t) * C;
+            float *de = dwte + (size_t)inp[b * T + t] * C, *dp = dwpe + (size_t)t * C;
+            for (int i = 0; i < C; i++) { de[i] += d[i]; dp[i] += d[i]; }
+        }
+}
+
+// layernorm: out = (x - mean) * rstd * weight + bias, per row of C
+typedef struct {
+    float *out, *mean, *rstd; const float *inp, *weight, *bias; int C;
+} LayerNormJob;
+static void layernorm_rows(void *ctx, int r0, int r1) {
+    const LayerNormJob *j = ctx;
+    const int C = j->C;
+    for (int r = r0; r < r1; r++) {
+        const float *x = j->inp + (size_t)r * C;              // seek to inp[r,:]
+        float m = 0.0f, v = 0.0f;
+        for (int i = 0; i < C; i++) m += x[i];
+        m /= C;
+        for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
+        v /= C;
+        float s = 1.0f / sqrtf(v + 1e-5f);
+        float *o = j->out + (size_t)r * C;
+        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * j->weight[i] + j->bias[i];
+        j->mean[r] = m; j->rstd[r] = s;
+    }
+}
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int N, int C) {
+    LayerNormJob j = { out, mean, rstd, inp, weight, bias, C };
+    parallel_for(N, 16, layernorm_rows, &j);
+}
+static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean,
+                               const float *rstd, int N, int C) {
+    for (int r = 0; r < N; r++) {
+        const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
+        float *dx = dinp + (size_t)r * C;
+        const float m = mean[r], s = rstd[r];
+        // two reductions: mean of dnorm and mean of dnorm * norm
+        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        for (int i = 0; i < C; i++) {
+            float norm = (x[i] - m) * s, dnorm = weight[i] * d[i];
+            dnorm_mean += dnorm;
+            dnorm_norm_mean += dnorm * norm;
+        }
+        dnorm_mean /= C;
+        dnorm_norm_mean /= C;
+        for (int i = 0; i < C; i++) {
+            float norm = (x[i] - m) * s, dnorm = weight[i] * d[i];
+            // out = norm * weight + bias
+            dbias[i] += d[i];
+            dweight[i] += norm * d[i];
+            // norm = (x - mean) * rstd, differentiated through mean and rstd
+            dx[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
+        }
+    }
+}
+
+// matmul: out (N,OC) = inp (N,C) . weight (OC,C)^T + bias (OC)
+// weight_t is weight transposed, (C,OC), so the product is the kernel's form.
+static void matmul_forward(float *out, const float *inp, const float *weight_t, const float *bias,
+                           int N, int C, int OC) {
+    for (int r = 0; r < N; r++) {
+        float *o = out + (size_t)r * OC;
+        if (bias) memcpy(o, bias, (size_t)OC * sizeof(float));
+        else memset(o, 0, (size_t)OC * sizeof(float));
+    }
+    matmul_acc(out, inp, C, 1, weight_t, N, OC, C);
+}
+static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, int N, int C, int OC) {
+    // out[r,o] = sum_i inp[r,i] * weight[o,i] + bias[o], so
+    // dinp[r,i] += sum_o dout[r,o] * weight[o,i]       dinp (N,C) += dout (N,OC) . weight (OC,C)
+    if (dinp) matmul_acc(dinp, dout, OC, 1, weight, N, C, OC);
+    // dweight[o,i] += sum_r dout[r,o] * inp[r,i]       dweight (OC,C) += dout^T (OC,N) . inp (N,C)
+    matmul_acc(dweight, dout, 1, OC, inp, OC, C, N);
+    // dbias[o] += sum_r dout[r,o]
+    if (dbias)
+        for (int r = 0; r < N; r++) {
+            const float *d = dout + (size_t)r * OC;
+#pragma omp simd
+            for (int o = 0; o < OC; o++) dbias[o] += d[o];
+        }
+}
+
+// attention: inp is qkv (B,T,3C), out is (B,T,C), att is (B,NH,T,T).
+// For each head: att[t,s] = softmax_s<=t (q_t . k_s / sqrt(hs)), out_t = sum_s att[t,s] v_s
+typedef struct {
+    float *out, *att, *dinp; const float *inp, *dout; int B, T, C, NH;
+} AttentionJob;
+static void attention_forward_bh(void *ctx, int i0, int i1) {
+    const AttentionJob *j = ctx;
+    const int T = j->T, C = j->C, NH = j->NH, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    for (int bh = i0; bh < i1; bh++) {
+        int b = bh / NH, h = bh % NH;
+        for (int t = 0; t < T; t++) {
+            const float *q = j->inp + ((size_t)b * T + t) * 3 * C + h * hs;   // seek to q[b,t,h,:]
+            float *att = j->att + (((size_t)b * NH + h) * T + t) * T;       // seek to att[b,h,t,:]
+            float maxv = -INFINITY;
+            for (int s = 0; s <= t; s++) {
+                const float *k = j->inp + ((size_t)b * T + s) * 3 * C + C + h * hs;
+                float dot = 0.0f;
+#pragma omp simd reduction(+:dot)
+                for (int i = 0; i < hs; i++) dot += q[i] * k[i];
+                att[s] = dot * scale;
+                if (att[s] > maxv) maxv = att[s];
+            }
+            float sum = 0.0f;
+            for (int s = 0; s <= t; s++) { att[s] = expf(att[s] - maxv); sum += att[s]; }
+            for (int s = 0; s <= t; s++) att[s] /= sum;
+            for (int s = t + 1; s < T; s++) att[s] = 0.0f;                 // causal mask
+            float *o = j->out + ((size_t)b * T + t) * C + h * hs;
+            for (int i = 0; i < hs; i++) o[i] = 0.0f;
+            for (int s = 0; s <= t; s++) {
+                const float *v = j->inp + ((size_t)b * T + s) * 3 * C + 2 * C + h * hs;
+#pragma omp simd
+                for (int i = 0; i < hs; i++) o[i] += att[s] * v[i];
+            }
+        }
+    }
+}
+static void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH) {
+    AttentionJob j = { out, att, NULL, inp, NULL, B, T, C, NH };
+    parallel_for(B * NH, 1, attention_forward_bh, &j);
+}
+static void attention_backward_bh(void *ctx, int i0, int i1) {
+    const AttentionJob *j = ctx;
+    const int T = j->T, C = j->C, NH = j->NH, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    float *datt = xmalloc((size_t)T * sizeof(float), "attention scratch");
+    for (int bh = i0; bh < i1; bh++) {
+        int b = bh / NH, h = bh % NH;
+        for (int t = 0; t < T; t++) {
+            const float *att = j->att + (((size_t)b * NH + h) * T + t) * T;
+            const float *d = j->dout + ((size_t)b * T + t) * C + h * hs;
+            const float *q = j->inp + ((size_t)b * T + t) * 3 * C + h * hs;
+            float *dq = j->dinp + ((size_t)b * T + t) * 3 * C + h * hs;
+            // out_t = sum_s att[t,s] v_s:  datt[s] = dout_t . v_s,  dv_s += att[t,s] dout_t
+            float dsum = 0.0f;
+            for (int s = 0; s <= t; s++) {
+                const float *v = j->inp + ((size_t)b * T + s) * 3 * C + 2 * C + h * hs;
+                float *dv = j->dinp + ((size_t)b * T + s) * 3 * C + 2 * C + h * hs;
+                float dot = 0.0f;
+                for (int i = 0; i < hs; i++) { dot += d[i] * v[i]; dv[i] += att[s] * d[i]; }
+                datt[s] = dot;
+                dsum += dot * att[s];
+            }
+            // att = softmax(pre): dpre[s] = att[s] * (datt[s] - sum_u att[u] datt[u])
+            // pre[s] = q_t . k_s * scale:  dq_t += dpre[s] k_s scale,  dk_s += dpre[s] q_t scale
+            for (int s = 0; s <= t; s++) {
+                const float *k = j->inp + ((size_t)b * T + s) * 3 * C + C + h * hs;
+                float *dk = j->dinp + ((size_t)b * T + s) * 3 * C + C + h * hs;
+                float dpre = att[s] * (datt[s] - dsum) * scale;
+                for (int i = 0; i < hs; i++) { dq[i] += dpre * k[i]; dk[i] += dpre * q[i]; }
+            }
+        }
+    }
+    free(datt);
+}
+static void attention_backward(float *dinp, const float *dout, const float *inp, const float *att,
+                               int B, int T, int C, int NH) {
+    AttentionJob j = { NULL, (float *)att, dinp, inp, dout, B, T, C, NH };
+    parallel_for(B * NH, 1, attention_backward_bh, &j);
+}
+
+// gelu, tanh approximation: out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+#define GELU_SCALE 0.7978845608f // sqrt(2/pi)
+static void gelu_forward(float *out, const float *inp, size_t N) {
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    }
+}
+static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        float th = tanhf(u), sech2 = 1.0f - th * th;
+        float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        // d/dx [0.5 x (1 + tanh u)] = 0.5 (1 + tanh u) + 0.5 x sech^2(u) du/dx
+        dinp[i] += (0.5f * (1.0f + th) + 0.5f * x * sech2 * du) * dout[i];
+    }
+}
+
+// residual: out = a + b
+static void residual_forward(float *out, const float *a, const float *b, size_t N) {
+    for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
+}
+static void residual_backward(float *da, float *db, const float *dout, size_t N) {
+    for (size_t i = 0; i < N; i++) { da[i] += dout[i]; db[i] += dout[i]; }
+}
+
+// softmax + log-probability of each target: logits (N,V) become probs in
+// place; logp[r] = log softmax(logits[r])[targets[r]]. Rows with a negative
+// target (padding) get logp 0.
+typedef struct { float *probs, *logp; const int *targets; int V; } SoftmaxJob;
+static void softmax_rows(void *ctx, int r0, int r1) {
+    const SoftmaxJob *j = ctx;
+    const int V = j->V;
+    for (int r = r0; r < r1; r++) {
+        float *p = j->probs + (size_t)r * V;
+        float maxv = -INFINITY;
+        for (int i = 0; i < V; i++) if (p[i] > maxv) maxv = p[i];
+        float sum = 0.0f;
+        for (int i = 0; i < V; i++) { p[i] = expf(p[i] - maxv); sum += p[i]; }
+        for (int i = 0; i < V; i++) p[i] /= sum;
+        int y = j->targets ? j->targets[r] : -1;
+        if (j->logp) j->logp[r] = y >= 0 ? logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
+    }
+}
+static void softmax_logp_forward(float *probs, float *logp, const int *targets, int N, int V) {
+    SoftmaxJob j = { probs, logp, targets, V };
+    parallel_for(N, 8, softmax_rows, &j);
+}
+// The weighted loss is  loss = -sum_r weight[r] * logp[r].  Its gradient with
+// respect to the logits of row r is  weight[r] * (probs[r,:] - onehot(target)).
+// Supervised fine-tuning puts 1/count on response tokens and 0 elsewhere;
+// GRPO puts its per-token coefficient here (see grpo_token below).
+static void softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
+                                  const float *weight, int N, int V) {
+    for (int r = 0; r < N; r++) {
+        float *d = dlogits + (size_t)r * V;
+        const float *p = probs + (size_t)r * V;
+        float w = weight[r];
+        if (w == 0.0f || targets[r] < 0) { memset(d, 0, (size_t)V * sizeof(float)); continue; }
+        for (int i = 0; i < V; i++) d[i] = w * p[i];
+        d[targets[r]] -= w;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// the model: whole forward, backward and AdamW
+
+// Lay out each weight matrix transposed for matmul_forward. Cheap (one pass
+// over the parameters); done at the start of every forward so it is never stale.
+static void model_transpose_weights(Model *m) {
+    const Config *c = &m->config;
+    const int D = c->d_model, L = c->n_layer, V = c->vocab_size;
+    Params *p = &m->params, *t = &m->wt;
+    transpose(t->tok_emb, p->tok_emb, V, D);
+    for (int l = 0; l < L; l++) {
+        transpose(t->qkvw + (size_t)l * 3 * D * D, p->qkvw + (size_t)l * 3 * D * D, 3 * D, D);
+        transpose(t->attprojw + (size_t)l * D * D, p->attprojw + (size_t)l * D * D, D, D);
+        transpose(t->fcw + (size_t)l * 4 * D * D, p->fcw + (size_t)l * 4 * D * D, 4 * D, D);
+        transpose(t->fcprojw + (size_t)l * 4 * D * D, p->fcprojw + (size_t)l * 4 * D * D, D, 4 * D);
+    }
+}
+
+// Forward B sequences of T tokens (inputs (B,T)). If targets is non-NULL
+// (negative = ignore), m->logp gets log p(target) for every position.
+// Leaves the probabilities in acts.logits for the backward pass.
+static void model_forward(Model *m, const int *inputs, const int *targets, int B, int T) {
+    const Config *c = &m->config;
+    const int V = c->vocab_size, L = c->n_layer, NH = c->n_head, D = c->d_model;
+    if (T > c->n_ctx) die(EXIT_DATA, "internal: sequence of %d tokens exceeds n_ctx %d", T, c->n_ctx);
+    model_reserve(m, B, T);
+    // the activation block is laid out for (m->B, m->T); re-point it for (B,T)
+    acts_point(&m->acts, m->acts_memory, c, B, T);
+    acts_point(&m->grad_acts, m->grad_acts_memory, c, B, T);
+    memcpy(m->inputs, inputs, (size_t)B * T * sizeof(int));
+    if (targets) memcpy(m->targets, targets, (size_t)B * T * sizeof(int));
+    else for (int i = 0; i < B * T; i++) m->targets[i] = -1;
+    m->cur_B = B; m->cur_T = T;
+    model_transpose_weights(m);
+
+    const int N = B * T;
+    Params *p = &m->params, *wt = &m->wt;
+    Acts *a = &m->acts;
+    encoder_forward(a->encoded, m->inputs, p->tok_emb, p->pos_emb, B, T, D);
+    for (int l = 0; l < L; l++) {
+        const float *residual = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * D;
+        // seek to layer l of every per-layer tensor
+        float *ln1 = a->ln1 + (size_t)l * N * D, *ln1_mean = a->ln1_mean + (size_t)l * N;
+        float *ln1_rstd = a->ln1_rstd + (size_t)l * N, *qkv = a->qkv + (size_t)l * N * 3 * D;
+        float *atty = a->atty + (size_t)l * N * D, *att = a->att + (size_t)l * B * NH * T * T;
+        float *attproj = a->attproj + (size_t)l * N * D, *residual2 = a->residual2 + (size_t)l * N * D;
+        float *ln2 = a->ln2 + (size_t)l * N * D, *ln2_mean = a->ln2_mean + (size_t)l * N;
+        float *ln2_rstd = a->ln2_rstd + (size_t)l * N, *fch = a->fch + (size_t)l * N * 4 * D;
+        float *fch_gelu = a->fch_gelu + (size_t)l * N * 4 * D, *fcproj = a->fcproj + (size_t)l * N * D;
+        float *residual3 = a->residual3 + (size_t)l * N * D;
+        layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p->ln1w + l * D, p->ln1b + l * D, N, D);
+        matmul_forward(qkv, ln1, wt->qkvw + (size_t)l * 3 * D * D, p->qkvb + l * 3 * D, N, D, 3 * D);
+        attention_forward(atty, att, qkv, B, T, D, NH);
+        matmul_forward(attproj, atty, wt->attprojw + (size_t)l * D * D, p->attprojb + l * D, N, D, D);
+        residual_forward(residual2, residual, attproj, (size_t)N * D);
+        layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, p->ln2w + l * D, p->ln2b + l * D, N, D);
+        matmul_forward(fch, ln2, wt->fcw + (size_t)l * 4 * D * D, p->fcb + l * 4 * D, N, D, 4 * D);
+        gelu_forward(fch_gelu, fch, (size_t)N * 4 * D);
+        matmul_forward(fcproj, fch_gelu, wt->fcprojw + (size_t)l * 4 * D * D, p->fcprojb + l * D, N, 4 * D, D);
+        residual_forward(residual3, residual2, fcproj, (size_t)N * D);
+    }
+    const float *last = a->residual3 + (size_t)(L - 1) * N * D;
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, N, D);
+    matmul_forward(a->logits, a->lnf, wt->tok_emb, NULL, N, D, V);          // tied unembedding
+    softmax_logp_forward(a->logits, m->logp, m->targets, N, V);
+}
+
+static void model_zero_grad(Model *m) { memset(m->grads_memory, 0, m->num_params * sizeof(float)); }
+
+// Backward of the loss  -sum_{b,t} weights[b,t] * logp[b,t]  for the batch of
+// the last model_forward. Accumulates (+=) into m->grads.
+static void model_backward(Model *m, const float *weights) {
+    const Config *c = &m->config;
+    const int B = m->cur_B, T = m->cur_T, N = B * T;
+    const int V = c->vocab_size, L = c->n_layer, NH = c->n_head, D = c->d_model;
+    Params *p = &m->params, *g = &m->grads;
+    Acts *a = &m->acts, *da = &m->grad_acts;
+    memset(m->grad_acts_memory, 0, m->num_acts * sizeof(float));
+    // the chain rule starts here: the gradient of the loss w.r.t. the logits
+    softmax_logp_backward(da->logits, a->logits, m->targets, weights, N, V);
+    matmul_backward(da->lnf, g->tok_emb, NULL, da->logits, a->lnf, p->tok_emb, N, D, V);
+    float *last = a->residual3 + (size_t)(L - 1) * N * D, *dlast = da->residual3 + (size_t)(L - 1) * N * D;
+    layernorm_backward(dlast, g->lnfw, g->lnfb, da->lnf, last, p->lnfw, a->lnf_mean, a->lnf_rstd, N, D);
+    for (int l = L - 1; l >= 0; l--) {
+        const float *residual = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * D;
+        float *dresidual = l == 0 ? da->encoded : da->residual3 + (size_t)(l - 1) * N * D;
+        size_t o1 = (size_t)l * N * D, o3 = o1 * 3, o4 = o1 * 4, on = (size_t)l * N;
+        float *att = a->att + (size_t)l * B * NH * T * T;
+        // residual3 = residual2 + fcproj
+        residual_backward(da->residual2 + o1, da->fcproj + o1, da->residual3 + o1, (size_t)N * D);
+        // fcproj = fch_gelu . fcprojw^T + fcprojb
+        matmul_backward(da->fch_gelu + o4, g->fcprojw + (size_t)l * 4 * D * D, g->fcprojb + l * D,
+                        da->fcproj + o1, a->fch_gelu + o4, p->fcprojw + (size_t)l * 4 * D * D, N, 4 * D, D);
+        // fch_gelu = gelu(fch)
+        gelu_backward(da->fch + o4, a->fch + o4, da->fch_gelu + o4, (size_t)N * 4 * D);
+        // fch = ln2 . fcw^T + fcb
+        matmul_backward(da->ln2 + o1, g->fcw + (size_t)l * 4 * D * D, g->fcb + l * 4 * D,
+                        da->fch + o4, a->ln2 + o1, p->fcw + (size_t)l * 4 * D * D, N, D, 4 * D);
+        // ln2 = layernorm(residual2)
+        layernorm_backward(da->residual2 + o1, g->ln2w + l * D, g->ln2b + l * D, da->ln2 + o1,
+                           a->residual2 + o1, p->ln2w + l * D, a->ln2_mean + on, a->ln2_rstd + on, N, D);
+        // residual2 = residual + attproj
+        residual_backward(dresidual, da->attproj + o1, da->residual2 + o1, (size_t)N * D);
+        // attproj = atty . attprojw^T + attprojb
+        matmul_backward(da->atty + o1, g->attprojw + (size_t)l * D * D, g->attprojb + l * D,
+                        da->attproj + o1, a->atty + o1, p->attprojw + (size_t)l * D * D, N, D, D);
+        // atty = attention(qkv)
+        attention_backward(da->qkv + o3, da->atty + o1, a->qkv + o3, att, B, T, D, NH);
+        // qkv = ln1 . qkvw^T + qkvb
+        matmul_backward(da->ln1 + o1, g->qkvw + (size_t)l * 3 * D * D, g->qkvb + l * 3 * D,
+                        da->qkv + o3, a->ln1 + o1, p->qkvw + (size_t)l * 3 * D * D, N, D, 3 * D);
+        // ln1 = layernorm(residual)
+        layernorm_backward(dresidual, g->ln1w + l * D, g->ln1b + l * D, da->ln1 + o1, residual,
+                           p->ln1w + l * D, a->ln1_mean + on, a->ln1_rstd + on, N, D);
+    }
+    // encoded = tok_emb[inputs] + pos_emb
+    encoder_backward(g->tok_emb, g->pos_emb, da->encoded, m->inputs, B, T, D);
+}
+
+// Global gradient-norm clipping; returns the norm before clipping.
+static float clip_grad_norm(Model *m, float max_norm) {
+    double ss = 0.0;
+    for (size_t i = 0; i < m->num_params; i++) ss += (double)m->grads_memory[i] * m->grads_memory[i];
+    float norm = (float)sqrt(ss);
+    if (max_norm > 0.0f && norm > max_norm) {
+        float s = max_norm / (norm + 1e-6f);
+        for (size_t i = 0; i < m->num_params; i++) m->grads_memory[i] *= s;
+    }
+    return norm;
+}
+
+// Learning rate at a step: linear warm-up, then cosine decay to min_frac * lr.
+static float lr_schedule(float lr, long step, long warmup, long total, float min_frac) {
+    if (step < warmup) return lr * (float)(step + 1) / (float)warmup;
+    if (total <= warmup) return lr;
+    float progress = (float)(step - warmup) / (float)(total - warmup);
+    if (progress > 1.0f) progress = 1.0f;
+    return lr * (min_frac + (1.0f - min_frac) * 0.5f * (1.0f + cosf(3.14159265f * progress)));
+}
+
+// AdamW (Loshchilov & Hutter): one loop over all parameters. Weight decay is
+// applied to matrices and embeddings (tensors of rank 2), not to biases or
+// LayerNorm weights.
+static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay) {
+    if (!m->m_memory) {
+        m->m_memory = xcalloc(m->num_params, sizeof(float), "AdamW first moment");
+        m->v_memory = xcalloc(m->num_params, sizeof(float), "AdamW second moment");
+    }
+    m->step++;
+    float b1c = 1.0f - powf(beta1, (float)m->step), b2c = 1.0f - powf(beta2, (float)m->step);
+    size_t sizes[N_PARAM_TENSORS], off = 0;
+    param_sizes(&m->config, sizes);
+    for (int t = 0; t < N_PARAM_TENSORS; t++) {
+        // tensors 0,1 (embeddings), 4,6,10,12 (matrices) are decayed
+        int decay = t == 0 || t == 1 || t == 4 || t == 6 || t == 10 || t == 12;
+        float wd = decay ? weight_decay : 0.0f;
+        for (size_t i = off; i < off + sizes[t]; i++) {
+            float g = m->grads_memory[i];
+            float mo = m->m_memory[i] = beta1 * m->m_memory[i] + (1.0f - beta1) * g;
+            float ve = m->v_memory[i] = beta2 * m->v_memory[i] + (1.0f - beta2) * g * g;
+            float mhat = mo / b1c, vhat = ve / b2c;
+            m->params_memory[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * m->params_memory[i]);
+        }
+        off += sizes[t];
+    }
+}
+
+// ----------------------------------------------------------------------------
+// checkpoints: safetensors (DESIGN §4)
+//
+// A safetensors file is: 8 bytes, the little-endian length of a JSON header;
+// the header, mapping each tensor's name to its dtype, shape and byte range
+// [begin, end) in the data that follows; then the raw little-endian data.
+// The configuration rides along as strings in "__metadata__".
+
+#define CKPT_MAX_TENSORS (4 + 12 * 64)
+typedef struct {
+    char name[48];
+    int rank, shape[2];
+    float *data;
+    size_t numel;
+} CkptTensor;
+
+// The checkpoint's tensors, with PyTorch names and (out, in) shapes, pointing
+// into p. Returns how many there are.
+static int ckpt_tensors(const Config *c, const Params *p, CkptTensor *t) {
+    const int V = c->vocab_size, T = c->n_ctx, D = c->d_model;
+    int n = 0;
+#define TENSOR(nm, ptr, r0, r1) do {                                              \
+        snprintf(t[n].name, sizeof t[n].name, "%s", nm);                          \
+        t[n].rank = (r1) != 0 ? 2 : 1; t[n].shape[0] = (r0); t[n].shape[1] = (r1);     \
+        t[n].data = (ptr); t[n].numel = (size_t)(r0) * ((r1) != 0 ? (size_t)(r1) : 1); \
+        n++;                                                                      \
+    } while (0)
+    TENSOR("tok_emb", p->tok_emb, V, D);
+    TENSOR("pos_emb", p->pos_emb, T, D);
+    for (int l = 0; l < c->n_layer; l++) {
+        char nm[48];
+        size_t dd = (size_t)D * D;
+#define LAYER(suffix, ptr, r0, r1) do {                                           \
+        snprintf(nm, sizeof nm, "blocks.%d.%s", l, suffix);                       \
+        TENSOR(nm, ptr, r0, r1);                                                  \
+    } while (0)
+        LAYER("ln1.weight", p->ln1w + l * D, D, 0);
+        LAYER("ln1.bias", p->ln1b + l * D, D, 0);
+        LAYER("attn.qkv.weight", p->qkvw + l * 3 * dd, 3 * D, D);
+        LAYER("attn.qkv.bias", p->qkvb + l * 3 * D, 3 * D, 0);
+        LAYER("attn.proj.weight", p->attprojw + l * dd, D, D);
+        LAYER("attn.proj.bias", p->attprojb + l * D, D, 0);
+        LAYER("ln2.weight", p->ln2w + l * D, D, 0);
+        LAYER("ln2.bias", p->ln2b + l * D, D, 0);
+        LAYER("mlp.fc.weight", p->fcw + l * 4 * dd, 4 * D, D);
+        LAYER("mlp.fc.bias", p->fcb + l * 4 * D, 4 * D, 0);
+        LAYER("mlp.proj.weight", p->fcprojw + l * 4 * dd, D, 4 * D);
+        LAYER("mlp.proj.bias", p->fcprojb + l * D, D, 0);
+#undef LAYER
+    }
+    TENSOR("ln_f.weight", p->lnfw, D, 0);
+    TENSOR("ln_f.bias", p->lnfb, D, 0);
+#undef TENSOR
+    return n;
+}
+
+// Save the model's parameters. meta is extra "key", "value" string pairs
+// (NULL-terminated) for __metadata__.
+static int save_safetensors(const char *path, const Config *c, const Params *p,
+                            const char *const *meta, char *err, size_t errcap) {
+    CkptTensor *t = xmalloc(sizeof(CkptTensor) * CKPT_MAX_TENSORS, "checkpoint index");
+    int n = ckpt_tensors(c, p, t);
+    Buf h = { 0 };
+    buf_printf(&h, "{\"__metadata__\":{\"format\":\"pt\",\"vocab_size\":\"%d\",\"n_ctx\":\"%d\","
+               "\"d_model\":\"%d\",\"n_layer\":\"%d\",\"n_head\":\"%d\"",
+               c->vocab_size, c->n_ctx, c->d_model, c->n_layer, c->n_head);
+    for (int i = 0; meta && meta[i] && meta[i + 1]; i += 2) {
+        buf_printf(&h, ",\"%s\":\"", meta[i]);
+        for (const char *s = meta[i + 1]; *s; s++) {      // JSON-escape the value
+            unsigned char ch = (unsigned char)*s;
+            if (ch == '"' || ch == '\\') buf_printf(&h, "\\%c", ch);
+            else if (ch < 0x20) buf_printf(&h, "\\u%04x", ch);
+            else buf_printf(&h, "%c", ch);
+        }
+        buf_printf(&h, "\"");
+    }
+    buf_printf(&h, "}");
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        size_t bytes = t[i].numel * sizeof(float);
+        if (t[i].rank == 2)
+            buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
+                       t[i].name, t[i].shape[0], t[i].shape[1], off, off + bytes);
+        else
+            buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}",
+                       t[i].name, t[i].shape[0], off, off + bytes);
+        off += bytes;
+    }
+    buf_printf(&h, "}");
+    while (h.len % 8) buf_printf(&h, " ");               // pad so the data is 8-byte aligned
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    // The tensors are contiguous in Params in exactly this order except that
+    // per-layer tensors interleave; so write one chunk per tensor.
+    Chunk *chunks = xmalloc(sizeof(Chunk) * (size_t)(n + 2), "checkpoint chunks");
+    chunks[0] = (Chunk){ len8, 8 };
+    chunks[1] = (Chunk){ h.s, h.len };
+    for (int i = 0; i < n; i++) chunks[i + 2] = (Chunk){ t[i].data, t[i].numel * sizeof(float) };
+    int rc = write_file_atomic(path, chunks, n + 2, err, errcap);
+    free(chunks); free(h.s); free(t);
+    return rc;
+}
+
+typedef struct {
+    char name[64], dtype[16];
+    int rank; uint64_t shape[4];
+    uint64_t begin, end;
+    int used;
+} HeaderEntry;
+
+static int cmp_entry_begin(const void *a, const void *b) {
+    const HeaderEntry *x = *(HeaderEntry *const *)a, *y = *(HeaderEntry *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+// A run folder or a file: "runs/demo" means "runs/demo/model.safetensors".
+static void model_path(const char *arg, char *out, size_t cap) {
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(out, cap, "%s/model.safetensors", arg);
+    else snprintf(out, cap, "%s", arg);
+}
+
+#define META_MAX 16
+typedef struct { char key[META_MAX][32], val[META_MAX][256]; int n; } Meta;
+
+static const char *meta_get(const Meta *md, const char *key) {
+    for (int i = 0; i < md->n; i++) if (!strcmp(md->key[i], key)) return md->val[i];
+    return NULL;
+}
+
+// Load a checkpoint into a freshly allocated model. Every way a file can be
+// wrong is checked and reported in err (one line, naming the file); the
+// model is untouched (and unallocated) on failure. md, if non-NULL, receives
+// the metadata.
+static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err, size_t errcap) {
+    size_t len = 0;
+    char *file = read_file(path, (size_t)1 << 31, &len, err, errcap);
+    if (!file) return -1;
+    int rc = -1;
+    HeaderEntry *e = NULL;
+    HeaderEntry **order = NULL;
+    CkptTensor *want = NULL;
+    Meta md = { 0 };
+    if (len < 8) { errf(err, errcap, "%s: truncated (%zu bytes; a safetensors file starts with an 8-byte header length)", path, len); goto done; }
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | (unsigned char)file[i];
+    if (hlen < 2 || hlen > len - 8 || hlen > (1u << 24)) {
+        errf(err, errcap, "%s: header length %llu is out of bounds for a file of %zu bytes (truncated or not a safetensors file?)",
+                 path, (unsigned long long)hlen, len);
+        goto done;
+    }
+    const unsigned char *data = (const unsigned char *)file + 8 + hlen;
+    uint64_t data_len = len - 8 - hlen;
+    Json j = { file + 8, file + 8 + hlen, NULL };
+    int ne = 0, cap_e = CKPT_MAX_TENSORS + 8;
+    e = xcalloc((size_t)cap_e, sizeof(HeaderEntry), "header entries");
+    if (!json_eat(&j, '{')) { j.err = "header is not a JSON object"; goto bad_json; }
+    if (!json_eat(&j, '}')) do {
+        char key[64];
+        if (!json_string(&j, key, sizeof key)) goto bad_json;
+        if (!json_eat(&j, ':')) { j.err = "expected ':'"; goto bad_json; }
+        if (!json_eat(&j, '{')) { j.err = "expected an object"; goto bad_json; }
+        if (!strcmp(key, "__metadata__")) {
+            if (!json_eat(&j, '}')) do {
+                char k[32], v[256];
+                if (!json_string(&j, k, sizeof k) || !json_eat(&j, ':') || !json_string(&j, v, sizeof v)) {
+                    if (!j.err) j.err = "bad metadata entry";
+                    goto bad_json;
+                }
+                if (md.n < META_MAX) { strcpy(md.key[md.n], k); strcpy(md.val[md.n], v); md.n++; }
+            } while (json_eat(&j, ','));
+            if (md.n && !json_eat(&j, '}')) { j.err = "expected '}' after metadata"; goto bad_json; }
+            continue;
+        }
+        if (ne >= cap_e) { j.err = "too many tensors"; goto bad_json; }
+        HeaderEntry *x = &e[ne];
+        for (int i = 0; i < ne; i++)
+            if (!strcmp(e[i].name, key)) { errf(err, errcap, "%s: tensor '%s' appears twice", path, key); goto done; }
+        strcpy(x->name, key);
+        x->rank = -1;
+        int have_off = 0;
+        do {
+            char field[32];
+            if (!json_string(&j, field, sizeof field) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected ':'"; goto bad_json; }
+            if (!strcmp(field, "dtype")) {
+                if (!json_string(&j, x->dtype, sizeof x->dtype)) goto bad_json;
+            } else if (!strcmp(field, "shape")) {
+                if ((x->rank = json_uint_array(&j, x->shape, 4)) < 0) goto bad_json;
+            } else if (!strcmp(field, "data_offsets")) {
+                uint64_t off[2];
+                if (json_uint_array(&j, off, 2) != 2) { if (!j.err) j.err = "data_offsets needs two numbers"; goto bad_json; }
+                x->begin = off[0]; x->end = off[1]; have_off = 1;
+            } else { j.err = "unknown field in a tensor entry"; goto bad_json; }
+        } while (json_eat(&j, ','));
+        if (!json_eat(&j, '}')) { j.err = "expected '}' after a tensor entry"; goto bad_json; }
+        if (x->rank < 0 || !have_off || !x->dtype[0]) {
+            errf(err, errcap, "%s: tensor '%s' lacks dtype, shape or data_offsets", path, key);
+            goto done;
+        }
+        ne++;
+    } while (json_eat(&j, ','));
+    if (!json_eat(&j, '}')) { j.err = "expected '}' at the end of the header"; goto bad_json; }
+    json_ws(&j);
+    if (j.s != j.end) { j.err = "trailing bytes after the header object"; goto bad_json; }
+
+    // the configuration, from the metadata
+    Config c;
+    const char *keys[5] = { "vocab_size", "n_ctx", "d_model", "n_layer", "n_head" };
+    int *vals[5] = { &c.vocab_size, &c.n_ctx, &c.d_model, &c.n_layer, &c.n_head };
+    for (int i = 0; i < 5; i++) {
+        const char *v = meta_get(&md, keys[i]);
+        char *endp;
+        long x = v ? strtol(v, &endp, 10) : 0;
+        if (!v || !*v || *endp || x < 1 || x > 1 << 20) {
+            errf(err, errcap, "%s: metadata '%s' is %s (expected a positive integer)", path, keys[i], v ? "not a number" : "missing");
+            goto done;
+        }
+        *vals[i] = (int)x;
+    }
+    const char *why = config_check(&c);
+    if (why) { errf(err, errcap, "%s: bad configuration in metadata: %s", path, why); goto done; }
+    if (param_count(&c) * 4 > data_len + 1000000000ULL) { /* cheap sanity before allocating */ }
+    // every tensor we expect must be there once, with the right dtype, shape and size
+    model_alloc(m, &c);
+    want = xmalloc(sizeof(CkptTensor) * CKPT_MAX_TENSORS, "checkpoint index");
+    int nw = ckpt_tensors(&c, &m->params, want);
+    for (int i = 0; i < nw; i++) {
+        HeaderEntry *x = NULL;
+        for (int k = 0; k < ne; k++) if (!strcmp(e[k].name, want[i].name)) { x = &e[k]; break; }
+        if (!x) { errf(err, errcap, "%s: tensor '%s' is missing", path, want[i].name); goto fail_model; }
+        x->used = 1;
+        if (strcmp(x->dtype, "F32")) { errf(err, errcap, "%s: tensor '%s' has dtype %s; only F32 is supported", path, x->name, x->dtype); goto fail_model; }
+        int shape_ok = x->rank == want[i].rank && x->shape[0] == (uint64_t)want[i].shape[0] &&
+                       (want[i].rank == 1 || x->shape[1] == (uint64_t)want[i].shape[1]);
+        if (!shape_ok) {
+            errf(err, errcap, "%s: tensor '%s' has the wrong shape for the configuration in its metadata (expected [%d%s%.0d])",
+                     path, x->name, want[i].shape[0], want[i].rank == 2 ? "," : "", want[i].rank == 2 ? want[i].shape[1] : 0);
+            goto fail_model;
+        }
+        if (x->begin > x->end || x->end > data_len || x->end - x->begin != want[i].numel * 4) {
+            errf(err, errcap, "%s: tensor '%s' has data_offsets [%llu,%llu] outside the %llu data bytes or of the wrong size",
+                     path, x->name, (unsigned long long)x->begin, (unsigned long long)x->end, (unsigned long long)data_len);
+            goto fail_model;
+        }
+    }
+    for (int k = 0; k < ne; k++)
+        if (!e[k].used) { errf(err, errcap, "%s: unexpected tensor '%s'", path, e[k].name); goto fail_model; }
+    // the byte ranges must tile the data exactly: no overlaps, no holes
+    order = xmalloc(sizeof(HeaderEntry *) * (size_t)(ne ? ne : 1), "header order");
+    for (int k = 0; k < ne; k++) order[k] = &e[k];
+    qsort(order, (size_t)ne, sizeof *order, cmp_entry_begin);
+    uint64_t pos = 0;
+    for (int k = 0; k < ne; k++) {
+        if (order[k]->begin != pos) {
+            errf(err, errcap, "%s: tensor '%s' %s", path, order[k]->name,
+                     order[k]->begin < pos ? "overlaps the tensor before it" : "leaves a hole in the data");
+            goto fail_model;
+        }
+        pos = order[k]->end;
+    }
+    if (pos != data_len) { errf(err, errcap, "%s: %llu bytes of data follow the last tensor", path, (unsigned long long)(data_len - pos)); goto fail_model; }
+    // copy the data in (little-endian F32, as on every machine we build for)
+    for (int i = 0; i < nw; i++) {
+        const HeaderEntry *x = NULL;
+        for (int k = 0; k < ne; k++) if (!strcmp(e[k].name, want[i].name)) { x = &e[k]; break; }
+        memcpy(want[i].data, data + x->begin, want[i].numel * 4);
+        for (size_t q = 0; q < want[i].numel; q++)
+            if (!isfinite(want[i].data[q])) {
+                errf(err, errcap, "%s: tensor '%s' holds a non-finite value at index %zu", path, want[i].name, q);
+                goto fail_model;
+            }
+    }
+    if (md_out) *md_out = md;
+    rc = 0;
+    goto done;
+fail_model:
+    model_free(m);
+    goto done;
+bad_json:
+    errf(err, errcap, "%s: malformed header at byte %ld: %s", path, (long)(j.s - file), j.err ? j.err : "syntax error");
+done:
+    free(file); free(e); free(order); free(want);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// sampling: incremental decoding with a KV cache
+//
+// Generating token t+1 needs the keys and values of tokens 0..t in every
+// layer; the cache keeps them, so each new token costs one row through the
+// network instead of the whole prefix. Sequences are decoded side by side,
+// one position per step, each in its own cache slot; finished ones leave the
+// batch.
+
+typedef struct {
+    int n_slot, n_ctx;
+    float *k, *v;                     // (L, n_slot, n_ctx, D)
+    // scratch rows for the sequences of one step (n_slot rows each)
+    float *x, *ln, *mean, *rstd, *qkv, *atty, *proj, *fch, *fch_gelu, *logits;
+} KVCache;
+
+static void kv_alloc(KVCache *kv, const Config *c, int n_slot) {
+    const size_t D = c->d_model, L = c->n_layer, n = (size_t)n_slot;
+    memset(kv, 0, sizeof *kv);
+    kv->n_slot = n_slot; kv->n_ctx = c->n_ctx;
+    kv->k = xmalloc(L * n * c->n_ctx * D * sizeof(float), "KV cache");
+    kv->v = xmalloc(L * n * c->n_ctx * D * sizeof(float), "KV cache");
+    kv->x = xmalloc(n * D * sizeof(float), "decode scratch");
+    kv->ln = xmalloc(n * D * sizeof(float), "decode scratch");
+    kv->mean = xmalloc(n * sizeof(float), "decode scratch");
+    kv->rstd = xmalloc(n * sizeof(float), "decode scratch");
+    kv->qkv = xmalloc(n * 3 * D * sizeof(float), "decode scratch");
+    kv->atty = xmalloc(n * D * sizeof(float), "decode scratch");
+    kv->proj = xmalloc(n * D * sizeof(float), "decode scratch");
+    kv->fch = xmalloc(n * 4 * D * sizeof(float), "decode scratch");
+    kv->fch_gelu = xmalloc(n * 4 * D * sizeof(float), "decode scratch");
+    kv->logits = xmalloc(n * (size_t)c->vocab_size * sizeof(float), "decode scratch");
+}
+static void kv_free(KVCache *kv) {
+    free(kv->k); free(kv->v); free(kv->x); free(kv->ln); free(kv->mean); free(kv->rstd);
+    free(kv->qkv); free(kv->atty); free(kv->proj); free(kv->fch); free(kv->fch_gelu); free(kv->logits);
+    memset(kv, 0, sizeof *kv);
+}
+
+// Attention of one new token per sequence against its cached keys/values.
+typedef struct {
+    const KVCache *kv; const float *kc, *vc; const int *slot; int pos, D, NH;
+} DecodeAttnJob;
+static void decode_attention_rows(void *ctx, int i0, int i1) {
+    const DecodeAttnJob *j = ctx;
+    const int D = j->D, NH = j->NH, hs = D / NH, pos = j->pos, T = j->kv->n_ctx;
+    const float scale = 1.0f / sqrtf((float)hs);
+    float *att = xmalloc((size_t)(pos + 1) * sizeof(float), "attention scratch");
+    for (int i = i0; i < i1; i++) {
+        const float *kbase = j->kc + (size_t)j->slot[i] * T * D;   // seek to cache[slot,0,:]
+        const float *vbase = j->vc + (size_t)j->slot[i] * T * D;
+        for (int h = 0; h < NH; h++) {
+            const float *q = j->kv->qkv + (size_t)i * 3 * D + h * hs;
+            float maxv = -INFINITY;
+            for (int s = 0; s <= pos; s++) {
+                const float *k = kbase + (size_t)s * D + h * hs;
+                float dot = 0.0f;
+#pragma omp simd reduction(+:dot)
+                for (int q2 = 0; q2 < hs; q2++) dot += q[q2] * k[q2];
+                att[s] = dot * scale;
+                if (att[s] > maxv) maxv = att[s];
+            }
+            float sum = 0.0f;
+            for (int s = 0; s <= pos; s++) { att[s] = expf(att[s] - maxv); sum += att[s]; }
+            for (int s = 0; s <= pos; s++) att[s] /= sum;
+            float *o = j->kv->atty + (size_t)i * D + h * hs;
+            for (int q2 = 0; q2 < hs; q2++) o[q2] = 0.0f;
+            for (int s = 0; s <= pos; s++) {
+                const float *v = vbase + (size_t)s * D + h * hs;
+#pragma omp simd
+                for (int q2 = 0; q2 < hs; q2++) o[q2] += att[s] * v[q2];
+            }
+        }
+    }
+    free(att);
+}
+
+// Feed token tok[i] at position pos to the sequence in cache slot slot[i],
+// for n sequences; leaves the next-token logits in kv->logits (n, V).
+// The caller must have called model_transpose_weights since the last update.
+static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int *tok, int pos) {
+    const Config *c = &m->config;
+    const int D = c->d_model, L = c->n_layer, V = c->vocab_size, T = kv->n_ctx;
+    Params *p = &m->params, *wt = &m->wt;
+    for (int i = 0; i < n; i++)                              // x = tok_emb[tok] + pos_emb[pos]
+        for (int q = 0; q < D; q++)
+            kv->x[(size_t)i * D + q] = p->tok_emb[(size_t)tok[i] * D + q] + p->pos_emb[(size_t)pos * D + q];
+    for (int l = 0; l < L; l++) {
+        float *kc = kv->k + (size_t)l * kv->n_slot * T * D, *vc = kv->v + (size_t)l * kv->n_slot * T * D;
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->ln1w + l * D, p->ln1b + l * D, n, D);
+        matmul_forward(kv->qkv, kv->ln, wt->qkvw + (size_t)l * 3 * D * D, p->qkvb + l * 3 * D, n, D, 3 * D);
+        for (int i = 0; i < n; i++) {                        // append this token's k and v to the cache
+            memcpy(kc + ((size_t)slot[i] * T + pos) * D, kv->qkv + (size_t)i * 3 * D + D, (size_t)D * sizeof(float));
+            memcpy(vc + ((size_t)slot[i] * T + pos) * D, kv->qkv + (size_t)i * 3 * D + 2 * D, (size_t)D * sizeof(float));
+        }
+        DecodeAttnJob aj = { kv, kc, vc, slot, pos, D, c->n_head };
+        parallel_for(n, 1, decode_attention_rows, &aj);
+        matmul_forward(kv->proj, kv->atty, wt->attprojw + (size_t)l * D * D, p->attprojb + l * D, n, D, D);
+        residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->ln2w + l * D, p->ln2b + l * D, n, D);
+        matmul_forward(kv->fch, kv->ln, wt->fcw + (size_t)l * 4 * D * D, p->fcb + l * 4 * D, n, D, 4 * D);
+        gelu_forward(kv->fch_gelu, kv->fch, (size_t)n * 4 * D);
+        matmul_forward(kv->proj, kv->fch_gelu, wt->fcprojw + (size_t)l * 4 * D * D, p->fcprojb + l * D, n, 4 * D, D);
+        residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
+    }
+    layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n, D);
+    matmul_forward(kv->logits, kv->ln, wt->tok_emb, NULL, n, D, V);
+}
+
+// Pick a token from logits: greedy at temperature 0, else softmax(logits/T)
+// restricted to the smallest set of tokens whose probability reaches top_p.
+typedef struct { float p; int id; } ProbId;
+static int cmp_prob_desc(const void *a, const void *b) {
+    const ProbId *x = a, *y = b;
+    return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
+}
+static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
+    int best = 0;
+    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0.0f) return best;
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) {
+        scratch[i].p = expf((logits[i] - logits[best]) / temperature);
+        scratch[i].id = i;
+        sum += scratch[i].p;
+    }
+    int n = V;
+    if (top_p < 1.0f) {                                     // nucleus: keep the top tokens
+        qsort(scratch, (size_t)V, sizeof *scratch, cmp_prob_desc);
+        double cum = 0.0;
+        for (n = 0; n < V; n++) {
+            cum += scratch[n].p;
+            if (cum >= top_p * sum) { n++; break; }
+        }
+        if (n > V) n = V;
+        sum = cum;
+    }
+    double r = rng_uniform(rng) * sum, cum = 0.0;
+    for (int i = 0; i < n; i++) {
+        cum += scratch[i].p;
+        if (r < cum) return scratch[i].id;
+    }
+    return scratch[n - 1].id;
+}
+
+typedef struct {
+    float temperature;  // 0 = greedy
+    float top_p;        // 1 = off
+} SampleOpts;
+
+// Complete n prompts. prompt i is ids[i][0..plen[i]); its completion goes to
+// out + i*n_ctx, its length to out_len[i]. A completion ends at <|end|>
+// (included) or when the context is full (then truncated[i] = 1).
+static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *plen,
+                     SampleOpts so, Rng *rng, int *out, int *out_len, int *truncated) {
+    const Config *c = &m->config;
+    const int T = c->n_ctx, V = c->vocab_size;
+    if (n > kv->n_slot) die(EXIT_DATA, "internal: %d sequences for a KV cache of %d", n, kv->n_slot);
+    model_transpose_weights(m);
+    int *slot = xmalloc(sizeof(int) * (size_t)n, "slots"), *tok = xmalloc(sizeof(int) * (size_t)n, "tokens");
+    ProbId *scratch = xmalloc(sizeof(ProbId) * (size_t)V, "sampling scratch");
+    for (int i = 0; i < n; i++) {
+        out_len[i] = 0; truncated[i] = 0;
+        if (plen[i] < 1 || plen[i] >= T) die(EXIT_DATA, "internal: prompt of %d tokens for a context of %d", plen[i], T);
+    }
+    int *active = xmalloc(sizeof(int) * (size_t)n, "active");
+    int n_active = n;
+    for (int i = 0; i < n; i++) active[i] = i;
+    for (int pos = 0; pos < T && n_active > 0; pos++) {
+        // the token each active sequence feeds at this position
+        for (int a = 0; a < n_active; a++) {
+            int i = active[a];
+            slot[a] = i;
+            tok[a] = pos < plen[i] ? ids[i][pos] : out[(size_t)i * T + pos - plen[i]];
+        }
+        decode_step(m, kv, n_active, slot, tok, pos);
+        int kept = 0;
+        for (int a = 0; a < n_active; a++) {
+            int i = active[a];
+            if (pos + 1 < plen[i]) { active[kept++] = i; continue; }  // still reading the prompt
+            int next = sample_token(kv->logits + (size_t)a * V, V, so.temperature, so.top_p, rng, scratch);
+            out[(size_t)i * T + out_len[i]++] = next;
+            if (next == TOK_END) continue;                            // finished
+            if (plen[i] + out_len[i] >= T) { truncated[i] = 1; continue; }
+            active[kept++] = i;
+        }
+        n_active = kept;
+    }
+    free(slot); free(tok); free(scratch); free(active);
+}
+
+// ----------------------------------------------------------------------------
+// rewards and the verifier (paper §2.2.2)
+//
+// R1-Zero is trained with rule-based rewards only: an accuracy reward (does
+// the answer check out?) and a format reward (is the thinking inside
+// <think></think> and the answer inside <answer></answer>?). The paper avoids
+// neural reward models here because they get hacked; so must the rules.
+
+// Last occurrence of needle in hay[0..len) (hay may hold NUL bytes), or NULL.
+static const char *find_last(const char *hay, size_t len, const char *needle) {
+    size_t k = strlen(needle);
+    if (k == 0 || k > len) return NULL;
+    for (size_t i = len - k + 1; i-- > 0;)
+        if (hay[i] == needle[0] && !memcmp(hay + i, needle, k)) return hay + i;
+    return NULL;
+}
+static const char *find_first(const char *hay, size_t len, const char *needle) {
+    size_t k = strlen(needle);
+    if (k == 0 || k > len) return NULL;
+    for (size_t i = 0; i + k <= len; i++)
+        if (hay[i] == needle[0] && !memcmp(hay + i, needle, k)) return hay + i;
+    return NULL;
+}
+
+#define ANSWER_MAX_DIGITS 18   // |value| < 10^18 fits a long long with room to spare
+
+// Parse s[0..len) as an integer: optional spaces, an optional sign, 1 to 18
+// digits (leading zeros allowed), optional spaces, nothing else. 1 on success.
+static int parse_integer(const char *s, size_t len, long long *value) {
+    size_t i = 0;
+    while (i < len && s[i] == ' ') i++;
+    int neg = 0;
+    if (i < len && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+    size_t start = i;
+    long long v = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (i - start >= ANSWER_MAX_DIGITS) return 0;     // too long to be an answer: wrong
+        v = v * 10 + (s[i++] - '0');
+    }
+    if (i == start) return 0;
+    while (i < len && s[i] == ' ') i++;
+    if (i != len) return 0;
+    *value = neg ? -v : v;
+    return 1;
+}
+
+// The verifier: the integer inside the last <answer>...</answer>. 1 if found.
+static int extract_answer(const char *text, size_t len, long long *value) {
+    const char *open = find_last(text, len, "<answer>");
+    if (!open) return 0;
+    const char *body = open + strlen("<answer>");
+    const char *close = find_first(body, len - (size_t)(body - text), "</answer>");
+    if (!close) return 0;
+    return parse_integer(body, (size_t)(close - body), value);
+}
+
+// Accuracy reward: 1 if the extracted answer equals the expected value.
+static float accuracy_reward(const char *text, size_t len, long long expected) {
+    long long v;
+    return extract_answer(text, len, &v) && v == expected ? 1.0f : 0.0f;
+}
+
+// Lenient accuracy, for the logs only: the last number anywhere in the text.
+static float lenient_accuracy(const char *text, size_t len, long long expected) {
+    size_t end = len;
+    while (end > 0 && !(text[end - 1] >= '0' && text[end - 1] <= '9')) end--;
+    if (end == 0) return 0.0f;
+    size_t start = end;
+    while (start > 0 && text[start - 1] >= '0' && text[start - 1] <= '9') start--;
+    long long v;
+    return parse_integer(text + start, end - start, &v) && v == expected ? 1.0f : 0.0f;
+}
+
+// Format reward: the whole completion is exactly
+//   <think>THINKING</think><answer>ANSWER</answer>
+// with no '<' or '>' inside THINKING or ANSWER. Matching the whole string
+// strictly matters: a loose check ("contains the tags") is hacked within a
+// few steps by outputs like <think></think></think><answer>.
+static int no_angle(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) if (s[i] == '<' || s[i] == '>') return 0;
+    return 1;
+}
+static float format_reward(const char *text, size_t len) {
+    const char *a = "<think>", *b = "</think><answer>", *c = "</answer>";
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    if (len < la + lb + lc || memcmp(text, a, la) || memcmp(text + len - lc, c, lc)) return 0.0f;
+    const char *mid = find_first(text + la, len - la - lc, b);
+    if (!mid) return 0.0f;
+    const char *think = text + la, *answer = mid + lb;
+    if (!no_angle(think, (size_t)(mid - think))) return 0.0f;
+    if (!no_angle(answer, (size_t)(text + len - lc - answer))) return 0.0f;
+    return 1.0f;
+}
+
+// The thinking: the text between the first <think> and the next </think>.
+static int thinking_span(const char *text, size_t len, const char **start, size_t *n) {
+    const char *open = find_first(text, len, "<think>");
+    if (!open) return 0;
+    const char *body = open + strlen("<think>");
+    const char *close = find_first(body, len - (size_t)(body - text), "</think>");
+    if (!close) return 0;
+    *start = body; *n = (size_t)(close - body);
+    return 1;
+}
+
+// Non-empty thinking: some non-space character inside <think></think>.
+static int has_thinking(const char *text, size_t len) {
+    const char *s; size_t n;
+    if (!thinking_span(text, len, &s, &n)) return 0;
+    for (size_t i = 0; i < n; i++) if (s[i] != ' ') return 1;
+    return 0;
+}
+
+// Language consistency (paper §2.3.2): the share of target-language words
+// among the language words of the thinking. Scored only over the words
+// present: a thinking with no words gets -1 ("no score"), not 1, because a
+// reward that calls empty thinking perfectly consistent teaches the model to
+// stop thinking.
+static float language_consistency(const char *text, size_t len, int lang) {
+    const char *s; size_t n;
+    if (!thinking_span(text, len, &s, &n)) return -1.0f;
+    // the words of the work in each language (WORDS without their spacing)
+    static const char *const lang_words[N_LANG][4] = { { "plus", "is", "so", "wait" },
+                                                       { "加", "得", "所以", "等等" } };
+    int count[N_LANG] = { 0 };
+    for (int l = 0; l < N_LANG; l++)
+        for (int k = 0; k < 4; k++) {
+            size_t wl = strlen(lang_words[l][k]);
+            for (size_t i = 0; i + wl <= n; i++) if (!memcmp(s + i, lang_words[l][k], wl)) count[l]++;
+        }
+    int total = count[LANG_EN] + count[LANG_ZH];
+    return total ? (float)count[lang] / (float)total : -1.0f;
+}
+
+// ----------------------------------------------------------------------------
+// rollouts: prompts in, completions (as tokens and as text) out
+
+// Sequences of tokens, each a prompt followed by its completion.
+typedef struct {
+    int n, T;            // sequences; row length (n_ctx)
+    int *tok;            // (n, T)
+    int *len, *plen;     // total and prompt length of each
+    int *truncated;      // 1 if the completion hit the context limit
+    char **text;         // each completion decoded (without <|end|>)
+    size_t *text_len;
+} Seqs;
+
+static void seqs_alloc(Seqs *s, int n, int T) {
+    memset(s, 0, sizeof *s);
+    s->n = n; s->T = T;
+    s->tok = xcalloc((size_t)n * T, sizeof(int), "sequences");
+    s->len = xcalloc((size_t)n, sizeof(int), "sequences");
+    s->plen = xcalloc((size_t)n, sizeof(int), "sequences");
+    s->truncated = xcalloc((size_t)n, sizeof(int), "sequences");
+    s->text = xcalloc((size_t)n, sizeof(char *), "sequences");
+    s->text_len = xcalloc((size_t)n, sizeof(size_t), "sequences");
+}
+static void seqs_free(Seqs *s) {
+    for (int i = 0; i < s->n; i++) free(s->text[i]);
+    free(s->tok); free(s->len); free(s->plen); free(s->truncated); free(s->text); free(s->text_len);
+    memset(s, 0, sizeof *s);
+}
+
+// Encode the prompt for a question (plus an optional forced start of the
+// answer) into row i of s. Dies with a clear message if it cannot fit.
+static void seqs_set_prompt(Seqs *s, int i, const Tokenizer *tok, const char *question, const char *forced) {
+    char prompt[768];
+    render_prompt(question, prompt, sizeof prompt);
+    size_t pl = strlen(prompt);
+    if (forced) snprintf(prompt + pl, sizeof prompt - pl, "%s", forced);
+    int n = tok_encode(tok, prompt, strlen(prompt), s->tok + (size_t)i * s->T, s->T);
+    if (n < 0 || n >= s->T - 1)
+        die(EXIT_DATA, "prompt \"%.40s\" is %d tokens; the model's context is %d (shorten it)", question, n, s->T);
+    s->plen[i] = n;
+    s->len[i] = n;
+}
+
+// Sample a completion for every row of s (prompts already set), in chunks
+// that fit the KV cache, and decode each to text. forced_len[i] bytes of
+// forced text (if any) are prepended to the decoded completion.
+static void rollout(Model *m, KVCache *kv, const Tokenizer *tok, Seqs *s, SampleOpts so, Rng *rng,
+                    const char *forced) {
+    const int T = s->T;
+    int *outbuf = xmalloc(sizeof(int) * (size_t)kv->n_slot * T, "rollout buffer");
+    int *olen = xmalloc(sizeof(int) * (size_t)kv->n_slot, "rollout buffer");
+    int *trunc = xmalloc(sizeof(int) * (size_t)kv->n_slot, "rollout buffer");
+    int **ids = xmalloc(sizeof(int *) * (size_t)kv->n_slot, "rollout buffer");
+    for (int c0 = 0; c0 < s->n; c0 += kv->n_slot) {
+        int nc = s->n - c0 < kv->n_slot ? s->n - c0 : kv->n_slot;
+        for (int i = 0; i < nc; i++) ids[i] = s->tok + (size_t)(c0 + i) * T;
+        generate(m, kv, nc, ids, s->plen + c0, so, rng, outbuf, olen, trunc);
+        for (int i = 0; i < nc; i++) {
+            int r = c0 + i;
+            memcpy(s->tok + (size_t)r * T + s->plen[r], outbuf + (size_t)i * T, sizeof(int) * (size_t)olen[i]);
+            s->len[r] = s->plen[r] + olen[i];
+            s->truncated[r] = trunc[i];
+            int nt = olen[i] - (olen[i] > 0 && outbuf[(size_t)i * T + olen[i] - 1] == TOK_END);
+            size_t flen = forced ? strlen(forced) : 0;
+            size_t need = flen + tok_decode(tok, outbuf + (size_t)i * T, nt, NULL, 0) + 1;
+            free(s->text[r]);
+            s->text[r] = xmalloc(need, "completion text");
+            memcpy(s->text[r], forced ? forced : "", flen);
+            tok_decode(tok, outbuf + (size_t)i * T, nt, s->text[r] + flen, need - flen);
+            s->text_len[r] = need - 1;
+        }
+    }
+    free(outbuf); free(olen); free(trunc); free(ids);
+}
+
+// Rows [i0,i1) of s as a training batch: inputs are tokens 0..len-2,
+// targets tokens 1..len-1; prompt targets are dropped (-1) when
+// completion_only, padding always. Returns the batch's T.
+static int seqs_batch(const Seqs *s, int i0, int i1, int completion_only, int *inputs, int *targets) {
+    int T = 1;
+    for (int i = i0; i < i1; i++) if (s->len[i] - 1 > T) T = s->len[i] - 1;
+    for (int i = i0; i < i1; i++) {
+        const int *row = s->tok + (size_t)i * s->T;
+        for (int t = 0; t < T; t++) {
+            int b = (i - i0) * T + t;
+            inputs[b] = t < s->len[i] - 1 ? row[t] : TOK_END;
+            targets[b] = t < s->len[i] - 1 && (!completion_only || t + 1 >= s->plen[i]) ? row[t + 1] : -1;
+        }
+    }
+    return T;
+}
+
+// ----------------------------------------------------------------------------
+// GRPO (paper §2.2.1 eq. 1-3; DeepSeekMath eq. 3)
+//
+// For each question q, sample a group of G outputs o_1..o_G from the old
+// policy, score them with the rewards r_1..r_G, and give every token of o_i
+// the advantage
+//     A_i = (r_i - mean(r)) / (std(r) + eps)                          (eq. 3)
+// Then maximise
+//     J = 1/G sum_i 1/|o_i| sum_t [ min(rho A_i, clip(rho, 1-e, 1+e) A_i)
+//                                   - beta KL(pi_theta || pi_ref) ]   (eq. 1)
+// with rho = pi_theta(o_it) / pi_old(o_it) and the unbiased k3 estimator
+//     KL = pi_ref/pi_theta - log(pi_ref/pi_theta) - 1                 (eq. 2)
+// There is no value network: the group's mean reward is the baseline.
+
+enum { LOSS_GRPO, LOSS_DR_GRPO, LOSS_DAPO };
+static const char *const LOSS_NAMES[] = { "grpo", "dr_grpo", "dapo" };
+
+// One token's term of J and its derivative with respect to log pi_theta.
+//   logp, logp_old, logp_ref: log-probabilities of the token under the
+//   policy, the old policy (that sampled it) and the frozen reference.
+// *clipped is set when the clipped branch of the min is the one taken.
+static float grpo_token(float logp, float logp_old, float logp_ref, float adv,
+                        float clip_low, float clip_high, float beta, float *dJ_dlogp, int *clipped) {
+    float rho = expf(logp - logp_old);                        // pi_theta / pi_old
+    float rho_c = fminf(fmaxf(rho, 1.0f - clip_low), 1.0f + clip_high);
+    float unclipped = rho * adv, clip_term = rho_c * adv;
+    float surrogate = fminf(unclipped, clip_term);
+    *clipped = clip_term < unclipped;
+    // d(rho A)/dlogp = rho A; the clipped branch is constant in theta
+    float dsur = *clipped ? 0.0f : rho * adv;
+    float r = logp_ref - logp;                               // log(pi_ref / pi_theta)
+    float kl = expf(r) - r - 1.0f;                           // k3, always >= 0
+    float dkl = 1.0f - expf(r);                              // dKL/dlogp
+    *dJ_dlogp = dsur - beta * dkl;
+    return surrogate - beta * kl;
+}
+
+typedef struct {
+    int steps;            // GRPO steps (one batch of questions each)
+    int prompts;          // questions per step
+    int group;            // G, outputs per question
+    int mu;               // inner updates per batch (GRPO's mu)
+    int loss;             // LOSS_GRPO / LOSS_DR_GRPO / LOSS_DAPO
+    float lr, beta, clip_low, clip_high, max_grad_norm, temperature;
+    int ref_reset;        // copy the policy into the reference every N steps (0: never)
+    float w_format, w_accuracy, w_lang;   // reward weights
+    int micro;            // sequences per forward/backward (memory only; same result)
+} GrpoOpts;
+
+typedef struct {
+    float reward, reward_std, format, accuracy, lang;  // training batch means
+    float kl, clip_frac, zero_var, truncated, grad_norm, lr;
+    float len_mean; int len_min, len_max;
+} GrpoStats;
+
+// Rewards of every completion of s, weighted and summed; expected[i] is the
+// answer of row i, lang[i] the question's language. Fills the batch means.
+static void grpo_rewards(const Seqs *s, const long long *expected, const int *lang,
+                         const GrpoOpts *o, float *reward, GrpoStats *st) {
+    double f = 0, a = 0, lc = 0; int nlc = 0;
+    for (int i = 0; i < s->n; i++) {
+        float fr = s->truncated[i] ? 0.0f : format_reward(s->text[i], s->text_len[i]);
+        float ar = accuracy_reward(s->text[i], s->text_len[i], expected[i]);
+        float lr = language_consistency(s->text[i], s->text_len[i], lang[i]);
+        reward[i] = o->w_format * fr + o->w_accuracy * ar + (lr >= 0 ? o->w_lang * lr : 0.0f);
+        f += fr; a += ar;
+        if (lr >= 0) { lc += lr; nlc++; }
+    }
+    st->format = (float)(f / s->n);
+    st->accuracy = (float)(a / s->n);
+    st->lang = nlc ? (float)(lc / nlc) : -1.0f;
+}
+
+// One GRPO step on the questions of this batch: sample, reward, update.
+static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, const GrpoOpts *o,
+                      long step, Rng *rng, GrpoStats *st) {
+    const int Q = o->prompts, G = o->group, N = Q * G, T = policy->config.n_ctx;
+    memset(st, 0, sizeof *st);
+    // 1. questions (from the core tier, never the held-out ones), G rows each
+    Seqs s;
+    seqs_alloc(&s, N, T);
+    long long *expected = xmalloc(sizeof(long long) * (size_t)N, "answers");
+    int *lang = xmalloc(sizeof(int) * (size_t)N, "languages");
+    for (int q = 0; q < Q; q++) {
+        Problem p = random_problem(rng, 0, rng_uniform(rng) < PRETRAIN_MIX.zh ? LANG_ZH : LANG_EN, &w->heldout);
+        char question[128];
+        problem_question(&p, question, sizeof question);
+        for (int g = 0; g < G; g++) {
+            seqs_set_prompt(&s, q * G + g, &w->tok, question, NULL);
+            expected[q * G + g] = problem_sum(&p);
+            lang[q * G + g] = p.lang;
+        }
+    }
+    // 2. sample G outputs per question from the current (= old) policy
+    SampleOpts so = { o->temperature, 1.0f };
+    rollout(policy, kv, &w->tok, &s, so, rng, NULL);
+    // 3. rewards and group-normalised advantages (eq. 3)
+    float *reward = xmalloc(sizeof(float) * (size_t)N, "rewards"), *adv = xmalloc(sizeof(float) * (size_t)N, "advantages");
+    grpo_rewards(&s, expected, lang, o, reward, st);
+    int *keep = xmalloc(sizeof(int) * (size_t)N, "kept rows");
+    int zero_var = 0, n_keep = 0;
+    double rsum = 0, rsq = 0;
+    for (int q = 0; q < Q; q++) {
+        float mean = 0, var = 0;
+        for (int g = 0; g < G; g++) mean += reward[q * G + g];
+        mean /= G;
+        for (int g = 0; g < G; g++) var += (reward[q * G + g] - mean) * (reward[q * G + g] - mean);
+        float sd = sqrtf(var / (G - 1 > 0 ? G - 1 : 1));
+        zero_var += sd == 0.0f;
+        for (int g = 0; g < G; g++) {
+            int i = q * G + g;
+            rsum += reward[i]; rsq += reward[i] * reward[i];
+            // Dr. GRPO drops the std (it weights easy and hard questions unequally)
+            adv[i] = o->loss == LOSS_DR_GRPO ? reward[i] - mean : (reward[i] - mean) / (sd + 1e-4f);
+            // DAPO's dynamic sampling: a group whose rewards are all equal
+            // carries no signal, so it leaves the batch
+            if (!(o->loss == LOSS_DAPO && sd == 0.0f)) keep[n_keep++] = i;
+        }
+    }
+    st->reward = (float)(rsum / N);
+    st->reward_std = (float)sqrt(fmax(0.0, rsq / N - st->reward * st->reward));
+    st->zero_var = (float)zero_var / Q;
+    st->len_min = T; st->len_max = 0;
+    long total_tokens = 0;
+    for (int i = 0; i < N; i++) {
+        int L = s.len[i] - s.plen[i];
+        total_tokens += L;
+        if (L < st->len_min) st->len_min = L;
+        if (L > st->len_max) st->len_max = L;
+        st->truncated += s.truncated[i];
+    }
+    st->len_mean = (float)total_tokens / N;
+    st->truncated /= N;
+    // the kept rows, packed to the front
+    Seqs k = s;
+    for (int r = 0; r < n_keep; r++) {
+        int i = keep[r];
+        if (i != r) {
+            memcpy(s.tok + (size_t)r * T, s.tok + (size_t)i * T, sizeof(int) * (size_t)T);
+            s.len[r] = s.len[i]; s.plen[r] = s.plen[i]; adv[r] = adv[i];
+        }
+    }
+    k.n = n_keep;
+    long kept_tokens = 0;
+    for (int r = 0; r < n_keep; r++) kept_tokens += k.len[r] - k.plen[r];
+    // 4. mu updates on this batch: forward, the GRPO gradient, backward, AdamW
+    const int MB = o->micro;
+    float *logp_old = xmalloc(sizeof(float) * (size_t)N * T, "old log-probs");
+    float *logp_ref = xmalloc(sizeof(float) * (size_t)N * T, "reference log-probs");
+    float *coef = xmalloc(sizeof(float) * (size_t)MB * T, "token weights");
+    int *inputs = xmalloc(sizeof(int) * (size_t)MB * T, "inputs"), *targets = xmalloc(sizeof(int) * (size_t)MB * T, "targets");
+    double kl_sum = 0; long clip_count = 0, tok_count = 0;
+    float lr = o->lr;
+    for (int it = 0; it < o->mu && n_keep > 0; it++) {
+        model_zero_grad(policy);
+        for (int b0 = 0; b0 < n_keep; b0 += MB) {
+            int nb = n_keep - b0 < MB ? n_keep - b0 : MB;
+            int Tb = seqs_batch(&k, b0, b0 + nb, 1, inputs, targets);
+            if (it == 0 && o->beta > 0.0f) {                 // the frozen reference's log-probs
+                model_forward(ref, inputs, targets, nb, Tb);
+                memcpy(logp_ref + (size_t)b0 * T, ref->logp, sizeof(float) * (size_t)nb * Tb);
+            }
+            model_forward(policy, inputs, targets, nb, Tb);
+            // before the first update the policy *is* the old policy
+            if (it == 0) memcpy(logp_old + (size_t)b0 * T, policy->logp, sizeof(float) * (size_t)nb * Tb);
+            for (int r = 0; r < nb; r++) {
+                int i = b0 + r, n_o = k.len[i] - k.plen[i];     // |o_i|
+                // the normaliser: grpo 1/(|o_i| N); dr_grpo a constant, the
+                // longest possible completion; dapo 1/(all tokens of the batch)
+                float norm = o->loss == LOSS_GRPO ? 1.0f / ((float)n_o * n_keep)
+                           : o->loss == LOSS_DR_GRPO ? 1.0f / ((float)(T - k.plen[i]) * n_keep)
+                           : 1.0f / (float)kept_tokens;
+                for (int t = 0; t < Tb; t++) {
+                    size_t bt = (size_t)r * Tb + t;
+                    coef[bt] = 0.0f;
+                    if (targets[bt] < 0) continue;
+                    // ---- the GRPO gradient enters here ---------------------------
+                    // J's term for this token, and dJ/dlogp (clip and KL included):
+                    float lp = policy->logp[bt];
+                    float lp_old = logp_old[(size_t)b0 * T + bt];
+                    float lp_ref = o->beta > 0.0f ? logp_ref[(size_t)b0 * T + bt] : lp;
+                    float dJ; int clipped;
+                    grpo_token(lp, lp_old, lp_ref, adv[i], o->clip_low, o->clip_high, o->beta, &dJ, &clipped);
+                    // We minimise loss = -J. model_backward differentiates
+                    // -sum coef * logp, so coef = norm * dJ/dlogp starts the
+                    // chain rule with dloss/dlogp = -norm * dJ/dlogp.
+                    coef[bt] = norm * dJ;
+                    // ---------------------------------------------------------------
+                    if (it == o->mu - 1) {
+                        float rr = lp_ref - lp;
+                        kl_sum += expf(rr) - rr - 1.0f;
+                        clip_count += clipped;
+                        tok_count++;
+                    }
+                }
+            }
+            model_backward(policy, coef);
+        }
+        st->grad_norm = clip_grad_norm(policy, o->max_grad_norm);
+        lr = lr_schedule(o->lr, step, 0, o->steps, 0.1f);
+        adamw_update(policy, lr, 0.9f, 0.99f, 1e-8f, 0.0f);
+    }
+    st->lr = lr;
+    st->kl = tok_count ? (float)(kl_sum / tok_count) : 0.0f;
+    st->clip_frac = tok_count ? (float)clip_count / tok_count : 0.0f;
+    free(logp_old); free(logp_ref); free(coef); free(inputs); free(targets);
+    free(reward); free(adv); free(keep); free(expected); free(lang);
+    seqs_free(&s);
+}
+
+// ----------------------------------------------------------------------------
+// evaluation (paper §3): pass@1 over k samples, cons@k, greedy
+
+typedef struct {
+    int n, k;
+    float pass1;            // mean accuracy over k samples per question
+    float cons;             // accuracy of the majority answer of the k samples
+    float greedy;           // accuracy of the greedy completion (-1: not measured)
+    float format_rate, think_rate, mean_length, lenient, truncated;
+    float lang_consistency; // over samples whose thinking has words (-1: none)
+} EvalStats;
+
+// Sample k completions for every arithmetic question of ds and score them.
+// forced (may be NULL) is text appended to every prompt: "<think>" makes the
+// model show its work, "<think></think><answer>" makes it answer directly.
+// samples, if non-NULL, receives the first few completions.
+static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *ds, int k,
+                          SampleOpts so, int do_greedy, Rng *rng, const char *forced, FILE *samples, int n_show) {
+    EvalStats e = { 0 };
+    e.k = k; e.greedy = -1.0f;
+    int n = 0;
+    for (int i = 0; i < ds->n; i++) n += ds->ex[i].is_arith;
+    if (n == 0) return e;
+    e.n = n;
+    Seqs s;
+    seqs_alloc(&s, n * k, m->config.n_ctx);
+    int r = 0;
+    for (int i = 0; i < ds->n; i++)
+        if (ds->ex[i].is_arith)
+            for (int j = 0; j < k; j++) seqs_set_prompt(&s, r++, &w->tok, ds->ex[i].prompt, forced);
+    rollout(m, kv, &w->tok, &s, so, rng, forced);
+    double acc = 0, cons = 0, fmt = 0, think = 0, len = 0, len_ok = 0, trunc = 0, lc = 0; int nlc = 0;
+    long long *votes = xmalloc(sizeof(long long) * (size_t)k, "votes");
+    r = 0;
+    for (int i = 0; i < ds->n; i++) {
+        const Example *ex = &ds->ex[i];
+        if (!ex->is_arith) continue;
+        int nv = 0;
+        for (int j = 0; j < k; j++, r++) {
+            const char *t = s.text[r]; size_t tl = s.text_len[r];
+            acc += accuracy_reward(t, tl, ex->expected);
+            fmt += s.truncated[r] ? 0.0f : format_reward(t, tl);
+            think += has_thinking(t, tl);
+            len += s.len[r] - s.plen[r];
+            len_ok += lenient_accuracy(t, tl, ex->expected);
+            trunc += s.truncated[r];
+            float c = language_consistency(t, tl, question_lang(ex->prompt));
+            if (c >= 0) { lc += c; nlc++; }
+            long long v;
+            if (extract_answer(t, tl, &v)) votes[nv++] = v;
+            if (samples && r < n_show) fprintf(samples, "%s => %.*s\n", ex->prompt, (int)tl, t);
+        }
+        // cons@k: the most frequent extracted answer (first seen wins ties)
+        int best = -1, best_count = 0;
+        for (int a = 0; a < nv; a++) {
+            int c = 0;
+            for (int b = 0; b < nv; b++) c += votes[b] == votes[a];
+            if (c > best_count) { best_count = c; best = a; }
+        }
+        cons += best >= 0 && votes[best] == ex->expected;
+    }
+    int total = n * k;
+    e.pass1 = (float)(acc / total); e.cons = (float)(cons / n);
+    e.format_rate = (float)(fmt / total); e.think_rate = (float)(think / total);
+    e.mean_length = (float)(len / total); e.lenient = (float)(len_ok / total);
+    e.truncated = (float)(trunc / total);
+    e.lang_consistency = nlc ? (float)(lc / nlc) : -1.0f;
+    free(votes);
+    seqs_free(&s);
+    if (do_greedy) {
+        SampleOpts g = { 0.0f, 1.0f };
+        EvalStats eg = evaluate(m, kv, w, ds, 1, g, 0, rng, forced, NULL, 0);
+        e.greedy = eg.pass1;
+    }
+    return e;
+}
+
+// ----------------------------------------------------------------------------
+// run folders: metrics.csv, curves.svg, samples.txt
+
+static int use_color(void) {
+    const char *nc = getenv("NO_COLOR");
+    return isatty(fileno(stdout)) && !(nc && nc[0]);
+}
+#define C_DIM   (use_color() ? "\033[2m" : "")
+#define C_THINK (use_color() ? "\033[36m" : "")
+#define C_GOOD  (use_color() ? "\033[1;32m" : "")
+#define C_BAD   (use_color() ? "\033[1;31m" : "")
+#define C_BOLD  (use_color() ? "\033[1m" : "")
+#define C_OFF   (use_color() ? "\033[0m" : "")
+
+static void make_dir(const char *path) {
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') { *p = '\0'; mkdir(tmp, 0755); *p = '/'; }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) die(EXIT_USAGE, "cannot create folder %s: %s", path, strerror(errno));
+    struct stat st;
+    if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) die(EXIT_USAGE, "--out %s is not a folder", path);
+    char probe[600];
+    snprintf(probe, sizeof probe, "%s/.write-test", path);
+    FILE *f = fopen(probe, "w");
+    if (!f) die(EXIT_USAGE, "cannot write in %s: %s", path, strerror(errno));
+    fclose(f);
+    remove(probe);
+}
+
+static const char *const METRIC_COLUMNS =
+    "step,reward,reward_std,format_reward,accuracy_reward,format_rate,accuracy,lenient_accuracy,"
+    "think_rate,mean_length,min_length,max_length,truncated,lang_consistency,kl,clip_frac,"
+    "zero_var_groups,grad_norm,lr,seconds";
+#define N_METRICS 20
+typedef struct { double v[N_METRICS]; } MetricRow;
+
+typedef struct { MetricRow *rows; int n, cap; } Curves;
+static void curves_add(Curves *c, const MetricRow *r) {
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        MetricRow *x = realloc(c->rows, sizeof(MetricRow) * (size_t)c->cap);
+        if (!x) die(EXIT_DATA, "out of memory");
+        c->rows = x;
+    }
+    c->rows[c->n++] = *r;
+}
+
+static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t errcap) {
+    Buf b = { 0 };
+    buf_printf(&b, "%s\n", METRIC_COLUMNS);
+    for (int i = 0; i < c->n; i++) {
+        for (int k = 0; k < N_METRICS; k++)
+            buf_printf(&b, k == 0 ? "%.0f" : k == N_METRICS - 1 ? ",%.2f" : ",%.6g", c->rows[i].v[k]);
+        buf_printf(&b, "\n");
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    Chunk ch = { b.s, b.len };
+    int rc = write_file_atomic(path, &ch, 1, err, errcap);
+    free(b.s);
+    return rc;
+}
+
+// curves.svg: format rate, accuracy and non-empty thinking (left, 0..1) and
+// mean completion length (right), against the GRPO step.
+static int write_curves_svg(const char *dir, const Curves *c, const char *title, char *err, size_t errcap) {
+    const int W = 760, H = 300, px = 50, py = 30, pw = 300, ph = 220, gap = 80;
+    Buf b = { 0 };
+    buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    buf_printf(&b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-weight=\"bold\">%s</text>\n", px, title);
+    double max_step = 1, max_len = 1;
+    for (int i = 0; i < c->n; i++) {
+        if (c->rows[i].v[0] > max_step) max_step = c->rows[i].v[0];
+        if (c->rows[i].v[9] > max_len) max_len = c->rows[i].v[9];
+    }
+    max_len = ceil(max_len / 10.0) * 10.0;
+    struct { int col; const char *name, *color; int panel; } series[] = {
+        { 5, "format rate", "#1f77b4", 0 }, { 6, "accuracy", "#2ca02c", 0 },
+        { 8, "non-empty thinking", "#ff7f0e", 0 }, { 9, "mean length (tokens)", "#9467bd", 1 } };
+    for (int panel = 0; panel < 2; panel++) {
+        int x0 = px + panel * (pw + gap), y0 = py;
+        double ymax = panel ? max_len : 1.0;
+        buf_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x0, y0, pw, ph);
+        for (int t = 0; t <= 4; t++) {
+            double v = ymax * t / 4;
+            int y = y0 + ph - (int)(ph * t / 4);
+            buf_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", x0, y, x0 + pw, y);
+            buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n", x0 - 4, y + 4, v);
+        }
+        buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">GRPO step (0..%g)</text>\n", x0 + pw / 2, y0 + ph + 18, max_step);
+        int legend = 0;
+        for (size_t s = 0; s < sizeof series / sizeof *series; s++) {
+            if (series[s].panel != panel) continue;
+            buf_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
+            for (int i = 0; i < c->n; i++)
+                buf_printf(&b, "%.1f,%.1f ", x0 + pw * c->rows[i].v[0] / max_step,
+                           y0 + ph - ph * fmin(c->rows[i].v[series[s].col] / ymax, 1.0));
+            buf_printf(&b, "\"/>\n");
+            buf_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", x0 + 8, y0 + 16 + 15 * legend++, series[s].color, series[s].name);
+        }
+    }
+    buf_printf(&b, "</svg>\n");
+    char path[600];
+    snprintf(path, sizeof path, "%s/curves.svg", dir);
+    Chunk ch = { b.s, b.len };
+    int rc = write_file_atomic(path, &ch, 1, err, errcap);
+    free(b.s);
+    return rc;
+}
+
+// Print a completion with its thinking and its answer visibly apart.
+static void show_completion(FILE *f, const char *question, const char *text, size_t len, long long expected, int color) {
+    const char *dim = color ? "\033[2m" : "", *th = color ? "\033[36m" : "", *off = color ? "\033[0m" : "";
+    const char *good = color ? "\033[1;32m" : "", *bad = color ? "\033[1;31m" : "";
+    long long v;
+    int ok = extract_answer(text, len, &v) && v == expected;
+    const char *ts; size_t tn;
+    fprintf(f, "    %s%s =>%s ", dim, question, off);
+    if (format_reward(text, len) > 0 && thinking_span(text, len, &ts, &tn)) {
+        fprintf(f, "%s<think>%.*s</think>%s", th, (int)tn, ts, off);
+        const char *ans = ts + tn + strlen("</think>");
+        fprintf(f, "%s%.*s%s", ok ? good : bad, (int)(text + len - ans), ans, off);
+    } else {
+        fprintf(f, "%s%.*s%s", ok ? good : bad, (int)len, text, off);
+    }
+    fprintf(f, "  %s\n", ok ? "(correct)" : "(wrong)");
+}
+
+static void format_duration(double s, char *out, size_t cap) {
+    if (s < 60) snprintf(out, cap, "%.0fs", s);
+    else snprintf(out, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
+}
+
+// ----------------------------------------------------------------------------
+// stage 0: the base model (standing in for DeepSeek-V3-Base)
+
+typedef struct {
+    int steps;      // optimizer steps
+    int batch;      // documents per step
+    int warmup;     // warm-up steps
+    float lr;       // peak learning rate (cosine decay to 10% after warm-up)
+} PretrainOpts;
+
+// Next-token training on the toy corpus: every document starts at position
+// 0 in its own row (padded), and every token of it is a target.
+static void pretrain_base(Model *m, const World *w, const PretrainOpts *o, Rng *rng, int quiet, FILE *csv) {
+    const int B = o->batch, T = m->config.n_ctx;
+    Seqs s;
+    seqs_alloc(&s, B, T);
+    int *inputs = xmalloc(sizeof(int) * (size_t)B * T, "inputs"), *targets = xmalloc(sizeof(int) * (size_t)B * T, "targets");
+    float *weights = xmalloc(sizeof(float) * (size_t)B * T, "weights");
+    double t0 = now_seconds(), last_print = 0, tokens = 0;
+    if (csv) fprintf(csv, "step,loss,lr,seconds\n");
+    for (int step = 0; step < o->steps; step++) {
+        for (int i = 0; i < B; i++) {
+            char prompt[512], completion[512];
+            corpus_document(rng, &PRETRAIN_MIX, &w->heldout, prompt, sizeof prompt, completion, sizeof completion);
+            int *row = s.tok + (size_t)i * T;
+            int np = tok_encode(&w->tok, prompt, strlen(prompt), row, T);
+            int nc = tok_encode(&w->tok, completion, strlen(completion), row + np, T - np);
+            if (np + nc + 1 > T) die(EXIT_DATA, "internal: a corpus document of %d tokens exceeds n_ctx %d", np + nc + 1, T);
+            row[np + nc] = TOK_END;
+            s.plen[i] = np; s.len[i] = np + nc + 1;
+        }
+        int Tb = seqs_batch(&s, 0, B, 0, inputs, targets);
+        int count = 0;
+        for (int i = 0; i < B * Tb; i++) count += targets[i] >= 0;
+        for (int i = 0; i < B * Tb; i++) weights[i] = targets[i] >= 0 ? 1.0f / count : 0.0f;
+        model_forward(m, inputs, targets, B, Tb);
+        double loss = 0;
+        for (int i = 0; i < B * Tb; i++) loss -= weights[i] * m->logp[i];
+        if (!isfinite(loss)) die(EXIT_DATA, "pretraining loss is %g at step %d: stopping (lower --lr?)", loss, step);
+        model_zero_grad(m);
+        model_backward(m, weights);
+        clip_grad_norm(m, 1.0f);
+        float lr = lr_schedule(o->lr, step, o->warmup, o->steps, 0.1f);
+        adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, 0.01f);
+        tokens += count;
+        double el = now_seconds() - t0;
+        if (csv) fprintf(csv, "%d,%.5f,%.6g,%.2f\n", step + 1, loss, lr, el);
+        if (!quiet && (el - last_print > 2.0 || step == o->steps - 1)) {
+            char e1[32], e2[32];
+            format_duration(el, e1, sizeof e1);
+            format_duration(el / (step + 1) * (o->steps - step - 1), e2, sizeof e2);
+            printf("  pretrain step %4d/%d | loss %.3f | %5.1fk tok/s | %s, ETA %s\n",
+                   step + 1, o->steps, loss, tokens / el / 1000.0, e1, e2);
+            fflush(stdout);
+            last_print = el;
+        }
+    }
+    free(inputs); free(targets); free(weights);
+    seqs_free(&s);
+}
+
+// ----------------------------------------------------------------------------
+// stage 1: DeepSeek-R1-Zero (paper §2.2): GRPO from the base model with
+// rule-based rewards only, no supervised data
+
+typedef struct {
+    const char *out;      // run folder
+    int eval_every;       // held-out evaluation every N steps
+    int show_every;       // print a sampled completion every N steps
+    int quiet;
+    SampleOpts eval;      // how the held-out set is sampled
+} RunOpts;
+
+static void copy_model(Model *dst, const Model *src) {
+    model_alloc(dst, &src->config);
+    memcpy(dst->params_memory, src->params_memory, src->num_params * sizeof(float));
+}
+
+static void save_or_die(const char *dir, const Model *m, const char *stage) {
+    char path[600], err[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    const char *meta[] = { "stage", stage, NULL };
+    if (save_safetensors(path, &m->config, &m->params, meta, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+}
+
+// Run GRPO for o->steps steps, evaluating on the held-out add_test set and
+// writing the run folder. Returns the held-out stats before and after.
+static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
+                          Rng *rng, EvalStats *before, EvalStats *after) {
+    Model ref;
+    copy_model(&ref, policy);                       // the frozen reference policy
+    int slots = o->prompts * o->group;
+    if (w->add_test.n > slots) slots = w->add_test.n;
+    KVCache kv;
+    kv_alloc(&kv, &policy->config, slots);
+    Rng eval_rng = rng_seed(rng_u64(rng));          // evaluation draws its own coins
+    Curves curves = { 0 };
+    FILE *samples = NULL;
+    char path[600], err[600];
+    if (ro->out) {
+        snprintf(path, sizeof path, "%s/samples.txt", ro->out);
+        samples = fopen(path, "w");
+        if (!samples) die(EXIT_DATA, "cannot write %s: %s", path, strerror(errno));
+    }
+    double t0 = now_seconds();
+    for (int step = 0; step <= o->steps; step++) {
+        GrpoStats st = { 0 };
+        if (step > 0) {
+            grpo_step(policy, &ref, &kv, w, o, step - 1, rng, &st);
+            if (o->ref_reset > 0 && step % o->ref_reset == 0)
+                memcpy(ref.params_memory, policy->params_memory, policy->num_params * sizeof(float));
+            for (size_t i = 0; i < policy->num_params; i += 997)
+                if (!isfinite(policy->params_memory[i]))
+                    die(EXIT_DATA, "GRPO produced non-finite parameters at step %d; the last good checkpoint is in %s", step, ro->out ? ro->out : "(none)");
+        }
+        if (step % ro->eval_every && step != o->steps) continue;
+        if (samples) fprintf(samples, "== step %d ==\n", step);
+        EvalStats e = evaluate(policy, &kv, w, &w->add_test, 1, ro->eval, 0, &eval_rng, NULL, samples, 4);
+        if (step == 0 && before) *before = e;
+        if (after) *after = e;
+        double el = now_seconds() - t0;
+        MetricRow row = { { step, st.reward, st.reward_std, st.format, st.accuracy, e.format_rate,
+                            e.pass1, e.lenient, e.think_rate, e.mean_length, st.len_min, st.len_max,
+                            st.truncated, e.lang_consistency, st.kl, st.clip_frac, st.zero_var,
+                            st.grad_norm, st.lr, el } };
+        curves_add(&curves, &row);
+        if (!ro->quiet) {
+            char e1[32], e2[32];
+            format_duration(el, e1, sizeof e1);
+            format_duration(step ? el / step * (o->steps - step) : 0, e2, sizeof e2);
+            printf("  step %3d/%d | reward %.2f | format %.2f | accuracy %.2f | thinking %.2f | length %5.1f | kl %.4f | %s, ETA %s\n",
+                   step, o->steps, st.reward, e.format_rate, e.pass1, e.think_rate, e.mean_length, st.kl, e1, e2);
+            if (ro->show_every && step % ro->show_every == 0) {
+                // one fresh sample of the current policy on a held-out question
+                const Example *ex = &w->add_test.ex[(step / ro->show_every) % w->add_test.n];
+                Seqs s;
+                seqs_alloc(&s, 1, policy->config.n_ctx);
+                seqs_set_prompt(&s, 0, &w->tok, ex->prompt, NULL);
+                rollout(policy, &kv, &w->tok, &s, ro->eval, &eval_rng, NULL);
+                show_completion(stdout, ex->prompt, s.text[0], s.text_len[0], ex->expected, use_color());
+                seqs_free(&s);
+            }
+            fflush(stdout);
+        }
+        if (ro->out && (step % 10 == 0 || step == o->steps)) {
+            save_or_die(ro->out, policy, "r1_zero");
+            if (write_metrics_csv(ro->out, &curves, err, sizeof err) || write_curves_svg(ro->out, &curves, "R1-Zero on the toy world: GRPO with accuracy + format rewards", err, sizeof err))
+                die(EXIT_DATA, "%s", err);
+        }
+    }
+    if (samples) fclose(samples);
+    free(curves.rows);
+    kv_free(&kv);
+    model_free(&ref);
+}
+
+// ----------------------------------------------------------------------------
+// command line
+
+typedef struct {
+    const char *model;     // checkpoint file or run folder
+    const char *out;       // run folder
+    const char *data;      // a JSONL benchmark
+    const char *data_dir;  // the toy world's files
+    const char *loss;      // grpo | dr_grpo | dapo
+    long seed;
+    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, greedy;
+    float lr, beta, clip, clip_high, temperature, top_p;
+    const char *text;      // the positional argument of ask / score
+} Args;
+
+typedef struct {
+    const char *name;      // "--steps"
+    char type;             // 'i' int, 'l' long, 'f' float, 's' string, 'b' switch
+    size_t offset;         // where in Args
+    double lo, hi;         // allowed range for numbers
+    const char *cmds;      // the commands that take it
+    const char *help;
+} Flag;
+
+#define ARG(f) offsetof(Args, f)
+static const Flag FLAGS[] = {
+    { "--model", 's', ARG(model), 0, 0, "zero eval ask score", "checkpoint file or run folder" },
+    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero", "run folder to write" },
+    { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
+    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask make-data", "folder with tokenizer.txt and the benchmarks" },
+    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask make-data", "random seed" },
+    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero", "training steps" },
+    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score", "threads (default: all cores)" },
+    { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval", "print only the summary" },
+    { "--json", 'b', ARG(json), 0, 0, "eval ask", "machine-readable output" },
+    { "--k", 'i', ARG(k), 1, 256, "eval", "samples per question for pass@1 and cons@k" },
+    { "--batch", 'i', ARG(batch), 1, 4096, "pretrain", "documents per step" },
+    { "--prompts", 'i', ARG(prompts), 1, 4096, "demo zero", "questions per GRPO step" },
+    { "--group", 'i', ARG(group), 2, 256, "demo zero", "G: outputs sampled per question (TRL: num_generations)" },
+    { "--mu", 'i', ARG(mu), 1, 64, "demo zero", "GRPO updates per batch (TRL: num_iterations)" },
+    { "--loss", 's', ARG(loss), 0, 0, "demo zero", "grpo | dr_grpo | dapo (TRL: loss_type)" },
+    { "--beta", 'f', ARG(beta), 0, 100, "demo zero", "KL coefficient (TRL: beta)" },
+    { "--clip", 'f', ARG(clip), 0, 10, "demo zero", "clip range epsilon (TRL: epsilon)" },
+    { "--clip-high", 'f', ARG(clip_high), 0, 10, "demo zero", "upper clip range (TRL: epsilon_high; DAPO default 0.28)" },
+    { "--ref-reset", 'i', ARG(ref_reset), 0, 1000000, "demo zero", "copy the policy into the reference every N steps (0: never)" },
+    { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero", "peak learning rate" },
+    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask", "sampling temperature (0: greedy)" },
+    { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
+};
+#define N_FLAGS ((int)(sizeof FLAGS / sizeof *FLAGS))
+
+typedef struct { const char *name, *args, *help; } Command;
+static const Command COMMANDS[] = {
+    { "demo", "", "stage 0 (reusing runs/base if present) then R1-Zero, live" },
+    { "pretrain", "", "stage 0: train the base model on the toy corpus" },
+    { "zero", "", "stage 1: R1-Zero, GRPO from a base model with accuracy + format rewards" },
+    { "eval", "", "pass@1 over k samples, cons@k and greedy accuracy on a benchmark" },
+    { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
+    { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
+    { "make-data", "", "regenerate data/: the held-out benchmarks and the tokenizer" },
+};
+#define N_COMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))
+
+static int flag_for(const Flag *f, const char *cmd) {
+    size_t n = strlen(cmd);
+    for (const char *p = f->cmds; (p = strstr(p, cmd)); p += n)
+        if ((p == f->cmds || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
+    return 0;
+}
+
+static void usage(FILE *out, const char *cmd) {
+    if (!cmd) {
+        fprintf(out, "r1 -- the DeepSeek-R1 training pipeline on a toy model (integer addition)\n\n"
+                     "usage: ./r1 COMMAND [flags]\n\ncommands:\n");
+        for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+        fprintf(out, "\n./r1 COMMAND --help lists a command's flags. Start with `make demo`.\n");
+        return;
+    }
+    const Command *c = NULL;
+    for (int i = 0; i < N_COMMANDS; i++) if (!strcmp(COMMANDS[i].name, cmd)) c = &COMMANDS[i];
+    fprintf(out, "usage: ./r1 %s [flags] %s\n  %s\n\nflags:\n", cmd, c ? c->args : "", c ? c->help : "");
+    for (int i = 0; i < N_FLAGS; i++)
+        if (flag_for(&FLAGS[i], cmd))
+            fprintf(out, "  %-14s %s%s\n", FLAGS[i].name, FLAGS[i].type == 'b' ? "" : "(value) ", FLAGS[i].help);
+    fprintf(out, "  %-14s %s\n", "--help", "this message");
+}
+
+static void parse_args(int argc, char **argv, Args *a) {
+    const char *cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) { usage(stdout, cmd); exit(0); }
+        if (strncmp(s, "--", 2) != 0) {
+            if (a->text) die(EXIT_USAGE, "unexpected argument '%s' (see ./r1 %s --help)", s, cmd);
+            a->text = s;
+            continue;
+        }
+        const Flag *f = NULL;
+        for (int k = 0; k < N_FLAGS; k++) if (!strcmp(FLAGS[k].name, s)) f = &FLAGS[k];
+        if (!f || !flag_for(f, cmd)) die(EXIT_USAGE, "unknown flag %s for '%s' (see ./r1 %s --help)", s, cmd, cmd);
+        void *dst = (char *)a + f->offset;
+        if (f->type == 'b') { *(int *)dst = 1; continue; }
+        if (i + 1 >= argc) die(EXIT_USAGE, "%s needs a value", s);
+        const char *v = argv[++i];
+        if (f->type == 's') {
+            if (!*v) die(EXIT_USAGE, "%s needs a non-empty value", s);
+            *(const char **)dst = v;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        double x = f->type == 'f' ? strtod(v, &end) : (double)strtol(v, &end, 10);
+        if (end == v || *end || errno == ERANGE || !isfinite(x))
+            die(EXIT_USAGE, "%s expects a %s, got '%s'", s, f->type == 'f' ? "number" : "whole number", v);
+        if (x < f->lo || x > f->hi) die(EXIT_USAGE, "%s %s is out of range (%g..%g)", s, v, f->lo, f->hi);
+        if (f->type == 'f') *(float *)dst = (float)x;
+        else if (f->type == 'l') *(long *)dst = (long)x;
+        else *(int *)dst = (int)x;
+    }
+}
+
+static int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+// The demo's model (DESIGN §3/§4): d=96, 3 layers, 4 heads.
+static Config demo_config(const World *w) {
+    Config c = { tok_vocab_size(&w->tok), 80, 96, 3, 4 };
+    return c;
+}
+
+static void load_model_or_die(const char *arg, Model *m, const World *w) {
+    char path[600], err[800];
+    if (!arg) die(EXIT_USAGE, "--model is required (a checkpoint file or a run folder such as runs/demo)");
+    model_path(arg, path, sizeof path);
+    if (load_safetensors(path, m, NULL, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    if (w && m->config.vocab_size != tok_vocab_size(&w->tok))
+        die(EXIT_DATA, "%s: vocab_size %d does not match the tokenizer in %s (%d tokens)", path,
+            m->config.vocab_size, w->data_dir, tok_vocab_size(&w->tok));
+}
+
+static GrpoOpts grpo_defaults(void) {
+    GrpoOpts o = { 0 };
+    o.steps = 60; o.prompts = 16; o.group = 8; o.mu = 1; o.loss = LOSS_GRPO;
+    o.lr = 3e-4f; o.beta = 0.04f; o.clip_low = o.clip_high = 0.2f; o.max_grad_norm = 1.0f;
+    o.temperature = 1.0f; o.w_format = 1.0f; o.w_accuracy = 1.0f; o.w_lang = 0.0f; o.micro = 64;
+    return o;
+}
+
+static void grpo_from_args(GrpoOpts *o, const Args *a) {
+    if (a->steps) o->steps = a->steps;
+    if (a->prompts) o->prompts = a->prompts;
+    if (a->group) o->group = a->group;
+    if (a->mu) o->mu = a->mu;
+    if (a->loss) {
+        int k = -1;
+        for (int i = 0; i < 3; i++) if (!strcmp(a->loss, LOSS_NAMES[i])) k = i;
+        if (k < 0) die(EXIT_USAGE, "--loss %s: expected grpo, dr_grpo or dapo", a->loss);
+        o->loss = k;
+        if (k == LOSS_DAPO) o->clip_high = 0.28f;          // DAPO's clip-higher
+    }
+    if (a->lr > 0) o->lr = a->lr;
+    if (a->beta >= 0) o->beta = a->beta;
+    if (a->clip >= 0) o->clip_low = o->clip_high = a->clip;
+    if (a->clip_high >= 0) o->clip_high = a->clip_high;
+    if (a->temperature >= 0) o->temperature = a->temperature;
+    if (a->ref_reset) o->ref_reset = a->ref_reset;
+}
+
+static PretrainOpts pretrain_defaults(void) {
+    PretrainOpts o = { 600, 64, 30, 2e-3f };
+    return o;
+}
+
+// Stage 0 into a run folder; writes model.safetensors and metrics.csv.
+static void run_pretrain(Model *m, const World *w, const PretrainOpts *po, long seed, const char *out, int quiet) {
+    Rng rng = rng_seed((uint64_t)seed);
+    Config c = demo_config(w);
+    model_alloc(m, &c);
+    model_init(m, &rng);
+    make_dir(out);
+    char path[600];
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    FILE *csv = fopen(path, "w");
+    if (!quiet) printf("stage 0: pretraining the base model (%zu parameters, %d steps x %d documents)\n",
+                       m->num_params, po->steps, po->batch);
+    pretrain_base(m, w, po, &rng, quiet, csv);
+    if (csv) fclose(csv);
+    save_or_die(out, m, "base");
+}
+
+// The precondition of the whole demo (DESIGN §3): in the base, showing the
+// work must be clearly more accurate than answering directly, or RL has
+// nothing to amplify.
+static void print_precondition(Model *m, const World *w, long seed) {
+    KVCache kv;
+    kv_alloc(&kv, &m->config, w->add_test.n);
+    Rng rng = rng_seed((uint64_t)seed + 7);
+    SampleOpts so = { 0.6f, 0.95f };
+    EvalStats think = evaluate(m, &kv, w, &w->add_test, 1, so, 0, &rng, "<think>", NULL, 0);
+    EvalStats direct = evaluate(m, &kv, w, &w->add_test, 1, so, 0, &rng, "<think></think><answer>", NULL, 0);
+    printf("precondition: the base answers %.0f%% right when it shows its work, %.0f%% when it answers directly (%+.0f points)\n",
+           100 * think.pass1, 100 * direct.pass1, 100 * (think.pass1 - direct.pass1));
+    kv_free(&kv);
+}
+
+static int cmd_demo(const Args *a) {
+    World w;
+    world_load(&w, a->data_dir);
+    const char *out = a->out ? a->out : "runs/demo";
+    Model m;
+    char err[800];
+    const char *base_dir = "runs/base";
+    char base_path[600];
+    snprintf(base_path, sizeof base_path, "%s/model.safetensors", base_dir);
+    double t0 = now_seconds();
+    struct stat st;
+    Config want = demo_config(&w);
+    int have_base = stat(base_path, &st) == 0 && load_safetensors(base_path, &m, NULL, err, sizeof err) == 0;
+    if (have_base && memcmp(&m.config, &want, sizeof want) != 0) { model_free(&m); have_base = 0; }
+    if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
+    else {
+        PretrainOpts po = pretrain_defaults();
+        run_pretrain(&m, &w, &po, a->seed, base_dir, a->quiet);
+    }
+    print_precondition(&m, &w, a->seed);
+    GrpoOpts o = grpo_defaults();
+    grpo_from_args(&o, a);
+    RunOpts ro = { out, 1, 10, a->quiet, { 0.6f, 0.95f } };
+    make_dir(out);
+    printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
+           o.prompts, o.group);
+    Rng rng = rng_seed((uint64_t)a->seed + 1);
+    EvalStats before, after;
+    train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
+    char el[32];
+    format_duration(now_seconds() - t0, el, sizeof el);
+    printf("\n%sR1-Zero, held-out add_test (%d questions, T=0.6):%s\n", C_BOLD, before.n, C_OFF);
+    printf("                      before   after\n");
+    printf("  format rate          %5.2f   %5.2f\n", before.format_rate, after.format_rate);
+    printf("  accuracy             %5.2f   %5.2f\n", before.pass1, after.pass1);
+    printf("  non-empty thinking   %5.2f   %5.2f\n", before.think_rate, after.think_rate);
+    printf("  mean length (tokens) %5.1f   %5.1f\n", before.mean_length, after.mean_length);
+    printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_pretrain(const Args *a) {
+    World w;
+    world_load(&w, a->data_dir);
+    PretrainOpts po = pretrain_defaults();
+    if (a->steps) po.steps = a->steps;
+    if (a->batch) po.batch = a->batch;
+    if (a->lr > 0) po.lr = a->lr;
+    if (po.warmup > po.steps) po.warmup = po.steps;
+    Model m;
+    const char *out = a->out ? a->out : "runs/base";
+    run_pretrain(&m, &w, &po, a->seed, out, a->quiet);
+    printf("wrote %s/model.safetensors\n", out);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_zero(const Args *a) {
+    World w;
+    world_load(&w, a->data_dir);
+    Model m;
+    load_model_or_die(a->model ? a->model : "runs/base", &m, &w);
+    GrpoOpts o = grpo_defaults();
+    grpo_from_args(&o, a);
+    const char *out = a->out ? a->out : "runs/zero";
+    make_dir(out);
+    RunOpts ro = { out, 1, a->quiet ? 0 : 10, a->quiet, { 0.6f, 0.95f } };
+    Rng rng = rng_seed((uint64_t)a->seed + 1);
+    EvalStats before, after;
+    train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
+    printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f; wrote %s/\n",
+           before.format_rate, after.format_rate, before.pass1, after.pass1, out);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_eval(const Args *a) {
+    World w;
+    world_load(&w, a->data_dir);
+    Model m;
+    load_model_or_die(a->model, &m, &w);
+    Dataset ds = w.add_test;
+    char err[800];
+    if (a->data && load_jsonl(a->data, &ds, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    int k = a->k ? a->k : 16;
+    KVCache kv;
+    kv_alloc(&kv, &m.config, 256);
+    Rng rng = rng_seed((uint64_t)a->seed);
+    SampleOpts so = { a->temperature >= 0 ? a->temperature : 0.6f, a->top_p > 0 ? a->top_p : 0.95f };
+    EvalStats e = evaluate(&m, &kv, &w, &ds, k, so, 1, &rng, NULL, NULL, 0);
+    if (e.n == 0) die(EXIT_DATA, "%s: no addition questions to score", a->data ? a->data : "add_test");
+    if (a->json)
+        printf("{\"pass@1\": %.4f, \"cons@k\": %.4f, \"k\": %d, \"greedy\": %.4f, \"format_rate\": %.4f, "
+               "\"mean_length\": %.2f, \"lang_consistency\": %.4f, \"n\": %d}\n",
+               e.pass1, e.cons, k, e.greedy, e.format_rate, e.mean_length, e.lang_consistency, e.n);
+    else
+        printf("%d questions, k=%d (T=%.2g, top-p %.2g): pass@1 %.3f | cons@%d %.3f | greedy %.3f | format %.3f | "
+               "thinking %.3f | length %.1f | language consistency %.3f\n",
+               e.n, k, so.temperature, so.top_p, e.pass1, k, e.cons, e.greedy, e.format_rate, e.think_rate,
+               e.mean_length, e.lang_consistency);
+    kv_free(&kv);
+    model_free(&m);
+    return 0;
+}
+
+// Print s as a JSON string.
+static void json_print_string(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fprintf(f, "\\n");
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static int cmd_ask(const Args *a) {
+    if (!a->text) die(EXIT_USAGE, "ask needs a question, e.g. ./r1 ask --model runs/demo \"347+285\"");
+    World w;
+    world_load(&w, a->data_dir);
+    Model m;
+    load_model_or_die(a->model, &m, &w);
+    Seqs s;
+    seqs_alloc(&s, 1, m.config.n_ctx);
+    seqs_set_prompt(&s, 0, &w.tok, a->text, NULL);
+    KVCache kv;
+    kv_alloc(&kv, &m.config, 1);
+    Rng rng = rng_seed((uint64_t)a->seed);
+    SampleOpts so = { a->temperature >= 0 ? a->temperature : 0.0f, a->top_p > 0 ? a->top_p : 1.0f };
+    rollout(&m, &kv, &w.tok, &s, so, &rng, NULL);
+    const char *t = s.text[0]; size_t n = s.text_len[0];
+    // reasoning_content: inside <think></think>; content: the rest (the answer)
+    const char *ts = NULL; size_t tn = 0;
+    int has_think = thinking_span(t, n, &ts, &tn);
+    const char *content = t; size_t cn = n;
+    if (has_think) { content = ts + tn + strlen("</think>"); cn = (size_t)(t + n - content); }
+    const char *ao = find_last(content, cn, "<answer>"), *ac = ao ? find_first(ao, (size_t)(content + cn - ao), "</answer>") : NULL;
+    if (ao && ac) { content = ao + strlen("<answer>"); cn = (size_t)(ac - content); }
+    if (a->json) {
+        printf("{\"reasoning_content\": ");
+        if (has_think) json_print_string(stdout, ts, tn); else printf("null");
+        printf(", \"content\": ");
+        json_print_string(stdout, content, cn);
+        printf("}\n");
+    } else {
+        printf("%sreasoning:%s %s%.*s%s\n", C_DIM, C_OFF, C_THINK, (int)tn, has_think ? ts : "", C_OFF);
+        printf("%sanswer:%s    %s%.*s%s\n", C_DIM, C_OFF, C_BOLD, (int)cn, content, C_OFF);
+        if (s.truncated[0]) printf("%s(the completion hit the context limit)%s\n", C_DIM, C_OFF);
+    }
+    kv_free(&kv);
+    seqs_free(&s);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_score(const Args *a) {
+    if (!a->text) die(EXIT_USAGE, "score needs a text, e.g. ./r1 score --model runs/demo \"User: 1+2 Assistant:3\"");
+    Tokenizer tok = { 0 };
+    char path[600], err[800];
+    snprintf(path, sizeof path, "%s/tokenizer.txt", a->data_dir);
+    if (tok_load(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    Model m;
+    load_model_or_die(a->model, &m, NULL);
+    if (m.config.vocab_size != tok_vocab_size(&tok))
+        die(EXIT_DATA, "the model's vocab_size %d does not match %s (%d tokens)", m.config.vocab_size, path, tok_vocab_size(&tok));
+    int n = tok_encode(&tok, a->text, strlen(a->text), NULL, 0);
+    if (n < 1) die(EXIT_USAGE, "score needs a non-empty text");
+    if (n > m.config.n_ctx) die(EXIT_DATA, "the text is %d tokens; the model's context is %d", n, m.config.n_ctx);
+    int *ids = xmalloc(sizeof(int) * (size_t)n, "tokens");
+    tok_encode(&tok, a->text, strlen(a->text), ids, n);
+    int *targets = xmalloc(sizeof(int) * (size_t)n, "targets");
+    for (int t = 0; t < n; t++) targets[t] = t + 1 < n ? ids[t + 1] : -1;
+    model_forward(&m, ids, targets, 1, n);
+    printf("%d\t-\n", ids[0]);
+    for (int t = 1; t < n; t++) printf("%d\t%.6f\n", ids[t], m.logp[t - 1]);
+    free(ids); free(targets);
+    model_free(&m);
+    tok_free(&tok);
+    return 0;
+}
+
+// Regenerate data/: the held-out benchmarks (fixed seed) and the tokenizer,
+// trained on a sample of the corpus that avoids them.
+static int cmd_make_data(const Args *a) {
+    const char *dir = a->data_dir;
+    make_dir(dir);
+    Rng rng = rng_seed((uint64_t)a->seed + 2025);
+    World w;
+    memset(&w, 0, sizeof w);
+    char err[800], path[600];
+    const char *names[2] = { "add_test.jsonl", "add_hard.jsonl" };
+    for (int tier = 0; tier < 2; tier++) {
+        Buf b = { 0 };
+        for (int i = 0; i < 128; i++) {
+            Problem p = random_problem(&rng, tier, rng_uniform(&rng) < PRETRAIN_MIX.zh ? LANG_ZH : LANG_EN, &w.heldout);
+            char q[128];
+            problem_question(&p, q, sizeof q);
+            buf_printf(&b, "{\"prompt\": \"%s\", \"answer\": \"%ld\"}\n", q, problem_sum(&p));
+            problem_set_add(&w.heldout, &p);
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, names[tier]);
+        Chunk c = { b.s, b.len };
+        if (write_file_atomic(path, &c, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+        free(b.s);
+        printf("wrote %s (128 questions)\n", path);
+    }
+    Buf corpus = { 0 };
+    for (int i = 0; i < 4000; i++) {
+        char prompt[512], completion[512];
+        corpus_document(&rng, &PRETRAIN_MIX, &w.heldout, prompt, sizeof prompt, completion, sizeof completion);
+        buf_printf(&corpus, "%s%s<|end|>", prompt, completion);   // <|end|> splits documents
+    }
+    Tokenizer tok = { 0 };
+    if (tok_train(&tok, corpus.s, corpus.len, 192) != 0) die(EXIT_DATA, "tokenizer training failed");
+    snprintf(path, sizeof path, "%s/tokenizer.txt", dir);
+    if (tok_save(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    printf("wrote %s (%d merges, vocabulary %d)\n", path, tok.n_merges, tok_vocab_size(&tok));
+    free(corpus.s);
+    tok_free(&tok);
+    return 0;
+}
+
+#ifndef R1_TESTING
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout, NULL);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    Args a = { 0 };
+    a.data_dir = "data";
+    a.seed = 1337;
+    a.lr = -1; a.beta = -1; a.clip = -1; a.clip_high = -1; a.temperature = -1; a.top_p = -1;
+    const char *cmd = argv[1];
+    int known = 0;
+    for (int i = 0; i < N_COMMANDS; i++) known |= !strcmp(COMMANDS[i].name, cmd);
+    if (!known) die(EXIT_USAGE, "unknown command '%s' (see ./r1 --help)", cmd);
+    parse_args(argc, argv, &a);
+    threads_init(a.threads ? a.threads : default_threads());
+    if (!strcmp(cmd, "demo")) return cmd_demo(&a);
+    if (!strcmp(cmd, "pretrain")) return cmd_pretrain(&a);
+    if (!strcmp(cmd, "zero")) return cmd_zero(&a);
+    if (!strcmp(cmd, "eval")) return cmd_eval(&a);
+    if (!strcmp(cmd, "ask")) return cmd_ask(&a);
+    if (!strcmp(cmd, "score")) return cmd_score(&a);
+    return cmd_make_data(&a);
+}
+#endif
