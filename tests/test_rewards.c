@@ -1,0 +1,1015 @@
+// tests/test_rewards.c -- tests for the toy world, the rewards and the
+// verifier, GRPO's per-token gradient and the JSONL loader of r1.c.
+//
+//   make tests/test_rewards && ./tests/test_rewards
+//
+// What is checked:
+//   1. the verifier (extract_answer, accuracy_reward, parse_integer) on hostile
+//      strings passed with explicit lengths (embedded NUL bytes included), the
+//      18-digit bound, overflow attempts, a million digits, and 10k random byte
+//      strings compared against a slow, obviously-written reference;
+//   2. the strict format reward and the hacks it must refuse; has_thinking;
+//   3. language consistency, counted by hand, and "no words = no score";
+//   4. worked solutions are arithmetically right, column by column;
+//      parse_question round-trips and rejects what is not an addition;
+//   5. grpo_token (paper eq. 1-3): J against a double-precision formula, its
+//      derivative against central differences, the clip branch, k3 KL >= 0;
+//   6. load_jsonl accepts good files and rejects each malformed one with
+//      "path:LINE: reason";
+//   7. random_problem never returns a held-out problem.
+// Loops count one CHECK each and print their first failure.
+#define R1_TESTING
+// r1.c's static functions that these tests do not call would warn under -Wall,
+// and its `omp simd` pragmas when built without -fopenmp-simd.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunknown-pragmas"
+#include "../r1.c"
+#pragma GCC diagnostic pop
+#include "check.h"
+
+#include <dirent.h>
+
+// ----------------------------------------------------------------------------
+// helpers
+
+// A string literal and its length, embedded NUL bytes included.
+#define LIT(s) (s), (sizeof(s) - 1)
+
+static double seconds_now(void) { return now_seconds(); }
+
+// extract_answer on a literal: returns 1 and the value, or 0 (value untouched).
+static int extract_lit(const char *s, size_t n, long long *v) { *v = 0x5A5A; return extract_answer(s, n, v); }
+
+// ---- a slow, obvious reference verifier, written independently ------------
+static int ref_match(const char *t, size_t n, size_t i, const char *pat) {
+    size_t k = strlen(pat);
+    if (i + k > n) return 0;
+    for (size_t j = 0; j < k; j++) if (t[i + j] != pat[j]) return 0;
+    return 1;
+}
+// Integer: spaces, optional sign, 1..ANSWER_MAX_DIGITS digits, spaces.
+static int ref_parse(const char *s, size_t n, long long *v) {
+    size_t a = 0, b = n;
+    while (a < b && s[a] == ' ') a++;
+    while (b > a && s[b - 1] == ' ') b--;
+    int neg = 0;
+    if (a < b && (s[a] == '+' || s[a] == '-')) { neg = s[a] == '-'; a++; }
+    if (b - a < 1 || b - a > ANSWER_MAX_DIGITS) return 0;
+    long long x = 0;
+    for (size_t i = a; i < b; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        x = x * 10 + (s[i] - '0');
+    }
+    *v = neg ? -x : x;
+    return 1;
+}
+// The body of the last "<answer>" up to the first "</answer>" after it.
+static int ref_extract(const char *t, size_t n, long long *v) {
+    long last = -1;
+    for (size_t i = 0; i < n; i++) if (ref_match(t, n, i, "<answer>")) last = (long)i;
+    if (last < 0) return 0;
+    size_t b = (size_t)last + 8;
+    for (size_t i = b; i < n; i++)
+        if (ref_match(t, n, i, "</answer>")) return ref_parse(t + b, i - b, v);
+    return 0;
+}
+// Strict format: "<think>" + inner + "</answer>", where the inner part holds
+// "</think><answer>" and no other '<' or '>' (so exactly 4 angle brackets).
+static float ref_format(const char *t, size_t n) {
+    if (n < 32 || !ref_match(t, n, 0, "<think>") || !ref_match(t, n, n - 9, "</answer>")) return 0.0f;
+    int angles = 0, sep = 0;
+    for (size_t i = 7; i < n - 9; i++) {
+        angles += t[i] == '<' || t[i] == '>';
+        if (i + 16 <= n - 9 && ref_match(t, n, i, "</think><answer>")) sep++;
+    }
+    return angles == 4 && sep == 1 ? 1.0f : 0.0f;
+}
+// Non-space bytes between the first <think> and the next </think>.
+static int ref_has_thinking(const char *t, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (ref_match(t, n, i, "<think>")) {
+            for (size_t j = i + 7; j < n; j++) {
+                if (ref_match(t, n, j, "</think>")) return 0;
+                if (t[j] != ' ') {
+                    for (size_t k = j; k < n; k++) if (ref_match(t, n, k, "</think>")) return 1;
+                    return 0;
+                }
+            }
+            return 0;
+        }
+    return 0;
+}
+
+// A hostile string built from fragments the verifier cares about.
+static size_t hostile_string(Rng *rng, char *out, size_t maxlen) {
+    static const char *const frag[] = {
+        "<think>", "</think>", "<answer>", "</answer>", "<", ">", "/", " ", "  ", "+", "-",
+        "0", "7", "63", "632", "999999999999999999", "9223372036854775807", "00",
+        "plus", " is ", ", so ", "加", "得", "，所以", "wait", "<answer", "answer>", "</think><answer>",
+    };
+    size_t n = 0, target = (size_t)rng_int(rng, (int)maxlen + 1);
+    while (n < target) {
+        int k = rng_int(rng, 40);
+        if (k < (int)(sizeof frag / sizeof *frag)) {
+            size_t l = strlen(frag[k]);
+            if (n + l > target) break;
+            memcpy(out + n, frag[k], l); n += l;
+        } else out[n++] = (char)rng_int(rng, 256);      // any byte, NUL included
+    }
+    return n;
+}
+
+// ----------------------------------------------------------------------------
+// 1. the verifier
+
+static void test_find(void) {
+    const char h[] = "ab\0abcab\0";                       // 9 bytes, NULs inside
+    size_t n = sizeof h - 1;
+    CHECK(find_first(h, n, "ab") == h, "first ab at 0");
+    CHECK(find_last(h, n, "ab") == h + 6, "last ab at 6, got %td", find_last(h, n, "ab") ? find_last(h, n, "ab") - h : -1);
+    CHECK(find_first(h, n, "abc") == h + 3, "abc after a NUL");
+    CHECK(find_last(h, n, "abc") == h + 3, "abc after a NUL (last)");
+    CHECK(find_first(h, n, "") == NULL && find_last(h, n, "") == NULL, "empty needle: NULL");
+    CHECK(find_first(h, 0, "a") == NULL && find_last(h, 0, "a") == NULL, "empty hay: NULL");
+    CHECK(find_first("ab", 2, "abc") == NULL && find_last("ab", 2, "abc") == NULL, "needle longer than hay");
+    const char *a4 = "aaaa";
+    CHECK(find_first(a4, 4, "aa") == a4 && find_last(a4, 4, "aa") == a4 + 2, "overlapping matches");
+    CHECK(find_last(a4, 3, "aaa") == a4 && find_first(a4, 2, "aaa") == NULL, "length bounds the search");
+}
+
+static void test_parse_integer(void) {
+    long long v;
+    struct { const char *s; size_t n; int ok; long long v; } c[] = {
+        { LIT("632"), 1, 632 },       { LIT("+632"), 1, 632 },     { LIT("-5"), 1, -5 },
+        { LIT("0632"), 1, 632 },      { LIT(" 632 "), 1, 632 },    { LIT("   0"), 1, 0 },
+        { LIT("-0"), 1, 0 },          { LIT("999999999999999999"), 1, 999999999999999999LL },
+        { LIT("-999999999999999999"), 1, -999999999999999999LL },
+        { LIT("000000000000000632"), 1, 632 },                       // 18 digits, leading zeros
+        { LIT(""), 0, 0 },            { LIT(" "), 0, 0 },          { LIT("+"), 0, 0 },
+        { LIT("-"), 0, 0 },           { LIT("+-5"), 0, 0 },        { LIT("--5"), 0, 0 },
+        { LIT("- 5"), 0, 0 },         { LIT("5-"), 0, 0 },         { LIT("6 32"), 0, 0 },
+        { LIT("63a2"), 0, 0 },        { LIT("0x10"), 0, 0 },       { LIT("1e3"), 0, 0 },
+        { LIT("6\0 32"), 0, 0 },      { LIT("632\0"), 0, 0 },      { LIT("\0" "632"), 0, 0 },
+        { LIT("1.0"), 0, 0 },         { LIT("1,000"), 0, 0 },
+        { LIT("1000000000000000000"), 0, 0 },                        // 19 digits
+        { LIT("0000000000000000632"), 0, 0 },                        // 19 digits: too long, whatever the value
+        { LIT("9223372036854775807"), 0, 0 },  { LIT("9223372036854775808"), 0, 0 },
+        { LIT("-9223372036854775808"), 0, 0 }, { LIT("18446744073709551616"), 0, 0 },
+        { LIT("99999999999999999999999999999999999999"), 0, 0 },
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        v = 0x5A5A;
+        int ok = parse_integer(c[i].s, c[i].n, &v);
+        if (ok != c[i].ok || (ok && v != c[i].v)) {
+            if (!bad++) fprintf(stderr, "parse_integer(\"%.*s\") = %d, value %lld; expected %d, %lld\n",
+                                (int)c[i].n, c[i].s, ok, v, c[i].ok, c[i].v);
+        }
+    }
+    CHECK(bad == 0, "%d parse_integer cases wrong", bad);
+    // the bound is exactly ANSWER_MAX_DIGITS digits
+    char d[64];
+    memset(d, '7', sizeof d);
+    CHECK(parse_integer(d, ANSWER_MAX_DIGITS, &v) == 1, "%d digits accepted", ANSWER_MAX_DIGITS);
+    CHECK(parse_integer(d, ANSWER_MAX_DIGITS + 1, &v) == 0, "%d digits rejected", ANSWER_MAX_DIGITS + 1);
+    CHECK(ANSWER_MAX_DIGITS <= 18, "ANSWER_MAX_DIGITS = %d: 10^digits must fit a long long", ANSWER_MAX_DIGITS);
+}
+
+static void test_extract_answer(void) {
+    long long v;
+    struct { const char *s; size_t n; int ok; long long v; const char *why; } c[] = {
+        { LIT(""), 0, 0, "empty" },
+        { LIT("632"), 0, 0, "no tags" },
+        { LIT("<answer>632</answer>"), 1, 632, "correct" },
+        { LIT("<think>7 plus 5 is 12</think><answer>632</answer>"), 1, 632, "after a thinking" },
+        { LIT("<answer>632"), 0, 0, "unclosed" },
+        { LIT("632</answer>"), 0, 0, "never opened" },
+        { LIT("<answer><answer>5</answer></answer>"), 1, 5, "nested: the last <answer> opens" },
+        { LIT("<answer>1</answer><answer>2</answer>"), 1, 2, "two answers: the last counts" },
+        { LIT("<answer>1</answer> then <answer>  2 </answer> done"), 1, 2, "two answers with text around" },
+        // the last opening tag decides: a trailing unclosed <answer> voids the answer
+        { LIT("<answer>1</answer><answer>2"), 0, 0, "a closed answer, then an unclosed one" },
+        { LIT("</answer>632<answer>"), 0, 0, "tags in the wrong order" },
+        { LIT("</answer><answer>"), 0, 0, "swapped empty tags" },
+        { LIT("<answer>+632</answer>"), 1, 632, "plus sign" },
+        { LIT("<answer>-5</answer>"), 1, -5, "minus sign" },
+        { LIT("<answer>0632</answer>"), 1, 632, "leading zero" },
+        { LIT("<answer> 632 </answer>"), 1, 632, "spaces around" },
+        { LIT("<answer>6 32</answer>"), 0, 0, "inner space" },
+        { LIT("<answer>63a2</answer>"), 0, 0, "non-digit" },
+        { LIT("<answer></answer>"), 0, 0, "empty answer" },
+        { LIT("<answer>   </answer>"), 0, 0, "blank answer" },
+        { LIT("<answer>6\0 32</answer>"), 0, 0, "NUL inside the answer" },
+        { LIT("<answer>632\0</answer>"), 0, 0, "NUL after the digits" },
+        { LIT("\0<answer>632</answer>"), 1, 632, "NUL before the tags (length, not strlen)" },
+        { LIT("<answer>632</answer>\0\0"), 1, 632, "NULs after the tags" },
+        { LIT("<answer>632</answer\0>"), 0, 0, "NUL inside the closing tag" },
+        { LIT("<answer>999999999999999999</answer>"), 1, 999999999999999999LL, "18 digits" },
+        { LIT("<answer>1000000000000000000</answer>"), 0, 0, "19 digits" },
+        { LIT("<answer>9223372036854775807</answer>"), 0, 0, "LLONG_MAX is 19 digits" },
+        { LIT("<answer>-9223372036854775808</answer>"), 0, 0, "LLONG_MIN" },
+        { LIT("<answer>18446744073709551617</answer>"), 0, 0, "2^64+1 wraps to 1 if unchecked" },
+        { LIT("<answer><think>5</think></answer>"), 0, 0, "tags inside" },
+        { LIT("<ANSWER>5</ANSWER>"), 0, 0, "tags are case-sensitive" },
+        { LIT("<answer >5</answer>"), 0, 0, "not the tag" },
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        int ok = extract_lit(c[i].s, c[i].n, &v);
+        if (ok != c[i].ok || (ok && v != c[i].v)) {
+            bad++;
+            fprintf(stderr, "extract_answer (%s): got %d value %lld, expected %d value %lld\n",
+                    c[i].why, ok, v, c[i].ok, c[i].v);
+        }
+    }
+    CHECK(bad == 0, "%d extract_answer cases wrong", bad);
+
+    CHECK(accuracy_reward(LIT("<answer>632</answer>"), 632) == 1.0f, "correct");
+    CHECK(accuracy_reward(LIT("<answer>632</answer>"), 633) == 0.0f, "wrong");
+    CHECK(accuracy_reward(LIT("<answer>0632</answer>"), 632) == 1.0f, "leading zero: value compare");
+    CHECK(accuracy_reward(LIT("<answer>+632</answer>"), 632) == 1.0f, "+632");
+    CHECK(accuracy_reward(LIT("<answer>-5</answer>"), -5) == 1.0f, "-5 vs -5");
+    CHECK(accuracy_reward(LIT("<answer>5</answer>"), -5) == 0.0f, "5 vs -5");
+    CHECK(accuracy_reward(LIT("<answer>-5</answer>"), 5) == 0.0f, "-5 vs 5");
+    CHECK(accuracy_reward(LIT("<answer>632"), 632) == 0.0f, "unclosed");
+    CHECK(accuracy_reward(LIT("<answer>1</answer><answer>632</answer>"), 1) == 0.0f, "only the last counts");
+    CHECK(accuracy_reward(LIT("<answer>632</answer><answer>1</answer>"), 1) == 1.0f, "the last counts");
+    CHECK(accuracy_reward(LIT(""), 0) == 0.0f, "empty is not 0");
+    CHECK(accuracy_reward(LIT("<answer></answer>"), 0) == 0.0f, "empty answer is not 0");
+    CHECK(accuracy_reward(LIT("<answer>6\0 32</answer>"), 632) == 0.0f, "NUL inside");
+    CHECK(accuracy_reward(LIT("<answer>6\0 32</answer>"), 6) == 0.0f, "NUL inside (prefix)");
+    CHECK(accuracy_reward(LIT("<answer>18446744073709551617</answer>"), 1) == 0.0f, "no wrap-around");
+    CHECK(accuracy_reward(LIT("<answer>9223372036854775807</answer>"), 9223372036854775807LL) == 0.0f,
+          "19 digits are wrong even if they equal the expected value");
+
+    // lenient accuracy (logs only): the last number anywhere
+    CHECK(lenient_accuracy(LIT("7 plus 5 is 12, so 632"), 632) == 1.0f, "last number");
+    CHECK(lenient_accuracy(LIT("632 is it, or 631"), 632) == 0.0f, "not the last number");
+    CHECK(lenient_accuracy(LIT("<answer>632</answer>"), 632) == 1.0f, "inside tags");
+    CHECK(lenient_accuracy(LIT("<think>so 632</think><answer>63"), 632) == 0.0f, "last is 63");
+    CHECK(lenient_accuracy(LIT("the answer is 632."), 632) == 1.0f, "trailing punctuation");
+    CHECK(lenient_accuracy(LIT("no number"), 0) == 0.0f, "no number");
+    CHECK(lenient_accuracy(LIT(""), 0) == 0.0f, "empty");
+    CHECK(lenient_accuracy(LIT("632\0"), 632) == 1.0f, "trailing NUL");
+    CHECK(lenient_accuracy(LIT("6\0" "32"), 32) == 1.0f, "a NUL splits numbers");
+    CHECK(lenient_accuracy(LIT("x 00632 y"), 632) == 1.0f, "leading zeros");
+    CHECK(lenient_accuracy(LIT("1000000000000000000"), 1000000000000000000LL) == 0.0f, "19 digits");
+
+    // a million digits (and a million tags) return quickly, wrong, no crash
+    size_t big = 1000000;
+    char *s = malloc(big + 64);
+    memcpy(s, "<answer>", 8);
+    memset(s + 8, '9', big);
+    memcpy(s + 8 + big, "</answer>", 9);
+    size_t n = big + 17;
+    double t0 = seconds_now();
+    CHECK(extract_answer(s, n, &v) == 0, "a million digits is not an answer");
+    CHECK(accuracy_reward(s, n, 999999999999999999LL) == 0.0f, "a million digits is wrong");
+    CHECK(lenient_accuracy(s, n, 999999999999999999LL) == 0.0f, "a million digits is wrong (lenient)");
+    memset(s + 8, '0', big - 3);                           // 000...0632: value 632, too many digits
+    memcpy(s + 8 + big - 3, "632", 3);
+    CHECK(accuracy_reward(s, n, 632) == 0.0f, "632 after a million zeros is too long");
+    memcpy(s, "<think>", 7);                               // a million-byte thinking
+    memset(s + 7, 'x', big);
+    memcpy(s + 7 + big, "</think><answer>1</answer>", 26);
+    n = 7 + big + 26;
+    CHECK(format_reward(s, n) == 1.0f && accuracy_reward(s, n, 1) == 1.0f, "long thinking is fine");
+    CHECK(has_thinking(s, n) == 1, "long thinking has thinking");
+    CHECK(language_consistency(s, n, LANG_EN) == -1.0f, "no words in x...x");
+    for (size_t i = 0; i + 8 <= big; i += 8) memcpy(s + i, "<answer>", 8);   // a million bytes of tags
+    CHECK(extract_answer(s, big, &v) == 0, "only opening tags");
+    CHECK(format_reward(s, big) == 0.0f, "only opening tags: format");
+    double dt = seconds_now() - t0;
+    CHECK(dt < 1.0, "million-byte inputs took %.2f s", dt);
+    free(s);
+
+    // random hostile strings: never crash, agree with the slow reference
+    Rng rng = rng_seed(20250101);
+    char buf[256];
+    int mism_extract = 0, mism_format = 0, mism_think = 0, out_of_range = 0;
+    for (int it = 0; it < 20000; it++) {
+        size_t len;
+        if (it < 10000) {                                  // plain random bytes, 0..200
+            len = (size_t)rng_int(&rng, 201);
+            for (size_t i = 0; i < len; i++) buf[i] = (char)rng_int(&rng, 256);
+        } else len = hostile_string(&rng, buf, 200);       // tags, digits, signs, NULs
+        long long v1 = 0, v2 = 0;
+        int r1 = extract_answer(buf, len, &v1), r2 = ref_extract(buf, len, &v2);
+        if (r1 != r2 || (r1 && v1 != v2)) {
+            if (!mism_extract++) fprintf(stderr, "extract_answer(\"%.*s\") = %d %lld, reference %d %lld\n",
+                                         (int)len, buf, r1, v1, r2, v2);
+        }
+        float acc = accuracy_reward(buf, len, v2);
+        if (acc != (r2 ? 1.0f : 0.0f)) mism_extract++;
+        float f = format_reward(buf, len);
+        if (f != ref_format(buf, len)) {
+            if (!mism_format++) fprintf(stderr, "format_reward(\"%.*s\") = %g, reference %g\n",
+                                        (int)len, buf, f, ref_format(buf, len));
+        }
+        if (has_thinking(buf, len) != ref_has_thinking(buf, len)) mism_think++;
+        float la = lenient_accuracy(buf, len, 632);
+        float lc = language_consistency(buf, len, it & 1);
+        if (!(la == 0.0f || la == 1.0f) || !(lc == -1.0f || (lc >= 0.0f && lc <= 1.0f))) out_of_range++;
+    }
+    CHECK(mism_extract == 0, "%d random strings: extract_answer/accuracy differ from the reference", mism_extract);
+    CHECK(mism_format == 0, "%d random strings: format_reward differs from the reference", mism_format);
+    CHECK(mism_think == 0, "%d random strings: has_thinking differs from the reference", mism_think);
+    CHECK(out_of_range == 0, "%d random strings: a reward out of range", out_of_range);
+}
+
+// ----------------------------------------------------------------------------
+// 2. the format reward
+
+static void test_format(void) {
+    struct { const char *s; size_t n; float want; const char *why; } c[] = {
+        { LIT("<think>7 plus 5 is 12</think><answer>12</answer>"), 1.0f, "the exact pattern" },
+        { LIT("<think>x</think><answer>y</answer>"), 1.0f, "any text without angles" },
+        { LIT("<think></think><answer>5</answer>"), 1.0f, "empty thinking is well-formed" },
+        { LIT("<think>7加5得12，所以12</think><answer>12</answer>"), 1.0f, "Chinese thinking" },
+        { LIT(""), 0.0f, "empty" },
+        { LIT("12"), 0.0f, "a bare answer" },
+        { LIT("<think></think></think><answer>1</answer>"), 0.0f, "the double </think> hack" },
+        { LIT("<think><think></think><answer>1</answer>"), 0.0f, "double <think>" },
+        { LIT("<answer>1</answer>"), 0.0f, "missing think" },
+        { LIT("<think>x</think>"), 0.0f, "missing answer" },
+        { LIT("hi <think>x</think><answer>1</answer>"), 0.0f, "text before <think>" },
+        { LIT(" <think>x</think><answer>1</answer>"), 0.0f, "a space before <think>" },
+        { LIT("<think>x</think><answer>1</answer> hi"), 0.0f, "text after </answer>" },
+        { LIT("<think>x</think><answer>1</answer>\n"), 0.0f, "a newline after </answer>" },
+        { LIT("<think>x</think><answer>1</answer><|end|>"), 0.0f, "end token as text after" },
+        { LIT("<think>a<b</think><answer>1</answer>"), 0.0f, "'<' in the thinking" },
+        { LIT("<think>a>b</think><answer>1</answer>"), 0.0f, "'>' in the thinking" },
+        { LIT("<think>x</think><answer><answer>1</answer>"), 0.0f, "a tag inside the answer" },
+        { LIT("<think>x</think><answer>1</answer></answer>"), 0.0f, "double </answer>" },
+        { LIT("<think>x</think><answer>1<</answer>"), 0.0f, "'<' in the answer" },
+        { LIT("<think>x</think> <answer>1</answer>"), 0.0f, "a space between" },
+        { LIT("<think>x</think>\n<answer>1</answer>"), 0.0f, "a newline between" },
+        { LIT("<think>x</think><answer>1</answer"), 0.0f, "truncated closing tag" },
+        { LIT("<think>x</think><answer>1</"), 0.0f, "truncated closing tag (more)" },
+        { LIT("<think>x</think><answer>1"), 0.0f, "no closing tag" },
+        { LIT("<think>x</think><answer>"), 0.0f, "nothing after <answer>" },
+        { LIT("<think>x<answer>1</answer>"), 0.0f, "no </think>" },
+        { LIT("<think>x</think><answer>1</answer><think>y</think><answer>2</answer>"), 0.0f, "two blocks" },
+        { LIT("<think>x\0</think><answer>1</answer>\0"), 0.0f, "NUL after </answer>" },
+        { LIT("<think>x</think><answer>1</answer\0>"), 0.0f, "NUL inside the closing tag" },
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        float f = format_reward(c[i].s, c[i].n);
+        if (f != c[i].want) { bad++; fprintf(stderr, "format_reward (%s): got %g, want %g\n", c[i].why, f, c[i].want); }
+    }
+    CHECK(bad == 0, "%d format_reward cases wrong", bad);
+
+    // has_thinking and thinking_span
+    CHECK(has_thinking(LIT("<think></think><answer>5</answer>")) == 0, "empty thinking");
+    CHECK(has_thinking(LIT("<think> </think><answer>5</answer>")) == 0, "a space is not thinking");
+    CHECK(has_thinking(LIT("<think>     </think><answer>5</answer>")) == 0, "spaces are not thinking");
+    CHECK(has_thinking(LIT("<think>7</think><answer>5</answer>")) == 1, "one character is");
+    CHECK(has_thinking(LIT("<think> 7 plus 5 </think><answer>12</answer>")) == 1, "words are");
+    CHECK(has_thinking(LIT("<think>7 plus 5")) == 0, "unclosed thinking");
+    CHECK(has_thinking(LIT("7 plus 5</think>")) == 0, "never opened");
+    CHECK(has_thinking(LIT("")) == 0, "empty text");
+    CHECK(has_thinking(LIT("<think></think>x</think>")) == 0, "only up to the first </think>");
+    const char *st = NULL; size_t sn = 0;
+    const char t1[] = "ab<think> 7 </think>c</think>";
+    CHECK(thinking_span(t1, sizeof t1 - 1, &st, &sn) == 1 && st == t1 + 9 && sn == 3,
+          "span is \" 7 \" (got offset %td, %zu bytes)", st ? st - t1 : -1, sn);
+    CHECK(thinking_span(LIT("<think>"), &st, &sn) == 0, "no closing tag: no span");
+    const char t2[] = "<think>\0</think>";
+    CHECK(thinking_span(t2, sizeof t2 - 1, &st, &sn) == 1 && sn == 1 && st[0] == '\0', "NUL inside the span");
+}
+
+// ----------------------------------------------------------------------------
+// 3. language consistency
+
+static void test_language(void) {
+    float x;
+    x = language_consistency(LIT("<think>7 plus 5 is 12, so 12</think><answer>12</answer>"), LANG_EN);
+    CHECK(x == 1.0f, "English thinking in English: %g", x);
+    x = language_consistency(LIT("<think>7 plus 5 is 12, so 12</think><answer>12</answer>"), LANG_ZH);
+    CHECK(x == 0.0f, "English thinking for a Chinese question: %g", x);
+    x = language_consistency(LIT("<think>7加5得12，所以12</think><answer>12</answer>"), LANG_ZH);
+    CHECK(x == 1.0f, "Chinese thinking in Chinese: %g", x);
+    x = language_consistency(LIT("<think>7加5得12，所以12</think><answer>12</answer>"), LANG_EN);
+    CHECK(x == 0.0f, "Chinese thinking for an English question: %g", x);
+    // mixed: plus, is (English) and 所以 (Chinese) -> 2 of 3 English
+    x = language_consistency(LIT("<think>7 plus 5 is 12，所以12</think><answer>12</answer>"), LANG_EN);
+    CHECK(fabsf(x - 2.0f / 3.0f) < 1e-6f, "mixed, English target: %g, want 2/3", x);
+    x = language_consistency(LIT("<think>7 plus 5 is 12，所以12</think><answer>12</answer>"), LANG_ZH);
+    CHECK(fabsf(x - 1.0f / 3.0f) < 1e-6f && x > 0.0f && x < 1.0f, "mixed, Chinese target: %g, want 1/3", x);
+    // 加 得 加 (3 Chinese), wait, so (2 English)
+    x = language_consistency(LIT("<think>7加5得13, wait, 7加5得12, so 12</think><answer>12</answer>"), LANG_ZH);
+    CHECK(fabsf(x - 4.0f / 6.0f) < 1e-6f, "mixed with a wait: %g, want 4/6", x);
+    // no words: no score (a reward that says 1 here teaches the model to stop thinking)
+    CHECK(language_consistency(LIT("<think></think><answer>5</answer>"), LANG_EN) == -1.0f, "empty thinking");
+    CHECK(language_consistency(LIT("<think></think><answer>5</answer>"), LANG_ZH) == -1.0f, "empty thinking (zh)");
+    CHECK(language_consistency(LIT("<think>7 5 12 632</think><answer>5</answer>"), LANG_EN) == -1.0f, "digits only");
+    CHECK(language_consistency(LIT("<think>   </think><answer>5</answer>"), LANG_ZH) == -1.0f, "spaces only");
+    CHECK(language_consistency(LIT("<answer>5</answer>"), LANG_EN) == -1.0f, "no thinking at all");
+    CHECK(language_consistency(LIT(""), LANG_EN) == -1.0f, "empty text");
+    // only the thinking counts, not the answer or text outside
+    x = language_consistency(LIT("plus is so<think>7加5得12</think><answer>12 plus</answer>"), LANG_ZH);
+    CHECK(x == 1.0f, "words outside the thinking do not count: %g", x);
+
+    // worked solutions: consistent unless they switch
+    Problem p = { 2, { 347, 285 }, LANG_EN };
+    char text[1024];
+    for (int lang = 0; lang < N_LANG; lang++) {
+        p.lang = lang;
+        styled_completion(&p, STYLE_TAGGED_WORK, -1, -1, text, sizeof text);
+        x = language_consistency(text, strlen(text), lang);
+        CHECK(x == 1.0f, "worked solution in its own language: %g (%s)", x, text);
+        styled_completion(&p, STYLE_TAGGED_WORK, -1, 1, text, sizeof text);
+        x = language_consistency(text, strlen(text), lang);
+        CHECK(x == 1.0f, "worked solution with a slip in its own language: %g (%s)", x, text);
+        styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, text, sizeof text);
+        x = language_consistency(text, strlen(text), lang);
+        CHECK(x > 0.0f && x < 1.0f, "switching at column 1 mixes: %g (%s)", x, text);
+        styled_completion(&p, STYLE_TAGGED_WORK, 0, -1, text, sizeof text);
+        x = language_consistency(text, strlen(text), lang);
+        CHECK(x == 0.0f, "switching at column 0 is all the other language: %g (%s)", x, text);
+    }
+    // by hand: "7 plus 5 is 12，4加8加1得13，3加2加1得6，所以632": 2 English, 7 Chinese
+    p.lang = LANG_EN;
+    styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, text, sizeof text);
+    x = language_consistency(text, strlen(text), LANG_EN);
+    CHECK(fabsf(x - 2.0f / 9.0f) < 1e-6f, "347+285 switching at column 1: %g, want 2/9 (%s)", x, text);
+
+    // random worked solutions: consistent iff they do not switch
+    Rng rng = rng_seed(7);
+    int bad = 0;
+    for (int it = 0; it < 1000; it++) {
+        Problem q = random_problem(&rng, it & 1, (it >> 1) & 1, NULL);
+        int sw = rng_int(&rng, 2) ? -1 : rng_int(&rng, 4);
+        styled_completion(&q, STYLE_TAGGED_WORK, sw, -1, text, sizeof text);
+        x = language_consistency(text, strlen(text), q.lang);
+        int ok = sw < 0 ? x == 1.0f : (x >= 0.0f && x < 1.0f);
+        if (!ok && !bad++) fprintf(stderr, "switch_at %d: consistency %g for %s\n", sw, x, text);
+    }
+    CHECK(bad == 0, "%d random worked solutions scored wrongly", bad);
+}
+
+// ----------------------------------------------------------------------------
+// 4. worked solutions are right; questions parse
+
+static int match_at(const char *s, size_t n, size_t i, const char *w) { return ref_match(s, n, i, w); }
+
+// Check every column statement "a plus b [plus carry] is s" of a thinking:
+// returns the number of statements; *wrong counts false sums, *unfixed those
+// not followed by "wait"; *final is the number after "so" (-1 if none).
+static int audit_work(const char *s, size_t n, int *wrong, int *unfixed, long *final, int *n_so) {
+    long addends = 0, v;
+    int claims = 0, expect_result = 0, after_so = 0, last_wrong = 0;
+    *wrong = *unfixed = *n_so = 0; *final = -1;
+    for (size_t i = 0; i < n;) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            v = 0;
+            while (i < n && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0');
+            if (after_so) { *final = v; after_so = 0; }
+            else if (expect_result) {
+                claims++;
+                last_wrong = v != addends;
+                *wrong += last_wrong;
+                if (last_wrong) (*unfixed)++;
+                addends = 0; expect_result = 0;
+            } else addends += v;
+            continue;
+        }
+        int l = 0;
+        for (int g = 0; g < N_LANG && !l; g++) {
+            const Words *w = &WORDS[g];
+            if (match_at(s, n, i, w->so)) { l = (int)strlen(w->so); after_so = 1; (*n_so)++; }
+            else if (match_at(s, n, i, w->wait)) { l = (int)strlen(w->wait); if (last_wrong) (*unfixed)--; last_wrong = 0; }
+            else if (match_at(s, n, i, w->is)) { l = (int)strlen(w->is); expect_result = 1; }
+        }
+        i += l ? (size_t)l : 1;
+    }
+    return claims;
+}
+
+static int n_columns(const Problem *p) {
+    long m = 0;
+    for (int i = 0; i < p->n; i++) if (p->x[i] > m) m = p->x[i];
+    int c = 1;
+    while (m >= 10) { m /= 10; c++; }
+    return c;
+}
+
+static void check_worked(const Problem *p, int switch_at, int mistake_at, int *bad, const char *what) {
+    char text[1024], q[128];
+    styled_completion(p, STYLE_TAGGED_WORK, switch_at, mistake_at, text, sizeof text);
+    size_t n = strlen(text);
+    long sum = problem_sum(p);
+    const char *ts; size_t tn;
+    int wrong = 0, unfixed = 0, n_so = 0, claims = -1;
+    long final = -1;
+    int ok = format_reward(text, n) == 1.0f && accuracy_reward(text, n, sum) == 1.0f && has_thinking(text, n)
+          && thinking_span(text, n, &ts, &tn);
+    if (ok) claims = audit_work(ts, tn, &wrong, &unfixed, &final, &n_so);
+    int want_claims = n_columns(p) + (mistake_at >= 0 && mistake_at < n_columns(p));
+    ok = ok && final == sum && n_so == 1 && unfixed == 0 && claims == want_claims
+            && wrong == (mistake_at >= 0 && mistake_at < n_columns(p));
+    if (!ok && !(*bad)++) {
+        problem_question(p, q, sizeof q);
+        fprintf(stderr, "%s: %s (switch %d, slip %d) -> \"%s\": format %g accuracy %g, so %ld (want %ld), "
+                "%d column sums (want %d), %d wrong, %d not corrected\n", what, q, switch_at, mistake_at, text,
+                format_reward(text, n), accuracy_reward(text, n, sum), final, sum, claims, want_claims, wrong, unfixed);
+    }
+}
+
+static void test_worked_solutions(void) {
+    // by hand
+    char text[1024];
+    Problem p = { 2, { 347, 285 }, LANG_EN };
+    worked_solution(&p, -1, -1, text, sizeof text);
+    CHECK(!strcmp(text, "7 plus 5 is 12, 4 plus 8 plus 1 is 13, 3 plus 2 plus 1 is 6, so 632"), "347+285: %s", text);
+    p.lang = LANG_ZH;
+    worked_solution(&p, -1, -1, text, sizeof text);
+    CHECK(!strcmp(text, "7加5得12，4加8加1得13，3加2加1得6，所以632"), "347加285: %s", text);
+    styled_completion(&p, STYLE_DIRECT, -1, -1, text, sizeof text);
+    CHECK(!strcmp(text, "632"), "direct: %s", text);
+    styled_completion(&p, STYLE_TAGGED_EMPTY, -1, -1, text, sizeof text);
+    CHECK(!strcmp(text, "<think></think><answer>632</answer>"), "tagged empty: %s", text);
+    CHECK(format_reward(text, strlen(text)) == 1.0f && has_thinking(text, strlen(text)) == 0, "empty style: well-formed, no thinking");
+
+    // edge problems: zeros, carries out of the top column, three operands
+    Problem edge[] = {
+        { 2, { 0, 0 }, LANG_EN }, { 2, { 0, 0 }, LANG_ZH }, { 3, { 0, 0, 0 }, LANG_EN },
+        { 2, { 0, 7 }, LANG_EN }, { 2, { 5, 0 }, LANG_EN }, { 2, { 9, 1 }, LANG_EN },
+        { 2, { 999, 1 }, LANG_EN }, { 2, { 1, 999 }, LANG_ZH }, { 3, { 999, 999, 999 }, LANG_EN },
+        { 2, { 9999, 9999 }, LANG_ZH }, { 2, { 100, 900 }, LANG_EN }, { 2, { 999999, 999999 }, LANG_EN },
+    };
+    int bad_edge = 0;
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++) {
+        int b = 0;
+        check_worked(&edge[i], -1, -1, &b, "edge problem");
+        for (int m = 0; m < n_columns(&edge[i]); m++) check_worked(&edge[i], -1, m, &b, "edge problem with a slip");
+        bad_edge += b;
+    }
+    CHECK(bad_edge == 0, "%d edge problems have a wrong worked solution", bad_edge);
+    p = (Problem){ 2, { 0, 0 }, LANG_EN };
+    worked_solution(&p, -1, -1, text, sizeof text);
+    CHECK(!strcmp(text, "0 plus 0 is 0, so 0"), "0+0 has one column and ends \"so 0\": got \"%s\"", text);
+
+    // 2000 random problems, both tiers and both languages, with slips and switches
+    Rng rng = rng_seed(42);
+    int bad_plain = 0, bad_slip = 0, bad_switch = 0;
+    for (int it = 0; it < 2000; it++) {
+        Problem q = random_problem(&rng, it & 1, (it >> 1) & 1, NULL);
+        check_worked(&q, -1, -1, &bad_plain, "worked solution");
+        check_worked(&q, -1, rng_int(&rng, n_columns(&q)), &bad_slip, "worked solution with a slip");
+        check_worked(&q, 1 + rng_int(&rng, n_columns(&q)), -1, &bad_switch, "worked solution switching language");
+    }
+    CHECK(bad_plain == 0, "%d random worked solutions are wrong", bad_plain);
+    CHECK(bad_slip == 0, "%d random worked solutions with a slip are wrong", bad_slip);
+    CHECK(bad_switch == 0, "%d random worked solutions switching language are wrong", bad_switch);
+
+    // parse_question(problem_question(p)) round-trips
+    int bad_rt = 0;
+    for (int it = 0; it < 4000; it++) {
+        Problem q = random_problem(&rng, it & 1, (it >> 1) & 1, NULL), r;
+        char s[128];
+        problem_question(&q, s, sizeof s);
+        int ok = parse_question(s, &r) && r.n == q.n && r.lang == q.lang && problem_sum(&r) == problem_sum(&q);
+        for (int i = 0; ok && i < q.n; i++) ok = r.x[i] == q.x[i];
+        if (!ok && !bad_rt++) fprintf(stderr, "round trip of \"%s\" failed\n", s);
+    }
+    CHECK(bad_rt == 0, "%d questions did not round-trip", bad_rt);
+    char s[128];
+    p = (Problem){ 2, { 347, 285 }, LANG_EN };
+    problem_question(&p, s, sizeof s);
+    CHECK(!strcmp(s, "347+285"), "question %s", s);
+    p.lang = LANG_ZH;
+    problem_question(&p, s, sizeof s);
+    CHECK(!strcmp(s, "347加285"), "question %s", s);
+
+    struct { const char *q; int ok; int n; long a, b, c; int lang; } c[] = {
+        { "347+285", 1, 2, 347, 285, 0, LANG_EN }, { "347加285", 1, 2, 347, 285, 0, LANG_ZH },
+        { "1+2+3", 1, 3, 1, 2, 3, LANG_EN },       { "1加2加3", 1, 3, 1, 2, 3, LANG_ZH },
+        { "1 + 2", 1, 2, 1, 2, 0, LANG_EN },       { " 1+2 ", 1, 2, 1, 2, 0, LANG_EN },
+        { "1 加 2", 1, 2, 1, 2, 0, LANG_ZH },      { "0+0", 1, 2, 0, 0, 0, LANG_EN },
+        { "007+1", 1, 2, 7, 1, 0, LANG_EN },       { "123456+654321", 1, 2, 123456, 654321, 0, LANG_EN },
+        { "", 0, 0, 0, 0, 0, 0 },        { " ", 0, 0, 0, 0, 0, 0 },        { "+", 0, 0, 0, 0, 0, 0 },
+        { "1+", 0, 0, 0, 0, 0, 0 },      { "+1", 0, 0, 0, 0, 0, 0 },       { "1++2", 0, 0, 0, 0, 0, 0 },
+        { "1+2+3+4", 0, 0, 0, 0, 0, 0 }, { "abc", 0, 0, 0, 0, 0, 0 },      { "1234567+1", 0, 0, 0, 0, 0, 0 },
+        { "1+1234567", 0, 0, 0, 0, 0, 0 }, { "7", 0, 0, 0, 0, 0, 0 },      { "1-2", 0, 0, 0, 0, 0, 0 },
+        { "-1+2", 0, 0, 0, 0, 0, 0 },    { "1+2=", 0, 0, 0, 0, 0, 0 },     { "1+2?", 0, 0, 0, 0, 0, 0 },
+        { "1 2", 0, 0, 0, 0, 0, 0 },     { "1+a", 0, 0, 0, 0, 0, 0 },      { "1加", 0, 0, 0, 0, 0, 0 },
+        { "who are you", 0, 0, 0, 0, 0, 0 }, { "1\t+2", 0, 0, 0, 0, 0, 0 },
+    };
+    int bad_pq = 0;
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        Problem r;
+        int ok = parse_question(c[i].q, &r);
+        int good = ok == c[i].ok;
+        if (good && ok) good = r.n == c[i].n && r.x[0] == c[i].a && r.x[1] == c[i].b
+                            && (r.n < 3 || r.x[2] == c[i].c) && r.lang == c[i].lang;
+        if (!good) { bad_pq++; fprintf(stderr, "parse_question(\"%s\") = %d (n %d), want %d\n", c[i].q, ok, r.n, c[i].ok); }
+    }
+    CHECK(bad_pq == 0, "%d parse_question cases wrong", bad_pq);
+}
+
+// ----------------------------------------------------------------------------
+// 5. GRPO's per-token objective and gradient (paper eq. 1-3)
+
+// J in double, written from the equations: min(rho A, clip(rho) A) - beta KL.
+static double ref_J(double lp, double lp_old, double lp_ref, double A, double el, double eh, double beta) {
+    double rho = exp(lp - lp_old), rc = rho < 1 - el ? 1 - el : rho > 1 + eh ? 1 + eh : rho;
+    double sur = rho * A < rc * A ? rho * A : rc * A;
+    double kl = exp(lp_ref - lp) - (lp_ref - lp) - 1;
+    return sur - beta * kl;
+}
+
+static void test_grpo_token(void) {
+    const float rhos[] = { 1.0f, 1.1f, 0.9f, 1.5f, 0.6f, 1.25f, 0.75f, 3.0f, 0.1f };
+    const float advs[] = { 1.3f, -0.7f, 0.0f, 2.5f, -2.5f };
+    const float betas[] = { 0.0f, 0.04f, 0.5f };
+    const float refs[] = { 0.0f, 0.5f, -0.5f, 2.0f, -2.0f };        // logp_ref - logp
+    const float highs[] = { 0.2f, 0.28f };                           // DAPO's clip-higher
+    const float logps[] = { -1.0f, -0.05f, -4.0f };
+    int n = 0, bad_fd = 0, bad_J = 0, bad_clip = 0, bad_branch = 0;
+    double worst = 0;
+    for (size_t a = 0; a < sizeof rhos / sizeof *rhos; a++)
+    for (size_t b = 0; b < sizeof advs / sizeof *advs; b++)
+    for (size_t c = 0; c < sizeof betas / sizeof *betas; c++)
+    for (size_t d = 0; d < sizeof refs / sizeof *refs; d++)
+    for (size_t e = 0; e < sizeof highs / sizeof *highs; e++)
+    for (size_t f = 0; f < sizeof logps / sizeof *logps; f++) {
+        float lp = logps[f], lp_old = lp - logf(rhos[a]), lp_ref = lp + refs[d], A = advs[b];
+        float el = 0.2f, eh = highs[e], beta = betas[c];
+        float dJ, dJp, dJm; int clipped, cp, cm;
+        float J = grpo_token(lp, lp_old, lp_ref, A, el, eh, beta, &dJ, &clipped);
+        n++;
+        // J against the double-precision formula
+        double Jr = ref_J(lp, lp_old, lp_ref, A, el, eh, beta);
+        if (!(fabs(J - Jr) <= 1e-5 * (1 + fabs(Jr)))) {
+            if (!bad_J++) fprintf(stderr, "grpo_token J = %.8g, formula %.8g (rho %g A %g beta %g ref %+g)\n",
+                                  J, Jr, rhos[a], A, beta, refs[d]);
+        }
+        // the clipped branch: A>0 above 1+eh, A<0 below 1-el, never otherwise
+        double rho = exp((double)lp - lp_old);
+        int want_clip = (A > 0 && rho > 1 + eh) || (A < 0 && rho < 1 - el);
+        if (clipped != want_clip) {
+            if (!bad_clip++) fprintf(stderr, "grpo_token clipped = %d, want %d (rho %g A %g eh %g)\n",
+                                     clipped, want_clip, rho, A, eh);
+        }
+        // clipped: the surrogate is flat, only the KL part remains
+        double dkl = 1 - exp((double)lp_ref - lp);
+        double want_d = (clipped ? 0.0 : rho * A) - beta * dkl;
+        if (!(fabs(dJ - want_d) <= 1e-5 * (1 + fabs(want_d)))) {
+            if (!bad_branch++) fprintf(stderr, "grpo_token dJ = %.8g, want %.8g (clipped %d rho %g A %g beta %g)\n",
+                                       dJ, want_d, clipped, rho, A, beta);
+        }
+        // central differences of grpo_token's own J (h = 1e-3 in float)
+        const float h = 1e-3f;
+        float Jp = grpo_token(lp + h, lp_old, lp_ref, A, el, eh, beta, &dJp, &cp);
+        float Jm = grpo_token(lp - h, lp_old, lp_ref, A, el, eh, beta, &dJm, &cm);
+        double fd = ((double)Jp - Jm) / ((double)(lp + h) - (double)(lp - h));
+        double err = fabs(fd - dJ) / (1 + fabs(dJ));
+        if (err > worst) worst = err;
+        if (!(err <= 1e-3)) {
+            if (!bad_fd++) fprintf(stderr, "grpo_token dJ/dlogp = %.6g, central difference %.6g (rho %g A %g beta %g ref %+g)\n",
+                                   dJ, fd, rhos[a], A, beta, refs[d]);
+        }
+    }
+    CHECK(bad_J == 0, "%d of %d cases: J differs from eq. 1", bad_J, n);
+    CHECK(bad_clip == 0, "%d of %d cases: wrong clip branch", bad_clip, n);
+    CHECK(bad_branch == 0, "%d of %d cases: dJ/dlogp differs from the formula", bad_branch, n);
+    CHECK(bad_fd == 0, "%d of %d cases: dJ/dlogp differs from central differences (worst %.2e)", bad_fd, n, worst);
+    printf("grpo_token: %d cases, largest relative difference from central differences %.2e\n", n, worst);
+
+    // the named cases of the clip
+    float dJ; int clipped;
+    grpo_token(0.0f, logf(1.0f / 1.5f), 0.0f, 1.0f, 0.2f, 0.2f, 0.0f, &dJ, &clipped);
+    CHECK(clipped == 1 && dJ == 0.0f, "A>0, rho 1.5 > 1+eps: clipped, no gradient (got %d, %g)", clipped, dJ);
+    grpo_token(0.0f, logf(1.0f / 1.5f), -0.3f, 1.0f, 0.2f, 0.2f, 0.04f, &dJ, &clipped);
+    CHECK(clipped == 1 && fabsf(dJ - (-0.04f * (1.0f - expf(-0.3f)))) < 1e-6f, "A>0 clipped: only the KL part (%g)", dJ);
+    grpo_token(0.0f, logf(1.0f / 0.5f), 0.0f, -1.0f, 0.2f, 0.2f, 0.0f, &dJ, &clipped);
+    CHECK(clipped == 1 && dJ == 0.0f, "A<0, rho 0.5 < 1-eps: clipped, no gradient (got %d, %g)", clipped, dJ);
+    grpo_token(0.0f, logf(1.0f / 0.5f), 0.0f, 1.0f, 0.2f, 0.2f, 0.0f, &dJ, &clipped);
+    CHECK(clipped == 0 && fabsf(dJ - 0.5f) < 1e-6f, "A>0, rho 0.5: min picks the unclipped, dJ = rho A (got %d, %g)", clipped, dJ);
+    grpo_token(0.0f, logf(1.0f / 1.5f), 0.0f, -1.0f, 0.2f, 0.2f, 0.0f, &dJ, &clipped);
+    CHECK(clipped == 0 && fabsf(dJ + 1.5f) < 1e-5f, "A<0, rho 1.5: unclipped, dJ = rho A (got %d, %g)", clipped, dJ);
+    grpo_token(0.0f, logf(1.0f / 1.25f), 0.0f, 1.0f, 0.2f, 0.28f, 0.0f, &dJ, &clipped);
+    CHECK(clipped == 0, "clip-higher: rho 1.25 < 1.28 is inside the range");
+
+    // logp == logp_old == logp_ref: rho = 1, KL = 0, so J = A and dJ/dlogp = A exactly
+    int bad_eq = 0;
+    const float lps[] = { 0.0f, -0.1f, -1.0f, -3.7f, -17.5f, -60.0f };
+    const float As[] = { 0.0f, 1.0f, -1.0f, 0.37f, -2.45f, 1e-4f };
+    for (size_t i = 0; i < sizeof lps / sizeof *lps; i++)
+        for (size_t j = 0; j < sizeof As / sizeof *As; j++)
+            for (int k = 0; k < 2; k++) {
+                float J = grpo_token(lps[i], lps[i], lps[i], As[j], 0.2f, 0.28f, k ? 0.04f : 0.0f, &dJ, &clipped);
+                if (J != As[j] || dJ != As[j] || clipped) {
+                    if (!bad_eq++) fprintf(stderr, "logp = old = ref = %g, A %g: J %g dJ %g clipped %d\n",
+                                           lps[i], As[j], J, dJ, clipped);
+                }
+            }
+    CHECK(bad_eq == 0, "%d cases with rho = 1 and KL = 0 are not J = dJ = A exactly", bad_eq);
+
+    // k3 KL >= 0 always (with A = 0 and beta = 1, J = -KL)
+    int bad_kl = 0;
+    float worst_kl = 0.0f, worst_r = 0.0f;
+    for (int i = -40000; i <= 40000; i++) {
+        float r = i < -20000 ? (float)(i + 20000) * 1e-3f : i > 20000 ? (float)(i - 20000) * 1e-3f
+                : (float)i * 1e-6f;                        // tiny log-ratios, then up to +-20
+        float lp = r > 0 ? -r : 0.0f, lp_ref = r > 0 ? 0.0f : r;     // log(ref/theta) = r exactly
+        float J = grpo_token(lp, lp, lp_ref, 0.0f, 0.2f, 0.2f, 1.0f, &dJ, &clipped);
+        float kl = -J;
+        if (!(kl >= 0.0f)) { bad_kl++; if (kl < worst_kl) { worst_kl = kl; worst_r = r; } }
+    }
+    CHECK(bad_kl == 0, "k3 KL < 0 for %d log-ratios (worst %g at log(ref/theta) = %g)", bad_kl, worst_kl, worst_r);
+
+    // extreme but finite inputs give finite results where the exact value is finite
+    float J = grpo_token(0.0f, -100.0f, 0.0f, 0.0f, 0.2f, 0.2f, 0.04f, &dJ, &clipped);
+    CHECK(isfinite(J) && isfinite(dJ), "A = 0 with rho = e^100: J %g, dJ %g (exact: 0, 0)", J, dJ);
+    J = grpo_token(0.0f, -100.0f, 0.0f, 1.0f, 0.2f, 0.2f, 0.04f, &dJ, &clipped);
+    CHECK(isfinite(J) && isfinite(dJ) && clipped && fabsf(J - 1.2f) < 1e-6f, "A > 0 with rho = e^100: clipped at 1.2 (J %g dJ %g)", J, dJ);
+    J = grpo_token(-100.0f, -100.0f, 0.0f, 1.0f, 0.2f, 0.2f, 0.0f, &dJ, &clipped);
+    CHECK(isfinite(J) && isfinite(dJ) && J == 1.0f && dJ == 1.0f, "beta = 0 ignores a far reference (J %g dJ %g)", J, dJ);
+}
+
+// ----------------------------------------------------------------------------
+// 6. the JSONL loader
+
+static char tmpdir[256];
+
+static void write_bytes(const char *path, const char *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) { perror(path); exit(1); }
+    if (n && fwrite(data, 1, n, f) != n) { perror(path); exit(1); }
+    fclose(f);
+}
+
+// Load bytes as a file; returns load_jsonl's result, err filled.
+static int load_bytes(const char *name, const char *data, size_t n, Dataset *ds, char *err, size_t errcap, char *path) {
+    snprintf(path, 512, "%s/%s", tmpdir, name);
+    write_bytes(path, data, n);
+    memset(ds, 0, sizeof *ds);
+    err[0] = '\0';
+    return load_jsonl(path, ds, err, errcap);
+}
+
+static void test_jsonl(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_rewards.XXXXXX");
+    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); exit(1); }
+    char path[512], err[512], want[600];
+    Dataset ds;
+
+    // a good file: a blank line, a Chinese prompt, a bare numeric answer
+    const char good[] = "{\"prompt\": \"347+285\", \"answer\": \"632\"}\n"
+                        "\n"
+                        "{\"prompt\": \"102加85\", \"answer\": \"187\"}\n"
+                        "{\"prompt\": \"347+285\", \"answer\": 632}\n";
+    int rc = load_bytes("good.jsonl", LIT(good), &ds, err, sizeof err, path);
+    CHECK(rc == 0 && ds.n == 3, "good file: rc %d, %d examples (%s)", rc, ds.n, err);
+    if (rc == 0 && ds.n == 3) {
+        CHECK(!strcmp(ds.ex[0].prompt, "347+285") && !strcmp(ds.ex[0].answer, "632")
+              && ds.ex[0].is_arith && ds.ex[0].expected == 632, "example 1");
+        CHECK(!strcmp(ds.ex[1].prompt, "102加85") && ds.ex[1].is_arith && ds.ex[1].expected == 187, "example 2 (Chinese)");
+        CHECK(!strcmp(ds.ex[2].answer, "632") && ds.ex[2].is_arith && ds.ex[2].expected == 632, "example 3 (bare 632)");
+    }
+    free(ds.ex);
+
+    // a good file with more: CRLF, escapes, extra keys, a non-arithmetic prompt, no final newline
+    const char good2[] = "{\"answer\":\"3\",\"prompt\":\"1+2\",\"id\":\"x\"}\r\n"
+                         "  {\"prompt\": \"who are you\", \"answer\": \"I am \\\"R1\\\"\"}  \n"
+                         "\t\n"
+                         "{\"prompt\": \"1\\u002b2\", \"answer\": -0}\n"
+                         "{\"prompt\": \"\\u4e00\\u52a0\", \"answer\": \"\\u4e00\"}\n"
+                         "{\"prompt\": \"999999+999999\", \"answer\": \" 1999998 \"}";
+    rc = load_bytes("good2.jsonl", LIT(good2), &ds, err, sizeof err, path);
+    CHECK(rc == 0 && ds.n == 5, "second good file: rc %d, %d examples (%s)", rc, ds.n, err);
+    if (rc == 0 && ds.n == 5) {
+        CHECK(ds.ex[0].is_arith && ds.ex[0].expected == 3, "keys in any order, extra keys ignored");
+        CHECK(!ds.ex[1].is_arith && !strcmp(ds.ex[1].answer, "I am \"R1\""), "non-arithmetic with escapes: %s", ds.ex[1].answer);
+        CHECK(ds.ex[2].is_arith && !strcmp(ds.ex[2].prompt, "1+2") && ds.ex[2].expected == 0, "\\u002b is '+'");
+        CHECK(!ds.ex[3].is_arith && !strcmp(ds.ex[3].prompt, "一加"), "\\u escapes become UTF-8: %s", ds.ex[3].prompt);
+        CHECK(ds.ex[4].is_arith && ds.ex[4].expected == 1999998, "six-digit operands");
+    }
+    free(ds.ex);
+
+    // each malformed line is rejected, naming the file and the line (line 4:
+    // two good lines and a blank one come first)
+    const char *prefix = "{\"prompt\": \"1+2\", \"answer\": \"3\"}\n\n{\"prompt\": \"2+2\", \"answer\": 4}\n";
+    struct { const char *line; size_t n; const char *why; } bad[] = {
+        { LIT("hello"), "not JSON" },
+        { LIT("[1, 2]"), "an array" },
+        { LIT("{\"answer\": \"5\"}"), "missing prompt" },
+        { LIT("{\"prompt\": \"1+2\"}"), "missing answer" },
+        { LIT("{}"), "empty object" },
+        { LIT("{\"prompt\": 12, \"answer\": \"12\"}"), "prompt a number" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": \"3}"), "unterminated string" },
+        { LIT("{\"prompt\": \"1+2, \"answer\": \"3\"}"), "unterminated then garbage" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": \"3\""), "no closing brace" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": \"3\"} x"), "trailing garbage" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": \"3\"}{}"), "two objects" },
+        { LIT("{\"prompt\": \"1+2\" \"answer\": \"3\"}"), "missing comma" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": \"3\",}"), "trailing comma" },
+        { LIT("{prompt: \"1+2\", answer: \"3\"}"), "unquoted keys" },
+        { LIT("{\"prompt\": \"\xff" "1+2\", \"answer\": \"3\"}"), "invalid UTF-8 (0xff)" },
+        { LIT("{\"prompt\": \"1+2\xe5\x8a\", \"answer\": \"3\"}"), "truncated UTF-8" },
+        { LIT("{\"prompt\": \"\xc0\xab" "1+2\", \"answer\": \"3\"}"), "overlong UTF-8 (2 bytes)" },
+        { LIT("{\"prompt\": \"\xe0\x80\xab" "1+2\", \"answer\": \"3\"}"), "overlong UTF-8 (3 bytes)" },
+        { LIT("{\"prompt\": \"\xed\xa0\x80" "1+2\", \"answer\": \"3\"}"), "UTF-8 surrogate" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": \"3\xff\"}"), "invalid UTF-8 in the answer" },
+        { LIT("{\"prompt\": \"1+2\0\", \"answer\": \"3\"}"), "NUL byte inside a string" },
+        { LIT("\0{\"prompt\": \"1+2\", \"answer\": \"3\"}"), "NUL byte at the start of the line" },
+        { LIT("{\"prompt\": \"1+2\\u0000x\", \"answer\": \"3\"}"), "escaped NUL in the prompt" },
+        { LIT("{\"prompt\": \"1+2\\u004G\", \"answer\": \"3\"}"), "non-hex \\u escape" },
+        { LIT("{\"prompt\": \"1+2\\q\", \"answer\": \"3\"}"), "unknown escape" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": \"three\"}"), "answer of an addition not an integer" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": \"3.0\"}"), "answer 3.0" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": 3.5}"), "bare answer 3.5" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": \"\"}"), "empty answer to an addition" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": 99999999999999999999}"), "bare answer too large" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": true}"), "answer true" },
+        { LIT("{\"prompt\": \"1+2\", \"answer\": null}"), "answer null" },
+        { LIT("{\"prompt\": \"\", \"answer\": \"3\"}"), "empty prompt" },
+        { LIT("{\"prompt\": \"1+2\n\", \"answer\": \"3\"}"), "raw newline splits the line" },
+        { LIT("{\"prompt\": \"1+2\t\", \"answer\": \"3\"}"), "raw tab inside a string" },
+    };
+    int nbad = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        size_t pl = strlen(prefix);
+        char *data = malloc(pl + bad[i].n + 1);
+        memcpy(data, prefix, pl);
+        memcpy(data + pl, bad[i].line, bad[i].n);
+        data[pl + bad[i].n] = '\n';
+        rc = load_bytes("bad.jsonl", data, pl + bad[i].n + 1, &ds, err, sizeof err, path);
+        snprintf(want, sizeof want, "%s:4: ", path);
+        if (rc != -1 || strncmp(err, want, strlen(want))) {
+            nbad++;
+            fprintf(stderr, "load_jsonl (%s): rc %d, %d examples, err \"%s\"; want -1 and \"%s...\"\n",
+                    bad[i].why, rc, ds.n, err, want);
+            if (rc == 0) free(ds.ex);
+        }
+        free(data);
+    }
+    CHECK(nbad == 0, "%d malformed lines were not rejected as \"path:4: ...\"", nbad);
+
+    // whole-file failures name the file
+    struct { const char *name; const char *data; size_t n; const char *why; } whole[] = {
+        { "empty.jsonl", "", 0, "an empty file" },
+        { "blank.jsonl", LIT("\n\n  \n\t\n\r\n"), "only blank lines" },
+    };
+    for (size_t i = 0; i < sizeof whole / sizeof *whole; i++) {
+        rc = load_bytes(whole[i].name, whole[i].data, whole[i].n, &ds, err, sizeof err, path);
+        CHECK(rc == -1 && strstr(err, path), "%s: rc %d, err \"%s\"", whole[i].why, rc, err);
+        if (rc == 0) free(ds.ex);
+    }
+    // a 2 MB single line (after one good line): rejected on line 2, quickly
+    size_t big = 2u << 20;
+    char *data = malloc(big + 128);
+    size_t n = (size_t)snprintf(data, 128, "{\"prompt\": \"1+2\", \"answer\": \"3\"}\n{\"prompt\": \"");
+    memset(data + n, 'a', big); n += big;
+    n += (size_t)snprintf(data + n, 64, "\", \"answer\": \"1\"}\n");
+    double t0 = seconds_now();
+    rc = load_bytes("big.jsonl", data, n, &ds, err, sizeof err, path);
+    snprintf(want, sizeof want, "%s:2: ", path);
+    CHECK(rc == -1 && !strncmp(err, want, strlen(want)), "2 MB line: rc %d, err \"%s\"", rc, err);
+    if (rc == 0) free(ds.ex);
+    // ... and a 2 MB line of spaces around a good object is just a good line
+    n = 0;
+    memset(data, ' ', big); n = big;
+    n += (size_t)snprintf(data + n, 64, "{\"prompt\": \"1+2\", \"answer\": \"3\"}\n");
+    rc = load_bytes("big2.jsonl", data, n, &ds, err, sizeof err, path);
+    CHECK(rc == 0 && ds.n == 1 && ds.ex[0].expected == 3, "2 MB of spaces then a good object: rc %d (%s)", rc, err);
+    if (rc == 0) free(ds.ex);
+    CHECK(seconds_now() - t0 < 1.0, "2 MB lines took %.2f s", seconds_now() - t0);
+    free(data);
+
+    // a directory and a missing file
+    memset(&ds, 0, sizeof ds);
+    err[0] = '\0';
+    rc = load_jsonl(tmpdir, &ds, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, tmpdir), "a directory: rc %d, err \"%s\"", rc, err);
+    snprintf(path, sizeof path, "%s/no-such-file.jsonl", tmpdir);
+    err[0] = '\0';
+    rc = load_jsonl(path, &ds, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, path), "a missing file: rc %d, err \"%s\"", rc, err);
+    // a tiny err buffer is never overrun
+    char small[8];
+    rc = load_jsonl(path, &ds, small, sizeof small);
+    CHECK(rc == -1 && strlen(small) < sizeof small, "small err buffer");
+
+    // valid_utf8 by itself
+    struct { const char *s; int ok; } u[] = {
+        { "", 1 }, { "abc", 1 }, { "\xc3\xa9", 1 }, { "\xe5\x8a\xa0", 1 }, { "\xf0\x9f\x98\x80", 1 },
+        { "\xf4\x8f\xbf\xbf", 1 }, { "\xed\x9f\xbf", 1 }, { "\xee\x80\x80", 1 },
+        { "\x80", 0 }, { "\xbf", 0 }, { "\xc3", 0 }, { "\xe5\x8a", 0 }, { "\xf0\x9f\x98", 0 }, { "\xff", 0 },
+        { "\xfe", 0 }, { "\xc0\xaf", 0 }, { "\xc1\xbf", 0 }, { "\xe5" "a\xa0", 0 }, { "\xf8\x88\x80\x80\x80", 0 },
+        { "\xe0\x80\xaf", 0 },                 // overlong '/' in 3 bytes
+        { "\xe0\x9f\xbf", 0 },                 // overlong U+07FF
+        { "\xed\xa0\x80", 0 },                 // surrogate U+D800
+        { "\xed\xbf\xbf", 0 },                 // surrogate U+DFFF
+        { "\xf0\x80\x80\xaf", 0 },             // overlong '/' in 4 bytes
+        { "\xf0\x8f\xbf\xbf", 0 },             // overlong U+FFFF
+        { "\xf4\x90\x80\x80", 0 },             // U+110000, beyond Unicode
+        { "\xf5\x80\x80\x80", 0 },             // lead byte F5
+        { "\xf7\xbf\xbf\xbf", 0 },             // lead byte F7
+    };
+    int bad_u = 0;
+    for (size_t i = 0; i < sizeof u / sizeof *u; i++)
+        if (valid_utf8(u[i].s) != u[i].ok) {
+            bad_u++;
+            fprintf(stderr, "valid_utf8(");
+            for (const unsigned char *c = (const unsigned char *)u[i].s; *c; c++) fprintf(stderr, "\\x%02x", *c);
+            fprintf(stderr, ") = %d, want %d\n", !u[i].ok, u[i].ok);
+        }
+    CHECK(bad_u == 0, "%d valid_utf8 cases wrong", bad_u);
+
+    // clean up the temporary folder
+    DIR *dir = opendir(tmpdir);
+    if (dir) {
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+            if (de->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "%s/%s", tmpdir, de->d_name);
+            remove(path);
+        }
+        closedir(dir);
+    }
+    rmdir(tmpdir);
+}
+
+// ----------------------------------------------------------------------------
+// 7. random problems never come from the held-out set
+
+static void test_random_problem(void) {
+    ProblemSet held = { 0 };
+    // every one-digit pair (1 in 9 tier-0 draws) and every one-digit triple
+    // (1 in 54 tier-1 draws): without the exclusion, ~1300 draws would hit
+    for (int a = 0; a < 10; a++)
+        for (int b = 0; b < 10; b++) {
+            Problem p = { 2, { a, b }, LANG_EN };
+            problem_set_add(&held, &p);
+            for (int c = 0; c < 10; c++) {
+                Problem q = { 3, { a, b, c }, LANG_ZH };
+                problem_set_add(&held, &q);
+            }
+        }
+    Problem one = { 2, { 347, 285 }, LANG_EN };
+    problem_set_add(&held, &one);
+    Rng rng = rng_seed(99);
+    int hits = 0, shape = 0, hits_without = 0;
+    for (int it = 0; it < 10000; it++) {
+        int tier = it & 1, lang = (it >> 1) & 1;
+        Problem p = random_problem(&rng, tier, lang, &held);
+        int small = 1;
+        for (int i = 0; i < p.n; i++) small &= p.x[i] < 10;
+        hits += small || (p.n == 2 && p.x[0] == 347 && p.x[1] == 285) || problem_set_has(&held, &p);
+        int ok = p.lang == lang;
+        if (tier == 0) {
+            ok = ok && p.n == 2;
+            for (int i = 0; i < p.n; i++) ok = ok && p.x[i] >= 0 && p.x[i] <= 999;
+        } else if (p.n == 2) {
+            for (int i = 0; i < 2; i++) ok = ok && p.x[i] >= 1000 && p.x[i] <= 9999;
+        } else {
+            ok = ok && p.n == 3;
+            for (int i = 0; i < 3; i++) ok = ok && p.x[i] >= 0 && p.x[i] <= 999;
+        }
+        shape += !ok;
+        Problem r = random_problem(&rng, tier, lang, NULL);
+        int small_r = 1;
+        for (int i = 0; i < r.n; i++) small_r &= r.x[i] < 10;
+        hits_without += small_r;
+    }
+    CHECK(hits == 0, "%d of 10000 draws returned a held-out problem", hits);
+    CHECK(shape == 0, "%d of 10000 draws are not of their tier", shape);
+    CHECK(hits_without > 300, "without the exclusion, one-digit problems do come up (%d): the test can fail", hits_without);
+    // the exclusion holds in both languages: "347+285" and "347加285" are the same problem
+    Problem zh = { 2, { 347, 285 }, LANG_ZH };
+    CHECK(problem_set_has(&held, &zh), "held-out in either language");
+    // a set holding a single problem: 10000 draws on a narrow tier never return it
+    ProblemSet single = { 0 };
+    Problem z = { 2, { 0, 0 }, LANG_EN };
+    problem_set_add(&single, &z);
+    int zhits = 0;
+    for (int it = 0; it < 10000; it++) {
+        Problem p = random_problem(&rng, 0, LANG_EN, &single);
+        zhits += p.n == 2 && p.x[0] == 0 && p.x[1] == 0;
+    }
+    CHECK(zhits == 0, "0+0 came back %d times", zhits);
+    free(held.keys);
+    free(single.keys);
+}
+
+// ----------------------------------------------------------------------------
+
+int main(void) {
+    double t0 = seconds_now();
+    test_find();
+    test_parse_integer();
+    test_extract_answer();
+    test_format();
+    test_language();
+    test_worked_solutions();
+    test_grpo_token();
+    test_jsonl();
+    test_random_problem();
+    printf("rewards: %.2f s\n", seconds_now() - t0);
+    return tests_done("rewards");
+}
