@@ -34,6 +34,7 @@
 #include <unistd.h>
 #ifndef R1_NO_THREADS
 #include <pthread.h>
+#include <stdatomic.h>
 #endif
 
 #include "r1.h"
@@ -129,8 +130,9 @@ static struct {
 #ifndef R1_NO_THREADS
     pthread_t th[MAX_THREADS];
     pthread_mutex_t mu;
-    pthread_cond_t go, done;
-    int generation, pending;      // work round number; workers still busy
+    pthread_cond_t go;
+    atomic_int generation;        // bumped once per parallel_for
+    atomic_int pending;           // workers still busy with this round
     RangeFn fn;
     void *ctx;
     int n, grain;
@@ -145,20 +147,24 @@ static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
 }
 
 #ifndef R1_NO_THREADS
+// Workers spin briefly on the generation counter (a training step issues
+// hundreds of small parallel_for calls, and waking a sleeping thread costs
+// more than most of them), then sleep on a condition variable.
 static void *pool_worker(void *arg) {
     int id = (int)(intptr_t)arg, seen = 0;
     for (;;) {
-        pthread_mutex_lock(&pool.mu);
-        while (pool.generation == seen) pthread_cond_wait(&pool.go, &pool.mu);
-        seen = pool.generation;
-        RangeFn fn = pool.fn; void *ctx = pool.ctx; int n = pool.n, grain = pool.grain;
-        pthread_mutex_unlock(&pool.mu);
+        int spins = 0;
+        while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen) {
+            if (++spins < 200000) continue;
+            pthread_mutex_lock(&pool.mu);
+            while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.go, &pool.mu);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        seen = atomic_load(&pool.generation);
         int i0, i1;
-        chunk_of(n, grain, pool.n_threads, id, &i0, &i1);
-        if (i0 < i1) fn(ctx, i0, i1);
-        pthread_mutex_lock(&pool.mu);
-        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
-        pthread_mutex_unlock(&pool.mu);
+        chunk_of(pool.n, pool.grain, pool.n_threads, id, &i0, &i1);
+        if (i0 < i1) pool.fn(pool.ctx, i0, i1);
+        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
     }
     return NULL;
 }
@@ -173,7 +179,6 @@ static void threads_init(int n) {
     if (n > MAX_THREADS) n = MAX_THREADS;
     pthread_mutex_init(&pool.mu, NULL);
     pthread_cond_init(&pool.go, NULL);
-    pthread_cond_init(&pool.done, NULL);
     pool.n_threads = n;
     for (int i = 1; i < n; i++)
         if (pthread_create(&pool.th[i], NULL, pool_worker, (void *)(intptr_t)i) != 0) {
@@ -187,25 +192,22 @@ static void parallel_for(int n, int grain, RangeFn fn, void *ctx) {
     if (n <= 0) return;
 #ifndef R1_NO_THREADS
     if (pool.n_threads > 1 && n > grain) {
-        pthread_mutex_lock(&pool.mu);
         pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.grain = grain;
-        pool.pending = pool.n_threads - 1;
-        pool.generation++;
+        atomic_store(&pool.pending, pool.n_threads - 1);
+        pthread_mutex_lock(&pool.mu);
+        atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
         pthread_cond_broadcast(&pool.go);
         pthread_mutex_unlock(&pool.mu);
         int i0, i1;
         chunk_of(n, grain, pool.n_threads, 0, &i0, &i1);
         if (i0 < i1) fn(ctx, i0, i1);
-        pthread_mutex_lock(&pool.mu);
-        while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
-        pthread_mutex_unlock(&pool.mu);
+        while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) { /* spin: the others finish soon */ }
         return;
     }
 #endif
     (void)grain;
     fn(ctx, 0, n);
 }
-
 
 // ----------------------------------------------------------------------------
 // utilities: files and JSON
@@ -318,12 +320,12 @@ static int json_string(Json *j, char *out, size_t cap) {
             else if (e == 'u' && j->end - j->s >= 4) {
                 unsigned v = 0;
                 for (int i = 0; i < 4; i++) {
-                    char hx = *j->s++;
-                    v = v * 16 + (unsigned)(isdigit((unsigned char)hx) ? hx - '0'
-                                 : (tolower((unsigned char)hx) >= 'a' && tolower((unsigned char)hx) <= 'f')
-                                 ? tolower((unsigned char)hx) - 'a' + 10 : 99);
+                    int hx = tolower((unsigned char)*j->s++);
+                    if (!isxdigit(hx)) { j->err = "bad \\u escape"; return 0; }
+                    v = v * 16 + (unsigned)(isdigit(hx) ? hx - '0' : hx - 'a' + 10);
                 }
-                if (v > 0xffff || (v >= 0xd800 && v <= 0xdfff)) { j->err = "bad \\u escape"; return 0; }
+                // no NUL (it would cut the string short) and no lone surrogates
+                if (v == 0 || (v >= 0xd800 && v <= 0xdfff)) { j->err = "bad \\u escape"; return 0; }
                 if (v >= 0x80) {                            // write it as UTF-8
                     unsigned char u[3]; int k = 0;
                     if (v < 0x800) { u[k++] = (unsigned char)(0xC0 | (v >> 6)); }
@@ -451,7 +453,7 @@ static void worked_solution(const Problem *p, int switch_at, int mistake_at, cha
         for (int i = 0; i < col; i++) place *= 10;
         int any = 0;
         for (int i = 0; i < p->n; i++) if (p->x[i] >= place) any = 1;
-        if (!any) break;
+        if (!any && col > 0) break;                // 0+0 still has its one column
         const Words *w = &WORDS[switch_at >= 0 && col >= switch_at ? !p->lang : p->lang];
         long sum = carry;
         for (int rep = 0; rep < 1 + (col == mistake_at); rep++) {
@@ -629,10 +631,16 @@ typedef struct { Example *ex; int n; } Dataset;
 static int valid_utf8(const char *s) {
     const unsigned char *u = (const unsigned char *)s;
     while (*u) {
-        int n = *u < 0x80 ? 0 : (*u >> 5) == 6 ? 1 : (*u >> 4) == 14 ? 2 : (*u >> 3) == 30 ? 3 : -1;
-        if (n < 0 || (n == 1 && *u < 0xC2)) return 0;
+        int n; unsigned lo = 0x80, hi = 0xBF;                // allowed range of the second byte
+        if (*u < 0x80) n = 0;
+        else if (*u >= 0xC2 && *u <= 0xDF) n = 1;
+        else if (*u >= 0xE0 && *u <= 0xEF) { n = 2; if (*u == 0xE0) lo = 0xA0; if (*u == 0xED) hi = 0x9F; }
+        else if (*u >= 0xF0 && *u <= 0xF4) { n = 3; if (*u == 0xF0) lo = 0x90; if (*u == 0xF4) hi = 0x8F; }
+        else return 0;                                        // overlong lead, or past U+10FFFF
         u++;
-        for (int i = 0; i < n; i++, u++) if ((*u >> 6) != 2) return 0;
+        for (int i = 0; i < n; i++, u++) {
+            if (i == 0 ? (*u < lo || *u > hi) : (*u >> 6) != 2) return 0;
+        }
     }
     return 1;
 }
@@ -653,13 +661,15 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
         Example e = { 0 };
         int have_p = 0, have_a = 0;
         if (!json_eat(&j, '{')) { j.err = "expected a JSON object"; goto bad; }
-        if (!json_eat(&j, '}')) do {
+        int empty = json_eat(&j, '}');
+        if (!empty) do {
             char key[64], val[256];
             if (!json_string(&j, key, sizeof key) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected \"key\":"; goto bad; }
             json_ws(&j);
             if (j.s < j.end && *j.s == '"') {
                 if (!json_string(&j, val, sizeof val)) goto bad;
             } else {                                                   // a bare number is fine for "answer"
+                if (strcmp(key, "answer")) { j.err = "expected a string"; goto bad; }
                 uint64_t v;
                 int neg = json_eat(&j, '-');
                 if (!json_uint(&j, &v) || v > 999999999999999999ULL) { if (!j.err) j.err = "expected a string or an integer"; goto bad; }
@@ -672,7 +682,7 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
                 have_a = 1;
             }
         } while (json_eat(&j, ','));
-        if (!json_eat(&j, '}')) { j.err = "expected '}'"; goto bad; }
+        if (!empty && !json_eat(&j, '}')) { j.err = "expected '}'"; goto bad; }
         json_ws(&j);
         if (j.s != j.end) { j.err = "text after the object"; goto bad; }
         if (!have_p || !have_a) { j.err = have_p ? "missing \"answer\"" : "missing \"prompt\""; goto bad; }
@@ -1174,17 +1184,21 @@ static void attention_backward(float *dinp, const float *dout, const float *inp,
 
 // gelu, tanh approximation: out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 #define GELU_SCALE 0.7978845608f // sqrt(2/pi)
+// tanh(u) = 1 - 2 / (exp(2u) + 1): one expf, several times faster than libm's
+// tanhf, exact to float rounding where it matters (|u| not tiny), and it
+// saturates correctly for large |u| (exp overflows to inf: 1 - 0 = 1).
+static inline float tanh_fast(float u) { return 1.0f - 2.0f / (expf(2.0f * u) + 1.0f); }
 static void gelu_forward(float *out, const float *inp, size_t N) {
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + tanh_fast(GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
 static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        float th = tanhf(u), sech2 = 1.0f - th * th;
+        float th = tanh_fast(u), sech2 = 1.0f - th * th;
         float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         // d/dx [0.5 x (1 + tanh u)] = 0.5 (1 + tanh u) + 0.5 x sech^2(u) du/dx
         dinp[i] += (0.5f * (1.0f + th) + 0.5f * x * sech2 * du) * dout[i];
@@ -2089,6 +2103,23 @@ static void rollout(Model *m, KVCache *kv, const Tokenizer *tok, Seqs *s, Sample
     free(outbuf); free(olen); free(trunc); free(ids);
 }
 
+// Order the rows of s by length (shortest first), carrying a per-row float
+// along (may be NULL). Micro-batches of similar lengths waste little padding;
+// the loss is a sum over rows, so the order does not change what is learned.
+static void seqs_sort_by_length(Seqs *s, float *extra) {
+    for (int i = 1; i < s->n; i++)                    // insertion sort: stable, n is small
+        for (int j = i; j > 0 && s->len[j - 1] > s->len[j]; j--) {
+            for (int t = 0; t < s->T; t++) {
+                int x = s->tok[(size_t)j * s->T + t];
+                s->tok[(size_t)j * s->T + t] = s->tok[(size_t)(j - 1) * s->T + t];
+                s->tok[(size_t)(j - 1) * s->T + t] = x;
+            }
+            int l = s->len[j]; s->len[j] = s->len[j - 1]; s->len[j - 1] = l;
+            int p = s->plen[j]; s->plen[j] = s->plen[j - 1]; s->plen[j - 1] = p;
+            if (extra) { float e = extra[j]; extra[j] = extra[j - 1]; extra[j - 1] = e; }
+        }
+}
+
 // Rows [i0,i1) of s as a training batch: inputs are tokens 0..len-2,
 // targets tokens 1..len-1; prompt targets are dropped (-1) when
 // completion_only, padding always. Returns the batch's T.
@@ -2135,10 +2166,12 @@ static float grpo_token(float logp, float logp_old, float logp_ref, float adv,
     float surrogate = fminf(unclipped, clip_term);
     *clipped = clip_term < unclipped;
     // d(rho A)/dlogp = rho A; the clipped branch is constant in theta
-    float dsur = *clipped ? 0.0f : rho * adv;
+    float dsur = *clipped || adv == 0.0f ? 0.0f : rho * adv;
+    if (adv == 0.0f) surrogate = 0.0f;                       // (also when rho overflows)
+    if (beta == 0.0f) { *dJ_dlogp = dsur; return surrogate; }
     float r = logp_ref - logp;                               // log(pi_ref / pi_theta)
-    float kl = expf(r) - r - 1.0f;                           // k3, always >= 0
-    float dkl = 1.0f - expf(r);                              // dKL/dlogp
+    float kl = fmaxf(expm1f(r) - r, 0.0f);                   // k3 = e^r - r - 1 >= 0
+    float dkl = -expm1f(r);                                  // dKL/dlogp = 1 - e^r
     *dJ_dlogp = dsur - beta * dkl;
     return surrogate - beta * kl;
 }
@@ -2249,6 +2282,7 @@ static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, co
         }
     }
     k.n = n_keep;
+    seqs_sort_by_length(&k, adv);
     long kept_tokens = 0;
     for (int r = 0; r < n_keep; r++) kept_tokens += k.len[r] - k.plen[r];
     // 4. mu updates on this batch: forward, the GRPO gradient, backward, AdamW
@@ -2296,7 +2330,7 @@ static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, co
                     // ---------------------------------------------------------------
                     if (it == o->mu - 1) {
                         float rr = lp_ref - lp;
-                        kl_sum += expf(rr) - rr - 1.0f;
+                        kl_sum += fmaxf(expm1f(rr) - rr, 0.0f);
                         clip_count += clipped;
                         tok_count++;
                     }
@@ -2536,6 +2570,7 @@ typedef struct {
     int batch;      // documents per step
     int warmup;     // warm-up steps
     float lr;       // peak learning rate (cosine decay to 10% after warm-up)
+    int micro;      // documents per forward/backward (memory and padding only)
 } PretrainOpts;
 
 // Next-token training on the toy corpus: every document starts at position
@@ -2559,16 +2594,20 @@ static void pretrain_base(Model *m, const World *w, const PretrainOpts *o, Rng *
             row[np + nc] = TOK_END;
             s.plen[i] = np; s.len[i] = np + nc + 1;
         }
-        int Tb = seqs_batch(&s, 0, B, 0, inputs, targets);
+        seqs_sort_by_length(&s, NULL);
         int count = 0;
-        for (int i = 0; i < B * Tb; i++) count += targets[i] >= 0;
-        for (int i = 0; i < B * Tb; i++) weights[i] = targets[i] >= 0 ? 1.0f / count : 0.0f;
-        model_forward(m, inputs, targets, B, Tb);
-        double loss = 0;
-        for (int i = 0; i < B * Tb; i++) loss -= weights[i] * m->logp[i];
-        if (!isfinite(loss)) die(EXIT_DATA, "pretraining loss is %g at step %d: stopping (lower --lr?)", loss, step);
+        for (int i = 0; i < B; i++) count += s.len[i] - 1;          // every token is a target
         model_zero_grad(m);
-        model_backward(m, weights);
+        double loss = 0;
+        for (int b0 = 0; b0 < B; b0 += o->micro) {
+            int nb = B - b0 < o->micro ? B - b0 : o->micro;
+            int Tb = seqs_batch(&s, b0, b0 + nb, 0, inputs, targets);
+            for (int i = 0; i < nb * Tb; i++) weights[i] = targets[i] >= 0 ? 1.0f / count : 0.0f;
+            model_forward(m, inputs, targets, nb, Tb);
+            for (int i = 0; i < nb * Tb; i++) loss -= weights[i] * m->logp[i];
+            model_backward(m, weights);
+        }
+        if (!isfinite(loss)) die(EXIT_DATA, "pretraining loss is %g at step %d: stopping (lower --lr?)", loss, step);
         clip_grad_norm(m, 1.0f);
         float lr = lr_schedule(o->lr, step, o->warmup, o->steps, 0.1f);
         adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, 0.01f);
@@ -2830,7 +2869,7 @@ static GrpoOpts grpo_defaults(void) {
     GrpoOpts o = { 0 };
     o.steps = 60; o.prompts = 16; o.group = 8; o.mu = 1; o.loss = LOSS_GRPO;
     o.lr = 3e-4f; o.beta = 0.04f; o.clip_low = o.clip_high = 0.2f; o.max_grad_norm = 1.0f;
-    o.temperature = 1.0f; o.w_format = 1.0f; o.w_accuracy = 1.0f; o.w_lang = 0.0f; o.micro = 64;
+    o.temperature = 1.0f; o.w_format = 1.0f; o.w_accuracy = 1.0f; o.w_lang = 0.0f; o.micro = 16;
     return o;
 }
 
@@ -2855,7 +2894,7 @@ static void grpo_from_args(GrpoOpts *o, const Args *a) {
 }
 
 static PretrainOpts pretrain_defaults(void) {
-    PretrainOpts o = { 600, 64, 30, 2e-3f };
+    PretrainOpts o = { 600, 32, 30, 3e-3f, 8 };
     return o;
 }
 
