@@ -1,6 +1,6 @@
 # r1.c -- make builds ./r1; make test runs the tests; make demo watches R1-Zero.
 CC      ?= cc
-CFLAGS  ?= -O3 -march=native -ffp-contract=fast -fopenmp-simd
+CFLAGS  ?= -O3 -march=native -ffp-contract=fast -fno-trapping-math -fopenmp-simd
 WARN    = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unknown-pragmas
 LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
