@@ -546,7 +546,7 @@ typedef struct {
     float switch_lang;     // share of worked solutions that switch language part-way
     float mistake;         // share of worked solutions with a corrected slip
 } Mixture;
-static const Mixture PRETRAIN_MIX = { { 0.30f, 0.40f, 0.15f, 0.15f }, 0.05f, 0.05f, 0.30f, 0.10f, 0.03f };
+static const Mixture PRETRAIN_MIX = { { 0.20f, 0.45f, 0.15f, 0.20f }, 0.05f, 0.05f, 0.30f, 0.10f, 0.03f };
 
 // The completion of problem p in a given style.
 static void styled_completion(const Problem *p, int style, int switch_at, int mistake_at, char *out, size_t cap) {
@@ -2624,7 +2624,7 @@ static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t
 // curves.svg: format rate, accuracy and non-empty thinking (left, 0..1) and
 // mean completion length (right), against the GRPO step.
 static int write_curves_svg(const char *dir, const Curves *c, const char *title, char *err, size_t errcap) {
-    const int W = 760, H = 300, px = 50, py = 30, pw = 300, ph = 220, gap = 80;
+    const int W = 760, H = 310, px = 50, py = 30, pw = 300, ph = 220, gap = 80;
     Buf b = { 0 };
     buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
     buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
@@ -2648,7 +2648,9 @@ static int write_curves_svg(const char *dir, const Curves *c, const char *title,
             buf_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", x0, y, x0 + pw, y);
             buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n", x0 - 4, y + 4, v);
         }
-        buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">GRPO step (0..%g)</text>\n", x0 + pw / 2, y0 + ph + 18, max_step);
+        for (int t = 0; t <= 4; t++)
+            buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", x0 + pw * t / 4, y0 + ph + 15, round(max_step * t / 4));
+        buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">GRPO step</text>\n", x0 + pw / 2, y0 + ph + 32);
         int legend = 0;
         for (size_t s = 0; s < sizeof series / sizeof *series; s++) {
             if (series[s].panel != panel) continue;
@@ -2744,12 +2746,16 @@ static void pretrain_base(Model *m, const World *w, const PretrainOpts *o, Rng *
         tokens += count;
         double el = now_seconds() - t0;
         if (csv) fprintf(csv, "%d,%.5f,%.6g,%.2f\n", step + 1, loss, lr, el);
-        if (!quiet && (el - last_print > 2.0 || step == o->steps - 1)) {
+        // progress: one line redrawn in place on a terminal, a line per 10% otherwise
+        int tty = isatty(fileno(stdout)), last = step == o->steps - 1;
+        int tenth = (step + 1) * 10 / o->steps != step * 10 / o->steps;
+        if (!quiet && (last || (tty ? el - last_print > 0.25 : tenth))) {
             char e1[32], e2[32];
             format_duration(el, e1, sizeof e1);
             format_duration(el / (step + 1) * (o->steps - step - 1), e2, sizeof e2);
-            printf("  pretrain step %4d/%d | loss %.3f | %5.1fk tok/s | %s, ETA %s\n",
-                   step + 1, o->steps, loss, tokens / el / 1000.0, e1, e2);
+            printf("%s  pretrain step %4d/%d | loss %.3f | %5.1fk tok/s | %s, ETA %s%s",
+                   tty ? "\r" : "", step + 1, o->steps, loss, tokens / el / 1000.0, e1, e2,
+                   tty && !last ? "   " : "\n");
             fflush(stdout);
             last_print = el;
         }
@@ -2997,7 +3003,7 @@ static void load_model_or_die(const char *arg, Model *m, const World *w) {
 
 static GrpoOpts grpo_defaults(void) {
     GrpoOpts o = { 0 };
-    o.steps = 60; o.prompts = 16; o.group = 8; o.mu = 1; o.loss = LOSS_GRPO;
+    o.steps = 70; o.prompts = 16; o.group = 8; o.mu = 1; o.loss = LOSS_GRPO;
     o.lr = 3e-4f; o.beta = 0.04f; o.clip_low = o.clip_high = 0.2f; o.max_grad_norm = 1.0f;
     o.temperature = 1.0f; o.w_format = 1.0f; o.w_accuracy = 1.0f; o.w_lang = 0.0f; o.micro = 16;
     return o;
@@ -3024,7 +3030,7 @@ static void grpo_from_args(GrpoOpts *o, const Args *a) {
 }
 
 static PretrainOpts pretrain_defaults(void) {
-    PretrainOpts o = { 600, 32, 30, 3e-3f, 8 };
+    PretrainOpts o = { 3000, 32, 30, 3e-3f, 8 };
     return o;
 }
 
@@ -3074,6 +3080,9 @@ static void print_precondition(Model *m, const World *w, long seed) {
     double acc_work = count[1] ? right[1] / count[1] : 0, acc_direct = count[0] ? right[0] / count[0] : 0;
     printf("precondition: the base gets %.0f%% right when it shows its work (%d samples), %.0f%% when it answers directly (%d): %+.0f points\n",
            100 * acc_work, count[1], 100 * acc_direct, count[0], 100 * (acc_work - acc_direct));
+    printf("before RL, the base writes (one sample each for four questions):\n");
+    for (int i = 0; i < 4 * k && i < n * k; i += k)
+        show_completion(stdout, w->add_test.ex[i / k].prompt, s.text[i], s.text_len[i], w->add_test.ex[i / k].expected, use_color());
     seqs_free(&s);
     kv_free(&kv);
 }
