@@ -2587,30 +2587,36 @@ static void make_dir(const char *path) {
     remove(probe);
 }
 
-static const char *const METRIC_COLUMNS =
+// A run's metrics: one row of ncol numbers per step, written as metrics.csv
+// (header row first) and kept in the run's state for --resume.
+static const char *const GRPO_COLUMNS =
     "step,reward,reward_std,format_reward,accuracy_reward,format_rate,accuracy,lenient_accuracy,"
     "think_rate,mean_length,min_length,max_length,truncated,lang_consistency,kl,clip_frac,"
     "zero_var_groups,grad_norm,lr,seconds";
-#define N_METRICS 20
-typedef struct { double v[N_METRICS]; } MetricRow;
+enum { COL_STEP, COL_FORMAT_RATE = 5, COL_ACCURACY = 6, COL_THINK = 8, COL_LENGTH = 9, N_GRPO_COLS = 20 };
+static const char *const PRETRAIN_COLUMNS = "step,loss,grad_norm,lr,seconds";
+enum { N_PRETRAIN_COLS = 5 };
 
-typedef struct { MetricRow *rows; int n, cap; } Curves;
-static void curves_add(Curves *c, const MetricRow *r) {
+typedef struct { const char *header; int ncol, n, cap; double *v; } Curves;
+static void curves_add(Curves *c, const double *row) {
     if (c->n == c->cap) {
-        c->cap = c->cap ? 2 * c->cap : 64;
-        MetricRow *x = realloc(c->rows, sizeof(MetricRow) * (size_t)c->cap);
+        c->cap = c->cap ? 2 * c->cap : 256;
+        double *x = realloc(c->v, sizeof(double) * (size_t)c->cap * c->ncol);
         if (!x) die(EXIT_DATA, "out of memory");
-        c->rows = x;
+        c->v = x;
     }
-    c->rows[c->n++] = *r;
+    memcpy(c->v + (size_t)c->n++ * c->ncol, row, sizeof(double) * (size_t)c->ncol);
 }
+static double curve_at(const Curves *c, int row, int col) { return c->v[(size_t)row * c->ncol + col]; }
 
+// metrics.csv; the last column is the wall clock, the only one that differs
+// between two runs with the same seed.
 static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t errcap) {
     Buf b = { 0 };
-    buf_printf(&b, "%s\n", METRIC_COLUMNS);
+    buf_printf(&b, "%s\n", c->header);
     for (int i = 0; i < c->n; i++) {
-        for (int k = 0; k < N_METRICS; k++)
-            buf_printf(&b, k == 0 ? "%.0f" : k == N_METRICS - 1 ? ",%.2f" : ",%.6g", c->rows[i].v[k]);
+        for (int k = 0; k < c->ncol; k++)
+            buf_printf(&b, k == 0 ? "%.0f" : k == c->ncol - 1 ? ",%.2f" : ",%.6g", curve_at(c, i, k));
         buf_printf(&b, "\n");
     }
     char path[600];
@@ -2631,13 +2637,13 @@ static int write_curves_svg(const char *dir, const Curves *c, const char *title,
     buf_printf(&b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-weight=\"bold\">%s</text>\n", px, title);
     double max_step = 1, max_len = 1;
     for (int i = 0; i < c->n; i++) {
-        if (c->rows[i].v[0] > max_step) max_step = c->rows[i].v[0];
-        if (c->rows[i].v[9] > max_len) max_len = c->rows[i].v[9];
+        if (curve_at(c, i, COL_STEP) > max_step) max_step = curve_at(c, i, COL_STEP);
+        if (curve_at(c, i, COL_LENGTH) > max_len) max_len = curve_at(c, i, COL_LENGTH);
     }
     max_len = ceil(max_len / 10.0) * 10.0;
     struct { int col; const char *name, *color; int panel; } series[] = {
-        { 5, "format rate", "#1f77b4", 0 }, { 6, "accuracy", "#2ca02c", 0 },
-        { 8, "non-empty thinking", "#ff7f0e", 0 }, { 9, "mean length (tokens)", "#9467bd", 1 } };
+        { COL_FORMAT_RATE, "format rate", "#1f77b4", 0 }, { COL_ACCURACY, "accuracy", "#2ca02c", 0 },
+        { COL_THINK, "non-empty thinking", "#ff7f0e", 0 }, { COL_LENGTH, "mean length (tokens)", "#9467bd", 1 } };
     for (int panel = 0; panel < 2; panel++) {
         int x0 = px + panel * (pw + gap), y0 = py;
         double ymax = panel ? max_len : 1.0;
@@ -2656,8 +2662,8 @@ static int write_curves_svg(const char *dir, const Curves *c, const char *title,
             if (series[s].panel != panel) continue;
             buf_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
             for (int i = 0; i < c->n; i++)
-                buf_printf(&b, "%.1f,%.1f ", x0 + pw * c->rows[i].v[0] / max_step,
-                           y0 + ph - ph * fmin(c->rows[i].v[series[s].col] / ymax, 1.0));
+                buf_printf(&b, "%.1f,%.1f ", x0 + pw * curve_at(c, i, COL_STEP) / max_step,
+                           y0 + ph - ph * fmin(curve_at(c, i, series[s].col) / ymax, 1.0));
             buf_printf(&b, "\"/>\n");
             buf_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", x0 + 8, y0 + 16 + 15 * legend++, series[s].color, series[s].name);
         }
@@ -2695,6 +2701,118 @@ static void format_duration(double s, char *out, size_t cap) {
 }
 
 // ----------------------------------------------------------------------------
+// run folders: resumable state
+//
+// DIR/state.bin holds everything a stage needs to continue exactly where it
+// saved: the parameters, the AdamW moments and step count, the reference
+// policy (GRPO), the random generators and the metrics so far. It is written
+// atomically every --save-every steps, just before model.safetensors, so a
+// run killed at any moment resumes (--resume) from its last save and ends
+// with the same bytes as a run that was never interrupted.
+
+#define STATE_MAGIC "r1-state 1\n"
+typedef struct {
+    char magic[12], stage[16];
+    int64_t step, adam_step;          // steps done; AdamW updates done
+    uint64_t rng[2];                  // generator states (training, evaluation)
+    Config config;
+    int32_t has_ref, ncol, nrow, pad;
+} StateHeader;
+
+static int save_state(const char *dir, const char *stage, long step, const Model *m, const Model *ref,
+                      const Rng *r0, const Rng *r1, const Curves *c, char *err, size_t errcap) {
+    StateHeader h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, STATE_MAGIC, sizeof h.magic);
+    snprintf(h.stage, sizeof h.stage, "%s", stage);
+    h.step = step; h.adam_step = m->step;
+    h.rng[0] = r0 ? r0->s : 0; h.rng[1] = r1 ? r1->s : 0;
+    h.config = m->config; h.has_ref = ref != NULL; h.ncol = c->ncol; h.nrow = c->n;
+    size_t np = m->num_params * sizeof(float);
+    float *zeros = m->m_memory ? NULL : xcalloc(m->num_params, sizeof(float), "state");
+    Chunk ch[6] = { { &h, sizeof h }, { m->params_memory, np },
+                    { m->m_memory ? m->m_memory : zeros, np }, { m->v_memory ? m->v_memory : zeros, np },
+                    { ref ? ref->params_memory : NULL, ref ? np : 0 },
+                    { c->v, sizeof(double) * (size_t)c->n * c->ncol } };
+    char path[600];
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    int rc = write_file_atomic(path, ch, 6, err, errcap);
+    free(zeros);
+    return rc;
+}
+
+// Load DIR/state.bin of a given stage into m (allocated here), ref (if the
+// state has one and ref is non-NULL), the generators and the metrics.
+// Returns 1 if loaded, 0 if there is no state file, -1 (with err) if it is bad.
+static int load_state(const char *dir, const char *stage, Model *m, Model *ref, Rng *r0, Rng *r1,
+                      long *step, Curves *c, char *err, size_t errcap) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    size_t len;
+    char *data = read_file(path, (size_t)1 << 31, &len, err, errcap);
+    if (!data) return -1;
+    StateHeader h;
+    int rc = -1;
+    if (len < sizeof h) { errf(err, errcap, "%s: truncated", path); goto done; }
+    memcpy(&h, data, sizeof h);
+    if (memcmp(h.magic, STATE_MAGIC, sizeof h.magic)) { errf(err, errcap, "%s: not an r1 state file", path); goto done; }
+    h.stage[sizeof h.stage - 1] = '\0';
+    if (strcmp(h.stage, stage)) { errf(err, errcap, "%s: saved by stage '%s', not '%s'", path, h.stage, stage); goto done; }
+    const char *why = config_check(&h.config);
+    if (why || h.ncol != c->ncol || h.nrow < 0 || h.step < 0) { errf(err, errcap, "%s: corrupt header (%s)", path, why ? why : "metrics"); goto done; }
+    size_t np = param_count(&h.config) * sizeof(float);
+    size_t want = sizeof h + np * (3 + (h.has_ref ? 1 : 0)) + sizeof(double) * (size_t)h.nrow * h.ncol;
+    if (len != want) { errf(err, errcap, "%s: %zu bytes, expected %zu (truncated?)", path, len, want); goto done; }
+    model_alloc(m, &h.config);
+    m->m_memory = xmalloc(np, "AdamW first moment");
+    m->v_memory = xmalloc(np, "AdamW second moment");
+    const char *p = data + sizeof h;
+    memcpy(m->params_memory, p, np); p += np;
+    memcpy(m->m_memory, p, np); p += np;
+    memcpy(m->v_memory, p, np); p += np;
+    m->step = h.adam_step;
+    if (h.has_ref) {
+        if (ref) { model_alloc(ref, &h.config); memcpy(ref->params_memory, p, np); }
+        p += np;
+    }
+    c->n = 0;
+    for (int i = 0; i < h.nrow; i++) curves_add(c, (const double *)(const void *)(p + sizeof(double) * (size_t)i * h.ncol));
+    if (r0) r0->s = h.rng[0];
+    if (r1) r1->s = h.rng[1];
+    *step = (long)h.step;
+    rc = 1;
+done:
+    free(data);
+    return rc;
+}
+
+// Save the checkpoint and the state of a run folder (state first: a state
+// newer than the checkpoint is harmless, the reverse would lose steps).
+static void save_run(const char *dir, const char *stage, long step, long total, const Model *m,
+                     const Model *ref, const Rng *r0, const Rng *r1, const Curves *c) {
+    char path[600], err[800], step_s[32], total_s[32];
+    snprintf(step_s, sizeof step_s, "%ld", step);
+    snprintf(total_s, sizeof total_s, "%ld", total);
+    // "step" of "steps": a checkpoint saved part-way says so
+    const char *meta[] = { "stage", stage, "step", step_s, "steps", total_s, NULL };
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (save_state(dir, stage, step, m, ref, r0, r1, c, err, sizeof err) != 0 ||
+        save_safetensors(path, &m->config, &m->params, meta, err, sizeof err) != 0 ||
+        write_metrics_csv(dir, c, err, sizeof err) != 0)
+        die(EXIT_DATA, "%s", err);
+}
+
+// How a stage reads and writes its run folder.
+typedef struct {
+    const char *out;      // run folder (NULL: write nothing)
+    int save_every;       // checkpoint and state every N steps (and at the end)
+    int resume;           // continue from out/state.bin when there is one
+    int quiet;
+} RunIO;
+
+// ----------------------------------------------------------------------------
 // stage 0: the base model (standing in for DeepSeek-V3-Base)
 
 typedef struct {
@@ -2706,16 +2824,32 @@ typedef struct {
 } PretrainOpts;
 
 // Next-token training on the toy corpus: every document starts at position
-// 0 in its own row (padded), and every token of it is a target.
-static void pretrain_base(Model *m, const World *w, const PretrainOpts *o, Rng *rng, int quiet, FILE *csv) {
+// 0 in its own row, and every token of its completion is a target (the
+// question's digits are random: predicting them teaches nothing). m holds the
+// initial weights, or is loaded from io->out when resuming.
+static void pretrain_base(Model *m, const World *w, const PretrainOpts *o, Rng *rng, const RunIO *io) {
     const int B = o->batch, T = m->config.n_ctx;
+    Curves curves = { PRETRAIN_COLUMNS, N_PRETRAIN_COLS, 0, 0, NULL };
+    long start = 0;
+    char err[800];
+    if (io->out && io->resume) {
+        Model saved;
+        int got = load_state(io->out, "base", &saved, NULL, rng, NULL, &start, &curves, err, sizeof err);
+        if (got < 0) die(EXIT_DATA, "%s", err);
+        if (got > 0) {
+            if (memcmp(&saved.config, &m->config, sizeof(Config))) die(EXIT_DATA, "%s/state.bin: saved for another model shape", io->out);
+            model_free(m);
+            *m = saved;
+            if (!io->quiet) printf("  resuming from step %ld of %d\n", start, o->steps);
+        }
+    }
     Seqs s;
     seqs_alloc(&s, B, T);
     int *inputs = xmalloc(sizeof(int) * (size_t)B * T, "inputs"), *targets = xmalloc(sizeof(int) * (size_t)B * T, "targets");
     float *weights = xmalloc(sizeof(float) * (size_t)B * T, "weights");
     double t0 = now_seconds(), last_print = 0, tokens = 0;
-    if (csv) fprintf(csv, "step,loss,lr,seconds\n");
-    for (int step = 0; step < o->steps; step++) {
+    double t_offset = curves.n ? curve_at(&curves, curves.n - 1, N_PRETRAIN_COLS - 1) : 0;
+    for (long step = start; step < o->steps; step++) {
         for (int i = 0; i < B; i++) {
             char prompt[512], completion[512];
             corpus_document(rng, &PRETRAIN_MIX, &w->heldout, prompt, sizeof prompt, completion, sizeof completion);
@@ -2739,28 +2873,33 @@ static void pretrain_base(Model *m, const World *w, const PretrainOpts *o, Rng *
             for (int i = 0; i < nb * Tb; i++) loss -= weights[i] * m->logp[i];
             model_backward(m, weights);
         }
-        if (!isfinite(loss)) die(EXIT_DATA, "pretraining loss is %g at step %d: stopping (lower --lr?)", loss, step);
-        clip_grad_norm(m, 1.0f);
+        float norm = clip_grad_norm(m, 1.0f);
+        if (!isfinite(loss) || !isfinite(norm))
+            die(EXIT_DATA, "pretraining: the %s is %g at step %ld; stopped. The last good checkpoint is in %s (lower --lr?)",
+                isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? norm : loss, step + 1, io->out ? io->out : "(none)");
         float lr = lr_schedule(o->lr, step, o->warmup, o->steps, 0.1f);
         adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, 0.01f);
         tokens += count;
         double el = now_seconds() - t0;
-        if (csv) fprintf(csv, "%d,%.5f,%.6g,%.2f\n", step + 1, loss, lr, el);
+        double row[N_PRETRAIN_COLS] = { (double)step + 1, loss, norm, lr, t_offset + el };
+        curves_add(&curves, row);
+        if (io->out && ((step + 1) % io->save_every == 0 || step + 1 == o->steps))
+            save_run(io->out, "base", step + 1, o->steps, m, NULL, rng, NULL, &curves);
         // progress: one line redrawn in place on a terminal, a line per 10% otherwise
         int tty = isatty(fileno(stdout)), last = step == o->steps - 1;
         int tenth = (step + 1) * 10 / o->steps != step * 10 / o->steps;
-        if (!quiet && (last || (tty ? el - last_print > 0.25 : tenth))) {
+        if (!io->quiet && (last || (tty ? el - last_print > 0.25 : tenth))) {
             char e1[32], e2[32];
             format_duration(el, e1, sizeof e1);
-            format_duration(el / (step + 1) * (o->steps - step - 1), e2, sizeof e2);
-            printf("%s  pretrain step %4d/%d | loss %.3f | %5.1fk tok/s | %s, ETA %s%s",
+            format_duration(el / (step + 1 - start) * (o->steps - step - 1), e2, sizeof e2);
+            printf("%s  pretrain step %4ld/%d | loss %.3f | %5.1fk tok/s | %s, ETA %s%s",
                    tty ? "\r" : "", step + 1, o->steps, loss, tokens / el / 1000.0, e1, e2,
                    tty && !last ? "   " : "\n");
             fflush(stdout);
             last_print = el;
         }
     }
-    free(inputs); free(targets); free(weights);
+    free(inputs); free(targets); free(weights); free(curves.v);
     seqs_free(&s);
 }
 
@@ -2769,10 +2908,9 @@ static void pretrain_base(Model *m, const World *w, const PretrainOpts *o, Rng *
 // rule-based rewards only, no supervised data
 
 typedef struct {
-    const char *out;      // run folder
+    RunIO io;             // run folder, saving, resuming
     int eval_every;       // held-out evaluation every N steps
-    int show_every;       // print a sampled completion every N steps
-    int quiet;
+    int show_every;       // print a sampled completion every N steps (0: never)
     SampleOpts eval;      // how the held-out set is sampled
 } RunOpts;
 
@@ -2781,59 +2919,73 @@ static void copy_model(Model *dst, const Model *src) {
     memcpy(dst->params_memory, src->params_memory, src->num_params * sizeof(float));
 }
 
-static void save_or_die(const char *dir, const Model *m, const char *stage) {
-    char path[600], err[600];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    const char *meta[] = { "stage", stage, NULL };
-    if (save_safetensors(path, &m->config, &m->params, meta, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+// The held-out stats of one row of the GRPO metrics.
+static EvalStats stats_of_row(const Curves *c, int row) {
+    EvalStats e = { 0 };
+    e.format_rate = (float)curve_at(c, row, COL_FORMAT_RATE);
+    e.pass1 = (float)curve_at(c, row, COL_ACCURACY);
+    e.think_rate = (float)curve_at(c, row, COL_THINK);
+    e.mean_length = (float)curve_at(c, row, COL_LENGTH);
+    return e;
 }
 
 // Run GRPO for o->steps steps, evaluating on the held-out add_test set and
 // writing the run folder. Returns the held-out stats before and after.
 static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
                           Rng *rng, EvalStats *before, EvalStats *after) {
-    Model ref;
-    copy_model(&ref, policy);                       // the frozen reference policy
+    const char *out = ro->io.out;
+    Model ref;                                      // the frozen reference policy
+    Rng eval_rng = rng_seed(rng_u64(rng));          // evaluation draws its own coins
+    Curves curves = { GRPO_COLUMNS, N_GRPO_COLS, 0, 0, NULL };
+    long start = 0;
+    char path[600], err[800];
+    int resumed = 0;
+    if (out && ro->io.resume) {
+        Model saved;
+        resumed = load_state(out, "r1_zero", &saved, &ref, rng, &eval_rng, &start, &curves, err, sizeof err);
+        if (resumed < 0) die(EXIT_DATA, "%s", err);
+        if (resumed) {
+            model_free(policy);
+            *policy = saved;
+            if (!ro->io.quiet) printf("  resuming from step %ld of %d\n", start, o->steps);
+        }
+    }
+    if (!resumed) copy_model(&ref, policy);
     int slots = o->prompts * o->group;
     if (w->add_test.n > slots) slots = w->add_test.n;
     KVCache kv;
     kv_alloc(&kv, &policy->config, slots);
-    Rng eval_rng = rng_seed(rng_u64(rng));          // evaluation draws its own coins
-    Curves curves = { 0 };
     FILE *samples = NULL;
-    char path[600], err[600];
-    if (ro->out) {
-        snprintf(path, sizeof path, "%s/samples.txt", ro->out);
-        samples = fopen(path, "w");
+    if (out) {
+        snprintf(path, sizeof path, "%s/samples.txt", out);
+        samples = fopen(path, resumed ? "a" : "w");
         if (!samples) die(EXIT_DATA, "cannot write %s: %s", path, strerror(errno));
     }
-    double t0 = now_seconds();
-    for (int step = 0; step <= o->steps; step++) {
+    double t0 = now_seconds(), t_offset = curves.n ? curve_at(&curves, curves.n - 1, N_GRPO_COLS - 1) : 0;
+    for (long step = resumed ? start + 1 : 0; step <= o->steps; step++) {
         GrpoStats st = { 0 };
         if (step > 0) {
             grpo_step(policy, &ref, &kv, w, o, step - 1, rng, &st);
+            if (!isfinite(st.grad_norm) || !isfinite(st.reward))
+                die(EXIT_DATA, "GRPO: non-finite gradient at step %ld; stopped. The last good checkpoint is in %s",
+                    step, out ? out : "(none)");
             if (o->ref_reset > 0 && step % o->ref_reset == 0)
                 memcpy(ref.params_memory, policy->params_memory, policy->num_params * sizeof(float));
-            for (size_t i = 0; i < policy->num_params; i += 997)
-                if (!isfinite(policy->params_memory[i]))
-                    die(EXIT_DATA, "GRPO produced non-finite parameters at step %d; the last good checkpoint is in %s", step, ro->out ? ro->out : "(none)");
         }
         if (step % ro->eval_every && step != o->steps) continue;
-        if (samples) fprintf(samples, "== step %d ==\n", step);
+        if (samples) fprintf(samples, "== step %ld ==\n", step);
         EvalStats e = evaluate(policy, &kv, w, &w->add_test, 1, ro->eval, 0, &eval_rng, NULL, samples, 4);
-        if (step == 0 && before) *before = e;
-        if (after) *after = e;
         double el = now_seconds() - t0;
-        MetricRow row = { { step, st.reward, st.reward_std, st.format, st.accuracy, e.format_rate,
-                            e.pass1, e.lenient, e.think_rate, e.mean_length, st.len_min, st.len_max,
-                            st.truncated, e.lang_consistency, st.kl, st.clip_frac, st.zero_var,
-                            st.grad_norm, st.lr, el } };
-        curves_add(&curves, &row);
-        if (!ro->quiet) {
+        double row[N_GRPO_COLS] = { (double)step, st.reward, st.reward_std, st.format, st.accuracy, e.format_rate,
+                                    e.pass1, e.lenient, e.think_rate, e.mean_length, st.len_min, st.len_max,
+                                    st.truncated, e.lang_consistency, st.kl, st.clip_frac, st.zero_var,
+                                    st.grad_norm, st.lr, t_offset + el };
+        curves_add(&curves, row);
+        if (!ro->io.quiet) {
             char e1[32], e2[32];
             format_duration(el, e1, sizeof e1);
-            format_duration(step ? el / step * (o->steps - step) : 0, e2, sizeof e2);
-            printf("  step %3d/%d | reward %.2f | format %.2f | accuracy %.2f | thinking %.2f | length %5.1f | kl %.4f | %s, ETA %s\n",
+            format_duration(step > start ? el / (step - start) * (o->steps - step) : 0, e2, sizeof e2);
+            printf("  step %3ld/%d | reward %.2f | format %.2f | accuracy %.2f | thinking %.2f | length %5.1f | kl %.4f | %s, ETA %s\n",
                    step, o->steps, st.reward, e.format_rate, e.pass1, e.think_rate, e.mean_length, st.kl, e1, e2);
             if (ro->show_every && step % ro->show_every == 0) {
                 // one fresh sample of the current policy on a held-out question
@@ -2847,14 +2999,17 @@ static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, cons
             }
             fflush(stdout);
         }
-        if (ro->out && (step % 10 == 0 || step == o->steps)) {
-            save_or_die(ro->out, policy, "r1_zero");
-            if (write_metrics_csv(ro->out, &curves, err, sizeof err) || write_curves_svg(ro->out, &curves, "R1-Zero on the toy world: GRPO with accuracy + format rewards", err, sizeof err))
+        if (out && (step % ro->io.save_every == 0 || step == o->steps)) {
+            if (samples) fflush(samples);
+            save_run(out, "r1_zero", step, o->steps, policy, &ref, rng, &eval_rng, &curves);
+            if (write_curves_svg(out, &curves, "R1-Zero on the toy world: GRPO with accuracy + format rewards", err, sizeof err))
                 die(EXIT_DATA, "%s", err);
         }
     }
+    if (before && curves.n) *before = stats_of_row(&curves, 0);
+    if (after && curves.n) *after = stats_of_row(&curves, curves.n - 1);
     if (samples) fclose(samples);
-    free(curves.rows);
+    free(curves.v);
     kv_free(&kv);
     model_free(&ref);
 }
@@ -2869,7 +3024,7 @@ typedef struct {
     const char *data_dir;  // the toy world's files
     const char *loss;      // grpo | dr_grpo | dapo
     long seed;
-    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, greedy;
+    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every;
     float lr, beta, clip, clip_high, temperature, top_p;
     const char *text;      // the positional argument of ask / score
 } Args;
@@ -2893,6 +3048,8 @@ static const Flag FLAGS[] = {
     { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero", "training steps" },
     { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score", "threads (default: all cores)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval", "print only the summary" },
+    { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero", "continue from the state saved in --out" },
+    { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero", "save checkpoint and state every N steps" },
     { "--json", 'b', ARG(json), 0, 0, "eval ask", "machine-readable output" },
     { "--k", 'i', ARG(k), 1, 256, "eval", "samples per question for pass@1 and cons@k" },
     { "--batch", 'i', ARG(batch), 1, 4096, "pretrain", "documents per step" },
@@ -3034,21 +3191,16 @@ static PretrainOpts pretrain_defaults(void) {
     return o;
 }
 
-// Stage 0 into a run folder; writes model.safetensors and metrics.csv.
-static void run_pretrain(Model *m, const World *w, const PretrainOpts *po, long seed, const char *out, int quiet) {
+// Stage 0 into a run folder: model.safetensors, metrics.csv, state.bin.
+static void run_pretrain(Model *m, const World *w, const PretrainOpts *po, long seed, const RunIO *io) {
     Rng rng = rng_seed((uint64_t)seed);
     Config c = demo_config(w);
     model_alloc(m, &c);
     model_init(m, &rng);
-    make_dir(out);
-    char path[600];
-    snprintf(path, sizeof path, "%s/metrics.csv", out);
-    FILE *csv = fopen(path, "w");
-    if (!quiet) printf("stage 0: pretraining the base model (%zu parameters, %d steps x %d documents)\n",
-                       m->num_params, po->steps, po->batch);
-    pretrain_base(m, w, po, &rng, quiet, csv);
-    if (csv) fclose(csv);
-    save_or_die(out, m, "base");
+    make_dir(io->out);
+    if (!io->quiet) printf("stage 0: pretraining the base model (%zu parameters, %d steps x %d documents)\n",
+                           m->num_params, po->steps, po->batch);
+    pretrain_base(m, w, po, &rng, io);
 }
 
 // The precondition of the whole demo (DESIGN §3): in the base, worked
@@ -3097,19 +3249,25 @@ static int cmd_demo(const Args *a) {
     char base_path[600];
     snprintf(base_path, sizeof base_path, "%s/model.safetensors", base_dir);
     double t0 = now_seconds();
-    struct stat st;
     Config want = demo_config(&w);
-    int have_base = stat(base_path, &st) == 0 && load_safetensors(base_path, &m, NULL, err, sizeof err) == 0;
-    if (have_base && memcmp(&m.config, &want, sizeof want) != 0) { model_free(&m); have_base = 0; }
+    PretrainOpts po = pretrain_defaults();
+    // reuse a finished base of the demo's shape; resume an unfinished one
+    Meta md;
+    int have_base = load_safetensors(base_path, &m, &md, err, sizeof err) == 0;
+    if (have_base) {
+        const char *step = meta_get(&md, "step"), *steps = meta_get(&md, "steps");
+        int finished = step && steps && !strcmp(step, steps) && atoi(steps) == po.steps;
+        if (memcmp(&m.config, &want, sizeof want) != 0 || !finished) { model_free(&m); have_base = 0; }
+    }
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
-        PretrainOpts po = pretrain_defaults();
-        run_pretrain(&m, &w, &po, a->seed, base_dir, a->quiet);
+        RunIO io = { base_dir, 250, 1, a->quiet };
+        run_pretrain(&m, &w, &po, a->seed, &io);
     }
     print_precondition(&m, &w, a->seed);
     GrpoOpts o = grpo_defaults();
     grpo_from_args(&o, a);
-    RunOpts ro = { out, 1, 10, a->quiet, { 0.6f, 0.95f } };
+    RunOpts ro = { { out, a->save_every ? a->save_every : 10, a->resume, a->quiet }, 1, 10, { 0.6f, 0.95f } };
     make_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
@@ -3138,8 +3296,9 @@ static int cmd_pretrain(const Args *a) {
     if (a->lr > 0) po.lr = a->lr;
     if (po.warmup > po.steps) po.warmup = po.steps;
     Model m;
-    const char *out = a->out ? a->out : "runs/base";
-    run_pretrain(&m, &w, &po, a->seed, out, a->quiet);
+    RunIO io = { a->out ? a->out : "runs/base", a->save_every ? a->save_every : 250, a->resume, a->quiet };
+    run_pretrain(&m, &w, &po, a->seed, &io);
+    const char *out = io.out;
     printf("wrote %s/model.safetensors\n", out);
     model_free(&m);
     return 0;
@@ -3154,7 +3313,7 @@ static int cmd_zero(const Args *a) {
     grpo_from_args(&o, a);
     const char *out = a->out ? a->out : "runs/zero";
     make_dir(out);
-    RunOpts ro = { out, 1, a->quiet ? 0 : 10, a->quiet, { 0.6f, 0.95f } };
+    RunOpts ro = { { out, a->save_every ? a->save_every : 10, a->resume, a->quiet }, 1, a->quiet ? 0 : 10, { 0.6f, 0.95f } };
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
     train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
