@@ -3040,17 +3040,17 @@ typedef struct {
 
 #define ARG(f) offsetof(Args, f)
 static const Flag FLAGS[] = {
-    { "--model", 's', ARG(model), 0, 0, "zero eval ask score", "checkpoint file or run folder" },
+    { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench", "checkpoint file or run folder" },
     { "--out", 's', ARG(out), 0, 0, "demo pretrain zero", "run folder to write" },
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
-    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask make-data", "folder with tokenizer.txt and the benchmarks" },
-    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask make-data", "random seed" },
-    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero", "training steps" },
-    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score", "threads (default: all cores)" },
+    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask bench make-data", "folder with tokenizer.txt and the benchmarks" },
+    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data", "random seed" },
+    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench", "training steps (bench: timed runs, at most 15)" },
+    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench", "threads (default: all cores)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero", "continue from the state saved in --out" },
     { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero", "save checkpoint and state every N steps" },
-    { "--json", 'b', ARG(json), 0, 0, "eval ask", "machine-readable output" },
+    { "--json", 'b', ARG(json), 0, 0, "eval ask bench", "machine-readable output" },
     { "--k", 'i', ARG(k), 1, 256, "eval", "samples per question for pass@1 and cons@k" },
     { "--batch", 'i', ARG(batch), 1, 4096, "pretrain", "documents per step" },
     { "--prompts", 'i', ARG(prompts), 1, 4096, "demo zero", "questions per GRPO step" },
@@ -3075,6 +3075,7 @@ static const Command COMMANDS[] = {
     { "eval", "", "pass@1 over k samples, cons@k and greedy accuracy on a benchmark" },
     { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
     { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
+    { "bench", "", "training and sampling tokens/s, GRPO step time, matmul GFLOP/s" },
     { "make-data", "", "regenerate data/: the held-out benchmarks and the tokenizer" },
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))
@@ -3471,6 +3472,118 @@ static int cmd_make_data(const Args *a) {
     return 0;
 }
 
+// ----------------------------------------------------------------------------
+// benchmark (DESIGN §8): what the demo's model costs on this machine
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The peak of one core: independent chains of fused multiply-adds, 8 lanes
+// wide, long enough that their latency is hidden.
+static double fma_peak_gflops(void) {
+    float acc[8][8] = { { 0 } };
+    const float x = 0.999f, y = 0.001f;
+    const long n = 20000000;
+    double t0 = now_seconds();
+    for (long i = 0; i < n; i++)
+        for (int r = 0; r < 8; r++) {
+#pragma omp simd
+            for (int q = 0; q < 8; q++) acc[r][q] = acc[r][q] * x + y;
+        }
+    double t = now_seconds() - t0, sum = 0;
+    for (int r = 0; r < 8; r++) for (int q = 0; q < 8; q++) sum += acc[r][q];
+    return (sum == 12345.0 ? 0 : 1) * 2.0 * 64 * n / t / 1e9;   // (sum keeps the loop alive)
+}
+
+static int cmd_bench(const Args *a) {
+    World w;
+    world_load(&w, a->data_dir);
+    Config c = demo_config(&w);
+    const int B = 64, T = 64, reps = a->steps ? (a->steps < 15 ? a->steps : 15) : 5;
+    const int progress = !a->json && isatty(fileno(stdout));
+    Model m;
+    Rng rng = rng_seed((uint64_t)a->seed);
+    if (a->model) load_model_or_die(a->model, &m, &w);
+    else { model_alloc(&m, &c); model_init(&m, &rng); }
+    c = m.config;
+    int *in = xmalloc(sizeof(int) * B * T, "bench"), *tg = xmalloc(sizeof(int) * B * T, "bench");
+    float *wt = xmalloc(sizeof(float) * B * T, "bench");
+    for (int i = 0; i < B * T; i++) { in[i] = rng_int(&rng, c.vocab_size); tg[i] = rng_int(&rng, c.vocab_size); wt[i] = 1.0f / (B * T); }
+    double train[16], sample[16], grpo[16], mm[16];
+    // training: forward + backward + AdamW on a (64, 64) batch
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now_seconds();
+        model_forward(&m, in, tg, B, T);
+        model_zero_grad(&m);
+        model_backward(&m, wt);
+        adamw_update(&m, 1e-6f, 0.9f, 0.95f, 1e-8f, 0.0f);
+        if (r) train[r - 1] = B * T / (now_seconds() - t0);          // the first run warms up
+        if (progress) { printf("\r  training %d/%d  ", r, reps); fflush(stdout); }
+    }
+    // the matmul kernel alone, on the MLP's first layer: (B*T, D) x (D, 4D)
+    const int N = B * T, D = c.d_model;
+    float *x = xcalloc((size_t)N * D, sizeof(float), "bench"), *y = xcalloc((size_t)N * 4 * D, sizeof(float), "bench");
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now_seconds();
+        matmul_acc(y, x, D, 1, m.params.fcw, N, 4 * D, D);
+        if (r) mm[r - 1] = 2.0 * N * D * 4 * D / (now_seconds() - t0) / 1e9;
+    }
+    // sampling: 128 completions with the KV cache, T=1
+    const int NS = 128;
+    KVCache kv;
+    kv_alloc(&kv, &c, NS);
+    Seqs s;
+    seqs_alloc(&s, NS, c.n_ctx);
+    for (int r = 0; r <= reps; r++) {
+        for (int i = 0; i < NS; i++) seqs_set_prompt(&s, i, &w.tok, w.add_test.ex[i % w.add_test.n].prompt, NULL);
+        double t0 = now_seconds();
+        SampleOpts so = { 1.0f, 1.0f };
+        rollout(&m, &kv, &w.tok, &s, so, &rng, NULL);
+        long toks = 0;
+        for (int i = 0; i < NS; i++) toks += s.len[i] - s.plen[i];
+        if (r) sample[r - 1] = toks / (now_seconds() - t0);
+        if (progress) { printf("\r  sampling %d/%d  ", r, reps); fflush(stdout); }
+    }
+    // one GRPO step of the demo: 16 questions x 8 samples, reference forward, update
+    Model ref;
+    copy_model(&ref, &m);
+    GrpoOpts go = grpo_defaults();
+    for (int r = 0; r <= reps; r++) {
+        GrpoStats st;
+        double t0 = now_seconds();
+        grpo_step(&m, &ref, &kv, &w, &go, 0, &rng, &st);
+        if (r) grpo[r - 1] = now_seconds() - t0;
+        if (progress) { printf("\r  grpo step %d/%d  ", r, reps); fflush(stdout); }
+    }
+    double peak = fma_peak_gflops();
+    double tr = median(train, reps), sa = median(sample, reps), gs = median(grpo, reps), mg = median(mm, reps);
+    if (a->json)
+        printf("{\"train_tokens_per_s\": %.0f, \"sample_tokens_per_s\": %.0f, \"grpo_step_s\": %.3f, "
+               "\"matmul_gflops\": %.1f, \"fma_peak_gflops_one_core\": %.1f, \"threads\": %d, \"config\": "
+               "{\"d_model\": %d, \"n_layer\": %d, \"n_head\": %d, \"n_ctx\": %d, \"vocab_size\": %d, "
+               "\"batch\": %d, \"seq\": %d}}\n", tr, sa, gs, mg, peak, pool.n_threads,
+               c.d_model, c.n_layer, c.n_head, c.n_ctx, c.vocab_size, B, T);
+    else
+        printf("%sr1 bench: d=%d, %d layers, %d heads, vocab %d, context %d; %d thread%s; median of %d runs\n"
+               "  training (forward + backward + AdamW, batch %dx%d)  %8.0f tokens/s\n"
+               "  sampling (KV cache, %d sequences, T=1)            %8.0f tokens/s\n"
+               "  GRPO step (%d questions x %d samples%s)%*s%8.3f s\n"
+               "  matmul (%dx%d by %dx%d)                        %8.1f GFLOP/s\n"
+               "  FMA peak of one core                             %8.1f GFLOP/s\n",
+               progress ? "\r" : "", c.d_model, c.n_layer, c.n_head, c.vocab_size, c.n_ctx, pool.n_threads,
+               pool.n_threads > 1 ? "s" : "", reps, B, T, tr, NS, sa, go.prompts, go.group,
+               a->model ? "" : ", untrained: full-length", a->model ? 14 : 0, "", gs, N, D, D, 4 * D, mg, peak);
+    free(in); free(tg); free(wt); free(x); free(y);
+    seqs_free(&s); kv_free(&kv); model_free(&ref); model_free(&m);
+    return 0;
+}
+
 #ifndef R1_TESTING
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -3493,6 +3606,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "eval")) return cmd_eval(&a);
     if (!strcmp(cmd, "ask")) return cmd_ask(&a);
     if (!strcmp(cmd, "score")) return cmd_score(&a);
+    if (!strcmp(cmd, "bench")) return cmd_bench(&a);
     return cmd_make_data(&a);
 }
 #endif
