@@ -1182,38 +1182,48 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
 
 // attention: inp is qkv (B,T,3C), out is (B,T,C), att is (B,NH,T,T).
 // For each head: att[t,s] = softmax_s<=t (q_t . k_s / sqrt(hs)), out_t = sum_s att[t,s] v_s
+
+// One query of one head against n keys and values (key s at k + s*stride,
+// value s at v + s*stride): att[0..n) gets the softmax weights, out[0..hs)
+// the weighted sum. Training and the KV-cache sampler both attend through
+// here, so the two cannot drift apart.
+static void attend(float *out, float *att, const float *q, const float *k, const float *v,
+                   size_t stride, int n, int hs) {
+    const float scale = 1.0f / sqrtf((float)hs);
+    float maxv = -INFINITY;
+    for (int s = 0; s < n; s++) {
+        const float *ks = k + (size_t)s * stride;
+        float dot = 0.0f;
+#pragma omp simd reduction(+:dot)
+        for (int i = 0; i < hs; i++) dot += q[i] * ks[i];
+        att[s] = dot * scale;
+        if (att[s] > maxv) maxv = att[s];
+    }
+    float sum = 0.0f;
+    for (int s = 0; s < n; s++) { att[s] = expf(att[s] - maxv); sum += att[s]; }
+    for (int s = 0; s < n; s++) att[s] /= sum;
+    for (int i = 0; i < hs; i++) out[i] = 0.0f;
+    for (int s = 0; s < n; s++) {
+        const float *vs = v + (size_t)s * stride;
+#pragma omp simd
+        for (int i = 0; i < hs; i++) out[i] += att[s] * vs[i];
+    }
+}
+
 typedef struct {
     float *out, *att, *dinp; const float *inp, *dout; int B, T, C, NH;
 } AttentionJob;
 static void attention_forward_bh(void *ctx, int i0, int i1) {
     const AttentionJob *j = ctx;
     const int T = j->T, C = j->C, NH = j->NH, hs = C / NH;
-    const float scale = 1.0f / sqrtf((float)hs);
     for (int bh = i0; bh < i1; bh++) {
         int b = bh / NH, h = bh % NH;
+        const float *seq = j->inp + (size_t)b * T * 3 * C + h * hs;   // seek to qkv[b,0,h*hs]
         for (int t = 0; t < T; t++) {
-            const float *q = j->inp + ((size_t)b * T + t) * 3 * C + h * hs;   // seek to q[b,t,h,:]
-            float *att = j->att + (((size_t)b * NH + h) * T + t) * T;       // seek to att[b,h,t,:]
-            float maxv = -INFINITY;
-            for (int s = 0; s <= t; s++) {
-                const float *k = j->inp + ((size_t)b * T + s) * 3 * C + C + h * hs;
-                float dot = 0.0f;
-#pragma omp simd reduction(+:dot)
-                for (int i = 0; i < hs; i++) dot += q[i] * k[i];
-                att[s] = dot * scale;
-                if (att[s] > maxv) maxv = att[s];
-            }
-            float sum = 0.0f;
-            for (int s = 0; s <= t; s++) { att[s] = expf(att[s] - maxv); sum += att[s]; }
-            for (int s = 0; s <= t; s++) att[s] /= sum;
-            for (int s = t + 1; s < T; s++) att[s] = 0.0f;                 // causal mask
-            float *o = j->out + ((size_t)b * T + t) * C + h * hs;
-            for (int i = 0; i < hs; i++) o[i] = 0.0f;
-            for (int s = 0; s <= t; s++) {
-                const float *v = j->inp + ((size_t)b * T + s) * 3 * C + 2 * C + h * hs;
-#pragma omp simd
-                for (int i = 0; i < hs; i++) o[i] += att[s] * v[i];
-            }
+            float *att = j->att + (((size_t)b * NH + h) * T + t) * T; // seek to att[b,h,t,:]
+            attend(j->out + ((size_t)b * T + t) * C + h * hs, att, seq + (size_t)t * 3 * C,
+                   seq + C, seq + 2 * C, 3 * (size_t)C, t + 1, hs);
+            for (int s = t + 1; s < T; s++) att[s] = 0.0f;          // causal mask
         }
     }
 }
@@ -1878,34 +1888,14 @@ typedef struct {
 } DecodeAttnJob;
 static void decode_attention_rows(void *ctx, int i0, int i1) {
     const DecodeAttnJob *j = ctx;
-    const int D = j->D, NH = j->NH, hs = D / NH, pos = j->pos, T = j->kv->n_ctx;
-    const float scale = 1.0f / sqrtf((float)hs);
-    float *att = xmalloc((size_t)(pos + 1) * sizeof(float), "attention scratch");
+    const int D = j->D, NH = j->NH, hs = D / NH, T = j->kv->n_ctx;
+    float *att = xmalloc((size_t)(j->pos + 1) * sizeof(float), "attention scratch");
     for (int i = i0; i < i1; i++) {
         const float *kbase = j->kc + (size_t)j->slot[i] * T * D;   // seek to cache[slot,0,:]
         const float *vbase = j->vc + (size_t)j->slot[i] * T * D;
-        for (int h = 0; h < NH; h++) {
-            const float *q = j->kv->qkv + (size_t)i * 3 * D + h * hs;
-            float maxv = -INFINITY;
-            for (int s = 0; s <= pos; s++) {
-                const float *k = kbase + (size_t)s * D + h * hs;
-                float dot = 0.0f;
-#pragma omp simd reduction(+:dot)
-                for (int q2 = 0; q2 < hs; q2++) dot += q[q2] * k[q2];
-                att[s] = dot * scale;
-                if (att[s] > maxv) maxv = att[s];
-            }
-            float sum = 0.0f;
-            for (int s = 0; s <= pos; s++) { att[s] = expf(att[s] - maxv); sum += att[s]; }
-            for (int s = 0; s <= pos; s++) att[s] /= sum;
-            float *o = j->kv->atty + (size_t)i * D + h * hs;
-            for (int q2 = 0; q2 < hs; q2++) o[q2] = 0.0f;
-            for (int s = 0; s <= pos; s++) {
-                const float *v = vbase + (size_t)s * D + h * hs;
-#pragma omp simd
-                for (int q2 = 0; q2 < hs; q2++) o[q2] += att[s] * v[q2];
-            }
-        }
+        for (int h = 0; h < NH; h++)
+            attend(j->kv->atty + (size_t)i * D + h * hs, att, j->kv->qkv + (size_t)i * 3 * D + h * hs,
+                   kbase + h * hs, vbase + h * hs, (size_t)D, j->pos + 1, hs);
     }
     free(att);
 }
