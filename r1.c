@@ -2599,6 +2599,16 @@ static void curves_add(Curves *c, const double *row) {
 }
 static double curve_at(const Curves *c, int row, int col) { return c->v[(size_t)row * c->ncol + col]; }
 
+// Write a buffer as DIR/NAME, atomically, and free it.
+static int write_buf_atomic(const char *dir, const char *name, Buf *b, char *err, size_t errcap) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    Chunk ch = { b->s, b->len };
+    int rc = write_file_atomic(path, &ch, 1, err, errcap);
+    free(b->s);
+    return rc;
+}
+
 // metrics.csv; the last column is the wall clock, the only one that differs
 // between two runs with the same seed.
 static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t errcap) {
@@ -2609,12 +2619,7 @@ static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t
             buf_printf(&b, k == 0 ? "%.0f" : k == c->ncol - 1 ? ",%.2f" : ",%.6g", curve_at(c, i, k));
         buf_printf(&b, "\n");
     }
-    char path[600];
-    snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    Chunk ch = { b.s, b.len };
-    int rc = write_file_atomic(path, &ch, 1, err, errcap);
-    free(b.s);
-    return rc;
+    return write_buf_atomic(dir, "metrics.csv", &b, err, errcap);
 }
 
 // curves.svg: format rate, accuracy and non-empty thinking (left, 0..1) and
@@ -2659,12 +2664,7 @@ static int write_curves_svg(const char *dir, const Curves *c, const char *title,
         }
     }
     buf_printf(&b, "</svg>\n");
-    char path[600];
-    snprintf(path, sizeof path, "%s/curves.svg", dir);
-    Chunk ch = { b.s, b.len };
-    int rc = write_file_atomic(path, &ch, 1, err, errcap);
-    free(b.s);
-    return rc;
+    return write_buf_atomic(dir, "curves.svg", &b, err, errcap);
 }
 
 // Print a completion with its thinking and its answer visibly apart.
