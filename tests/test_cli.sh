@@ -1,0 +1,492 @@
+#!/bin/sh
+# tests/test_cli.sh -- the command line as a user meets it (DESIGN §6 and §7):
+# help and usage, bad flags and values, corrupt checkpoints, malformed JSONL,
+# prompts longer than the context, unwritable run folders, the contents of a
+# run folder, and reproducibility (same seed, any thread count, --quiet or not).
+#
+# Every bad input must give exactly one line on stderr, "r1: ...", naming the
+# flag or the file; exit status 2 for usage errors and 1 for data errors;
+# nothing on stdout; no crash (exit >= 128, a sanitizer report), no hang (each
+# run is killed after 20 s), no half-written file. Run from the repository root
+# after `make r1`:
+#
+#     sh tests/test_cli.sh        # R1=path/to/r1: test another build; KEEP=1: keep the temp folder
+#
+# Prints "FAIL: ..." per failure, then "cli: N passed, M failed"; exits 1 if M > 0.
+
+# shellcheck disable=SC2086,SC2154,SC2010,SC2016
+set -f                                     # no globbing: $safe etc. are split on spaces
+LC_ALL=C; export LC_ALL                    # bytes, not characters, in grep, tr, ${#x}
+R1=${R1:-./r1}
+case $R1 in /*) ;; *) R1=$(pwd)/$R1 ;; esac
+if [ ! -x "$R1" ] || [ ! -f data/tokenizer.txt ]; then
+    echo "FAIL: $R1 or data/tokenizer.txt not found (run make r1 from the repository root)"
+    echo "cli: 0 passed, 1 failed"
+    exit 1
+fi
+TMP=$(mktemp -d /tmp/r1-cli.XXXXXX) || exit 1
+trap 'rm -rf "$TMP"' EXIT
+[ -n "$KEEP" ] && trap - EXIT
+trap 'exit 1' HUP INT TERM
+PY=$(command -v python3 2>/dev/null)
+pass=0; nfail=0
+
+# ---- helpers ---------------------------------------------------------------
+
+# run CMD ARGS...: run with a time limit; sets rc, leaves $TMP/out and $TMP/err.
+run() {
+    timeout -k 5 20 "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+}
+
+ok() { pass=$((pass + 1)); }
+lines() { n=$(wc -l <"$1"); echo $((n + 0)); }
+
+# fail WHAT: count a failure and print it with the last exit status and stderr.
+fail() {
+    nfail=$((nfail + 1))
+    printf 'FAIL: %s (exit %s, stderr: %s)\n' "$1" "$rc" \
+        "$(head -c 300 "$TMP/err" | tr '\n\t' '| ' | tr -d '\r\033')"
+}
+
+# crash_why: why the last run counts as a crash or hang ("" if it doesn't).
+crash_why() {
+    why=""
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then why="hung: killed after 20 s"
+    elif [ "$rc" -ge 125 ]; then why="crashed (signal $((rc - 128)))"
+    elif [ -s "$TMP/err" ] && grep -q 'Sanitizer\|runtime error:' "$TMP/err"; then why="sanitizer report"
+    fi
+}
+
+# stderr_one_line NEEDLE: stderr is exactly one newline-terminated line that
+# starts with "r1: " and contains NEEDLE. Sets why ("" if so). (Few processes:
+# this runs some 400 times.)
+stderr_one_line() {
+    why=""
+    line=""; IFS= read -r line <"$TMP/err"
+    bytes=$(wc -c <"$TMP/err")
+    if [ $((bytes + 0)) -ne $((${#line} + 1)) ]; then
+        why="stderr is $(lines "$TMP/err") lines ($((bytes + 0)) bytes), want exactly one"
+    else
+        case $line in
+            "r1: "*"$1"*) ;;
+            "r1: "*) why="stderr does not mention '$1'" ;;
+            *) why="stderr does not start with 'r1: '" ;;
+        esac
+    fi
+}
+
+# expect_err CODES NEEDLE WHAT CMD ARGS...: CMD fails with an exit status among
+# CODES (e.g. "2" or "1 2"), one line on stderr mentioning NEEDLE, an empty stdout.
+expect_err() {
+    codes=$1; needle=$2; what=$3; shift 3
+    run "$@"
+    crash_why
+    if [ -z "$why" ]; then
+        case " $codes " in
+            *" $rc "*) stderr_one_line "$needle"
+                       if [ -z "$why" ] && [ -s "$TMP/out" ]; then
+                           why="wrote $(lines "$TMP/out") lines to stdout before failing"
+                       fi ;;
+            *) why="expected exit $(echo "$codes" | sed 's/ / or /')" ;;
+        esac
+    fi
+    if [ -z "$why" ]; then ok; else fail "$what: $why"; fi
+}
+
+# expect_ok WHAT CMD ARGS...: CMD exits 0 (stderr may carry progress lines).
+# Returns non-zero if it didn't, so callers can skip checks of its output.
+expect_ok() {
+    what=$1; shift
+    run "$@"
+    crash_why
+    if [ -z "$why" ] && [ "$rc" -ne 0 ]; then why="expected exit 0"; fi
+    if [ -z "$why" ]; then ok; else fail "$what: $why"; fi
+    [ -z "$why" ]
+}
+
+# check STATUS WHAT: count the result of a shell test on the last run's output
+# (a failure shows that run's exit status and stderr).
+check() {
+    if [ "$1" -eq 0 ]; then ok; else fail "$2"; fi
+}
+
+# no_debris DIR WHAT: no *.tmp or probe files left in DIR.
+no_debris() {
+    left=$(ls -A "$1" 2>/dev/null | grep -E '\.tmp$|\.write-test$' | tr '\n' ' ')
+    [ -z "$left" ]; check $? "$2: left $left in $1"
+}
+
+# replace SRC DST OLD NEW: copy a binary file, replacing the first OLD by NEW.
+replace() {
+    if [ -n "$PY" ]; then
+        "$PY" -c 'import sys
+s = open(sys.argv[1], "rb").read(); o = sys.argv[3].encode(); n = sys.argv[4].encode()
+assert o in s, o
+open(sys.argv[2], "wb").write(s.replace(o, n, 1))' "$1" "$2" "$3" "$4"
+    else
+        LC_ALL=C sed "s/$3/$4/" "$1" >"$2"
+    fi
+}
+
+# ---- fixtures ----------------------------------------------------------------
+
+# A small data dir (8-question benchmarks) keeps zero's before/after evaluation fast.
+DD=$TMP/dd
+mkdir "$DD" && cp data/tokenizer.txt "$DD/" &&
+    head -n 8 data/add_test.jsonl >"$DD/add_test.jsonl" &&
+    head -n 8 data/add_hard.jsonl >"$DD/add_hard.jsonl"
+printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "20+22", "answer": 42}\n' >"$TMP/two.jsonl"
+
+if ! expect_ok "pretrain --steps 2 (the tiny model for every later test)" \
+        "$R1" pretrain --steps 2 --out "$TMP/base" --threads 1 --quiet ||
+   [ ! -s "$TMP/base/model.safetensors" ]; then
+    echo "cli: $pass passed, $((nfail + 1)) failed"
+    exit 1
+fi
+BASE=$TMP/base/model.safetensors
+
+SAFE_pretrain="--steps 1 --batch 2 --out $TMP/junk --quiet"
+SAFE_zero="--model $TMP/base --data-dir $DD --steps 1 --prompts 2 --group 2 --out $TMP/junk --quiet"
+SAFE_eval="--model $TMP/base --data $TMP/two.jsonl --k 1 --quiet"
+SAFE_ask="--model $TMP/base 1+2"
+SAFE_score="--model $TMP/base 1+2"
+SAFE_make_data="--data-dir $TMP/md"
+SAFE_demo="--data-dir $DD --steps 1 --prompts 2 --group 2 --out $TMP/junk --quiet"
+
+# ---- help and usage ----------------------------------------------------------
+
+run "$R1"
+crash_why
+if [ -n "$why" ]; then fail "no arguments: $why"
+elif [ "$rc" -ne 2 ]; then fail "no arguments: expected exit 2 (usage error)"
+elif ! cat "$TMP/out" "$TMP/err" | grep -q 'usage:'; then fail "no arguments: no usage message"
+else ok; fi
+
+for h in --help -h help; do
+    run "$R1" "$h"
+    ok_=1
+    for c in demo pretrain zero eval ask score make-data; do
+        grep -q "^  $c " "$TMP/out" || ok_=0
+    done
+    if [ "$rc" -ne 0 ] || [ "$ok_" -ne 1 ] || [ -s "$TMP/err" ]; then
+        fail "./r1 $h: expected exit 0 and every command listed on stdout"
+    else ok; fi
+done
+
+for c in demo pretrain zero eval ask score make-data; do
+    run "$R1" "$c" --help
+    if [ "$rc" -ne 0 ] || ! grep -q "^usage: ./r1 $c" "$TMP/out" || [ -s "$TMP/err" ]; then
+        fail "./r1 $c --help: expected exit 0 and 'usage: ./r1 $c' on stdout"
+    else ok; fi
+done
+
+expect_err 2 frobnicate "unknown command" "$R1" frobnicate
+expect_err 2 --steps "a flag as the command" "$R1" --steps 3
+expect_err 2 "" "empty command" "$R1" ""
+
+# ---- flags -------------------------------------------------------------------
+
+for c in demo pretrain zero eval ask score make-data; do
+    eval "safe=\$SAFE_$(echo "$c" | tr - _)"
+    expect_err 2 --frobnicate "$c: unknown flag" "$R1" "$c" --frobnicate $safe
+done
+expect_err 2 --Steps "pretrain: flag names are case-sensitive" "$R1" pretrain --Steps 1 $SAFE_pretrain
+expect_err 2 --steps=1 "pretrain: --steps=1 is not a flag" "$R1" pretrain --steps=1 $SAFE_pretrain
+
+# flags that belong to another command
+expect_err 2 --steps "score: --steps belongs to training commands" "$R1" score --steps 1 $SAFE_score
+expect_err 2 --model "pretrain: --model belongs to zero/eval/ask/score" "$R1" pretrain --model "$TMP/base" $SAFE_pretrain
+expect_err 2 --k "ask: --k belongs to eval" "$R1" ask --k 2 $SAFE_ask
+expect_err 2 --out "eval: --out belongs to training commands" "$R1" eval --out "$TMP/junk" $SAFE_eval
+expect_err 2 --top-p "zero: --top-p belongs to eval/ask" "$R1" zero --top-p 0.9 $SAFE_zero
+expect_err 2 --json "pretrain: --json belongs to eval/ask" "$R1" pretrain --json $SAFE_pretrain
+expect_err 2 --json "score: --json belongs to eval/ask" "$R1" score --json $SAFE_score
+expect_err 2 --threads "make-data: --threads is not one of its flags" "$R1" make-data --threads 1 $SAFE_make_data
+
+# stray positional arguments
+expect_err 2 stray "pretrain: an unexpected argument" "$R1" pretrain stray $SAFE_pretrain
+expect_err 2 stray "zero: an unexpected argument" "$R1" zero stray $SAFE_zero
+expect_err 2 1+2 "eval: an unexpected argument" "$R1" eval 1+2 $SAFE_eval
+expect_err 2 3+4 "ask: a second question" "$R1" ask $SAFE_ask 3+4
+expect_err 2 3+4 "score: a second text" "$R1" score $SAFE_score 3+4
+
+# bad_num FLAG CMD VALUE...: each VALUE and a missing value are usage errors.
+bad_num() {
+    flag=$1; cmd=$2; shift 2
+    eval "safe=\$SAFE_$cmd"
+    for v in "$@"; do
+        expect_err 2 "$flag" "$cmd $flag '$v'" "$R1" "$cmd" "$flag" "$v" $safe
+    done
+    expect_err 2 "$flag" "$cmd $flag without a value" "$R1" "$cmd" $safe "$flag"
+}
+COMMON="abc 1x nan inf -inf 1e30"
+INT="$COMMON 1.5 99999999999 -1"
+bad_num --steps pretrain $INT 0 ""
+bad_num --steps zero 0 nan 1e30
+bad_num --threads pretrain $INT 0 100000 ""
+bad_num --threads score abc 0 -1 nan 99999999999
+bad_num --threads eval abc 0 nan
+bad_num --batch pretrain abc 0 -1 nan 1e30 1.5
+bad_num --k eval $INT 0 ""
+bad_num --prompts zero $INT 0 ""
+bad_num --group zero $INT 0 1 ""
+bad_num --mu zero abc 0 -1 nan 1e30 1.5
+bad_num --ref-reset zero abc -1 nan 1e30 1.5
+bad_num --seed pretrain $INT 2147483648 ""
+bad_num --seed ask abc -1 nan 99999999999
+bad_num --lr pretrain $COMMON 0 -1 2 ""
+bad_num --lr zero nan 0 -0.001
+bad_num --beta zero $COMMON -1 ""
+bad_num --clip zero $COMMON -0.2 ""
+bad_num --clip-high zero abc -0.2 nan inf 1e30
+bad_num --temperature ask $COMMON -1 ""
+bad_num --temperature eval abc -1 nan inf
+bad_num --temperature zero -1 nan
+bad_num --top-p ask $COMMON 0 -0.5 2 ""
+bad_num --top-p eval nan 0 2
+
+# string flags: empty values, and --loss must name a known loss
+expect_err 2 --model "score --model ''" "$R1" score --model "" 1+2
+expect_err 2 --model "ask --model without a value" "$R1" ask 1+2 --model
+expect_err 2 --out "pretrain --out ''" "$R1" pretrain --out "" --steps 1 --quiet
+expect_err 2 --data "eval --data ''" "$R1" eval --data "" --model "$TMP/base" --k 1
+expect_err 2 --data-dir "pretrain --data-dir ''" "$R1" pretrain --data-dir "" $SAFE_pretrain
+expect_err 2 --loss "zero --loss ''" "$R1" zero --loss "" $SAFE_zero
+expect_err 2 --loss "zero --loss ppo" "$R1" zero --loss ppo $SAFE_zero
+expect_err 2 --loss "zero --loss GRPO" "$R1" zero --loss GRPO $SAFE_zero
+# demo reuses ./runs/base when it is a finished 3000-step base: run it in a
+# folder whose runs/base is our tiny model labelled finished, so that a flag
+# checked late costs a second rather than a pretraining (and the repository's
+# runs/ is untouched)
+if [ -n "$PY" ]; then
+    mkdir -p "$TMP/cwd/runs/base"
+    "$PY" -c 'import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); h["__metadata__"]["step"] = h["__metadata__"]["steps"] = "3000"
+s = json.dumps(h, separators=(",", ":")).encode(); s += b" " * (-len(s) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(s)) + s + b[8 + n:])' "$BASE" "$TMP/cwd/runs/base/model.safetensors"
+    expect_err 2 --loss "demo --loss ppo (a usage error, before any work)" \
+        sh -c 'cd "$1" && shift && exec "$@"' sh "$TMP/cwd" "$R1" demo --loss ppo $SAFE_demo
+fi
+
+# missing required inputs
+expect_err 2 --model "eval without --model" "$R1" eval --data "$TMP/two.jsonl" --k 1
+expect_err 2 --model "ask without --model" "$R1" ask 1+2
+expect_err 2 --model "score without --model" "$R1" score 1+2
+expect_err 2 ask "ask without a question" "$R1" ask --model "$TMP/base"
+expect_err 2 ask "ask with an empty question" "$R1" ask --model "$TMP/base" ""
+expect_err 2 score "score without a text" "$R1" score --model "$TMP/base"
+expect_err 2 score "score with an empty text" "$R1" score --model "$TMP/base" ""
+
+# ---- checkpoints -------------------------------------------------------------
+
+size=$(wc -c <"$BASE"); size=$((size + 0))
+mkdir "$TMP/emptydir" "$TMP/dirmodel" "$TMP/dirmodel/model.safetensors"
+: >"$TMP/empty.safetensors"
+head -c 4 "$BASE" >"$TMP/short.safetensors"
+head -c 1000 "$BASE" >"$TMP/trunc-header.safetensors"
+head -c $((size - 1000)) "$BASE" >"$TMP/trunc-data.safetensors"
+head -c $((size - 1)) "$BASE" >"$TMP/trunc-1.safetensors"
+{ cat "$BASE"; printf 'x'; } >"$TMP/trailing.safetensors"
+LC_ALL=C awk 'BEGIN { srand(7); for (i = 0; i < 65536; i++) printf "%c", 1 + int(rand() * 255) }' \
+    </dev/null >"$TMP/random.safetensors"
+{ printf '\100\000\000\000\000\000\000\000'; head -c 8192 "$TMP/random.safetensors"; } \
+    >"$TMP/garbage-header.safetensors"
+cp data/tokenizer.txt "$TMP/text.safetensors"
+replace "$BASE" "$TMP/d64.safetensors" '"d_model":"96"' '"d_model":"64"'
+replace "$BASE" "$TMP/ctx40.safetensors" '"n_ctx":"80"' '"n_ctx":"40"'
+replace "$BASE" "$TMP/layers9.safetensors" '"n_layer":"3"' '"n_layer":"9"'
+replace "$BASE" "$TMP/layers2.safetensors" '"n_layer":"3"' '"n_layer":"2"'
+replace "$BASE" "$TMP/f16.safetensors" '"dtype":"F32"' '"dtype":"F16"'
+{ head -c $((size - 4096)) "$BASE"; LC_ALL=C tr '\000' '\377' </dev/zero | head -c 4096; } >"$TMP/nan.safetensors"
+
+for f in nope.safetensors emptydir dirmodel empty.safetensors short.safetensors \
+         trunc-header.safetensors trunc-data.safetensors trunc-1.safetensors \
+         trailing.safetensors random.safetensors garbage-header.safetensors \
+         text.safetensors d64.safetensors ctx40.safetensors layers9.safetensors \
+         layers2.safetensors f16.safetensors nan.safetensors; do
+    p=$TMP/$f
+    expect_err 1 "$p" "score --model $f" "$R1" score --model "$p" 1+2
+    expect_err 1 "$p" "ask --model $f" "$R1" ask --model "$p" 1+2
+    expect_err 1 "$p" "eval --model $f" "$R1" eval --model "$p" --data "$TMP/two.jsonl" --k 1
+done
+for f in nope.safetensors emptydir trunc-data.safetensors d64.safetensors; do
+    expect_err 1 "$TMP/$f" "zero --model $f" "$R1" zero --model "$TMP/$f" --data-dir "$DD" \
+        --steps 1 --prompts 2 --group 2 --out "$TMP/junk" --quiet
+done
+expect_err 1 "$TMP/nodir" "eval --data-dir that does not exist" \
+    "$R1" eval --data-dir "$TMP/nodir" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
+expect_err 1 "$TMP/nodir" "ask --data-dir that does not exist" \
+    "$R1" ask --data-dir "$TMP/nodir" --model "$TMP/base" 1+2
+
+# a data dir with a broken tokenizer or benchmark
+mkdir "$TMP/dd-tok" "$TMP/dd-bench"
+cp "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$TMP/dd-tok/"; head -c 200 "$DD/tokenizer.txt" >"$TMP/dd-tok/tokenizer.txt"
+cp "$DD/tokenizer.txt" "$DD/add_hard.jsonl" "$TMP/dd-bench/"
+{ head -n 2 "$DD/add_test.jsonl"; echo '{"prompt": "1+2", '; } >"$TMP/dd-bench/add_test.jsonl"
+expect_err 1 "$TMP/dd-tok/tokenizer.txt" "eval with a truncated tokenizer.txt" \
+    "$R1" eval --data-dir "$TMP/dd-tok" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
+expect_err 1 "$TMP/dd-bench/add_test.jsonl:3" "pretrain with a malformed add_test.jsonl" \
+    "$R1" pretrain --data-dir "$TMP/dd-bench" $SAFE_pretrain
+
+# ---- JSONL -------------------------------------------------------------------
+
+J=$TMP/jsonl
+mkdir "$J" "$J/adir"
+printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "4+5", "answer": \n' >"$J/malformed.jsonl"
+printf 'hello world\n' >"$J/notjson.jsonl"
+printf '["1+2", "3"]\n' >"$J/array.jsonl"
+printf '{"prompt": "1+2", "answer": "3"}\n\n{"prompt": "1+2"}\n' >"$J/noanswer.jsonl"
+printf '{"answer": "3"}\n' >"$J/noprompt.jsonl"
+printf '{"prompt": 12, "answer": "12"}\n' >"$J/numprompt.jsonl"
+printf '{"prompt": "1+2", "answer": "three"}\n' >"$J/wordanswer.jsonl"
+printf '{"prompt": "1+2", "answer": "3"} x\n' >"$J/trailing.jsonl"
+printf '{"prompt": "1+2\377", "answer": "3"}\n' >"$J/badutf8.jsonl"
+printf '{"prompt": "1+2", "answer": "\300\257"}\n' >"$J/badutf8-answer.jsonl"
+printf '{"prompt": "1+2", "answer": "3"}\000\n' >"$J/nul.jsonl"
+printf '{"prompt": "1+2", "answer": "3"\n' >"$J/unclosed.jsonl"
+printf '{"prompt": "1+2", "answer": "3}\n' >"$J/unterminated.jsonl"
+: >"$J/empty.jsonl"
+printf '\n\n  \n' >"$J/blank.jsonl"
+printf '{"prompt": "who are you?", "answer": "a toy"}\n' >"$J/noaddition.jsonl"
+{ printf '{"prompt": "'; head -c 3000000 /dev/zero | tr '\000' 7; printf '", "answer": "3"}\n'; } >"$J/3mb.jsonl"
+{ printf '{"prompt": "1+2", "answer": "'; head -c 3000000 /dev/zero | tr '\000' 7; printf '"}\n'; } >"$J/3mb-answer.jsonl"
+
+for f in malformed.jsonl:2 notjson.jsonl:1 array.jsonl:1 noanswer.jsonl:3 noprompt.jsonl:1 \
+         numprompt.jsonl:1 wordanswer.jsonl:1 trailing.jsonl:1 badutf8.jsonl:1 \
+         badutf8-answer.jsonl:1 nul.jsonl:1 unclosed.jsonl:1 unterminated.jsonl:1 \
+         3mb.jsonl:1 3mb-answer.jsonl:1 empty.jsonl blank.jsonl noaddition.jsonl \
+         missing.jsonl adir; do
+    name=${f%%:*}
+    expect_err 1 "$J/$f" "eval --data $name" "$R1" eval --model "$TMP/base" --data "$J/$name" --k 1
+done
+
+if expect_ok "eval --data two.jsonl --k 1" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 1; then
+    grep -q '^2 questions' "$TMP/out"; check $? "eval --data two.jsonl: stdout does not say '2 questions'"
+fi
+if expect_ok "eval --data two.jsonl --k 1 --json" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 1 --json; then
+    [ "$(lines "$TMP/out")" -eq 1 ] && LC_ALL=C grep -q '^{.*"pass@1": *[0-9].*}$' "$TMP/out"
+    check $? "eval --json: stdout is not one JSON object line with \"pass@1\": $(head -c 200 "$TMP/out")"
+    if [ -n "$PY" ]; then
+        "$PY" -c 'import json, math, sys
+d = json.loads(open(sys.argv[1], "rb").read())
+assert d["k"] == 1 and d["n"] == 2, d
+for key in ("pass@1", "cons@k", "greedy", "format_rate"): assert 0 <= d[key] <= 1, key
+assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in d.values()), d' "$TMP/out" 2>"$TMP/pyerr"
+        check $? "eval --json: not valid JSON with k=1, n=2 and rates in [0,1]: $(tail -n 1 "$TMP/pyerr")"
+    fi
+fi
+
+# ---- prompts and texts longer than the context -------------------------------
+
+LONG=$(awk 'BEGIN { for (i = 0; i < 200; i++) printf "1+"; print 1 }')
+expect_err "1 2" context "ask with a 401-character prompt" "$R1" ask --model "$TMP/base" "$LONG"
+expect_err "1 2" context "score with a 401-character text" "$R1" score --model "$TMP/base" "$LONG"
+expect_ok "ask with a prompt that fills most of the context" \
+    "$R1" ask --model "$TMP/base" "$(awk 'BEGIN { for (i = 0; i < 30; i++) printf "1+"; print 1 }')"
+
+# ---- score and ask output ----------------------------------------------------
+
+if expect_ok "score 'User: 1+2 Assistant:3'" "$R1" score --model "$TMP/base" "User: 1+2 Assistant:3"; then
+    awk -F'\t' 'NR == 1 { if (NF != 2 || $1 !~ /^[0-9]+$/ || $2 != "-") bad = 1; next }
+                { if (NF != 2 || $1 !~ /^[0-9]+$/ || $2 !~ /^-[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ || $2 + 0 >= 0) bad = 1 }
+                END { exit bad || NR < 2 }' "$TMP/out"
+    check $? "score: stdout is not 'id<TAB>-' then 'id<TAB>negative logprob' lines: $(head -n 3 "$TMP/out" | tr '\n\t' '| ')"
+fi
+
+# ask_json WHAT ARGS...: ask --json prints one JSON object with the two keys.
+ask_json() {
+    what=$1; shift
+    expect_ok "$what" "$R1" ask --model "$TMP/base" --json "$@" || return
+    [ "$(lines "$TMP/out")" -eq 1 ] && LC_ALL=C grep -q '^{"reasoning_content": .*, "content": .*}$' "$TMP/out"
+    check $? "$what: stdout is not one JSON object line with reasoning_content and content"
+    if [ -n "$PY" ]; then
+        "$PY" -c 'import json, sys
+d = json.loads(open(sys.argv[1], "rb").read())   # bytes: must be UTF-8
+assert set(d) == {"reasoning_content", "content"}, sorted(d)
+assert d["reasoning_content"] is None or isinstance(d["reasoning_content"], str)
+assert isinstance(d["content"], str)' "$TMP/out" 2>"$TMP/pyerr"
+        check $? "$what: stdout is not valid UTF-8 JSON: $(tail -n 1 "$TMP/pyerr")"
+    fi
+}
+ask_json "ask --json 3+4" "3+4"
+# a barely trained model samples arbitrary bytes: the JSON must stay valid UTF-8
+for s in 1 2 3; do
+    ask_json "ask --json --temperature 1 --seed $s 3+4" --temperature 1 --seed "$s" "3+4"
+done
+
+# ---- unwritable run folders --------------------------------------------------
+
+echo "not a folder" >"$TMP/afile"
+cp "$TMP/afile" "$TMP/afile.orig"
+expect_err "2 1" /proc/forbidden "pretrain --out /proc/forbidden" "$R1" pretrain --steps 1 --out /proc/forbidden
+expect_err "2 1" "$TMP/afile" "pretrain --out an existing file" "$R1" pretrain --steps 1 --out "$TMP/afile"
+expect_err "2 1" "$TMP/afile/sub" "pretrain --out below a file" "$R1" pretrain --steps 1 --out "$TMP/afile/sub"
+expect_err "2 1" "$TMP/afile" "zero --out an existing file" "$R1" zero --out "$TMP/afile" \
+    --model "$TMP/base" --data-dir "$DD" --steps 1 --prompts 2 --group 2 --quiet
+expect_err "2 1" /dev/null "pretrain --out /dev/null" "$R1" pretrain --steps 1 --out /dev/null
+cmp -s "$TMP/afile" "$TMP/afile.orig"; check $? "--out an existing file: the file was modified"
+no_debris "$TMP" "--out an existing file"
+left=$(ls -A "$TMP" | grep -E '^afile.+' | grep -v '^afile\.orig$' | tr '\n' ' ')
+[ -z "$left" ]; check $? "--out an existing file: left $left next to it"
+
+# ---- a run folder, and reproducibility ---------------------------------------
+
+ZERO="--model $TMP/base --data-dir $DD --steps 2 --prompts 2 --group 2 --seed 11"
+expect_ok "zero into z1" "$R1" zero $ZERO --out "$TMP/z1" --threads 1
+expect_ok "zero into z2 (same seed)" "$R1" zero $ZERO --out "$TMP/z2" --threads 1
+expect_ok "zero into zq (same seed, --quiet)" "$R1" zero $ZERO --out "$TMP/zq" --threads 1 --quiet
+expect_ok "zero into zt (same seed, --threads 2)" "$R1" zero $ZERO --out "$TMP/zt" --threads 2
+Z=$TMP/z1
+for f in model.safetensors metrics.csv curves.svg samples.txt; do
+    [ -s "$Z/$f" ]; check $? "zero: the run folder has no non-empty $f"
+done
+no_debris "$Z" "zero"
+head -n 1 "$Z/metrics.csv" | grep -q '^step,reward,'
+check $? "zero: metrics.csv header does not start with step,reward,: $(head -n 1 "$Z/metrics.csv")"
+for col in format_rate accuracy think_rate mean_length kl seconds; do
+    head -n 1 "$Z/metrics.csv" | tr ',' '\n' | grep -qx "$col"
+    check $? "zero: metrics.csv has no column $col"
+done
+[ "$(head -n 1 "$Z/metrics.csv" | tr ',' '\n' | tail -n 1)" = seconds ]
+check $? "zero: metrics.csv's last column is not seconds"
+rows=$(sed 1d "$Z/metrics.csv" | wc -l); rows=$((rows + 0))
+[ "$rows" -ge 2 ]; check $? "zero --steps 2: metrics.csv has $rows data rows"
+awk -F, 'NR == 1 { n = NF; next } NF != n { exit 1 }' "$Z/metrics.csv"
+check $? "zero: metrics.csv rows have different numbers of columns"
+head -c 4 "$Z/curves.svg" | grep -q '^<svg'; check $? "zero: curves.svg does not start with <svg"
+tail -c 7 "$Z/curves.svg" | grep -q '</svg>'; check $? "zero: curves.svg does not end with </svg>"
+expect_ok "score --model on zero's run folder" "$R1" score --model "$Z" "1+2"
+
+# the same seed gives the same run: metrics.csv identical except for the timing
+ncol=$(head -n 1 "$Z/metrics.csv" | tr ',' '\n' | wc -l); ncol=$((ncol - 1))
+for other in z2 zq zt; do
+    cut -d, -f1-$ncol "$Z/metrics.csv" >"$TMP/m1"
+    cut -d, -f1-$ncol "$TMP/$other/metrics.csv" >"$TMP/m2" 2>/dev/null
+    cmp -s "$TMP/m1" "$TMP/m2"
+    check $? "zero --seed 11: metrics.csv of z1 and $other differ outside 'seconds': $(diff "$TMP/m1" "$TMP/m2" | grep '^[<>]' | head -n 2 | tr '\n' '|')"
+    cmp -s "$Z/model.safetensors" "$TMP/$other/model.safetensors"
+    check $? "zero --seed 11: model.safetensors of z1 and $other differ"
+done
+
+# pretraining gives the same bytes with one thread or two
+expect_ok "pretrain --threads 1" "$R1" pretrain --steps 3 --threads 1 --out "$TMP/t1" --quiet
+expect_ok "pretrain --threads 2" "$R1" pretrain --steps 3 --threads 2 --out "$TMP/t2" --quiet
+cmp -s "$TMP/t1/model.safetensors" "$TMP/t2/model.safetensors"
+check $? "pretrain --steps 3: model.safetensors differs between --threads 1 and --threads 2"
+no_debris "$TMP/t1" "pretrain"
+expect_ok "pretrain --threads 1 without --quiet" "$R1" pretrain --steps 3 --threads 1 --out "$TMP/t1v"
+cmp -s "$TMP/t1/model.safetensors" "$TMP/t1v/model.safetensors"
+check $? "pretrain --steps 3: model.safetensors differs with and without --quiet"
+
+# evaluation, too, depends on the seed only
+for t in 1 2; do
+    expect_ok "eval --json --threads $t" "$R1" eval --model "$TMP/base" --data "$DD/add_test.jsonl" \
+        --k 2 --json --threads "$t" && cp "$TMP/out" "$TMP/eval$t.json"
+done
+cmp -s "$TMP/eval1.json" "$TMP/eval2.json"
+check $? "eval --json differs between --threads 1 and 2: $(cat "$TMP/eval1.json" "$TMP/eval2.json" 2>/dev/null | tr '\n' '|')"
+
+echo "cli: $pass passed, $nfail failed"
+[ "$nfail" -eq 0 ]
