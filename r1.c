@@ -2983,7 +2983,8 @@ static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, cons
                 Seqs s;
                 seqs_alloc(&s, 1, policy->config.n_ctx);
                 seqs_set_prompt(&s, 0, &w->tok, ex->prompt, NULL);
-                rollout(policy, &kv, &w->tok, &s, ro->eval, &eval_rng, NULL);
+                Rng show_rng = rng_seed((uint64_t)step);  // its own coins: --quiet changes nothing
+                rollout(policy, &kv, &w->tok, &s, ro->eval, &show_rng, NULL);
                 show_completion(stdout, ex->prompt, s.text[0], s.text_len[0], ex->expected, use_color());
                 seqs_free(&s);
             }
@@ -3100,7 +3101,9 @@ static void parse_args(int argc, char **argv, Args *a) {
         const char *s = argv[i];
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) { usage(stdout, cmd); exit(0); }
         if (strncmp(s, "--", 2) != 0) {
-            if (a->text) die(EXIT_USAGE, "unexpected argument '%s' (see ./r1 %s --help)", s, cmd);
+            int takes_text = 0;
+            for (int k = 0; k < N_COMMANDS; k++) if (!strcmp(COMMANDS[k].name, cmd)) takes_text = COMMANDS[k].args[0] != '\0';
+            if (a->text || !takes_text) die(EXIT_USAGE, "unexpected argument '%s' (see ./r1 %s --help)", s, cmd);
             a->text = s;
             continue;
         }
@@ -3231,6 +3234,8 @@ static void print_precondition(Model *m, const World *w, long seed) {
 }
 
 static int cmd_demo(const Args *a) {
+    GrpoOpts o = grpo_defaults();
+    grpo_from_args(&o, a);                         // bad flags fail before any work
     World w;
     world_load(&w, a->data_dir);
     const char *out = a->out ? a->out : "runs/demo";
@@ -3256,8 +3261,6 @@ static int cmd_demo(const Args *a) {
         run_pretrain(&m, &w, &po, a->seed, &io);
     }
     print_precondition(&m, &w, a->seed);
-    GrpoOpts o = grpo_defaults();
-    grpo_from_args(&o, a);
     RunOpts ro = { { out, a->save_every ? a->save_every : 10, a->resume, a->quiet }, 1, 10, { 0.6f, 0.95f } };
     make_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
@@ -3343,21 +3346,29 @@ static int cmd_eval(const Args *a) {
     return 0;
 }
 
-// Print s as a JSON string.
+// Print s as a JSON string. A model can write any bytes; those that are not
+// valid UTF-8 become U+FFFD so that the output is always valid JSON.
 static void json_print_string(FILE *f, const char *s, size_t n) {
     fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fprintf(f, "\\n");
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\') { fprintf(f, "\\%c", c); i++; continue; }
+        if (c == '\n') { fprintf(f, "\\n"); i++; continue; }
+        if (c < 0x20) { fprintf(f, "\\u%04x", c); i++; continue; }
+        if (c < 0x80) { fputc(c, f); i++; continue; }
+        // a multi-byte sequence: copy it if it is valid UTF-8 on its own
+        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        char one[5] = { 0 };
+        int ok = len > 1 && i + (size_t)len <= n;
+        if (ok) { memcpy(one, s + i, (size_t)len); ok = valid_utf8(one); }
+        if (ok) { fwrite(one, 1, (size_t)len, f); i += (size_t)len; }
+        else { fprintf(f, "\\ufffd"); i++; }
     }
     fputc('"', f);
 }
 
 static int cmd_ask(const Args *a) {
-    if (!a->text) die(EXIT_USAGE, "ask needs a question, e.g. ./r1 ask --model runs/demo \"347+285\"");
+    if (!a->text || !a->text[0]) die(EXIT_USAGE, "ask needs a question, e.g. ./r1 ask --model runs/demo \"347+285\"");
     World w;
     world_load(&w, a->data_dir);
     Model m;
@@ -3577,7 +3588,7 @@ static int cmd_bench(const Args *a) {
 #ifndef R1_TESTING
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout, NULL);
+        usage(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? EXIT_USAGE : 0;
     }
     Args a = { 0 };
