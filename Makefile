@@ -11,7 +11,7 @@ WARN    = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unknown-pragmas
 LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
-UNIT    = test_tokenizer test_model test_rewards
+UNIT    = test_tokenizer test_model test_rewards test_stages
 SCRIPTS = tests/test_cli.sh tests/test_resume.sh
 SAN     = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
