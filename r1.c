@@ -14,12 +14,19 @@
 // cleverness everywhere except in the one matmul kernel that makes a class
 // demo run in minutes.
 //
-// The file, top to bottom:
-//   utilities ........ errors, random numbers, clock, threads
-//   the model ........ GPT-2 layers, each forward right above its backward
-//   checkpoints ...... safetensors in and out
-//   sampling ......... KV cache, temperature, top-p
-//   command line ..... ./r1 --help
+// The file, top to bottom, in the paper's order where the paper has one:
+//   utilities ............ errors, random numbers, clock, threads, files, JSON
+//   the toy world ........ addition problems, worked solutions, the corpus
+//   the model ............ GPT-2 layers, each forward right above its backward
+//   checkpoints .......... safetensors in and out
+//   sampling ............. KV cache, temperature, top-p
+//   rewards .............. the verifier, the format and language rewards (paper §2.2.2)
+//   GRPO ................. group advantages, clipped ratio, KL (paper §2.2.1)
+//   evaluation ........... pass@1, cons@k, greedy (paper §3)
+//   run folders .......... metrics.csv, curves.svg, resumable state
+//   stage 0 .............. the base model (DeepSeek-V3-Base, in miniature)
+//   stage 1 .............. DeepSeek-R1-Zero (paper §2.2)
+//   command line ......... ./r1 --help, and ./r1 bench
 #include <ctype.h>
 #include <stddef.h>
 #include <errno.h>
@@ -46,7 +53,7 @@
 // ----------------------------------------------------------------------------
 // utilities: errors, checked allocation, random numbers, clock
 
-// Exit codes (DESIGN §7): 2 for a usage error, 1 for a data error.
+// Exit codes: 2 for a usage error, 1 for a data error.
 enum { EXIT_USAGE = 2, EXIT_DATA = 1 };
 
 // Print "r1: <message>" and exit. Every user-facing failure goes through here,
@@ -371,7 +378,7 @@ static int json_uint_array(Json *j, uint64_t *out, int max) {
 }
 
 // ----------------------------------------------------------------------------
-// the toy world (DESIGN §3)
+// the toy world
 //
 // The task is integer addition. A worked solution goes digit by digit from
 // the right, one step per column with the carry, then assembles the answer:
@@ -737,7 +744,7 @@ static void world_load(World *w, const char *data_dir) {
 }
 
 // ----------------------------------------------------------------------------
-// the model: configuration and parameters (DESIGN §4)
+// the model: configuration and parameters
 //
 // GPT-2: token + learned position embeddings; per layer pre-LayerNorm ->
 // causal multi-head attention -> residual -> LayerNorm -> MLP (4x, GELU) ->
@@ -1555,7 +1562,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 }
 
 // ----------------------------------------------------------------------------
-// checkpoints: safetensors (DESIGN §4)
+// checkpoints: safetensors
 //
 // A safetensors file is: 8 bytes, the little-endian length of a JSON header;
 // the header, mapping each tensor's name to its dtype, shape and byte range
@@ -3136,7 +3143,7 @@ static int default_threads(void) {
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
-// The demo's model (DESIGN §3/§4): d=96, 3 layers, 4 heads.
+// The demo's model: d=96, 3 layers, 4 heads.
 static Config demo_config(const World *w) {
     Config c = { tok_vocab_size(&w->tok), 80, 96, 3, 4 };
     return c;
@@ -3197,7 +3204,7 @@ static void run_pretrain(Model *m, const World *w, const PretrainOpts *po, long 
     pretrain_base(m, w, po, &rng, io);
 }
 
-// The precondition of the whole demo (DESIGN §3): in the base, worked
+// The precondition of the whole demo: in the base, worked
 // solutions must be clearly more accurate than direct answers, or RL has
 // nothing to amplify. Sample the base as it is, sort its completions by
 // style (work shown, with or without tags, or not) and score each by the last
@@ -3474,7 +3481,7 @@ static int cmd_make_data(const Args *a) {
 }
 
 // ----------------------------------------------------------------------------
-// benchmark (DESIGN §8): what the demo's model costs on this machine
+// command line: ./r1 bench, what the demo's model costs here
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -13,7 +13,7 @@ reader (which checks the header length, the JSON, the dtypes, shapes and
 byte ranges, and that the tensors tile the data exactly), and the forward
 pass is written the way the GPT-2 papers and nanoGPT describe it, in double
 precision (Python floats), one position at a time. Standard library only
-(no numpy, no safetensors package). Model (DESIGN.md section 4):
+(no numpy, no safetensors package). Model:
 
     x_t   = tok_emb[id_t] + pos_emb[t]
     per layer:

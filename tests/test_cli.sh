@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/test_cli.sh -- the command line as a user meets it (DESIGN §6 and §7):
+# tests/test_cli.sh -- the command line as a user meets it:
 # help and usage, bad flags and values, corrupt checkpoints, malformed JSONL,
 # prompts longer than the context, unwritable run folders, the contents of a
 # run folder, and reproducibility (same seed, any thread count, --quiet or not).

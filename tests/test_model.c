@@ -7,7 +7,7 @@
 //   2. the whole model's gradient, for every one of the 16 parameter tensors
 //   3. the KV-cache decoder against the full forward; greedy generate() against
 //      argmax decoding done by hand with full forwards
-//   4. safetensors: bit-identical round trip, the header of DESIGN §4, a valid
+//   4. safetensors: bit-identical round trip, the header layout of the format, a valid
 //      file laid out differently, and every kind of malformed file rejected
 //   5. threads: bit-identical results with one and two threads
 //   6. clip_grad_norm, lr_schedule, AdamW, sample_token and the Rng
@@ -702,7 +702,7 @@ static void write_st(const char *path, const char *hdr, const void *data, size_t
     free(b);
 }
 
-// The tensors DESIGN §4 asks for, written out independently of ckpt_tensors.
+// The tensors the checkpoint format names, written out independently of ckpt_tensors.
 typedef struct { char name[64]; int rank, s0, s1; const float *data; } Expect;
 static void expect_add(Expect *e, int *n, const char *name, int rank, int s0, int s1, const float *data) {
     snprintf(e[*n].name, sizeof e[*n].name, "%s", name);
@@ -872,7 +872,7 @@ static void test_checkpoints(Rng *rng) {
         model_free(&m2);
     }
 
-    // the file itself: DESIGN §4's names, shapes, dtype, offsets and data
+    // the file itself: the format's names, shapes, dtype, offsets and data
     size_t len = 0;
     unsigned char *file = slurp(path, &len);
     CHECK(file && len > 8, "cannot read back %s", path);
@@ -915,11 +915,11 @@ static void test_checkpoints(Rng *rng) {
     CHECK(data_bad == 0, "%d of %d tensors' data misplaced", data_bad, ne);
     int n_dtype = 0;
     for (char *s = hdr; (s = strstr(s, "\"dtype\"")); s++) n_dtype++;
-    CHECK(n_dtype == ne, "header holds %d tensors; DESIGN §4 names %d", n_dtype, ne);
+    CHECK(n_dtype == ne, "header holds %d tensors; the format names %d", n_dtype, ne);
     const char *meta_want[] = { "\"vocab_size\":\"270\"", "\"n_ctx\":\"8\"", "\"d_model\":\"16\"",
                                 "\"n_layer\":\"2\"", "\"n_head\":\"2\"", "\"__metadata__\":{" };
     for (int i = 0; i < 6; i++) CHECK(strstr(hdr, meta_want[i]) != NULL, "header lacks %s", meta_want[i]);
-    printf("checkpoint: %d tensors, header %llu bytes, names/shapes/offsets as DESIGN §4\n", ne, (unsigned long long)hlen);
+    printf("checkpoint: %d tensors, header %llu bytes, names/shapes/offsets as specified\n", ne, (unsigned long long)hlen);
 
     // A valid file laid out differently (as another writer might): entries in
     // reverse order with spaces and newlines, fields reordered, the data in a
