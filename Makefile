@@ -13,7 +13,7 @@ SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_tokenizer test_model test_rewards test_stages
 SCRIPTS = tests/test_cli.sh tests/test_resume.sh
-SAN     = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all test sanitize demo clean
 

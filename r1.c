@@ -725,6 +725,12 @@ typedef struct {
     char data_dir[256];
 } World;
 
+static void world_free(World *w) {
+    tok_free(&w->tok);
+    free(w->heldout.keys); free(w->add_test.ex); free(w->add_hard.ex);
+    memset(w, 0, sizeof *w);
+}
+
 static void world_load(World *w, const char *data_dir) {
     char path[512], err[512];
     memset(w, 0, sizeof *w);
@@ -989,7 +995,7 @@ static void matmul_rows(void *ctx, int m0, int m1) {
         }
 }
 
-#if defined(__GNUC__) && !defined(R1_PLAIN_MATMUL)
+#if defined(__GNUC__) && defined(__AVX__) && !defined(R1_PLAIN_MATMUL)
 // The same product, written for the register file: six rows of c by sixteen
 // columns held in twelve 8-wide vector registers (GCC/clang vector
 // extensions), each row of b loaded once per k and used six times. It sums
@@ -3285,6 +3291,7 @@ static int cmd_demo(const Args *a) {
     printf("  mean length (tokens) %5.1f   %5.1f\n", before.mean_length, after.mean_length);
     printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
     model_free(&m);
+    world_free(&w);
     return 0;
 }
 
@@ -3302,6 +3309,7 @@ static int cmd_pretrain(const Args *a) {
     const char *out = io.out;
     printf("wrote %s/model.safetensors\n", out);
     model_free(&m);
+    world_free(&w);
     return 0;
 }
 
@@ -3321,6 +3329,7 @@ static int cmd_zero(const Args *a) {
     printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f; wrote %s/\n",
            before.format_rate, after.format_rate, before.pass1, after.pass1, out);
     model_free(&m);
+    world_free(&w);
     return 0;
 }
 
@@ -3329,9 +3338,12 @@ static int cmd_eval(const Args *a) {
     world_load(&w, a->data_dir);
     Model m;
     load_model_or_die(a->model, &m, &w);
-    Dataset ds = w.add_test;
+    Dataset ds = w.add_test, own = { 0 };
     char err[800];
-    if (a->data && load_jsonl(a->data, &ds, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    if (a->data) {
+        if (load_jsonl(a->data, &own, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+        ds = own;
+    }
     int k = a->k ? a->k : 16;
     KVCache kv;
     kv_alloc(&kv, &m.config, 256);
@@ -3350,6 +3362,8 @@ static int cmd_eval(const Args *a) {
                e.mean_length, e.lang_consistency);
     kv_free(&kv);
     model_free(&m);
+    free(own.ex);
+    world_free(&w);
     return 0;
 }
 
@@ -3410,6 +3424,7 @@ static int cmd_ask(const Args *a) {
     kv_free(&kv);
     seqs_free(&s);
     model_free(&m);
+    world_free(&w);
     return 0;
 }
 
@@ -3589,6 +3604,7 @@ static int cmd_bench(const Args *a) {
                a->model ? "" : ", untrained: full-length", a->model ? 14 : 0, "", gs, N, D, D, 4 * D, mg, peak);
     free(in); free(tg); free(wt); free(x); free(y);
     seqs_free(&s); kv_free(&kv); model_free(&ref); model_free(&m);
+    world_free(&w);
     return 0;
 }
 
