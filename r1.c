@@ -560,12 +560,14 @@ static void styled_completion(const Problem *p, int style, int switch_at, int mi
     char work[512];
     long ans = problem_sum(p);
     worked_solution(p, switch_at, mistake_at, work, sizeof work);
+    int n;
     switch (style) {
-    case STYLE_DIRECT:       snprintf(out, cap, "%ld", ans); break;
-    case STYLE_WORK:         snprintf(out, cap, "%s", work); break;
-    case STYLE_TAGGED_WORK:  snprintf(out, cap, "<think>%s</think><answer>%ld</answer>", work, ans); break;
-    default:                 snprintf(out, cap, "<think></think><answer>%ld</answer>", ans); break;
+    case STYLE_DIRECT:       n = snprintf(out, cap, "%ld", ans); break;
+    case STYLE_WORK:         n = snprintf(out, cap, "%s", work); break;
+    case STYLE_TAGGED_WORK:  n = snprintf(out, cap, "<think>%s</think><answer>%ld</answer>", work, ans); break;
+    default:                 n = snprintf(out, cap, "<think></think><answer>%ld</answer>", ans); break;
     }
+    if (n < 0 || (size_t)n >= cap) die(EXIT_DATA, "internal: a completion of %d bytes does not fit %zu", n, cap);
 }
 
 // The non-reasoning tasks (paper §2.3.3: writing, QA, self-cognition,
@@ -1291,13 +1293,13 @@ static void attention_backward(float *dinp, const float *dout, const float *inp,
 // e^x = 2^k e^r with k = round(x / ln 2) and |r| <= ln(2)/2, e^r by its
 // Taylor series to r^6 (relative error below 2e-7, float rounding).
 static inline float exp_vec(float x) {
-    x = x < -87.0f ? -87.0f : x;                              // keep 2^k a normal float
-    x = x > 88.0f ? 88.0f : x;
+    x = x > -87.0f ? x : -87.0f;                              // keep 2^k a normal float
+    x = x < 88.0f ? x : 88.0f;                                // (and a NaN becomes -87, not UB)
     const float round = 12582912.0f;                          // 1.5 * 2^23: adding it rounds to an integer
     float k = (x * 1.442695041f + round) - round;
     float r = x - k * 0.693359375f + k * 2.12194440e-4f;      // x - k ln2, ln2 split in two
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    union { int32_t i; float f; } scale = { .i = ((int32_t)k + 127) << 23 };   // 2^k
+    union { uint32_t i; float f; } scale = { .i = (uint32_t)((int32_t)k + 127) << 23 };   // 2^k
     return p * scale.f;
 }
 static inline float tanh_vec(float u) { return 1.0f - 2.0f / (exp_vec(2.0f * u) + 1.0f); }
