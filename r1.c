@@ -2640,7 +2640,7 @@ static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t
 // curves.svg: format rate, accuracy and non-empty thinking (left, 0..1) and
 // mean completion length (right), against the GRPO step.
 static int write_curves_svg(const char *dir, const Curves *c, const char *title, char *err, size_t errcap) {
-    const int W = 760, H = 310, px = 50, py = 30, pw = 300, ph = 220, gap = 80;
+    const int W = 760, H = 320, px = 50, py = 30, pw = 300, ph = 220, gap = 80;
     Buf b = { 0 };
     buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
     buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
@@ -2664,8 +2664,10 @@ static int write_curves_svg(const char *dir, const Curves *c, const char *title,
             buf_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", x0, y, x0 + pw, y);
             buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n", x0 - 4, y + 4, v);
         }
-        for (int t = 0; t <= 4; t++)
-            buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", x0 + pw * t / 4, y0 + ph + 15, round(max_step * t / 4));
+        double tick = 1;                                 // a round step: at most 7 ticks
+        for (const double *d = (const double[]){ 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000 }; *d < 1000 && max_step / tick > 7; d++) tick = d[1];
+        for (double x = 0; x <= max_step + 1e-9; x += tick)
+            buf_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", x0 + pw * x / max_step, y0 + ph + 15, x);
         buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">GRPO step</text>\n", x0 + pw / 2, y0 + ph + 32);
         int legend = 0;
         for (size_t s = 0; s < sizeof series / sizeof *series; s++) {
@@ -2675,7 +2677,8 @@ static int write_curves_svg(const char *dir, const Curves *c, const char *title,
                 buf_printf(&b, "%.1f,%.1f ", x0 + pw * curve_at(c, i, COL_STEP) / max_step,
                            y0 + ph - ph * fmin(curve_at(c, i, series[s].col) / ymax, 1.0));
             buf_printf(&b, "\"/>\n");
-            buf_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", x0 + 8, y0 + 16 + 15 * legend++, series[s].color, series[s].name);
+            buf_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"%s\" font-weight=\"bold\">%s</text>\n", x0 + legend, y0 + ph + 52, series[s].color, series[s].name);
+            legend += 7 * (int)strlen(series[s].name) + 16;     // about the width of the label
         }
     }
     buf_printf(&b, "</svg>\n");
@@ -2697,7 +2700,8 @@ static void show_completion(FILE *f, const char *question, const char *text, siz
     } else {
         fprintf(f, "%s%.*s%s", ok ? good : bad, (int)len, text, off);
     }
-    fprintf(f, "  %s\n", ok ? "(correct)" : "(wrong)");
+    fprintf(f, "  %s\n", ok ? "(correct)" : lenient_accuracy(text, len, expected) > 0
+                              ? "(right number, but not inside <answer></answer>: no reward)" : "(wrong)");
 }
 
 static void format_duration(double s, char *out, size_t cap) {
@@ -3285,7 +3289,7 @@ static int cmd_demo(const Args *a) {
     train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
     char el[32];
     format_duration(now_seconds() - t0, el, sizeof el);
-    printf("\n%sR1-Zero, held-out add_test (%d questions, T=0.6):%s\n", C_BOLD, before.n, C_OFF);
+    printf("\n%sR1-Zero, held-out add_test (%d questions, T=0.6):%s\n", C_BOLD, w.add_test.n, C_OFF);
     printf("                      before   after\n");
     printf("  format rate          %5.2f   %5.2f\n", before.format_rate, after.format_rate);
     printf("  accuracy             %5.2f   %5.2f\n", before.pass1, after.pass1);
