@@ -3055,7 +3055,7 @@ static const Flag FLAGS[] = {
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
     { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask bench make-data", "folder with tokenizer.txt and the benchmarks" },
     { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data", "random seed" },
-    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench", "training steps (bench: timed runs, at most 15)" },
+    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench", "steps (demo, zero: GRPO steps; bench: timed runs, at most 15)" },
     { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench", "threads (default: all cores)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero", "continue from the state saved in --out" },
@@ -3108,10 +3108,15 @@ static void usage(FILE *out, const char *cmd) {
     const Command *c = NULL;
     for (int i = 0; i < N_COMMANDS; i++) if (!strcmp(COMMANDS[i].name, cmd)) c = &COMMANDS[i];
     fprintf(out, "usage: ./r1 %s [flags] %s\n  %s\n\nflags:\n", cmd, c ? c->args : "", c ? c->help : "");
-    for (int i = 0; i < N_FLAGS; i++)
-        if (flag_for(&FLAGS[i], cmd))
-            fprintf(out, "  %-14s %s%s\n", FLAGS[i].name, FLAGS[i].type == 'b' ? "" : "(value) ", FLAGS[i].help);
-    fprintf(out, "  %-14s %s\n", "--help", "this message");
+    for (int i = 0; i < N_FLAGS; i++) {
+        if (flag_for(&FLAGS[i], cmd)) {
+            char left[40];
+            snprintf(left, sizeof left, "%s%s", FLAGS[i].name,
+                     FLAGS[i].type == 'b' ? "" : FLAGS[i].type == 's' ? " S" : FLAGS[i].type == 'f' ? " X" : " N");
+            fprintf(out, "  %-18s %s\n", left, FLAGS[i].help);
+        }
+    }
+    fprintf(out, "  %-18s %s\n", "--help", "this message");
 }
 
 static void parse_args(int argc, char **argv, Args *a) {
