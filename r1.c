@@ -344,6 +344,9 @@ static int json_string(Json *j, char *out, size_t cap) {
                 ch = (char)v;
             } else { j->err = "bad escape in a string"; return 0; }
         }
+        // no control characters, escaped or not: what we read ends up in
+        // one-line error messages and on terminals
+        if ((unsigned char)ch < 0x20 || ch == 0x7f) { j->err = "control character in a string"; return 0; }
         if (n + 1 >= cap) { j->err = "string too long"; return 0; }
         out[n++] = ch;
     }
