@@ -3,7 +3,7 @@
 // r1.c is included here, once, behind an include guard, so that regress.c can
 // include all four harnesses into one program. Also here: a per-process
 // scratch file for the loaders that take a path, and the check that a loader
-// that refuses its input says why in one printable line (DESIGN §7).
+// that refuses its input says why in one printable line.
 #ifndef FUZZ_COMMON_H
 #define FUZZ_COMMON_H
 
@@ -13,8 +13,14 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wunknown-pragmas"
+#ifndef __clang__
+#pragma GCC diagnostic ignored "-Wpsabi"   // GCC without -mavx, on r1.c's 8-wide vectors
+#endif
 #include "../../r1.c"
 #pragma GCC diagnostic pop
+
+// The helpers below are not used by every program that includes this file.
+#define FUZZ_UNUSED __attribute__((unused))
 
 // Report a broken property and abort, so that libFuzzer (or regress.c) stops
 // and keeps the input.
@@ -31,7 +37,7 @@
 // disk I/O), else in $TMPDIR or /tmp. Removed at exit.
 static char fuzz_scratch[512];
 
-static void fuzz_remove_scratch(void) {
+FUZZ_UNUSED static void fuzz_remove_scratch(void) {
     if (fuzz_scratch[0]) {
         char tmp[600];
         remove(fuzz_scratch);
@@ -41,7 +47,7 @@ static void fuzz_remove_scratch(void) {
 }
 
 // Name of the scratch file (created on first use).
-static const char *fuzz_scratch_path(void) {
+FUZZ_UNUSED static const char *fuzz_scratch_path(void) {
     if (!fuzz_scratch[0]) {
         const char *dir = getenv("TMPDIR");
         if (access("/dev/shm", W_OK) == 0) dir = "/dev/shm";
@@ -53,7 +59,7 @@ static const char *fuzz_scratch_path(void) {
 }
 
 // Write data[0..size) to the scratch file and return its path.
-static const char *fuzz_write_scratch(const uint8_t *data, size_t size) {
+FUZZ_UNUSED static const char *fuzz_write_scratch(const uint8_t *data, size_t size) {
     const char *path = fuzz_scratch_path();
     FILE *f = fopen(path, "wb");
     int ok = f != NULL;
@@ -64,11 +70,16 @@ static const char *fuzz_write_scratch(const uint8_t *data, size_t size) {
 }
 
 // A loader said no: its message must be there and be one printable line (no
-// newline, no terminal escape), however hostile the input was.
-static void fuzz_check_error(const char *who, const char *err, size_t cap) {
+// newline, no terminal escape), however hostile the input was. With the
+// environment variable FUZZ_LAX_ERRORS=1 control bytes are let through, to
+// keep fuzzing for other bugs while a known instance is not fixed yet.
+FUZZ_UNUSED static void fuzz_check_error(const char *who, const char *err, size_t cap) {
+    static int lax = -1;
+    if (lax < 0) lax = getenv("FUZZ_LAX_ERRORS") && !strcmp(getenv("FUZZ_LAX_ERRORS"), "1");
     size_t n = strnlen(err, cap);
     FUZZ_CHECK(n < cap, "%s: error message is not NUL-terminated", who);
     FUZZ_CHECK(n > 0, "%s failed without an error message", who);
+    if (lax) return;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)err[i];
         FUZZ_CHECK(ch >= 0x20 && ch != 0x7f, "%s: error message holds control byte 0x%02x at %zu "

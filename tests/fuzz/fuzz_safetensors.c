@@ -1,16 +1,52 @@
 // tests/fuzz/fuzz_safetensors.c -- load_safetensors on arbitrary bytes.
 //
-// The input is written to a scratch file and loaded as a checkpoint. What is
+// Two kinds of input (so that the fuzzer can mutate the JSON header without
+// first having to keep its 8-byte length prefix and the data size right):
+//   - not starting with '{': the bytes of a checkpoint file, as they are;
+//   - starting with '{': HEADER NUL LEN4 PATTERN, from which the harness
+//     builds the file [8-byte length of HEADER][HEADER][LEN4 data bytes]
+//     (LEN4 little-endian, at most 64 KB), the data being PATTERN repeated
+//     (zeros if there is no pattern).
+// The file is written to a scratch file and loaded as a checkpoint. What is
 // checked, besides "no crash, no UB, no leak, no exit(), no huge allocation":
 //   - on failure: a one-line error message, and the model left unallocated;
 //   - on success: a configuration that config_check accepts, every parameter
-//     finite, at most META_MAX metadata entries, NUL-terminated; and
+//     finite, 5 to META_MAX metadata entries, NUL-terminated; and
 //     save_safetensors -> load_safetensors gives back the same configuration
 //     and bit-identical parameters.
 #include "fuzz_common.h"
 
+// The file of a '{' input (see above); *n its size. NULL if out of memory.
+static uint8_t *stfz_build(const uint8_t *data, size_t size, size_t *n) {
+    const uint8_t *nul = memchr(data, '\0', size);
+    size_t hlen = nul ? (size_t)(nul - data) : size;
+    const uint8_t *rest = nul ? nul + 1 : data + size;
+    size_t rest_n = (size_t)(data + size - rest), dlen = 0;
+    if (rest_n >= 4) {
+        dlen = (size_t)rest[0] | (size_t)rest[1] << 8 | (size_t)rest[2] << 16 | (size_t)rest[3] << 24;
+        if (dlen > (1u << 16)) dlen = 1u << 16;   // a tiny model needs a few KB
+        rest += 4; rest_n -= 4;
+    } else rest_n = 0;
+    *n = 8 + hlen + dlen;
+    uint8_t *file = malloc(*n);
+    if (!file) return NULL;
+    for (int i = 0; i < 8; i++) file[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    memcpy(file + 8, data, hlen);
+    for (size_t i = 0; i < dlen; i++) file[8 + hlen + i] = rest_n ? rest[i % rest_n] : 0;
+    return file;
+}
+
 static int fuzz_safetensors(const uint8_t *data, size_t size) {
-    const char *path = fuzz_write_scratch(data, size);
+    const char *path;
+    if (size && data[0] == '{') {
+        size_t n;
+        uint8_t *file = stfz_build(data, size, &n);
+        if (!file) return 0;
+        path = fuzz_write_scratch(file, n);
+        free(file);
+    } else {
+        path = fuzz_write_scratch(data, size);
+    }
     Model m;
     Meta md;
     char err[512] = "";

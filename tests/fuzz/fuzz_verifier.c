@@ -106,7 +106,7 @@ static int fuzz_verifier(const uint8_t *data, size_t size) {
     if (parse_question(q, &p)) {
         FUZZ_CHECK(p.n >= 2 && p.n <= MAX_OPERANDS, "%d operands", p.n);
         for (int i = 0; i < p.n; i++) FUZZ_CHECK(p.x[i] >= 0 && p.x[i] <= 999999, "operand %ld", p.x[i]);
-        char q2[128], work[512];
+        char q2[128], work[1024];
         problem_question(&p, q2, sizeof q2);
         Problem p2;
         FUZZ_CHECK(parse_question(q2, &p2), "problem_question wrote \"%s\", which does not parse", q2);
