@@ -11,11 +11,11 @@ WARN    = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unknown-pragmas
 LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
-UNIT    = test_tokenizer test_model test_rewards test_stages
+UNIT    = test_tokenizer test_model test_rewards test_stages test_fuzz_regress
 SCRIPTS = tests/test_cli.sh tests/test_resume.sh
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test sanitize demo clean
+.PHONY: all test sanitize fuzz demo clean
 
 all: r1
 
@@ -24,6 +24,11 @@ r1: $(SRC) $(HDR)
 
 tests/test_%: tests/test_%.c $(SRC) $(HDR) tests/check.h
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< tokenizer.c $(LDLIBS)
+
+# Replays every input the fuzzers ever broke (tests/fuzz/crashes) and the
+# fuzz corpora, with plain cc: no fuzzer needed.
+tests/test_fuzz_regress: tests/fuzz/regress.c tests/fuzz/*.h tests/fuzz/fuzz_*.c $(SRC) $(HDR)
+	$(CC) $(CFLAGS) $(WARN) -o $@ tests/fuzz/regress.c tokenizer.c $(LDLIBS)
 
 # Every test program and script; the last line is the total "N passed, N failed".
 test: r1 $(addprefix tests/,$(UNIT))
@@ -34,8 +39,15 @@ test: r1 $(addprefix tests/,$(UNIT))
 sanitize:
 	@mkdir -p build-san/tests
 	$(CC) $(SAN) $(WARN) -o build-san/r1 $(SRC) $(LDLIBS)
-	for t in $(UNIT); do $(CC) $(SAN) $(WARN) -o build-san/tests/$$t tests/$$t.c tokenizer.c $(LDLIBS) || exit 1; done
+	for t in $(filter-out test_fuzz_regress,$(UNIT)); do $(CC) $(SAN) $(WARN) -o build-san/tests/$$t tests/$$t.c tokenizer.c $(LDLIBS) || exit 1; done
+	$(CC) $(SAN) $(WARN) -o build-san/tests/test_fuzz_regress tests/fuzz/regress.c tokenizer.c $(LDLIBS)
 	@R1=build-san/r1 sh tests/run.sh $(addprefix build-san/tests/,$(UNIT)) $(SCRIPTS)
+
+# Optional: libFuzzer on the verifier, tokenizer, checkpoint loader and JSONL
+# reader, FUZZ_SECONDS (30) each. Needs clang's libFuzzer runtime (Debian:
+# libclang-rt-14-dev); installs nothing and says so if it is missing.
+fuzz:
+	sh tests/fuzz/run.sh
 
 demo: r1
 	./r1 demo

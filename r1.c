@@ -411,12 +411,23 @@ static long problem_sum(const Problem *p) {
     return s;
 }
 
+// Append printf-formatted text at out[*n], never past cap (text that does
+// not fit is cut, and *n stops at cap - 1).
+static void appendf(char *out, size_t cap, size_t *n, const char *fmt, ...) {
+    if (*n + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(out + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (k > 0) *n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
+}
+
 // "347+285" (English) or "347加285" (Chinese)
 static void problem_question(const Problem *p, char *out, size_t cap) {
     size_t n = 0;
     out[0] = '\0';
-    for (int i = 0; i < p->n && n < cap; i++)
-        n += (size_t)snprintf(out + n, cap - n, "%s%ld", i ? (p->lang == LANG_ZH ? "加" : "+") : "", p->x[i]);
+    for (int i = 0; i < p->n; i++)
+        appendf(out, cap, &n, "%s%ld", i ? (p->lang == LANG_ZH ? "加" : "+") : "", p->x[i]);
 }
 
 // Parse a question back: digits separated by '+' or '加'. 0 if it is not one.
@@ -467,25 +478,24 @@ static void worked_solution(const Problem *p, int switch_at, int mistake_at, cha
         const Words *w = &WORDS[switch_at >= 0 && col >= switch_at ? !p->lang : p->lang];
         long sum = carry;
         for (int rep = 0; rep < 1 + (col == mistake_at); rep++) {
-            if (col > 0 || rep > 0) n += (size_t)snprintf(out + n, cap - n, "%s", rep ? w->wait : w->sep);
+            if (col > 0 || rep > 0) appendf(out, cap, &n, "%s", rep ? w->wait : w->sep);
             sum = carry;
             for (int i = 0; i < p->n; i++) {
                 long d = p->x[i] / place % 10;
                 sum += d;
-                n += (size_t)snprintf(out + n, cap - n, "%s%ld", i ? w->plus : "", d);
+                appendf(out, cap, &n, "%s%ld", i ? w->plus : "", d);
             }
-            if (carry) n += (size_t)snprintf(out + n, cap - n, "%s%ld", w->plus, carry);
+            if (carry) appendf(out, cap, &n, "%s%ld", w->plus, carry);
             long shown = rep == 0 && col == mistake_at ? sum + 1 : sum;   // the slip
-            n += (size_t)snprintf(out + n, cap - n, "%s%ld", w->is, shown);
-            if (n >= cap) return;
+            appendf(out, cap, &n, "%s%ld", w->is, shown);
         }
         digits[nd++] = sum % 10;
         carry = sum / 10;
     }
     const Words *w = &WORDS[switch_at >= 0 ? !p->lang : p->lang];
-    n += (size_t)snprintf(out + n, cap - n, "%s", w->so);
-    if (carry && n < cap) n += (size_t)snprintf(out + n, cap - n, "%ld", carry);
-    for (int i = nd - 1; i >= 0 && n < cap; i--) n += (size_t)snprintf(out + n, cap - n, "%ld", digits[i]);
+    appendf(out, cap, &n, "%s", w->so);
+    if (carry) appendf(out, cap, &n, "%ld", carry);
+    for (int i = nd - 1; i >= 0; i--) appendf(out, cap, &n, "%ld", digits[i]);
 }
 
 // Difficulty tiers: 0 is the core (two operands of 1-3 digits, the add_test
@@ -1643,7 +1653,7 @@ static int save_safetensors(const char *path, const Config *c, const Params *p,
         for (const char *s = meta[i + 1]; *s; s++) {      // JSON-escape the value
             unsigned char ch = (unsigned char)*s;
             if (ch == '"' || ch == '\\') buf_printf(&h, "\\%c", ch);
-            else if (ch < 0x20) buf_printf(&h, "\\u%04x", ch);
+            else if (ch < 0x20 || ch == 0x7f) buf_printf(&h, " ");      // the loader refuses control characters
             else buf_printf(&h, "%c", ch);
         }
         buf_printf(&h, "\"");
