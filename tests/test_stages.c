@@ -6,6 +6,8 @@
 #include "../r1.c"
 #pragma GCC diagnostic pop
 #include "check.h"
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 // A child that stops through die() exits with its memory still allocated, as
@@ -93,6 +95,38 @@ int main(void) {
     CHECK(!memcmp(a.params_memory, b.params_memory, a.num_params * sizeof(float)), "same seed, different weights");
     model_free(&a); model_free(&b); model_free(&m);
     world_free(&w);
+
+    // 4. a write error (the disk fills up: here a file-size limit) fails the
+    // save with a message naming the file, leaves no .tmp behind and leaves
+    // the previous checkpoint as it was
+    Model small;
+    model_alloc(&small, &c);
+    model_init(&small, &rng);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(save_safetensors(path, &small.config, &small.params, NULL, err, sizeof err) == 0, "%s", err);
+    Model before;
+    CHECK(load_safetensors(path, &before, NULL, err, sizeof err) == 0, "%s", err);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        in_child = 1;
+        signal(SIGXFSZ, SIG_IGN);                        // a failing write, not a signal
+        struct rlimit lim = { 10000, 10000 };
+        setrlimit(RLIMIT_FSIZE, &lim);
+        for (size_t i = 0; i < small.num_params; i++) small.params_memory[i] += 1.0f;
+        int rc = save_safetensors(path, &small.config, &small.params, NULL, err, sizeof err);
+        _exit(rc == -1 && strstr(err, dir) && strstr(err, "disk full") ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a failed write was not reported as such");
+    char tmpfile[500];
+    snprintf(tmpfile, sizeof tmpfile, "%s.tmp", path);
+    CHECK(!file_exists(tmpfile), "a failed save left %s", tmpfile);
+    Model again;
+    CHECK(load_safetensors(path, &again, NULL, err, sizeof err) == 0, "the old checkpoint is unreadable: %s", err);
+    CHECK(!memcmp(again.params_memory, before.params_memory, before.num_params * sizeof(float)), "the old checkpoint changed");
+    model_free(&again); model_free(&before); model_free(&small);
 
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, errpath);
