@@ -2455,10 +2455,11 @@ static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, co
             if (it == 0) memcpy(logp_old + (size_t)b0 * T, policy->logp, sizeof(float) * (size_t)nb * Tb);
             for (int r = 0; r < nb; r++) {
                 int i = b0 + r, n_o = k.len[i] - k.plen[i];     // |o_i|
-                // the normaliser: grpo 1/(|o_i| N); dr_grpo a constant, the
-                // longest possible completion; dapo 1/(all tokens of the batch)
+                // the normaliser: grpo 1/(|o_i| N) (eq. 1); dr_grpo the same
+                // constant for every output, the context length; dapo 1/(all
+                // tokens of the batch)
                 float norm = o->loss == LOSS_GRPO ? 1.0f / ((float)n_o * n_keep)
-                           : o->loss == LOSS_DR_GRPO ? 1.0f / ((float)(T - k.plen[i]) * n_keep)
+                           : o->loss == LOSS_DR_GRPO ? 1.0f / ((float)T * n_keep)
                            : 1.0f / (float)kept_tokens;
                 for (int t = 0; t < Tb; t++) {
                     size_t bt = (size_t)r * Tb + t;
