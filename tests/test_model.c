@@ -253,6 +253,32 @@ static void test_matmul_forward(Rng *rng) {
     printf("matmul_forward vs double-precision product: max rel diff %.2e\n", worst);
 }
 
+// The register- and cache-blocked kernel promises the same numbers as the plain
+// loop (same order of fused multiply-adds): check bit for bit, on shapes with
+// leftover rows and columns, strided a, and K longer than one cache chunk.
+static void test_matmul_kernels_agree(Rng *rng) {
+    const int shapes[][3] = { { 6, 16, 1 }, { 13, 37, 5 }, { 12, 96, 500 }, { 96, 24, 4096 }, { 25, 453, 200 } };
+    int bad = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        for (int strided = 0; strided < 2; strided++) {
+            float *a = randn((size_t)M * K, 0, 1, rng), *b = randn((size_t)K * N, 0, 1, rng);
+            float *c1 = randn((size_t)M * N, 0, 1, rng), *c2 = xmalloc((size_t)M * N * sizeof(float), "test");
+            memcpy(c2, c1, (size_t)M * N * sizeof(float));
+            MatmulJob j1 = { c1, a, b, strided ? 1 : K, strided ? M : 1, N, K }, j2 = j1;
+            j2.c = c2;
+            matmul_rows(&j1, 0, M);
+            MATMUL_KERNEL(&j2, 0, M);
+            int same = !memcmp(c1, c2, (size_t)M * N * sizeof(float));
+            CHECK(same, "matmul kernels differ for M=%d N=%d K=%d%s", M, N, K, strided ? " (a transposed)" : "");
+            bad += !same;
+            free(a); free(b); free(c1); free(c2);
+        }
+    }
+    printf("matmul: the fast kernel and the plain loop agree bit for bit on %d shapes (%d differ)\n",
+           (int)(2 * sizeof shapes / sizeof shapes[0]), bad);
+}
+
 typedef struct { float *out, *att, *inp, *R; int B, T, C, NH; } AttentionCtx;
 static double attention_loss(void *p) {
     AttentionCtx *c = p;
@@ -1338,6 +1364,7 @@ int main(void) {
     test_matmul_grad(&rng, 8, 16, 32);
     test_matmul_grad(&rng, 10, 20, 18);
     test_matmul_forward(&rng);
+    test_matmul_kernels_agree(&rng);
     test_attention_grad(&rng);
     test_gelu_grad(&rng);
     test_residual_grad(&rng);
