@@ -962,20 +962,22 @@ static void model_free(Model *m) {
 // the model: the one matmul kernel
 //
 // Every matrix product in this file is  c (M,N) += a (M,K) . b (K,N)  with the
-// rows of b and c contiguous, and a read through strides (element (m,k) of a
-// is a[m*ars + k*acs]), so that a transposed a costs nothing. Its inner loop
-// is "c[m, n..n+15] += a[m,k] * b[k, n..n+15]": a broadcast times a contiguous
-// row, which the compiler turns into vector fused multiply-adds. Four rows of
-// c share each row of b. Every c element sums over k from 0 to K-1 in order,
-// whichever thread computes it, so results do not depend on thread count.
+// rows of b and c contiguous (row strides ldb, ldc), and a read through
+// strides (element (m,k) of a is a[m*ars + k*acs]), so that a transposed a
+// costs nothing. Its inner loop is "c[m, n..n+15] += a[m,k] * b[k, n..n+15]":
+// a broadcast times a contiguous row, which the compiler turns into vector
+// fused multiply-adds. Four rows of c share each row of b. Every c element
+// sums over k from 0 to K-1 in order, whichever thread computes it, so
+// results do not depend on thread count.
 typedef struct {
     float *c; const float *a, *b;
-    int ars, acs, N, K;
+    size_t ars, acs, ldb, ldc;
+    int N, K;
 } MatmulJob;
 
 static void matmul_rows(void *ctx, int m0, int m1) {
     const MatmulJob *j = ctx;
-    float *c = j->c; const float *a = j->a, *b = j->b;
+    const float *a = j->a;
     const int N = j->N, K = j->K; const size_t ars = j->ars, acs = j->acs;
     int m = m0;
     for (; m + 4 <= m1; m += 4) {                    // four rows at a time
@@ -983,28 +985,28 @@ static void matmul_rows(void *ctx, int m0, int m1) {
         for (; n + 16 <= N; n += 16) {               // sixteen columns at a time
             float acc[4][16];
             for (int r = 0; r < 4; r++)
-                for (int q = 0; q < 16; q++) acc[r][q] = c[(size_t)(m + r) * N + n + q];
+                for (int q = 0; q < 16; q++) acc[r][q] = j->c[(m + r) * j->ldc + n + q];
             for (int k = 0; k < K; k++) {
-                const float *bk = b + (size_t)k * N + n;
+                const float *bk = j->b + k * j->ldb + n;
                 for (int r = 0; r < 4; r++) {
-                    const float x = a[(size_t)(m + r) * ars + (size_t)k * acs];
+                    const float x = a[(m + r) * ars + k * acs];
 #pragma omp simd
                     for (int q = 0; q < 16; q++) acc[r][q] += x * bk[q];
                 }
             }
             for (int r = 0; r < 4; r++)
-                for (int q = 0; q < 16; q++) c[(size_t)(m + r) * N + n + q] = acc[r][q];
+                for (int q = 0; q < 16; q++) j->c[(m + r) * j->ldc + n + q] = acc[r][q];
         }
         for (int r = 0; r < 4; r++)                   // leftover columns
             for (int k = 0; k < K; k++) {
-                const float x = a[(size_t)(m + r) * ars + (size_t)k * acs];
-                for (int q = n; q < N; q++) c[(size_t)(m + r) * N + q] += x * b[(size_t)k * N + q];
+                const float x = a[(m + r) * ars + k * acs];
+                for (int q = n; q < N; q++) j->c[(m + r) * j->ldc + q] += x * j->b[k * j->ldb + q];
             }
     }
     for (; m < m1; m++)                               // leftover rows
         for (int k = 0; k < K; k++) {
-            const float x = a[(size_t)m * ars + (size_t)k * acs];
-            float *cm = c + (size_t)m * N; const float *bk = b + (size_t)k * N;
+            const float x = a[m * ars + k * acs];
+            float *cm = j->c + m * j->ldc; const float *bk = j->b + k * j->ldb;
 #pragma omp simd
             for (int q = 0; q < N; q++) cm[q] += x * bk[q];
         }
@@ -1022,45 +1024,52 @@ static void matmul_rows(void *ctx, int m0, int m1) {
 // Every c element still sums k = 0, 1, ..., K-1 in order, one fused
 // multiply-add per term, exactly as matmul_rows does: the same numbers
 // (tests/test_model.c checks bit for bit), about 2.5x faster here on the
-// demo's shapes. Leftover rows and columns go the plain way.
+// demo's shapes. Leftover columns go eight at a time, then the plain way, as
+// do leftover rows.
 typedef float f8 __attribute__((vector_size(32)));
 static inline f8 load8(const float *p) { f8 v; memcpy(&v, p, sizeof v); return v; }
 static inline void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
 #define MM_ROWS 6
 #define MM_KC 192
 
-// c[m..m+5, n..n+15] += sum over k in [k0,k1) of a[m+r, k] * b[k, n..n+15]
-static inline void tile_6x16(const MatmulJob *j, int m, int n, int k0, int k1) {
-    const int N = j->N; const size_t ars = j->ars, acs = j->acs;
-    float *c = j->c + (size_t)m * N + n;
-    f8 lo[MM_ROWS], hi[MM_ROWS];
-    for (int r = 0; r < MM_ROWS; r++) { lo[r] = load8(c + r * N); hi[r] = load8(c + r * N + 8); }
-    const float *ak = j->a + (size_t)m * ars + (size_t)k0 * acs, *bk = j->b + (size_t)k0 * N + n;
-    for (int k = k0; k < k1; k++, ak += acs, bk += N) {
-        const f8 b0 = load8(bk), b1 = load8(bk + 8);
+// c[m..m+5, n..n+8*nv) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..n+8*nv),
+// for nv = 1 or 2 vectors per row (a constant wherever it is called, so the
+// compiler unrolls the v loops and keeps acc in registers)
+static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv) {
+    const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
+    float *c = j->c + m * ldc + n;
+    f8 acc[MM_ROWS][2];
+    for (int r = 0; r < MM_ROWS; r++)
+        for (int v = 0; v < nv; v++) acc[r][v] = load8(c + r * ldc + 8 * v);
+    const float *ak = j->a + m * ars + k0 * acs, *bk = j->b + k0 * ldb + n;
+    for (int k = k0; k < k1; k++, ak += acs, bk += ldb) {
+        f8 bv[2];
+        for (int v = 0; v < nv; v++) bv[v] = load8(bk + 8 * v);
         for (int r = 0; r < MM_ROWS; r++) {
             const float s = ak[r * ars];                 // a[m+r, k], broadcast
             const f8 x = { s, s, s, s, s, s, s, s };
-            lo[r] += x * b0;
-            hi[r] += x * b1;
+            for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
         }
     }
-    for (int r = 0; r < MM_ROWS; r++) { store8(c + r * N, lo[r]); store8(c + r * N + 8, hi[r]); }
+    for (int r = 0; r < MM_ROWS; r++)
+        for (int v = 0; v < nv; v++) store8(c + r * ldc + 8 * v, acc[r][v]);
 }
 
 static void matmul_rows_fast(void *ctx, int m0, int m1) {
     const MatmulJob *j = ctx;
-    const int N = j->N, K = j->K, n16 = N / 16 * 16;
+    const int N = j->N, K = j->K, n16 = N / 16 * 16, n8 = N / 8 * 8;
     const int mtiles = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;   // rows [m0, mtiles) go in tiles
     for (int k0 = 0; k0 < K; k0 += MM_KC) {
         const int k1 = k0 + MM_KC < K ? k0 + MM_KC : K;
-        for (int m = m0; m < mtiles; m += MM_ROWS)
-            for (int n = 0; n < n16; n += 16) tile_6x16(j, m, n, k0, k1);
+        for (int m = m0; m < mtiles; m += MM_ROWS) {
+            for (int n = 0; n < n16; n += 16) tile(j, m, n, k0, k1, 2);
+            if (n8 > n16) tile(j, m, n16, k0, k1, 1);
+        }
     }
     for (int m = m0; m < mtiles; m++)                        // leftover columns
         for (int k = 0; k < K; k++) {
-            const float x = j->a[(size_t)m * j->ars + (size_t)k * j->acs];
-            for (int q = n16; q < N; q++) j->c[(size_t)m * N + q] += x * j->b[(size_t)k * N + q];
+            const float x = j->a[m * j->ars + k * j->acs];
+            for (int q = n8; q < N; q++) j->c[m * j->ldc + q] += x * j->b[k * j->ldb + q];
         }
     if (mtiles < m1) matmul_rows(ctx, mtiles, m1);           // leftover rows
 }
@@ -1072,10 +1081,17 @@ static void matmul_rows_fast(void *ctx, int m0, int m1) {
 
 // c (M,N) += a (M,K) . b (K,N), split over rows of c in blocks of MM_ROWS.
 static void matmul_acc(float *c, const float *a, int ars, int acs, const float *b, int M, int N, int K) {
-    MatmulJob j = { c, a, b, ars, acs, N, K };
+    MatmulJob j = { c, a, b, (size_t)ars, (size_t)acs, (size_t)N, (size_t)N, N, K };
     // leftover rows take a different (but equally ordered) path: keep the
     // split at whole blocks so that each row always takes the same path
     parallel_for(M, MM_ROWS, MATMUL_KERNEL, &j);
+}
+// The same on the calling thread, with row strides for b and c: the small
+// products inside one attention head (attention runs a head per thread).
+static void matmul_acc_here(float *c, size_t ldc, const float *a, size_t ars, size_t acs,
+                            const float *b, size_t ldb, int M, int N, int K) {
+    MatmulJob j = { c, a, b, ars, acs, ldb, ldc, N, K };
+    MATMUL_KERNEL(&j, 0, M);
 }
 
 // out (R,C) = transpose of inp (C,R); used to lay a weight out for the forward.
@@ -1215,103 +1231,10 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
         }
 }
 
-// attention: inp is qkv (B,T,3C), out is (B,T,C), att is (B,NH,T,T).
-// For each head: att[t,s] = softmax_s<=t (q_t . k_s / sqrt(hs)), out_t = sum_s att[t,s] v_s
-
-// One query of one head against n keys and values (key s at k + s*stride,
-// value s at v + s*stride): att[0..n) gets the softmax weights, out[0..hs)
-// the weighted sum. Training and the KV-cache sampler both attend through
-// here, so the two cannot drift apart.
-static void attend(float *out, float *att, const float *q, const float *k, const float *v,
-                   size_t stride, int n, int hs) {
-    const float scale = 1.0f / sqrtf((float)hs);
-    float maxv = -INFINITY;
-    for (int s = 0; s < n; s++) {
-        const float *ks = k + (size_t)s * stride;
-        float dot = 0.0f;
-#pragma omp simd reduction(+:dot)
-        for (int i = 0; i < hs; i++) dot += q[i] * ks[i];
-        att[s] = dot * scale;
-        if (att[s] > maxv) maxv = att[s];
-    }
-    float sum = 0.0f;
-    for (int s = 0; s < n; s++) { att[s] = expf(att[s] - maxv); sum += att[s]; }
-    for (int s = 0; s < n; s++) att[s] /= sum;
-    for (int i = 0; i < hs; i++) out[i] = 0.0f;
-    for (int s = 0; s < n; s++) {
-        const float *vs = v + (size_t)s * stride;
-#pragma omp simd
-        for (int i = 0; i < hs; i++) out[i] += att[s] * vs[i];
-    }
-}
-
-typedef struct {
-    float *out, *att, *dinp; const float *inp, *dout; int B, T, C, NH;
-} AttentionJob;
-static void attention_forward_bh(void *ctx, int i0, int i1) {
-    const AttentionJob *j = ctx;
-    const int T = j->T, C = j->C, NH = j->NH, hs = C / NH;
-    for (int bh = i0; bh < i1; bh++) {
-        int b = bh / NH, h = bh % NH;
-        const float *seq = j->inp + (size_t)b * T * 3 * C + h * hs;   // seek to qkv[b,0,h*hs]
-        for (int t = 0; t < T; t++) {
-            float *att = j->att + (((size_t)b * NH + h) * T + t) * T; // seek to att[b,h,t,:]
-            attend(j->out + ((size_t)b * T + t) * C + h * hs, att, seq + (size_t)t * 3 * C,
-                   seq + C, seq + 2 * C, 3 * (size_t)C, t + 1, hs);
-            for (int s = t + 1; s < T; s++) att[s] = 0.0f;          // causal mask
-        }
-    }
-}
-static void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH) {
-    AttentionJob j = { out, att, NULL, inp, NULL, B, T, C, NH };
-    parallel_for(B * NH, 1, attention_forward_bh, &j);
-}
-static void attention_backward_bh(void *ctx, int i0, int i1) {
-    const AttentionJob *j = ctx;
-    const int T = j->T, C = j->C, NH = j->NH, hs = C / NH;
-    const float scale = 1.0f / sqrtf((float)hs);
-    float *datt = xmalloc((size_t)T * sizeof(float), "attention scratch");
-    for (int bh = i0; bh < i1; bh++) {
-        int b = bh / NH, h = bh % NH;
-        for (int t = 0; t < T; t++) {
-            const float *att = j->att + (((size_t)b * NH + h) * T + t) * T;
-            const float *d = j->dout + ((size_t)b * T + t) * C + h * hs;
-            const float *q = j->inp + ((size_t)b * T + t) * 3 * C + h * hs;
-            float *dq = j->dinp + ((size_t)b * T + t) * 3 * C + h * hs;
-            // out_t = sum_s att[t,s] v_s:  datt[s] = dout_t . v_s,  dv_s += att[t,s] dout_t
-            float dsum = 0.0f;
-            for (int s = 0; s <= t; s++) {
-                const float *v = j->inp + ((size_t)b * T + s) * 3 * C + 2 * C + h * hs;
-                float *dv = j->dinp + ((size_t)b * T + s) * 3 * C + 2 * C + h * hs;
-                float dot = 0.0f;
-                for (int i = 0; i < hs; i++) { dot += d[i] * v[i]; dv[i] += att[s] * d[i]; }
-                datt[s] = dot;
-                dsum += dot * att[s];
-            }
-            // att = softmax(pre): dpre[s] = att[s] * (datt[s] - sum_u att[u] datt[u])
-            // pre[s] = q_t . k_s * scale:  dq_t += dpre[s] k_s scale,  dk_s += dpre[s] q_t scale
-            for (int s = 0; s <= t; s++) {
-                const float *k = j->inp + ((size_t)b * T + s) * 3 * C + C + h * hs;
-                float *dk = j->dinp + ((size_t)b * T + s) * 3 * C + C + h * hs;
-                float dpre = att[s] * (datt[s] - dsum) * scale;
-                for (int i = 0; i < hs; i++) { dq[i] += dpre * k[i]; dk[i] += dpre * q[i]; }
-            }
-        }
-    }
-    free(datt);
-}
-static void attention_backward(float *dinp, const float *dout, const float *inp, const float *att,
-                               int B, int T, int C, int NH) {
-    AttentionJob j = { NULL, (float *)att, dinp, inp, dout, B, T, C, NH };
-    parallel_for(B * NH, 1, attention_backward_bh, &j);
-}
-
-// gelu, tanh approximation: out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-#define GELU_SCALE 0.7978845608f // sqrt(2/pi)
-// tanh(u) = 1 - 2 / (exp(2u) + 1), with exp written out so that the compiler
-// can vectorise the GELU loops (libm's expf and tanhf are opaque calls):
-// e^x = 2^k e^r with k = round(x / ln 2) and |r| <= ln(2)/2, e^r by its
-// Taylor series to r^6 (relative error below 2e-7, float rounding).
+// e^x written out so that the compiler can vectorise the loops that call it
+// (softmax, GELU; libm's expf is an opaque call): e^x = 2^k e^r with
+// k = round(x / ln 2) and |r| <= ln(2)/2, e^r by its Taylor series to r^6
+// (relative error below 2e-7, float rounding).
 static inline float exp_vec(float x) {
     x = x > -87.0f ? x : -87.0f;                              // keep 2^k a normal float
     x = x < 88.0f ? x : 88.0f;                                // (and a NaN becomes -87, not UB)
@@ -1322,6 +1245,129 @@ static inline float exp_vec(float x) {
     union { uint32_t i; float f; } scale = { .i = (uint32_t)((int32_t)k + 127) << 23 };   // 2^k
     return p * scale.f;
 }
+
+// attention: inp is qkv (B,T,3C), out is (B,T,C), att is (B,NH,T,T).
+// For each head: att[t,s] = softmax_s<=t (q_t . k_s / sqrt(hs)), out_t = sum_s att[t,s] v_s
+
+// x[0..n) = softmax(x * scale); the one softmax of both attention paths below
+static void softmax_scaled(float *x, int n, float scale) {
+    float maxv = -INFINITY, sum = 0.0f;
+    for (int s = 0; s < n; s++) { x[s] *= scale; maxv = x[s] > maxv ? x[s] : maxv; }
+#pragma omp simd reduction(+:sum)
+    for (int s = 0; s < n; s++) { x[s] = exp_vec(x[s] - maxv); sum += x[s]; }
+    for (int s = 0; s < n; s++) x[s] /= sum;
+}
+
+// One query of one head against n keys and values (key s at k + s*stride,
+// value s at v + s*stride): att[0..n) gets the softmax weights, out[0..hs)
+// the weighted sum. This is attention as the KV-cache sampler needs it, one
+// new token at a time; training (below) does all queries of a head at once,
+// and tests/test_model.c checks that the two agree.
+static void attend(float *out, float *att, const float *q, const float *k, const float *v,
+                   size_t stride, int n, int hs) {
+    for (int s = 0; s < n; s++) {
+        const float *ks = k + (size_t)s * stride;
+        float dot = 0.0f;
+#pragma omp simd reduction(+:dot)
+        for (int i = 0; i < hs; i++) dot += q[i] * ks[i];
+        att[s] = dot;
+    }
+    softmax_scaled(att, n, 1.0f / sqrtf((float)hs));
+    for (int i = 0; i < hs; i++) out[i] = 0.0f;
+    for (int s = 0; s < n; s++) {
+        const float *vs = v + (size_t)s * stride;
+#pragma omp simd
+        for (int i = 0; i < hs; i++) out[i] += att[s] * vs[i];
+    }
+}
+
+// Training attends with all T queries of a head at once, as small matrix
+// products on the matmul kernel (one head per thread, so on the calling
+// thread). The kernel wants b with contiguous rows; where b would be the
+// keys or values transposed, transpose_head makes that copy, (hs,T): row i
+// holds component i of every position. The products run over the full T x T
+// square and the causal mask is applied after: twice the arithmetic of the
+// triangle, but in the kernel's vector tiles that is still far faster than
+// triangle-shaped scalar loops.
+typedef struct {
+    float *out, *att, *dinp; const float *inp, *dout; int B, T, C, NH;
+} AttentionJob;
+static void transpose_head(float *xt, const float *x, size_t stride, int T, int hs) {
+    for (int s = 0; s < T; s++)
+        for (int i = 0; i < hs; i++) xt[(size_t)i * T + s] = x[s * stride + i];
+}
+static void attention_forward_bh(void *ctx, int i0, int i1) {
+    const AttentionJob *j = ctx;
+    const int T = j->T, C = j->C, NH = j->NH, hs = C / NH;
+    const size_t row = 3 * (size_t)C;                              // qkv row stride
+    float *kt = xmalloc((size_t)hs * T * sizeof(float), "attention scratch");
+    for (int bh = i0; bh < i1; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *q = j->inp + (size_t)b * T * row + h * hs, *k = q + C, *v = q + 2 * C;
+        float *att = j->att + (size_t)bh * T * T;                  // att[b,h,:,:]
+        float *out = j->out + (size_t)b * T * C + h * hs;          // out[b,:,h*hs], row stride C
+        // att (T,T) = q (T,hs) . k^T (hs,T), then the causal softmax row by row
+        transpose_head(kt, k, row, T, hs);
+        memset(att, 0, (size_t)T * T * sizeof(float));
+        matmul_acc_here(att, T, q, row, 1, kt, T, T, T, hs);
+        for (int t = 0; t < T; t++) {
+            float *at = att + (size_t)t * T;
+            softmax_scaled(at, t + 1, 1.0f / sqrtf((float)hs));
+            for (int s = t + 1; s < T; s++) at[s] = 0.0f;          // causal mask
+        }
+        // out (T,hs) = att (T,T) . v (T,hs)
+        for (int t = 0; t < T; t++) memset(out + (size_t)t * C, 0, (size_t)hs * sizeof(float));
+        matmul_acc_here(out, C, att, T, 1, v, row, T, hs, T);
+    }
+    free(kt);
+}
+static void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH) {
+    AttentionJob j = { out, att, NULL, inp, NULL, B, T, C, NH };
+    parallel_for(B * NH, 1, attention_forward_bh, &j);
+}
+static void attention_backward_bh(void *ctx, int i0, int i1) {
+    const AttentionJob *j = ctx;
+    const int T = j->T, C = j->C, NH = j->NH, hs = C / NH;
+    const size_t row = 3 * (size_t)C;                              // qkv row stride
+    const float scale = 1.0f / sqrtf((float)hs);
+    float *vt = xmalloc(((size_t)hs * T + (size_t)T * T) * sizeof(float), "attention scratch");
+    float *dpre = vt + (size_t)hs * T;
+    for (int bh = i0; bh < i1; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *q = j->inp + (size_t)b * T * row + h * hs, *k = q + C, *v = q + 2 * C;
+        float *dq = j->dinp + (size_t)b * T * row + h * hs, *dk = dq + C, *dv = dq + 2 * C;
+        const float *att = j->att + (size_t)bh * T * T;            // att[b,h,:,:]
+        const float *d = j->dout + (size_t)b * T * C + h * hs;     // dout[b,:,h*hs], row stride C
+        // out = att . v:  datt (T,T) = dout (T,hs) . v^T (hs,T)  (kept in dpre for now)
+        transpose_head(vt, v, row, T, hs);
+        memset(dpre, 0, (size_t)T * T * sizeof(float));
+        matmul_acc_here(dpre, T, d, C, 1, vt, T, T, T, hs);
+        //                 dv (T,hs) += att^T (T,T) . dout (T,hs)
+        matmul_acc_here(dv, row, att, 1, T, d, C, T, hs, T);
+        // att = softmax(pre), row by row: dpre[s] = att[s] * (datt[s] - sum_u att[u] datt[u]),
+        // and pre = q . k^T * scale (zero above the diagonal, where att is masked)
+        for (int t = 0; t < T; t++) {
+            const float *at = att + (size_t)t * T;
+            float *dp = dpre + (size_t)t * T, dsum = 0.0f;
+            for (int s = 0; s <= t; s++) dsum += dp[s] * at[s];
+            for (int s = 0; s <= t; s++) dp[s] = at[s] * (dp[s] - dsum) * scale;
+            for (int s = t + 1; s < T; s++) dp[s] = 0.0f;
+        }
+        // dq (T,hs) += dpre (T,T) . k (T,hs)    dk (T,hs) += dpre^T (T,T) . q (T,hs)
+        matmul_acc_here(dq, row, dpre, T, 1, k, row, T, hs, T);
+        matmul_acc_here(dk, row, dpre, 1, T, q, row, T, hs, T);
+    }
+    free(vt);
+}
+static void attention_backward(float *dinp, const float *dout, const float *inp, const float *att,
+                               int B, int T, int C, int NH) {
+    AttentionJob j = { NULL, (float *)att, dinp, inp, dout, B, T, C, NH };
+    parallel_for(B * NH, 1, attention_backward_bh, &j);
+}
+
+// gelu, tanh approximation: out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+#define GELU_SCALE 0.7978845608f // sqrt(2/pi)
+// tanh(u) = 1 - 2 / (exp(2u) + 1), with exp_vec so that the GELU loops vectorise
 static inline float tanh_vec(float u) { return 1.0f - 2.0f / (exp_vec(2.0f * u) + 1.0f); }
 
 typedef struct { float *out; const float *inp, *dout; } GeluJob;
