@@ -216,6 +216,20 @@ static void parallel_for(int n, int grain, RangeFn fn, void *ctx) {
     fn(ctx, 0, n);
 }
 
+// p[0..n) = 0, split over the threads in chunks of 16k floats
+#define ZERO_CHUNK 16384
+typedef struct { float *p; size_t n; } ZeroJob;
+static void zero_chunks(void *ctx, int c0, int c1) {
+    const ZeroJob *j = ctx;
+    size_t i0 = (size_t)c0 * ZERO_CHUNK, i1 = (size_t)c1 * ZERO_CHUNK;
+    if (i1 > j->n) i1 = j->n;
+    memset(j->p + i0, 0, (i1 - i0) * sizeof(float));
+}
+static void zero_floats(float *p, size_t n) {
+    ZeroJob j = { p, n };
+    parallel_for((int)((n + ZERO_CHUNK - 1) / ZERO_CHUNK), 1, zero_chunks, &j);
+}
+
 // ----------------------------------------------------------------------------
 // utilities: files and JSON
 
@@ -1206,13 +1220,27 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 
 // matmul: out (N,OC) = inp (N,C) . weight (OC,C)^T + bias (OC)
 // weight_t is weight transposed, (C,OC), so the product is the kernel's form.
+typedef struct { float *out; const float *bias, *dout; int N, OC; } BiasJob;
+static void bias_fill_rows(void *ctx, int r0, int r1) {     // out[r,:] = bias (or 0)
+    const BiasJob *j = ctx;
+    for (int r = r0; r < r1; r++) {
+        float *o = j->out + (size_t)r * j->OC;
+        if (j->bias) memcpy(o, j->bias, (size_t)j->OC * sizeof(float));
+        else memset(o, 0, (size_t)j->OC * sizeof(float));
+    }
+}
+static void bias_backward_columns(void *ctx, int o0, int o1) {   // dbias[o] += sum_r dout[r,o]
+    const BiasJob *j = ctx;
+    for (int r = 0; r < j->N; r++) {                          // rows in order, for every split
+        const float *d = j->dout + (size_t)r * j->OC;
+#pragma omp simd
+        for (int o = o0; o < o1; o++) j->out[o] += d[o];
+    }
+}
 static void matmul_forward(float *out, const float *inp, const float *weight_t, const float *bias,
                            int N, int C, int OC) {
-    for (int r = 0; r < N; r++) {
-        float *o = out + (size_t)r * OC;
-        if (bias) memcpy(o, bias, (size_t)OC * sizeof(float));
-        else memset(o, 0, (size_t)OC * sizeof(float));
-    }
+    BiasJob bj = { out, bias, NULL, N, OC };
+    parallel_for(N, 16, bias_fill_rows, &bj);
     matmul_acc(out, inp, C, 1, weight_t, N, OC, C);
 }
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -1223,12 +1251,8 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
     // dweight[o,i] += sum_r dout[r,o] * inp[r,i]       dweight (OC,C) += dout^T (OC,N) . inp (N,C)
     matmul_acc(dweight, dout, 1, OC, inp, OC, C, N);
     // dbias[o] += sum_r dout[r,o]
-    if (dbias)
-        for (int r = 0; r < N; r++) {
-            const float *d = dout + (size_t)r * OC;
-#pragma omp simd
-            for (int o = 0; o < OC; o++) dbias[o] += d[o];
-        }
+    BiasJob bj = { dbias, NULL, dout, N, OC };
+    if (dbias) parallel_for(OC, 16, bias_backward_columns, &bj);
 }
 
 // e^x written out so that the compiler can vectorise the loops that call it
@@ -1403,11 +1427,22 @@ static void gelu_backward(float *dinp, const float *inp, const float *dout, size
 }
 
 // residual: out = a + b
+typedef struct { float *out, *out2; const float *a, *b; } ResidualJob;
+static void residual_forward_range(void *ctx, int i0, int i1) {
+    const ResidualJob *j = ctx;
+    for (int i = i0; i < i1; i++) j->out[i] = j->a[i] + j->b[i];
+}
 static void residual_forward(float *out, const float *a, const float *b, size_t N) {
-    for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
+    ResidualJob j = { out, NULL, a, b };
+    parallel_for((int)N, 1024, residual_forward_range, &j);
+}
+static void residual_backward_range(void *ctx, int i0, int i1) {
+    const ResidualJob *j = ctx;
+    for (int i = i0; i < i1; i++) { j->out[i] += j->a[i]; j->out2[i] += j->a[i]; }
 }
 static void residual_backward(float *da, float *db, const float *dout, size_t N) {
-    for (size_t i = 0; i < N; i++) { da[i] += dout[i]; db[i] += dout[i]; }
+    ResidualJob j = { da, db, dout, NULL };
+    parallel_for((int)N, 1024, residual_backward_range, &j);
 }
 
 // softmax + log-probability of each target: logits (N,V) become probs in
@@ -1524,7 +1559,7 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
     softmax_logp_forward(a->logits, m->logp, m->targets, N, V);
 }
 
-static void model_zero_grad(Model *m) { memset(m->grads_memory, 0, m->num_params * sizeof(float)); }
+static void model_zero_grad(Model *m) { zero_floats(m->grads_memory, m->num_params); }
 
 // Backward of the loss  -sum_{b,t} weights[b,t] * logp[b,t]  for the batch of
 // the last model_forward. Accumulates (+=) into m->grads.
@@ -1537,7 +1572,7 @@ static void model_backward(Model *m, const float *weights) {
     size_t sizes[N_ACT_TENSORS], used = 0;                  // the part laid out for (B,T)
     act_sizes(c, B, T, sizes);
     for (int i = 0; i < N_ACT_TENSORS; i++) used += sizes[i];
-    memset(m->grad_acts_memory, 0, used * sizeof(float));
+    zero_floats(m->grad_acts_memory, used);
     // the chain rule starts here: the gradient of the loss w.r.t. the logits
     softmax_logp_backward(da->logits, a->logits, m->targets, weights, N, V);
     matmul_backward(da->lnf, g->tok_emb, NULL, da->logits, a->lnf, p->tok_emb, N, D, V);
