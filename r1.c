@@ -2067,13 +2067,20 @@ static int sample_token(const float *logits, int V, float temperature, float top
     }
     int n = V;
     if (top_p < 1.0f) {                                     // nucleus: keep the top tokens
-        qsort(scratch, (size_t)V, sizeof *scratch, cmp_prob_desc);
+        // Only tokens above eps can be in the nucleus: together, those below
+        // it hold less than half of the 1 - top_p the nucleus leaves out. So
+        // sort just those (a handful, once the model is sure of itself).
+        const double eps = (1.0 - top_p) * sum / (2.0 * V);
+        int cand = 0;
+        for (int i = 0; i < V; i++)
+            if (scratch[i].p >= eps) scratch[cand++] = scratch[i];
+        qsort(scratch, (size_t)cand, sizeof *scratch, cmp_prob_desc);
         double cum = 0.0;
-        for (n = 0; n < V; n++) {
+        for (n = 0; n < cand; n++) {
             cum += scratch[n].p;
             if (cum >= top_p * sum) { n++; break; }
         }
-        if (n > V) n = V;
+        if (n > cand) n = cand;
         sum = cum;
     }
     double r = rng_uniform(rng) * sum, cum = 0.0;

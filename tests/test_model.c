@@ -1334,6 +1334,52 @@ static void test_sampling(Rng *rng) {
     printf("sample_token: frequencies within %.1f sd of softmax; nucleus respected\n", worst_z);
 }
 
+// The nucleus by the book: sort every token, keep the smallest prefix whose
+// mass reaches top_p, draw within it. sample_token sorts only the tokens that
+// can be in the nucleus; it must draw exactly the same tokens.
+static int sample_full_sort(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
+    int best = 0;
+    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) {
+        scratch[i].p = expf((logits[i] - logits[best]) / temperature);
+        scratch[i].id = i;
+        sum += scratch[i].p;
+    }
+    qsort(scratch, (size_t)V, sizeof *scratch, cmp_prob_desc);
+    double cum = 0.0;
+    int n;
+    for (n = 0; n < V; n++) {
+        cum += scratch[n].p;
+        if (cum >= top_p * sum) { n++; break; }
+    }
+    if (n > V) n = V;
+    double r = rng_uniform(rng) * cum, c = 0.0;
+    for (int i = 0; i < n; i++) {
+        c += scratch[i].p;
+        if (r < c) return scratch[i].id;
+    }
+    return scratch[n - 1].id;
+}
+static void test_nucleus_matches_full_sort(Rng *rng) {
+    enum { V = 453 };
+    float logits[V];
+    ProbId s1[V], s2[V];
+    const float spreads[] = { 0.1f, 1.0f, 3.0f, 10.0f }, tops[] = { 0.5f, 0.9f, 0.95f, 0.999f }, temps[] = { 0.6f, 1.0f };
+    int draws = 0, differ = 0;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 2; c++) {
+                for (int i = 0; i < V; i++) logits[i] = spreads[a] * rng_normal(rng);
+                Rng r1 = rng_seed(100 + a), r2 = rng_seed(100 + a);
+                for (int k = 0; k < 300; k++, draws++)
+                    differ += sample_token(logits, V, temps[c], tops[b], &r1, s1) !=
+                              sample_full_sort(logits, V, temps[c], tops[b], &r2, s2);
+            }
+    CHECK(differ == 0, "sample_token and the full-sort nucleus drew different tokens %d times of %d", differ, draws);
+    printf("sample_token: the same %d draws as sorting the whole vocabulary (%d differ)\n", draws, differ);
+}
+
 static void test_rng(void) {
     Rng a = rng_seed(42), b = rng_seed(42), c = rng_seed(43);
     int same = 1, differ = 0;
@@ -1376,6 +1422,7 @@ int main(void) {
     test_kv_cache(&rng);
     test_generate(&rng);
     test_sampling(&rng);
+    test_nucleus_matches_full_sort(&rng);
     // 4. checkpoints
     test_checkpoints(&rng);
     // 6. optimizer and random numbers
