@@ -842,7 +842,7 @@ static void params_point(Params *p, float *block, const Config *c) {
 
 // Activations of one forward pass, kept for the backward pass. The gradient of
 // the loss with respect to each of them has the same layout.
-#define N_ACT_TENSORS 20
+#define N_ACT_TENSORS 21
 typedef struct {
     float *encoded;   // (B, T, D)   token + position embedding
     float *ln1;       // (L, B, T, D)
@@ -863,14 +863,15 @@ typedef struct {
     float *lnf;       // (B, T, D)
     float *lnf_mean;  // (B, T)
     float *lnf_rstd;  // (B, T)
-    float *logits;    // (B, T, V)   overwritten in place by the probabilities
+    float *lm_in;     // (B, T, D)   the rows of lnf that go through the LM head (see model_forward)
+    float *logits;    // (B, T, V)   their logits, overwritten in place by the probabilities
 } Acts;
 
 static void act_sizes(const Config *c, int B, int T, size_t s[N_ACT_TENSORS]) {
     size_t L = c->n_layer, D = c->d_model, NH = c->n_head, V = c->vocab_size, BT = (size_t)B * T;
     size_t v[N_ACT_TENSORS] = { BT * D, L * BT * D, L * BT, L * BT, L * BT * 3 * D, L * BT * D,
         L * B * NH * T * T, L * BT * D, L * BT * D, L * BT * D, L * BT, L * BT, L * BT * 4 * D,
-        L * BT * 4 * D, L * BT * D, L * BT * D, BT * D, BT, BT, BT * V };
+        L * BT * 4 * D, L * BT * D, L * BT * D, BT * D, BT, BT, BT * D, BT * V };
     memcpy(s, v, sizeof v);
 }
 
@@ -880,7 +881,7 @@ static void acts_point(Acts *a, float *block, const Config *c, int B, int T) {
     float **ptrs[N_ACT_TENSORS] = { &a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv,
         &a->atty, &a->att, &a->attproj, &a->residual2, &a->ln2, &a->ln2_mean, &a->ln2_rstd,
         &a->fch, &a->fch_gelu, &a->fcproj, &a->residual3, &a->lnf, &a->lnf_mean, &a->lnf_rstd,
-        &a->logits };
+        &a->lm_in, &a->logits };
     for (int i = 0; i < N_ACT_TENSORS; i++) { *ptrs[i] = block; block += s[i]; }
 }
 
@@ -900,6 +901,7 @@ typedef struct {
     int *inputs, *targets;                  // (B, T) of the current batch
     float *weights;                         // (B, T) per-token loss weight
     float *logp;                            // (B, T) log p(target) from the last forward
+    int *lm_rows, n_lm;                     // positions that went through the LM head
     int cur_B, cur_T;
     long step;                              // AdamW steps taken
 } Model;
@@ -951,7 +953,7 @@ static void model_reserve(Model *m, int B, int T) {
     if (B < m->B) B = m->B;
     if (T < m->T) T = m->T;
     free(m->acts_memory); free(m->grad_acts_memory);
-    free(m->inputs); free(m->targets); free(m->weights); free(m->logp);
+    free(m->inputs); free(m->targets); free(m->weights); free(m->logp); free(m->lm_rows);
     size_t s[N_ACT_TENSORS], n = 0;
     act_sizes(&m->config, B, T, s);
     for (int i = 0; i < N_ACT_TENSORS; i++) n += s[i];
@@ -962,13 +964,14 @@ static void model_reserve(Model *m, int B, int T) {
     m->targets = xcalloc((size_t)B * T, sizeof(int), "targets");
     m->weights = xcalloc((size_t)B * T, sizeof(float), "loss weights");
     m->logp = xcalloc((size_t)B * T, sizeof(float), "log-probabilities");
+    m->lm_rows = xcalloc((size_t)B * T, sizeof(int), "LM head rows");
     m->B = B; m->T = T;
 }
 
 static void model_free(Model *m) {
     free(m->params_memory); free(m->grads_memory); free(m->m_memory); free(m->v_memory);
     free(m->wt_memory); free(m->acts_memory); free(m->grad_acts_memory);
-    free(m->inputs); free(m->targets); free(m->weights); free(m->logp);
+    free(m->inputs); free(m->targets); free(m->weights); free(m->logp); free(m->lm_rows);
     memset(m, 0, sizeof *m);
 }
 
@@ -1446,9 +1449,10 @@ static void residual_backward(float *da, float *db, const float *dout, size_t N)
 }
 
 // softmax + log-probability of each target: logits (N,V) become probs in
-// place; logp[r] = log softmax(logits[r])[targets[r]]. Rows with a negative
-// target (padding) get logp 0.
-typedef struct { float *probs, *logp; const int *targets; int V; } SoftmaxJob;
+// place. Row r is position rows[r] of the batch (rows NULL: position r), and
+// logp[pos] = log softmax(logits[r])[targets[pos]], or 0 for a negative
+// target (padding).
+typedef struct { float *probs, *logp; const int *targets, *rows; int V; } SoftmaxJob;
 static void softmax_rows(void *ctx, int r0, int r1) {
     const SoftmaxJob *j = ctx;
     const int V = j->V;
@@ -1461,34 +1465,35 @@ static void softmax_rows(void *ctx, int r0, int r1) {
         for (int i = 0; i < V; i++) { p[i] = exp_vec(p[i] - maxv); sum += p[i]; }
         float inv = 1.0f / sum;
         for (int i = 0; i < V; i++) p[i] *= inv;
-        int y = j->targets ? j->targets[r] : -1;
-        if (j->logp) j->logp[r] = y >= 0 ? logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
+        const int pos = j->rows ? j->rows[r] : r, y = j->targets ? j->targets[pos] : -1;
+        if (j->logp) j->logp[pos] = y >= 0 ? logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
     }
 }
-static void softmax_logp_forward(float *probs, float *logp, const int *targets, int N, int V) {
-    SoftmaxJob j = { probs, logp, targets, V };
+static void softmax_logp_forward(float *probs, float *logp, const int *targets, const int *rows, int N, int V) {
+    SoftmaxJob j = { probs, logp, targets, rows, V };
     parallel_for(N, 8, softmax_rows, &j);
 }
 // The weighted loss is  loss = -sum_r weight[r] * logp[r].  Its gradient with
 // respect to the logits of row r is  weight[r] * (probs[r,:] - onehot(target)).
 // Supervised fine-tuning puts 1/count on response tokens and 0 elsewhere;
 // GRPO puts its per-token coefficient here (see grpo_token below).
-typedef struct { float *dlogits; const float *probs, *weight; const int *targets; int V; } SoftmaxBackJob;
+typedef struct { float *dlogits; const float *probs, *weight; const int *targets, *rows; int V; } SoftmaxBackJob;
 static void softmax_logp_backward_rows(void *ctx, int r0, int r1) {
     const SoftmaxBackJob *j = ctx;
     const int V = j->V;
     for (int r = r0; r < r1; r++) {
         float *d = j->dlogits + (size_t)r * V;
         const float *p = j->probs + (size_t)r * V;
-        float w = j->weight[r];
-        if (w == 0.0f || j->targets[r] < 0) continue;
+        const int pos = j->rows ? j->rows[r] : r;
+        const float w = j->weight[pos];
+        if (w == 0.0f || j->targets[pos] < 0) continue;
         for (int i = 0; i < V; i++) d[i] += w * p[i];
-        d[j->targets[r]] -= w;
+        d[j->targets[pos]] -= w;
     }
 }
 static void softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
-                                  const float *weight, int N, int V) {
-    SoftmaxBackJob j = { dlogits, probs, weight, targets, V };
+                                  const float *weight, const int *rows, int N, int V) {
+    SoftmaxBackJob j = { dlogits, probs, weight, targets, rows, V };
     parallel_for(N, 8, softmax_logp_backward_rows, &j);
 }
 
@@ -1512,7 +1517,8 @@ static void model_transpose_weights(Model *m) {
 
 // Forward B sequences of T tokens (inputs (B,T)). If targets is non-NULL
 // (negative = ignore), m->logp gets log p(target) for every position.
-// Leaves the probabilities in acts.logits for the backward pass.
+// Leaves the probabilities in acts.logits for the backward pass: row i is
+// position m->lm_rows[i] (every position, in order, when targets is NULL).
 static void model_forward(Model *m, const int *inputs, const int *targets, int B, int T) {
     const Config *c = &m->config;
     const int V = c->vocab_size, L = c->n_layer, NH = c->n_head, D = c->d_model;
@@ -1555,8 +1561,21 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
     }
     const float *last = a->residual3 + (size_t)(L - 1) * N * D;
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, N, D);
-    matmul_forward(a->logits, a->lnf, wt->tok_emb, NULL, N, D, V);          // tied unembedding
-    softmax_logp_forward(a->logits, m->logp, m->targets, N, V);
+    // The LM head (a tenth of the model's arithmetic) runs only where a
+    // log-probability is wanted: at positions with a target, or at every
+    // position when there are no targets. Prompts and padding are skipped.
+    // acts.logits row i is position lm_rows[i].
+    int n = 0;
+    for (int r = 0; r < N; r++)
+        if (!targets || m->targets[r] >= 0) {
+            m->lm_rows[n] = r;
+            memcpy(a->lm_in + (size_t)n * D, a->lnf + (size_t)r * D, (size_t)D * sizeof(float));
+            n++;
+        }
+    m->n_lm = n;
+    memset(m->logp, 0, (size_t)N * sizeof(float));
+    matmul_forward(a->logits, a->lm_in, wt->tok_emb, NULL, n, D, V);       // tied unembedding
+    softmax_logp_forward(a->logits, m->logp, m->targets, m->lm_rows, n, V);
 }
 
 static void model_zero_grad(Model *m) { zero_floats(m->grads_memory, m->num_params); }
@@ -1574,8 +1593,10 @@ static void model_backward(Model *m, const float *weights) {
     for (int i = 0; i < N_ACT_TENSORS; i++) used += sizes[i];
     zero_floats(m->grad_acts_memory, used);
     // the chain rule starts here: the gradient of the loss w.r.t. the logits
-    softmax_logp_backward(da->logits, a->logits, m->targets, weights, N, V);
-    matmul_backward(da->lnf, g->tok_emb, NULL, da->logits, a->lnf, p->tok_emb, N, D, V);
+    softmax_logp_backward(da->logits, a->logits, m->targets, weights, m->lm_rows, m->n_lm, V);
+    matmul_backward(da->lm_in, g->tok_emb, NULL, da->logits, a->lm_in, p->tok_emb, m->n_lm, D, V);
+    for (int i = 0; i < m->n_lm; i++)                       // back to the positions they came from
+        memcpy(da->lnf + (size_t)m->lm_rows[i] * D, da->lm_in + (size_t)i * D, (size_t)D * sizeof(float));
     float *last = a->residual3 + (size_t)(L - 1) * N * D, *dlast = da->residual3 + (size_t)(L - 1) * N * D;
     layernorm_backward(dlast, g->lnfw, g->lnfb, da->lnf, last, p->lnfw, a->lnf_mean, a->lnf_rstd, N, D);
     for (int l = L - 1; l >= 0; l--) {

@@ -359,7 +359,7 @@ typedef struct { float *logits, *probs, *logp, *w; int *targets; int N, V; } Sof
 static double softmax_loss(void *p) {
     SoftmaxCtx *c = p;
     memcpy(c->probs, c->logits, (size_t)c->N * c->V * sizeof(float));   // forward works in place
-    softmax_logp_forward(c->probs, c->logp, c->targets, c->N, c->V);
+    softmax_logp_forward(c->probs, c->logp, c->targets, NULL, c->N, c->V);
     double L = 0.0;
     for (int r = 0; r < c->N; r++) L -= (double)c->w[r] * c->logp[r];
     return L;
@@ -381,7 +381,7 @@ static void test_softmax_grad(Rng *rng) {
         worst = fmax(worst, fabs(want - c.logp[r]));
     }
     CHECK(worst < 1e-5, "softmax_logp_forward: probabilities or logp off by %.3e", worst);
-    softmax_logp_backward(dlogits, c.probs, targets, w, N, V);
+    softmax_logp_backward(dlogits, c.probs, targets, w, NULL, N, V);
     Fd r = fd_all(softmax_loss, &c, c.logits, dlogits, N * V, 1e-2f);
     const char *names[] = { "logits" };
     report_op("softmax_logp", 1, names, &r);
@@ -1149,7 +1149,8 @@ static Results run_batch(Model *m, KVCache *kv, const int *inputs, const int *ta
     model_zero_grad(m);
     model_backward(m, weights);
     r.g = copy_of(m->grads_memory, m->num_params);
-    r.probs = copy_of(m->acts.logits, (size_t)N * V);
+    r.probs = zeros((size_t)N * V);                      // the rows that have a target
+    memcpy(r.probs, m->acts.logits, (size_t)m->n_lm * V * sizeof(float));
     r.logp = copy_of(m->logp, N);
     r.kv = zeros((size_t)T * 4 * V);
     model_transpose_weights(m);
