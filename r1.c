@@ -1041,34 +1041,35 @@ static void matmul_rows(void *ctx, int m0, int m1) {
 // Every c element still sums k = 0, 1, ..., K-1 in order, one fused
 // multiply-add per term, exactly as matmul_rows does: the same numbers
 // (tests/test_model.c checks bit for bit), about 2.5x faster here on the
-// demo's shapes. Leftover columns go eight at a time, then the plain way, as
-// do leftover rows.
+// demo's shapes. Leftover columns go eight at a time through the same tile,
+// the last few columns and leftover rows the plain way.
 typedef float f8 __attribute__((vector_size(32)));
 static inline f8 load8(const float *p) { f8 v; memcpy(&v, p, sizeof v); return v; }
 static inline void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
 #define MM_ROWS 6
 #define MM_KC 192
 
-// c[m..m+5, n..n+8*nv) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..n+8*nv),
+// c[m..m+6, n..n+8*nv) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..n+8*nv),
 // for nv = 1 or 2 vectors per row (a constant wherever it is called, so the
 // compiler unrolls the v loops and keeps acc in registers)
 static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv) {
+    const int nr = MM_ROWS;
     const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
     float *c = j->c + m * ldc + n;
     f8 acc[MM_ROWS][2];
-    for (int r = 0; r < MM_ROWS; r++)
+    for (int r = 0; r < nr; r++)
         for (int v = 0; v < nv; v++) acc[r][v] = load8(c + r * ldc + 8 * v);
     const float *ak = j->a + m * ars + k0 * acs, *bk = j->b + k0 * ldb + n;
     for (int k = k0; k < k1; k++, ak += acs, bk += ldb) {
         f8 bv[2];
         for (int v = 0; v < nv; v++) bv[v] = load8(bk + 8 * v);
-        for (int r = 0; r < MM_ROWS; r++) {
+        for (int r = 0; r < nr; r++) {
             const float s = ak[r * ars];                 // a[m+r, k], broadcast
             const f8 x = { s, s, s, s, s, s, s, s };
             for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
         }
     }
-    for (int r = 0; r < MM_ROWS; r++)
+    for (int r = 0; r < nr; r++)
         for (int v = 0; v < nv; v++) store8(c + r * ldc + 8 * v, acc[r][v]);
 }
 
@@ -1083,11 +1084,11 @@ static void matmul_rows_fast(void *ctx, int m0, int m1) {
             if (n8 > n16) tile(j, m, n16, k0, k1, 1);
         }
     }
-    for (int m = m0; m < mtiles; m++)                        // leftover columns
-        for (int k = 0; k < K; k++) {
-            const float x = j->a[m * j->ars + k * j->acs];
-            for (int q = n8; q < N; q++) j->c[m * j->ldc + q] += x * j->b[k * j->ldb + q];
-        }
+    if (n8 < N) {                                            // the last few columns, the plain way
+        MatmulJob rest = *j;
+        rest.c += n8; rest.b += n8; rest.N = N - n8;
+        matmul_rows(&rest, m0, mtiles);
+    }
     if (mtiles < m1) matmul_rows(ctx, mtiles, m1);           // leftover rows
 }
 #define MATMUL_KERNEL matmul_rows_fast
