@@ -17,7 +17,7 @@ UNIT    = test_tokenizer test_model test_rewards test_stages test_fuzz_regress
 SCRIPTS = tests/test_cli.sh tests/test_resume.sh
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test sanitize fuzz demo clean
+.PHONY: all test sanitize variants fuzz demo clean
 
 all: r1
 
@@ -51,8 +51,17 @@ sanitize:
 fuzz:
 	sh tests/fuzz/run.sh
 
+# The other builds the code promises: single-threaded without pthreads
+# (-DR1_NO_THREADS) and with only the plain matmul loop (-DR1_PLAIN_MATMUL).
+# Built with warnings as errors, in build-var/, and checked by the model tests.
+variants:
+	@mkdir -p build-var
+	$(CC) $(CFLAGS) $(WARN) -Werror -DR1_NO_THREADS -DR1_PLAIN_MATMUL -o build-var/r1 $(SRC) -lm
+	$(CC) $(CFLAGS) $(WARN) -Werror -DR1_NO_THREADS -DR1_PLAIN_MATMUL -o build-var/test_model tests/test_model.c tokenizer.c -lm
+	@sh tests/run.sh build-var/test_model
+
 demo: r1
 	./r1 demo
 
 clean:
-	rm -rf r1 build-san $(addprefix tests/,$(UNIT))
+	rm -rf r1 build-san build-var $(addprefix tests/,$(UNIT))

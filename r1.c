@@ -146,6 +146,7 @@ static struct {
 #endif
 } pool = { .n_threads = 1 };
 
+#ifndef R1_NO_THREADS
 static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
     int units = (n + grain - 1) / grain;              // whole grains
     int u0 = (int)((long)units * k / parts), u1 = (int)((long)units * (k + 1) / parts);
@@ -153,7 +154,6 @@ static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
     *i1 = u1 * grain < n ? u1 * grain : n;
 }
 
-#ifndef R1_NO_THREADS
 // Workers spin briefly on the generation counter (a training step issues
 // hundreds of small parallel_for calls, and waking a sleeping thread costs
 // more than most of them), then sleep on a condition variable.
