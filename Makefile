@@ -43,7 +43,7 @@ sanitize:
 	$(CC) $(SAN) $(WARN) -o build-san/r1 $(SRC) $(LDLIBS)
 	for t in $(filter-out test_fuzz_regress,$(UNIT)); do $(CC) $(SAN) $(WARN) -o build-san/tests/$$t tests/$$t.c tokenizer.c $(LDLIBS) || exit 1; done
 	$(CC) $(SAN) $(WARN) -o build-san/tests/test_fuzz_regress tests/fuzz/regress.c tokenizer.c $(LDLIBS)
-	@R1=build-san/r1 sh tests/run.sh $(addprefix build-san/tests/,$(UNIT)) $(SCRIPTS)
+	@R1=build-san/r1 R1_SLOW=1 sh tests/run.sh $(addprefix build-san/tests/,$(UNIT)) $(SCRIPTS)
 
 # Optional: libFuzzer on the verifier, tokenizer, checkpoint loader and JSONL
 # reader, FUZZ_SECONDS (30) each. Needs clang's libFuzzer runtime (Debian:

@@ -3216,7 +3216,7 @@ static const Command COMMANDS[] = {
     { "eval", "", "pass@1 over k samples, cons@k and greedy accuracy on a benchmark" },
     { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
     { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
-    { "bench", "", "training and sampling tokens/s, GRPO step time, matmul GFLOP/s" },
+    { "bench", "", "training and sampling tokens/s, GRPO step time, GFLOP/s" },
     { "make-data", "", "regenerate data/: the held-out benchmarks and the tokenizer" },
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))
@@ -3728,21 +3728,30 @@ static int cmd_bench(const Args *a) {
     }
     double peak = fma_peak_gflops();
     double tr = median(train, reps), sa = median(sample, reps), gs = median(grpo, reps), mg = median(mm, reps);
+    // arithmetic of one training token: the weight matmuls (12 D^2 per layer
+    // and the LM head's D V) take 2 flops per multiply-add forward and twice
+    // that backward; attention's per-head products cover the full T x T
+    // square, two forward and four backward, 2 T D flops each per layer
+    const double flops_per_token = 6.0 * ((double)c.n_layer * 12 * D * D + (double)D * c.vocab_size) +
+                                   12.0 * T * D * c.n_layer;
+    const double train_gflops = tr * flops_per_token / 1e9;
     if (a->json)
-        printf("{\"train_tokens_per_s\": %.0f, \"sample_tokens_per_s\": %.0f, \"grpo_step_s\": %.3f, "
+        printf("{\"train_tokens_per_s\": %.0f, \"train_gflops\": %.1f, \"sample_tokens_per_s\": %.0f, \"grpo_step_s\": %.3f, "
                "\"matmul_gflops\": %.1f, \"fma_peak_gflops_one_core\": %.1f, \"threads\": %d, \"config\": "
                "{\"d_model\": %d, \"n_layer\": %d, \"n_head\": %d, \"n_ctx\": %d, \"vocab_size\": %d, "
-               "\"batch\": %d, \"seq\": %d}}\n", tr, sa, gs, mg, peak, pool.n_threads,
+               "\"batch\": %d, \"seq\": %d}}\n", tr, train_gflops, sa, gs, mg, peak, pool.n_threads,
                c.d_model, c.n_layer, c.n_head, c.n_ctx, c.vocab_size, B, T);
     else
         printf("%sr1 bench: d=%d, %d layers, %d heads, vocab %d, context %d; %d thread%s; median of %d runs\n"
                "  training (forward + backward + AdamW, batch %dx%d)  %8.0f tokens/s\n"
+               "    its arithmetic                                 %8.1f GFLOP/s (%.0f%% of %d core%s peak)\n"
                "  sampling (KV cache, %d sequences, T=1)            %8.0f tokens/s\n"
                "  GRPO step (%d questions x %d samples%s)%*s%8.3f s\n"
                "  matmul (%dx%d by %dx%d)                        %8.1f GFLOP/s\n"
                "  FMA peak of one core                             %8.1f GFLOP/s\n",
                progress ? "\r" : "", c.d_model, c.n_layer, c.n_head, c.vocab_size, c.n_ctx, pool.n_threads,
-               pool.n_threads > 1 ? "s" : "", reps, B, T, tr, NS, sa, go.prompts, go.group,
+               pool.n_threads > 1 ? "s" : "", reps, B, T, tr, train_gflops, 100.0 * train_gflops / (peak * pool.n_threads),
+               pool.n_threads, pool.n_threads > 1 ? "s'" : "'s", NS, sa, go.prompts, go.group,
                a->model ? "" : ", untrained: full-length", a->model ? 14 : 0, "", gs, N, D, D, 4 * D, mg, peak);
     free(in); free(tg); free(wt); free(x); free(y);
     seqs_free(&s); kv_free(&kv); model_free(&ref); model_free(&m);

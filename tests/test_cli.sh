@@ -488,5 +488,18 @@ done
 cmp -s "$TMP/eval1.json" "$TMP/eval2.json"
 check $? "eval --json differs between --threads 1 and 2: $(cat "$TMP/eval1.json" "$TMP/eval2.json" 2>/dev/null | tr '\n' '|')"
 
+# bench: one repetition, machine-readable, every figure a positive number.
+# (About 3 s; a minute under the sanitizers, where R1_SLOW=1 skips it.)
+if [ "${R1_SLOW:-0}" = 0 ]; then
+    if expect_ok "bench --steps 1 --json --threads 2" "$R1" bench --steps 1 --json --threads 2; then
+        for key in train_tokens_per_s train_gflops sample_tokens_per_s grpo_step_s matmul_gflops fma_peak_gflops_one_core; do
+            v=$(sed -n "s/.*\"$key\": \([0-9.]*\).*/\1/p" "$TMP/out")
+            case $v in ''|0|0.0|0.00|0.000) fail "bench --json: $key missing or zero in $(head -c 300 "$TMP/out")" ;; *) ok ;; esac
+        done
+        grep -q '"threads": 2,' "$TMP/out"
+        check $? "bench --json --threads 2 does not report 2 threads: $(head -c 300 "$TMP/out")"
+    fi
+fi
+
 echo "cli: $pass passed, $nfail failed"
 [ "$nfail" -eq 0 ]
