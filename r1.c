@@ -902,6 +902,7 @@ typedef struct {
     float *weights;                         // (B, T) per-token loss weight
     float *logp;                            // (B, T) log p(target) from the last forward
     int *lm_rows, n_lm;                     // positions that went through the LM head
+    int same_weights;                       // set by a caller: the next forward may skip the transpose
     int cur_B, cur_T;
     long step;                              // AdamW steps taken
 } Model;
@@ -1532,7 +1533,11 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
     if (targets) memcpy(m->targets, targets, (size_t)B * T * sizeof(int));
     else for (int i = 0; i < B * T; i++) m->targets[i] = -1;
     m->cur_B = B; m->cur_T = T;
-    model_transpose_weights(m);
+    // The transposed weights are rebuilt for every forward, unless the caller
+    // has just said that nothing changed since the last one (the micro-batches
+    // of one optimizer step). The promise holds for this one call only.
+    if (!m->same_weights) model_transpose_weights(m);
+    m->same_weights = 0;
 
     const int N = B * T;
     Params *p = &m->params, *wt = &m->wt;
@@ -2564,9 +2569,11 @@ static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, co
             int nb = n_keep - b0 < MB ? n_keep - b0 : MB;
             int Tb = seqs_batch(&k, b0, b0 + nb, 1, inputs, targets);
             if (it == 0 && o->beta > 0.0f) {                 // the frozen reference's log-probs
+                ref->same_weights = b0 > 0;
                 model_forward(ref, inputs, targets, nb, Tb);
                 memcpy(logp_ref + (size_t)b0 * T, ref->logp, sizeof(float) * (size_t)nb * Tb);
             }
+            policy->same_weights = b0 > 0;                     // the update comes after the last micro-batch
             model_forward(policy, inputs, targets, nb, Tb);
             // before the first update the policy *is* the old policy
             if (it == 0) memcpy(logp_old + (size_t)b0 * T, policy->logp, sizeof(float) * (size_t)nb * Tb);
@@ -3009,6 +3016,7 @@ static void pretrain_base(Model *m, const World *w, const PretrainOpts *o, Rng *
             int nb = B - b0 < o->micro ? B - b0 : o->micro;
             int Tb = seqs_batch(&s, b0, b0 + nb, 1, inputs, targets);
             for (int i = 0; i < nb * Tb; i++) weights[i] = targets[i] >= 0 ? 1.0f / count : 0.0f;
+            m->same_weights = b0 > 0;                       // no update since the last micro-batch
             model_forward(m, inputs, targets, nb, Tb);
             for (int i = 0; i < nb * Tb; i++) loss -= weights[i] * m->logp[i];
             model_backward(m, weights);
