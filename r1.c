@@ -1314,13 +1314,15 @@ static void attend(float *out, float *att, const float *q, const float *k, const
 // products on the matmul kernel (one head per thread, so on the calling
 // thread). The kernel wants b with contiguous rows; where b would be the
 // keys or values transposed, transpose_head makes that copy, (hs,T): row i
-// holds component i of every position. The products run over the full T x T
-// square and the causal mask is applied after: twice the arithmetic of the
-// triangle, but in the kernel's vector tiles that is still far faster than
-// triangle-shaped scalar loops.
+// holds component i of every position. The products go in blocks of
+// ATT_ROWS rows, each stopping at the diagonal block's edge: a staircase
+// over the causal triangle. The entries it still covers above the diagonal
+// are masked (set to exactly 0) afterwards; the ones it skips would only
+// have added exact zeros, so the numbers are those of the full square.
 typedef struct {
     float *out, *att, *dinp; const float *inp, *dout; int B, T, C, NH;
 } AttentionJob;
+#define ATT_ROWS 24                 // rows per block: whole 6-row tiles, and 16 + 8 columns
 static void transpose_head(float *xt, const float *x, size_t stride, int T, int hs) {
     for (int s = 0; s < T; s++)
         for (int i = 0; i < hs; i++) xt[(size_t)i * T + s] = x[s * stride + i];
@@ -1338,7 +1340,10 @@ static void attention_forward_bh(void *ctx, int i0, int i1) {
         // att (T,T) = q (T,hs) . k^T (hs,T), then the causal softmax row by row
         transpose_head(kt, k, row, T, hs);
         memset(att, 0, (size_t)T * T * sizeof(float));
-        matmul_acc_here(att, T, q, row, 1, kt, T, T, T, hs);
+        for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {                 // rows [t0,t1): keys s < t1
+            const int t1 = t0 + ATT_ROWS < T ? t0 + ATT_ROWS : T;
+            matmul_acc_here(att + (size_t)t0 * T, T, q + t0 * row, row, 1, kt, T, t1 - t0, t1, hs);
+        }
         for (int t = 0; t < T; t++) {
             float *at = att + (size_t)t * T;
             softmax_scaled(at, t + 1, 1.0f / sqrtf((float)hs));
@@ -1346,7 +1351,10 @@ static void attention_forward_bh(void *ctx, int i0, int i1) {
         }
         // out (T,hs) = att (T,T) . v (T,hs)
         for (int t = 0; t < T; t++) memset(out + (size_t)t * C, 0, (size_t)hs * sizeof(float));
-        matmul_acc_here(out, C, att, T, 1, v, row, T, hs, T);
+        for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {                 // rows [t0,t1): sum over s < t1
+            const int t1 = t0 + ATT_ROWS < T ? t0 + ATT_ROWS : T;
+            matmul_acc_here(out + (size_t)t0 * C, C, att + (size_t)t0 * T, T, 1, v, row, t1 - t0, hs, t1);
+        }
     }
     free(kt);
 }
@@ -1367,12 +1375,17 @@ static void attention_backward_bh(void *ctx, int i0, int i1) {
         float *dq = j->dinp + (size_t)b * T * row + h * hs, *dk = dq + C, *dv = dq + 2 * C;
         const float *att = j->att + (size_t)bh * T * T;            // att[b,h,:,:]
         const float *d = j->dout + (size_t)b * T * C + h * hs;     // dout[b,:,h*hs], row stride C
-        // out = att . v:  datt (T,T) = dout (T,hs) . v^T (hs,T)  (kept in dpre for now)
+        // out = att . v, so  datt (T,T) = dout (T,hs) . v^T (hs,T)  (kept in dpre for now)
+        //               and  dv (T,hs) += att^T (T,T) . dout (T,hs)
         transpose_head(vt, v, row, T, hs);
         memset(dpre, 0, (size_t)T * T * sizeof(float));
-        matmul_acc_here(dpre, T, d, C, 1, vt, T, T, T, hs);
-        //                 dv (T,hs) += att^T (T,T) . dout (T,hs)
-        matmul_acc_here(dv, row, att, 1, T, d, C, T, hs, T);
+        for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {
+            const int t1 = t0 + ATT_ROWS < T ? t0 + ATT_ROWS : T;
+            matmul_acc_here(dpre + (size_t)t0 * T, T, d + (size_t)t0 * C, C, 1, vt, T, t1 - t0, t1, hs);
+            // row s of att^T holds att[t,s], zero unless t >= s: for s >= t0, sum over t >= t0
+            matmul_acc_here(dv + t0 * row, row, att + (size_t)t0 * T + t0, 1, T, d + (size_t)t0 * C, C,
+                            t1 - t0, hs, T - t0);
+        }
         // att = softmax(pre), row by row: dpre[s] = att[s] * (datt[s] - sum_u att[u] datt[u]),
         // and pre = q . k^T * scale (zero above the diagonal, where att is masked)
         for (int t = 0; t < T; t++) {
@@ -1383,8 +1396,12 @@ static void attention_backward_bh(void *ctx, int i0, int i1) {
             for (int s = t + 1; s < T; s++) dp[s] = 0.0f;
         }
         // dq (T,hs) += dpre (T,T) . k (T,hs)    dk (T,hs) += dpre^T (T,T) . q (T,hs)
-        matmul_acc_here(dq, row, dpre, T, 1, k, row, T, hs, T);
-        matmul_acc_here(dk, row, dpre, 1, T, q, row, T, hs, T);
+        for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {
+            const int t1 = t0 + ATT_ROWS < T ? t0 + ATT_ROWS : T;
+            matmul_acc_here(dq + t0 * row, row, dpre + (size_t)t0 * T, T, 1, k, row, t1 - t0, hs, t1);
+            matmul_acc_here(dk + t0 * row, row, dpre + (size_t)t0 * T + t0, 1, T, q + t0 * row, row,
+                            t1 - t0, hs, T - t0);
+        }
     }
     free(vt);
 }
@@ -3738,8 +3755,10 @@ static int cmd_bench(const Args *a) {
     double tr = median(train, reps), sa = median(sample, reps), gs = median(grpo, reps), mg = median(mm, reps);
     // arithmetic of one training token: the weight matmuls (12 D^2 per layer
     // and the LM head's D V) take 2 flops per multiply-add forward and twice
-    // that backward; attention's per-head products cover the full T x T
-    // square, two forward and four backward, 2 T D flops each per layer
+    // that backward; attention's per-head products, two forward and four
+    // backward, 2 T D flops each per layer, are counted over the full T x T
+    // square as a dense implementation computes them (ours skips about a
+    // third of it, above the diagonal), so the figure compares across codes
     const double flops_per_token = 6.0 * ((double)c.n_layer * 12 * D * D + (double)D * c.vocab_size) +
                                    12.0 * T * D * c.n_layer;
     const double train_gflops = tr * flops_per_token / 1e9;
