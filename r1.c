@@ -1520,7 +1520,8 @@ static void softmax_logp_backward(float *dlogits, const float *probs, const int 
 // the model: whole forward, backward and AdamW
 
 // Lay out each weight matrix transposed for matmul_forward. Cheap (one pass
-// over the parameters); done at the start of every forward so it is never stale.
+// over the parameters); done at the start of every forward (unless the caller
+// vouches for the last one, see model_forward) so it is never stale.
 static void model_transpose_weights(Model *m) {
     const Config *c = &m->config;
     const int D = c->d_model, L = c->n_layer, V = c->vocab_size;
