@@ -1337,22 +1337,19 @@ static void attention_forward_bh(void *ctx, int i0, int i1) {
         const float *q = j->inp + (size_t)b * T * row + h * hs, *k = q + C, *v = q + 2 * C;
         float *att = j->att + (size_t)bh * T * T;                  // att[b,h,:,:]
         float *out = j->out + (size_t)b * T * C + h * hs;          // out[b,:,h*hs], row stride C
-        // att (T,T) = q (T,hs) . k^T (hs,T), then the causal softmax row by row
         transpose_head(kt, k, row, T, hs);
         memset(att, 0, (size_t)T * T * sizeof(float));
+        for (int t = 0; t < T; t++) memset(out + (size_t)t * C, 0, (size_t)hs * sizeof(float));
         for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {                 // rows [t0,t1): keys s < t1
             const int t1 = t0 + ATT_ROWS < T ? t0 + ATT_ROWS : T;
+            // att (T,T) = q (T,hs) . k^T (hs,T), then the causal softmax row by row
             matmul_acc_here(att + (size_t)t0 * T, T, q + t0 * row, row, 1, kt, T, t1 - t0, t1, hs);
-        }
-        for (int t = 0; t < T; t++) {
-            float *at = att + (size_t)t * T;
-            softmax_scaled(at, t + 1, 1.0f / sqrtf((float)hs));
-            for (int s = t + 1; s < T; s++) at[s] = 0.0f;          // causal mask
-        }
-        // out (T,hs) = att (T,T) . v (T,hs)
-        for (int t = 0; t < T; t++) memset(out + (size_t)t * C, 0, (size_t)hs * sizeof(float));
-        for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {                 // rows [t0,t1): sum over s < t1
-            const int t1 = t0 + ATT_ROWS < T ? t0 + ATT_ROWS : T;
+            for (int t = t0; t < t1; t++) {
+                float *at = att + (size_t)t * T;
+                softmax_scaled(at, t + 1, 1.0f / sqrtf((float)hs));
+                for (int s = t + 1; s < T; s++) at[s] = 0.0f;      // causal mask
+            }
+            // out (T,hs) = att (T,T) . v (T,hs)
             matmul_acc_here(out + (size_t)t0 * C, C, att + (size_t)t0 * T, T, 1, v, row, t1 - t0, hs, t1);
         }
     }
