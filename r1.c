@@ -49,9 +49,9 @@
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "r1.c reads and writes little-endian safetensors with plain memcpy: build on a little-endian machine"
 #endif
-
 // ----------------------------------------------------------------------------
-// utilities: errors, checked allocation, random numbers, clock
+// declarations: errors, checked allocation, random numbers, the clock, and
+// the machinery the method calls
 
 // Exit codes: 2 for a usage error, 1 for a data error.
 enum { EXIT_USAGE = 2, EXIT_DATA = 1 };
@@ -119,280 +119,22 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-// ----------------------------------------------------------------------------
-// utilities: threads
+// The machinery the method calls, defined after the method (see the banner
+// "machinery (not in the paper)"): threads, the matmul kernel, files.
 //
-// parallel_for(n, grain, fn, ctx) splits the items [0,n) into one contiguous
-// range per thread and calls fn(ctx, i0, i1) on each. Every output element is
-// computed by exactly one thread in a fixed order, so results are bit-identical
-// for any thread count (ranges start at multiples of `grain`, so an element
-// never changes between a kernel's fast path and its tail path). Build with
-// -DR1_NO_THREADS for a single-threaded binary.
-
+// parallel_for(n, grain, fn, ctx) calls fn(ctx, i0, i1) on contiguous ranges
+// of [0,n), one per thread; every output is computed by one thread in a fixed
+// order, so results do not depend on the thread count.
 typedef void (*RangeFn)(void *ctx, int i0, int i1);
-#define MAX_THREADS 64
-
-static struct {
-    int n_threads;                // including the calling thread
-#ifndef R1_NO_THREADS
-    pthread_t th[MAX_THREADS];
-    pthread_mutex_t mu;
-    pthread_cond_t go;
-    atomic_int generation;        // bumped once per parallel_for
-    atomic_int pending;           // workers still busy with this round
-    RangeFn fn;
-    void *ctx;
-    int n, grain;
-#endif
-} pool = { .n_threads = 1 };
-
-#ifndef R1_NO_THREADS
-static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
-    int units = (n + grain - 1) / grain;              // whole grains
-    int u0 = (int)((long)units * k / parts), u1 = (int)((long)units * (k + 1) / parts);
-    *i0 = u0 * grain < n ? u0 * grain : n;
-    *i1 = u1 * grain < n ? u1 * grain : n;
-}
-
-// Workers spin briefly on the generation counter (a training step issues
-// hundreds of small parallel_for calls, and waking a sleeping thread costs
-// more than most of them), then sleep on a condition variable.
-static void *pool_worker(void *arg) {
-    int id = (int)(intptr_t)arg, seen = 0;
-    for (;;) {
-        int spins = 0;
-        while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen) {
-            if (++spins < 200000) continue;
-            pthread_mutex_lock(&pool.mu);
-            while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.go, &pool.mu);
-            pthread_mutex_unlock(&pool.mu);
-        }
-        seen = atomic_load(&pool.generation);
-        int i0, i1;
-        chunk_of(pool.n, pool.grain, pool.n_threads, id, &i0, &i1);
-        if (i0 < i1) pool.fn(pool.ctx, i0, i1);
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
-    }
-    return NULL;
-}
-#endif
-
-static void threads_init(int n) {
-#ifdef R1_NO_THREADS
-    (void)n;
-    pool.n_threads = 1;
-#else
-    if (pool.n_threads > 1 || n <= 1) return;          // started once per process
-    if (n > MAX_THREADS) n = MAX_THREADS;
-    pthread_mutex_init(&pool.mu, NULL);
-    pthread_cond_init(&pool.go, NULL);
-    pool.n_threads = n;
-    for (int i = 1; i < n; i++)
-        if (pthread_create(&pool.th[i], NULL, pool_worker, (void *)(intptr_t)i) != 0) {
-            pool.n_threads = i;                         // fewer threads still give the same results
-            break;
-        }
-#endif
-}
-
-static void parallel_for(int n, int grain, RangeFn fn, void *ctx) {
-    if (n <= 0) return;
-#ifndef R1_NO_THREADS
-    if (pool.n_threads > 1 && n > grain) {
-        pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.grain = grain;
-        atomic_store(&pool.pending, pool.n_threads - 1);
-        pthread_mutex_lock(&pool.mu);
-        atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
-        pthread_cond_broadcast(&pool.go);
-        pthread_mutex_unlock(&pool.mu);
-        int i0, i1;
-        chunk_of(n, grain, pool.n_threads, 0, &i0, &i1);
-        if (i0 < i1) fn(ctx, i0, i1);
-        while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) { /* spin: the others finish soon */ }
-        return;
-    }
-#endif
-    (void)grain;
-    fn(ctx, 0, n);
-}
-
-// p[0..n) = 0, split over the threads in chunks of 16k floats
-#define ZERO_CHUNK 16384
-typedef struct { float *p; size_t n; } ZeroJob;
-static void zero_chunks(void *ctx, int c0, int c1) {
-    const ZeroJob *j = ctx;
-    size_t i0 = (size_t)c0 * ZERO_CHUNK, i1 = (size_t)c1 * ZERO_CHUNK;
-    if (i1 > j->n) i1 = j->n;
-    memset(j->p + i0, 0, (i1 - i0) * sizeof(float));
-}
-static void zero_floats(float *p, size_t n) {
-    ZeroJob j = { p, n };
-    parallel_for((int)((n + ZERO_CHUNK - 1) / ZERO_CHUNK), 1, zero_chunks, &j);
-}
-
-// ----------------------------------------------------------------------------
-// utilities: files and JSON
-
-// Write a whole file atomically: to PATH.tmp, flushed and closed with every
-// error checked, then renamed over PATH. A crash leaves the old file intact.
-typedef struct { const void *data; size_t len; } Chunk;
-static int write_file_atomic(const char *path, const Chunk *chunks, int n, char *err, size_t errcap) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        errf(err, errcap, "%s: path too long", path);
-        return -1;
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { errf(err, errcap, "cannot write %s: %s", tmp, strerror(errno)); return -1; }
-    int ok = 1;
-    for (int i = 0; i < n && ok; i++)
-        if (chunks[i].len && fwrite(chunks[i].data, 1, chunks[i].len, f) != chunks[i].len) ok = 0;
-    if (fflush(f) != 0) ok = 0;
-    if (fsync(fileno(f)) != 0 && errno != EINVAL && errno != EROFS) ok = 0;
-    if (fclose(f) != 0) ok = 0;
-    if (!ok) {
-        errf(err, errcap, "cannot write %s: %s (disk full?)", tmp, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) != 0) {
-        errf(err, errcap, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-// Append printf-formatted text to a growing buffer.
-typedef struct { char *s; size_t len, cap; } Buf;
-static void buf_printf(Buf *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->len;
-        int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (b->s && (size_t)k < room) { b->len += (size_t)k; return; }
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + (size_t)k + 1) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) die(EXIT_DATA, "out of memory");
-        b->s = s; b->cap = cap;
-    }
-}
-
-// Read a whole file (at most max bytes). NULL and a message on failure.
-static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap) {
-    struct stat st;
-    if (stat(path, &st) != 0) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
-    if (S_ISDIR(st.st_mode)) { errf(err, errcap, "%s is a directory, not a file", path); return NULL; }
-    FILE *f = fopen(path, "rb");
-    if (!f) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
-    size_t cap = 1 << 16, n = 0;
-    char *data = malloc(cap);
-    while (data) {
-        if (n == cap) {
-            if (cap >= max) { errf(err, errcap, "%s is larger than %zu bytes", path, max); free(data); fclose(f); return NULL; }
-            cap = cap * 2 < max ? cap * 2 : max;
-            char *d = realloc(data, cap);
-            if (!d) { free(data); data = NULL; break; }
-            data = d;
-        }
-        size_t k = fread(data + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!data) { errf(err, errcap, "out of memory reading %s", path); return NULL; }
-    if (bad) { errf(err, errcap, "cannot read %s", path); free(data); return NULL; }
-    *len = n;
-    return data;
-}
-
-// A minimal JSON reader for the safetensors header: objects, strings,
-// non-negative integers and arrays of them. Anything else is an error.
-typedef struct { const char *s, *end; const char *err; } Json;
-
-static void json_ws(Json *j) { while (j->s < j->end && isspace((unsigned char)*j->s)) j->s++; }
-static int json_eat(Json *j, char ch) {
-    json_ws(j);
-    if (j->s < j->end && *j->s == ch) { j->s++; return 1; }
-    return 0;
-}
-// Read a string into out (cap bytes, NUL-terminated). Escapes \" \\ \/ \n \t
-// and \u00XX are understood; longer strings than cap are an error.
-static int json_string(Json *j, char *out, size_t cap) {
-    if (!json_eat(j, '"')) { j->err = "expected a string"; return 0; }
-    size_t n = 0;
-    while (j->s < j->end && *j->s != '"') {
-        char ch = *j->s++;
-        if ((unsigned char)ch < 0x20) { j->err = "control character in a string"; return 0; }
-        if (ch == '\\') {
-            if (j->s >= j->end) break;
-            char e = *j->s++;
-            if (e == 'n') ch = '\n';
-            else if (e == 't') ch = '\t';
-            else if (e == 'r') ch = '\r';
-            else if (e == 'b') ch = '\b';
-            else if (e == 'f') ch = '\f';
-            else if (e == '"' || e == '\\' || e == '/') ch = e;
-            else if (e == 'u' && j->end - j->s >= 4) {
-                unsigned v = 0;
-                for (int i = 0; i < 4; i++) {
-                    int hx = tolower((unsigned char)*j->s++);
-                    if (!isxdigit(hx)) { j->err = "bad \\u escape"; return 0; }
-                    v = v * 16 + (unsigned)(isdigit(hx) ? hx - '0' : hx - 'a' + 10);
-                }
-                // no NUL (it would cut the string short) and no lone surrogates
-                if (v == 0 || (v >= 0xd800 && v <= 0xdfff)) { j->err = "bad \\u escape"; return 0; }
-                if (v >= 0x80) {                            // write it as UTF-8
-                    unsigned char u[3]; int k = 0;
-                    if (v < 0x800) { u[k++] = (unsigned char)(0xC0 | (v >> 6)); }
-                    else { u[k++] = (unsigned char)(0xE0 | (v >> 12)); u[k++] = (unsigned char)(0x80 | ((v >> 6) & 0x3F)); }
-                    if (n + (size_t)k + 1 >= cap) { j->err = "string too long"; return 0; }
-                    for (int i = 0; i < k; i++) out[n++] = (char)u[i];
-                    v = 0x80 | (v & 0x3F);
-                }
-                ch = (char)v;
-            } else { j->err = "bad escape in a string"; return 0; }
-        }
-        // no control characters, escaped or not: what we read ends up in
-        // one-line error messages and on terminals
-        if ((unsigned char)ch < 0x20 || ch == 0x7f) { j->err = "control character in a string"; return 0; }
-        if (n + 1 >= cap) { j->err = "string too long"; return 0; }
-        out[n++] = ch;
-    }
-    if (!json_eat(j, '"')) { j->err = "unterminated string"; return 0; }
-    out[n] = '\0';
-    return 1;
-}
-static int json_uint(Json *j, uint64_t *v) {
-    json_ws(j);
-    if (j->s >= j->end || !isdigit((unsigned char)*j->s)) { j->err = "expected a non-negative integer"; return 0; }
-    uint64_t x = 0;
-    while (j->s < j->end && isdigit((unsigned char)*j->s)) {
-        if (x > (UINT64_MAX - 9) / 10) { j->err = "integer too large"; return 0; }
-        x = x * 10 + (uint64_t)(*j->s++ - '0');
-    }
-    *v = x;
-    return 1;
-}
-// [a, b, ...] of at most max integers; returns the count or -1.
-static int json_uint_array(Json *j, uint64_t *out, int max) {
-    if (!json_eat(j, '[')) { j->err = "expected an array"; return -1; }
-    int n = 0;
-    if (json_eat(j, ']')) return 0;
-    do {
-        uint64_t v;
-        if (!json_uint(j, &v)) return -1;
-        if (n >= max) { j->err = "array too long"; return -1; }
-        out[n++] = v;
-    } while (json_eat(j, ','));
-    if (!json_eat(j, ']')) { j->err = "expected ']'"; return -1; }
-    return n;
-}
+static void parallel_for(int n, int grain, RangeFn fn, void *ctx);
+static void zero_floats(float *p, size_t n);                     // p[0..n) = 0, in parallel
+// c (M,N) += a (M,K) . b (K,N): c[m,n] += sum over k = 0..K-1, in order, of
+// a[m*ars + k*acs] * b[k*N + n]. matmul_acc splits the rows over the threads;
+// matmul_acc_here (row strides ldc, ldb) runs on the calling thread.
+static void matmul_acc(float *c, const float *a, int ars, int acs, const float *b, int M, int N, int K);
+static void matmul_acc_here(float *c, size_t ldc, const float *a, size_t ars, size_t acs,
+                            const float *b, size_t ldb, int M, int N, int K);
+static void transpose(float *out, const float *inp, int C, int R);   // out (R,C) = inp (C,R) transposed
 
 // ----------------------------------------------------------------------------
 // the toy world
@@ -662,89 +404,8 @@ typedef struct {
 
 typedef struct { Example *ex; int n; } Dataset;
 
-// Read a JSONL benchmark: one {"prompt": "...", "answer": "..."} per line.
-// Every malformed line is an error naming the file and line.
-static int valid_utf8(const char *s) {
-    const unsigned char *u = (const unsigned char *)s;
-    while (*u) {
-        int n; unsigned lo = 0x80, hi = 0xBF;                // allowed range of the second byte
-        if (*u < 0x80) n = 0;
-        else if (*u >= 0xC2 && *u <= 0xDF) n = 1;
-        else if (*u >= 0xE0 && *u <= 0xEF) { n = 2; if (*u == 0xE0) lo = 0xA0; if (*u == 0xED) hi = 0x9F; }
-        else if (*u >= 0xF0 && *u <= 0xF4) { n = 3; if (*u == 0xF0) lo = 0x90; if (*u == 0xF4) hi = 0x8F; }
-        else return 0;                                        // overlong lead, or past U+10FFFF
-        u++;
-        for (int i = 0; i < n; i++, u++) {
-            if (i == 0 ? (*u < lo || *u > hi) : (*u >> 6) != 2) return 0;
-        }
-    }
-    return 1;
-}
-static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
-    size_t len;
-    char *text = read_file(path, (size_t)64 << 20, &len, err, errcap);
-    if (!text) return -1;
-    ds->ex = NULL; ds->n = 0;
-    int cap = 0, line = 0;
-    for (size_t pos = 0; pos < len;) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n') end++;
-        line++;
-        Json j = { text + pos, text + end, NULL };
-        json_ws(&j);
-        if (j.s == j.end) { pos = end + 1; continue; }               // blank line
-        if (memchr(text + pos, '\0', end - pos)) { j.err = "NUL byte in the line"; goto bad; }
-        Example e = { 0 };
-        int have_p = 0, have_a = 0;
-        if (!json_eat(&j, '{')) { j.err = "expected a JSON object"; goto bad; }
-        int empty = json_eat(&j, '}');
-        if (!empty) do {
-            char key[64], val[256];
-            if (!json_string(&j, key, sizeof key) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected \"key\":"; goto bad; }
-            json_ws(&j);
-            if (j.s < j.end && *j.s == '"') {
-                if (!json_string(&j, val, sizeof val)) goto bad;
-            } else {                                                   // a bare number is fine for "answer"
-                if (strcmp(key, "answer")) { j.err = "expected a string"; goto bad; }
-                uint64_t v;
-                int neg = json_eat(&j, '-');
-                if (!json_uint(&j, &v) || v > 999999999999999999ULL) { if (!j.err) j.err = "expected a string or an integer"; goto bad; }
-                snprintf(val, sizeof val, "%s%llu", neg ? "-" : "", (unsigned long long)v);
-            }
-            if (!strcmp(key, "prompt")) { snprintf(e.prompt, sizeof e.prompt, "%s", val); have_p = 1; }
-            else if (!strcmp(key, "answer")) {
-                if (strlen(val) >= sizeof e.answer) { j.err = "\"answer\" is too long"; goto bad; }
-                memcpy(e.answer, val, strlen(val) + 1);
-                have_a = 1;
-            }
-        } while (json_eat(&j, ','));
-        if (!empty && !json_eat(&j, '}')) { j.err = "expected '}'"; goto bad; }
-        json_ws(&j);
-        if (j.s != j.end) { j.err = "text after the object"; goto bad; }
-        if (!have_p || !have_a) { j.err = have_p ? "missing \"answer\"" : "missing \"prompt\""; goto bad; }
-        if (!e.prompt[0]) { j.err = "empty \"prompt\""; goto bad; }
-        if (!valid_utf8(e.prompt) || !valid_utf8(e.answer)) { j.err = "invalid UTF-8"; goto bad; }
-        Problem p;
-        e.is_arith = parse_question(e.prompt, &p);
-        if (e.is_arith && !parse_integer(e.answer, strlen(e.answer), &e.expected)) { j.err = "\"answer\" of an addition is not an integer"; goto bad; }
-        if (ds->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            Example *x = realloc(ds->ex, sizeof(Example) * (size_t)cap);
-            if (!x) { j.err = "out of memory"; goto bad; }
-            ds->ex = x;
-        }
-        ds->ex[ds->n++] = e;
-        pos = end + 1;
-        continue;
-    bad:
-        errf(err, errcap, "%s:%d: %s", path, line, j.err ? j.err : "malformed line");
-        free(text); free(ds->ex); ds->ex = NULL; ds->n = 0;
-        return -1;
-    }
-    free(text);
-    if (ds->n == 0) { errf(err, errcap, "%s: no examples (expected one {\"prompt\": ..., \"answer\": ...} per line)", path); return -1; }
-    return 0;
-}
+// Read a JSONL benchmark, {"prompt": ..., "answer": ...} per line (machinery, below).
+static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap);
 
 // The toy world a run needs: the tokenizer and the held-out problems.
 typedef struct {
@@ -902,8 +563,8 @@ typedef struct {
     float *weights;                         // (B, T) per-token loss weight
     float *logp;                            // (B, T) log p(target) from the last forward
     int *lm_rows, n_lm;                     // positions that went through the LM head
-    int same_weights;                       // set by a caller: the next forward may skip the transpose
-    int cur_B, cur_T;
+    int cur_B, cur_T;                       // the batch of the last forward
+    float cur_temperature;                  // and the temperature its softmax used
     long step;                              // AdamW steps taken
 } Model;
 
@@ -974,155 +635,6 @@ static void model_free(Model *m) {
     free(m->wt_memory); free(m->acts_memory); free(m->grad_acts_memory);
     free(m->inputs); free(m->targets); free(m->weights); free(m->logp); free(m->lm_rows);
     memset(m, 0, sizeof *m);
-}
-
-// ----------------------------------------------------------------------------
-// the model: the one matmul kernel
-//
-// Every matrix product in this file is  c (M,N) += a (M,K) . b (K,N)  with the
-// rows of b and c contiguous (row strides ldb, ldc), and a read through
-// strides (element (m,k) of a is a[m*ars + k*acs]), so that a transposed a
-// costs nothing. Its inner loop is "c[m, n..n+15] += a[m,k] * b[k, n..n+15]":
-// a broadcast times a contiguous row, which the compiler turns into vector
-// fused multiply-adds. Four rows of c share each row of b. Every c element
-// sums over k from 0 to K-1 in order, whichever thread computes it, so
-// results do not depend on thread count.
-typedef struct {
-    float *c; const float *a, *b;
-    size_t ars, acs, ldb, ldc;
-    int N, K;
-} MatmulJob;
-
-static void matmul_rows(void *ctx, int m0, int m1) {
-    const MatmulJob *j = ctx;
-    const float *a = j->a;
-    const int N = j->N, K = j->K; const size_t ars = j->ars, acs = j->acs;
-    int m = m0;
-    for (; m + 4 <= m1; m += 4) {                    // four rows at a time
-        int n = 0;
-        for (; n + 16 <= N; n += 16) {               // sixteen columns at a time
-            float acc[4][16];
-            for (int r = 0; r < 4; r++)
-                for (int q = 0; q < 16; q++) acc[r][q] = j->c[(m + r) * j->ldc + n + q];
-            for (int k = 0; k < K; k++) {
-                const float *bk = j->b + k * j->ldb + n;
-                for (int r = 0; r < 4; r++) {
-                    const float x = a[(m + r) * ars + k * acs];
-#pragma omp simd
-                    for (int q = 0; q < 16; q++) acc[r][q] += x * bk[q];
-                }
-            }
-            for (int r = 0; r < 4; r++)
-                for (int q = 0; q < 16; q++) j->c[(m + r) * j->ldc + n + q] = acc[r][q];
-        }
-        for (int r = 0; r < 4; r++)                   // leftover columns
-            for (int k = 0; k < K; k++) {
-                const float x = a[(m + r) * ars + k * acs];
-                for (int q = n; q < N; q++) j->c[(m + r) * j->ldc + q] += x * j->b[k * j->ldb + q];
-            }
-    }
-    for (; m < m1; m++)                               // leftover rows
-        for (int k = 0; k < K; k++) {
-            const float x = a[m * ars + k * acs];
-            float *cm = j->c + m * j->ldc; const float *bk = j->b + k * j->ldb;
-#pragma omp simd
-            for (int q = 0; q < N; q++) cm[q] += x * bk[q];
-        }
-}
-
-#if defined(__GNUC__) && defined(__AVX__) && !defined(R1_PLAIN_MATMUL)
-// The same product, written for the register file and the caches.
-// Registers: a tile of six rows of c by sixteen columns lives in twelve
-// 8-wide vector registers (GCC/clang vector extensions) while k runs; each
-// row of b is loaded once per k and used six times.
-// Caches: k runs in chunks of MM_KC, and one chunk is applied to every tile
-// before the next begins, so the slices of a and b that the tiles share stay
-// in cache instead of streaming from memory once per tile (this matters for
-// the weight gradients, where K is the number of tokens in the batch).
-// Every c element still sums k = 0, 1, ..., K-1 in order, one fused
-// multiply-add per term, exactly as matmul_rows does: the same numbers
-// (tests/test_model.c checks bit for bit), about 2.5x faster here on the
-// demo's shapes. Leftover columns go eight at a time through the same tile,
-// the last few columns and leftover rows the plain way.
-typedef float f8 __attribute__((vector_size(32)));
-static inline f8 load8(const float *p) { f8 v; memcpy(&v, p, sizeof v); return v; }
-static inline void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
-#define MM_ROWS 6
-#define MM_KC 192
-
-// c[m..m+6, n..n+8*nv) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..n+8*nv),
-// for nv = 1 or 2 vectors per row (a constant wherever it is called, so the
-// compiler unrolls the v loops and keeps acc in registers)
-static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv) {
-    const int nr = MM_ROWS;
-    const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
-    float *c = j->c + m * ldc + n;
-    f8 acc[MM_ROWS][2];
-    for (int r = 0; r < nr; r++)
-        for (int v = 0; v < nv; v++) acc[r][v] = load8(c + r * ldc + 8 * v);
-    const float *ak = j->a + m * ars + k0 * acs, *bk = j->b + k0 * ldb + n;
-    for (int k = k0; k < k1; k++, ak += acs, bk += ldb) {
-        f8 bv[2];
-        for (int v = 0; v < nv; v++) bv[v] = load8(bk + 8 * v);
-        for (int r = 0; r < nr; r++) {
-            const float s = ak[r * ars];                 // a[m+r, k], broadcast
-            const f8 x = { s, s, s, s, s, s, s, s };
-            for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
-        }
-    }
-    for (int r = 0; r < nr; r++)
-        for (int v = 0; v < nv; v++) store8(c + r * ldc + 8 * v, acc[r][v]);
-}
-
-static void matmul_rows_fast(void *ctx, int m0, int m1) {
-    const MatmulJob *j = ctx;
-    const int N = j->N, K = j->K, n16 = N / 16 * 16, n8 = N / 8 * 8;
-    const int mtiles = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;   // rows [m0, mtiles) go in tiles
-    for (int k0 = 0; k0 < K; k0 += MM_KC) {
-        const int k1 = k0 + MM_KC < K ? k0 + MM_KC : K;
-        for (int m = m0; m < mtiles; m += MM_ROWS) {
-            for (int n = 0; n < n16; n += 16) tile(j, m, n, k0, k1, 2);
-            if (n8 > n16) tile(j, m, n16, k0, k1, 1);
-        }
-    }
-    if (n8 < N) {                                            // the last few columns, the plain way
-        MatmulJob rest = *j;
-        rest.c += n8; rest.b += n8; rest.N = N - n8;
-        matmul_rows(&rest, m0, mtiles);
-    }
-    if (mtiles < m1) matmul_rows(ctx, mtiles, m1);           // leftover rows
-}
-#define MATMUL_KERNEL matmul_rows_fast
-#else
-#define MM_ROWS 4
-#define MATMUL_KERNEL matmul_rows
-#endif
-
-// c (M,N) += a (M,K) . b (K,N), split over rows of c in blocks of MM_ROWS.
-static void matmul_acc(float *c, const float *a, int ars, int acs, const float *b, int M, int N, int K) {
-    MatmulJob j = { c, a, b, (size_t)ars, (size_t)acs, (size_t)N, (size_t)N, N, K };
-    // leftover rows take a different (but equally ordered) path: keep the
-    // split at whole blocks so that each row always takes the same path
-    parallel_for(M, MM_ROWS, MATMUL_KERNEL, &j);
-}
-// The same on the calling thread, with row strides for b and c: the small
-// products inside one attention head (attention runs a head per thread).
-static void matmul_acc_here(float *c, size_t ldc, const float *a, size_t ars, size_t acs,
-                            const float *b, size_t ldb, int M, int N, int K) {
-    MatmulJob j = { c, a, b, ars, acs, ldb, ldc, N, K };
-    MATMUL_KERNEL(&j, 0, M);
-}
-
-// out (R,C) = transpose of inp (C,R); used to lay a weight out for the forward.
-typedef struct { float *out; const float *inp; int C, R; } TransposeJob;
-static void transpose_rows(void *ctx, int i0, int i1) {
-    const TransposeJob *j = ctx;
-    for (int i = i0; i < i1; i++)
-        for (int k = 0; k < j->R; k++) j->out[(size_t)k * j->C + i] = j->inp[(size_t)i * j->R + k];
-}
-static void transpose(float *out, const float *inp, int C, int R) {
-    TransposeJob j = { out, inp, C, R };
-    parallel_for(C, 16, transpose_rows, &j);
 }
 
 // ----------------------------------------------------------------------------
@@ -1468,12 +980,13 @@ static void residual_backward(float *da, float *db, const float *dout, size_t N)
 // place. Row r is position rows[r] of the batch (rows NULL: position r), and
 // logp[pos] = log softmax(logits[r])[targets[pos]], or 0 for a negative
 // target (padding).
-typedef struct { float *probs, *logp; const int *targets, *rows; int V; } SoftmaxJob;
+typedef struct { float *probs, *logp; const int *targets, *rows; int V; float inv_t; } SoftmaxJob;
 static void softmax_rows(void *ctx, int r0, int r1) {
     const SoftmaxJob *j = ctx;
     const int V = j->V;
     for (int r = r0; r < r1; r++) {
         float *p = j->probs + (size_t)r * V;
+        if (j->inv_t != 1.0f) for (int i = 0; i < V; i++) p[i] *= j->inv_t;     // softmax(z / temperature)
         float maxv = -INFINITY;
         for (int i = 0; i < V; i++) if (p[i] > maxv) maxv = p[i];
         float sum = 0.0f;
@@ -1485,15 +998,17 @@ static void softmax_rows(void *ctx, int r0, int r1) {
         if (j->logp) j->logp[pos] = y >= 0 ? logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
     }
 }
-static void softmax_logp_forward(float *probs, float *logp, const int *targets, const int *rows, int N, int V) {
-    SoftmaxJob j = { probs, logp, targets, rows, V };
+static void softmax_logp_forward(float *probs, float *logp, const int *targets, const int *rows, int N, int V,
+                                 float temperature) {
+    SoftmaxJob j = { probs, logp, targets, rows, V, 1.0f / temperature };
     parallel_for(N, 8, softmax_rows, &j);
 }
 // The weighted loss is  loss = -sum_r weight[r] * logp[r].  Its gradient with
-// respect to the logits of row r is  weight[r] * (probs[r,:] - onehot(target)).
+// respect to the logits of row r is  weight[r] * (probs[r,:] - onehot(target)),
+// divided by the temperature when the forward divided the logits by it.
 // Supervised fine-tuning puts 1/count on response tokens and 0 elsewhere;
 // GRPO puts its per-token coefficient here (see grpo_token below).
-typedef struct { float *dlogits; const float *probs, *weight; const int *targets, *rows; int V; } SoftmaxBackJob;
+typedef struct { float *dlogits; const float *probs, *weight; const int *targets, *rows; int V; float inv_t; } SoftmaxBackJob;
 static void softmax_logp_backward_rows(void *ctx, int r0, int r1) {
     const SoftmaxBackJob *j = ctx;
     const int V = j->V;
@@ -1501,15 +1016,15 @@ static void softmax_logp_backward_rows(void *ctx, int r0, int r1) {
         float *d = j->dlogits + (size_t)r * V;
         const float *p = j->probs + (size_t)r * V;
         const int pos = j->rows ? j->rows[r] : r;
-        const float w = j->weight[pos];
+        const float w = j->weight[pos] * j->inv_t;
         if (w == 0.0f || j->targets[pos] < 0) continue;
         for (int i = 0; i < V; i++) d[i] += w * p[i];
         d[j->targets[pos]] -= w;
     }
 }
 static void softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
-                                  const float *weight, const int *rows, int N, int V) {
-    SoftmaxBackJob j = { dlogits, probs, weight, targets, rows, V };
+                                  const float *weight, const int *rows, int N, int V, float temperature) {
+    SoftmaxBackJob j = { dlogits, probs, weight, targets, rows, V, 1.0f / temperature };
     parallel_for(N, 8, softmax_logp_backward_rows, &j);
 }
 
@@ -1533,10 +1048,15 @@ static void model_transpose_weights(Model *m) {
 }
 
 // Forward B sequences of T tokens (inputs (B,T)). If targets is non-NULL
-// (negative = ignore), m->logp gets log p(target) for every position.
-// Leaves the probabilities in acts.logits for the backward pass: row i is
-// position m->lm_rows[i] (every position, in order, when targets is NULL).
-static void model_forward(Model *m, const int *inputs, const int *targets, int B, int T) {
+// (negative = ignore), m->logp gets log p(target) for every position, under
+// softmax(logits / temperature) (1: the model as it is; GRPO uses its
+// rollouts' temperature). Leaves the probabilities in acts.logits for the
+// backward pass: row i is position m->lm_rows[i] (every position, in order,
+// when targets is NULL). same_weights: the caller promises that the weights
+// have not changed since this model's last forward (the micro-batches of one
+// optimizer step), so their transposed copies are reused.
+static void model_forward(Model *m, const int *inputs, const int *targets, int B, int T, float temperature,
+                          int same_weights) {
     const Config *c = &m->config;
     const int V = c->vocab_size, L = c->n_layer, NH = c->n_head, D = c->d_model;
     if (T > c->n_ctx) die(EXIT_DATA, "internal: sequence of %d tokens exceeds n_ctx %d", T, c->n_ctx);
@@ -1547,12 +1067,8 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
     memcpy(m->inputs, inputs, (size_t)B * T * sizeof(int));
     if (targets) memcpy(m->targets, targets, (size_t)B * T * sizeof(int));
     else for (int i = 0; i < B * T; i++) m->targets[i] = -1;
-    m->cur_B = B; m->cur_T = T;
-    // The transposed weights are rebuilt for every forward, unless the caller
-    // has just said that nothing changed since the last one (the micro-batches
-    // of one optimizer step). The promise holds for this one call only.
-    if (!m->same_weights) model_transpose_weights(m);
-    m->same_weights = 0;
+    m->cur_B = B; m->cur_T = T; m->cur_temperature = temperature;
+    if (!same_weights) model_transpose_weights(m);
 
     const int N = B * T;
     Params *p = &m->params, *wt = &m->wt;
@@ -1596,7 +1112,7 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
     m->n_lm = n;
     memset(m->logp, 0, (size_t)N * sizeof(float));
     matmul_forward(a->logits, a->lm_in, wt->tok_emb, NULL, n, D, V);       // tied unembedding
-    softmax_logp_forward(a->logits, m->logp, m->targets, m->lm_rows, n, V);
+    softmax_logp_forward(a->logits, m->logp, m->targets, m->lm_rows, n, V, temperature);
 }
 
 static void model_zero_grad(Model *m) { zero_floats(m->grads_memory, m->num_params); }
@@ -1614,7 +1130,7 @@ static void model_backward(Model *m, const float *weights) {
     for (int i = 0; i < N_ACT_TENSORS; i++) used += sizes[i];
     zero_floats(m->grad_acts_memory, used);
     // the chain rule starts here: the gradient of the loss w.r.t. the logits
-    softmax_logp_backward(da->logits, a->logits, m->targets, weights, m->lm_rows, m->n_lm, V);
+    softmax_logp_backward(da->logits, a->logits, m->targets, weights, m->lm_rows, m->n_lm, V, m->cur_temperature);
     matmul_backward(da->lm_in, g->tok_emb, NULL, da->logits, a->lm_in, p->tok_emb, m->n_lm, D, V);
     for (int i = 0; i < m->n_lm; i++)                       // back to the positions they came from
         memcpy(da->lnf + (size_t)m->lm_rows[i] * D, da->lm_in + (size_t)i * D, (size_t)D * sizeof(float));
@@ -1710,295 +1226,6 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
         parallel_for((int)sizes[t], 1024, adamw_range, &j);
         off += sizes[t];
     }
-}
-
-// ----------------------------------------------------------------------------
-// checkpoints: safetensors
-//
-// A safetensors file is: 8 bytes, the little-endian length of a JSON header;
-// the header, mapping each tensor's name to its dtype, shape and byte range
-// [begin, end) in the data that follows; then the raw little-endian data.
-// The configuration rides along as strings in "__metadata__".
-
-#define CKPT_MAX_TENSORS (4 + 12 * 64)
-typedef struct {
-    char name[48];
-    int rank, shape[2];
-    float *data;
-    size_t numel;
-} CkptTensor;
-
-// The checkpoint's tensors, with PyTorch names and (out, in) shapes, pointing
-// into p. Returns how many there are.
-static int ckpt_tensors(const Config *c, const Params *p, CkptTensor *t) {
-    const int V = c->vocab_size, T = c->n_ctx, D = c->d_model;
-    int n = 0;
-#define TENSOR(nm, ptr, r0, r1) do {                                              \
-        snprintf(t[n].name, sizeof t[n].name, "%s", nm);                          \
-        t[n].rank = (r1) != 0 ? 2 : 1; t[n].shape[0] = (r0); t[n].shape[1] = (r1);     \
-        t[n].data = (ptr); t[n].numel = (size_t)(r0) * ((r1) != 0 ? (size_t)(r1) : 1); \
-        n++;                                                                      \
-    } while (0)
-    TENSOR("tok_emb", p->tok_emb, V, D);
-    TENSOR("pos_emb", p->pos_emb, T, D);
-    for (int l = 0; l < c->n_layer; l++) {
-        char nm[48];
-        size_t dd = (size_t)D * D;
-#define LAYER(suffix, ptr, r0, r1) do {                                           \
-        snprintf(nm, sizeof nm, "blocks.%d.%s", l, suffix);                       \
-        TENSOR(nm, ptr, r0, r1);                                                  \
-    } while (0)
-        LAYER("ln1.weight", p->ln1w + l * D, D, 0);
-        LAYER("ln1.bias", p->ln1b + l * D, D, 0);
-        LAYER("attn.qkv.weight", p->qkvw + l * 3 * dd, 3 * D, D);
-        LAYER("attn.qkv.bias", p->qkvb + l * 3 * D, 3 * D, 0);
-        LAYER("attn.proj.weight", p->attprojw + l * dd, D, D);
-        LAYER("attn.proj.bias", p->attprojb + l * D, D, 0);
-        LAYER("ln2.weight", p->ln2w + l * D, D, 0);
-        LAYER("ln2.bias", p->ln2b + l * D, D, 0);
-        LAYER("mlp.fc.weight", p->fcw + l * 4 * dd, 4 * D, D);
-        LAYER("mlp.fc.bias", p->fcb + l * 4 * D, 4 * D, 0);
-        LAYER("mlp.proj.weight", p->fcprojw + l * 4 * dd, D, 4 * D);
-        LAYER("mlp.proj.bias", p->fcprojb + l * D, D, 0);
-#undef LAYER
-    }
-    TENSOR("ln_f.weight", p->lnfw, D, 0);
-    TENSOR("ln_f.bias", p->lnfb, D, 0);
-#undef TENSOR
-    return n;
-}
-
-// Save the model's parameters. meta is extra "key", "value" string pairs
-// (NULL-terminated) for __metadata__.
-static int save_safetensors(const char *path, const Config *c, const Params *p,
-                            const char *const *meta, char *err, size_t errcap) {
-    CkptTensor *t = xmalloc(sizeof(CkptTensor) * CKPT_MAX_TENSORS, "checkpoint index");
-    int n = ckpt_tensors(c, p, t);
-    Buf h = { 0 };
-    buf_printf(&h, "{\"__metadata__\":{\"format\":\"pt\",\"vocab_size\":\"%d\",\"n_ctx\":\"%d\","
-               "\"d_model\":\"%d\",\"n_layer\":\"%d\",\"n_head\":\"%d\"",
-               c->vocab_size, c->n_ctx, c->d_model, c->n_layer, c->n_head);
-    for (int i = 0; meta && meta[i] && meta[i + 1]; i += 2) {
-        buf_printf(&h, ",\"%s\":\"", meta[i]);
-        for (const char *s = meta[i + 1]; *s; s++) {      // JSON-escape the value
-            unsigned char ch = (unsigned char)*s;
-            if (ch == '"' || ch == '\\') buf_printf(&h, "\\%c", ch);
-            else if (ch < 0x20 || ch == 0x7f) buf_printf(&h, " ");      // the loader refuses control characters
-            else buf_printf(&h, "%c", ch);
-        }
-        buf_printf(&h, "\"");
-    }
-    buf_printf(&h, "}");
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        size_t bytes = t[i].numel * sizeof(float);
-        if (t[i].rank == 2)
-            buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
-                       t[i].name, t[i].shape[0], t[i].shape[1], off, off + bytes);
-        else
-            buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}",
-                       t[i].name, t[i].shape[0], off, off + bytes);
-        off += bytes;
-    }
-    buf_printf(&h, "}");
-    while (h.len % 8) buf_printf(&h, " ");               // pad so the data is 8-byte aligned
-    unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    // The tensors are contiguous in Params in exactly this order except that
-    // per-layer tensors interleave; so write one chunk per tensor.
-    Chunk *chunks = xmalloc(sizeof(Chunk) * (size_t)(n + 2), "checkpoint chunks");
-    chunks[0] = (Chunk){ len8, 8 };
-    chunks[1] = (Chunk){ h.s, h.len };
-    for (int i = 0; i < n; i++) chunks[i + 2] = (Chunk){ t[i].data, t[i].numel * sizeof(float) };
-    int rc = write_file_atomic(path, chunks, n + 2, err, errcap);
-    free(chunks); free(h.s); free(t);
-    return rc;
-}
-
-typedef struct {
-    char name[64], dtype[16];
-    int rank; uint64_t shape[4];
-    uint64_t begin, end;
-    int used;
-} HeaderEntry;
-
-static int cmp_entry_begin(const void *a, const void *b) {
-    const HeaderEntry *x = *(HeaderEntry *const *)a, *y = *(HeaderEntry *const *)b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin;
-}
-
-// A run folder or a file: "runs/demo" means "runs/demo/model.safetensors".
-static void model_path(const char *arg, char *out, size_t cap) {
-    struct stat st;
-    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(out, cap, "%s/model.safetensors", arg);
-    else snprintf(out, cap, "%s", arg);
-}
-
-#define META_MAX 16
-typedef struct { char key[META_MAX][32], val[META_MAX][256]; int n; } Meta;
-
-static const char *meta_get(const Meta *md, const char *key) {
-    for (int i = 0; i < md->n; i++) if (!strcmp(md->key[i], key)) return md->val[i];
-    return NULL;
-}
-
-// Load a checkpoint into a freshly allocated model. Every way a file can be
-// wrong is checked and reported in err (one line, naming the file); the
-// model is untouched (and unallocated) on failure. md, if non-NULL, receives
-// the metadata.
-static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err, size_t errcap) {
-    size_t len = 0;
-    char *file = read_file(path, (size_t)1 << 31, &len, err, errcap);
-    if (!file) return -1;
-    int rc = -1;
-    HeaderEntry *e = NULL;
-    HeaderEntry **order = NULL;
-    CkptTensor *want = NULL;
-    Meta md = { 0 };
-    if (len < 8) { errf(err, errcap, "%s: truncated (%zu bytes; a safetensors file starts with an 8-byte header length)", path, len); goto done; }
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | (unsigned char)file[i];
-    if (hlen < 2 || hlen > len - 8 || hlen > (1u << 24)) {
-        errf(err, errcap, "%s: header length %llu is out of bounds for a file of %zu bytes (truncated or not a safetensors file?)",
-                 path, (unsigned long long)hlen, len);
-        goto done;
-    }
-    const unsigned char *data = (const unsigned char *)file + 8 + hlen;
-    uint64_t data_len = len - 8 - hlen;
-    Json j = { file + 8, file + 8 + hlen, NULL };
-    int ne = 0, cap_e = CKPT_MAX_TENSORS + 8;
-    e = xcalloc((size_t)cap_e, sizeof(HeaderEntry), "header entries");
-    if (!json_eat(&j, '{')) { j.err = "header is not a JSON object"; goto bad_json; }
-    if (!json_eat(&j, '}')) do {
-        char key[64];
-        if (!json_string(&j, key, sizeof key)) goto bad_json;
-        if (!json_eat(&j, ':')) { j.err = "expected ':'"; goto bad_json; }
-        if (!json_eat(&j, '{')) { j.err = "expected an object"; goto bad_json; }
-        if (!strcmp(key, "__metadata__")) {
-            if (!json_eat(&j, '}')) do {
-                char k[32], v[256];
-                if (!json_string(&j, k, sizeof k) || !json_eat(&j, ':') || !json_string(&j, v, sizeof v)) {
-                    if (!j.err) j.err = "bad metadata entry";
-                    goto bad_json;
-                }
-                if (md.n < META_MAX) { strcpy(md.key[md.n], k); strcpy(md.val[md.n], v); md.n++; }
-            } while (json_eat(&j, ','));
-            if (md.n && !json_eat(&j, '}')) { j.err = "expected '}' after metadata"; goto bad_json; }
-            continue;
-        }
-        if (ne >= cap_e) { j.err = "too many tensors"; goto bad_json; }
-        HeaderEntry *x = &e[ne];
-        for (int i = 0; i < ne; i++)
-            if (!strcmp(e[i].name, key)) { errf(err, errcap, "%s: tensor '%s' appears twice", path, key); goto done; }
-        strcpy(x->name, key);
-        x->rank = -1;
-        int have_off = 0;
-        do {
-            char field[32];
-            if (!json_string(&j, field, sizeof field) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected ':'"; goto bad_json; }
-            if (!strcmp(field, "dtype")) {
-                if (!json_string(&j, x->dtype, sizeof x->dtype)) goto bad_json;
-            } else if (!strcmp(field, "shape")) {
-                if ((x->rank = json_uint_array(&j, x->shape, 4)) < 0) goto bad_json;
-            } else if (!strcmp(field, "data_offsets")) {
-                uint64_t off[2];
-                if (json_uint_array(&j, off, 2) != 2) { if (!j.err) j.err = "data_offsets needs two numbers"; goto bad_json; }
-                x->begin = off[0]; x->end = off[1]; have_off = 1;
-            } else { j.err = "unknown field in a tensor entry"; goto bad_json; }
-        } while (json_eat(&j, ','));
-        if (!json_eat(&j, '}')) { j.err = "expected '}' after a tensor entry"; goto bad_json; }
-        if (x->rank < 0 || !have_off || !x->dtype[0]) {
-            errf(err, errcap, "%s: tensor '%s' lacks dtype, shape or data_offsets", path, key);
-            goto done;
-        }
-        ne++;
-    } while (json_eat(&j, ','));
-    if (!json_eat(&j, '}')) { j.err = "expected '}' at the end of the header"; goto bad_json; }
-    json_ws(&j);
-    if (j.s != j.end) { j.err = "trailing bytes after the header object"; goto bad_json; }
-
-    // the configuration, from the metadata
-    Config c;
-    const char *keys[5] = { "vocab_size", "n_ctx", "d_model", "n_layer", "n_head" };
-    int *vals[5] = { &c.vocab_size, &c.n_ctx, &c.d_model, &c.n_layer, &c.n_head };
-    for (int i = 0; i < 5; i++) {
-        const char *v = meta_get(&md, keys[i]);
-        char *endp;
-        long x = v ? strtol(v, &endp, 10) : 0;
-        if (!v || !*v || *endp || x < 1 || x > 1 << 20) {
-            errf(err, errcap, "%s: metadata '%s' is %s (expected a positive integer)", path, keys[i], v ? "not a number" : "missing");
-            goto done;
-        }
-        *vals[i] = (int)x;
-    }
-    const char *why = config_check(&c);
-    if (why) { errf(err, errcap, "%s: bad configuration in metadata: %s", path, why); goto done; }
-    if ((uint64_t)param_count(&c) * 4 > data_len) {          // the metadata lies: refuse before allocating
-        errf(err, errcap, "%s: the metadata describes %zu parameters (%llu bytes) but the file holds %llu bytes of data",
-             path, param_count(&c), (unsigned long long)param_count(&c) * 4, (unsigned long long)data_len);
-        goto done;
-    }
-    // every tensor we expect must be there once, with the right dtype, shape and size
-    model_alloc(m, &c);
-    want = xmalloc(sizeof(CkptTensor) * CKPT_MAX_TENSORS, "checkpoint index");
-    int nw = ckpt_tensors(&c, &m->params, want);
-    for (int i = 0; i < nw; i++) {
-        HeaderEntry *x = NULL;
-        for (int k = 0; k < ne; k++) if (!strcmp(e[k].name, want[i].name)) { x = &e[k]; break; }
-        if (!x) { errf(err, errcap, "%s: tensor '%s' is missing", path, want[i].name); goto fail_model; }
-        x->used = 1;
-        if (strcmp(x->dtype, "F32")) { errf(err, errcap, "%s: tensor '%s' has dtype %s; only F32 is supported", path, x->name, x->dtype); goto fail_model; }
-        int shape_ok = x->rank == want[i].rank && x->shape[0] == (uint64_t)want[i].shape[0] &&
-                       (want[i].rank == 1 || x->shape[1] == (uint64_t)want[i].shape[1]);
-        if (!shape_ok) {
-            errf(err, errcap, "%s: tensor '%s' has the wrong shape for the configuration in its metadata (expected [%d%s%.0d])",
-                     path, x->name, want[i].shape[0], want[i].rank == 2 ? "," : "", want[i].rank == 2 ? want[i].shape[1] : 0);
-            goto fail_model;
-        }
-        if (x->begin > x->end || x->end > data_len || x->end - x->begin != want[i].numel * 4) {
-            errf(err, errcap, "%s: tensor '%s' has data_offsets [%llu,%llu] outside the %llu data bytes or of the wrong size",
-                     path, x->name, (unsigned long long)x->begin, (unsigned long long)x->end, (unsigned long long)data_len);
-            goto fail_model;
-        }
-    }
-    for (int k = 0; k < ne; k++)
-        if (!e[k].used) { errf(err, errcap, "%s: unexpected tensor '%s'", path, e[k].name); goto fail_model; }
-    // the byte ranges must tile the data exactly: no overlaps, no holes
-    order = xmalloc(sizeof(HeaderEntry *) * (size_t)(ne ? ne : 1), "header order");
-    for (int k = 0; k < ne; k++) order[k] = &e[k];
-    qsort(order, (size_t)ne, sizeof *order, cmp_entry_begin);
-    uint64_t pos = 0;
-    for (int k = 0; k < ne; k++) {
-        if (order[k]->begin != pos) {
-            errf(err, errcap, "%s: tensor '%s' %s", path, order[k]->name,
-                     order[k]->begin < pos ? "overlaps the tensor before it" : "leaves a hole in the data");
-            goto fail_model;
-        }
-        pos = order[k]->end;
-    }
-    if (pos != data_len) { errf(err, errcap, "%s: %llu bytes of data follow the last tensor", path, (unsigned long long)(data_len - pos)); goto fail_model; }
-    // copy the data in (little-endian F32, as on every machine we build for)
-    for (int i = 0; i < nw; i++) {
-        const HeaderEntry *x = NULL;
-        for (int k = 0; k < ne; k++) if (!strcmp(e[k].name, want[i].name)) { x = &e[k]; break; }
-        memcpy(want[i].data, data + x->begin, want[i].numel * 4);
-        for (size_t q = 0; q < want[i].numel; q++)
-            if (!isfinite(want[i].data[q])) {
-                errf(err, errcap, "%s: tensor '%s' holds a non-finite value at index %zu", path, want[i].name, q);
-                goto fail_model;
-            }
-    }
-    if (md_out) *md_out = md;
-    rc = 0;
-    goto done;
-fail_model:
-    model_free(m);
-    goto done;
-bad_json:
-    errf(err, errcap, "%s: malformed header at byte %ld: %s", path, (long)(j.s - file), j.err ? j.err : "syntax error");
-done:
-    free(file); free(e); free(order); free(want);
-    return rc;
 }
 
 // ----------------------------------------------------------------------------
@@ -2313,6 +1540,21 @@ static float language_consistency(const char *text, size_t len, int lang) {
     return total ? (float)count[lang] / (float)total : -1.0f;
 }
 
+// The rewards of an RL stage, as its loop calls them: one score per
+// completion of a question. The question an RL stage asks: its text, the
+// answer the verifier expects, its language.
+typedef struct { char text[128]; long long expected; int lang; } Question;
+
+// Format: 0 for a completion cut off by the context limit (it never closed its tags).
+static float reward_format(const char *text, size_t len, int truncated, const Question *q) {
+    (void)q;
+    return truncated ? 0.0f : format_reward(text, len);
+}
+static float reward_accuracy(const char *text, size_t len, int truncated, const Question *q) {
+    (void)truncated;
+    return accuracy_reward(text, len, q->expected);
+}
+
 // ----------------------------------------------------------------------------
 // rollouts: prompts in, completions (as tokens and as text) out
 
@@ -2354,6 +1596,19 @@ static void seqs_set_prompt(Seqs *s, int i, const Tokenizer *tok, const char *qu
         die(EXIT_DATA, "prompt \"%.40s\" is %d tokens; the model's context is %d (shorten it)", question, n, s->T);
     s->plen[i] = n;
     s->len[i] = n;
+}
+
+// Row i of s = a prompt's tokens, then its completion's and <|end|>: one
+// supervised example. Dies with a clear message if it does not fit.
+static void seqs_set_pair(Seqs *s, int i, const Tokenizer *tok, const char *prompt, const char *completion) {
+    int *row = s->tok + (size_t)i * s->T;
+    int np = tok_encode(tok, prompt, strlen(prompt), row, s->T);
+    int nc = np >= 0 && np < s->T ? tok_encode(tok, completion, strlen(completion), row + np, s->T - np) : -1;
+    if (nc < 0 || np + nc + 1 > s->T)
+        die(EXIT_DATA, "an example does not fit the model's context of %d tokens: \"%.40s\"", s->T, prompt);
+    row[np + nc] = TOK_END;
+    s->plen[i] = np;
+    s->len[i] = np + nc + 1;
 }
 
 // Sample a completion for every row of s (prompts already set), in chunks
@@ -2427,17 +1682,94 @@ static int seqs_batch(const Seqs *s, int i0, int i1, int completion_only, int *i
 //
 // For each question q, sample a group of G outputs o_1..o_G from the old
 // policy, score them with the rewards r_1..r_G, and give every token of o_i
-// the advantage
-//     A_i = (r_i - mean(r)) / (std(r) + eps)                          (eq. 3)
-// Then maximise
-//     J = 1/G sum_i 1/|o_i| sum_t [ min(rho A_i, clip(rho, 1-e, 1+e) A_i)
-//                                   - beta KL(pi_theta || pi_ref) ]   (eq. 1)
-// with rho = pi_theta(o_it) / pi_old(o_it) and the unbiased k3 estimator
-//     KL = pi_ref/pi_theta - log(pi_ref/pi_theta) - 1                 (eq. 2)
-// There is no value network: the group's mean reward is the baseline.
+// the advantage A_i of its output (eq. 3, group_advantages below). Then
+// maximise the clipped objective with a KL penalty against a frozen
+// reference policy (eq. 1-2, grpo_coefficients below). There is no value
+// network: the group's mean reward is the baseline.
+//
+// grpo_step reads in the paper's order: questions -> rollouts -> rewards ->
+// advantages -> mu x (reference, policy, per-token coefficients, backward)
+// -> gradient clip -> AdamW.
+//
+// Two facts a reader might otherwise get wrong:
+// - With mu = 1 (the default, as in the paper) the policy that is updated is
+//   the policy that sampled, so rho = 1 in value and the clip never binds:
+//   the update is REINFORCE with a group baseline plus the KL term. The
+//   ratio still matters in the gradient (d rho / d theta = rho d log pi).
+//   With mu > 1 the later inner updates see rho != 1 and the clip works.
+// - The k3 estimator KL = e^r - r - 1 with r = log(pi_ref/pi_theta) has the
+//   gradient (1 - pi_ref/pi_theta) d log pi_theta, as DeepSeekMath and TRL
+//   use it; it is not the gradient of the true KL, but it is zero where the
+//   policy equals the reference and pushes back towards it elsewhere.
 
 enum { LOSS_GRPO, LOSS_DR_GRPO, LOSS_DAPO };
 static const char *const LOSS_NAMES[] = { "grpo", "dr_grpo", "dapo" };
+
+typedef struct {
+    int steps;            // GRPO steps (one batch of questions each)
+    int prompts;          // questions per step
+    int group;            // G, outputs per question
+    int mu;               // inner updates per batch (GRPO's mu)
+    int loss;             // LOSS_GRPO / LOSS_DR_GRPO / LOSS_DAPO
+    float lr;             // peak learning rate (cosine decay to 10%)
+    float beta;           // KL coefficient
+    float clip_low;       // epsilon: rho is clipped to [1 - clip_low, 1 + clip_high]
+    float clip_high;
+    float max_grad_norm;  // global gradient-norm clip
+    float temperature;    // rollouts sample softmax(z / temperature), and the ratio uses the same
+    int ref_reset;        // copy the policy into the reference every N steps (0: never)
+    int micro;            // sequences per forward/backward (memory only; same result)
+} GrpoOpts;
+
+// Where a stage's RL questions come from: next() writes one.
+typedef struct { void (*next)(void *ctx, Rng *rng, Question *q); void *ctx; } PromptSource;
+
+// A rule-based reward (paper §2.2.2): the score of one completion of q.
+// truncated: the completion hit the context limit.
+typedef struct {
+    const char *name;     // its batch mean is the metrics.csv column NAME_reward
+    float (*score)(const char *text, size_t len, int truncated, const Question *q);
+    float weight;
+} Reward;
+
+// What one RL stage trains on: its questions and its rewards, summed.
+#define MAX_REWARDS 4
+typedef struct { PromptSource prompts; Reward reward[MAX_REWARDS]; int n_reward; } RlTask;
+
+// One GRPO step's batch statistics, for the logs (TRL's names where it has one).
+typedef struct {
+    float reward, reward_std;          // mean reward; mean of the groups' stds
+    float reward_mean[MAX_REWARDS];    // each reward function's batch mean
+    float kl, clip_frac;               // over every token of every inner update
+    float zero_var, truncated, grad_norm, lr;
+    float len_mean; int len_min, len_max;
+} GrpoStats;
+
+// Group-relative advantages (eq. 3), for Q groups of G rewards:
+//     A_i = (r_i - mean(r)) / (std(r) + eps)       grpo, dapo
+//     A_i =  r_i - mean(r)                         dr_grpo (Dr. GRPO: dividing
+//                                                  by the std weights questions unequally)
+// A group whose rewards are all equal has no signal: its advantages are
+// exactly 0 and flat[q] = 1. That is tested as equality, not as std == 0,
+// because fractional rewards can leave a std of 1e-8 that the division would
+// blow up into a spurious advantage. Returns the mean of the groups' stds,
+// which TRL logs as reward_std.
+static float group_advantages(const float *reward, int Q, int G, int loss, float *adv, int *flat) {
+    double sd_sum = 0;
+    for (int q = 0; q < Q; q++) {
+        const float *r = reward + q * G;
+        float mean = 0, var = 0;
+        flat[q] = 1;
+        for (int g = 0; g < G; g++) { mean += r[g]; flat[q] &= r[g] == r[0]; }
+        mean /= G;
+        for (int g = 0; g < G; g++) var += (r[g] - mean) * (r[g] - mean);
+        float sd = sqrtf(var / (G - 1 > 0 ? G - 1 : 1));        // unbiased, as torch.std
+        sd_sum += sd;
+        for (int g = 0; g < G; g++)
+            adv[q * G + g] = flat[q] ? 0.0f : loss == LOSS_DR_GRPO ? r[g] - mean : (r[g] - mean) / (sd + 1e-4f);
+    }
+    return (float)(sd_sum / Q);
+}
 
 // One token's term of J and its derivative with respect to log pi_theta.
 //   logp, logp_old, logp_ref: log-probabilities of the token under the
@@ -2461,180 +1793,172 @@ static float grpo_token(float logp, float logp_old, float logp_ref, float adv,
     return surrogate - beta * kl;
 }
 
-typedef struct {
-    int steps;            // GRPO steps (one batch of questions each)
-    int prompts;          // questions per step
-    int group;            // G, outputs per question
-    int mu;               // inner updates per batch (GRPO's mu)
-    int loss;             // LOSS_GRPO / LOSS_DR_GRPO / LOSS_DAPO
-    float lr, beta, clip_low, clip_high, max_grad_norm, temperature;
-    int ref_reset;        // copy the policy into the reference every N steps (0: never)
-    float w_format, w_accuracy, w_lang;   // reward weights
-    int micro;            // sequences per forward/backward (memory only; same result)
-} GrpoOpts;
-
-typedef struct {
-    float reward, reward_std, format, accuracy, lang;  // training batch means
-    float kl, clip_frac, zero_var, truncated, grad_norm, lr;
-    float len_mean; int len_min, len_max;
-} GrpoStats;
-
-// Rewards of every completion of s, weighted and summed; expected[i] is the
-// answer of row i, lang[i] the question's language. Fills the batch means.
-static void grpo_rewards(const Seqs *s, const long long *expected, const int *lang,
-                         const GrpoOpts *o, float *reward, GrpoStats *st) {
-    double f = 0, a = 0, lc = 0; int nlc = 0;
-    for (int i = 0; i < s->n; i++) {
-        float fr = s->truncated[i] ? 0.0f : format_reward(s->text[i], s->text_len[i]);
-        float ar = accuracy_reward(s->text[i], s->text_len[i], expected[i]);
-        float lr = language_consistency(s->text[i], s->text_len[i], lang[i]);
-        reward[i] = o->w_format * fr + o->w_accuracy * ar + (lr >= 0 ? o->w_lang * lr : 0.0f);
-        f += fr; a += ar;
-        if (lr >= 0) { lc += lr; nlc++; }
-    }
-    st->format = (float)(f / s->n);
-    st->accuracy = (float)(a / s->n);
-    st->lang = nlc ? (float)(lc / nlc) : -1.0f;
+// The normaliser of output i's tokens. grpo: 1/(G|o_i|) per question, i.e.
+// 1/(|o_i| N) over the N outputs of the batch (eq. 1 and DeepSeekMath eq. 3);
+// dr_grpo: one constant for every output, the context length (Dr. GRPO: 1/|o_i|
+// favours long wrong answers and short right ones); dapo: 1/(all tokens of
+// the batch), the token-level mean.
+static float grpo_normaliser(int loss, int out_len, int n_out, int n_ctx, long batch_tokens) {
+    return loss == LOSS_GRPO ? 1.0f / ((float)out_len * n_out)
+         : loss == LOSS_DR_GRPO ? 1.0f / ((float)n_ctx * n_out)
+         : 1.0f / (float)batch_tokens;
 }
 
-// One GRPO step on the questions of this batch: sample, reward, update.
+// What the coefficients saw, for the logs: KL and clipped tokens.
+typedef struct { double kl; long clipped, tokens; } GrpoTally;
+
+// The objective, as the paper prints it (DeepSeek-R1, eq. 1-2):
+//
+//   J_GRPO(θ) = E[q ~ P(Q), {o_i}_{i=1}^G ~ π_θold(O|q)]
+//     1/G Σ_{i=1}^G ( min( π_θ(o_i|q)/π_θold(o_i|q) A_i,
+//                          clip( π_θ(o_i|q)/π_θold(o_i|q), 1-ε, 1+ε ) A_i ) - β D_KL(π_θ||π_ref) )
+//   D_KL(π_θ||π_ref) = π_ref(o_i|q)/π_θ(o_i|q) - log( π_ref(o_i|q)/π_θ(o_i|q) ) - 1
+//
+// R1's eq. 1 is written per output; like DeepSeek's own code we use the
+// per-token form of DeepSeekMath eq. 3, where ρ and the KL are per token and
+// each output's tokens are averaged:
+//
+//   J = 1/G Σ_i 1/|o_i| Σ_t ( min( ρ_it A_i, clip(ρ_it, 1-ε, 1+ε) A_i ) - β KL_it )
+//   ρ_it = π_θ(o_it | q, o_i<t) / π_θold(o_it | q, o_i<t)
+//
+// The chain rule of every RL stage starts here. For the rows [b0, b0+nb) of
+// one micro-batch (row r holds output b0+r; its tokens are the positions with
+// a target), coef gets norm_i * dJ/dlogp for each token, 0 elsewhere.
+// model_backward differentiates  loss = -Σ coef · log π_θ,  so minimising it
+// climbs J: dloss/dlogp = -norm_i dJ/dlogp. The advantage, the 1/|o_i|
+// normaliser, the clip and the KL all enter in these lines.
+static void grpo_coefficients(const GrpoOpts *o, const Seqs *k, int b0, int nb, int Tb, const int *targets,
+                              const float *logp, const float *logp_old, const float *logp_ref,
+                              const float *adv, long batch_tokens, float *coef, GrpoTally *tally) {
+    for (int r = 0; r < nb; r++) {
+        const int i = b0 + r, out_len = k->len[i] - k->plen[i];          // |o_i|
+        const float norm = grpo_normaliser(o->loss, out_len, k->n, k->T, batch_tokens);
+        for (int t = 0; t < Tb; t++) {
+            const size_t bt = (size_t)r * Tb + t;
+            coef[bt] = 0.0f;
+            if (targets[bt] < 0) continue;                               // prompt or padding
+            const float lp = logp[bt], lp_ref = logp_ref ? logp_ref[bt] : lp;
+            float dJ; int clipped;
+            grpo_token(lp, logp_old[bt], lp_ref, adv[i], o->clip_low, o->clip_high, o->beta, &dJ, &clipped);
+            coef[bt] = norm * dJ;
+            tally->kl += fmaxf(expm1f(lp_ref - lp) - (lp_ref - lp), 0.0f);
+            tally->clipped += clipped;
+            tally->tokens++;
+        }
+    }
+}
+
+// The rewards of every completion of s (weighted and summed) and each reward
+// function's batch mean. q[i] is row i's question.
+static void grpo_rewards(const Seqs *s, const Question *q, const RlTask *task, float *reward, GrpoStats *st) {
+    double mean[MAX_REWARDS] = { 0 };
+    for (int i = 0; i < s->n; i++) {
+        reward[i] = 0.0f;
+        for (int f = 0; f < task->n_reward; f++) {
+            float x = task->reward[f].score(s->text[i], s->text_len[i], s->truncated[i], &q[i]);
+            reward[i] += task->reward[f].weight * x;
+            mean[f] += x;
+        }
+    }
+    for (int f = 0; f < task->n_reward; f++) st->reward_mean[f] = (float)(mean[f] / s->n);
+}
+
+// Batch statistics for the logs: mean reward, completion lengths, truncation.
+static void grpo_batch_stats(const Seqs *s, const float *reward, GrpoStats *st) {
+    double rsum = 0; long total = 0;
+    st->len_min = s->T; st->len_max = 0;
+    for (int i = 0; i < s->n; i++) {
+        int len = s->len[i] - s->plen[i];
+        rsum += reward[i]; total += len;
+        if (len < st->len_min) st->len_min = len;
+        if (len > st->len_max) st->len_max = len;
+        st->truncated += s->truncated[i];
+    }
+    st->reward = (float)(rsum / s->n);
+    st->len_mean = (float)total / s->n;
+    st->truncated /= s->n;
+}
+
+// DAPO's dynamic sampling: the groups without signal (flat) leave the batch
+// (we do not resample replacements, as DAPO does). *k becomes the rows that
+// stay, packed to the front of s with their advantages and sorted by length
+// for the micro-batches. Returns their completion tokens.
+static long grpo_keep_rows(Seqs *s, Seqs *k, float *adv, const int *flat, int G, int loss) {
+    int n = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (loss == LOSS_DAPO && flat[i / G]) continue;
+        if (i != n) {
+            memcpy(s->tok + (size_t)n * s->T, s->tok + (size_t)i * s->T, sizeof(int) * (size_t)s->T);
+            s->len[n] = s->len[i]; s->plen[n] = s->plen[i]; adv[n] = adv[i];
+        }
+        n++;
+    }
+    *k = *s;                                   // a view of s's first n rows
+    k->n = n;
+    seqs_sort_by_length(k, adv);
+    long tokens = 0;
+    for (int r = 0; r < n; r++) tokens += k->len[r] - k->plen[r];
+    return tokens;
+}
+
+// One GRPO step on a fresh batch of questions: sample, reward, update.
 static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, const GrpoOpts *o,
-                      long step, Rng *rng, GrpoStats *st) {
-    const int Q = o->prompts, G = o->group, N = Q * G, T = policy->config.n_ctx;
+                      const RlTask *task, long step, Rng *rng, GrpoStats *st) {
+    const int Q = o->prompts, G = o->group, N = Q * G, T = policy->config.n_ctx, MB = o->micro;
     memset(st, 0, sizeof *st);
-    // 1. questions (from the core tier, never the held-out ones), G rows each
+    // 1. questions, G rows each
     Seqs s;
     seqs_alloc(&s, N, T);
-    long long *expected = xmalloc(sizeof(long long) * (size_t)N, "answers");
-    int *lang = xmalloc(sizeof(int) * (size_t)N, "languages");
-    for (int q = 0; q < Q; q++) {
-        Problem p = random_problem(rng, 0, rng_uniform(rng) < PRETRAIN_MIX.zh ? LANG_ZH : LANG_EN, &w->heldout);
-        char question[128];
-        problem_question(&p, question, sizeof question);
-        for (int g = 0; g < G; g++) {
-            seqs_set_prompt(&s, q * G + g, &w->tok, question, NULL);
-            expected[q * G + g] = problem_sum(&p);
-            lang[q * G + g] = p.lang;
-        }
+    Question *q = xmalloc(sizeof(Question) * (size_t)N, "questions");
+    for (int i = 0; i < Q; i++) {
+        task->prompts.next(task->prompts.ctx, rng, &q[i * G]);
+        for (int g = 0; g < G; g++) q[i * G + g] = q[i * G];
+        for (int g = 0; g < G; g++) seqs_set_prompt(&s, i * G + g, &w->tok, q[i * G].text, NULL);
     }
-    // 2. sample G outputs per question from the current (= old) policy
+    // 2. G outputs per question from the current (= old) policy
     SampleOpts so = { o->temperature, 1.0f };
     rollout(policy, kv, &w->tok, &s, so, rng, NULL);
-    // 3. rewards and group-normalised advantages (eq. 3)
+    // 3. rewards, and 4. group-relative advantages (eq. 3)
     float *reward = xmalloc(sizeof(float) * (size_t)N, "rewards"), *adv = xmalloc(sizeof(float) * (size_t)N, "advantages");
-    grpo_rewards(&s, expected, lang, o, reward, st);
-    int *keep = xmalloc(sizeof(int) * (size_t)N, "kept rows");
-    int zero_var = 0, n_keep = 0;
-    double rsum = 0, rsq = 0;
-    for (int q = 0; q < Q; q++) {
-        float mean = 0, var = 0;
-        for (int g = 0; g < G; g++) mean += reward[q * G + g];
-        mean /= G;
-        for (int g = 0; g < G; g++) var += (reward[q * G + g] - mean) * (reward[q * G + g] - mean);
-        float sd = sqrtf(var / (G - 1 > 0 ? G - 1 : 1));
-        zero_var += sd == 0.0f;
-        for (int g = 0; g < G; g++) {
-            int i = q * G + g;
-            rsum += reward[i]; rsq += reward[i] * reward[i];
-            // Dr. GRPO drops the std (it weights easy and hard questions unequally)
-            adv[i] = o->loss == LOSS_DR_GRPO ? reward[i] - mean : (reward[i] - mean) / (sd + 1e-4f);
-            // DAPO's dynamic sampling: a group whose rewards are all equal
-            // carries no signal, so it leaves the batch
-            if (!(o->loss == LOSS_DAPO && sd == 0.0f)) keep[n_keep++] = i;
-        }
-    }
-    st->reward = (float)(rsum / N);
-    st->reward_std = (float)sqrt(fmax(0.0, rsq / N - st->reward * st->reward));
-    st->zero_var = (float)zero_var / Q;
-    st->len_min = T; st->len_max = 0;
-    long total_tokens = 0;
-    for (int i = 0; i < N; i++) {
-        int L = s.len[i] - s.plen[i];
-        total_tokens += L;
-        if (L < st->len_min) st->len_min = L;
-        if (L > st->len_max) st->len_max = L;
-        st->truncated += s.truncated[i];
-    }
-    st->len_mean = (float)total_tokens / N;
-    st->truncated /= N;
-    // the kept rows, packed to the front
-    Seqs k = s;
-    for (int r = 0; r < n_keep; r++) {
-        int i = keep[r];
-        if (i != r) {
-            memcpy(s.tok + (size_t)r * T, s.tok + (size_t)i * T, sizeof(int) * (size_t)T);
-            s.len[r] = s.len[i]; s.plen[r] = s.plen[i]; adv[r] = adv[i];
-        }
-    }
-    k.n = n_keep;
-    seqs_sort_by_length(&k, adv);
-    long kept_tokens = 0;
-    for (int r = 0; r < n_keep; r++) kept_tokens += k.len[r] - k.plen[r];
-    // 4. mu updates on this batch: forward, the GRPO gradient, backward, AdamW
-    const int MB = o->micro;
+    int *flat = xmalloc(sizeof(int) * (size_t)Q, "flat groups");
+    grpo_rewards(&s, q, task, reward, st);
+    grpo_batch_stats(&s, reward, st);
+    st->reward_std = group_advantages(reward, Q, G, o->loss, adv, flat);
+    int n_flat = 0;
+    for (int i = 0; i < Q; i++) n_flat += flat[i];
+    st->zero_var = (float)n_flat / Q;
+    Seqs k;
+    const long batch_tokens = grpo_keep_rows(&s, &k, adv, flat, G, o->loss);
+    // 5. mu updates on this batch: reference, policy, coefficients, backward, AdamW
     float *logp_old = xmalloc(sizeof(float) * (size_t)N * T, "old log-probs");
     float *logp_ref = xmalloc(sizeof(float) * (size_t)N * T, "reference log-probs");
     float *coef = xmalloc(sizeof(float) * (size_t)MB * T, "token weights");
     int *inputs = xmalloc(sizeof(int) * (size_t)MB * T, "inputs"), *targets = xmalloc(sizeof(int) * (size_t)MB * T, "targets");
-    double kl_sum = 0; long clip_count = 0, tok_count = 0;
-    float lr = o->lr;
-    for (int it = 0; it < o->mu && n_keep > 0; it++) {
+    GrpoTally tally = { 0 };
+    st->lr = lr_schedule(o->lr, step, 0, o->steps, 0.1f);
+    for (int it = 0; it < o->mu && k.n > 0; it++) {
         model_zero_grad(policy);
-        for (int b0 = 0; b0 < n_keep; b0 += MB) {
-            int nb = n_keep - b0 < MB ? n_keep - b0 : MB;
-            int Tb = seqs_batch(&k, b0, b0 + nb, 1, inputs, targets);
-            if (it == 0 && o->beta > 0.0f) {                 // the frozen reference's log-probs
-                ref->same_weights = b0 > 0;
-                model_forward(ref, inputs, targets, nb, Tb);
-                memcpy(logp_ref + (size_t)b0 * T, ref->logp, sizeof(float) * (size_t)nb * Tb);
+        for (int b0 = 0; b0 < k.n; b0 += MB) {
+            const int nb = k.n - b0 < MB ? k.n - b0 : MB, Tb = seqs_batch(&k, b0, b0 + nb, 1, inputs, targets);
+            float *old = logp_old + (size_t)b0 * T, *lref = logp_ref + (size_t)b0 * T;
+            if (it == 0 && o->beta > 0.0f) {                 // the frozen reference, once per batch
+                model_forward(ref, inputs, targets, nb, Tb, o->temperature, b0 > 0);
+                memcpy(lref, ref->logp, sizeof(float) * (size_t)nb * Tb);
             }
-            policy->same_weights = b0 > 0;                     // the update comes after the last micro-batch
-            model_forward(policy, inputs, targets, nb, Tb);
-            // before the first update the policy *is* the old policy
-            if (it == 0) memcpy(logp_old + (size_t)b0 * T, policy->logp, sizeof(float) * (size_t)nb * Tb);
-            for (int r = 0; r < nb; r++) {
-                int i = b0 + r, n_o = k.len[i] - k.plen[i];     // |o_i|
-                // the normaliser: grpo 1/(|o_i| N) (eq. 1); dr_grpo the same
-                // constant for every output, the context length; dapo 1/(all
-                // tokens of the batch)
-                float norm = o->loss == LOSS_GRPO ? 1.0f / ((float)n_o * n_keep)
-                           : o->loss == LOSS_DR_GRPO ? 1.0f / ((float)T * n_keep)
-                           : 1.0f / (float)kept_tokens;
-                for (int t = 0; t < Tb; t++) {
-                    size_t bt = (size_t)r * Tb + t;
-                    coef[bt] = 0.0f;
-                    if (targets[bt] < 0) continue;
-                    // ---- the GRPO gradient enters here ---------------------------
-                    // J's term for this token, and dJ/dlogp (clip and KL included):
-                    float lp = policy->logp[bt];
-                    float lp_old = logp_old[(size_t)b0 * T + bt];
-                    float lp_ref = o->beta > 0.0f ? logp_ref[(size_t)b0 * T + bt] : lp;
-                    float dJ; int clipped;
-                    grpo_token(lp, lp_old, lp_ref, adv[i], o->clip_low, o->clip_high, o->beta, &dJ, &clipped);
-                    // We minimise loss = -J. model_backward differentiates
-                    // -sum coef * logp, so coef = norm * dJ/dlogp starts the
-                    // chain rule with dloss/dlogp = -norm * dJ/dlogp.
-                    coef[bt] = norm * dJ;
-                    // ---------------------------------------------------------------
-                    if (it == o->mu - 1) {
-                        float rr = lp_ref - lp;
-                        kl_sum += fmaxf(expm1f(rr) - rr, 0.0f);
-                        clip_count += clipped;
-                        tok_count++;
-                    }
-                }
-            }
+            // the weights change only after the last micro-batch
+            model_forward(policy, inputs, targets, nb, Tb, o->temperature, b0 > 0);
+            if (it == 0) memcpy(old, policy->logp, sizeof(float) * (size_t)nb * Tb);   // pi_old = pi_theta
+            grpo_coefficients(o, &k, b0, nb, Tb, targets, policy->logp, old, o->beta > 0.0f ? lref : NULL,
+                              adv, batch_tokens, coef, &tally);
             model_backward(policy, coef);
         }
         st->grad_norm = clip_grad_norm(policy, o->max_grad_norm);
-        lr = lr_schedule(o->lr, step, 0, o->steps, 0.1f);
-        adamw_update(policy, lr, 0.9f, 0.99f, 1e-8f, 0.0f);
+        adamw_update(policy, st->lr, 0.9f, 0.99f, 1e-8f, 0.0f);
     }
-    st->lr = lr;
-    st->kl = tok_count ? (float)(kl_sum / tok_count) : 0.0f;
-    st->clip_frac = tok_count ? (float)clip_count / tok_count : 0.0f;
+    st->kl = tally.tokens ? (float)(tally.kl / tally.tokens) : 0.0f;
+    st->clip_frac = tally.tokens ? (float)tally.clipped / tally.tokens : 0.0f;
     free(logp_old); free(logp_ref); free(coef); free(inputs); free(targets);
-    free(reward); free(adv); free(keep); free(expected); free(lang);
+    free(reward); free(adv); free(flat); free(q);
     seqs_free(&s);
 }
 
@@ -2716,6 +2040,1078 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
 }
 
 // ----------------------------------------------------------------------------
+// the two training loops that every stage configures
+//
+// Each stage of the paper is either "supervised fine-tuning on these pairs"
+// (pretraining too) or "GRPO with these rewards on these questions". A stage
+// says what it trains on; the two loops below do the rest the same way for
+// every stage: the steps, the held-out evaluations, the progress line and the
+// run folder (model.safetensors, metrics.csv, curves.svg, samples.txt, and
+// state.bin for --resume), through the Run functions of the machinery part.
+
+// How a stage reads and writes its run folder.
+typedef struct {
+    const char *out;      // run folder (NULL: write nothing)
+    int save_every;       // checkpoint and state every N steps (and at the end)
+    int resume;           // continue from out/state.bin when there is one
+    int quiet;            // no progress lines
+} RunIO;
+
+// A run in progress (machinery, at the end of the file): its folder, its
+// metrics so far, its clock.
+typedef struct Run Run;
+static Run *run_open(const RunIO *io, const char *stage, const char *columns, const char *title);
+// Continue from the folder's state.bin when io->resume says so: loads m (and
+// ref, the RL reference, if non-NULL), the generators and the metrics. Returns
+// 1 if it resumed, with *done the steps already done.
+static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done);
+static FILE *run_samples(Run *r, long step);   // samples.txt after a "== step N ==" line (NULL: no folder)
+static void run_log(Run *r, double *row);      // one metrics row (its last column, the seconds, is filled in)
+static void run_progress(Run *r, long done, long total, int own_line, const char *fmt, ...);
+// Checkpoint, state, metrics.csv and curves.svg, every io->save_every steps and at the last.
+static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1);
+static EvalStats run_eval_stats(const Run *r, int row);     // held-out figures of a logged row (-1: the last)
+static const char *run_dir(const Run *r);
+static void run_close(Run *r);
+static const char *grpo_columns(const RlTask *task, char *out, size_t cap);
+static void grpo_row(double *row, long step, const GrpoStats *st, const EvalStats *e, int n_reward);
+static void show_sample(Model *m, KVCache *kv, const World *w, int which, SampleOpts so, long seed);
+
+// ---- the supervised loop: pretraining and every SFT stage
+
+// Where supervised pairs come from: next() writes one prompt and its
+// completion (the corpus draws fresh documents; an SFT set walks its list).
+typedef struct {
+    void (*next)(void *ctx, Rng *rng, char *prompt, size_t pcap, char *completion, size_t ccap);
+    void *ctx;
+} PairSource;
+
+typedef struct {
+    int steps;      // optimizer steps
+    int batch;      // pairs per step
+    int warmup;     // warm-up steps
+    float lr;       // peak learning rate (cosine decay to 10% after warm-up)
+    int micro;      // pairs per forward/backward (memory and padding only)
+} SftOpts;
+
+static const char *const SFT_COLUMNS = "step,loss,grad_norm,lr,seconds";
+enum { N_SFT_COLS = 5 };
+
+// One supervised step: a batch of pairs, each in its own row from position 0.
+// The loss mask is "completion only": the loss is the mean negative
+// log-likelihood of the completion tokens, prompts are not targets. Then
+// gradient clipping and AdamW. Returns the loss (the update is skipped when
+// the loss or the gradient is not finite).
+static double sft_step(Model *m, const World *w, const SftOpts *o, PairSource src, long step, Rng *rng,
+                       float *grad_norm, float *lr, long *tokens) {
+    const int B = o->batch, T = m->config.n_ctx, MB = o->micro;
+    Seqs s;
+    seqs_alloc(&s, B, T);
+    for (int i = 0; i < B; i++) {
+        char prompt[512], completion[512];
+        src.next(src.ctx, rng, prompt, sizeof prompt, completion, sizeof completion);
+        seqs_set_pair(&s, i, &w->tok, prompt, completion);
+    }
+    seqs_sort_by_length(&s, NULL);
+    long count = 0;
+    for (int i = 0; i < B; i++) count += s.len[i] - s.plen[i];   // the completion tokens
+    int *inputs = xmalloc(sizeof(int) * (size_t)MB * T, "inputs"), *targets = xmalloc(sizeof(int) * (size_t)MB * T, "targets");
+    float *weights = xmalloc(sizeof(float) * (size_t)MB * T, "weights");
+    model_zero_grad(m);
+    double loss = 0;
+    for (int b0 = 0; b0 < B; b0 += MB) {
+        const int nb = B - b0 < MB ? B - b0 : MB, Tb = seqs_batch(&s, b0, b0 + nb, 1, inputs, targets);
+        for (int i = 0; i < nb * Tb; i++) weights[i] = targets[i] >= 0 ? 1.0f / count : 0.0f;
+        model_forward(m, inputs, targets, nb, Tb, 1.0f, b0 > 0);   // no update since the last micro-batch
+        for (int i = 0; i < nb * Tb; i++) loss -= weights[i] * m->logp[i];
+        model_backward(m, weights);
+    }
+    *grad_norm = clip_grad_norm(m, 1.0f);
+    *lr = lr_schedule(o->lr, step, o->warmup, o->steps, 0.1f);
+    if (isfinite(loss) && isfinite(*grad_norm)) adamw_update(m, *lr, 0.9f, 0.95f, 1e-8f, 0.01f);
+    *tokens = count;
+    free(inputs); free(targets); free(weights);
+    seqs_free(&s);
+    return loss;
+}
+
+// o->steps supervised steps on the pairs of src, in the run folder of io.
+static void sft_loop(Model *m, const World *w, const SftOpts *o, PairSource src, const char *stage,
+                     const char *title, Rng *rng, const RunIO *io) {
+    Run *run = run_open(io, stage, SFT_COLUMNS, title);
+    long start = 0;
+    run_resume(run, m, NULL, rng, NULL, &start);
+    double tokens = 0, t0 = now_seconds();
+    for (long step = start; step < o->steps; step++) {
+        float norm, lr; long count;
+        double loss = sft_step(m, w, o, src, step, rng, &norm, &lr, &count);
+        if (!isfinite(loss) || !isfinite(norm))
+            die(EXIT_DATA, "%s: the %s is %g at step %ld; stopped. The last good checkpoint is in %s (lower --lr?)",
+                stage, isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? norm : loss, step + 1, run_dir(run));
+        tokens += count;
+        double row[N_SFT_COLS] = { (double)step + 1, loss, norm, lr, 0 };
+        run_log(run, row);
+        run_save(run, step + 1, o->steps, m, NULL, rng, NULL);
+        run_progress(run, step + 1, o->steps, 0, "step %4ld/%d | loss %.3f | %5.1fk tok/s", step + 1,
+                     o->steps, loss, tokens / (now_seconds() - t0) / 1000.0);
+    }
+    run_close(run);
+}
+
+// ---- the RL loop: R1-Zero, reasoning RL, all-scenario RL, the RL student
+
+typedef struct {
+    RunIO io;             // run folder, saving, resuming
+    int eval_every;       // held-out evaluation every N steps
+    int show_every;       // print a sampled completion every N steps (0: never)
+    SampleOpts eval;      // how the held-out set is sampled
+} RunOpts;
+
+static void copy_model(Model *dst, const Model *src) {
+    model_alloc(dst, &src->config);
+    memcpy(dst->params_memory, src->params_memory, src->num_params * sizeof(float));
+}
+
+// o->steps GRPO steps on task, from the policy in *policy, evaluating on the
+// held-out add_test set (step 0 is the policy before RL). before and after
+// get the held-out figures of the first and the last evaluation.
+static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTask *task, const char *stage,
+                    const char *title, const RunOpts *ro, Rng *rng, EvalStats *before, EvalStats *after) {
+    Model ref = { 0 };                              // the frozen reference policy
+    Rng eval_rng = rng_seed(rng_u64(rng));          // evaluation draws its own coins
+    char columns[1024];
+    Run *run = run_open(&ro->io, stage, grpo_columns(task, columns, sizeof columns), title);
+    long start = 0;
+    int resumed = run_resume(run, policy, &ref, rng, &eval_rng, &start);
+    if (!resumed) copy_model(&ref, policy);
+    KVCache kv;
+    kv_alloc(&kv, &policy->config, o->prompts * o->group > w->add_test.n ? o->prompts * o->group : w->add_test.n);
+    for (long step = resumed ? start + 1 : 0; step <= o->steps; step++) {
+        GrpoStats st = { 0 };
+        if (step > 0) {
+            grpo_step(policy, &ref, &kv, w, o, task, step - 1, rng, &st);
+            if (!isfinite(st.grad_norm) || !isfinite(st.reward))
+                die(EXIT_DATA, "GRPO: non-finite gradient at step %ld; stopped. The last good checkpoint is in %s",
+                    step, run_dir(run));
+            if (o->ref_reset > 0 && step % o->ref_reset == 0)           // TRL: sync_ref_model
+                memcpy(ref.params_memory, policy->params_memory, policy->num_params * sizeof(float));
+        }
+        if (step % ro->eval_every && step != o->steps) continue;
+        EvalStats e = evaluate(policy, &kv, w, &w->add_test, 1, ro->eval, 0, &eval_rng, NULL, run_samples(run, step), 4);
+        double row[64];
+        grpo_row(row, step, &st, &e, task->n_reward);
+        run_log(run, row);
+        run_progress(run, step, o->steps, 1, "step %3ld/%d | reward %.2f | format %.2f | accuracy %.2f | thinking %.2f | length %5.1f | kl %.4f",
+                     step, o->steps, st.reward, e.format_rate, e.pass1, e.think_rate, e.mean_length, st.kl);
+        if (!ro->io.quiet && ro->show_every && step % ro->show_every == 0)
+            show_sample(policy, &kv, w, (int)(step / ro->show_every), ro->eval, step);
+        run_save(run, step, o->steps, policy, &ref, rng, &eval_rng);
+    }
+    if (before) *before = run_eval_stats(run, 0);
+    if (after) *after = run_eval_stats(run, -1);
+    run_close(run);
+    kv_free(&kv);
+    model_free(&ref);
+}
+
+// ----------------------------------------------------------------------------
+// the recipe: every number a stage uses unless a flag says otherwise
+
+// The demo's model: d=96, 3 layers, 4 heads, a context of 80 tokens (the
+// longest worked solution of the hard tier fits).
+static Config demo_config(const World *w) {
+    Config c = { .vocab_size = tok_vocab_size(&w->tok), .n_ctx = 80, .d_model = 96, .n_layer = 3, .n_head = 4 };
+    return c;
+}
+
+// Stage 0, pretraining (./r1 pretrain).
+static const SftOpts PRETRAIN_DEFAULTS = {
+    .steps = 3000,        // optimizer steps
+    .batch = 32,          // documents per step
+    .warmup = 30,         // linear warm-up steps, then cosine decay to 10%
+    .lr = 3e-3f,          // peak learning rate
+    .micro = 8,           // documents per forward/backward (memory only)
+};
+
+// Stage 1, R1-Zero (./r1 zero): GRPO as the paper runs it, sized for the toy.
+static const GrpoOpts ZERO_DEFAULTS = {
+    .steps = 70,          // GRPO steps
+    .prompts = 16,        // questions per step
+    .group = 8,           // G, outputs per question
+    .mu = 1,              // one update per batch: the policy is the old policy (rho = 1)
+    .loss = LOSS_GRPO,    // the paper's normaliser, 1/|o_i|
+    .lr = 3e-4f,          // peak learning rate (cosine decay to 10%)
+    .beta = 0.04f,        // KL coefficient
+    .clip_low = 0.2f,     // epsilon
+    .clip_high = 0.2f,
+    .max_grad_norm = 1.0f,
+    .temperature = 1.0f,  // rollouts sample the policy as it is
+    .ref_reset = 0,       // the reference stays the base model
+    .micro = 16,          // sequences per forward/backward (memory only)
+};
+#define DAPO_CLIP_HIGH 0.28f   // DAPO's clip-higher epsilon, with --loss dapo
+
+// Evaluation (paper §3): sampling at temperature 0.6, top-p 0.95.
+static const SampleOpts EVAL_SAMPLING = { .temperature = 0.6f, .top_p = 0.95f };
+
+// ----------------------------------------------------------------------------
+// stage 0: the base model (standing in for DeepSeek-V3-Base)
+
+// Pretraining pairs: fresh documents of the toy corpus (never a held-out problem).
+static void corpus_pair(void *ctx, Rng *rng, char *prompt, size_t pcap, char *completion, size_t ccap) {
+    const World *w = ctx;
+    corpus_document(rng, &PRETRAIN_MIX, &w->heldout, prompt, pcap, completion, ccap);
+}
+
+// Next-token training on the toy corpus: every document starts at position
+// 0 in its own row, and every token of its completion is a target (the
+// question's digits are random: predicting them teaches nothing). m holds the
+// initial weights, or is loaded from io->out when resuming.
+static void pretrain_base(Model *m, const World *w, const SftOpts *o, Rng *rng, const RunIO *io) {
+    PairSource corpus = { corpus_pair, (void *)w };
+    sft_loop(m, w, o, corpus, "base", "Stage 0: the base model, next-token loss on the toy corpus", rng, io);
+}
+
+// ----------------------------------------------------------------------------
+// stage 1: DeepSeek-R1-Zero (paper §2.2): GRPO from the base model with
+// rule-based rewards only, no supervised data
+
+// R1-Zero's questions: core-tier additions (never a held-out one), in Chinese
+// as often as in the corpus.
+static void core_question(void *ctx, Rng *rng, Question *q) {
+    const World *w = ctx;
+    Problem p = random_problem(rng, 0, rng_uniform(rng) < PRETRAIN_MIX.zh ? LANG_ZH : LANG_EN, &w->heldout);
+    problem_question(&p, q->text, sizeof q->text);
+    q->expected = problem_sum(&p);
+    q->lang = p.lang;
+}
+
+// R1-Zero's task: core questions, the accuracy and format rewards (§2.2.2).
+static RlTask r1_zero_task(const World *w) {
+    RlTask task = { .prompts = { core_question, (void *)w }, .n_reward = 2,
+                    .reward = { { "format", reward_format, 1.0f }, { "accuracy", reward_accuracy, 1.0f } } };
+    return task;
+}
+
+// GRPO on R1-Zero's task from the base model, evaluated on the held-out
+// add_test set.
+static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
+                          Rng *rng, EvalStats *before, EvalStats *after) {
+    RlTask task = r1_zero_task(w);
+    rl_loop(policy, w, o, &task, "r1_zero", "R1-Zero on the toy world: GRPO with accuracy + format rewards",
+            ro, rng, before, after);
+}
+
+// ============================================================================
+// machinery (not in the paper)
+//
+// Everything below serves the method above without being part of it:
+// threads, the fast matmul kernel, files and JSON, JSONL, safetensors, run
+// folders and resumable state, SVG, the command line and bench. A reader who
+// stops here has read the whole method.
+// ============================================================================
+
+// ----------------------------------------------------------------------------
+// utilities: threads
+//
+// parallel_for(n, grain, fn, ctx) splits the items [0,n) into one contiguous
+// range per thread and calls fn(ctx, i0, i1) on each. Every output element is
+// computed by exactly one thread in a fixed order, so results are bit-identical
+// for any thread count (ranges start at multiples of `grain`, so an element
+// never changes between a kernel's fast path and its tail path). Build with
+// -DR1_NO_THREADS for a single-threaded binary.
+
+typedef void (*RangeFn)(void *ctx, int i0, int i1);
+#define MAX_THREADS 64
+
+static struct {
+    int n_threads;                // including the calling thread
+#ifndef R1_NO_THREADS
+    pthread_t th[MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t go;
+    atomic_int generation;        // bumped once per parallel_for
+    atomic_int pending;           // workers still busy with this round
+    RangeFn fn;
+    void *ctx;
+    int n, grain;
+#endif
+} pool = { .n_threads = 1 };
+
+#ifndef R1_NO_THREADS
+static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
+    int units = (n + grain - 1) / grain;              // whole grains
+    int u0 = (int)((long)units * k / parts), u1 = (int)((long)units * (k + 1) / parts);
+    *i0 = u0 * grain < n ? u0 * grain : n;
+    *i1 = u1 * grain < n ? u1 * grain : n;
+}
+
+// Workers spin briefly on the generation counter (a training step issues
+// hundreds of small parallel_for calls, and waking a sleeping thread costs
+// more than most of them), then sleep on a condition variable.
+static void *pool_worker(void *arg) {
+    int id = (int)(intptr_t)arg, seen = 0;
+    for (;;) {
+        int spins = 0;
+        while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen) {
+            if (++spins < 200000) continue;
+            pthread_mutex_lock(&pool.mu);
+            while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.go, &pool.mu);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        seen = atomic_load(&pool.generation);
+        int i0, i1;
+        chunk_of(pool.n, pool.grain, pool.n_threads, id, &i0, &i1);
+        if (i0 < i1) pool.fn(pool.ctx, i0, i1);
+        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+    }
+    return NULL;
+}
+#endif
+
+static void threads_init(int n) {
+#ifdef R1_NO_THREADS
+    (void)n;
+    pool.n_threads = 1;
+#else
+    if (pool.n_threads > 1 || n <= 1) return;          // started once per process
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.go, NULL);
+    pool.n_threads = n;
+    for (int i = 1; i < n; i++)
+        if (pthread_create(&pool.th[i], NULL, pool_worker, (void *)(intptr_t)i) != 0) {
+            pool.n_threads = i;                         // fewer threads still give the same results
+            break;
+        }
+#endif
+}
+
+static void parallel_for(int n, int grain, RangeFn fn, void *ctx) {
+    if (n <= 0) return;
+#ifndef R1_NO_THREADS
+    if (pool.n_threads > 1 && n > grain) {
+        pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.grain = grain;
+        atomic_store(&pool.pending, pool.n_threads - 1);
+        pthread_mutex_lock(&pool.mu);
+        atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+        pthread_cond_broadcast(&pool.go);
+        pthread_mutex_unlock(&pool.mu);
+        int i0, i1;
+        chunk_of(n, grain, pool.n_threads, 0, &i0, &i1);
+        if (i0 < i1) fn(ctx, i0, i1);
+        while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) { /* spin: the others finish soon */ }
+        return;
+    }
+#endif
+    (void)grain;
+    fn(ctx, 0, n);
+}
+
+// p[0..n) = 0, split over the threads in chunks of 16k floats
+#define ZERO_CHUNK 16384
+typedef struct { float *p; size_t n; } ZeroJob;
+static void zero_chunks(void *ctx, int c0, int c1) {
+    const ZeroJob *j = ctx;
+    size_t i0 = (size_t)c0 * ZERO_CHUNK, i1 = (size_t)c1 * ZERO_CHUNK;
+    if (i1 > j->n) i1 = j->n;
+    memset(j->p + i0, 0, (i1 - i0) * sizeof(float));
+}
+static void zero_floats(float *p, size_t n) {
+    ZeroJob j = { p, n };
+    parallel_for((int)((n + ZERO_CHUNK - 1) / ZERO_CHUNK), 1, zero_chunks, &j);
+}
+
+// ----------------------------------------------------------------------------
+// the model: the one matmul kernel
+//
+// Every matrix product in this file is  c (M,N) += a (M,K) . b (K,N)  with the
+// rows of b and c contiguous (row strides ldb, ldc), and a read through
+// strides (element (m,k) of a is a[m*ars + k*acs]), so that a transposed a
+// costs nothing. Its inner loop is "c[m, n..n+15] += a[m,k] * b[k, n..n+15]":
+// a broadcast times a contiguous row, which the compiler turns into vector
+// fused multiply-adds. Four rows of c share each row of b. Every c element
+// sums over k from 0 to K-1 in order, whichever thread computes it, so
+// results do not depend on thread count.
+typedef struct {
+    float *c; const float *a, *b;
+    size_t ars, acs, ldb, ldc;
+    int N, K;
+} MatmulJob;
+
+static void matmul_rows(void *ctx, int m0, int m1) {
+    const MatmulJob *j = ctx;
+    const float *a = j->a;
+    const int N = j->N, K = j->K; const size_t ars = j->ars, acs = j->acs;
+    int m = m0;
+    for (; m + 4 <= m1; m += 4) {                    // four rows at a time
+        int n = 0;
+        for (; n + 16 <= N; n += 16) {               // sixteen columns at a time
+            float acc[4][16];
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 16; q++) acc[r][q] = j->c[(m + r) * j->ldc + n + q];
+            for (int k = 0; k < K; k++) {
+                const float *bk = j->b + k * j->ldb + n;
+                for (int r = 0; r < 4; r++) {
+                    const float x = a[(m + r) * ars + k * acs];
+#pragma omp simd
+                    for (int q = 0; q < 16; q++) acc[r][q] += x * bk[q];
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 16; q++) j->c[(m + r) * j->ldc + n + q] = acc[r][q];
+        }
+        for (int r = 0; r < 4; r++)                   // leftover columns
+            for (int k = 0; k < K; k++) {
+                const float x = a[(m + r) * ars + k * acs];
+                for (int q = n; q < N; q++) j->c[(m + r) * j->ldc + q] += x * j->b[k * j->ldb + q];
+            }
+    }
+    for (; m < m1; m++)                               // leftover rows
+        for (int k = 0; k < K; k++) {
+            const float x = a[m * ars + k * acs];
+            float *cm = j->c + m * j->ldc; const float *bk = j->b + k * j->ldb;
+#pragma omp simd
+            for (int q = 0; q < N; q++) cm[q] += x * bk[q];
+        }
+}
+
+#if defined(__GNUC__) && defined(__AVX__) && !defined(R1_PLAIN_MATMUL)
+// The same product, written for the register file and the caches.
+// Registers: a tile of six rows of c by sixteen columns lives in twelve
+// 8-wide vector registers (GCC/clang vector extensions) while k runs; each
+// row of b is loaded once per k and used six times.
+// Caches: k runs in chunks of MM_KC, and one chunk is applied to every tile
+// before the next begins, so the slices of a and b that the tiles share stay
+// in cache instead of streaming from memory once per tile (this matters for
+// the weight gradients, where K is the number of tokens in the batch).
+// Every c element still sums k = 0, 1, ..., K-1 in order, one fused
+// multiply-add per term, exactly as matmul_rows does: the same numbers
+// (tests/test_model.c checks bit for bit), about 2.5x faster here on the
+// demo's shapes. Leftover columns go eight at a time through the same tile,
+// the last few columns and leftover rows the plain way.
+typedef float f8 __attribute__((vector_size(32)));
+static inline f8 load8(const float *p) { f8 v; memcpy(&v, p, sizeof v); return v; }
+static inline void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
+#define MM_ROWS 6
+#define MM_KC 192
+
+// c[m..m+6, n..n+8*nv) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..n+8*nv),
+// for nv = 1 or 2 vectors per row (a constant wherever it is called, so the
+// compiler unrolls the v loops and keeps acc in registers)
+static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv) {
+    const int nr = MM_ROWS;
+    const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
+    float *c = j->c + m * ldc + n;
+    f8 acc[MM_ROWS][2];
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nv; v++) acc[r][v] = load8(c + r * ldc + 8 * v);
+    const float *ak = j->a + m * ars + k0 * acs, *bk = j->b + k0 * ldb + n;
+    for (int k = k0; k < k1; k++, ak += acs, bk += ldb) {
+        f8 bv[2];
+        for (int v = 0; v < nv; v++) bv[v] = load8(bk + 8 * v);
+        for (int r = 0; r < nr; r++) {
+            const float s = ak[r * ars];                 // a[m+r, k], broadcast
+            const f8 x = { s, s, s, s, s, s, s, s };
+            for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nv; v++) store8(c + r * ldc + 8 * v, acc[r][v]);
+}
+
+static void matmul_rows_fast(void *ctx, int m0, int m1) {
+    const MatmulJob *j = ctx;
+    const int N = j->N, K = j->K, n16 = N / 16 * 16, n8 = N / 8 * 8;
+    const int mtiles = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;   // rows [m0, mtiles) go in tiles
+    for (int k0 = 0; k0 < K; k0 += MM_KC) {
+        const int k1 = k0 + MM_KC < K ? k0 + MM_KC : K;
+        for (int m = m0; m < mtiles; m += MM_ROWS) {
+            for (int n = 0; n < n16; n += 16) tile(j, m, n, k0, k1, 2);
+            if (n8 > n16) tile(j, m, n16, k0, k1, 1);
+        }
+    }
+    if (n8 < N) {                                            // the last few columns, the plain way
+        MatmulJob rest = *j;
+        rest.c += n8; rest.b += n8; rest.N = N - n8;
+        matmul_rows(&rest, m0, mtiles);
+    }
+    if (mtiles < m1) matmul_rows(ctx, mtiles, m1);           // leftover rows
+}
+#define MATMUL_KERNEL matmul_rows_fast
+#else
+#define MM_ROWS 4
+#define MATMUL_KERNEL matmul_rows
+#endif
+
+// c (M,N) += a (M,K) . b (K,N), split over rows of c in blocks of MM_ROWS.
+static void matmul_acc(float *c, const float *a, int ars, int acs, const float *b, int M, int N, int K) {
+    MatmulJob j = { c, a, b, (size_t)ars, (size_t)acs, (size_t)N, (size_t)N, N, K };
+    // leftover rows take a different (but equally ordered) path: keep the
+    // split at whole blocks so that each row always takes the same path
+    parallel_for(M, MM_ROWS, MATMUL_KERNEL, &j);
+}
+// The same on the calling thread, with row strides for b and c: the small
+// products inside one attention head (attention runs a head per thread).
+static void matmul_acc_here(float *c, size_t ldc, const float *a, size_t ars, size_t acs,
+                            const float *b, size_t ldb, int M, int N, int K) {
+    MatmulJob j = { c, a, b, ars, acs, ldb, ldc, N, K };
+    MATMUL_KERNEL(&j, 0, M);
+}
+
+// out (R,C) = transpose of inp (C,R); used to lay a weight out for the forward.
+typedef struct { float *out; const float *inp; int C, R; } TransposeJob;
+static void transpose_rows(void *ctx, int i0, int i1) {
+    const TransposeJob *j = ctx;
+    for (int i = i0; i < i1; i++)
+        for (int k = 0; k < j->R; k++) j->out[(size_t)k * j->C + i] = j->inp[(size_t)i * j->R + k];
+}
+static void transpose(float *out, const float *inp, int C, int R) {
+    TransposeJob j = { out, inp, C, R };
+    parallel_for(C, 16, transpose_rows, &j);
+}
+
+// ----------------------------------------------------------------------------
+// utilities: files and JSON
+
+// Write a whole file atomically: to PATH.tmp, flushed and closed with every
+// error checked, then renamed over PATH. A crash leaves the old file intact.
+typedef struct { const void *data; size_t len; } Chunk;
+static int write_file_atomic(const char *path, const Chunk *chunks, int n, char *err, size_t errcap) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        errf(err, errcap, "%s: path too long", path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { errf(err, errcap, "cannot write %s: %s", tmp, strerror(errno)); return -1; }
+    int ok = 1;
+    for (int i = 0; i < n && ok; i++)
+        if (chunks[i].len && fwrite(chunks[i].data, 1, chunks[i].len, f) != chunks[i].len) ok = 0;
+    if (fflush(f) != 0) ok = 0;
+    if (fsync(fileno(f)) != 0 && errno != EINVAL && errno != EROFS) ok = 0;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) {
+        errf(err, errcap, "cannot write %s: %s (disk full?)", tmp, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        errf(err, errcap, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+// Append printf-formatted text to a growing buffer.
+typedef struct { char *s; size_t len, cap; } Buf;
+static void buf_printf(Buf *b, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->len;
+        int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (b->s && (size_t)k < room) { b->len += (size_t)k; return; }
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + (size_t)k + 1) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) die(EXIT_DATA, "out of memory");
+        b->s = s; b->cap = cap;
+    }
+}
+
+// Read a whole file (at most max bytes). NULL and a message on failure.
+static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap) {
+    struct stat st;
+    if (stat(path, &st) != 0) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
+    if (S_ISDIR(st.st_mode)) { errf(err, errcap, "%s is a directory, not a file", path); return NULL; }
+    FILE *f = fopen(path, "rb");
+    if (!f) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
+    size_t cap = 1 << 16, n = 0;
+    char *data = malloc(cap);
+    while (data) {
+        if (n == cap) {
+            if (cap >= max) { errf(err, errcap, "%s is larger than %zu bytes", path, max); free(data); fclose(f); return NULL; }
+            cap = cap * 2 < max ? cap * 2 : max;
+            char *d = realloc(data, cap);
+            if (!d) { free(data); data = NULL; break; }
+            data = d;
+        }
+        size_t k = fread(data + n, 1, cap - n, f);
+        n += k;
+        if (k == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!data) { errf(err, errcap, "out of memory reading %s", path); return NULL; }
+    if (bad) { errf(err, errcap, "cannot read %s", path); free(data); return NULL; }
+    *len = n;
+    return data;
+}
+
+// A minimal JSON reader for the safetensors header: objects, strings,
+// non-negative integers and arrays of them. Anything else is an error.
+typedef struct { const char *s, *end; const char *err; } Json;
+
+static void json_ws(Json *j) { while (j->s < j->end && isspace((unsigned char)*j->s)) j->s++; }
+static int json_eat(Json *j, char ch) {
+    json_ws(j);
+    if (j->s < j->end && *j->s == ch) { j->s++; return 1; }
+    return 0;
+}
+// Read a string into out (cap bytes, NUL-terminated). Escapes \" \\ \/ \n \t
+// and \u00XX are understood; longer strings than cap are an error.
+static int json_string(Json *j, char *out, size_t cap) {
+    if (!json_eat(j, '"')) { j->err = "expected a string"; return 0; }
+    size_t n = 0;
+    while (j->s < j->end && *j->s != '"') {
+        char ch = *j->s++;
+        if ((unsigned char)ch < 0x20) { j->err = "control character in a string"; return 0; }
+        if (ch == '\\') {
+            if (j->s >= j->end) break;
+            char e = *j->s++;
+            if (e == 'n') ch = '\n';
+            else if (e == 't') ch = '\t';
+            else if (e == 'r') ch = '\r';
+            else if (e == 'b') ch = '\b';
+            else if (e == 'f') ch = '\f';
+            else if (e == '"' || e == '\\' || e == '/') ch = e;
+            else if (e == 'u' && j->end - j->s >= 4) {
+                unsigned v = 0;
+                for (int i = 0; i < 4; i++) {
+                    int hx = tolower((unsigned char)*j->s++);
+                    if (!isxdigit(hx)) { j->err = "bad \\u escape"; return 0; }
+                    v = v * 16 + (unsigned)(isdigit(hx) ? hx - '0' : hx - 'a' + 10);
+                }
+                // no NUL (it would cut the string short) and no lone surrogates
+                if (v == 0 || (v >= 0xd800 && v <= 0xdfff)) { j->err = "bad \\u escape"; return 0; }
+                if (v >= 0x80) {                            // write it as UTF-8
+                    unsigned char u[3]; int k = 0;
+                    if (v < 0x800) { u[k++] = (unsigned char)(0xC0 | (v >> 6)); }
+                    else { u[k++] = (unsigned char)(0xE0 | (v >> 12)); u[k++] = (unsigned char)(0x80 | ((v >> 6) & 0x3F)); }
+                    if (n + (size_t)k + 1 >= cap) { j->err = "string too long"; return 0; }
+                    for (int i = 0; i < k; i++) out[n++] = (char)u[i];
+                    v = 0x80 | (v & 0x3F);
+                }
+                ch = (char)v;
+            } else { j->err = "bad escape in a string"; return 0; }
+        }
+        // no control characters, escaped or not: what we read ends up in
+        // one-line error messages and on terminals
+        if ((unsigned char)ch < 0x20 || ch == 0x7f) { j->err = "control character in a string"; return 0; }
+        if (n + 1 >= cap) { j->err = "string too long"; return 0; }
+        out[n++] = ch;
+    }
+    if (!json_eat(j, '"')) { j->err = "unterminated string"; return 0; }
+    out[n] = '\0';
+    return 1;
+}
+static int json_uint(Json *j, uint64_t *v) {
+    json_ws(j);
+    if (j->s >= j->end || !isdigit((unsigned char)*j->s)) { j->err = "expected a non-negative integer"; return 0; }
+    uint64_t x = 0;
+    while (j->s < j->end && isdigit((unsigned char)*j->s)) {
+        if (x > (UINT64_MAX - 9) / 10) { j->err = "integer too large"; return 0; }
+        x = x * 10 + (uint64_t)(*j->s++ - '0');
+    }
+    *v = x;
+    return 1;
+}
+// [a, b, ...] of at most max integers; returns the count or -1.
+static int json_uint_array(Json *j, uint64_t *out, int max) {
+    if (!json_eat(j, '[')) { j->err = "expected an array"; return -1; }
+    int n = 0;
+    if (json_eat(j, ']')) return 0;
+    do {
+        uint64_t v;
+        if (!json_uint(j, &v)) return -1;
+        if (n >= max) { j->err = "array too long"; return -1; }
+        out[n++] = v;
+    } while (json_eat(j, ','));
+    if (!json_eat(j, ']')) { j->err = "expected ']'"; return -1; }
+    return n;
+}
+
+// ----------------------------------------------------------------------------
+// JSONL: the benchmarks in data/
+
+// Read a JSONL benchmark: one {"prompt": "...", "answer": "..."} per line.
+// Every malformed line is an error naming the file and line.
+static int valid_utf8(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        int n; unsigned lo = 0x80, hi = 0xBF;                // allowed range of the second byte
+        if (*u < 0x80) n = 0;
+        else if (*u >= 0xC2 && *u <= 0xDF) n = 1;
+        else if (*u >= 0xE0 && *u <= 0xEF) { n = 2; if (*u == 0xE0) lo = 0xA0; if (*u == 0xED) hi = 0x9F; }
+        else if (*u >= 0xF0 && *u <= 0xF4) { n = 3; if (*u == 0xF0) lo = 0x90; if (*u == 0xF4) hi = 0x8F; }
+        else return 0;                                        // overlong lead, or past U+10FFFF
+        u++;
+        for (int i = 0; i < n; i++, u++) {
+            if (i == 0 ? (*u < lo || *u > hi) : (*u >> 6) != 2) return 0;
+        }
+    }
+    return 1;
+}
+static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
+    size_t len;
+    char *text = read_file(path, (size_t)64 << 20, &len, err, errcap);
+    if (!text) return -1;
+    ds->ex = NULL; ds->n = 0;
+    int cap = 0, line = 0;
+    for (size_t pos = 0; pos < len;) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n') end++;
+        line++;
+        Json j = { text + pos, text + end, NULL };
+        json_ws(&j);
+        if (j.s == j.end) { pos = end + 1; continue; }               // blank line
+        if (memchr(text + pos, '\0', end - pos)) { j.err = "NUL byte in the line"; goto bad; }
+        Example e = { 0 };
+        int have_p = 0, have_a = 0;
+        if (!json_eat(&j, '{')) { j.err = "expected a JSON object"; goto bad; }
+        int empty = json_eat(&j, '}');
+        if (!empty) do {
+            char key[64], val[256];
+            if (!json_string(&j, key, sizeof key) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected \"key\":"; goto bad; }
+            json_ws(&j);
+            if (j.s < j.end && *j.s == '"') {
+                if (!json_string(&j, val, sizeof val)) goto bad;
+            } else {                                                   // a bare number is fine for "answer"
+                if (strcmp(key, "answer")) { j.err = "expected a string"; goto bad; }
+                uint64_t v;
+                int neg = json_eat(&j, '-');
+                if (!json_uint(&j, &v) || v > 999999999999999999ULL) { if (!j.err) j.err = "expected a string or an integer"; goto bad; }
+                snprintf(val, sizeof val, "%s%llu", neg ? "-" : "", (unsigned long long)v);
+            }
+            if (!strcmp(key, "prompt")) { snprintf(e.prompt, sizeof e.prompt, "%s", val); have_p = 1; }
+            else if (!strcmp(key, "answer")) {
+                if (strlen(val) >= sizeof e.answer) { j.err = "\"answer\" is too long"; goto bad; }
+                memcpy(e.answer, val, strlen(val) + 1);
+                have_a = 1;
+            }
+        } while (json_eat(&j, ','));
+        if (!empty && !json_eat(&j, '}')) { j.err = "expected '}'"; goto bad; }
+        json_ws(&j);
+        if (j.s != j.end) { j.err = "text after the object"; goto bad; }
+        if (!have_p || !have_a) { j.err = have_p ? "missing \"answer\"" : "missing \"prompt\""; goto bad; }
+        if (!e.prompt[0]) { j.err = "empty \"prompt\""; goto bad; }
+        if (!valid_utf8(e.prompt) || !valid_utf8(e.answer)) { j.err = "invalid UTF-8"; goto bad; }
+        Problem p;
+        e.is_arith = parse_question(e.prompt, &p);
+        if (e.is_arith && !parse_integer(e.answer, strlen(e.answer), &e.expected)) { j.err = "\"answer\" of an addition is not an integer"; goto bad; }
+        if (ds->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            Example *x = realloc(ds->ex, sizeof(Example) * (size_t)cap);
+            if (!x) { j.err = "out of memory"; goto bad; }
+            ds->ex = x;
+        }
+        ds->ex[ds->n++] = e;
+        pos = end + 1;
+        continue;
+    bad:
+        errf(err, errcap, "%s:%d: %s", path, line, j.err ? j.err : "malformed line");
+        free(text); free(ds->ex); ds->ex = NULL; ds->n = 0;
+        return -1;
+    }
+    free(text);
+    if (ds->n == 0) { errf(err, errcap, "%s: no examples (expected one {\"prompt\": ..., \"answer\": ...} per line)", path); return -1; }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// checkpoints: safetensors
+//
+// A safetensors file is: 8 bytes, the little-endian length of a JSON header;
+// the header, mapping each tensor's name to its dtype, shape and byte range
+// [begin, end) in the data that follows; then the raw little-endian data.
+// The configuration rides along as strings in "__metadata__".
+
+#define CKPT_MAX_TENSORS (4 + 12 * 64)
+typedef struct {
+    char name[48];
+    int rank, shape[2];
+    float *data;
+    size_t numel;
+} CkptTensor;
+
+// The checkpoint's tensors, with PyTorch names and (out, in) shapes, pointing
+// into p. Returns how many there are.
+static int ckpt_tensors(const Config *c, const Params *p, CkptTensor *t) {
+    const int V = c->vocab_size, T = c->n_ctx, D = c->d_model;
+    int n = 0;
+#define TENSOR(nm, ptr, r0, r1) do {                                              \
+        snprintf(t[n].name, sizeof t[n].name, "%s", nm);                          \
+        t[n].rank = (r1) != 0 ? 2 : 1; t[n].shape[0] = (r0); t[n].shape[1] = (r1);     \
+        t[n].data = (ptr); t[n].numel = (size_t)(r0) * ((r1) != 0 ? (size_t)(r1) : 1); \
+        n++;                                                                      \
+    } while (0)
+    TENSOR("tok_emb", p->tok_emb, V, D);
+    TENSOR("pos_emb", p->pos_emb, T, D);
+    for (int l = 0; l < c->n_layer; l++) {
+        char nm[48];
+        size_t dd = (size_t)D * D;
+#define LAYER(suffix, ptr, r0, r1) do {                                           \
+        snprintf(nm, sizeof nm, "blocks.%d.%s", l, suffix);                       \
+        TENSOR(nm, ptr, r0, r1);                                                  \
+    } while (0)
+        LAYER("ln1.weight", p->ln1w + l * D, D, 0);
+        LAYER("ln1.bias", p->ln1b + l * D, D, 0);
+        LAYER("attn.qkv.weight", p->qkvw + l * 3 * dd, 3 * D, D);
+        LAYER("attn.qkv.bias", p->qkvb + l * 3 * D, 3 * D, 0);
+        LAYER("attn.proj.weight", p->attprojw + l * dd, D, D);
+        LAYER("attn.proj.bias", p->attprojb + l * D, D, 0);
+        LAYER("ln2.weight", p->ln2w + l * D, D, 0);
+        LAYER("ln2.bias", p->ln2b + l * D, D, 0);
+        LAYER("mlp.fc.weight", p->fcw + l * 4 * dd, 4 * D, D);
+        LAYER("mlp.fc.bias", p->fcb + l * 4 * D, 4 * D, 0);
+        LAYER("mlp.proj.weight", p->fcprojw + l * 4 * dd, D, 4 * D);
+        LAYER("mlp.proj.bias", p->fcprojb + l * D, D, 0);
+#undef LAYER
+    }
+    TENSOR("ln_f.weight", p->lnfw, D, 0);
+    TENSOR("ln_f.bias", p->lnfb, D, 0);
+#undef TENSOR
+    return n;
+}
+
+// Save the model's parameters. meta is extra "key", "value" string pairs
+// (NULL-terminated) for __metadata__.
+static int save_safetensors(const char *path, const Config *c, const Params *p,
+                            const char *const *meta, char *err, size_t errcap) {
+    CkptTensor *t = xmalloc(sizeof(CkptTensor) * CKPT_MAX_TENSORS, "checkpoint index");
+    int n = ckpt_tensors(c, p, t);
+    Buf h = { 0 };
+    buf_printf(&h, "{\"__metadata__\":{\"format\":\"pt\",\"vocab_size\":\"%d\",\"n_ctx\":\"%d\","
+               "\"d_model\":\"%d\",\"n_layer\":\"%d\",\"n_head\":\"%d\"",
+               c->vocab_size, c->n_ctx, c->d_model, c->n_layer, c->n_head);
+    for (int i = 0; meta && meta[i] && meta[i + 1]; i += 2) {
+        buf_printf(&h, ",\"%s\":\"", meta[i]);
+        for (const char *s = meta[i + 1]; *s; s++) {      // JSON-escape the value
+            unsigned char ch = (unsigned char)*s;
+            if (ch == '"' || ch == '\\') buf_printf(&h, "\\%c", ch);
+            else if (ch < 0x20 || ch == 0x7f) buf_printf(&h, " ");      // the loader refuses control characters
+            else buf_printf(&h, "%c", ch);
+        }
+        buf_printf(&h, "\"");
+    }
+    buf_printf(&h, "}");
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        size_t bytes = t[i].numel * sizeof(float);
+        if (t[i].rank == 2)
+            buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
+                       t[i].name, t[i].shape[0], t[i].shape[1], off, off + bytes);
+        else
+            buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}",
+                       t[i].name, t[i].shape[0], off, off + bytes);
+        off += bytes;
+    }
+    buf_printf(&h, "}");
+    while (h.len % 8) buf_printf(&h, " ");               // pad so the data is 8-byte aligned
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    // The tensors are contiguous in Params in exactly this order except that
+    // per-layer tensors interleave; so write one chunk per tensor.
+    Chunk *chunks = xmalloc(sizeof(Chunk) * (size_t)(n + 2), "checkpoint chunks");
+    chunks[0] = (Chunk){ len8, 8 };
+    chunks[1] = (Chunk){ h.s, h.len };
+    for (int i = 0; i < n; i++) chunks[i + 2] = (Chunk){ t[i].data, t[i].numel * sizeof(float) };
+    int rc = write_file_atomic(path, chunks, n + 2, err, errcap);
+    free(chunks); free(h.s); free(t);
+    return rc;
+}
+
+typedef struct {
+    char name[64], dtype[16];
+    int rank; uint64_t shape[4];
+    uint64_t begin, end;
+    int used;
+} HeaderEntry;
+
+static int cmp_entry_begin(const void *a, const void *b) {
+    const HeaderEntry *x = *(HeaderEntry *const *)a, *y = *(HeaderEntry *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+// A run folder or a file: "runs/demo" means "runs/demo/model.safetensors".
+static void model_path(const char *arg, char *out, size_t cap) {
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(out, cap, "%s/model.safetensors", arg);
+    else snprintf(out, cap, "%s", arg);
+}
+
+#define META_MAX 16
+typedef struct { char key[META_MAX][32], val[META_MAX][256]; int n; } Meta;
+
+static const char *meta_get(const Meta *md, const char *key) {
+    for (int i = 0; i < md->n; i++) if (!strcmp(md->key[i], key)) return md->val[i];
+    return NULL;
+}
+
+// Load a checkpoint into a freshly allocated model. Every way a file can be
+// wrong is checked and reported in err (one line, naming the file); the
+// model is untouched (and unallocated) on failure. md, if non-NULL, receives
+// the metadata.
+static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err, size_t errcap) {
+    size_t len = 0;
+    char *file = read_file(path, (size_t)1 << 31, &len, err, errcap);
+    if (!file) return -1;
+    int rc = -1;
+    HeaderEntry *e = NULL;
+    HeaderEntry **order = NULL;
+    CkptTensor *want = NULL;
+    Meta md = { 0 };
+    if (len < 8) { errf(err, errcap, "%s: truncated (%zu bytes; a safetensors file starts with an 8-byte header length)", path, len); goto done; }
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | (unsigned char)file[i];
+    if (hlen < 2 || hlen > len - 8 || hlen > (1u << 24)) {
+        errf(err, errcap, "%s: header length %llu is out of bounds for a file of %zu bytes (truncated or not a safetensors file?)",
+                 path, (unsigned long long)hlen, len);
+        goto done;
+    }
+    const unsigned char *data = (const unsigned char *)file + 8 + hlen;
+    uint64_t data_len = len - 8 - hlen;
+    Json j = { file + 8, file + 8 + hlen, NULL };
+    int ne = 0, cap_e = CKPT_MAX_TENSORS + 8;
+    e = xcalloc((size_t)cap_e, sizeof(HeaderEntry), "header entries");
+    if (!json_eat(&j, '{')) { j.err = "header is not a JSON object"; goto bad_json; }
+    if (!json_eat(&j, '}')) do {
+        char key[64];
+        if (!json_string(&j, key, sizeof key)) goto bad_json;
+        if (!json_eat(&j, ':')) { j.err = "expected ':'"; goto bad_json; }
+        if (!json_eat(&j, '{')) { j.err = "expected an object"; goto bad_json; }
+        if (!strcmp(key, "__metadata__")) {
+            if (!json_eat(&j, '}')) do {
+                char k[32], v[256];
+                if (!json_string(&j, k, sizeof k) || !json_eat(&j, ':') || !json_string(&j, v, sizeof v)) {
+                    if (!j.err) j.err = "bad metadata entry";
+                    goto bad_json;
+                }
+                if (md.n < META_MAX) { strcpy(md.key[md.n], k); strcpy(md.val[md.n], v); md.n++; }
+            } while (json_eat(&j, ','));
+            if (md.n && !json_eat(&j, '}')) { j.err = "expected '}' after metadata"; goto bad_json; }
+            continue;
+        }
+        if (ne >= cap_e) { j.err = "too many tensors"; goto bad_json; }
+        HeaderEntry *x = &e[ne];
+        for (int i = 0; i < ne; i++)
+            if (!strcmp(e[i].name, key)) { errf(err, errcap, "%s: tensor '%s' appears twice", path, key); goto done; }
+        strcpy(x->name, key);
+        x->rank = -1;
+        int have_off = 0;
+        do {
+            char field[32];
+            if (!json_string(&j, field, sizeof field) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected ':'"; goto bad_json; }
+            if (!strcmp(field, "dtype")) {
+                if (!json_string(&j, x->dtype, sizeof x->dtype)) goto bad_json;
+            } else if (!strcmp(field, "shape")) {
+                if ((x->rank = json_uint_array(&j, x->shape, 4)) < 0) goto bad_json;
+            } else if (!strcmp(field, "data_offsets")) {
+                uint64_t off[2];
+                if (json_uint_array(&j, off, 2) != 2) { if (!j.err) j.err = "data_offsets needs two numbers"; goto bad_json; }
+                x->begin = off[0]; x->end = off[1]; have_off = 1;
+            } else { j.err = "unknown field in a tensor entry"; goto bad_json; }
+        } while (json_eat(&j, ','));
+        if (!json_eat(&j, '}')) { j.err = "expected '}' after a tensor entry"; goto bad_json; }
+        if (x->rank < 0 || !have_off || !x->dtype[0]) {
+            errf(err, errcap, "%s: tensor '%s' lacks dtype, shape or data_offsets", path, key);
+            goto done;
+        }
+        ne++;
+    } while (json_eat(&j, ','));
+    if (!json_eat(&j, '}')) { j.err = "expected '}' at the end of the header"; goto bad_json; }
+    json_ws(&j);
+    if (j.s != j.end) { j.err = "trailing bytes after the header object"; goto bad_json; }
+
+    // the configuration, from the metadata
+    Config c;
+    const char *keys[5] = { "vocab_size", "n_ctx", "d_model", "n_layer", "n_head" };
+    int *vals[5] = { &c.vocab_size, &c.n_ctx, &c.d_model, &c.n_layer, &c.n_head };
+    for (int i = 0; i < 5; i++) {
+        const char *v = meta_get(&md, keys[i]);
+        char *endp;
+        long x = v ? strtol(v, &endp, 10) : 0;
+        if (!v || !*v || *endp || x < 1 || x > 1 << 20) {
+            errf(err, errcap, "%s: metadata '%s' is %s (expected a positive integer)", path, keys[i], v ? "not a number" : "missing");
+            goto done;
+        }
+        *vals[i] = (int)x;
+    }
+    const char *why = config_check(&c);
+    if (why) { errf(err, errcap, "%s: bad configuration in metadata: %s", path, why); goto done; }
+    if ((uint64_t)param_count(&c) * 4 > data_len) {          // the metadata lies: refuse before allocating
+        errf(err, errcap, "%s: the metadata describes %zu parameters (%llu bytes) but the file holds %llu bytes of data",
+             path, param_count(&c), (unsigned long long)param_count(&c) * 4, (unsigned long long)data_len);
+        goto done;
+    }
+    // every tensor we expect must be there once, with the right dtype, shape and size
+    model_alloc(m, &c);
+    want = xmalloc(sizeof(CkptTensor) * CKPT_MAX_TENSORS, "checkpoint index");
+    int nw = ckpt_tensors(&c, &m->params, want);
+    for (int i = 0; i < nw; i++) {
+        HeaderEntry *x = NULL;
+        for (int k = 0; k < ne; k++) if (!strcmp(e[k].name, want[i].name)) { x = &e[k]; break; }
+        if (!x) { errf(err, errcap, "%s: tensor '%s' is missing", path, want[i].name); goto fail_model; }
+        x->used = 1;
+        if (strcmp(x->dtype, "F32")) { errf(err, errcap, "%s: tensor '%s' has dtype %s; only F32 is supported", path, x->name, x->dtype); goto fail_model; }
+        int shape_ok = x->rank == want[i].rank && x->shape[0] == (uint64_t)want[i].shape[0] &&
+                       (want[i].rank == 1 || x->shape[1] == (uint64_t)want[i].shape[1]);
+        if (!shape_ok) {
+            errf(err, errcap, "%s: tensor '%s' has the wrong shape for the configuration in its metadata (expected [%d%s%.0d])",
+                     path, x->name, want[i].shape[0], want[i].rank == 2 ? "," : "", want[i].rank == 2 ? want[i].shape[1] : 0);
+            goto fail_model;
+        }
+        if (x->begin > x->end || x->end > data_len || x->end - x->begin != want[i].numel * 4) {
+            errf(err, errcap, "%s: tensor '%s' has data_offsets [%llu,%llu] outside the %llu data bytes or of the wrong size",
+                     path, x->name, (unsigned long long)x->begin, (unsigned long long)x->end, (unsigned long long)data_len);
+            goto fail_model;
+        }
+    }
+    for (int k = 0; k < ne; k++)
+        if (!e[k].used) { errf(err, errcap, "%s: unexpected tensor '%s'", path, e[k].name); goto fail_model; }
+    // the byte ranges must tile the data exactly: no overlaps, no holes
+    order = xmalloc(sizeof(HeaderEntry *) * (size_t)(ne ? ne : 1), "header order");
+    for (int k = 0; k < ne; k++) order[k] = &e[k];
+    qsort(order, (size_t)ne, sizeof *order, cmp_entry_begin);
+    uint64_t pos = 0;
+    for (int k = 0; k < ne; k++) {
+        if (order[k]->begin != pos) {
+            errf(err, errcap, "%s: tensor '%s' %s", path, order[k]->name,
+                     order[k]->begin < pos ? "overlaps the tensor before it" : "leaves a hole in the data");
+            goto fail_model;
+        }
+        pos = order[k]->end;
+    }
+    if (pos != data_len) { errf(err, errcap, "%s: %llu bytes of data follow the last tensor", path, (unsigned long long)(data_len - pos)); goto fail_model; }
+    // copy the data in (little-endian F32, as on every machine we build for)
+    for (int i = 0; i < nw; i++) {
+        const HeaderEntry *x = NULL;
+        for (int k = 0; k < ne; k++) if (!strcmp(e[k].name, want[i].name)) { x = &e[k]; break; }
+        memcpy(want[i].data, data + x->begin, want[i].numel * 4);
+        for (size_t q = 0; q < want[i].numel; q++)
+            if (!isfinite(want[i].data[q])) {
+                errf(err, errcap, "%s: tensor '%s' holds a non-finite value at index %zu", path, want[i].name, q);
+                goto fail_model;
+            }
+    }
+    if (md_out) *md_out = md;
+    rc = 0;
+    goto done;
+fail_model:
+    model_free(m);
+    goto done;
+bad_json:
+    errf(err, errcap, "%s: malformed header at byte %ld: %s", path, (long)(j.s - file), j.err ? j.err : "syntax error");
+done:
+    free(file); free(e); free(order); free(want);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
 // run folders: metrics.csv, curves.svg, samples.txt
 
 static int use_color(void) {
@@ -2747,14 +3143,6 @@ static void make_dir(const char *path) {
 
 // A run's metrics: one row of ncol numbers per step, written as metrics.csv
 // (header row first) and kept in the run's state for --resume.
-static const char *const GRPO_COLUMNS =
-    "step,reward,reward_std,format_reward,accuracy_reward,format_rate,accuracy,lenient_accuracy,"
-    "think_rate,mean_length,min_length,max_length,truncated,lang_consistency,kl,clip_frac,"
-    "zero_var_groups,grad_norm,lr,seconds";
-enum { COL_STEP, COL_FORMAT_RATE = 5, COL_ACCURACY = 6, COL_THINK = 8, COL_LENGTH = 9, N_GRPO_COLS = 20 };
-static const char *const PRETRAIN_COLUMNS = "step,loss,grad_norm,lr,seconds";
-enum { N_PRETRAIN_COLS = 5 };
-
 typedef struct { const char *header; int ncol, n, cap; double *v; } Curves;
 static void curves_add(Curves *c, const double *row) {
     if (c->n == c->cap) {
@@ -2766,6 +3154,46 @@ static void curves_add(Curves *c, const double *row) {
     memcpy(c->v + (size_t)c->n++ * c->ncol, row, sizeof(double) * (size_t)c->ncol);
 }
 static double curve_at(const Curves *c, int row, int col) { return c->v[(size_t)row * c->ncol + col]; }
+// The column named name in the header, or -1.
+static int curve_col(const Curves *c, const char *name) {
+    size_t n = strlen(name);
+    int col = 0;
+    for (const char *p = c->header; *p; col++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !memcmp(p, name, n)) return col;
+        if (!end) break;
+        p = end + 1;
+    }
+    return -1;
+}
+static int count_columns(const char *header) {
+    int n = 1;
+    for (const char *p = header; *p; p++) n += *p == ',';
+    return n;
+}
+
+// The metrics.csv columns of an RL stage: the rewards' batch means go after
+// the total reward, one column each (TRL: rewards/NAME/mean).
+static const char *grpo_columns(const RlTask *task, char *out, size_t cap) {
+    size_t n = 0;
+    appendf(out, cap, &n, "step,reward,reward_std");
+    for (int f = 0; f < task->n_reward; f++) appendf(out, cap, &n, ",%s_reward", task->reward[f].name);
+    appendf(out, cap, &n, ",format_rate,accuracy,lenient_accuracy,think_rate,mean_length,min_length,max_length,"
+                          "truncated,lang_consistency,kl,clip_frac,zero_var_groups,grad_norm,lr,seconds");
+    return out;
+}
+// One row in the order of grpo_columns: the training batch's statistics,
+// then the held-out evaluation's.
+static void grpo_row(double *row, long step, const GrpoStats *st, const EvalStats *e, int n_reward) {
+    int k = 0;
+    row[k++] = (double)step; row[k++] = st->reward; row[k++] = st->reward_std;
+    for (int f = 0; f < n_reward; f++) row[k++] = st->reward_mean[f];
+    const double rest[] = { e->format_rate, e->pass1, e->lenient, e->think_rate, e->mean_length, st->len_min,
+                            st->len_max, st->truncated, e->lang_consistency, st->kl, st->clip_frac, st->zero_var,
+                            st->grad_norm, st->lr, 0.0 };
+    memcpy(row + k, rest, sizeof rest);
+}
 
 // Write a buffer as DIR/NAME, atomically, and free it.
 static int write_buf_atomic(const char *dir, const char *name, Buf *b, char *err, size_t errcap) {
@@ -2790,50 +3218,64 @@ static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t
     return write_buf_atomic(dir, "metrics.csv", &b, err, errcap);
 }
 
-// curves.svg: format rate, accuracy and non-empty thinking (left, 0..1) and
-// mean completion length (right), against the GRPO step.
+// curves.svg, two panels against the step: an RL run's format rate, accuracy
+// and non-empty thinking (left, 0..1) and mean completion length (right); a
+// supervised run's loss (left) and learning rate (right).
+typedef struct { const char *col, *name, *color; } Series;
+static void svg_panel(Buf *b, const Curves *c, int x0, int y0, int pw, int ph, const Series *series, int ns, int unit) {
+    const int step_col = 0;
+    double max_step = 1, ymax = unit ? 1.0 : 0.0;
+    for (int i = 0; i < c->n; i++) {
+        if (curve_at(c, i, step_col) > max_step) max_step = curve_at(c, i, step_col);
+        for (int s = 0; s < ns && !unit; s++) {
+            double v = curve_at(c, i, curve_col(c, series[s].col));
+            if (isfinite(v) && v > ymax) ymax = v;
+        }
+    }
+    if (!unit) {                                          // a round top: 1, 2 or 5 times a power of ten
+        double p = ymax > 0 ? pow(10, floor(log10(ymax))) : 1;
+        ymax = ymax <= p ? p : ymax <= 2 * p ? 2 * p : ymax <= 5 * p ? 5 * p : 10 * p;
+    }
+    buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x0, y0, pw, ph);
+    for (int t = 0; t <= 4; t++) {
+        int y = y0 + ph - (int)(ph * t / 4);
+        buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", x0, y, x0 + pw, y);
+        buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n", x0 - 4, y + 4, ymax * t / 4);
+    }
+    double tick = 1;                                      // a round step: at most 7 ticks
+    static const double TICKS[] = { 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 1e5, 1e6 };
+    for (size_t d = 0; d + 1 < sizeof TICKS / sizeof *TICKS && max_step / tick > 7; d++) tick = TICKS[d + 1];
+    for (int k = 0; k * tick <= max_step + 1e-9 && k <= 8; k++)
+        buf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", x0 + pw * k * tick / max_step, y0 + ph + 15, k * tick);
+    buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n", x0 + pw / 2, y0 + ph + 32);
+    int legend = 0;
+    for (int s = 0; s < ns; s++) {
+        int col = curve_col(c, series[s].col);
+        buf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
+        for (int i = 0; i < c->n; i++) {
+            double v = curve_at(c, i, col);
+            buf_printf(b, "%.1f,%.1f ", x0 + pw * curve_at(c, i, step_col) / max_step,
+                       y0 + ph - ph * (isfinite(v) ? fmax(fmin(v / ymax, 1.0), 0.0) : 0.0));
+        }
+        buf_printf(b, "\"/>\n");
+        buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"%s\" font-weight=\"bold\">%s</text>\n", x0 + legend, y0 + ph + 52, series[s].color, series[s].name);
+        legend += 7 * (int)strlen(series[s].name) + 16;   // about the width of the label
+    }
+}
 static int write_curves_svg(const char *dir, const Curves *c, const char *title, char *err, size_t errcap) {
     const int W = 760, H = 320, px = 50, py = 30, pw = 300, ph = 220, gap = 80;
+    static const Series RL_LEFT[] = { { "format_rate", "format rate", "#1f77b4" }, { "accuracy", "accuracy", "#2ca02c" },
+                                      { "think_rate", "non-empty thinking", "#ff7f0e" } };
+    static const Series RL_RIGHT[] = { { "mean_length", "mean length (tokens)", "#9467bd" } };
+    static const Series SFT_LEFT[] = { { "loss", "loss (completion tokens)", "#d62728" } };
+    static const Series SFT_RIGHT[] = { { "lr", "learning rate", "#7f7f7f" } };
+    const int rl = curve_col(c, "format_rate") >= 0;
     Buf b = { 0 };
     buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
     buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     buf_printf(&b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-weight=\"bold\">%s</text>\n", px, title);
-    double max_step = 1, max_len = 1;
-    for (int i = 0; i < c->n; i++) {
-        if (curve_at(c, i, COL_STEP) > max_step) max_step = curve_at(c, i, COL_STEP);
-        if (curve_at(c, i, COL_LENGTH) > max_len) max_len = curve_at(c, i, COL_LENGTH);
-    }
-    max_len = ceil(max_len / 10.0) * 10.0;
-    struct { int col; const char *name, *color; int panel; } series[] = {
-        { COL_FORMAT_RATE, "format rate", "#1f77b4", 0 }, { COL_ACCURACY, "accuracy", "#2ca02c", 0 },
-        { COL_THINK, "non-empty thinking", "#ff7f0e", 0 }, { COL_LENGTH, "mean length (tokens)", "#9467bd", 1 } };
-    for (int panel = 0; panel < 2; panel++) {
-        int x0 = px + panel * (pw + gap), y0 = py;
-        double ymax = panel ? max_len : 1.0;
-        buf_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x0, y0, pw, ph);
-        for (int t = 0; t <= 4; t++) {
-            double v = ymax * t / 4;
-            int y = y0 + ph - (int)(ph * t / 4);
-            buf_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", x0, y, x0 + pw, y);
-            buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n", x0 - 4, y + 4, v);
-        }
-        double tick = 1;                                 // a round step: at most 7 ticks
-        for (const double *d = (const double[]){ 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000 }; *d < 1000 && max_step / tick > 7; d++) tick = d[1];
-        for (double x = 0; x <= max_step + 1e-9; x += tick)
-            buf_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", x0 + pw * x / max_step, y0 + ph + 15, x);
-        buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">GRPO step</text>\n", x0 + pw / 2, y0 + ph + 32);
-        int legend = 0;
-        for (size_t s = 0; s < sizeof series / sizeof *series; s++) {
-            if (series[s].panel != panel) continue;
-            buf_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
-            for (int i = 0; i < c->n; i++)
-                buf_printf(&b, "%.1f,%.1f ", x0 + pw * curve_at(c, i, COL_STEP) / max_step,
-                           y0 + ph - ph * fmin(curve_at(c, i, series[s].col) / ymax, 1.0));
-            buf_printf(&b, "\"/>\n");
-            buf_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"%s\" font-weight=\"bold\">%s</text>\n", x0 + legend, y0 + ph + 52, series[s].color, series[s].name);
-            legend += 7 * (int)strlen(series[s].name) + 16;     // about the width of the label
-        }
-    }
+    svg_panel(&b, c, px, py, pw, ph, rl ? RL_LEFT : SFT_LEFT, rl ? 3 : 1, rl);
+    svg_panel(&b, c, px + pw + gap, py, pw, ph, rl ? RL_RIGHT : SFT_RIGHT, 1, 0);
     buf_printf(&b, "</svg>\n");
     return write_buf_atomic(dir, "curves.svg", &b, err, errcap);
 }
@@ -2855,6 +3297,19 @@ static void show_completion(FILE *f, const char *question, const char *text, siz
     }
     fprintf(f, "  %s\n", ok ? "(correct)" : lenient_accuracy(text, len, expected) > 0
                               ? "(right number, but not inside <answer></answer>: no reward)" : "(wrong)");
+}
+
+// One fresh sample of m on held-out question number `which`, printed. It
+// draws its own coins (from seed), so showing it changes no other number.
+static void show_sample(Model *m, KVCache *kv, const World *w, int which, SampleOpts so, long seed) {
+    const Example *ex = &w->add_test.ex[which % w->add_test.n];
+    Seqs s;
+    seqs_alloc(&s, 1, m->config.n_ctx);
+    seqs_set_prompt(&s, 0, &w->tok, ex->prompt, NULL);
+    Rng rng = rng_seed((uint64_t)seed);
+    rollout(m, kv, &w->tok, &s, so, &rng, NULL);
+    show_completion(stdout, ex->prompt, s.text[0], s.text_len[0], ex->expected, use_color());
+    seqs_free(&s);
 }
 
 static void format_duration(double s, char *out, size_t cap) {
@@ -2924,6 +3379,7 @@ static int load_state(const char *dir, const char *stage, Model *m, Model *ref, 
     if (strcmp(h.stage, stage)) { errf(err, errcap, "%s: saved by stage '%s', not '%s'", path, h.stage, stage); goto done; }
     const char *why = config_check(&h.config);
     if (why || h.ncol != c->ncol || h.nrow < 0 || h.step < 0) { errf(err, errcap, "%s: corrupt header (%s)", path, why ? why : "metrics"); goto done; }
+    if (ref && !h.has_ref) { errf(err, errcap, "%s: has no reference policy (damaged?)", path); goto done; }
     size_t np = param_count(&h.config) * sizeof(float);
     size_t want = sizeof h + np * (3 + (h.has_ref ? 1 : 0)) + sizeof(double) * (size_t)h.nrow * h.ncol;
     if (len != want) { errf(err, errcap, "%s: %zu bytes, expected %zu (truncated?)", path, len, want); goto done; }
@@ -2950,232 +3406,125 @@ done:
     return rc;
 }
 
-// Save the checkpoint and the state of a run folder (state first: a state
-// newer than the checkpoint is harmless, the reverse would lose steps).
-static void save_run(const char *dir, const char *stage, long step, long total, const Model *m,
-                     const Model *ref, const Rng *r0, const Rng *r1, const Curves *c) {
+// ----------------------------------------------------------------------------
+// run folders: a run in progress, as the training loops see it
+
+struct Run {
+    RunIO io;
+    char stage[32], title[160], header[1024];
+    Curves curves;
+    FILE *samples;          // samples.txt, opened at the first sample
+    int resumed;
+    long start;             // steps done before this process began
+    double t0, t_offset;    // this process's start; seconds of the runs before it
+    double last_print;
+};
+
+static Run *run_open(const RunIO *io, const char *stage, const char *columns, const char *title) {
+    Run *r = xcalloc(1, sizeof *r, "run");
+    r->io = *io;
+    snprintf(r->stage, sizeof r->stage, "%s", stage);
+    snprintf(r->title, sizeof r->title, "%s", title);
+    snprintf(r->header, sizeof r->header, "%s", columns);
+    r->curves = (Curves){ r->header, count_columns(r->header), 0, 0, NULL };
+    r->t0 = now_seconds();
+    return r;
+}
+
+static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done) {
+    char err[800];
+    if (!r->io.out || !r->io.resume) return 0;
+    Model saved;
+    int got = load_state(r->io.out, r->stage, &saved, ref, r0, r1, &r->start, &r->curves, err, sizeof err);
+    if (got < 0) die(EXIT_DATA, "%s", err);
+    if (got == 0) return 0;
+    if (memcmp(&saved.config, &m->config, sizeof(Config)))
+        die(EXIT_DATA, "%s/state.bin: saved for another model shape", r->io.out);
+    model_free(m);
+    *m = saved;
+    r->resumed = 1;
+    r->t_offset = r->curves.n ? curve_at(&r->curves, r->curves.n - 1, r->curves.ncol - 1) : 0;
+    if (!r->io.quiet) printf("  resuming from step %ld\n", r->start);
+    *done = r->start;
+    return 1;
+}
+
+static FILE *run_samples(Run *r, long step) {
+    if (!r->io.out) return NULL;
+    if (!r->samples) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/samples.txt", r->io.out);
+        r->samples = fopen(path, r->resumed ? "a" : "w");
+        if (!r->samples) die(EXIT_DATA, "cannot write %s: %s", path, strerror(errno));
+    }
+    fprintf(r->samples, "== step %ld ==\n", step);
+    return r->samples;
+}
+
+static void run_log(Run *r, double *row) {
+    row[r->curves.ncol - 1] = r->t_offset + now_seconds() - r->t0;
+    curves_add(&r->curves, row);
+}
+
+// The progress line: "  <fmt> | elapsed, ETA". own_line: a line of its own
+// every time; otherwise one line redrawn in place on a terminal (4 times a
+// second at most) and a line per tenth of the run elsewhere.
+static void run_progress(Run *r, long done, long total, int own_line, const char *fmt, ...) {
+    double el = now_seconds() - r->t0;
+    int tty = isatty(fileno(stdout)), last = done == total;
+    int tenth = done * 10 / total != (done - 1) * 10 / total;
+    if (r->io.quiet || !(own_line || last || (tty ? el - r->last_print > 0.25 : tenth))) return;
+    char e1[32], e2[32];
+    format_duration(el, e1, sizeof e1);
+    format_duration(done > r->start ? el / (done - r->start) * (total - done) : 0, e2, sizeof e2);
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s  ", tty && !own_line ? "\r" : "");
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf(" | %s, ETA %s%s", e1, e2, own_line || !tty || last ? "\n" : "   ");
+    fflush(stdout);
+    r->last_print = el;
+}
+
+// Save the checkpoint and the state of the run folder (state first: a state
+// newer than the checkpoint is harmless, the reverse would lose steps), then
+// metrics.csv and curves.svg.
+static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
+    if (!r->io.out || (step % r->io.save_every && step != total)) return;
+    const char *dir = r->io.out;
     char path[600], err[800], step_s[32], total_s[32];
     snprintf(step_s, sizeof step_s, "%ld", step);
     snprintf(total_s, sizeof total_s, "%ld", total);
     // "step" of "steps": a checkpoint saved part-way says so
-    const char *meta[] = { "stage", stage, "step", step_s, "steps", total_s, NULL };
+    const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s, NULL };
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (save_state(dir, stage, step, m, ref, r0, r1, c, err, sizeof err) != 0 ||
+    if (r->samples) fflush(r->samples);
+    if (save_state(dir, r->stage, step, m, ref, r0, r1, &r->curves, err, sizeof err) != 0 ||
         save_safetensors(path, &m->config, &m->params, meta, err, sizeof err) != 0 ||
-        write_metrics_csv(dir, c, err, sizeof err) != 0)
+        write_metrics_csv(dir, &r->curves, err, sizeof err) != 0 ||
+        write_curves_svg(dir, &r->curves, r->title, err, sizeof err) != 0)
         die(EXIT_DATA, "%s", err);
 }
 
-// How a stage reads and writes its run folder.
-typedef struct {
-    const char *out;      // run folder (NULL: write nothing)
-    int save_every;       // checkpoint and state every N steps (and at the end)
-    int resume;           // continue from out/state.bin when there is one
-    int quiet;
-} RunIO;
-
-// ----------------------------------------------------------------------------
-// stage 0: the base model (standing in for DeepSeek-V3-Base)
-
-typedef struct {
-    int steps;      // optimizer steps
-    int batch;      // documents per step
-    int warmup;     // warm-up steps
-    float lr;       // peak learning rate (cosine decay to 10% after warm-up)
-    int micro;      // documents per forward/backward (memory and padding only)
-} PretrainOpts;
-
-// Next-token training on the toy corpus: every document starts at position
-// 0 in its own row, and every token of its completion is a target (the
-// question's digits are random: predicting them teaches nothing). m holds the
-// initial weights, or is loaded from io->out when resuming.
-static void pretrain_base(Model *m, const World *w, const PretrainOpts *o, Rng *rng, const RunIO *io) {
-    const int B = o->batch, T = m->config.n_ctx;
-    Curves curves = { PRETRAIN_COLUMNS, N_PRETRAIN_COLS, 0, 0, NULL };
-    long start = 0;
-    char err[800];
-    if (io->out && io->resume) {
-        Model saved;
-        int got = load_state(io->out, "base", &saved, NULL, rng, NULL, &start, &curves, err, sizeof err);
-        if (got < 0) die(EXIT_DATA, "%s", err);
-        if (got > 0) {
-            if (memcmp(&saved.config, &m->config, sizeof(Config))) die(EXIT_DATA, "%s/state.bin: saved for another model shape", io->out);
-            model_free(m);
-            *m = saved;
-            if (!io->quiet) printf("  resuming from step %ld of %d\n", start, o->steps);
-        }
-    }
-    Seqs s;
-    seqs_alloc(&s, B, T);
-    int *inputs = xmalloc(sizeof(int) * (size_t)B * T, "inputs"), *targets = xmalloc(sizeof(int) * (size_t)B * T, "targets");
-    float *weights = xmalloc(sizeof(float) * (size_t)B * T, "weights");
-    double t0 = now_seconds(), last_print = 0, tokens = 0;
-    double t_offset = curves.n ? curve_at(&curves, curves.n - 1, N_PRETRAIN_COLS - 1) : 0;
-    for (long step = start; step < o->steps; step++) {
-        for (int i = 0; i < B; i++) {
-            char prompt[512], completion[512];
-            corpus_document(rng, &PRETRAIN_MIX, &w->heldout, prompt, sizeof prompt, completion, sizeof completion);
-            int *row = s.tok + (size_t)i * T;
-            int np = tok_encode(&w->tok, prompt, strlen(prompt), row, T);
-            int nc = tok_encode(&w->tok, completion, strlen(completion), row + np, T - np);
-            if (np + nc + 1 > T) die(EXIT_DATA, "internal: a corpus document of %d tokens exceeds n_ctx %d", np + nc + 1, T);
-            row[np + nc] = TOK_END;
-            s.plen[i] = np; s.len[i] = np + nc + 1;
-        }
-        seqs_sort_by_length(&s, NULL);
-        int count = 0;
-        for (int i = 0; i < B; i++) count += s.len[i] - s.plen[i];  // every completion token is a target
-        model_zero_grad(m);
-        double loss = 0;
-        for (int b0 = 0; b0 < B; b0 += o->micro) {
-            int nb = B - b0 < o->micro ? B - b0 : o->micro;
-            int Tb = seqs_batch(&s, b0, b0 + nb, 1, inputs, targets);
-            for (int i = 0; i < nb * Tb; i++) weights[i] = targets[i] >= 0 ? 1.0f / count : 0.0f;
-            m->same_weights = b0 > 0;                       // no update since the last micro-batch
-            model_forward(m, inputs, targets, nb, Tb);
-            for (int i = 0; i < nb * Tb; i++) loss -= weights[i] * m->logp[i];
-            model_backward(m, weights);
-        }
-        float norm = clip_grad_norm(m, 1.0f);
-        if (!isfinite(loss) || !isfinite(norm))
-            die(EXIT_DATA, "pretraining: the %s is %g at step %ld; stopped. The last good checkpoint is in %s (lower --lr?)",
-                isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? norm : loss, step + 1, io->out ? io->out : "(none)");
-        float lr = lr_schedule(o->lr, step, o->warmup, o->steps, 0.1f);
-        adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, 0.01f);
-        tokens += count;
-        double el = now_seconds() - t0;
-        double row[N_PRETRAIN_COLS] = { (double)step + 1, loss, norm, lr, t_offset + el };
-        curves_add(&curves, row);
-        if (io->out && ((step + 1) % io->save_every == 0 || step + 1 == o->steps))
-            save_run(io->out, "base", step + 1, o->steps, m, NULL, rng, NULL, &curves);
-        // progress: one line redrawn in place on a terminal, a line per 10% otherwise
-        int tty = isatty(fileno(stdout)), last = step == o->steps - 1;
-        int tenth = (step + 1) * 10 / o->steps != step * 10 / o->steps;
-        if (!io->quiet && (last || (tty ? el - last_print > 0.25 : tenth))) {
-            char e1[32], e2[32];
-            format_duration(el, e1, sizeof e1);
-            format_duration(el / (step + 1 - start) * (o->steps - step - 1), e2, sizeof e2);
-            printf("%s  pretrain step %4ld/%d | loss %.3f | %5.1fk tok/s | %s, ETA %s%s",
-                   tty ? "\r" : "", step + 1, o->steps, loss, tokens / el / 1000.0, e1, e2,
-                   tty && !last ? "   " : "\n");
-            fflush(stdout);
-            last_print = el;
-        }
-    }
-    free(inputs); free(targets); free(weights); free(curves.v);
-    seqs_free(&s);
-}
-
-// ----------------------------------------------------------------------------
-// stage 1: DeepSeek-R1-Zero (paper §2.2): GRPO from the base model with
-// rule-based rewards only, no supervised data
-
-typedef struct {
-    RunIO io;             // run folder, saving, resuming
-    int eval_every;       // held-out evaluation every N steps
-    int show_every;       // print a sampled completion every N steps (0: never)
-    SampleOpts eval;      // how the held-out set is sampled
-} RunOpts;
-
-static void copy_model(Model *dst, const Model *src) {
-    model_alloc(dst, &src->config);
-    memcpy(dst->params_memory, src->params_memory, src->num_params * sizeof(float));
-}
-
-// The held-out stats of one row of the GRPO metrics.
-static EvalStats stats_of_row(const Curves *c, int row) {
+static EvalStats run_eval_stats(const Run *r, int row) {
     EvalStats e = { 0 };
-    e.format_rate = (float)curve_at(c, row, COL_FORMAT_RATE);
-    e.pass1 = (float)curve_at(c, row, COL_ACCURACY);
-    e.think_rate = (float)curve_at(c, row, COL_THINK);
-    e.mean_length = (float)curve_at(c, row, COL_LENGTH);
+    const Curves *c = &r->curves;
+    if (row < 0) row = c->n - 1;
+    if (row < 0 || row >= c->n || curve_col(c, "format_rate") < 0) return e;
+    e.format_rate = (float)curve_at(c, row, curve_col(c, "format_rate"));
+    e.pass1 = (float)curve_at(c, row, curve_col(c, "accuracy"));
+    e.think_rate = (float)curve_at(c, row, curve_col(c, "think_rate"));
+    e.mean_length = (float)curve_at(c, row, curve_col(c, "mean_length"));
     return e;
 }
 
-// Run GRPO for o->steps steps, evaluating on the held-out add_test set and
-// writing the run folder. Returns the held-out stats before and after.
-static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
-                          Rng *rng, EvalStats *before, EvalStats *after) {
-    const char *out = ro->io.out;
-    Model ref;                                      // the frozen reference policy
-    Rng eval_rng = rng_seed(rng_u64(rng));          // evaluation draws its own coins
-    Curves curves = { GRPO_COLUMNS, N_GRPO_COLS, 0, 0, NULL };
-    long start = 0;
-    char path[600], err[800];
-    int resumed = 0;
-    if (out && ro->io.resume) {
-        Model saved;
-        resumed = load_state(out, "r1_zero", &saved, &ref, rng, &eval_rng, &start, &curves, err, sizeof err);
-        if (resumed < 0) die(EXIT_DATA, "%s", err);
-        if (resumed) {
-            model_free(policy);
-            *policy = saved;
-            if (!ro->io.quiet) printf("  resuming from step %ld of %d\n", start, o->steps);
-        }
-    }
-    if (!resumed) copy_model(&ref, policy);
-    int slots = o->prompts * o->group;
-    if (w->add_test.n > slots) slots = w->add_test.n;
-    KVCache kv;
-    kv_alloc(&kv, &policy->config, slots);
-    FILE *samples = NULL;
-    if (out) {
-        snprintf(path, sizeof path, "%s/samples.txt", out);
-        samples = fopen(path, resumed ? "a" : "w");
-        if (!samples) die(EXIT_DATA, "cannot write %s: %s", path, strerror(errno));
-    }
-    double t0 = now_seconds(), t_offset = curves.n ? curve_at(&curves, curves.n - 1, N_GRPO_COLS - 1) : 0;
-    for (long step = resumed ? start + 1 : 0; step <= o->steps; step++) {
-        GrpoStats st = { 0 };
-        if (step > 0) {
-            grpo_step(policy, &ref, &kv, w, o, step - 1, rng, &st);
-            if (!isfinite(st.grad_norm) || !isfinite(st.reward))
-                die(EXIT_DATA, "GRPO: non-finite gradient at step %ld; stopped. The last good checkpoint is in %s",
-                    step, out ? out : "(none)");
-            if (o->ref_reset > 0 && step % o->ref_reset == 0)
-                memcpy(ref.params_memory, policy->params_memory, policy->num_params * sizeof(float));
-        }
-        if (step % ro->eval_every && step != o->steps) continue;
-        if (samples) fprintf(samples, "== step %ld ==\n", step);
-        EvalStats e = evaluate(policy, &kv, w, &w->add_test, 1, ro->eval, 0, &eval_rng, NULL, samples, 4);
-        double el = now_seconds() - t0;
-        double row[N_GRPO_COLS] = { (double)step, st.reward, st.reward_std, st.format, st.accuracy, e.format_rate,
-                                    e.pass1, e.lenient, e.think_rate, e.mean_length, st.len_min, st.len_max,
-                                    st.truncated, e.lang_consistency, st.kl, st.clip_frac, st.zero_var,
-                                    st.grad_norm, st.lr, t_offset + el };
-        curves_add(&curves, row);
-        if (!ro->io.quiet) {
-            char e1[32], e2[32];
-            format_duration(el, e1, sizeof e1);
-            format_duration(step > start ? el / (step - start) * (o->steps - step) : 0, e2, sizeof e2);
-            printf("  step %3ld/%d | reward %.2f | format %.2f | accuracy %.2f | thinking %.2f | length %5.1f | kl %.4f | %s, ETA %s\n",
-                   step, o->steps, st.reward, e.format_rate, e.pass1, e.think_rate, e.mean_length, st.kl, e1, e2);
-            if (ro->show_every && step % ro->show_every == 0) {
-                // one fresh sample of the current policy on a held-out question
-                const Example *ex = &w->add_test.ex[(step / ro->show_every) % w->add_test.n];
-                Seqs s;
-                seqs_alloc(&s, 1, policy->config.n_ctx);
-                seqs_set_prompt(&s, 0, &w->tok, ex->prompt, NULL);
-                Rng show_rng = rng_seed((uint64_t)step);  // its own coins: --quiet changes nothing
-                rollout(policy, &kv, &w->tok, &s, ro->eval, &show_rng, NULL);
-                show_completion(stdout, ex->prompt, s.text[0], s.text_len[0], ex->expected, use_color());
-                seqs_free(&s);
-            }
-            fflush(stdout);
-        }
-        if (out && (step % ro->io.save_every == 0 || step == o->steps)) {
-            if (samples) fflush(samples);
-            save_run(out, "r1_zero", step, o->steps, policy, &ref, rng, &eval_rng, &curves);
-            if (write_curves_svg(out, &curves, "R1-Zero on the toy world: GRPO with accuracy + format rewards", err, sizeof err))
-                die(EXIT_DATA, "%s", err);
-        }
-    }
-    if (before && curves.n) *before = stats_of_row(&curves, 0);
-    if (after && curves.n) *after = stats_of_row(&curves, curves.n - 1);
-    if (samples) fclose(samples);
-    free(curves.v);
-    kv_free(&kv);
-    model_free(&ref);
+static const char *run_dir(const Run *r) { return r->io.out ? r->io.out : "(none)"; }
+
+static void run_close(Run *r) {
+    if (r->samples) fclose(r->samples);
+    free(r->curves.v);
+    free(r);
 }
 
 // ----------------------------------------------------------------------------
@@ -3191,6 +3540,7 @@ typedef struct {
     int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every;
     float lr, beta, clip, clip_high, temperature, top_p;
     const char *text;      // the positional argument of ask / score
+    unsigned char given[32]; // given[k]: FLAGS[k] was on the command line
 } Args;
 
 typedef struct {
@@ -3230,6 +3580,13 @@ static const Flag FLAGS[] = {
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
 };
 #define N_FLAGS ((int)(sizeof FLAGS / sizeof *FLAGS))
+_Static_assert(sizeof FLAGS / sizeof *FLAGS <= sizeof ((Args *)0)->given, "Args.given needs a slot per flag");
+
+// Was the flag stored at this offset of Args on the command line?
+static int given(const Args *a, size_t offset) {
+    for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == offset && a->given[k]) return 1;
+    return 0;
+}
 
 typedef struct { const char *name, *args, *help; } Command;
 static const Command COMMANDS[] = {
@@ -3288,6 +3645,7 @@ static void parse_args(int argc, char **argv, Args *a) {
         const Flag *f = NULL;
         for (int k = 0; k < N_FLAGS; k++) if (!strcmp(FLAGS[k].name, s)) f = &FLAGS[k];
         if (!f || !flag_for(f, cmd)) die(EXIT_USAGE, "unknown flag %s for '%s' (see ./r1 %s --help)", s, cmd, cmd);
+        a->given[f - FLAGS] = 1;
         void *dst = (char *)a + f->offset;
         if (f->type == 'b') { *(int *)dst = 1; continue; }
         if (i + 1 >= argc) die(EXIT_USAGE, "%s needs a value", s);
@@ -3314,12 +3672,6 @@ static int default_threads(void) {
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
-// The demo's model: d=96, 3 layers, 4 heads.
-static Config demo_config(const World *w) {
-    Config c = { tok_vocab_size(&w->tok), 80, 96, 3, 4 };
-    return c;
-}
-
 static void load_model_or_die(const char *arg, Model *m, const World *w) {
     char path[600], err[800];
     if (!arg) die(EXIT_USAGE, "--model is required (a checkpoint file or a run folder such as runs/demo)");
@@ -3330,41 +3682,35 @@ static void load_model_or_die(const char *arg, Model *m, const World *w) {
             m->config.vocab_size, w->data_dir, tok_vocab_size(&w->tok));
 }
 
-static GrpoOpts grpo_defaults(void) {
-    GrpoOpts o = { 0 };
-    o.steps = 70; o.prompts = 16; o.group = 8; o.mu = 1; o.loss = LOSS_GRPO;
-    o.lr = 3e-4f; o.beta = 0.04f; o.clip_low = o.clip_high = 0.2f; o.max_grad_norm = 1.0f;
-    o.temperature = 1.0f; o.w_format = 1.0f; o.w_accuracy = 1.0f; o.w_lang = 0.0f; o.micro = 16;
-    return o;
-}
-
-static void grpo_from_args(GrpoOpts *o, const Args *a) {
-    if (a->steps) o->steps = a->steps;
-    if (a->prompts) o->prompts = a->prompts;
-    if (a->group) o->group = a->group;
-    if (a->mu) o->mu = a->mu;
+// R1-Zero's options: the defaults, then the flags given.
+static GrpoOpts grpo_from_args(const Args *a) {
+    GrpoOpts o = ZERO_DEFAULTS;
+    if (given(a, ARG(steps))) o.steps = a->steps;
+    if (given(a, ARG(prompts))) o.prompts = a->prompts;
+    if (given(a, ARG(group))) o.group = a->group;
+    if (given(a, ARG(mu))) o.mu = a->mu;
     if (a->loss) {
         int k = -1;
         for (int i = 0; i < 3; i++) if (!strcmp(a->loss, LOSS_NAMES[i])) k = i;
         if (k < 0) die(EXIT_USAGE, "--loss %s: expected grpo, dr_grpo or dapo", a->loss);
-        o->loss = k;
-        if (k == LOSS_DAPO) o->clip_high = 0.28f;          // DAPO's clip-higher
+        o.loss = k;
     }
-    if (a->lr > 0) o->lr = a->lr;
-    if (a->beta >= 0) o->beta = a->beta;
-    if (a->clip >= 0) o->clip_low = o->clip_high = a->clip;
-    if (a->clip_high >= 0) o->clip_high = a->clip_high;
-    if (a->temperature >= 0) o->temperature = a->temperature;
-    if (a->ref_reset) o->ref_reset = a->ref_reset;
-}
-
-static PretrainOpts pretrain_defaults(void) {
-    PretrainOpts o = { 3000, 32, 30, 3e-3f, 8 };
+    if (given(a, ARG(lr))) o.lr = a->lr;
+    if (given(a, ARG(beta))) o.beta = a->beta;
+    if (given(a, ARG(clip))) o.clip_low = o.clip_high = a->clip;
+    if (o.loss == LOSS_DAPO) o.clip_high = DAPO_CLIP_HIGH;     // DAPO's clip-higher...
+    if (given(a, ARG(clip_high))) o.clip_high = a->clip_high;  // ...unless --clip-high says otherwise
+    if (given(a, ARG(temperature))) {
+        if (a->temperature <= 0.0f)
+            die(EXIT_USAGE, "--temperature %g: RL needs sampled rollouts (> 0); greedy ones make every group's rewards equal", a->temperature);
+        o.temperature = a->temperature;
+    }
+    if (given(a, ARG(ref_reset))) o.ref_reset = a->ref_reset;
     return o;
 }
 
 // Stage 0 into a run folder: model.safetensors, metrics.csv, state.bin.
-static void run_pretrain(Model *m, const World *w, const PretrainOpts *po, long seed, const RunIO *io) {
+static void run_pretrain(Model *m, const World *w, const SftOpts *po, long seed, const RunIO *io) {
     Rng rng = rng_seed((uint64_t)seed);
     Config c = demo_config(w);
     model_alloc(m, &c);
@@ -3412,8 +3758,7 @@ static void print_precondition(Model *m, const World *w, long seed) {
 }
 
 static int cmd_demo(const Args *a) {
-    GrpoOpts o = grpo_defaults();
-    grpo_from_args(&o, a);                         // bad flags fail before any work
+    GrpoOpts o = grpo_from_args(a);                // bad flags fail before any work
     World w;
     world_load(&w, a->data_dir);
     const char *out = a->out ? a->out : "runs/demo";
@@ -3424,7 +3769,7 @@ static int cmd_demo(const Args *a) {
     snprintf(base_path, sizeof base_path, "%s/model.safetensors", base_dir);
     double t0 = now_seconds();
     Config want = demo_config(&w);
-    PretrainOpts po = pretrain_defaults();
+    SftOpts po = PRETRAIN_DEFAULTS;
     // reuse a finished base of the demo's shape; resume an unfinished one
     Meta md;
     int have_base = load_safetensors(base_path, &m, &md, err, sizeof err) == 0;
@@ -3439,7 +3784,7 @@ static int cmd_demo(const Args *a) {
         run_pretrain(&m, &w, &po, a->seed, &io);
     }
     print_precondition(&m, &w, a->seed);
-    RunOpts ro = { { out, a->save_every ? a->save_every : 10, a->resume, a->quiet }, 1, 10, { 0.6f, 0.95f } };
+    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet }, 1, 10, EVAL_SAMPLING };
     make_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
@@ -3463,13 +3808,13 @@ static int cmd_demo(const Args *a) {
 static int cmd_pretrain(const Args *a) {
     World w;
     world_load(&w, a->data_dir);
-    PretrainOpts po = pretrain_defaults();
-    if (a->steps) po.steps = a->steps;
-    if (a->batch) po.batch = a->batch;
-    if (a->lr > 0) po.lr = a->lr;
+    SftOpts po = PRETRAIN_DEFAULTS;
+    if (given(a, ARG(steps))) po.steps = a->steps;
+    if (given(a, ARG(batch))) po.batch = a->batch;
+    if (given(a, ARG(lr))) po.lr = a->lr;
     if (po.warmup > po.steps) po.warmup = po.steps;
     Model m;
-    RunIO io = { a->out ? a->out : "runs/base", a->save_every ? a->save_every : 250, a->resume, a->quiet };
+    RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet };
     run_pretrain(&m, &w, &po, a->seed, &io);
     const char *out = io.out;
     printf("wrote %s/model.safetensors\n", out);
@@ -3483,11 +3828,10 @@ static int cmd_zero(const Args *a) {
     world_load(&w, a->data_dir);
     Model m;
     load_model_or_die(a->model ? a->model : "runs/base", &m, &w);
-    GrpoOpts o = grpo_defaults();
-    grpo_from_args(&o, a);
+    GrpoOpts o = grpo_from_args(a);
     const char *out = a->out ? a->out : "runs/zero";
     make_dir(out);
-    RunOpts ro = { { out, a->save_every ? a->save_every : 10, a->resume, a->quiet }, 1, a->quiet ? 0 : 10, { 0.6f, 0.95f } };
+    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet }, 1, a->quiet ? 0 : 10, EVAL_SAMPLING };
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
     train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
@@ -3509,11 +3853,13 @@ static int cmd_eval(const Args *a) {
         if (load_jsonl(a->data, &own, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
         ds = own;
     }
-    int k = a->k ? a->k : 16;
+    int k = given(a, ARG(k)) ? a->k : 16;
     KVCache kv;
     kv_alloc(&kv, &m.config, 256);
     Rng rng = rng_seed((uint64_t)a->seed);
-    SampleOpts so = { a->temperature >= 0 ? a->temperature : 0.6f, a->top_p > 0 ? a->top_p : 0.95f };
+    SampleOpts so = EVAL_SAMPLING;
+    if (given(a, ARG(temperature))) so.temperature = a->temperature;
+    if (given(a, ARG(top_p))) so.top_p = a->top_p;
     EvalStats e = evaluate(&m, &kv, &w, &ds, k, so, 1, &rng, NULL, NULL, 0);
     if (e.n == 0) die(EXIT_DATA, "%s: no addition questions to score", a->data ? a->data : "add_test");
     if (a->json)
@@ -3565,7 +3911,9 @@ static int cmd_ask(const Args *a) {
     KVCache kv;
     kv_alloc(&kv, &m.config, 1);
     Rng rng = rng_seed((uint64_t)a->seed);
-    SampleOpts so = { a->temperature >= 0 ? a->temperature : 0.0f, a->top_p > 0 ? a->top_p : 1.0f };
+    SampleOpts so = { 0.0f, 1.0f };                // greedy, unless the flags say otherwise
+    if (given(a, ARG(temperature))) so.temperature = a->temperature;
+    if (given(a, ARG(top_p))) so.top_p = a->top_p;
     rollout(&m, &kv, &w.tok, &s, so, &rng, NULL);
     const char *t = s.text[0]; size_t n = s.text_len[0];
     // reasoning_content: inside <think></think>; content: the rest (the answer)
@@ -3610,7 +3958,7 @@ static int cmd_score(const Args *a) {
     tok_encode(&tok, a->text, strlen(a->text), ids, n);
     int *targets = xmalloc(sizeof(int) * (size_t)n, "targets");
     for (int t = 0; t < n; t++) targets[t] = t + 1 < n ? ids[t + 1] : -1;
-    model_forward(&m, ids, targets, 1, n);
+    model_forward(&m, ids, targets, 1, n, 1.0f, 0);
     printf("%d\t-\n", ids[0]);
     for (int t = 1; t < n; t++) printf("%d\t%.6f\n", ids[t], m.logp[t - 1]);
     free(ids); free(targets);
@@ -3707,7 +4055,7 @@ static int cmd_bench(const Args *a) {
     // training: forward + backward + AdamW on a (64, 64) batch
     for (int r = 0; r <= reps; r++) {
         double t0 = now_seconds();
-        model_forward(&m, in, tg, B, T);
+        model_forward(&m, in, tg, B, T, 1.0f, 0);
         model_zero_grad(&m);
         model_backward(&m, wt);
         adamw_update(&m, 1e-6f, 0.9f, 0.95f, 1e-8f, 0.0f);
@@ -3741,11 +4089,12 @@ static int cmd_bench(const Args *a) {
     // one GRPO step of the demo: 16 questions x 8 samples, reference forward, update
     Model ref;
     copy_model(&ref, &m);
-    GrpoOpts go = grpo_defaults();
+    GrpoOpts go = ZERO_DEFAULTS;
+    RlTask task = r1_zero_task(&w);
     for (int r = 0; r <= reps; r++) {
         GrpoStats st;
         double t0 = now_seconds();
-        grpo_step(&m, &ref, &kv, &w, &go, 0, &rng, &st);
+        grpo_step(&m, &ref, &kv, &w, &go, &task, 0, &rng, &st);
         if (r) grpo[r - 1] = now_seconds() - t0;
         if (progress) { printf("\r  grpo step %d/%d  ", r, reps); fflush(stdout); }
     }
@@ -3790,10 +4139,7 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? EXIT_USAGE : 0;
     }
-    Args a = { 0 };
-    a.data_dir = "data";
-    a.seed = 1337;
-    a.lr = -1; a.beta = -1; a.clip = -1; a.clip_high = -1; a.temperature = -1; a.top_p = -1;
+    Args a = { .data_dir = "data", .seed = 1337 };    // every other default is in the recipe's block
     const char *cmd = argv[1];
     int known = 0;
     for (int i = 0; i < N_COMMANDS; i++) known |= !strcmp(COMMANDS[i].name, cmd);

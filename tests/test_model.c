@@ -355,20 +355,22 @@ static void test_residual_grad(Rng *rng) {
 // L = -sum_r w[r] * logp[r]; some targets are -1 (ignored) and some weights 0.
 // (softmax_logp_backward writes its output rather than accumulating: it is
 // where the chain rule starts, so the accumulation check does not apply.)
-typedef struct { float *logits, *probs, *logp, *w; int *targets; int N, V; } SoftmaxCtx;
+typedef struct { float *logits, *probs, *logp, *w; int *targets; int N, V; float temp; } SoftmaxCtx;
 static double softmax_loss(void *p) {
     SoftmaxCtx *c = p;
     memcpy(c->probs, c->logits, (size_t)c->N * c->V * sizeof(float));   // forward works in place
-    softmax_logp_forward(c->probs, c->logp, c->targets, NULL, c->N, c->V);
+    softmax_logp_forward(c->probs, c->logp, c->targets, NULL, c->N, c->V, c->temp);
     double L = 0.0;
     for (int r = 0; r < c->N; r++) L -= (double)c->w[r] * c->logp[r];
     return L;
 }
-static void test_softmax_grad(Rng *rng) {
+// At a temperature other than 1 the forward is softmax(logits / temp) (the
+// distribution GRPO's rollouts sample) and the backward carries the 1/temp.
+static void test_softmax_grad(Rng *rng, float temp) {
     enum { N = 6, V = 11 };
     int targets[N] = { 3, -1, 0, 10, 5, 7 };
     float w[N] = { 1.0f, 0.7f, 0.0f, -0.5f, 2.0f, 0.3f };   // a weight on an ignored row, a zero, a negative
-    SoftmaxCtx c = { randn(N * V, 0, 2, rng), zeros(N * V), zeros(N), w, targets, N, V };
+    SoftmaxCtx c = { randn(N * V, 0, 2, rng), zeros(N * V), zeros(N), w, targets, N, V, temp };
     float *dlogits = zeros(N * V);
     softmax_loss(&c);
     // probabilities sum to one, and logp is log p(target) (0 for an ignored row)
@@ -379,11 +381,16 @@ static void test_softmax_grad(Rng *rng) {
         worst = fmax(worst, fabs(s - 1.0));
         double want = targets[r] >= 0 ? log(c.probs[r * V + targets[r]]) : 0.0;
         worst = fmax(worst, fabs(want - c.logp[r]));
+        // and the probabilities are those of logits / temp, computed here in double
+        double mx = -1e300, z = 0.0;
+        for (int i = 0; i < V; i++) mx = fmax(mx, c.logits[r * V + i] / temp);
+        for (int i = 0; i < V; i++) z += exp(c.logits[r * V + i] / temp - mx);
+        for (int i = 0; i < V; i++) worst = fmax(worst, fabs(exp(c.logits[r * V + i] / temp - mx) / z - c.probs[r * V + i]));
     }
-    CHECK(worst < 1e-5, "softmax_logp_forward: probabilities or logp off by %.3e", worst);
-    softmax_logp_backward(dlogits, c.probs, targets, w, NULL, N, V);
+    CHECK(worst < 1e-5, "softmax_logp_forward (temperature %g): probabilities or logp off by %.3e", temp, worst);
+    softmax_logp_backward(dlogits, c.probs, targets, w, NULL, N, V, temp);
     Fd r = fd_all(softmax_loss, &c, c.logits, dlogits, N * V, 1e-2f);
-    const char *names[] = { "logits" };
+    const char *names[] = { temp == 1.0f ? "logits" : "logits, temperature 0.7" };
     report_op("softmax_logp", 1, names, &r);
     free(c.logits); free(c.probs); free(c.logp); free(dlogits);
 }
@@ -423,7 +430,7 @@ typedef struct { Model *m; const int *inputs, *targets; const float *weights; in
 // The training loss: -sum weights * logp, in double.
 static double model_loss(void *p) {
     ModelCtx *c = p;
-    model_forward(c->m, c->inputs, c->targets, c->B, c->T);
+    model_forward(c->m, c->inputs, c->targets, c->B, c->T, 1.0f, 0);
     double L = 0.0;
     for (int i = 0; i < c->B * c->T; i++) L -= (double)c->weights[i] * c->m->logp[i];
     return L;
@@ -535,18 +542,18 @@ static void test_batch_and_causality(Rng *rng) {
     const int V = c.vocab_size;
     int inputs[B * T];
     for (int i = 0; i < B * T; i++) inputs[i] = rng_int(rng, V);
-    model_forward(&m, inputs, NULL, B, T);
+    model_forward(&m, inputs, NULL, B, T, 1.0f, 0);
     float *all = copy_of(m.acts.logits, (size_t)B * T * V);
     double worst = 0.0;
     for (int b = 0; b < B; b++) {
-        model_forward(&m, inputs + b * T, NULL, 1, T);
+        model_forward(&m, inputs + b * T, NULL, 1, T, 1.0f, 0);
         for (int i = 0; i < T * V; i++) worst = fmax(worst, fabs(m.acts.logits[i] - all[(size_t)b * T * V + i]));
     }
     CHECK(worst < 1e-6, "sequence alone vs in a batch of %d: probabilities differ by %.3e", B, worst);
     int changed[T];
     memcpy(changed, inputs, sizeof changed);
     changed[T - 1] = (changed[T - 1] + 1) % V;
-    model_forward(&m, changed, NULL, 1, T);
+    model_forward(&m, changed, NULL, 1, T, 1.0f, 0);
     int same = memcmp(m.acts.logits, all, (size_t)(T - 1) * V * sizeof(float)) == 0;
     int last_differs = memcmp(m.acts.logits + (size_t)(T - 1) * V, all + (size_t)(T - 1) * V, (size_t)V * sizeof(float)) != 0;
     CHECK(same, "changing the last token changed the probabilities at earlier positions");
@@ -582,7 +589,7 @@ static void test_kv_cache(Rng *rng) {
     const int lens[] = { 1, 4, 8 }, slots[] = { 0, 3, 1 };
     for (int s = 0; s < 3; s++) {
         int len = lens[s];
-        model_forward(&m, seq + s * T, NULL, 1, len);
+        model_forward(&m, seq + s * T, NULL, 1, len, 1.0f, 0);
         float *probs = copy_of(m.acts.logits, (size_t)len * V);
         model_transpose_weights(&m);
         double w = 0.0;
@@ -596,7 +603,7 @@ static void test_kv_cache(Rng *rng) {
     }
     // three sequences side by side, in slots 2, 0, 3
     const int bslots[3] = { 2, 0, 3 };
-    model_forward(&m, seq, NULL, 3, T);
+    model_forward(&m, seq, NULL, 3, T, 1.0f, 0);
     float *probs = copy_of(m.acts.logits, (size_t)3 * T * V);
     model_transpose_weights(&m);
     double w = 0.0;
@@ -621,7 +628,7 @@ static void greedy_by_hand(Model *m, const int *prompt, int plen, int *out, int 
     int len = plen;
     *out_len = 0; *truncated = 0;
     for (;;) {
-        model_forward(m, seq, NULL, 1, len);
+        model_forward(m, seq, NULL, 1, len, 1.0f, 0);
         const float *p = m->acts.logits + (size_t)(len - 1) * V;
         int best = 0;
         for (int i = 1; i < V; i++) if (p[i] > p[best]) best = i;
@@ -1145,7 +1152,7 @@ static Results run_batch(Model *m, KVCache *kv, const int *inputs, const int *ta
     const int V = m->config.vocab_size, N = B * T;
     const int slots[4] = { 0, 1, 2, 3 };
     Results r;
-    model_forward(m, inputs, targets, B, T);
+    model_forward(m, inputs, targets, B, T, 1.0f, 0);
     model_zero_grad(m);
     model_backward(m, weights);
     r.g = copy_of(m->grads_memory, m->num_params);
@@ -1415,7 +1422,9 @@ int main(void) {
     test_attention_grad(&rng);
     test_gelu_grad(&rng);
     test_residual_grad(&rng);
-    test_softmax_grad(&rng);
+    test_softmax_grad(&rng, 1.0f);
+    Rng rng_t = rng_seed(77);                          // its own coins: the tests after it see the same draws
+    test_softmax_grad(&rng_t, 0.7f);
     // 2. the whole model
     test_model_grad(&rng);
     test_batch_and_causality(&rng);

@@ -18,7 +18,7 @@ int __lsan_is_turned_off(void);
 int __lsan_is_turned_off(void) { return in_child; }
 
 // Run pretrain_base in a child whose stderr goes to a file; returns the exit status.
-static int pretrain_in_child(Model *m, const World *w, const PretrainOpts *po, const RunIO *io, const char *errpath) {
+static int pretrain_in_child(Model *m, const World *w, const SftOpts *po, const RunIO *io, const char *errpath) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
@@ -39,7 +39,7 @@ int main(void) {
     World w;
     world_load(&w, "data");
     Config c = { tok_vocab_size(&w.tok), 80, 16, 1, 2 };
-    PretrainOpts po = { 6, 4, 1, 1e-3f, 4 };
+    SftOpts po = { .steps = 6, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };
     char dir[256], errpath[300], path[400];
     snprintf(dir, sizeof dir, "/tmp/r1_test_stages_%d", (int)getpid());
     snprintf(errpath, sizeof errpath, "%s.err", dir);
@@ -73,7 +73,7 @@ int main(void) {
     po.steps = 6;
     RunIO io_resume = { dir, 2, 1, 1 };
     // poison the saved state's weights: resuming reads them, step 4 fails
-    Model st_m; Curves cv = { PRETRAIN_COLUMNS, N_PRETRAIN_COLS, 0, 0, NULL }; long st_step; Rng r0;
+    Model st_m; Curves cv = { SFT_COLUMNS, N_SFT_COLS, 0, 0, NULL }; long st_step; Rng r0;
     CHECK(load_state(dir, "base", &st_m, NULL, &r0, NULL, &st_step, &cv, err, sizeof err) == 1, "%s", err);
     st_m.params.lnfw[0] = NAN;
     CHECK(save_state(dir, "base", st_step, &st_m, NULL, &r0, NULL, &cv, err, sizeof err) == 0, "%s", err);
