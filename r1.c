@@ -737,7 +737,7 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 
 // matmul: out (N,OC) = inp (N,C) . weight (OC,C)^T + bias (OC)
 // weight_t is weight transposed, (C,OC), so the product is the kernel's form.
-typedef struct { float *out; const float *bias, *dout; int N, OC; } BiasJob;
+typedef struct { float *out; const float *bias; int OC; } BiasJob;
 static void bias_fill_rows(void *ctx, int r0, int r1) {     // out[r,:] = bias (or 0)
     const BiasJob *j = ctx;
     for (int r = r0; r < r1; r++) {
@@ -746,17 +746,18 @@ static void bias_fill_rows(void *ctx, int r0, int r1) {     // out[r,:] = bias (
         else memset(o, 0, (size_t)j->OC * sizeof(float));
     }
 }
+typedef struct { float *dbias; const float *dout; int N, OC; } BiasBackJob;
 static void bias_backward_columns(void *ctx, int o0, int o1) {   // dbias[o] += sum_r dout[r,o]
-    const BiasJob *j = ctx;
+    const BiasBackJob *j = ctx;
     for (int r = 0; r < j->N; r++) {                          // rows in order, for every split
         const float *d = j->dout + (size_t)r * j->OC;
 #pragma omp simd
-        for (int o = o0; o < o1; o++) j->out[o] += d[o];
+        for (int o = o0; o < o1; o++) j->dbias[o] += d[o];
     }
 }
 static void matmul_forward(float *out, const float *inp, const float *weight_t, const float *bias,
                            int N, int C, int OC) {
-    BiasJob bj = { out, bias, NULL, N, OC };
+    BiasJob bj = { out, bias, OC };
     parallel_for(N, 16, bias_fill_rows, &bj);
     matmul_acc(out, inp, C, 1, weight_t, N, OC, C);
 }
@@ -768,7 +769,7 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
     // dweight[o,i] += sum_r dout[r,o] * inp[r,i]       dweight (OC,C) += dout^T (OC,N) . inp (N,C)
     matmul_acc(dweight, dout, 1, OC, inp, OC, C, N);
     // dbias[o] += sum_r dout[r,o]
-    BiasJob bj = { dbias, NULL, dout, N, OC };
+    BiasBackJob bj = { dbias, dout, N, OC };
     if (dbias) parallel_for(OC, 16, bias_backward_columns, &bj);
 }
 
@@ -925,7 +926,7 @@ static void attention_backward(float *dinp, const float *dout, const float *inp,
 // tanh(u) = 1 - 2 / (exp(2u) + 1), with exp_vec so that the GELU loops vectorise
 static inline float tanh_vec(float u) { return 1.0f - 2.0f / (exp_vec(2.0f * u) + 1.0f); }
 
-typedef struct { float *out; const float *inp, *dout; } GeluJob;
+typedef struct { float *out; const float *inp; } GeluJob;
 static void gelu_forward_range(void *ctx, int i0, int i1) {
     const GeluJob *j = ctx;
     float *out = j->out; const float *inp = j->inp;
@@ -936,12 +937,13 @@ static void gelu_forward_range(void *ctx, int i0, int i1) {
     }
 }
 static void gelu_forward(float *out, const float *inp, size_t N) {
-    GeluJob j = { out, inp, NULL };
+    GeluJob j = { out, inp };
     parallel_for((int)N, 1024, gelu_forward_range, &j);
 }
+typedef struct { float *dinp; const float *inp, *dout; } GeluBackJob;
 static void gelu_backward_range(void *ctx, int i0, int i1) {
-    const GeluJob *j = ctx;
-    float *dinp = j->out; const float *inp = j->inp, *dout = j->dout;
+    const GeluBackJob *j = ctx;
+    float *dinp = j->dinp; const float *inp = j->inp, *dout = j->dout;
 #pragma omp simd
     for (int i = i0; i < i1; i++) {
         float x = inp[i];
@@ -953,27 +955,17 @@ static void gelu_backward_range(void *ctx, int i0, int i1) {
     }
 }
 static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
-    GeluJob j = { dinp, inp, dout };
+    GeluBackJob j = { dinp, inp, dout };
     parallel_for((int)N, 1024, gelu_backward_range, &j);
 }
 
-// residual: out = a + b
-typedef struct { float *out, *out2; const float *a, *b; } ResidualJob;
-static void residual_forward_range(void *ctx, int i0, int i1) {
-    const ResidualJob *j = ctx;
-    for (int i = i0; i < i1; i++) j->out[i] = j->a[i] + j->b[i];
+// residual: out = inp1 + inp2. A plain loop: it only moves memory, and
+// splitting it over the threads bought nothing measurable (see ./r1 bench).
+static void residual_forward(float *out, const float *inp1, const float *inp2, size_t N) {
+    for (size_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];
 }
-static void residual_forward(float *out, const float *a, const float *b, size_t N) {
-    ResidualJob j = { out, NULL, a, b };
-    parallel_for((int)N, 1024, residual_forward_range, &j);
-}
-static void residual_backward_range(void *ctx, int i0, int i1) {
-    const ResidualJob *j = ctx;
-    for (int i = i0; i < i1; i++) { j->out[i] += j->a[i]; j->out2[i] += j->a[i]; }
-}
-static void residual_backward(float *da, float *db, const float *dout, size_t N) {
-    ResidualJob j = { da, db, dout, NULL };
-    parallel_for((int)N, 1024, residual_backward_range, &j);
+static void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t N) {
+    for (size_t i = 0; i < N; i++) { dinp1[i] += dout[i]; dinp2[i] += dout[i]; }
 }
 
 // softmax + log-probability of each target: logits (N,V) become probs in
@@ -1031,6 +1023,34 @@ static void softmax_logp_backward(float *dlogits, const float *probs, const int 
 // ----------------------------------------------------------------------------
 // the model: whole forward, backward and AdamW
 
+// Layer l's slice of every per-layer parameter tensor: of the parameters,
+// of their gradients or of the transposed copies (the same layout).
+typedef struct {
+    float *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
+} LayerParams;
+static LayerParams layer_params(const Params *p, const Config *c, int l) {
+    const size_t D = c->d_model, dd = D * D;
+    LayerParams lp = { p->ln1w + l * D, p->ln1b + l * D, p->qkvw + l * 3 * dd, p->qkvb + l * 3 * D,
+                       p->attprojw + l * dd, p->attprojb + l * D, p->ln2w + l * D, p->ln2b + l * D,
+                       p->fcw + l * 4 * dd, p->fcb + l * 4 * D, p->fcprojw + l * 4 * dd, p->fcprojb + l * D };
+    return lp;
+}
+
+// Layer l's slice of every per-layer activation (or of their gradients) of
+// a batch of B sequences of T positions.
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att, *attproj, *residual2, *ln2, *ln2_mean, *ln2_rstd,
+          *fch, *fch_gelu, *fcproj, *residual3;
+} LayerActs;
+static LayerActs layer_acts(const Acts *a, const Config *c, int B, int T, int l) {
+    const size_t N = (size_t)B * T, D = c->d_model, att = (size_t)B * c->n_head * T * T;
+    LayerActs la = { a->ln1 + l * N * D, a->ln1_mean + l * N, a->ln1_rstd + l * N, a->qkv + l * N * 3 * D,
+                     a->atty + l * N * D, a->att + l * att, a->attproj + l * N * D, a->residual2 + l * N * D,
+                     a->ln2 + l * N * D, a->ln2_mean + l * N, a->ln2_rstd + l * N, a->fch + l * N * 4 * D,
+                     a->fch_gelu + l * N * 4 * D, a->fcproj + l * N * D, a->residual3 + l * N * D };
+    return la;
+}
+
 // Lay out each weight matrix transposed for matmul_forward. Cheap (one pass
 // over the parameters); done at the start of every forward (unless the caller
 // vouches for the last one, see model_forward) so it is never stale.
@@ -1075,26 +1095,19 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
     Acts *a = &m->acts;
     encoder_forward(a->encoded, m->inputs, p->tok_emb, p->pos_emb, B, T, D);
     for (int l = 0; l < L; l++) {
-        const float *residual = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * D;
-        // seek to layer l of every per-layer tensor
-        float *ln1 = a->ln1 + (size_t)l * N * D, *ln1_mean = a->ln1_mean + (size_t)l * N;
-        float *ln1_rstd = a->ln1_rstd + (size_t)l * N, *qkv = a->qkv + (size_t)l * N * 3 * D;
-        float *atty = a->atty + (size_t)l * N * D, *att = a->att + (size_t)l * B * NH * T * T;
-        float *attproj = a->attproj + (size_t)l * N * D, *residual2 = a->residual2 + (size_t)l * N * D;
-        float *ln2 = a->ln2 + (size_t)l * N * D, *ln2_mean = a->ln2_mean + (size_t)l * N;
-        float *ln2_rstd = a->ln2_rstd + (size_t)l * N, *fch = a->fch + (size_t)l * N * 4 * D;
-        float *fch_gelu = a->fch_gelu + (size_t)l * N * 4 * D, *fcproj = a->fcproj + (size_t)l * N * D;
-        float *residual3 = a->residual3 + (size_t)l * N * D;
-        layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p->ln1w + l * D, p->ln1b + l * D, N, D);
-        matmul_forward(qkv, ln1, wt->qkvw + (size_t)l * 3 * D * D, p->qkvb + l * 3 * D, N, D, 3 * D);
-        attention_forward(atty, att, qkv, B, T, D, NH);
-        matmul_forward(attproj, atty, wt->attprojw + (size_t)l * D * D, p->attprojb + l * D, N, D, D);
-        residual_forward(residual2, residual, attproj, (size_t)N * D);
-        layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, p->ln2w + l * D, p->ln2b + l * D, N, D);
-        matmul_forward(fch, ln2, wt->fcw + (size_t)l * 4 * D * D, p->fcb + l * 4 * D, N, D, 4 * D);
-        gelu_forward(fch_gelu, fch, (size_t)N * 4 * D);
-        matmul_forward(fcproj, fch_gelu, wt->fcprojw + (size_t)l * 4 * D * D, p->fcprojb + l * D, N, 4 * D, D);
-        residual_forward(residual3, residual2, fcproj, (size_t)N * D);
+        const float *residual = l == 0 ? a->encoded : layer_acts(a, c, B, T, l - 1).residual3;
+        const LayerParams lp = layer_params(p, c, l), lt = layer_params(wt, c, l);   // lt: the transposed weights
+        const LayerActs la = layer_acts(a, c, B, T, l);
+        layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, residual, lp.ln1w, lp.ln1b, N, D);
+        matmul_forward(la.qkv, la.ln1, lt.qkvw, lp.qkvb, N, D, 3 * D);
+        attention_forward(la.atty, la.att, la.qkv, B, T, D, NH);
+        matmul_forward(la.attproj, la.atty, lt.attprojw, lp.attprojb, N, D, D);
+        residual_forward(la.residual2, residual, la.attproj, (size_t)N * D);
+        layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, lp.ln2w, lp.ln2b, N, D);
+        matmul_forward(la.fch, la.ln2, lt.fcw, lp.fcb, N, D, 4 * D);
+        gelu_forward(la.fch_gelu, la.fch, (size_t)N * 4 * D);
+        matmul_forward(la.fcproj, la.fch_gelu, lt.fcprojw, lp.fcprojb, N, 4 * D, D);
+        residual_forward(la.residual3, la.residual2, la.fcproj, (size_t)N * D);
     }
     const float *last = a->residual3 + (size_t)(L - 1) * N * D;
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, N, D);
@@ -1129,7 +1142,7 @@ static void model_backward(Model *m, const float *weights) {
     act_sizes(c, B, T, sizes);
     for (int i = 0; i < N_ACT_TENSORS; i++) used += sizes[i];
     zero_floats(m->grad_acts_memory, used);
-    // the chain rule starts here: the gradient of the loss w.r.t. the logits
+    // from the loss weights (GRPO's coefficients, or SFT's 1/count) to the logits
     softmax_logp_backward(da->logits, a->logits, m->targets, weights, m->lm_rows, m->n_lm, V, m->cur_temperature);
     matmul_backward(da->lm_in, g->tok_emb, NULL, da->logits, a->lm_in, p->tok_emb, m->n_lm, D, V);
     for (int i = 0; i < m->n_lm; i++)                       // back to the positions they came from
@@ -1137,36 +1150,30 @@ static void model_backward(Model *m, const float *weights) {
     float *last = a->residual3 + (size_t)(L - 1) * N * D, *dlast = da->residual3 + (size_t)(L - 1) * N * D;
     layernorm_backward(dlast, g->lnfw, g->lnfb, da->lnf, last, p->lnfw, a->lnf_mean, a->lnf_rstd, N, D);
     for (int l = L - 1; l >= 0; l--) {
-        const float *residual = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * D;
-        float *dresidual = l == 0 ? da->encoded : da->residual3 + (size_t)(l - 1) * N * D;
-        size_t o1 = (size_t)l * N * D, o3 = o1 * 3, o4 = o1 * 4, on = (size_t)l * N;
-        float *att = a->att + (size_t)l * B * NH * T * T;
+        const float *residual = l == 0 ? a->encoded : layer_acts(a, c, B, T, l - 1).residual3;
+        float *dresidual = l == 0 ? da->encoded : layer_acts(da, c, B, T, l - 1).residual3;
+        const LayerParams lp = layer_params(p, c, l), lg = layer_params(g, c, l);
+        const LayerActs la = layer_acts(a, c, B, T, l), dla = layer_acts(da, c, B, T, l);
         // residual3 = residual2 + fcproj
-        residual_backward(da->residual2 + o1, da->fcproj + o1, da->residual3 + o1, (size_t)N * D);
+        residual_backward(dla.residual2, dla.fcproj, dla.residual3, (size_t)N * D);
         // fcproj = fch_gelu . fcprojw^T + fcprojb
-        matmul_backward(da->fch_gelu + o4, g->fcprojw + (size_t)l * 4 * D * D, g->fcprojb + l * D,
-                        da->fcproj + o1, a->fch_gelu + o4, p->fcprojw + (size_t)l * 4 * D * D, N, 4 * D, D);
+        matmul_backward(dla.fch_gelu, lg.fcprojw, lg.fcprojb, dla.fcproj, la.fch_gelu, lp.fcprojw, N, 4 * D, D);
         // fch_gelu = gelu(fch)
-        gelu_backward(da->fch + o4, a->fch + o4, da->fch_gelu + o4, (size_t)N * 4 * D);
+        gelu_backward(dla.fch, la.fch, dla.fch_gelu, (size_t)N * 4 * D);
         // fch = ln2 . fcw^T + fcb
-        matmul_backward(da->ln2 + o1, g->fcw + (size_t)l * 4 * D * D, g->fcb + l * 4 * D,
-                        da->fch + o4, a->ln2 + o1, p->fcw + (size_t)l * 4 * D * D, N, D, 4 * D);
+        matmul_backward(dla.ln2, lg.fcw, lg.fcb, dla.fch, la.ln2, lp.fcw, N, D, 4 * D);
         // ln2 = layernorm(residual2)
-        layernorm_backward(da->residual2 + o1, g->ln2w + l * D, g->ln2b + l * D, da->ln2 + o1,
-                           a->residual2 + o1, p->ln2w + l * D, a->ln2_mean + on, a->ln2_rstd + on, N, D);
+        layernorm_backward(dla.residual2, lg.ln2w, lg.ln2b, dla.ln2, la.residual2, lp.ln2w, la.ln2_mean, la.ln2_rstd, N, D);
         // residual2 = residual + attproj
-        residual_backward(dresidual, da->attproj + o1, da->residual2 + o1, (size_t)N * D);
+        residual_backward(dresidual, dla.attproj, dla.residual2, (size_t)N * D);
         // attproj = atty . attprojw^T + attprojb
-        matmul_backward(da->atty + o1, g->attprojw + (size_t)l * D * D, g->attprojb + l * D,
-                        da->attproj + o1, a->atty + o1, p->attprojw + (size_t)l * D * D, N, D, D);
+        matmul_backward(dla.atty, lg.attprojw, lg.attprojb, dla.attproj, la.atty, lp.attprojw, N, D, D);
         // atty = attention(qkv)
-        attention_backward(da->qkv + o3, da->atty + o1, a->qkv + o3, att, B, T, D, NH);
+        attention_backward(dla.qkv, dla.atty, la.qkv, la.att, B, T, D, NH);
         // qkv = ln1 . qkvw^T + qkvb
-        matmul_backward(da->ln1 + o1, g->qkvw + (size_t)l * 3 * D * D, g->qkvb + l * 3 * D,
-                        da->qkv + o3, a->ln1 + o1, p->qkvw + (size_t)l * 3 * D * D, N, D, 3 * D);
+        matmul_backward(dla.ln1, lg.qkvw, lg.qkvb, dla.qkv, la.ln1, lp.qkvw, N, D, 3 * D);
         // ln1 = layernorm(residual)
-        layernorm_backward(dresidual, g->ln1w + l * D, g->ln1b + l * D, da->ln1 + o1, residual,
-                           p->ln1w + l * D, a->ln1_mean + on, a->ln1_rstd + on, N, D);
+        layernorm_backward(dresidual, lg.ln1w, lg.ln1b, dla.ln1, residual, lp.ln1w, la.ln1_mean, la.ln1_rstd, N, D);
     }
     // encoded = tok_emb[inputs] + pos_emb
     encoder_backward(g->tok_emb, g->pos_emb, da->encoded, m->inputs, B, T, D);
@@ -1296,21 +1303,22 @@ static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int
         for (int q = 0; q < D; q++)
             kv->x[(size_t)i * D + q] = p->tok_emb[(size_t)tok[i] * D + q] + p->pos_emb[(size_t)pos * D + q];
     for (int l = 0; l < L; l++) {
+        const LayerParams lp = layer_params(p, c, l), lt = layer_params(wt, c, l);   // lt: the transposed weights
         float *kc = kv->k + (size_t)l * kv->n_slot * T * D, *vc = kv->v + (size_t)l * kv->n_slot * T * D;
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->ln1w + l * D, p->ln1b + l * D, n, D);
-        matmul_forward(kv->qkv, kv->ln, wt->qkvw + (size_t)l * 3 * D * D, p->qkvb + l * 3 * D, n, D, 3 * D);
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, lp.ln1w, lp.ln1b, n, D);
+        matmul_forward(kv->qkv, kv->ln, lt.qkvw, lp.qkvb, n, D, 3 * D);
         for (int i = 0; i < n; i++) {                        // append this token's k and v to the cache
             memcpy(kc + ((size_t)slot[i] * T + pos) * D, kv->qkv + (size_t)i * 3 * D + D, (size_t)D * sizeof(float));
             memcpy(vc + ((size_t)slot[i] * T + pos) * D, kv->qkv + (size_t)i * 3 * D + 2 * D, (size_t)D * sizeof(float));
         }
         DecodeAttnJob aj = { kv, kc, vc, slot, pos, D, c->n_head };
         parallel_for(n, 1, decode_attention_rows, &aj);
-        matmul_forward(kv->proj, kv->atty, wt->attprojw + (size_t)l * D * D, p->attprojb + l * D, n, D, D);
+        matmul_forward(kv->proj, kv->atty, lt.attprojw, lp.attprojb, n, D, D);
         residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->ln2w + l * D, p->ln2b + l * D, n, D);
-        matmul_forward(kv->fch, kv->ln, wt->fcw + (size_t)l * 4 * D * D, p->fcb + l * 4 * D, n, D, 4 * D);
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, lp.ln2w, lp.ln2b, n, D);
+        matmul_forward(kv->fch, kv->ln, lt.fcw, lp.fcb, n, D, 4 * D);
         gelu_forward(kv->fch_gelu, kv->fch, (size_t)n * 4 * D);
-        matmul_forward(kv->proj, kv->fch_gelu, wt->fcprojw + (size_t)l * 4 * D * D, p->fcprojb + l * D, n, 4 * D, D);
+        matmul_forward(kv->proj, kv->fch_gelu, lt.fcprojw, lp.fcprojb, n, 4 * D, D);
         residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
     }
     layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n, D);
@@ -1519,6 +1527,21 @@ static int has_thinking(const char *text, size_t len) {
     return 0;
 }
 
+// How often word occurs in s[0..n) as a whole word. An English word must not
+// touch another letter ("this" does not hold "is", "also" not "so"); Chinese
+// words are their characters, with no spaces to mark them.
+static int count_word(const char *s, size_t n, const char *word) {
+    const size_t wl = strlen(word);
+    const int latin = (unsigned char)word[0] < 0x80;
+    int count = 0;
+    for (size_t i = 0; i + wl <= n; i++) {
+        if (memcmp(s + i, word, wl)) continue;
+        int joined = (i > 0 && isalpha((unsigned char)s[i - 1])) || (i + wl < n && isalpha((unsigned char)s[i + wl]));
+        count += !(latin && joined);
+    }
+    return count;
+}
+
 // Language consistency (paper §2.3.2): the share of target-language words
 // among the language words of the thinking. Scored only over the words
 // present: a thinking with no words gets -1 ("no score"), not 1, because a
@@ -1532,10 +1555,7 @@ static float language_consistency(const char *text, size_t len, int lang) {
                                                        { "加", "得", "所以", "等等" } };
     int count[N_LANG] = { 0 };
     for (int l = 0; l < N_LANG; l++)
-        for (int k = 0; k < 4; k++) {
-            size_t wl = strlen(lang_words[l][k]);
-            for (size_t i = 0; i + wl <= n; i++) if (!memcmp(s + i, lang_words[l][k], wl)) count[l]++;
-        }
+        for (int k = 0; k < 4; k++) count[l] += count_word(s, n, lang_words[l][k]);
     int total = count[LANG_EN] + count[LANG_ZH];
     return total ? (float)count[lang] / (float)total : -1.0f;
 }
@@ -3576,7 +3596,7 @@ static const Flag FLAGS[] = {
     { "--clip-high", 'f', ARG(clip_high), 0, 10, "demo zero", "upper clip range (TRL: epsilon_high; DAPO default 0.28)" },
     { "--ref-reset", 'i', ARG(ref_reset), 0, 1000000, "demo zero", "copy the policy into the reference every N steps (0: never)" },
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero", "peak learning rate" },
-    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask", "sampling temperature (0: greedy)" },
+    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
 };
 #define N_FLAGS ((int)(sizeof FLAGS / sizeof *FLAGS))

@@ -242,7 +242,8 @@ bad_num --clip zero $COMMON -0.2 ""
 bad_num --clip-high zero abc -0.2 nan inf 1e30
 bad_num --temperature ask $COMMON -1 ""
 bad_num --temperature eval abc -1 nan inf
-bad_num --temperature zero -1 nan
+bad_num --temperature zero -1 nan 0 0.0
+bad_num --temperature demo 0
 bad_num --top-p ask $COMMON 0 -0.5 2 ""
 bad_num --top-p eval nan 0 2
 

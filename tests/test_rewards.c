@@ -408,6 +408,15 @@ static void test_language(void) {
     CHECK(language_consistency(LIT("<think>   </think><answer>5</answer>"), LANG_ZH) == -1.0f, "spaces only");
     CHECK(language_consistency(LIT("<answer>5</answer>"), LANG_EN) == -1.0f, "no thinking at all");
     CHECK(language_consistency(LIT(""), LANG_EN) == -1.0f, "empty text");
+    // whole words: "this" does not hold "is", "also" not "so", "surplus" not "plus"
+    x = language_consistency(LIT("<think>this also surplus, 所以12</think><answer>12</answer>"), LANG_ZH);
+    CHECK(x == 1.0f, "English words inside other words counted: %g, want 1 (only 所以)", x);
+    x = language_consistency(LIT("<think>this is it</think><answer>1</answer>"), LANG_EN);
+    CHECK(x == 1.0f, "\"is\" as a word still counts: %g", x);
+    CHECK(language_consistency(LIT("<think>this waits</think><answer>1</answer>"), LANG_EN) == -1.0f,
+          "no whole words: no score");
+    x = language_consistency(LIT("<think>7 plus 5 is 12,so 12</think><answer>12</answer>"), LANG_ZH);
+    CHECK(x == 0.0f, "punctuation and digits end a word: %g", x);
     // only the thinking counts, not the answer or text outside
     x = language_consistency(LIT("plus is so<think>7加5得12</think><answer>12 plus</answer>"), LANG_ZH);
     CHECK(x == 1.0f, "words outside the thinking do not count: %g", x);

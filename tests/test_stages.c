@@ -33,6 +33,90 @@ static int pretrain_in_child(Model *m, const World *w, const SftOpts *po, const 
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+
+// ---- GRPO details (each of these failed before its fix) ----------------------
+
+// A reward with variety but no meaning: the parity of the completion's length.
+static float parity_reward(const char *text, size_t len, int truncated, const Question *q) {
+    (void)text; (void)truncated; (void)q;
+    return (float)(len % 2);
+}
+static float constant_reward(const char *text, size_t len, int truncated, const Question *q) {
+    (void)text; (void)len; (void)truncated; (void)q;
+    return 0.25f;
+}
+
+static void test_group_advantages(void) {
+    // all-equal fractional rewards: exactly 0, whatever float rounding does to the mean
+    enum { G = 7 };
+    float r[G], adv[G];
+    int flat[1], spurious = 0;
+    for (int k = 1; k <= 40; k++) {
+        for (int g = 0; g < G; g++) r[g] = (float)k / 13.0f;
+        for (int loss = 0; loss < 3; loss++) {
+            group_advantages(r, 1, G, loss, adv, flat);
+            for (int g = 0; g < G; g++) spurious += adv[g] != 0.0f || !flat[0];
+        }
+    }
+    CHECK(spurious == 0, "equal fractional rewards gave %d non-zero advantages", spurious);
+    // reward_std is the mean of the groups' stds (TRL), not the std of the batch
+    float two[4] = { 0.0f, 1.0f, 10.0f, 11.0f }, a2[4];
+    int f2[2];
+    float sd = group_advantages(two, 2, 2, LOSS_GRPO, a2, f2);
+    CHECK(fabsf(sd - sqrtf(0.5f)) < 1e-6f, "reward_std %g, want the groups' std %g", sd, sqrtf(0.5f));
+    CHECK(!f2[0] && !f2[1] && a2[0] < 0 && a2[1] > 0 && fabsf(a2[1] + a2[0]) < 1e-6f, "advantages of {0,1}");
+    group_advantages(two, 2, 2, LOSS_DR_GRPO, a2, f2);
+    CHECK(a2[0] == -0.5f && a2[3] == 0.5f, "Dr. GRPO: A = r - mean, got %g %g", a2[0], a2[3]);
+}
+
+// --loss dapo keeps clip-higher when --clip is given; --clip-high still wins
+static void test_dapo_flags(void) {
+    Args a = { .data_dir = "data", .loss = "dapo", .clip = 0.1f };
+    for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == ARG(clip)) a.given[k] = 1;
+    GrpoOpts o = grpo_from_args(&a);
+    CHECK(o.clip_low == 0.1f && o.clip_high == DAPO_CLIP_HIGH, "dapo --clip 0.1: clip %g..%g", o.clip_low, o.clip_high);
+    a.clip_high = 0.3f;
+    for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == ARG(clip_high)) a.given[k] = 1;
+    o = grpo_from_args(&a);
+    CHECK(o.clip_low == 0.1f && o.clip_high == 0.3f, "dapo --clip 0.1 --clip-high 0.3: clip %g..%g", o.clip_low, o.clip_high);
+    Args b = { .data_dir = "data", .clip = 0.1f };
+    for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == ARG(clip)) b.given[k] = 1;
+    o = grpo_from_args(&b);
+    CHECK(o.clip_low == 0.1f && o.clip_high == 0.1f, "grpo --clip 0.1: clip %g..%g", o.clip_low, o.clip_high);
+}
+
+// kl and clip_frac count every token of every inner update; the logged
+// learning rate is the one used, also when DAPO drops every group
+static void test_grpo_step_stats(const World *w) {
+    Config c = { tok_vocab_size(&w->tok), 80, 16, 1, 2 };
+    Model m, ref;
+    Rng rng = rng_seed(5);
+    model_alloc(&m, &c); model_init(&m, &rng);
+    copy_model(&ref, &m);
+    KVCache kv;
+    kv_alloc(&kv, &c, 32);
+    GrpoOpts o = ZERO_DEFAULTS;
+    o.prompts = 4; o.group = 8; o.mu = 2; o.lr = 0.05f; o.clip_low = o.clip_high = 1e-3f;
+    RlTask task = r1_zero_task(w);
+    task.n_reward = 1;
+    task.reward[0] = (Reward){ "parity", parity_reward, 1.0f };
+    GrpoStats st;
+    // the first inner update has rho = 1 exactly, so it never clips: averaged
+    // over both, at most half the tokens are clipped (the last one alone: most)
+    grpo_step(&m, &ref, &kv, w, &o, &task, 0, &rng, &st);
+    CHECK(st.clip_frac > 0.0f && st.clip_frac <= 0.5f, "mu=2: clip_frac %g, want in (0, 0.5]", st.clip_frac);
+    CHECK(st.kl > 0.0f, "mu=2: kl %g", st.kl);
+    // DAPO with rewards that never differ: every group leaves, no update, and
+    // the logged lr is the schedule's at this step
+    o.loss = LOSS_DAPO; o.steps = 10;
+    task.reward[0] = (Reward){ "constant", constant_reward, 1.0f };
+    grpo_step(&m, &ref, &kv, w, &o, &task, 8, &rng, &st);
+    float want = lr_schedule(o.lr, 8, 0, o.steps, 0.1f);
+    CHECK(st.lr == want && st.zero_var == 1.0f && st.kl == 0.0f, "DAPO, all groups dropped: lr %g want %g, zero_var %g",
+          st.lr, want, st.zero_var);
+    kv_free(&kv); model_free(&m); model_free(&ref);
+}
+
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 
 int main(void) {
@@ -127,6 +211,13 @@ int main(void) {
     CHECK(load_safetensors(path, &again, NULL, err, sizeof err) == 0, "the old checkpoint is unreadable: %s", err);
     CHECK(!memcmp(again.params_memory, before.params_memory, before.num_params * sizeof(float)), "the old checkpoint changed");
     model_free(&again); model_free(&before); model_free(&small);
+
+    test_group_advantages();
+    test_dapo_flags();
+    World w2;
+    world_load(&w2, "data");
+    test_grpo_step_stats(&w2);
+    world_free(&w2);
 
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, errpath);
