@@ -11,22 +11,32 @@
 // What this is not: fast at scale, a general framework, or a faithful copy of
 // DeepSeek's infrastructure. It runs on a CPU with libc and libm only, the
 // model has a few hundred thousand parameters, and readability beats
-// cleverness everywhere except in the one matmul kernel that makes a class
-// demo run in minutes.
+// cleverness in the method. The speed that makes a class demo run in a
+// minute or two lives in the machinery part, and is only this: a matmul
+// kernel with 6x16 register tiles (GCC vector extensions) and k in chunks
+// that stay in cache, summing in the same order as the plain loop; a small
+// pthread pool whose row splits give the same bits for any thread count;
+// weights transposed once per optimizer step; training attention as small
+// products in blocks that stop at the causal diagonal; the LM head only at
+// positions with a target; a KV cache for sampling, and a nucleus sort of
+// only the tokens that can be in it.
 //
-// The file, top to bottom, in the paper's order where the paper has one:
-//   utilities ............ errors, random numbers, clock, threads, files, JSON
+// The file, top to bottom. First the method, in the paper's order:
+//   declarations ......... errors, random numbers, the clock, what the method calls
 //   the toy world ........ addition problems, worked solutions, the corpus
-//   the model ............ GPT-2 layers, each forward right above its backward
-//   checkpoints .......... safetensors in and out
+//   the model ............ GPT-2 layers, each forward right above its backward, AdamW
 //   sampling ............. KV cache, temperature, top-p
 //   rewards .............. the verifier, the format and language rewards (paper §2.2.2)
+//   rollouts ............. prompts in, completions out
 //   GRPO ................. group advantages, clipped ratio, KL (paper §2.2.1)
 //   evaluation ........... pass@1, cons@k, greedy (paper §3)
-//   run folders .......... metrics.csv, curves.svg, resumable state
+//   the training loops ... one supervised loop and one RL loop, shared by every stage
+//   the recipe ........... every default number, in one block
 //   stage 0 .............. the base model (DeepSeek-V3-Base, in miniature)
 //   stage 1 .............. DeepSeek-R1-Zero (paper §2.2)
-//   command line ......... ./r1 --help, and ./r1 bench
+// then, after one banner, the machinery (not in the paper): threads, the fast
+// kernel, files and JSON, JSONL, safetensors, run folders and resumable
+// state, curves.svg, the command line and ./r1 bench.
 #include <ctype.h>
 #include <stddef.h>
 #include <errno.h>
