@@ -14,7 +14,7 @@ LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_tokenizer test_model test_rewards test_stages test_fuzz_regress
-SCRIPTS = tests/test_cli.sh tests/test_resume.sh
+SCRIPTS = tests/test_cli.sh tests/test_resume.sh tests/test_runs.sh
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all test sanitize variants fuzz demo clean

@@ -1226,6 +1226,15 @@ static void adamw_range(void *ctx, int i0, int i1) {
         j->p[i] -= j->lr * (mhat / (sqrtf(vhat) + j->eps) + j->wd * j->p[i]);
     }
 }
+// A new stage starts its optimizer afresh, as every trainer does: no
+// moments, step 0 (a model fresh from the previous stage in the same process
+// and one loaded from its checkpoint then train alike).
+static void adamw_reset(Model *m) {
+    free(m->m_memory); free(m->v_memory);
+    m->m_memory = m->v_memory = NULL;
+    m->step = 0;
+}
+
 static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay) {
     if (!m->m_memory) {
         m->m_memory = xcalloc(m->num_params, sizeof(float), "AdamW first moment");
@@ -1995,6 +2004,9 @@ static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, co
 // ----------------------------------------------------------------------------
 // evaluation (paper §3): pass@1 over k samples, cons@k, greedy
 
+// The paper samples its evaluations at temperature 0.6, top-p 0.95.
+static const SampleOpts EVAL_SAMPLING = { .temperature = 0.6f, .top_p = 0.95f };
+
 typedef struct {
     int n, k;
     float pass1;            // mean accuracy over k samples per question
@@ -2085,6 +2097,7 @@ typedef struct {
     int save_every;       // checkpoint and state every N steps (and at the end)
     int resume;           // continue from out/state.bin when there is one
     int quiet;            // no progress lines
+    const char *identity; // the flags that change results: a resumed run must agree
 } RunIO;
 
 // A run in progress (machinery, at the end of the file): its folder, its
@@ -2096,10 +2109,14 @@ static Run *run_open(const RunIO *io, const char *stage, const char *columns, co
 // 1 if it resumed, with *done the steps already done.
 static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done);
 static FILE *run_samples(Run *r, long step);   // samples.txt after a "== step N ==" line (NULL: no folder)
+static int run_due(const Run *r, long step, long total);   // is step a save step?
 static void run_log(Run *r, double *row);      // one metrics row (its last column, the seconds, is filled in)
 static void run_progress(Run *r, long done, long total, int own_line, const char *fmt, ...);
 // Checkpoint, state, metrics.csv and curves.svg, every io->save_every steps and at the last.
 static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1);
+// At the end: writes what is finished if the last save did not (a resumed run
+// whose state was already at the last step).
+static void run_finish(Run *r, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1);
 static EvalStats run_eval_stats(const Run *r, int row);     // held-out figures of a logged row (-1: the last)
 static const char *run_dir(const Run *r);
 static void run_close(Run *r);
@@ -2172,6 +2189,9 @@ static void sft_loop(Model *m, const World *w, const SftOpts *o, PairSource src,
     long start = 0;
     run_resume(run, m, NULL, rng, NULL, &start);
     double tokens = 0, t0 = now_seconds();
+    KVCache kv;                                     // for the samples written at every save
+    kv_alloc(&kv, &m->config, 4);
+    const Dataset shown = { w->add_test.ex, w->add_test.n < 4 ? w->add_test.n : 4 };
     for (long step = start; step < o->steps; step++) {
         float norm, lr; long count;
         double loss = sft_step(m, w, o, src, step, rng, &norm, &lr, &count);
@@ -2181,11 +2201,17 @@ static void sft_loop(Model *m, const World *w, const SftOpts *o, PairSource src,
         tokens += count;
         double row[N_SFT_COLS] = { (double)step + 1, loss, norm, lr, 0 };
         run_log(run, row);
+        if (run_due(run, step + 1, o->steps)) {      // what the model writes now, with its own coins
+            Rng coins = rng_seed((uint64_t)step + 1);
+            evaluate(m, &kv, w, &shown, 1, EVAL_SAMPLING, 0, &coins, NULL, run_samples(run, step + 1), 4);
+        }
         run_save(run, step + 1, o->steps, m, NULL, rng, NULL);
         run_progress(run, step + 1, o->steps, 0, "step %4ld/%d | loss %.3f | %5.1fk tok/s", step + 1,
                      o->steps, loss, tokens / (now_seconds() - t0) / 1000.0);
     }
+    run_finish(run, o->steps, m, NULL, rng, NULL);
     run_close(run);
+    kv_free(&kv);
 }
 
 // ---- the RL loop: R1-Zero, reasoning RL, all-scenario RL, the RL student
@@ -2237,6 +2263,7 @@ static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTa
             show_sample(policy, &kv, w, (int)(step / ro->show_every), ro->eval, step);
         run_save(run, step, o->steps, policy, &ref, rng, &eval_rng);
     }
+    run_finish(run, o->steps, policy, &ref, rng, &eval_rng);
     if (before) *before = run_eval_stats(run, 0);
     if (after) *after = run_eval_stats(run, -1);
     run_close(run);
@@ -2280,9 +2307,6 @@ static const GrpoOpts ZERO_DEFAULTS = {
     .micro = 16,          // sequences per forward/backward (memory only)
 };
 #define DAPO_CLIP_HIGH 0.28f   // DAPO's clip-higher epsilon, with --loss dapo
-
-// Evaluation (paper §3): sampling at temperature 0.6, top-p 0.95.
-static const SampleOpts EVAL_SAMPLING = { .temperature = 0.6f, .top_p = 0.95f };
 
 // ----------------------------------------------------------------------------
 // stage 0: the base model (standing in for DeepSeek-V3-Base)
@@ -3351,49 +3375,99 @@ static void format_duration(double s, char *out, size_t cap) {
 // run folders: resumable state
 //
 // DIR/state.bin holds everything a stage needs to continue exactly where it
-// saved: the parameters, the AdamW moments and step count, the reference
-// policy (GRPO), the random generators and the metrics so far. It is written
-// atomically every --save-every steps, just before model.safetensors, so a
-// run killed at any moment resumes (--resume) from its last save and ends
-// with the same bytes as a run that was never interrupted.
+// saved, and to rewrite every other file of the folder: the parameters, the
+// AdamW moments and step count, the reference policy (GRPO), the random
+// generators, the metrics and the samples so far. It names what it belongs
+// to (the stage, the model's shape, the flags that change results, the
+// tokenizer) and carries a checksum, so a damaged state or one of another
+// run is refused with a message, never half-used. It is written atomically
+// every --save-every steps, just before the other files, so a run killed at
+// any moment resumes (--resume) from its last save and ends with the same
+// bytes as a run that was never interrupted.
 
-#define STATE_MAGIC "r1-state 1\n"
+#define STATE_MAGIC "r1-state 2\n"
 typedef struct {
     char magic[12], stage[16];
     int64_t step, adam_step;          // steps done; AdamW updates done
     uint64_t rng[2];                  // generator states (training, evaluation)
     Config config;
     int32_t has_ref, ncol, nrow, pad;
+    int64_t samples_len;              // bytes of samples.txt
+    uint64_t checksum;                // FNV-1a of the whole file, this field read as 0
+    char identity[512];               // the flags that change results, "--steps=70 --seed=1337 ..."
 } StateHeader;
 
-static int save_state(const char *dir, const char *stage, long step, const Model *m, const Model *ref,
-                      const Rng *r0, const Rng *r1, const Curves *c, char *err, size_t errcap) {
+// FNV-1a, 64 bits: a checksum that any flipped bit changes.
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+#define FNV_START 0xcbf29ce484222325ULL
+
+// The value of the word "KEY=value" in a line of such words (NULL if none);
+// *n gets its length.
+static const char *identity_value(const char *line, const char *key, size_t klen, size_t *n) {
+    for (const char *w = line; *w; w += strcspn(w, " "), w += *w == ' ')
+        if (!strncmp(w, key, klen) && w[klen] == '=') { *n = strcspn(w + klen + 1, " "); return w + klen + 1; }
+    return NULL;
+}
+
+// What a resumed run must agree on with the run that saved: every word of
+// want ("--steps=70 --seed=1337 ...") must be in have with the same value.
+// Returns NULL if they agree, else the first word of want that differs, and
+// the saved value in had ("none" if the saved run did not record it).
+static const char *identity_mismatch(const char *have, const char *want, char *had, size_t cap) {
+    for (const char *w = want; *w; w += strcspn(w, " "), w += *w == ' ') {
+        size_t klen = strcspn(w, "="), wn = strcspn(w + klen + (w[klen] == '='), " "), hn = 0;
+        const char *h = identity_value(have, w, klen, &hn);
+        if (!h || hn != wn || strncmp(h, w + klen + 1, wn)) {
+            snprintf(had, cap, "%.*s", h ? (int)hn : 4, h ? h : "none");
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static int save_state(const char *dir, const char *stage, const char *identity, long step, const Model *m,
+                      const Model *ref, const Rng *r0, const Rng *r1, const Curves *c, const char *samples,
+                      size_t samples_len, char *err, size_t errcap) {
     StateHeader h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, STATE_MAGIC, sizeof h.magic);
     snprintf(h.stage, sizeof h.stage, "%s", stage);
+    snprintf(h.identity, sizeof h.identity, "%s", identity ? identity : "");
     h.step = step; h.adam_step = m->step;
     h.rng[0] = r0 ? r0->s : 0; h.rng[1] = r1 ? r1->s : 0;
     h.config = m->config; h.has_ref = ref != NULL; h.ncol = c->ncol; h.nrow = c->n;
+    h.samples_len = (int64_t)samples_len;
     size_t np = m->num_params * sizeof(float);
     float *zeros = m->m_memory ? NULL : xcalloc(m->num_params, sizeof(float), "state");
-    Chunk ch[6] = { { &h, sizeof h }, { m->params_memory, np },
+    Chunk ch[7] = { { &h, sizeof h }, { m->params_memory, np },
                     { m->m_memory ? m->m_memory : zeros, np }, { m->v_memory ? m->v_memory : zeros, np },
                     { ref ? ref->params_memory : NULL, ref ? np : 0 },
-                    { c->v, sizeof(double) * (size_t)c->n * c->ncol } };
+                    { c->v, sizeof(double) * (size_t)c->n * c->ncol }, { samples, samples_len } };
+    uint64_t sum = FNV_START;
+    for (int i = 0; i < 7; i++) sum = fnv1a(sum, ch[i].data, ch[i].len);
+    h.checksum = sum;                                 // computed with the field at 0
     char path[600];
     snprintf(path, sizeof path, "%s/state.bin", dir);
-    int rc = write_file_atomic(path, ch, 6, err, errcap);
+    int rc = write_file_atomic(path, ch, 7, err, errcap);
     free(zeros);
     return rc;
 }
 
-// Load DIR/state.bin of a given stage into m (allocated here), ref (if the
-// state has one and ref is non-NULL), the generators and the metrics.
-// Returns 1 if loaded, 0 if there is no state file, -1 (with err) if it is bad.
-static int load_state(const char *dir, const char *stage, Model *m, Model *ref, Rng *r0, Rng *r1,
-                      long *step, Curves *c, char *err, size_t errcap) {
-    char path[600];
+// What load_state reads besides the models.
+typedef struct { Rng *r0, *r1; long step; Curves *curves; char *samples; size_t samples_len; } StateParts;
+
+// Load DIR/state.bin of a stage into m (allocated here), ref (if non-NULL:
+// the state must have one), the generators, the metrics and the samples.
+// identity: what the resuming command must agree on. Returns 1 if loaded, 0
+// if there is no state file, -1 (with err) if it is damaged or another
+// stage's, -2 if the command's flags differ from the saved run's.
+static int load_state(const char *dir, const char *stage, const char *identity, Model *m, Model *ref,
+                      StateParts *out, char *err, size_t errcap) {
+    char path[600], had[64];
     snprintf(path, sizeof path, "%s/state.bin", dir);
     struct stat st;
     if (stat(path, &st) != 0) return 0;
@@ -3404,14 +3478,25 @@ static int load_state(const char *dir, const char *stage, Model *m, Model *ref, 
     int rc = -1;
     if (len < sizeof h) { errf(err, errcap, "%s: truncated", path); goto done; }
     memcpy(&h, data, sizeof h);
-    if (memcmp(h.magic, STATE_MAGIC, sizeof h.magic)) { errf(err, errcap, "%s: not an r1 state file", path); goto done; }
-    h.stage[sizeof h.stage - 1] = '\0';
+    if (memcmp(h.magic, STATE_MAGIC, sizeof h.magic)) { errf(err, errcap, "%s: not a state file of this version of r1 (start afresh without --resume)", path); goto done; }
+    uint64_t sum = h.checksum;
+    memset(data + offsetof(StateHeader, checksum), 0, sizeof h.checksum);
+    if (fnv1a(FNV_START, data, len) != sum) { errf(err, errcap, "%s: damaged (its checksum does not match; start afresh without --resume)", path); goto done; }
+    h.stage[sizeof h.stage - 1] = '\0'; h.identity[sizeof h.identity - 1] = '\0';
     if (strcmp(h.stage, stage)) { errf(err, errcap, "%s: saved by stage '%s', not '%s'", path, h.stage, stage); goto done; }
+    const char *diff = identity_mismatch(h.identity, identity ? identity : "", had, sizeof had);
+    if (diff) {
+        int klen = (int)strcspn(diff, "=");
+        errf(err, errcap, "%s: saved by a run with %.*s %s; this command has %.*s %.*s (resume with the same flags, or start afresh without --resume)",
+             path, klen, diff, had, klen, diff, (int)strcspn(diff + klen, " ") - 1, diff + klen + 1);
+        rc = -2;
+        goto done;
+    }
     const char *why = config_check(&h.config);
-    if (why || h.ncol != c->ncol || h.nrow < 0 || h.step < 0) { errf(err, errcap, "%s: corrupt header (%s)", path, why ? why : "metrics"); goto done; }
+    if (why || h.ncol != out->curves->ncol || h.nrow < 0 || h.step < 0 || h.samples_len < 0) { errf(err, errcap, "%s: corrupt header (%s)", path, why ? why : "metrics"); goto done; }
     if (ref && !h.has_ref) { errf(err, errcap, "%s: has no reference policy (damaged?)", path); goto done; }
     size_t np = param_count(&h.config) * sizeof(float);
-    size_t want = sizeof h + np * (3 + (h.has_ref ? 1 : 0)) + sizeof(double) * (size_t)h.nrow * h.ncol;
+    size_t want = sizeof h + np * (3 + (h.has_ref ? 1 : 0)) + sizeof(double) * (size_t)h.nrow * h.ncol + (size_t)h.samples_len;
     if (len != want) { errf(err, errcap, "%s: %zu bytes, expected %zu (truncated?)", path, len, want); goto done; }
     model_alloc(m, &h.config);
     m->m_memory = xmalloc(np, "AdamW first moment");
@@ -3425,11 +3510,14 @@ static int load_state(const char *dir, const char *stage, Model *m, Model *ref, 
         if (ref) { model_alloc(ref, &h.config); memcpy(ref->params_memory, p, np); }
         p += np;
     }
-    c->n = 0;
-    for (int i = 0; i < h.nrow; i++) curves_add(c, (const double *)(const void *)(p + sizeof(double) * (size_t)i * h.ncol));
-    if (r0) r0->s = h.rng[0];
-    if (r1) r1->s = h.rng[1];
-    *step = (long)h.step;
+    out->curves->n = 0;
+    for (int i = 0; i < h.nrow; i++, p += sizeof(double) * (size_t)h.ncol) curves_add(out->curves, (const double *)(const void *)p);
+    out->samples_len = (size_t)h.samples_len;
+    out->samples = xmalloc(out->samples_len + 1, "samples");
+    memcpy(out->samples, p, out->samples_len);
+    if (out->r0) out->r0->s = h.rng[0];
+    if (out->r1) out->r1->s = h.rng[1];
+    out->step = (long)h.step;
     rc = 1;
 done:
     free(data);
@@ -3441,11 +3529,12 @@ done:
 
 struct Run {
     RunIO io;
-    char stage[32], title[160], header[1024];
+    char stage[16], title[160], header[1024];
     Curves curves;
-    FILE *samples;          // samples.txt, opened at the first sample
+    FILE *samples;          // samples.txt's text, in memory (written out at every save)
+    char *samples_text; size_t samples_len;
     int resumed;
-    long start;             // steps done before this process began
+    long start, saved;      // steps done before this process began; step of the last save
     double t0, t_offset;    // this process's start; seconds of the runs before it
     double last_print;
 };
@@ -3457,22 +3546,29 @@ static Run *run_open(const RunIO *io, const char *stage, const char *columns, co
     snprintf(r->title, sizeof r->title, "%s", title);
     snprintf(r->header, sizeof r->header, "%s", columns);
     r->curves = (Curves){ r->header, count_columns(r->header), 0, 0, NULL };
+    r->samples = open_memstream(&r->samples_text, &r->samples_len);
+    if (!r->samples) die(EXIT_DATA, "out of memory for samples");
+    r->saved = -1;
     r->t0 = now_seconds();
     return r;
 }
 
 static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done) {
-    char err[800];
-    if (!r->io.out || !r->io.resume) return 0;
+    char err[1024];
+    if (!r->io.out || !r->io.resume) { adamw_reset(m); return 0; }     // a new stage starts AdamW afresh
     Model saved;
-    int got = load_state(r->io.out, r->stage, &saved, ref, r0, r1, &r->start, &r->curves, err, sizeof err);
-    if (got < 0) die(EXIT_DATA, "%s", err);
-    if (got == 0) return 0;
+    StateParts parts = { r0, r1, 0, &r->curves, NULL, 0 };
+    int got = load_state(r->io.out, r->stage, r->io.identity, &saved, ref, &parts, err, sizeof err);
+    if (got < 0) die(got == -2 ? EXIT_USAGE : EXIT_DATA, "%s", err);
+    if (got == 0) { adamw_reset(m); return 0; }
     if (memcmp(&saved.config, &m->config, sizeof(Config)))
         die(EXIT_DATA, "%s/state.bin: saved for another model shape", r->io.out);
     model_free(m);
     *m = saved;
+    fwrite(parts.samples, 1, parts.samples_len, r->samples);
+    free(parts.samples);
     r->resumed = 1;
+    r->start = parts.step;
     r->t_offset = r->curves.n ? curve_at(&r->curves, r->curves.n - 1, r->curves.ncol - 1) : 0;
     if (!r->io.quiet) printf("  resuming from step %ld\n", r->start);
     *done = r->start;
@@ -3481,12 +3577,6 @@ static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done
 
 static FILE *run_samples(Run *r, long step) {
     if (!r->io.out) return NULL;
-    if (!r->samples) {
-        char path[600];
-        snprintf(path, sizeof path, "%s/samples.txt", r->io.out);
-        r->samples = fopen(path, r->resumed ? "a" : "w");
-        if (!r->samples) die(EXIT_DATA, "cannot write %s: %s", path, strerror(errno));
-    }
     fprintf(r->samples, "== step %ld ==\n", step);
     return r->samples;
 }
@@ -3517,11 +3607,10 @@ static void run_progress(Run *r, long done, long total, int own_line, const char
     r->last_print = el;
 }
 
-// Save the checkpoint and the state of the run folder (state first: a state
-// newer than the checkpoint is harmless, the reverse would lose steps), then
-// metrics.csv and curves.svg.
-static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
-    if (!r->io.out || (step % r->io.save_every && step != total)) return;
+// Every file of the run folder, from what the run holds: state.bin first (a
+// state newer than the other files is harmless, the reverse would lose
+// steps), then model.safetensors, metrics.csv, curves.svg and samples.txt.
+static void run_write(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
     const char *dir = r->io.out;
     char path[600], err[800], step_s[32], total_s[32];
     snprintf(step_s, sizeof step_s, "%ld", step);
@@ -3529,12 +3618,31 @@ static void run_save(Run *r, long step, long total, const Model *m, const Model 
     // "step" of "steps": a checkpoint saved part-way says so
     const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s, NULL };
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (r->samples) fflush(r->samples);
-    if (save_state(dir, r->stage, step, m, ref, r0, r1, &r->curves, err, sizeof err) != 0 ||
+    if (fflush(r->samples) != 0) die(EXIT_DATA, "out of memory for samples");
+    Buf samples = { 0 };
+    buf_printf(&samples, "%.*s", (int)r->samples_len, r->samples_text ? r->samples_text : "");
+    if (save_state(dir, r->stage, r->io.identity, step, m, ref, r0, r1, &r->curves, r->samples_text,
+                   r->samples_len, err, sizeof err) != 0 ||
         save_safetensors(path, &m->config, &m->params, meta, err, sizeof err) != 0 ||
         write_metrics_csv(dir, &r->curves, err, sizeof err) != 0 ||
-        write_curves_svg(dir, &r->curves, r->title, err, sizeof err) != 0)
+        write_curves_svg(dir, &r->curves, r->title, err, sizeof err) != 0 ||
+        write_buf_atomic(dir, "samples.txt", &samples, err, sizeof err) != 0)
         die(EXIT_DATA, "%s", err);
+    r->saved = step;
+}
+
+static int run_due(const Run *r, long step, long total) {
+    return r->io.out && (step % r->io.save_every == 0 || step == total);
+}
+static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
+    if (run_due(r, step, total)) run_write(r, step, total, m, ref, r0, r1);
+}
+
+// The end of a run: what the state says is finished is written out, also
+// when a resumed run had nothing left to do (its last save may have been
+// cut short).
+static void run_finish(Run *r, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
+    if (r->io.out && r->saved != total) run_write(r, total, total, m, ref, r0, r1);
 }
 
 static EvalStats run_eval_stats(const Run *r, int row) {
@@ -3552,9 +3660,29 @@ static EvalStats run_eval_stats(const Run *r, int row) {
 static const char *run_dir(const Run *r) { return r->io.out ? r->io.out : "(none)"; }
 
 static void run_close(Run *r) {
-    if (r->samples) fclose(r->samples);
+    fclose(r->samples);
+    free(r->samples_text);
     free(r->curves.v);
     free(r);
+}
+
+// The flags of a stage that change its results, as its state.bin records
+// them: a run resumes only with the same (--threads, --quiet and
+// --save-every may differ: they change no number).
+static uint64_t tokenizer_fingerprint(const Tokenizer *t) {
+    return fnv1a(FNV_START, t->merges, sizeof(int) * 2 * (size_t)t->n_merges);
+}
+static const char *sft_identity(const SftOpts *o, long seed, const World *w, char *out, size_t cap) {
+    snprintf(out, cap, "--seed=%ld --steps=%d --batch=%d --warmup=%d --lr=%.9g --micro=%d --tokenizer=%016llx",
+             seed, o->steps, o->batch, o->warmup, o->lr, o->micro, (unsigned long long)tokenizer_fingerprint(&w->tok));
+    return out;
+}
+static const char *grpo_identity(const GrpoOpts *o, long seed, const World *w, char *out, size_t cap) {
+    snprintf(out, cap, "--seed=%ld --steps=%d --prompts=%d --group=%d --mu=%d --loss=%s --lr=%.9g --beta=%.9g "
+             "--clip=%.9g --clip-high=%.9g --temperature=%.9g --ref-reset=%d --micro=%d --tokenizer=%016llx",
+             seed, o->steps, o->prompts, o->group, o->mu, LOSS_NAMES[o->loss], o->lr, o->beta, o->clip_low,
+             o->clip_high, o->temperature, o->ref_reset, o->micro, (unsigned long long)tokenizer_fingerprint(&w->tok));
+    return out;
 }
 
 // ----------------------------------------------------------------------------
@@ -3587,7 +3715,7 @@ static const Flag FLAGS[] = {
     { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench", "checkpoint file or run folder" },
     { "--out", 's', ARG(out), 0, 0, "demo pretrain zero", "run folder to write" },
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
-    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask bench make-data", "folder with tokenizer.txt and the benchmarks" },
+    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data", "folder with tokenizer.txt and the benchmarks" },
     { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data", "random seed" },
     { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench", "steps (demo, zero: GRPO steps; bench: timed runs, at most 15)" },
     { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench", "threads (default: all cores)" },
@@ -3787,14 +3915,33 @@ static void print_precondition(Model *m, const World *w, long seed) {
     kv_free(&kv);
 }
 
+// The run folder of an RL command: saved every 10 steps (--save-every),
+// evaluated every step, a sample shown every show_every steps.
+static RunOpts rl_run_opts(const Args *a, const char *out, int show_every, const char *identity) {
+    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, identity },
+                   1, show_every, EVAL_SAMPLING };
+    return ro;
+}
+
+// RL commands evaluate on the data dir's add_test.jsonl: it must hold additions.
+static void need_additions(const World *w) {
+    int n = 0;
+    for (int i = 0; i < w->add_test.n; i++) n += w->add_test.ex[i].is_arith;
+    if (n == 0) die(EXIT_DATA, "%s/add_test.jsonl has no addition questions, and RL evaluates on them", w->data_dir);
+}
+
 static int cmd_demo(const Args *a) {
     GrpoOpts o = grpo_from_args(a);                // bad flags fail before any work
     World w;
     world_load(&w, a->data_dir);
+    need_additions(&w);
     const char *out = a->out ? a->out : "runs/demo";
     Model m;
     char err[800];
     const char *base_dir = "runs/base";
+    struct stat so, sb;
+    if (!strcmp(out, base_dir) || (stat(out, &so) == 0 && stat(base_dir, &sb) == 0 && so.st_ino == sb.st_ino && so.st_dev == sb.st_dev))
+        die(EXIT_USAGE, "--out %s is where the demo keeps its base model; choose another folder", out);
     char base_path[600];
     snprintf(base_path, sizeof base_path, "%s/model.safetensors", base_dir);
     double t0 = now_seconds();
@@ -3808,13 +3955,14 @@ static int cmd_demo(const Args *a) {
         int finished = step && steps && !strcmp(step, steps) && atoi(steps) == po.steps;
         if (memcmp(&m.config, &want, sizeof want) != 0 || !finished) { model_free(&m); have_base = 0; }
     }
+    char id[512];
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
-        RunIO io = { base_dir, 250, 1, a->quiet };
+        RunIO io = { base_dir, 250, 1, a->quiet, sft_identity(&po, a->seed, &w, id, sizeof id) };
         run_pretrain(&m, &w, &po, a->seed, &io);
     }
     print_precondition(&m, &w, a->seed);
-    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet }, 1, 10, EVAL_SAMPLING };
+    RunOpts ro = rl_run_opts(a, out, 10, grpo_identity(&o, a->seed, &w, id, sizeof id));
     make_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
@@ -3844,7 +3992,9 @@ static int cmd_pretrain(const Args *a) {
     if (given(a, ARG(lr))) po.lr = a->lr;
     if (po.warmup > po.steps) po.warmup = po.steps;
     Model m;
-    RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet };
+    char id[512];
+    RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet,
+                 sft_identity(&po, a->seed, &w, id, sizeof id) };
     run_pretrain(&m, &w, &po, a->seed, &io);
     const char *out = io.out;
     printf("wrote %s/model.safetensors\n", out);
@@ -3858,10 +4008,12 @@ static int cmd_zero(const Args *a) {
     world_load(&w, a->data_dir);
     Model m;
     load_model_or_die(a->model ? a->model : "runs/base", &m, &w);
+    need_additions(&w);
     GrpoOpts o = grpo_from_args(a);
     const char *out = a->out ? a->out : "runs/zero";
     make_dir(out);
-    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet }, 1, a->quiet ? 0 : 10, EVAL_SAMPLING };
+    char id[512];
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, &w, id, sizeof id));
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
     train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
@@ -3894,13 +4046,15 @@ static int cmd_eval(const Args *a) {
     if (e.n == 0) die(EXIT_DATA, "%s: no addition questions to score", a->data ? a->data : "add_test");
     if (a->json)
         printf("{\"pass@1\": %.4f, \"cons@k\": %.4f, \"k\": %d, \"greedy\": %.4f, \"format_rate\": %.4f, "
-               "\"mean_length\": %.2f, \"lang_consistency\": %.4f, \"n\": %d}\n",
-               e.pass1, e.cons, k, e.greedy, e.format_rate, e.mean_length, e.lang_consistency, e.n);
+               "\"mean_length\": %.2f, \"lang_consistency\": %.4f, \"n\": %d, \"skipped\": %d}\n",
+               e.pass1, e.cons, k, e.greedy, e.format_rate, e.mean_length, e.lang_consistency, e.n, ds.n - e.n);
     else
         printf("%d questions, k=%d (T=%.2g, top-p %.2g): pass@1 %.3f | cons@%d %.3f | greedy %.3f | format %.3f | "
                "thinking %.3f | length %.1f | language consistency %.3f\n",
                e.n, k, so.temperature, so.top_p, e.pass1, k, e.cons, e.greedy, e.format_rate, e.think_rate,
                e.mean_length, e.lang_consistency);
+    if (!a->json && ds.n > e.n)
+        printf("(%d of the %d lines are not additions: this version scores additions only)\n", ds.n - e.n, ds.n);
     kv_free(&kv);
     model_free(&m);
     free(own.ex);

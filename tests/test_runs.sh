@@ -1,0 +1,103 @@
+#!/bin/sh
+# tests/test_runs.sh -- a run folder as a hostile user meets it: resuming
+# finishes what the state says is finished, rewrites every output from the
+# state, refuses a damaged state or one of another run (flags, shape,
+# stage), and a new stage starts its optimizer afresh whichever way its
+# model arrived. Each check failed before its fix. Run after `make r1`.
+set -u
+LC_ALL=C; export LC_ALL
+R1=${R1:-./r1}
+case $R1 in /*) ;; *) R1=$(pwd)/$R1 ;; esac
+T=$(mktemp -d /tmp/r1-runs.XXXXXX) || exit 1
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# same A B WHAT: the run folders A and B hold the same files, byte for byte
+# (metrics.csv without its last column, the wall clock)
+same() {
+    for f in model.safetensors state.bin samples.txt curves.svg; do
+        if cmp -s "$1/$f" "$2/$f"; then ok; else bad "$3: $f differs"; fi
+    done
+    n=$(head -n 1 "$1/metrics.csv" | tr ',' '\n' | wc -l); n=$((n - 1))
+    if [ "$(cut -d, -f1-$n "$1/metrics.csv" 2>&1)" = "$(cut -d, -f1-$n "$2/metrics.csv" 2>&1)" ]; then ok; else bad "$3: metrics.csv differs"; fi
+    if ls "$2" | grep -q '\.tmp'; then bad "$3: a temporary file was left in $2"; else ok; fi
+}
+# expect CODE TEXT WHAT CMD...: CMD exits CODE with one "r1:" line on stderr holding TEXT
+expect() {
+    code=$1; text=$2; what=$3; shift 3
+    "$@" >"$T/out" 2>"$T/err"; rc=$?
+    if [ "$rc" -eq "$code" ] && grep -q "^r1: .*$text" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]; then ok
+    else bad "$what: exit $rc, stderr: $(head -c 300 "$T/err" | tr '\n' '|')"; fi
+}
+
+P="pretrain --steps 6 --batch 4 --save-every 2 --seed 3 --quiet"
+"$R1" $P --out "$T/p" >/dev/null || bad "pretrain"
+
+# 1. the model (or anything else) lost after the last save: --resume rewrites it
+cp -r "$T/p" "$T/p1"
+rm "$T/p1/model.safetensors" "$T/p1/metrics.csv" "$T/p1/curves.svg" "$T/p1/samples.txt"
+"$R1" $P --out "$T/p1" --resume >/dev/null 2>"$T/err" || bad "resume of a finished run: $(cat "$T/err")"
+same "$T/p" "$T/p1" "a finished run resumed after its outputs were deleted"
+
+# 2. files a run appends to: samples.txt comes from the state, whatever a
+# kill left in it
+cp -r "$T/p" "$T/p2"
+printf '== step 9 ==\nhalf a li' >>"$T/p2/samples.txt"
+"$R1" $P --out "$T/p2" --resume >/dev/null 2>"$T/err" || bad "resume: $(cat "$T/err")"
+same "$T/p" "$T/p2" "samples.txt with a torn line, resumed"
+
+# 4. a damaged state is refused, never half-used; one of another stage too
+cp -r "$T/p" "$T/p4"
+size=$(wc -c <"$T/p4/state.bin")
+printf '\177' | dd of="$T/p4/state.bin" bs=1 seek=$((size - 20)) conv=notrunc 2>/dev/null
+expect 1 "damaged" "a flipped byte in the metrics of state.bin" "$R1" $P --out "$T/p4" --resume
+head -c 100 "$T/p/state.bin" >"$T/p4/state.bin"
+expect 1 "truncated" "a truncated state.bin" "$R1" $P --out "$T/p4" --resume
+expect 1 "stage 'base'" "zero --resume on a pretraining folder" \
+    "$R1" zero --model "$T/p" --out "$T/p" --resume --steps 1 --prompts 2 --group 2 --quiet
+
+# 5. --resume with other flags: refused, naming the flag
+expect 2 "\-\-steps 6; this command has \-\-steps 7" "resume with another --steps" "$R1" pretrain --steps 7 --batch 4 --save-every 2 --seed 3 --quiet --out "$T/p" --resume
+expect 2 "\-\-seed" "resume with another --seed" "$R1" pretrain --steps 6 --batch 4 --save-every 2 --seed 4 --quiet --out "$T/p" --resume
+expect 2 "\-\-lr" "resume with another --lr" "$R1" $P --lr 0.01 --out "$T/p" --resume
+expect 2 "\-\-batch" "resume with another --batch" "$R1" pretrain --steps 6 --batch 5 --save-every 2 --seed 3 --quiet --out "$T/p" --resume
+# --threads and --save-every change no number: they may differ
+"$R1" $P --out "$T/p" --resume --threads 1 --save-every 3 >/dev/null 2>"$T/err" && ok || bad "resume with other --threads/--save-every: $(cat "$T/err")"
+
+# GRPO: the same for a zero run (a reference policy in its state)
+Z="zero --model $T/p --steps 3 --prompts 2 --group 4 --save-every 1 --seed 5 --quiet"
+"$R1" $Z --out "$T/z" >/dev/null || bad "zero"
+cp -r "$T/z" "$T/z1"
+rm "$T/z1/model.safetensors" "$T/z1/samples.txt"
+"$R1" $Z --out "$T/z1" --resume >/dev/null 2>"$T/err" || bad "zero resume: $(cat "$T/err")"
+same "$T/z" "$T/z1" "zero: a finished run resumed after its outputs were deleted"
+expect 2 "\-\-beta" "zero resume with another --beta" "$R1" $Z --beta 0.1 --out "$T/z" --resume
+expect 2 "\-\-loss" "zero resume with another --loss" "$R1" $Z --loss dr_grpo --out "$T/z" --resume
+
+# 3. one stage, one result: R1-Zero from a base pretrained in the same
+# process (the demo on a fresh clone) equals R1-Zero from the base's file
+mkdir -p "$T/demo1" "$T/demo2"
+D="--steps 2 --prompts 2 --group 4 --quiet --seed 9"
+( cd "$T/demo1" && ln -s "$OLDPWD/data" data && "$R1" demo $D >/dev/null 2>"$T/err" ) || bad "demo (fresh): $(cat "$T/err")"
+( cd "$T/demo2" && ln -s "$OLDPWD/data" data && mkdir runs && cp -r "$T/demo1/runs/base" runs/ &&
+  "$R1" demo $D >/dev/null 2>"$T/err" ) || bad "demo (reusing the base): $(cat "$T/err")"
+if cmp -s "$T/demo1/runs/demo/model.safetensors" "$T/demo2/runs/demo/model.safetensors"; then ok
+else bad "demo: R1-Zero after an in-process pretraining differs from R1-Zero after reusing runs/base"; fi
+
+# 15. demo --out runs/base would overwrite the base it reuses
+expect 2 "base model" "demo --out runs/base" sh -c 'cd "$1" && shift && exec "$@"' sh "$T/demo2" "$R1" demo --out runs/base $D
+expect 2 "base model" "demo --out ./runs/base/" sh -c 'cd "$1" && shift && exec "$@"' sh "$T/demo2" "$R1" demo --out ./runs/base/ $D
+# pretraining writes curves.svg and samples.txt like every run
+for f in curves.svg samples.txt; do [ -s "$T/p/$f" ] && ok || bad "pretrain wrote no $f"; done
+# eval says what it did not score; zero refuses a held-out set without additions
+printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "who are you", "answer": "R1"}\n' >"$T/mixed.jsonl"
+"$R1" eval --model "$T/p" --data "$T/mixed.jsonl" --k 1 >"$T/out" 2>&1
+grep -q "1 of the 2 lines are not additions" "$T/out" && ok || bad "eval: no word about the skipped line: $(cat "$T/out")"
+mkdir "$T/dd" && cp data/tokenizer.txt data/add_hard.jsonl "$T/dd/" && cp "$T/mixed.jsonl" "$T/dd/add_test.jsonl"
+sed -i '1d' "$T/dd/add_test.jsonl"
+expect 1 "no addition questions" "zero with a held-out set of no additions" "$R1" zero --model "$T/p" --data-dir "$T/dd" --out "$T/zz" --steps 1 --quiet
+"$R1" score --model "$T/p" --data-dir data "1+2" >/dev/null 2>"$T/err" && ok || bad "score --data-dir: $(cat "$T/err")"
+
+echo "runs: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
