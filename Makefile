@@ -14,10 +14,12 @@ LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_tokenizer test_model test_rewards test_stages test_fuzz_regress
-SCRIPTS = tests/test_cli.sh tests/test_resume.sh tests/test_runs.sh
+SCRIPTS = tests/test_cli.sh tests/test_resume.sh tests/test_runs.sh tests/stress_resume.sh
+SHIM    = tests/kill_shim.so
+STRESS_KILLS ?= 200
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test sanitize variants fuzz demo clean
+.PHONY: all test stress sanitize variants fuzz demo clean
 
 all: r1
 
@@ -32,13 +34,24 @@ tests/test_%: tests/test_%.c $(SRC) $(HDR) tests/check.h
 tests/test_fuzz_regress: tests/fuzz/regress.c tests/fuzz/*.h tests/fuzz/fuzz_*.c $(SRC) $(HDR)
 	$(CC) $(CFLAGS) $(WARN) -o $@ tests/fuzz/regress.c tokenizer.c $(LDLIBS)
 
+# An LD_PRELOAD shim that SIGKILLs r1 just before or after its n-th rename,
+# for tests/stress_resume.sh (R1_KILL_AT_RENAME=n, R1_KILL_AFTER_RENAME=n).
+$(SHIM): tests/kill_shim.c
+	$(CC) -O2 $(WARN) -shared -fPIC -o $@ $< -ldl
+
 # Every test program and script; the last line is the total "N passed, N failed".
-test: r1 $(addprefix tests/,$(UNIT))
+# (tests/stress_resume.sh runs 12 kill/resume cases here; make stress, 200.)
+test: r1 $(addprefix tests/,$(UNIT)) $(SHIM)
 	@sh tests/run.sh $(addprefix tests/,$(UNIT)) $(SCRIPTS)
+
+# The resume promise under STRESS_KILLS (200) random kills, a few minutes;
+# STRESS_SEED=N for another sequence of kill points (default 1).
+stress: r1 $(SHIM)
+	@STRESS_KILLS=$(STRESS_KILLS) sh tests/run.sh tests/stress_resume.sh
 
 # The same tests with AddressSanitizer and UndefinedBehaviorSanitizer, built
 # in build-san/ so that the normal ./r1 is left alone.
-sanitize:
+sanitize: $(SHIM)
 	@mkdir -p build-san/tests
 	$(CC) $(SAN) $(WARN) -o build-san/r1 $(SRC) $(LDLIBS)
 	for t in $(filter-out test_fuzz_regress,$(UNIT)); do $(CC) $(SAN) $(WARN) -o build-san/tests/$$t tests/$$t.c tokenizer.c $(LDLIBS) || exit 1; done
@@ -64,4 +77,4 @@ demo: r1
 	./r1 demo
 
 clean:
-	rm -rf r1 build-san build-var $(addprefix tests/,$(UNIT))
+	rm -rf r1 build-san build-var $(addprefix tests/,$(UNIT)) $(SHIM)
