@@ -3377,7 +3377,9 @@ static void format_duration(double s, char *out, size_t cap) {
 // DIR/state.bin holds everything a stage needs to continue exactly where it
 // saved, and to rewrite every other file of the folder: the parameters, the
 // AdamW moments and step count, the reference policy (GRPO), the random
-// generators, the metrics and the samples so far. It names what it belongs
+// generators, the metrics and the samples so far, and last the wall clock
+// of each metrics row (the one part that differs between two runs with the
+// same seed: everything before it is byte-identical). It names what it belongs
 // to (the stage, the model's shape, the flags that change results, the
 // tokenizer) and carries a checksum, so a damaged state or one of another
 // run is refused with a message, never half-used. It is written atomically
@@ -3393,7 +3395,7 @@ typedef struct {
     Config config;
     int32_t has_ref, ncol, nrow, pad;
     int64_t samples_len;              // bytes of samples.txt
-    uint64_t checksum;                // FNV-1a of the whole file, this field read as 0
+    uint64_t checksum;                // FNV-1a of all but the clock, this field read as 0
     char identity[512];               // the flags that change results, "--steps=70 --seed=1337 ..."
 } StateHeader;
 
@@ -3441,19 +3443,22 @@ static int save_state(const char *dir, const char *stage, const char *identity, 
     h.rng[0] = r0 ? r0->s : 0; h.rng[1] = r1 ? r1->s : 0;
     h.config = m->config; h.has_ref = ref != NULL; h.ncol = c->ncol; h.nrow = c->n;
     h.samples_len = (int64_t)samples_len;
-    size_t np = m->num_params * sizeof(float);
+    size_t np = m->num_params * sizeof(float), nv = (size_t)c->n * c->ncol;
     float *zeros = m->m_memory ? NULL : xcalloc(m->num_params, sizeof(float), "state");
-    Chunk ch[7] = { { &h, sizeof h }, { m->params_memory, np },
+    double *rows = xmalloc(sizeof(double) * (nv + 1), "state"), *clock = xmalloc(sizeof(double) * ((size_t)c->n + 1), "state");
+    for (size_t i = 0; i < nv; i++) rows[i] = (i + 1) % c->ncol ? c->v[i] : 0.0;   // the clock goes last
+    for (int i = 0; i < c->n; i++) clock[i] = curve_at(c, i, c->ncol - 1);
+    Chunk ch[8] = { { &h, sizeof h }, { m->params_memory, np },
                     { m->m_memory ? m->m_memory : zeros, np }, { m->v_memory ? m->v_memory : zeros, np },
-                    { ref ? ref->params_memory : NULL, ref ? np : 0 },
-                    { c->v, sizeof(double) * (size_t)c->n * c->ncol }, { samples, samples_len } };
+                    { ref ? ref->params_memory : NULL, ref ? np : 0 }, { rows, sizeof(double) * nv },
+                    { samples, samples_len }, { clock, sizeof(double) * (size_t)c->n } };
     uint64_t sum = FNV_START;
     for (int i = 0; i < 7; i++) sum = fnv1a(sum, ch[i].data, ch[i].len);
     h.checksum = sum;                                 // computed with the field at 0
     char path[600];
     snprintf(path, sizeof path, "%s/state.bin", dir);
-    int rc = write_file_atomic(path, ch, 7, err, errcap);
-    free(zeros);
+    int rc = write_file_atomic(path, ch, 8, err, errcap);
+    free(zeros); free(rows); free(clock);
     return rc;
 }
 
@@ -3479,9 +3484,19 @@ static int load_state(const char *dir, const char *stage, const char *identity, 
     if (len < sizeof h) { errf(err, errcap, "%s: truncated", path); goto done; }
     memcpy(&h, data, sizeof h);
     if (memcmp(h.magic, STATE_MAGIC, sizeof h.magic)) { errf(err, errcap, "%s: not a state file of this version of r1 (start afresh without --resume)", path); goto done; }
+    const char *why = config_check(&h.config);
+    if (why || h.ncol < 2 || h.ncol > 64 || h.nrow < 0 || h.nrow > 10000000 || h.step < 0 || h.samples_len < 0 ||
+        h.samples_len > (int64_t)len) {
+        errf(err, errcap, "%s: damaged (a corrupt header: %s; start afresh without --resume)", path, why ? why : "sizes");
+        goto done;
+    }
+    size_t np = param_count(&h.config) * sizeof(float), clock = sizeof(double) * (size_t)h.nrow;
+    size_t want = sizeof h + np * (3 + (h.has_ref ? 1 : 0)) + sizeof(double) * (size_t)h.nrow * h.ncol +
+                  (size_t)h.samples_len + clock;
+    if (len != want) { errf(err, errcap, "%s: %zu bytes, expected %zu (truncated?)", path, len, want); goto done; }
     uint64_t sum = h.checksum;
     memset(data + offsetof(StateHeader, checksum), 0, sizeof h.checksum);
-    if (fnv1a(FNV_START, data, len) != sum) { errf(err, errcap, "%s: damaged (its checksum does not match; start afresh without --resume)", path); goto done; }
+    if (fnv1a(FNV_START, data, len - clock) != sum) { errf(err, errcap, "%s: damaged (its checksum does not match; start afresh without --resume)", path); goto done; }
     h.stage[sizeof h.stage - 1] = '\0'; h.identity[sizeof h.identity - 1] = '\0';
     if (strcmp(h.stage, stage)) { errf(err, errcap, "%s: saved by stage '%s', not '%s'", path, h.stage, stage); goto done; }
     const char *diff = identity_mismatch(h.identity, identity ? identity : "", had, sizeof had);
@@ -3492,12 +3507,8 @@ static int load_state(const char *dir, const char *stage, const char *identity, 
         rc = -2;
         goto done;
     }
-    const char *why = config_check(&h.config);
-    if (why || h.ncol != out->curves->ncol || h.nrow < 0 || h.step < 0 || h.samples_len < 0) { errf(err, errcap, "%s: corrupt header (%s)", path, why ? why : "metrics"); goto done; }
+    if (h.ncol != out->curves->ncol) { errf(err, errcap, "%s: its metrics have %d columns, this stage's %d", path, h.ncol, out->curves->ncol); goto done; }
     if (ref && !h.has_ref) { errf(err, errcap, "%s: has no reference policy (damaged?)", path); goto done; }
-    size_t np = param_count(&h.config) * sizeof(float);
-    size_t want = sizeof h + np * (3 + (h.has_ref ? 1 : 0)) + sizeof(double) * (size_t)h.nrow * h.ncol + (size_t)h.samples_len;
-    if (len != want) { errf(err, errcap, "%s: %zu bytes, expected %zu (truncated?)", path, len, want); goto done; }
     model_alloc(m, &h.config);
     m->m_memory = xmalloc(np, "AdamW first moment");
     m->v_memory = xmalloc(np, "AdamW second moment");
@@ -3515,6 +3526,12 @@ static int load_state(const char *dir, const char *stage, const char *identity, 
     out->samples_len = (size_t)h.samples_len;
     out->samples = xmalloc(out->samples_len + 1, "samples");
     memcpy(out->samples, p, out->samples_len);
+    p += out->samples_len;
+    for (int i = 0; i < h.nrow; i++, p += sizeof(double)) {    // the clock, into the last column
+        double sec;
+        memcpy(&sec, p, sizeof sec);
+        out->curves->v[(size_t)i * h.ncol + h.ncol - 1] = isfinite(sec) && sec >= 0 ? sec : 0.0;
+    }
     if (out->r0) out->r0->s = h.rng[0];
     if (out->r1) out->r1->s = h.rng[1];
     out->step = (long)h.step;

@@ -50,8 +50,13 @@ same "$T/p" "$T/p2" "samples.txt with a torn line, resumed"
 # 4. a damaged state is refused, never half-used; one of another stage too
 cp -r "$T/p" "$T/p4"
 size=$(wc -c <"$T/p4/state.bin")
-printf '\177' | dd of="$T/p4/state.bin" bs=1 seek=$((size - 20)) conv=notrunc 2>/dev/null
+rows=$(($(wc -l <"$T/p/metrics.csv") - 1)); spl=$(wc -c <"$T/p/samples.txt")
+# the last byte of the metrics rows (before the samples and the clock), then one in the weights
+printf '\177' | dd of="$T/p4/state.bin" bs=1 seek=$((size - 8 * rows - spl - 1)) conv=notrunc 2>/dev/null
 expect 1 "damaged" "a flipped byte in the metrics of state.bin" "$R1" $P --out "$T/p4" --resume
+cp "$T/p/state.bin" "$T/p4/state.bin"
+printf '\177' | dd of="$T/p4/state.bin" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+expect 1 "damaged" "a flipped byte in the weights of state.bin" "$R1" $P --out "$T/p4" --resume
 head -c 100 "$T/p/state.bin" >"$T/p4/state.bin"
 expect 1 "truncated" "a truncated state.bin" "$R1" $P --out "$T/p4" --resume
 expect 1 "stage 'base'" "zero --resume on a pretraining folder" \
