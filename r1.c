@@ -87,6 +87,19 @@ static void *xcalloc(size_t n, size_t size, const char *what) {
     return p;
 }
 
+// Paths: every path buffer is PATH_CAP bytes (Linux's PATH_MAX) and every path
+// is built by join_path, which dies rather than cut it short: a cut-off name
+// would read or write another file (model, state and metrics over one another).
+// Folders we create are at most DIR_MAX bytes, so every file in them fits.
+#define PATH_CAP 4096
+#define DIR_MAX 512
+// out = dir/name (dir alone if name is NULL), or exit with "path too long".
+static void join_path(char *out, size_t cap, const char *dir, const char *name) {
+    int n = name ? snprintf(out, cap, "%s/%s", dir, name) : snprintf(out, cap, "%s", dir);
+    if (n < 0 || (size_t)n >= cap)
+        die(EXIT_USAGE, "%.60s...%s%s: path too long (%d bytes; at most %zu)", dir, name ? "/" : "", name ? name : "", n, cap - 1);
+}
+
 // A random number generator with explicit state (xorshift64*), so that a run
 // is reproducible from its seed and a test can fix the coin.
 typedef struct { uint64_t s; } Rng;
@@ -412,7 +425,7 @@ typedef struct {
     Tokenizer tok;
     ProblemSet heldout;   // problems of data/*.jsonl: never generated for training
     Dataset add_test, add_hard;
-    char data_dir[256];
+    const char *data_dir; // the folder it was read from (not owned)
 } World;
 
 static void world_free(World *w) {
@@ -422,15 +435,15 @@ static void world_free(World *w) {
 }
 
 static void world_load(World *w, const char *data_dir) {
-    char path[512], err[512];
+    char path[PATH_CAP], err[PATH_CAP + 512];
     memset(w, 0, sizeof *w);
-    snprintf(w->data_dir, sizeof w->data_dir, "%s", data_dir);
-    snprintf(path, sizeof path, "%s/tokenizer.txt", data_dir);
+    w->data_dir = data_dir;
+    join_path(path, sizeof path, data_dir, "tokenizer.txt");
     if (tok_load(&w->tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s (run from the repository root, or `./r1 make-data`)", err);
     Dataset *sets[2] = { &w->add_test, &w->add_hard };
     const char *names[2] = { "add_test.jsonl", "add_hard.jsonl" };
     for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", data_dir, names[i]);
+        join_path(path, sizeof path, data_dir, names[i]);
         if (load_jsonl(path, sets[i], err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
         for (int k = 0; k < sets[i]->n; k++) {
             Problem p;
@@ -2940,8 +2953,7 @@ static int cmp_entry_begin(const void *a, const void *b) {
 // A run folder or a file: "runs/demo" means "runs/demo/model.safetensors".
 static void model_path(const char *arg, char *out, size_t cap) {
     struct stat st;
-    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(out, cap, "%s/model.safetensors", arg);
-    else snprintf(out, cap, "%s", arg);
+    join_path(out, cap, arg, stat(arg, &st) == 0 && S_ISDIR(st.st_mode) ? "model.safetensors" : NULL);
 }
 
 #define META_MAX 16
@@ -3125,16 +3137,18 @@ static int use_color(void) {
 #define C_BOLD  (use_color() ? "\033[1m" : "")
 #define C_OFF   (use_color() ? "\033[0m" : "")
 
+// Create a folder (and its parents) that we can write in, or exit.
 static void make_dir(const char *path) {
-    char tmp[512];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    char tmp[DIR_MAX + 1], probe[PATH_CAP];
+    if (strlen(path) > DIR_MAX)
+        die(EXIT_USAGE, "%.60s...: path too long for a folder (%zu bytes; at most %d)", path, strlen(path), DIR_MAX);
+    memcpy(tmp, path, strlen(path) + 1);
     for (char *p = tmp + 1; *p; p++)
         if (*p == '/') { *p = '\0'; mkdir(tmp, 0755); *p = '/'; }
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST) die(EXIT_USAGE, "cannot create folder %s: %s", path, strerror(errno));
     struct stat st;
     if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) die(EXIT_USAGE, "--out %s is not a folder", path);
-    char probe[600];
-    snprintf(probe, sizeof probe, "%s/.write-test", path);
+    join_path(probe, sizeof probe, path, ".write-test");
     FILE *f = fopen(probe, "w");
     if (!f) die(EXIT_USAGE, "cannot write in %s: %s", path, strerror(errno));
     fclose(f);
@@ -3197,8 +3211,8 @@ static void grpo_row(double *row, long step, const GrpoStats *st, const EvalStat
 
 // Write a buffer as DIR/NAME, atomically, and free it.
 static int write_buf_atomic(const char *dir, const char *name, Buf *b, char *err, size_t errcap) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char path[PATH_CAP];
+    join_path(path, sizeof path, dir, name);
     Chunk ch = { b->s, b->len };
     int rc = write_file_atomic(path, &ch, 1, err, errcap);
     free(b->s);
@@ -3452,8 +3466,8 @@ static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done
 static FILE *run_samples(Run *r, long step) {
     if (!r->io.out) return NULL;
     if (!r->samples) {
-        char path[600];
-        snprintf(path, sizeof path, "%s/samples.txt", r->io.out);
+        char path[PATH_CAP];
+        join_path(path, sizeof path, r->io.out, "samples.txt");
         r->samples = fopen(path, r->resumed ? "a" : "w");
         if (!r->samples) die(EXIT_DATA, "cannot write %s: %s", path, strerror(errno));
     }
@@ -3493,12 +3507,12 @@ static void run_progress(Run *r, long done, long total, int own_line, const char
 static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
     if (!r->io.out || (step % r->io.save_every && step != total)) return;
     const char *dir = r->io.out;
-    char path[600], err[800], step_s[32], total_s[32];
+    char path[PATH_CAP], err[PATH_CAP + 512], step_s[32], total_s[32];
     snprintf(step_s, sizeof step_s, "%ld", step);
     snprintf(total_s, sizeof total_s, "%ld", total);
     // "step" of "steps": a checkpoint saved part-way says so
     const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s, NULL };
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    join_path(path, sizeof path, dir, "model.safetensors");
     if (r->samples) fflush(r->samples);
     if (save_state(dir, r->stage, step, m, ref, r0, r1, &r->curves, err, sizeof err) != 0 ||
         save_safetensors(path, &m->config, &m->params, meta, err, sizeof err) != 0 ||
@@ -3673,7 +3687,7 @@ static int default_threads(void) {
 }
 
 static void load_model_or_die(const char *arg, Model *m, const World *w) {
-    char path[600], err[800];
+    char path[PATH_CAP], err[PATH_CAP + 512];
     if (!arg) die(EXIT_USAGE, "--model is required (a checkpoint file or a run folder such as runs/demo)");
     model_path(arg, path, sizeof path);
     if (load_safetensors(path, m, NULL, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
@@ -3763,10 +3777,10 @@ static int cmd_demo(const Args *a) {
     world_load(&w, a->data_dir);
     const char *out = a->out ? a->out : "runs/demo";
     Model m;
-    char err[800];
+    char err[PATH_CAP + 512];
     const char *base_dir = "runs/base";
-    char base_path[600];
-    snprintf(base_path, sizeof base_path, "%s/model.safetensors", base_dir);
+    char base_path[PATH_CAP];
+    join_path(base_path, sizeof base_path, base_dir, "model.safetensors");
     double t0 = now_seconds();
     Config want = demo_config(&w);
     SftOpts po = PRETRAIN_DEFAULTS;
@@ -3848,7 +3862,7 @@ static int cmd_eval(const Args *a) {
     Model m;
     load_model_or_die(a->model, &m, &w);
     Dataset ds = w.add_test, own = { 0 };
-    char err[800];
+    char err[PATH_CAP + 512];
     if (a->data) {
         if (load_jsonl(a->data, &own, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
         ds = own;
@@ -3944,8 +3958,8 @@ static int cmd_ask(const Args *a) {
 static int cmd_score(const Args *a) {
     if (!a->text) die(EXIT_USAGE, "score needs a text, e.g. ./r1 score --model runs/demo \"User: 1+2 Assistant:3\"");
     Tokenizer tok = { 0 };
-    char path[600], err[800];
-    snprintf(path, sizeof path, "%s/tokenizer.txt", a->data_dir);
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(path, sizeof path, a->data_dir, "tokenizer.txt");
     if (tok_load(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     Model m;
     load_model_or_die(a->model, &m, NULL);
@@ -3975,7 +3989,7 @@ static int cmd_make_data(const Args *a) {
     Rng rng = rng_seed((uint64_t)a->seed + 2025);
     World w;
     memset(&w, 0, sizeof w);
-    char err[800], path[600];
+    char err[PATH_CAP + 512], path[PATH_CAP];
     const char *names[2] = { "add_test.jsonl", "add_hard.jsonl" };
     for (int tier = 0; tier < 2; tier++) {
         Buf b = { 0 };
@@ -3986,7 +4000,7 @@ static int cmd_make_data(const Args *a) {
             buf_printf(&b, "{\"prompt\": \"%s\", \"answer\": \"%ld\"}\n", q, problem_sum(&p));
             problem_set_add(&w.heldout, &p);
         }
-        snprintf(path, sizeof path, "%s/%s", dir, names[tier]);
+        join_path(path, sizeof path, dir, names[tier]);
         Chunk c = { b.s, b.len };
         if (write_file_atomic(path, &c, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
         free(b.s);
@@ -4000,7 +4014,7 @@ static int cmd_make_data(const Args *a) {
     }
     Tokenizer tok = { 0 };
     if (tok_train(&tok, corpus.s, corpus.len, 192) != 0) die(EXIT_DATA, "tokenizer training failed");
-    snprintf(path, sizeof path, "%s/tokenizer.txt", dir);
+    join_path(path, sizeof path, dir, "tokenizer.txt");
     if (tok_save(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     printf("wrote %s (%d merges, vocabulary %d)\n", path, tok.n_merges, tok_vocab_size(&tok));
     free(corpus.s);

@@ -431,6 +431,28 @@ no_debris "$TMP" "--out an existing file"
 left=$(ls -A "$TMP" | grep -E '^afile.+' | grep -v '^afile\.orig$' | tr '\n' ' ')
 [ -z "$left" ]; check $? "--out an existing file: left $left next to it"
 
+# ---- long paths ---------------------------------------------------------------
+
+# a run folder longer than a file name in it can be: refused before anything
+# is written (not model, state and metrics over one another under a cut-off name)
+A200=$(printf '%0200d' 0 | tr 0 a)
+LONGOUT=$TMP/long/$A200/$A200/$A200/run
+expect_err 2 "path too long" "pretrain --out of ${#LONGOUT} bytes" \
+    "$R1" pretrain --steps 1 --batch 2 --out "$LONGOUT" --quiet
+[ ! -e "$TMP/long" ]; check $? "pretrain --out of ${#LONGOUT} bytes: created $(find "$TMP/long" -type f 2>/dev/null | wc -l) files anyway"
+# a run folder of 450 bytes works, and holds every file
+FITOUT=$TMP/fit/$A200/$A200/$(printf '%0*d' $((450 - ${#TMP} - 407)) 0)
+if expect_ok "pretrain --out of ${#FITOUT} bytes" "$R1" pretrain --steps 1 --batch 2 --out "$FITOUT" --quiet; then
+    for f in model.safetensors state.bin metrics.csv curves.svg; do
+        [ -s "$FITOUT/$f" ]; check $? "pretrain --out of ${#FITOUT} bytes: no $f"
+    done
+fi
+# a data dir deeper than 512 bytes is read whole, not through a cut-off name
+LONGDD=$TMP/ldd/$A200/$A200/$A200
+mkdir -p "$LONGDD" && cp "$DD/tokenizer.txt" "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$LONGDD/"
+expect_ok "eval --data-dir of ${#LONGDD} bytes" "$R1" eval --data-dir "$LONGDD" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
+expect_err 2 "path too long" "ask --model of 5000 bytes" "$R1" ask --model "$TMP/$(printf '%05000d' 0)" 1+2
+
 # ---- a run folder, and reproducibility ---------------------------------------
 
 ZERO="--model $TMP/base --data-dir $DD --steps 2 --prompts 2 --group 2 --seed 11"
