@@ -2068,6 +2068,7 @@ typedef struct {
     int save_every;       // checkpoint and state every N steps (and at the end)
     int resume;           // continue from out/state.bin when there is one
     int quiet;            // no progress lines
+    const Tokenizer *tok; // the tokenizer trained with, recorded in every checkpoint (NULL: not recorded)
 } RunIO;
 
 // A run in progress (machinery, at the end of the file): its folder, its
@@ -2964,6 +2965,30 @@ static const char *meta_get(const Meta *md, const char *key) {
     return NULL;
 }
 
+// A checkpoint records the tokenizer it was trained with as "tokenizer_hash":
+// FNV-1a 64 of the merge lines of tokenizer.txt ("left right\n" each), in hex.
+// Another tokenizer of the same size would load fine and garble every text.
+static void tok_hash(const Tokenizer *t, char out[17]) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < t->n_merges; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "%d %d\n", t->merges[i][0], t->merges[i][1]);
+        for (const char *c = line; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+// Exit unless the checkpoint at path (metadata md) was trained with tok, the
+// tokenizer of data_dir. A checkpoint older than the key is not checked.
+static void check_tokenizer(const char *path, const Meta *md, const Tokenizer *tok, const char *data_dir) {
+    const char *want = meta_get(md, "tokenizer_hash");
+    char have[17];
+    tok_hash(tok, have);
+    if (want && strcmp(want, have))
+        die(EXIT_DATA, "%s was trained with another tokenizer (hash %s); %s/tokenizer.txt is %s: use the --data-dir it was trained with",
+            path, want, data_dir, have);
+}
+
 // Load a checkpoint into a freshly allocated model. Every way a file can be
 // wrong is checked and reported in err (one line, naming the file); the
 // model is untouched (and unallocated) on failure. md, if non-NULL, receives
@@ -3507,11 +3532,13 @@ static void run_progress(Run *r, long done, long total, int own_line, const char
 static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
     if (!r->io.out || (step % r->io.save_every && step != total)) return;
     const char *dir = r->io.out;
-    char path[PATH_CAP], err[PATH_CAP + 512], step_s[32], total_s[32];
+    char path[PATH_CAP], err[PATH_CAP + 512], step_s[32], total_s[32], hash[17];
     snprintf(step_s, sizeof step_s, "%ld", step);
     snprintf(total_s, sizeof total_s, "%ld", total);
+    if (r->io.tok) tok_hash(r->io.tok, hash);
     // "step" of "steps": a checkpoint saved part-way says so
-    const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s, NULL };
+    const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s,
+                           r->io.tok ? "tokenizer_hash" : NULL, hash, NULL };
     join_path(path, sizeof path, dir, "model.safetensors");
     if (r->samples) fflush(r->samples);
     if (save_state(dir, r->stage, step, m, ref, r0, r1, &r->curves, err, sizeof err) != 0 ||
@@ -3551,7 +3578,7 @@ typedef struct {
     const char *data_dir;  // the toy world's files
     const char *loss;      // grpo | dr_grpo | dapo
     long seed;
-    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every;
+    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, force;
     float lr, beta, clip, clip_high, temperature, top_p;
     const char *text;      // the positional argument of ask / score
     unsigned char given[32]; // given[k]: FLAGS[k] was on the command line
@@ -3571,7 +3598,7 @@ static const Flag FLAGS[] = {
     { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench", "checkpoint file or run folder" },
     { "--out", 's', ARG(out), 0, 0, "demo pretrain zero", "run folder to write" },
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
-    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask bench make-data", "folder with tokenizer.txt and the benchmarks" },
+    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data", "folder with tokenizer.txt and the benchmarks" },
     { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data", "random seed" },
     { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench", "steps (demo, zero: GRPO steps; bench: timed runs, at most 15)" },
     { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench", "threads (default: all cores)" },
@@ -3592,6 +3619,7 @@ static const Flag FLAGS[] = {
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero", "peak learning rate" },
     { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask", "sampling temperature (0: greedy)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
+    { "--force", 'b', ARG(force), 0, 0, "make-data", "replace the files of an existing data dir (models trained with its tokenizer stop loading)" },
 };
 #define N_FLAGS ((int)(sizeof FLAGS / sizeof *FLAGS))
 _Static_assert(sizeof FLAGS / sizeof *FLAGS <= sizeof ((Args *)0)->given, "Args.given needs a slot per flag");
@@ -3611,7 +3639,7 @@ static const Command COMMANDS[] = {
     { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
     { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
     { "bench", "", "training and sampling tokens/s, GRPO step time, GFLOP/s" },
-    { "make-data", "", "regenerate data/: the held-out benchmarks and the tokenizer" },
+    { "make-data", "", "write a data dir: the held-out benchmarks and the tokenizer" },
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))
 
@@ -3686,14 +3714,18 @@ static int default_threads(void) {
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
-static void load_model_or_die(const char *arg, Model *m, const World *w) {
+// Load --model for use with tok, the tokenizer of data_dir: it must be the
+// one the model was trained with.
+static void load_model_or_die(const char *arg, Model *m, const Tokenizer *tok, const char *data_dir) {
     char path[PATH_CAP], err[PATH_CAP + 512];
+    Meta md;
     if (!arg) die(EXIT_USAGE, "--model is required (a checkpoint file or a run folder such as runs/demo)");
     model_path(arg, path, sizeof path);
-    if (load_safetensors(path, m, NULL, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
-    if (w && m->config.vocab_size != tok_vocab_size(&w->tok))
+    if (load_safetensors(path, m, &md, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    check_tokenizer(path, &md, tok, data_dir);
+    if (m->config.vocab_size != tok_vocab_size(tok))
         die(EXIT_DATA, "%s: vocab_size %d does not match the tokenizer in %s (%d tokens)", path,
-            m->config.vocab_size, w->data_dir, tok_vocab_size(&w->tok));
+            m->config.vocab_size, data_dir, tok_vocab_size(tok));
 }
 
 // R1-Zero's options: the defaults, then the flags given.
@@ -3787,6 +3819,7 @@ static int cmd_demo(const Args *a) {
     // reuse a finished base of the demo's shape; resume an unfinished one
     Meta md;
     int have_base = load_safetensors(base_path, &m, &md, err, sizeof err) == 0;
+    if (have_base) check_tokenizer(base_path, &md, &w.tok, w.data_dir);   // it would resume with it, too
     if (have_base) {
         const char *step = meta_get(&md, "step"), *steps = meta_get(&md, "steps");
         int finished = step && steps && !strcmp(step, steps) && atoi(steps) == po.steps;
@@ -3794,11 +3827,11 @@ static int cmd_demo(const Args *a) {
     }
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
-        RunIO io = { base_dir, 250, 1, a->quiet };
+        RunIO io = { base_dir, 250, 1, a->quiet, &w.tok };
         run_pretrain(&m, &w, &po, a->seed, &io);
     }
     print_precondition(&m, &w, a->seed);
-    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet }, 1, 10, EVAL_SAMPLING };
+    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, &w.tok }, 1, 10, EVAL_SAMPLING };
     make_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
@@ -3828,7 +3861,7 @@ static int cmd_pretrain(const Args *a) {
     if (given(a, ARG(lr))) po.lr = a->lr;
     if (po.warmup > po.steps) po.warmup = po.steps;
     Model m;
-    RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet };
+    RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet, &w.tok };
     run_pretrain(&m, &w, &po, a->seed, &io);
     const char *out = io.out;
     printf("wrote %s/model.safetensors\n", out);
@@ -3841,11 +3874,12 @@ static int cmd_zero(const Args *a) {
     World w;
     world_load(&w, a->data_dir);
     Model m;
-    load_model_or_die(a->model ? a->model : "runs/base", &m, &w);
+    load_model_or_die(a->model ? a->model : "runs/base", &m, &w.tok, w.data_dir);
     GrpoOpts o = grpo_from_args(a);
     const char *out = a->out ? a->out : "runs/zero";
     make_dir(out);
-    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet }, 1, a->quiet ? 0 : 10, EVAL_SAMPLING };
+    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, &w.tok }, 1, a->quiet ? 0 : 10,
+                   EVAL_SAMPLING };
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
     train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
@@ -3860,7 +3894,7 @@ static int cmd_eval(const Args *a) {
     World w;
     world_load(&w, a->data_dir);
     Model m;
-    load_model_or_die(a->model, &m, &w);
+    load_model_or_die(a->model, &m, &w.tok, w.data_dir);
     Dataset ds = w.add_test, own = { 0 };
     char err[PATH_CAP + 512];
     if (a->data) {
@@ -3918,7 +3952,7 @@ static int cmd_ask(const Args *a) {
     World w;
     world_load(&w, a->data_dir);
     Model m;
-    load_model_or_die(a->model, &m, &w);
+    load_model_or_die(a->model, &m, &w.tok, w.data_dir);
     Seqs s;
     seqs_alloc(&s, 1, m.config.n_ctx);
     seqs_set_prompt(&s, 0, &w.tok, a->text, NULL);
@@ -3962,9 +3996,7 @@ static int cmd_score(const Args *a) {
     join_path(path, sizeof path, a->data_dir, "tokenizer.txt");
     if (tok_load(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     Model m;
-    load_model_or_die(a->model, &m, NULL);
-    if (m.config.vocab_size != tok_vocab_size(&tok))
-        die(EXIT_DATA, "the model's vocab_size %d does not match %s (%d tokens)", m.config.vocab_size, path, tok_vocab_size(&tok));
+    load_model_or_die(a->model, &m, &tok, a->data_dir);
     int n = tok_encode(&tok, a->text, strlen(a->text), NULL, 0);
     if (n < 1) die(EXIT_USAGE, "score needs a non-empty text");
     if (n > m.config.n_ctx) die(EXIT_DATA, "the text is %d tokens; the model's context is %d", n, m.config.n_ctx);
@@ -3981,16 +4013,24 @@ static int cmd_score(const Args *a) {
     return 0;
 }
 
-// Regenerate data/: the held-out benchmarks (fixed seed) and the tokenizer,
-// trained on a sample of the corpus that avoids them.
+// Write a data dir: the held-out benchmarks (fixed seed) and the tokenizer,
+// trained on a sample of the corpus that avoids them. An existing data dir
+// is replaced only with --force: its checkpoints would stop loading.
 static int cmd_make_data(const Args *a) {
     const char *dir = a->data_dir;
+    char err[PATH_CAP + 512], path[PATH_CAP];
+    const char *names[3] = { "add_test.jsonl", "add_hard.jsonl", "tokenizer.txt" };
+    struct stat st;
+    for (int i = 0; i < 3 && !a->force; i++) {
+        join_path(path, sizeof path, dir, names[i]);
+        if (stat(path, &st) == 0)
+            die(EXIT_USAGE, "%s exists; models trained with this data dir's tokenizer would stop loading "
+                "(--force replaces it; or choose another --data-dir)", path);
+    }
     make_dir(dir);
     Rng rng = rng_seed((uint64_t)a->seed + 2025);
     World w;
     memset(&w, 0, sizeof w);
-    char err[PATH_CAP + 512], path[PATH_CAP];
-    const char *names[2] = { "add_test.jsonl", "add_hard.jsonl" };
     for (int tier = 0; tier < 2; tier++) {
         Buf b = { 0 };
         for (int i = 0; i < 128; i++) {
@@ -4014,7 +4054,7 @@ static int cmd_make_data(const Args *a) {
     }
     Tokenizer tok = { 0 };
     if (tok_train(&tok, corpus.s, corpus.len, 192) != 0) die(EXIT_DATA, "tokenizer training failed");
-    join_path(path, sizeof path, dir, "tokenizer.txt");
+    join_path(path, sizeof path, dir, names[2]);
     if (tok_save(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     printf("wrote %s (%d merges, vocabulary %d)\n", path, tok.n_merges, tok_vocab_size(&tok));
     free(corpus.s);
@@ -4059,7 +4099,7 @@ static int cmd_bench(const Args *a) {
     const int progress = !a->json && isatty(fileno(stdout));
     Model m;
     Rng rng = rng_seed((uint64_t)a->seed);
-    if (a->model) load_model_or_die(a->model, &m, &w);
+    if (a->model) load_model_or_die(a->model, &m, &w.tok, w.data_dir);
     else { model_alloc(&m, &c); model_init(&m, &rng); }
     c = m.config;
     int *in = xmalloc(sizeof(int) * B * T, "bench"), *tg = xmalloc(sizeof(int) * B * T, "bench");

@@ -268,6 +268,10 @@ s = json.dumps(h, separators=(",", ":")).encode(); s += b" " * (-len(s) % 8)
 open(sys.argv[2], "wb").write(struct.pack("<Q", len(s)) + s + b[8 + n:])' "$BASE" "$TMP/cwd/runs/base/model.safetensors"
     expect_err 2 --loss "demo --loss ppo (a usage error, before any work)" \
         sh -c 'cd "$1" && shift && exec "$@"' sh "$TMP/cwd" "$R1" demo --loss ppo $SAFE_demo
+    make_data_5=$TMP/cwd/dd5
+    "$R1" make-data --seed 5 --data-dir "$make_data_5" >/dev/null 2>&1
+    expect_err 1 "another tokenizer" "demo reusing a base trained with another tokenizer" \
+        sh -c 'cd "$1" && shift && exec "$@"' sh "$TMP/cwd" "$R1" demo --data-dir "$make_data_5" --steps 1 --prompts 2 --group 2 --out "$TMP/junk" --quiet
 fi
 
 # missing required inputs
@@ -329,6 +333,32 @@ expect_err 1 "$TMP/dd-tok/tokenizer.txt" "eval with a truncated tokenizer.txt" \
     "$R1" eval --data-dir "$TMP/dd-tok" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
 expect_err 1 "$TMP/dd-bench/add_test.jsonl:3" "pretrain with a malformed add_test.jsonl" \
     "$R1" pretrain --data-dir "$TMP/dd-bench" $SAFE_pretrain
+
+# ---- the tokenizer a checkpoint was trained with ------------------------------
+
+# another seed's data dir has another tokenizer (same vocabulary size): every
+# command that uses a model with a tokenizer refuses the pair
+expect_ok "make-data --seed 5 into a new folder" "$R1" make-data --seed 5 --data-dir "$TMP/dd5"
+grep -q '"tokenizer_hash":"[0-9a-f]\{16\}"' "$BASE"; check $? "the checkpoint does not record a tokenizer_hash"
+expect_err 1 "another tokenizer" "ask with another data dir's tokenizer" "$R1" ask --model "$TMP/base" --data-dir "$TMP/dd5" 1+2
+expect_err 1 "another tokenizer" "eval with another data dir's tokenizer" \
+    "$R1" eval --model "$TMP/base" --data-dir "$TMP/dd5" --data "$TMP/two.jsonl" --k 1
+expect_err 1 "another tokenizer" "score with another data dir's tokenizer" "$R1" score --model "$TMP/base" --data-dir "$TMP/dd5" 1+2
+expect_err 1 "another tokenizer" "zero with another data dir's tokenizer" "$R1" zero --model "$TMP/base" --data-dir "$TMP/dd5" \
+    --steps 1 --prompts 2 --group 2 --out "$TMP/junk" --quiet
+expect_err 1 "another tokenizer" "bench --model with another data dir's tokenizer" \
+    "$R1" bench --model "$TMP/base" --data-dir "$TMP/dd5" --steps 1
+expect_err 1 "$TMP/dd5/tokenizer.txt" "the tokenizer error names the data dir's tokenizer" \
+    "$R1" ask --model "$TMP/base" --data-dir "$TMP/dd5" 1+2
+# a checkpoint without the key (written before it existed) loads unchecked
+replace "$BASE" "$TMP/nohash.safetensors" '"tokenizer_hash"' '"tokenizer_hasx"'
+expect_ok "ask with a checkpoint that records no tokenizer" "$R1" ask --model "$TMP/nohash.safetensors" --data-dir "$TMP/dd5" 1+2
+# make-data does not overwrite a data dir (every checkpoint trained with it would break) unless --force
+cp "$TMP/dd5/tokenizer.txt" "$TMP/dd5-tokenizer.orig"
+expect_err 2 --force "make-data into an existing data dir" "$R1" make-data --seed 6 --data-dir "$TMP/dd5"
+cmp -s "$TMP/dd5/tokenizer.txt" "$TMP/dd5-tokenizer.orig"; check $? "make-data without --force changed tokenizer.txt"
+expect_ok "make-data --force into an existing data dir" "$R1" make-data --seed 6 --data-dir "$TMP/dd5" --force
+! cmp -s "$TMP/dd5/tokenizer.txt" "$TMP/dd5-tokenizer.orig"; check $? "make-data --force --seed 6 did not replace tokenizer.txt"
 
 # ---- JSONL -------------------------------------------------------------------
 

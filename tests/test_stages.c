@@ -52,7 +52,7 @@ int main(void) {
     model_init(&m, &rng);
     for (int i = 0; i < c.d_model; i++) m.params.lnfw[i] = NAN;
     make_dir(dir);
-    RunIO io = { dir, 2, 0, 1 };
+    RunIO io = { dir, 2, 0, 1, &w.tok };
     int code = pretrain_in_child(&m, &w, &po, &io, errpath);
     char msg[512] = { 0 };
     FILE *f = fopen(errpath, "r");
@@ -71,7 +71,7 @@ int main(void) {
     char err[800];
     CHECK(load_safetensors(path, &good, NULL, err, sizeof err) == 0, "%s", err);
     po.steps = 6;
-    RunIO io_resume = { dir, 2, 1, 1 };
+    RunIO io_resume = { dir, 2, 1, 1, &w.tok };
     // poison the saved state's weights: resuming reads them, step 4 fails
     Model st_m; Curves cv = { SFT_COLUMNS, N_SFT_COLS, 0, 0, NULL }; long st_step; Rng r0;
     CHECK(load_state(dir, "base", &st_m, NULL, &r0, NULL, &st_step, &cv, err, sizeof err) == 1, "%s", err);
@@ -86,7 +86,7 @@ int main(void) {
 
     // 3. the same seed gives the same base, bit for bit
     Model a, b;
-    RunIO quiet = { NULL, 1000, 0, 1 };
+    RunIO quiet = { NULL, 1000, 0, 1, NULL };
     Rng ra = rng_seed(9), rb = rng_seed(9);
     model_alloc(&a, &c); model_init(&a, &ra);
     model_alloc(&b, &c); model_init(&b, &rb);
