@@ -4188,7 +4188,20 @@ static int cmd_bench(const Args *a) {
 }
 
 #ifndef R1_TESTING
+// Output that could not be written is a failure, not a success (./r1 eval
+// --json > /dev/full): at every exit, stdout is flushed, closed and checked.
+// (EBADF: stdout was closed by whoever started us; nothing to report.)
+static void close_stdout(void) {
+    int bad = ferror(stdout);
+    errno = 0;
+    if ((fclose(stdout) != 0 && errno != EBADF) || bad) {
+        fprintf(stderr, "r1: cannot write to standard output: %s\n", errno ? strerror(errno) : "write error");
+        _exit(EXIT_DATA);
+    }
+}
+
 int main(int argc, char **argv) {
+    atexit(close_stdout);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? EXIT_USAGE : 0;

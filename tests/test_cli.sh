@@ -446,6 +446,25 @@ for s in 1 2 3; do
     ask_json "ask --json --temperature 1 --seed $s 3+4" --temperature 1 --seed "$s" "3+4"
 done
 
+# ---- standard output that cannot be written -------------------------------------
+
+# full CMD ARGS...: with stdout on /dev/full, CMD fails (exit 1) and says so in one line
+full() {
+    what="$* > /dev/full"; what=${what#"$R1 "}
+    timeout -k 5 20 "$@" >/dev/full 2>"$TMP/err"; rc=$?
+    crash_why
+    [ -z "$why" ] && [ "$rc" -ne 1 ] && why="expected exit 1"
+    [ -z "$why" ] && stderr_one_line "cannot write to standard output"
+    if [ -z "$why" ]; then ok; else fail "$what: $why"; fi
+}
+if [ -w /dev/full ]; then
+    full "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 1 --json
+    full "$R1" ask --model "$TMP/base" 1+2
+    full "$R1" score --model "$TMP/base" 1+2
+    full "$R1" make-data --data-dir "$TMP/md-full"
+    full "$R1" --help
+fi
+
 # ---- unwritable run folders --------------------------------------------------
 
 echo "not a folder" >"$TMP/afile"
