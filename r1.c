@@ -1598,15 +1598,19 @@ static void seqs_free(Seqs *s) {
 }
 
 // Encode the prompt for a question (plus an optional forced start of the
-// answer) into row i of s. Dies with a clear message if it cannot fit.
+// answer) into row i of s. Dies with a clear message if it cannot fit: the
+// whole question is encoded and counted, however long.
 static void seqs_set_prompt(Seqs *s, int i, const Tokenizer *tok, const char *question, const char *forced) {
-    char prompt[768];
-    render_prompt(question, prompt, sizeof prompt);
+    size_t cap = strlen(question) + (forced ? strlen(forced) : 0) + 64;   // 64: the template's words
+    char *prompt = xmalloc(cap, "prompt");
+    render_prompt(question, prompt, cap);
     size_t pl = strlen(prompt);
-    if (forced) snprintf(prompt + pl, sizeof prompt - pl, "%s", forced);
+    if (forced) snprintf(prompt + pl, cap - pl, "%s", forced);
     int n = tok_encode(tok, prompt, strlen(prompt), s->tok + (size_t)i * s->T, s->T);
+    free(prompt);
     if (n < 0 || n >= s->T - 1)
-        die(EXIT_DATA, "prompt \"%.40s\" is %d tokens; the model's context is %d (shorten it)", question, n, s->T);
+        die(EXIT_DATA, "the prompt \"%.40s%s\" is %d tokens; it does not fit the model's context of %d "
+            "(at most %d, to leave room for an answer: shorten it)", question, strlen(question) > 40 ? "..." : "", n, s->T, s->T - 2);
     s->plen[i] = n;
     s->len[i] = n;
 }

@@ -413,6 +413,12 @@ fi
 LONG=$(awk 'BEGIN { for (i = 0; i < 200; i++) printf "1+"; print 1 }')
 expect_err "1 2" context "ask with a 401-character prompt" "$R1" ask --model "$TMP/base" "$LONG"
 expect_err "1 2" context "score with a 401-character text" "$R1" score --model "$TMP/base" "$LONG"
+# a 100,000-character question is refused for what it is, not cut to its first
+# 768 bytes (and then answered, or refused with a count of those bytes' tokens)
+HUGE=$(awk 'BEGIN { for (i = 0; i < 50000; i++) printf "1+"; print 1 }')
+expect_err 1 context "ask with a 100001-character question" "$R1" ask --model "$TMP/base" "$HUGE"
+ntok=$(sed -n 's/.* is \([0-9]*\) tokens.*/\1/p' "$TMP/err")
+[ "${ntok:-0}" -gt 100000 ]; check $? "ask with a 100001-character question: the error counts ${ntok:-no} tokens, not its 100000+"
 expect_ok "ask with a prompt that fills most of the context" \
     "$R1" ask --model "$TMP/base" "$(awk 'BEGIN { for (i = 0; i < 30; i++) printf "1+"; print 1 }')"
 
