@@ -30,6 +30,7 @@
 #include <ctype.h>
 #include <stddef.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -2641,31 +2642,34 @@ static void buf_printf(Buf *b, const char *fmt, ...) {
     }
 }
 
-// Read a whole file (at most max bytes). NULL and a message on failure.
+// Read a whole regular file of at most max bytes. NULL and a message on
+// failure. The file is opened first and then looked at (fstat: no race),
+// opened without blocking (a FIFO would wait for a writer forever), and
+// sized before it is read (/dev/zero never ends): only regular files.
 static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     struct stat st;
-    if (stat(path, &st) != 0) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
-    if (S_ISDIR(st.st_mode)) { errf(err, errcap, "%s is a directory, not a file", path); return NULL; }
-    FILE *f = fopen(path, "rb");
-    if (!f) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
-    size_t cap = 1 << 16, n = 0;
-    char *data = malloc(cap);
-    while (data) {
-        if (n == cap) {
-            if (cap >= max) { errf(err, errcap, "%s is larger than %zu bytes", path, max); free(data); fclose(f); return NULL; }
-            cap = cap * 2 < max ? cap * 2 : max;
-            char *d = realloc(data, cap);
-            if (!d) { free(data); data = NULL; break; }
-            data = d;
-        }
-        size_t k = fread(data + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        errf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return NULL;
     }
-    int bad = ferror(f);
-    fclose(f);
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        if (S_ISDIR(st.st_mode)) errf(err, errcap, "%s is a directory, not a file", path);
+        else if (!S_ISREG(st.st_mode)) errf(err, errcap, "%s is not a regular file (a FIFO, a device or a socket)", path);
+        else errf(err, errcap, "%s is larger than %zu bytes", path, max);
+        close(fd);
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);    // reads of a regular file never block anyway
+    size_t cap = (size_t)st.st_size, n = 0;
+    char *data = malloc(cap + 1);
+    ssize_t k = 0;
+    while (data && n < cap && (k = read(fd, data + n, cap - n)) > 0) n += (size_t)k;
+    int read_errno = errno;
+    close(fd);
     if (!data) { errf(err, errcap, "out of memory reading %s", path); return NULL; }
-    if (bad) { errf(err, errcap, "cannot read %s", path); free(data); return NULL; }
+    if (k < 0) { errf(err, errcap, "cannot read %s: %s", path, strerror(read_errno)); free(data); return NULL; }
     *len = n;
     return data;
 }

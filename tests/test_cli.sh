@@ -324,6 +324,20 @@ expect_err 1 "$TMP/nodir" "eval --data-dir that does not exist" \
 expect_err 1 "$TMP/nodir" "ask --data-dir that does not exist" \
     "$R1" ask --data-dir "$TMP/nodir" --model "$TMP/base" 1+2
 
+# FIFOs and devices are refused at once: no hang waiting for a writer, no
+# 2 GiB read from /dev/zero before "too large"
+if mkfifo "$TMP/fifo" 2>/dev/null; then
+    expect_err 1 "not a regular file" "ask --model a FIFO" "$R1" ask --model "$TMP/fifo" 1+2
+    expect_err 1 "not a regular file" "eval --data a FIFO" "$R1" eval --model "$TMP/base" --data "$TMP/fifo" --k 1
+    mkdir "$TMP/dd-fifo" && cp "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$TMP/dd-fifo/" && mkfifo "$TMP/dd-fifo/tokenizer.txt"
+    expect_err 1 "not a regular file" "ask with tokenizer.txt a FIFO" "$R1" ask --model "$TMP/base" --data-dir "$TMP/dd-fifo" 1+2
+    mkdir "$TMP/run-fifo" && mkfifo "$TMP/run-fifo/state.bin"
+    expect_err 1 "not a regular file" "pretrain --resume with state.bin a FIFO" \
+        "$R1" pretrain --steps 1 --batch 2 --out "$TMP/run-fifo" --resume --quiet
+fi
+expect_err 1 "not a regular file" "ask --model /dev/zero" "$R1" ask --model /dev/zero 1+2
+expect_err 1 "not a regular file" "eval --data /dev/zero" "$R1" eval --model "$TMP/base" --data /dev/zero --k 1
+
 # a data dir with a broken tokenizer or benchmark
 mkdir "$TMP/dd-tok" "$TMP/dd-bench"
 cp "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$TMP/dd-tok/"; head -c 200 "$DD/tokenizer.txt" >"$TMP/dd-tok/tokenizer.txt"
