@@ -2684,8 +2684,21 @@ static int json_eat(Json *j, char ch) {
     if (j->s < j->end && *j->s == ch) { j->s++; return 1; }
     return 0;
 }
-// Read a string into out (cap bytes, NUL-terminated). Escapes \" \\ \/ \n \t
-// and \u00XX are understood; longer strings than cap are an error.
+// Four hex digits of a \u escape into *v; 0 if they are not.
+static int json_hex4(Json *j, unsigned *v) {
+    if (j->end - j->s < 4) return 0;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int hx = tolower((unsigned char)*j->s++);
+        if (!isxdigit(hx)) return 0;
+        *v = *v * 16 + (unsigned)(isdigit(hx) ? hx - '0' : hx - 'a' + 10);
+    }
+    return 1;
+}
+// Read a string into out (cap bytes, NUL-terminated). Every JSON escape is
+// understood, \uXXXX as UTF-8 (a character past U+FFFF is a surrogate pair,
+// \ud83d\ude00, as Python's json.dumps writes it); longer strings than cap
+// are an error.
 static int json_string(Json *j, char *out, size_t cap) {
     if (!json_eat(j, '"')) { j->err = "expected a string"; return 0; }
     size_t n = 0;
@@ -2701,22 +2714,25 @@ static int json_string(Json *j, char *out, size_t cap) {
             else if (e == 'b') ch = '\b';
             else if (e == 'f') ch = '\f';
             else if (e == '"' || e == '\\' || e == '/') ch = e;
-            else if (e == 'u' && j->end - j->s >= 4) {
-                unsigned v = 0;
-                for (int i = 0; i < 4; i++) {
-                    int hx = tolower((unsigned char)*j->s++);
-                    if (!isxdigit(hx)) { j->err = "bad \\u escape"; return 0; }
-                    v = v * 16 + (unsigned)(isdigit(hx) ? hx - '0' : hx - 'a' + 10);
+            else if (e == 'u') {
+                unsigned v, lo;
+                if (!json_hex4(j, &v)) { j->err = "bad \\u escape"; return 0; }
+                if (v >= 0xd800 && v < 0xdc00) {            // a high surrogate: its low half must follow
+                    int pair = j->end - j->s >= 2 && j->s[0] == '\\' && j->s[1] == 'u';
+                    if (pair) j->s += 2;
+                    if (!pair || !json_hex4(j, &lo) || lo < 0xdc00 || lo > 0xdfff) { j->err = "bad \\u escape: a lone surrogate"; return 0; }
+                    v = 0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00);
                 }
-                // no NUL (it would cut the string short) and no lone surrogates
-                if (v == 0 || (v >= 0xd800 && v <= 0xdfff)) { j->err = "bad \\u escape"; return 0; }
-                if (v >= 0x80) {                            // write it as UTF-8
-                    unsigned char u[3]; int k = 0;
-                    if (v < 0x800) { u[k++] = (unsigned char)(0xC0 | (v >> 6)); }
-                    else { u[k++] = (unsigned char)(0xE0 | (v >> 12)); u[k++] = (unsigned char)(0x80 | ((v >> 6) & 0x3F)); }
+                if (v >= 0xdc00 && v <= 0xdfff) { j->err = "bad \\u escape: a lone surrogate"; return 0; }
+                if (v == 0) { j->err = "\\u0000 in a string"; return 0; }   // it would cut the string short
+                if (v >= 0x80) {                            // write it as UTF-8, 2 to 4 bytes
+                    static const unsigned char LEAD[5] = { 0, 0, 0xC0, 0xE0, 0xF0 };
+                    int k = v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
                     if (n + (size_t)k + 1 >= cap) { j->err = "string too long"; return 0; }
-                    for (int i = 0; i < k; i++) out[n++] = (char)u[i];
-                    v = 0x80 | (v & 0x3F);
+                    for (int i = k - 1; i > 0; i--, v >>= 6) out[n + (size_t)i] = (char)(0x80 | (v & 0x3F));
+                    out[n] = (char)(LEAD[k] | v);
+                    n += (size_t)k;
+                    continue;
                 }
                 ch = (char)v;
             } else { j->err = "bad escape in a string"; return 0; }
@@ -2756,12 +2772,38 @@ static int json_uint_array(Json *j, uint64_t *out, int max) {
     if (!json_eat(j, ']')) { j->err = "expected ']'"; return -1; }
     return n;
 }
+static void json_digits(Json *j) { while (j->s < j->end && isdigit((unsigned char)*j->s)) j->s++; }
+// A number, its text as written copied into out (cap bytes); *integer says
+// if it has neither a fraction nor an exponent. 0 (j->err) if there is none.
+static int json_number(Json *j, char *out, size_t cap, int *integer) {
+    json_ws(j);
+    const char *s = j->s;
+    if (j->s < j->end && *j->s == '-') j->s++;
+    const char *digits = j->s;
+    json_digits(j);
+    if (j->s == digits) { j->err = "expected a number"; return 0; }
+    *integer = 1;
+    if (j->s < j->end && *j->s == '.') { j->s++; json_digits(j); *integer = 0; }
+    if (j->s < j->end && (*j->s == 'e' || *j->s == 'E')) {
+        j->s++;
+        if (j->s < j->end && (*j->s == '+' || *j->s == '-')) j->s++;
+        json_digits(j);
+        *integer = 0;
+    }
+    if ((size_t)(j->s - s) >= cap) { j->err = "number too long"; return 0; }
+    memcpy(out, s, (size_t)(j->s - s));
+    out[j->s - s] = '\0';
+    return 1;
+}
 
 // ----------------------------------------------------------------------------
 // JSONL: the benchmarks in data/
 
-// Read a JSONL benchmark: one {"prompt": "...", "answer": "..."} per line.
-// Every malformed line is an error naming the file and line.
+// Read a JSONL benchmark: one {"prompt": "...", "answer": "..."} per line;
+// the answer may also be an integer (632), other keys are ignored when their
+// values are strings or numbers ("id": 7), and a leading byte-order mark is
+// skipped. Every malformed line is an error naming the file, the line and,
+// where one is at fault, the key.
 static int valid_utf8(const char *s) {
     const unsigned char *u = (const unsigned char *)s;
     while (*u) {
@@ -2784,10 +2826,12 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
     if (!text) return -1;
     ds->ex = NULL; ds->n = 0;
     int cap = 0, line = 0;
-    for (size_t pos = 0; pos < len;) {
+    size_t bom = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    for (size_t pos = bom; pos < len;) {
         size_t end = pos;
         while (end < len && text[end] != '\n') end++;
         line++;
+        char why[160];                                          // a message naming the key
         Json j = { text + pos, text + end, NULL };
         json_ws(&j);
         if (j.s == j.end) { pos = end + 1; continue; }               // blank line
@@ -2800,17 +2844,21 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
             char key[64], val[256];
             if (!json_string(&j, key, sizeof key) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected \"key\":"; goto bad; }
             json_ws(&j);
+            int prompt = !strcmp(key, "prompt"), answer = !strcmp(key, "answer"), integer = 0;
+            const char *wrong = NULL, *shown = "";           // what is wrong with the value
             if (j.s < j.end && *j.s == '"') {
-                if (!json_string(&j, val, sizeof val)) goto bad;
-            } else {                                                   // a bare number is fine for "answer"
-                if (strcmp(key, "answer")) { j.err = "expected a string"; goto bad; }
-                uint64_t v;
-                int neg = json_eat(&j, '-');
-                if (!json_uint(&j, &v) || v > 999999999999999999ULL) { if (!j.err) j.err = "expected a string or an integer"; goto bad; }
-                snprintf(val, sizeof val, "%s%llu", neg ? "-" : "", (unsigned long long)v);
+                if (!json_string(&j, val, sizeof val)) wrong = j.err;
+            } else if (!prompt && j.s < j.end && (*j.s == '-' || isdigit((unsigned char)*j.s))) {
+                if (!json_number(&j, val, sizeof val, &integer)) wrong = j.err;
+                else if (answer && !integer) { wrong = "must be an integer or a string, not "; shown = val; }
+            } else wrong = prompt ? "expected a string" : answer ? "expected a string or an integer" : "expected a string or a number";
+            if (wrong) {
+                snprintf(why, sizeof why, "\"%s\": %s%.40s", key, wrong, shown);
+                j.err = why;
+                goto bad;
             }
-            if (!strcmp(key, "prompt")) { snprintf(e.prompt, sizeof e.prompt, "%s", val); have_p = 1; }
-            else if (!strcmp(key, "answer")) {
+            if (prompt) { snprintf(e.prompt, sizeof e.prompt, "%s", val); have_p = 1; }
+            else if (answer) {
                 if (strlen(val) >= sizeof e.answer) { j.err = "\"answer\" is too long"; goto bad; }
                 memcpy(e.answer, val, strlen(val) + 1);
                 have_a = 1;
@@ -2824,7 +2872,13 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
         if (!valid_utf8(e.prompt) || !valid_utf8(e.answer)) { j.err = "invalid UTF-8"; goto bad; }
         Problem p;
         e.is_arith = parse_question(e.prompt, &p);
-        if (e.is_arith && !parse_integer(e.answer, strlen(e.answer), &e.expected)) { j.err = "\"answer\" of an addition is not an integer"; goto bad; }
+        if (e.is_arith && !parse_integer(e.answer, strlen(e.answer), &e.expected)) {
+            size_t digits = strspn(e.answer + strspn(e.answer, " +-"), "0123456789");
+            snprintf(why, sizeof why, "\"answer\" is too long: an integer answer has at most %d digits (this one has %zu)",
+                     ANSWER_MAX_DIGITS, digits);
+            j.err = digits > ANSWER_MAX_DIGITS ? why : "\"answer\" of an addition is not an integer";
+            goto bad;
+        }
         if (ds->n == cap) {
             cap = cap ? cap * 2 : 64;
             Example *x = realloc(ds->ex, sizeof(Example) * (size_t)cap);
