@@ -3019,7 +3019,7 @@ static void model_path(const char *arg, char *out, size_t cap) {
     join_path(out, cap, arg, stat(arg, &st) == 0 && S_ISDIR(st.st_mode) ? "model.safetensors" : NULL);
 }
 
-#define META_MAX 16
+#define META_MAX 64      // entries of __metadata__ kept; a header with more is refused
 typedef struct { char key[META_MAX][32], val[META_MAX][256]; int n; } Meta;
 
 static const char *meta_get(const Meta *md, const char *key) {
@@ -3078,7 +3078,8 @@ static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err,
     int ne = 0, cap_e = CKPT_MAX_TENSORS + 8;
     e = xcalloc((size_t)cap_e, sizeof(HeaderEntry), "header entries");
     if (!json_eat(&j, '{')) { j.err = "header is not a JSON object"; goto bad_json; }
-    if (!json_eat(&j, '}')) do {
+    int empty = json_eat(&j, '}');
+    if (!empty) do {
         char key[64];
         if (!json_string(&j, key, sizeof key)) goto bad_json;
         if (!json_eat(&j, ':')) { j.err = "expected ':'"; goto bad_json; }
@@ -3090,7 +3091,8 @@ static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err,
                     if (!j.err) j.err = "bad metadata entry";
                     goto bad_json;
                 }
-                if (md.n < META_MAX) { strcpy(md.key[md.n], k); strcpy(md.val[md.n], v); md.n++; }
+                if (md.n == META_MAX) { errf(err, errcap, "%s: more than %d metadata entries", path, META_MAX); goto done; }
+                strcpy(md.key[md.n], k); strcpy(md.val[md.n], v); md.n++;
             } while (json_eat(&j, ','));
             if (md.n && !json_eat(&j, '}')) { j.err = "expected '}' after metadata"; goto bad_json; }
             continue;
@@ -3122,9 +3124,10 @@ static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err,
         }
         ne++;
     } while (json_eat(&j, ','));
-    if (!json_eat(&j, '}')) { j.err = "expected '}' at the end of the header"; goto bad_json; }
+    if (!empty && !json_eat(&j, '}')) { j.err = "expected '}' at the end of the header"; goto bad_json; }
     json_ws(&j);
     if (j.s != j.end) { j.err = "trailing bytes after the header object"; goto bad_json; }
+    if (ne == 0) { errf(err, errcap, "%s: the header lists no tensors%s", path, md.n ? "" : " and no metadata"); goto done; }
 
     // the configuration, from the metadata
     Config c;
@@ -3134,11 +3137,11 @@ static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err,
         const char *v = meta_get(&md, keys[i]);
         char *endp;
         long x = v ? strtol(v, &endp, 10) : 0;
-        if (!v || !*v || *endp || x < 1 || x > 1 << 20) {
+        if (!v || !*v || *endp) {
             errf(err, errcap, "%s: metadata '%s' is %s (expected a positive integer)", path, keys[i], v ? "not a number" : "missing");
             goto done;
         }
-        *vals[i] = (int)x;
+        *vals[i] = x < 0 || x > 1 << 20 ? 0 : (int)x;     // config_check says what is out of range
     }
     const char *why = config_check(&c);
     if (why) { errf(err, errcap, "%s: bad configuration in metadata: %s", path, why); goto done; }
