@@ -4167,6 +4167,9 @@ static int cmd_bench(const Args *a) {
     if (a->model) load_model_or_die(a->model, &m, &w.tok, w.data_dir);
     else { model_alloc(&m, &c); model_init(&m, &rng); }
     c = m.config;
+    if (c.n_ctx < T)
+        die(EXIT_DATA, "%s: the model's context is %d tokens, too short for the benchmark's sequences of %d",
+            a->model, c.n_ctx, T);
     int *in = xmalloc(sizeof(int) * B * T, "bench"), *tg = xmalloc(sizeof(int) * B * T, "bench");
     float *wt = xmalloc(sizeof(float) * B * T, "bench");
     for (int i = 0; i < B * T; i++) { in[i] = rng_int(&rng, c.vocab_size); tg[i] = rng_int(&rng, c.vocab_size); wt[i] = 1.0f / (B * T); }

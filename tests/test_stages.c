@@ -128,6 +128,27 @@ int main(void) {
     CHECK(!memcmp(again.params_memory, before.params_memory, before.num_params * sizeof(float)), "the old checkpoint changed");
     model_free(&again); model_free(&before); model_free(&small);
 
+    // 5. bench --model of a model whose context is too short for the
+    // benchmark's batches: a clear error, not an "internal:" one
+    Config short_ctx = { c.vocab_size, 3, 16, 1, 2 };
+    model_alloc(&small, &short_ctx);
+    model_init(&small, &rng);
+    CHECK(save_safetensors(path, &small.config, &small.params, NULL, err, sizeof err) == 0, "%s", err);
+    model_free(&small);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        in_child = 1;
+        if (!freopen(errpath, "w", stderr)) _exit(99);
+        Args args = { .model = path, .data_dir = "data", .steps = 1, .json = 1 };
+        _exit(cmd_bench(&args) == 0 ? 0 : 98);
+    }
+    waitpid(pid, &st, 0);
+    msg[0] = '\0';
+    if ((f = fopen(errpath, "r"))) { if (!fgets(msg, sizeof msg, f)) msg[0] = '\0'; fclose(f); }
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_DATA && strstr(msg, "context") && !strstr(msg, "internal"),
+          "bench --model with n_ctx 3: exit %d, message '%s'", WIFEXITED(st) ? WEXITSTATUS(st) : -1, msg);
+
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, errpath);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
