@@ -59,13 +59,21 @@ enum { EXIT_USAGE = 2, EXIT_DATA = 1 };
 
 // Print "r1: <message>" and exit. Every user-facing failure goes through here,
 // so every error is one line that names the file, flag or input at fault.
+// What the message quotes (a path, a question) may hold any byte: control
+// characters are shown as \xNN, so that a newline cannot forge a second
+// "r1:" line and an escape sequence cannot drive the terminal.
 static void die(int code, const char *fmt, ...) {
+    char msg[8192];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "r1: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fputs("r1: ", stderr);
+    for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f) fprintf(stderr, "\\x%02x", *c);
+        else fputc(*c, stderr);
+    }
+    fputs(n >= (int)sizeof msg ? "...\n" : "\n", stderr);
     exit(code);
 }
 

@@ -338,6 +338,13 @@ fi
 expect_err 1 "not a regular file" "ask --model /dev/zero" "$R1" ask --model /dev/zero 1+2
 expect_err 1 "not a regular file" "eval --data /dev/zero" "$R1" eval --model "$TMP/base" --data /dev/zero --k 1
 
+# control characters in what a message quotes are shown as \xNN: a newline in
+# a path cannot forge a second "r1:" line, nor an escape sequence reach the terminal
+NL='
+'
+expect_err 1 'x\x0ar1: forged' "ask --model with a newline in its name" "$R1" ask --model "$TMP/x${NL}r1: forged" 1+2
+expect_err 1 'y\x1b[2J' "ask --model with an escape sequence in its name" "$R1" ask --model "$TMP/y$(printf '\033')[2J" 1+2
+
 # a data dir with a broken tokenizer or benchmark
 mkdir "$TMP/dd-tok" "$TMP/dd-bench"
 cp "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$TMP/dd-tok/"; head -c 200 "$DD/tokenizer.txt" >"$TMP/dd-tok/tokenizer.txt"
