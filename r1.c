@@ -4130,7 +4130,7 @@ static int cmd_make_data(const Args *a) {
     join_path(path, sizeof path, dir, names[2]);
     if (tok_save(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     printf("wrote %s (%d merges, vocabulary %d)\n", path, tok.n_merges, tok_vocab_size(&tok));
-    free(corpus.s);
+    free(corpus.s); free(w.heldout.keys);
     tok_free(&tok);
     return 0;
 }
