@@ -3605,7 +3605,7 @@ static void run_progress(Run *r, long done, long total, int own_line, const char
 static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
     if (!r->io.out || (step % r->io.save_every && step != total)) return;
     const char *dir = r->io.out;
-    char path[PATH_CAP], err[PATH_CAP + 512], step_s[32], total_s[32], hash[17];
+    char path[PATH_CAP], err[PATH_CAP + 512], step_s[32], total_s[32], hash[17] = "";
     snprintf(step_s, sizeof step_s, "%ld", step);
     snprintf(total_s, sizeof total_s, "%ld", total);
     if (r->io.tok) tok_hash(r->io.tok, hash);
