@@ -40,6 +40,7 @@
 #include <ctype.h>
 #include <stddef.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -68,13 +69,21 @@ enum { EXIT_USAGE = 2, EXIT_DATA = 1 };
 
 // Print "r1: <message>" and exit. Every user-facing failure goes through here,
 // so every error is one line that names the file, flag or input at fault.
+// What the message quotes (a path, a question) may hold any byte: control
+// characters are shown as \xNN, so that a newline cannot forge a second
+// "r1:" line and an escape sequence cannot drive the terminal.
 static void die(int code, const char *fmt, ...) {
+    char msg[8192];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "r1: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fputs("r1: ", stderr);
+    for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f) fprintf(stderr, "\\x%02x", *c);
+        else fputc(*c, stderr);
+    }
+    fputs(n >= (int)sizeof msg ? "...\n" : "\n", stderr);
     exit(code);
 }
 
@@ -95,6 +104,19 @@ static void *xcalloc(size_t n, size_t size, const char *what) {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) die(EXIT_DATA, "out of memory allocating %zu x %zu bytes for %s", n, size, what);
     return p;
+}
+
+// Paths: every path buffer is PATH_CAP bytes (Linux's PATH_MAX) and every path
+// is built by join_path, which dies rather than cut it short: a cut-off name
+// would read or write another file (model, state and metrics over one another).
+// Folders we create are at most DIR_MAX bytes, so every file in them fits.
+#define PATH_CAP 4096
+#define DIR_MAX 512
+// out = dir/name (dir alone if name is NULL), or exit with "path too long".
+static void join_path(char *out, size_t cap, const char *dir, const char *name) {
+    int n = name ? snprintf(out, cap, "%s/%s", dir, name) : snprintf(out, cap, "%s", dir);
+    if (n < 0 || (size_t)n >= cap)
+        die(EXIT_USAGE, "%.60s...%s%s: path too long (%d bytes; at most %zu)", dir, name ? "/" : "", name ? name : "", n, cap - 1);
 }
 
 // A random number generator with explicit state (xorshift64*), so that a run
@@ -422,7 +444,7 @@ typedef struct {
     Tokenizer tok;
     ProblemSet heldout;   // problems of data/*.jsonl: never generated for training
     Dataset add_test, add_hard;
-    char data_dir[256];
+    const char *data_dir; // the folder it was read from (not owned)
 } World;
 
 static void world_free(World *w) {
@@ -432,15 +454,15 @@ static void world_free(World *w) {
 }
 
 static void world_load(World *w, const char *data_dir) {
-    char path[512], err[512];
+    char path[PATH_CAP], err[PATH_CAP + 512];
     memset(w, 0, sizeof *w);
-    snprintf(w->data_dir, sizeof w->data_dir, "%s", data_dir);
-    snprintf(path, sizeof path, "%s/tokenizer.txt", data_dir);
+    w->data_dir = data_dir;
+    join_path(path, sizeof path, data_dir, "tokenizer.txt");
     if (tok_load(&w->tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s (run from the repository root, or `./r1 make-data`)", err);
     Dataset *sets[2] = { &w->add_test, &w->add_hard };
     const char *names[2] = { "add_test.jsonl", "add_hard.jsonl" };
     for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", data_dir, names[i]);
+        join_path(path, sizeof path, data_dir, names[i]);
         if (load_jsonl(path, sets[i], err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
         for (int k = 0; k < sets[i]->n; k++) {
             Problem p;
@@ -1624,15 +1646,19 @@ static void seqs_free(Seqs *s) {
 }
 
 // Encode the prompt for a question (plus an optional forced start of the
-// answer) into row i of s. Dies with a clear message if it cannot fit.
+// answer) into row i of s. Dies with a clear message if it cannot fit: the
+// whole question is encoded and counted, however long.
 static void seqs_set_prompt(Seqs *s, int i, const Tokenizer *tok, const char *question, const char *forced) {
-    char prompt[768];
-    render_prompt(question, prompt, sizeof prompt);
+    size_t cap = strlen(question) + (forced ? strlen(forced) : 0) + 64;   // 64: the template's words
+    char *prompt = xmalloc(cap, "prompt");
+    render_prompt(question, prompt, cap);
     size_t pl = strlen(prompt);
-    if (forced) snprintf(prompt + pl, sizeof prompt - pl, "%s", forced);
+    if (forced) snprintf(prompt + pl, cap - pl, "%s", forced);
     int n = tok_encode(tok, prompt, strlen(prompt), s->tok + (size_t)i * s->T, s->T);
+    free(prompt);
     if (n < 0 || n >= s->T - 1)
-        die(EXIT_DATA, "prompt \"%.40s\" is %d tokens; the model's context is %d (shorten it)", question, n, s->T);
+        die(EXIT_DATA, "the prompt \"%.40s%s\" is %d tokens; it does not fit the model's context of %d "
+            "(at most %d, to leave room for an answer: shorten it)", question, strlen(question) > 40 ? "..." : "", n, s->T, s->T - 2);
     s->plen[i] = n;
     s->len[i] = n;
 }
@@ -2098,6 +2124,7 @@ typedef struct {
     int resume;           // continue from out/state.bin when there is one
     int quiet;            // no progress lines
     const char *identity; // the flags that change results: a resumed run must agree
+    const Tokenizer *tok; // the tokenizer trained with, recorded in every checkpoint (NULL: not recorded)
 } RunIO;
 
 // A run in progress (machinery, at the end of the file): its folder, its
@@ -2677,31 +2704,34 @@ static void buf_printf(Buf *b, const char *fmt, ...) {
     }
 }
 
-// Read a whole file (at most max bytes). NULL and a message on failure.
+// Read a whole regular file of at most max bytes. NULL and a message on
+// failure. The file is opened first and then looked at (fstat: no race),
+// opened without blocking (a FIFO would wait for a writer forever), and
+// sized before it is read (/dev/zero never ends): only regular files.
 static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     struct stat st;
-    if (stat(path, &st) != 0) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
-    if (S_ISDIR(st.st_mode)) { errf(err, errcap, "%s is a directory, not a file", path); return NULL; }
-    FILE *f = fopen(path, "rb");
-    if (!f) { errf(err, errcap, "cannot open %s: %s", path, strerror(errno)); return NULL; }
-    size_t cap = 1 << 16, n = 0;
-    char *data = malloc(cap);
-    while (data) {
-        if (n == cap) {
-            if (cap >= max) { errf(err, errcap, "%s is larger than %zu bytes", path, max); free(data); fclose(f); return NULL; }
-            cap = cap * 2 < max ? cap * 2 : max;
-            char *d = realloc(data, cap);
-            if (!d) { free(data); data = NULL; break; }
-            data = d;
-        }
-        size_t k = fread(data + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        errf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return NULL;
     }
-    int bad = ferror(f);
-    fclose(f);
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        if (S_ISDIR(st.st_mode)) errf(err, errcap, "%s is a directory, not a file", path);
+        else if (!S_ISREG(st.st_mode)) errf(err, errcap, "%s is not a regular file (a FIFO, a device or a socket)", path);
+        else errf(err, errcap, "%s is larger than %zu bytes", path, max);
+        close(fd);
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);    // reads of a regular file never block anyway
+    size_t cap = (size_t)st.st_size, n = 0;
+    char *data = malloc(cap + 1);
+    ssize_t k = 0;
+    while (data && n < cap && (k = read(fd, data + n, cap - n)) > 0) n += (size_t)k;
+    int read_errno = errno;
+    close(fd);
     if (!data) { errf(err, errcap, "out of memory reading %s", path); return NULL; }
-    if (bad) { errf(err, errcap, "cannot read %s", path); free(data); return NULL; }
+    if (k < 0) { errf(err, errcap, "cannot read %s: %s", path, strerror(read_errno)); free(data); return NULL; }
     *len = n;
     return data;
 }
@@ -2716,8 +2746,21 @@ static int json_eat(Json *j, char ch) {
     if (j->s < j->end && *j->s == ch) { j->s++; return 1; }
     return 0;
 }
-// Read a string into out (cap bytes, NUL-terminated). Escapes \" \\ \/ \n \t
-// and \u00XX are understood; longer strings than cap are an error.
+// Four hex digits of a \u escape into *v; 0 if they are not.
+static int json_hex4(Json *j, unsigned *v) {
+    if (j->end - j->s < 4) return 0;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int hx = tolower((unsigned char)*j->s++);
+        if (!isxdigit(hx)) return 0;
+        *v = *v * 16 + (unsigned)(isdigit(hx) ? hx - '0' : hx - 'a' + 10);
+    }
+    return 1;
+}
+// Read a string into out (cap bytes, NUL-terminated). Every JSON escape is
+// understood, \uXXXX as UTF-8 (a character past U+FFFF is a surrogate pair,
+// \ud83d\ude00, as Python's json.dumps writes it); longer strings than cap
+// are an error.
 static int json_string(Json *j, char *out, size_t cap) {
     if (!json_eat(j, '"')) { j->err = "expected a string"; return 0; }
     size_t n = 0;
@@ -2733,22 +2776,25 @@ static int json_string(Json *j, char *out, size_t cap) {
             else if (e == 'b') ch = '\b';
             else if (e == 'f') ch = '\f';
             else if (e == '"' || e == '\\' || e == '/') ch = e;
-            else if (e == 'u' && j->end - j->s >= 4) {
-                unsigned v = 0;
-                for (int i = 0; i < 4; i++) {
-                    int hx = tolower((unsigned char)*j->s++);
-                    if (!isxdigit(hx)) { j->err = "bad \\u escape"; return 0; }
-                    v = v * 16 + (unsigned)(isdigit(hx) ? hx - '0' : hx - 'a' + 10);
+            else if (e == 'u') {
+                unsigned v, lo;
+                if (!json_hex4(j, &v)) { j->err = "bad \\u escape"; return 0; }
+                if (v >= 0xd800 && v < 0xdc00) {            // a high surrogate: its low half must follow
+                    int pair = j->end - j->s >= 2 && j->s[0] == '\\' && j->s[1] == 'u';
+                    if (pair) j->s += 2;
+                    if (!pair || !json_hex4(j, &lo) || lo < 0xdc00 || lo > 0xdfff) { j->err = "bad \\u escape: a lone surrogate"; return 0; }
+                    v = 0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00);
                 }
-                // no NUL (it would cut the string short) and no lone surrogates
-                if (v == 0 || (v >= 0xd800 && v <= 0xdfff)) { j->err = "bad \\u escape"; return 0; }
-                if (v >= 0x80) {                            // write it as UTF-8
-                    unsigned char u[3]; int k = 0;
-                    if (v < 0x800) { u[k++] = (unsigned char)(0xC0 | (v >> 6)); }
-                    else { u[k++] = (unsigned char)(0xE0 | (v >> 12)); u[k++] = (unsigned char)(0x80 | ((v >> 6) & 0x3F)); }
+                if (v >= 0xdc00 && v <= 0xdfff) { j->err = "bad \\u escape: a lone surrogate"; return 0; }
+                if (v == 0) { j->err = "\\u0000 in a string"; return 0; }   // it would cut the string short
+                if (v >= 0x80) {                            // write it as UTF-8, 2 to 4 bytes
+                    static const unsigned char LEAD[5] = { 0, 0, 0xC0, 0xE0, 0xF0 };
+                    int k = v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
                     if (n + (size_t)k + 1 >= cap) { j->err = "string too long"; return 0; }
-                    for (int i = 0; i < k; i++) out[n++] = (char)u[i];
-                    v = 0x80 | (v & 0x3F);
+                    for (int i = k - 1; i > 0; i--, v >>= 6) out[n + (size_t)i] = (char)(0x80 | (v & 0x3F));
+                    out[n] = (char)(LEAD[k] | v);
+                    n += (size_t)k;
+                    continue;
                 }
                 ch = (char)v;
             } else { j->err = "bad escape in a string"; return 0; }
@@ -2788,12 +2834,38 @@ static int json_uint_array(Json *j, uint64_t *out, int max) {
     if (!json_eat(j, ']')) { j->err = "expected ']'"; return -1; }
     return n;
 }
+static void json_digits(Json *j) { while (j->s < j->end && isdigit((unsigned char)*j->s)) j->s++; }
+// A number, its text as written copied into out (cap bytes); *integer says
+// if it has neither a fraction nor an exponent. 0 (j->err) if there is none.
+static int json_number(Json *j, char *out, size_t cap, int *integer) {
+    json_ws(j);
+    const char *s = j->s;
+    if (j->s < j->end && *j->s == '-') j->s++;
+    const char *digits = j->s;
+    json_digits(j);
+    if (j->s == digits) { j->err = "expected a number"; return 0; }
+    *integer = 1;
+    if (j->s < j->end && *j->s == '.') { j->s++; json_digits(j); *integer = 0; }
+    if (j->s < j->end && (*j->s == 'e' || *j->s == 'E')) {
+        j->s++;
+        if (j->s < j->end && (*j->s == '+' || *j->s == '-')) j->s++;
+        json_digits(j);
+        *integer = 0;
+    }
+    if ((size_t)(j->s - s) >= cap) { j->err = "number too long"; return 0; }
+    memcpy(out, s, (size_t)(j->s - s));
+    out[j->s - s] = '\0';
+    return 1;
+}
 
 // ----------------------------------------------------------------------------
 // JSONL: the benchmarks in data/
 
-// Read a JSONL benchmark: one {"prompt": "...", "answer": "..."} per line.
-// Every malformed line is an error naming the file and line.
+// Read a JSONL benchmark: one {"prompt": "...", "answer": "..."} per line;
+// the answer may also be an integer (632), other keys are ignored when their
+// values are strings or numbers ("id": 7), and a leading byte-order mark is
+// skipped. Every malformed line is an error naming the file, the line and,
+// where one is at fault, the key.
 static int valid_utf8(const char *s) {
     const unsigned char *u = (const unsigned char *)s;
     while (*u) {
@@ -2816,10 +2888,12 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
     if (!text) return -1;
     ds->ex = NULL; ds->n = 0;
     int cap = 0, line = 0;
-    for (size_t pos = 0; pos < len;) {
+    size_t bom = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    for (size_t pos = bom; pos < len;) {
         size_t end = pos;
         while (end < len && text[end] != '\n') end++;
         line++;
+        char why[160];                                          // a message naming the key
         Json j = { text + pos, text + end, NULL };
         json_ws(&j);
         if (j.s == j.end) { pos = end + 1; continue; }               // blank line
@@ -2832,17 +2906,21 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
             char key[64], val[256];
             if (!json_string(&j, key, sizeof key) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected \"key\":"; goto bad; }
             json_ws(&j);
+            int prompt = !strcmp(key, "prompt"), answer = !strcmp(key, "answer"), integer = 0;
+            const char *wrong = NULL, *shown = "";           // what is wrong with the value
             if (j.s < j.end && *j.s == '"') {
-                if (!json_string(&j, val, sizeof val)) goto bad;
-            } else {                                                   // a bare number is fine for "answer"
-                if (strcmp(key, "answer")) { j.err = "expected a string"; goto bad; }
-                uint64_t v;
-                int neg = json_eat(&j, '-');
-                if (!json_uint(&j, &v) || v > 999999999999999999ULL) { if (!j.err) j.err = "expected a string or an integer"; goto bad; }
-                snprintf(val, sizeof val, "%s%llu", neg ? "-" : "", (unsigned long long)v);
+                if (!json_string(&j, val, sizeof val)) wrong = j.err;
+            } else if (!prompt && j.s < j.end && (*j.s == '-' || isdigit((unsigned char)*j.s))) {
+                if (!json_number(&j, val, sizeof val, &integer)) wrong = j.err;
+                else if (answer && !integer) { wrong = "must be an integer or a string, not "; shown = val; }
+            } else wrong = prompt ? "expected a string" : answer ? "expected a string or an integer" : "expected a string or a number";
+            if (wrong) {
+                snprintf(why, sizeof why, "\"%s\": %s%.40s", key, wrong, shown);
+                j.err = why;
+                goto bad;
             }
-            if (!strcmp(key, "prompt")) { snprintf(e.prompt, sizeof e.prompt, "%s", val); have_p = 1; }
-            else if (!strcmp(key, "answer")) {
+            if (prompt) { snprintf(e.prompt, sizeof e.prompt, "%s", val); have_p = 1; }
+            else if (answer) {
                 if (strlen(val) >= sizeof e.answer) { j.err = "\"answer\" is too long"; goto bad; }
                 memcpy(e.answer, val, strlen(val) + 1);
                 have_a = 1;
@@ -2856,7 +2934,13 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
         if (!valid_utf8(e.prompt) || !valid_utf8(e.answer)) { j.err = "invalid UTF-8"; goto bad; }
         Problem p;
         e.is_arith = parse_question(e.prompt, &p);
-        if (e.is_arith && !parse_integer(e.answer, strlen(e.answer), &e.expected)) { j.err = "\"answer\" of an addition is not an integer"; goto bad; }
+        if (e.is_arith && !parse_integer(e.answer, strlen(e.answer), &e.expected)) {
+            size_t digits = strspn(e.answer + strspn(e.answer, " +-"), "0123456789");
+            snprintf(why, sizeof why, "\"answer\" is too long: an integer answer has at most %d digits (this one has %zu)",
+                     ANSWER_MAX_DIGITS, digits);
+            j.err = digits > ANSWER_MAX_DIGITS ? why : "\"answer\" of an addition is not an integer";
+            goto bad;
+        }
         if (ds->n == cap) {
             cap = cap ? cap * 2 : 64;
             Example *x = realloc(ds->ex, sizeof(Example) * (size_t)cap);
@@ -2994,16 +3078,39 @@ static int cmp_entry_begin(const void *a, const void *b) {
 // A run folder or a file: "runs/demo" means "runs/demo/model.safetensors".
 static void model_path(const char *arg, char *out, size_t cap) {
     struct stat st;
-    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(out, cap, "%s/model.safetensors", arg);
-    else snprintf(out, cap, "%s", arg);
+    join_path(out, cap, arg, stat(arg, &st) == 0 && S_ISDIR(st.st_mode) ? "model.safetensors" : NULL);
 }
 
-#define META_MAX 16
+#define META_MAX 64      // entries of __metadata__ kept; a header with more is refused
 typedef struct { char key[META_MAX][32], val[META_MAX][256]; int n; } Meta;
 
 static const char *meta_get(const Meta *md, const char *key) {
     for (int i = 0; i < md->n; i++) if (!strcmp(md->key[i], key)) return md->val[i];
     return NULL;
+}
+
+// A checkpoint records the tokenizer it was trained with as "tokenizer_hash":
+// FNV-1a 64 of the merge lines of tokenizer.txt ("left right\n" each), in hex.
+// Another tokenizer of the same size would load fine and garble every text.
+static void tok_hash(const Tokenizer *t, char out[17]) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < t->n_merges; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "%d %d\n", t->merges[i][0], t->merges[i][1]);
+        for (const char *c = line; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+// Exit unless the checkpoint at path (metadata md) was trained with tok, the
+// tokenizer of data_dir. A checkpoint older than the key is not checked.
+static void check_tokenizer(const char *path, const Meta *md, const Tokenizer *tok, const char *data_dir) {
+    const char *want = meta_get(md, "tokenizer_hash");
+    char have[17];
+    tok_hash(tok, have);
+    if (want && strcmp(want, have))
+        die(EXIT_DATA, "%s was trained with another tokenizer (hash %s); %s/tokenizer.txt is %s: use the --data-dir it was trained with",
+            path, want, data_dir, have);
 }
 
 // Load a checkpoint into a freshly allocated model. Every way a file can be
@@ -3033,7 +3140,8 @@ static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err,
     int ne = 0, cap_e = CKPT_MAX_TENSORS + 8;
     e = xcalloc((size_t)cap_e, sizeof(HeaderEntry), "header entries");
     if (!json_eat(&j, '{')) { j.err = "header is not a JSON object"; goto bad_json; }
-    if (!json_eat(&j, '}')) do {
+    int empty = json_eat(&j, '}');
+    if (!empty) do {
         char key[64];
         if (!json_string(&j, key, sizeof key)) goto bad_json;
         if (!json_eat(&j, ':')) { j.err = "expected ':'"; goto bad_json; }
@@ -3045,7 +3153,8 @@ static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err,
                     if (!j.err) j.err = "bad metadata entry";
                     goto bad_json;
                 }
-                if (md.n < META_MAX) { strcpy(md.key[md.n], k); strcpy(md.val[md.n], v); md.n++; }
+                if (md.n == META_MAX) { errf(err, errcap, "%s: more than %d metadata entries", path, META_MAX); goto done; }
+                strcpy(md.key[md.n], k); strcpy(md.val[md.n], v); md.n++;
             } while (json_eat(&j, ','));
             if (md.n && !json_eat(&j, '}')) { j.err = "expected '}' after metadata"; goto bad_json; }
             continue;
@@ -3077,9 +3186,10 @@ static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err,
         }
         ne++;
     } while (json_eat(&j, ','));
-    if (!json_eat(&j, '}')) { j.err = "expected '}' at the end of the header"; goto bad_json; }
+    if (!empty && !json_eat(&j, '}')) { j.err = "expected '}' at the end of the header"; goto bad_json; }
     json_ws(&j);
     if (j.s != j.end) { j.err = "trailing bytes after the header object"; goto bad_json; }
+    if (ne == 0) { errf(err, errcap, "%s: the header lists no tensors%s", path, md.n ? "" : " and no metadata"); goto done; }
 
     // the configuration, from the metadata
     Config c;
@@ -3089,11 +3199,11 @@ static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err,
         const char *v = meta_get(&md, keys[i]);
         char *endp;
         long x = v ? strtol(v, &endp, 10) : 0;
-        if (!v || !*v || *endp || x < 1 || x > 1 << 20) {
+        if (!v || !*v || *endp) {
             errf(err, errcap, "%s: metadata '%s' is %s (expected a positive integer)", path, keys[i], v ? "not a number" : "missing");
             goto done;
         }
-        *vals[i] = (int)x;
+        *vals[i] = x < 0 || x > 1 << 20 ? 0 : (int)x;     // config_check says what is out of range
     }
     const char *why = config_check(&c);
     if (why) { errf(err, errcap, "%s: bad configuration in metadata: %s", path, why); goto done; }
@@ -3179,16 +3289,18 @@ static int use_color(void) {
 #define C_BOLD  (use_color() ? "\033[1m" : "")
 #define C_OFF   (use_color() ? "\033[0m" : "")
 
+// Create a folder (and its parents) that we can write in, or exit.
 static void make_dir(const char *path) {
-    char tmp[512];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    char tmp[DIR_MAX + 1], probe[PATH_CAP];
+    if (strlen(path) > DIR_MAX)
+        die(EXIT_USAGE, "%.60s...: path too long for a folder (%zu bytes; at most %d)", path, strlen(path), DIR_MAX);
+    memcpy(tmp, path, strlen(path) + 1);
     for (char *p = tmp + 1; *p; p++)
         if (*p == '/') { *p = '\0'; mkdir(tmp, 0755); *p = '/'; }
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST) die(EXIT_USAGE, "cannot create folder %s: %s", path, strerror(errno));
     struct stat st;
     if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) die(EXIT_USAGE, "--out %s is not a folder", path);
-    char probe[600];
-    snprintf(probe, sizeof probe, "%s/.write-test", path);
+    join_path(probe, sizeof probe, path, ".write-test");
     FILE *f = fopen(probe, "w");
     if (!f) die(EXIT_USAGE, "cannot write in %s: %s", path, strerror(errno));
     fclose(f);
@@ -3251,8 +3363,8 @@ static void grpo_row(double *row, long step, const GrpoStats *st, const EvalStat
 
 // Write a buffer as DIR/NAME, atomically, and free it.
 static int write_buf_atomic(const char *dir, const char *name, Buf *b, char *err, size_t errcap) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char path[PATH_CAP];
+    join_path(path, sizeof path, dir, name);
     Chunk ch = { b->s, b->len };
     int rc = write_file_atomic(path, &ch, 1, err, errcap);
     free(b->s);
@@ -3629,12 +3741,14 @@ static void run_progress(Run *r, long done, long total, int own_line, const char
 // steps), then model.safetensors, metrics.csv, curves.svg and samples.txt.
 static void run_write(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
     const char *dir = r->io.out;
-    char path[600], err[800], step_s[32], total_s[32];
+    char path[PATH_CAP], err[PATH_CAP + 512], step_s[32], total_s[32], hash[17] = "";
     snprintf(step_s, sizeof step_s, "%ld", step);
     snprintf(total_s, sizeof total_s, "%ld", total);
+    if (r->io.tok) tok_hash(r->io.tok, hash);
     // "step" of "steps": a checkpoint saved part-way says so
-    const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s, NULL };
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s,
+                           r->io.tok ? "tokenizer_hash" : NULL, hash, NULL };
+    join_path(path, sizeof path, dir, "model.safetensors");
     if (fflush(r->samples) != 0) die(EXIT_DATA, "out of memory for samples");
     Buf samples = { 0 };
     buf_printf(&samples, "%.*s", (int)r->samples_len, r->samples_text ? r->samples_text : "");
@@ -3712,7 +3826,7 @@ typedef struct {
     const char *data_dir;  // the toy world's files
     const char *loss;      // grpo | dr_grpo | dapo
     long seed;
-    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every;
+    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, force;
     float lr, beta, clip, clip_high, temperature, top_p;
     const char *text;      // the positional argument of ask / score
     unsigned char given[32]; // given[k]: FLAGS[k] was on the command line
@@ -3753,6 +3867,7 @@ static const Flag FLAGS[] = {
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero", "peak learning rate" },
     { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
+    { "--force", 'b', ARG(force), 0, 0, "make-data", "replace the files of an existing data dir (models trained with its tokenizer stop loading)" },
 };
 #define N_FLAGS ((int)(sizeof FLAGS / sizeof *FLAGS))
 _Static_assert(sizeof FLAGS / sizeof *FLAGS <= sizeof ((Args *)0)->given, "Args.given needs a slot per flag");
@@ -3772,7 +3887,7 @@ static const Command COMMANDS[] = {
     { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
     { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
     { "bench", "", "training and sampling tokens/s, GRPO step time, GFLOP/s" },
-    { "make-data", "", "regenerate data/: the held-out benchmarks and the tokenizer" },
+    { "make-data", "", "write a data dir: the held-out benchmarks and the tokenizer" },
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))
 
@@ -3847,14 +3962,18 @@ static int default_threads(void) {
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
-static void load_model_or_die(const char *arg, Model *m, const World *w) {
-    char path[600], err[800];
+// Load --model for use with tok, the tokenizer of data_dir: it must be the
+// one the model was trained with.
+static void load_model_or_die(const char *arg, Model *m, const Tokenizer *tok, const char *data_dir) {
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    Meta md;
     if (!arg) die(EXIT_USAGE, "--model is required (a checkpoint file or a run folder such as runs/demo)");
     model_path(arg, path, sizeof path);
-    if (load_safetensors(path, m, NULL, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
-    if (w && m->config.vocab_size != tok_vocab_size(&w->tok))
+    if (load_safetensors(path, m, &md, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    check_tokenizer(path, &md, tok, data_dir);
+    if (m->config.vocab_size != tok_vocab_size(tok))
         die(EXIT_DATA, "%s: vocab_size %d does not match the tokenizer in %s (%d tokens)", path,
-            m->config.vocab_size, w->data_dir, tok_vocab_size(&w->tok));
+            m->config.vocab_size, data_dir, tok_vocab_size(tok));
 }
 
 // R1-Zero's options: the defaults, then the flags given.
@@ -3934,8 +4053,8 @@ static void print_precondition(Model *m, const World *w, long seed) {
 
 // The run folder of an RL command: saved every 10 steps (--save-every),
 // evaluated every step, a sample shown every show_every steps.
-static RunOpts rl_run_opts(const Args *a, const char *out, int show_every, const char *identity) {
-    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, identity },
+static RunOpts rl_run_opts(const Args *a, const char *out, int show_every, const char *identity, const World *w) {
+    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, identity, &w->tok },
                    1, show_every, EVAL_SAMPLING };
     return ro;
 }
@@ -3954,19 +4073,20 @@ static int cmd_demo(const Args *a) {
     need_additions(&w);
     const char *out = a->out ? a->out : "runs/demo";
     Model m;
-    char err[800];
+    char err[PATH_CAP + 512];
     const char *base_dir = "runs/base";
     struct stat so, sb;
     if (!strcmp(out, base_dir) || (stat(out, &so) == 0 && stat(base_dir, &sb) == 0 && so.st_ino == sb.st_ino && so.st_dev == sb.st_dev))
         die(EXIT_USAGE, "--out %s is where the demo keeps its base model; choose another folder", out);
-    char base_path[600];
-    snprintf(base_path, sizeof base_path, "%s/model.safetensors", base_dir);
+    char base_path[PATH_CAP];
+    join_path(base_path, sizeof base_path, base_dir, "model.safetensors");
     double t0 = now_seconds();
     Config want = demo_config(&w);
     SftOpts po = PRETRAIN_DEFAULTS;
     // reuse a finished base of the demo's shape; resume an unfinished one
     Meta md;
     int have_base = load_safetensors(base_path, &m, &md, err, sizeof err) == 0;
+    if (have_base) check_tokenizer(base_path, &md, &w.tok, w.data_dir);   // it would resume with it, too
     if (have_base) {
         const char *step = meta_get(&md, "step"), *steps = meta_get(&md, "steps");
         int finished = step && steps && !strcmp(step, steps) && atoi(steps) == po.steps;
@@ -3975,11 +4095,11 @@ static int cmd_demo(const Args *a) {
     char id[512];
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
-        RunIO io = { base_dir, 250, 1, a->quiet, sft_identity(&po, a->seed, &w, id, sizeof id) };
+        RunIO io = { base_dir, 250, 1, a->quiet, sft_identity(&po, a->seed, &w, id, sizeof id), &w.tok };
         run_pretrain(&m, &w, &po, a->seed, &io);
     }
     print_precondition(&m, &w, a->seed);
-    RunOpts ro = rl_run_opts(a, out, 10, grpo_identity(&o, a->seed, &w, id, sizeof id));
+    RunOpts ro = rl_run_opts(a, out, 10, grpo_identity(&o, a->seed, &w, id, sizeof id), &w);
     make_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
@@ -4011,7 +4131,7 @@ static int cmd_pretrain(const Args *a) {
     Model m;
     char id[512];
     RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet,
-                 sft_identity(&po, a->seed, &w, id, sizeof id) };
+                 sft_identity(&po, a->seed, &w, id, sizeof id), &w.tok };
     run_pretrain(&m, &w, &po, a->seed, &io);
     const char *out = io.out;
     printf("wrote %s/model.safetensors\n", out);
@@ -4024,13 +4144,13 @@ static int cmd_zero(const Args *a) {
     World w;
     world_load(&w, a->data_dir);
     Model m;
-    load_model_or_die(a->model ? a->model : "runs/base", &m, &w);
+    load_model_or_die(a->model ? a->model : "runs/base", &m, &w.tok, w.data_dir);
     need_additions(&w);
     GrpoOpts o = grpo_from_args(a);
     const char *out = a->out ? a->out : "runs/zero";
     make_dir(out);
     char id[512];
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, &w, id, sizeof id));
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, &w, id, sizeof id), &w);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
     train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
@@ -4045,9 +4165,9 @@ static int cmd_eval(const Args *a) {
     World w;
     world_load(&w, a->data_dir);
     Model m;
-    load_model_or_die(a->model, &m, &w);
+    load_model_or_die(a->model, &m, &w.tok, w.data_dir);
     Dataset ds = w.add_test, own = { 0 };
-    char err[800];
+    char err[PATH_CAP + 512];
     if (a->data) {
         if (load_jsonl(a->data, &own, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
         ds = own;
@@ -4105,7 +4225,7 @@ static int cmd_ask(const Args *a) {
     World w;
     world_load(&w, a->data_dir);
     Model m;
-    load_model_or_die(a->model, &m, &w);
+    load_model_or_die(a->model, &m, &w.tok, w.data_dir);
     Seqs s;
     seqs_alloc(&s, 1, m.config.n_ctx);
     seqs_set_prompt(&s, 0, &w.tok, a->text, NULL);
@@ -4145,13 +4265,11 @@ static int cmd_ask(const Args *a) {
 static int cmd_score(const Args *a) {
     if (!a->text) die(EXIT_USAGE, "score needs a text, e.g. ./r1 score --model runs/demo \"User: 1+2 Assistant:3\"");
     Tokenizer tok = { 0 };
-    char path[600], err[800];
-    snprintf(path, sizeof path, "%s/tokenizer.txt", a->data_dir);
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(path, sizeof path, a->data_dir, "tokenizer.txt");
     if (tok_load(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     Model m;
-    load_model_or_die(a->model, &m, NULL);
-    if (m.config.vocab_size != tok_vocab_size(&tok))
-        die(EXIT_DATA, "the model's vocab_size %d does not match %s (%d tokens)", m.config.vocab_size, path, tok_vocab_size(&tok));
+    load_model_or_die(a->model, &m, &tok, a->data_dir);
     int n = tok_encode(&tok, a->text, strlen(a->text), NULL, 0);
     if (n < 1) die(EXIT_USAGE, "score needs a non-empty text");
     if (n > m.config.n_ctx) die(EXIT_DATA, "the text is %d tokens; the model's context is %d", n, m.config.n_ctx);
@@ -4168,16 +4286,24 @@ static int cmd_score(const Args *a) {
     return 0;
 }
 
-// Regenerate data/: the held-out benchmarks (fixed seed) and the tokenizer,
-// trained on a sample of the corpus that avoids them.
+// Write a data dir: the held-out benchmarks (fixed seed) and the tokenizer,
+// trained on a sample of the corpus that avoids them. An existing data dir
+// is replaced only with --force: its checkpoints would stop loading.
 static int cmd_make_data(const Args *a) {
     const char *dir = a->data_dir;
+    char err[PATH_CAP + 512], path[PATH_CAP];
+    const char *names[3] = { "add_test.jsonl", "add_hard.jsonl", "tokenizer.txt" };
+    struct stat st;
+    for (int i = 0; i < 3 && !a->force; i++) {
+        join_path(path, sizeof path, dir, names[i]);
+        if (stat(path, &st) == 0)
+            die(EXIT_USAGE, "%s exists; models trained with this data dir's tokenizer would stop loading "
+                "(--force replaces it; or choose another --data-dir)", path);
+    }
     make_dir(dir);
     Rng rng = rng_seed((uint64_t)a->seed + 2025);
     World w;
     memset(&w, 0, sizeof w);
-    char err[800], path[600];
-    const char *names[2] = { "add_test.jsonl", "add_hard.jsonl" };
     for (int tier = 0; tier < 2; tier++) {
         Buf b = { 0 };
         for (int i = 0; i < 128; i++) {
@@ -4187,7 +4313,7 @@ static int cmd_make_data(const Args *a) {
             buf_printf(&b, "{\"prompt\": \"%s\", \"answer\": \"%ld\"}\n", q, problem_sum(&p));
             problem_set_add(&w.heldout, &p);
         }
-        snprintf(path, sizeof path, "%s/%s", dir, names[tier]);
+        join_path(path, sizeof path, dir, names[tier]);
         Chunk c = { b.s, b.len };
         if (write_file_atomic(path, &c, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
         free(b.s);
@@ -4201,10 +4327,10 @@ static int cmd_make_data(const Args *a) {
     }
     Tokenizer tok = { 0 };
     if (tok_train(&tok, corpus.s, corpus.len, 192) != 0) die(EXIT_DATA, "tokenizer training failed");
-    snprintf(path, sizeof path, "%s/tokenizer.txt", dir);
+    join_path(path, sizeof path, dir, names[2]);
     if (tok_save(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     printf("wrote %s (%d merges, vocabulary %d)\n", path, tok.n_merges, tok_vocab_size(&tok));
-    free(corpus.s);
+    free(corpus.s); free(w.heldout.keys);
     tok_free(&tok);
     return 0;
 }
@@ -4246,9 +4372,12 @@ static int cmd_bench(const Args *a) {
     const int progress = !a->json && isatty(fileno(stdout));
     Model m;
     Rng rng = rng_seed((uint64_t)a->seed);
-    if (a->model) load_model_or_die(a->model, &m, &w);
+    if (a->model) load_model_or_die(a->model, &m, &w.tok, w.data_dir);
     else { model_alloc(&m, &c); model_init(&m, &rng); }
     c = m.config;
+    if (c.n_ctx < T)
+        die(EXIT_DATA, "%s: the model's context is %d tokens, too short for the benchmark's sequences of %d",
+            a->model, c.n_ctx, T);
     int *in = xmalloc(sizeof(int) * B * T, "bench"), *tg = xmalloc(sizeof(int) * B * T, "bench");
     float *wt = xmalloc(sizeof(float) * B * T, "bench");
     for (int i = 0; i < B * T; i++) { in[i] = rng_int(&rng, c.vocab_size); tg[i] = rng_int(&rng, c.vocab_size); wt[i] = 1.0f / (B * T); }
@@ -4335,7 +4464,20 @@ static int cmd_bench(const Args *a) {
 }
 
 #ifndef R1_TESTING
+// Output that could not be written is a failure, not a success (./r1 eval
+// --json > /dev/full): at every exit, stdout is flushed, closed and checked.
+// (EBADF: stdout was closed by whoever started us; nothing to report.)
+static void close_stdout(void) {
+    int bad = ferror(stdout);
+    errno = 0;
+    if ((fclose(stdout) != 0 && errno != EBADF) || bad) {
+        fprintf(stderr, "r1: cannot write to standard output: %s\n", errno ? strerror(errno) : "write error");
+        _exit(EXIT_DATA);
+    }
+}
+
 int main(int argc, char **argv) {
+    atexit(close_stdout);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? EXIT_USAGE : 0;

@@ -27,12 +27,15 @@
 #include "r1.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char *const tok_special_names[TOK_N_SPECIAL] = {
     "<|end|>", "<think>", "</think>", "<answer>", "</answer>",
@@ -491,10 +494,27 @@ int tok_save(const Tokenizer *t, const char *path, char *err, size_t errcap) {
 
 // Read a whole file of at most `limit` bytes. Returns a buffer the caller
 // frees, its size in *n; or NULL with a reason in err.
+// Only a regular file: opened without blocking (a FIFO would wait for a
+// writer forever) and looked at once open (fstat), then read normally.
 static char *read_small_file(const char *path, size_t limit, size_t *n, char *err, size_t errcap) {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        set_err(err, errcap, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_err(err, errcap, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory, not a file"
+                                              : "is not a regular file (a FIFO, a device or a socket)");
+        close(fd);
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
     if (!f) {
         set_err(err, errcap, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     char *buf = malloc(limit + 1);

@@ -269,6 +269,10 @@ s = json.dumps(h, separators=(",", ":")).encode(); s += b" " * (-len(s) % 8)
 open(sys.argv[2], "wb").write(struct.pack("<Q", len(s)) + s + b[8 + n:])' "$BASE" "$TMP/cwd/runs/base/model.safetensors"
     expect_err 2 --loss "demo --loss ppo (a usage error, before any work)" \
         sh -c 'cd "$1" && shift && exec "$@"' sh "$TMP/cwd" "$R1" demo --loss ppo $SAFE_demo
+    make_data_5=$TMP/cwd/dd5
+    "$R1" make-data --seed 5 --data-dir "$make_data_5" >/dev/null 2>&1
+    expect_err 1 "another tokenizer" "demo reusing a base trained with another tokenizer" \
+        sh -c 'cd "$1" && shift && exec "$@"' sh "$TMP/cwd" "$R1" demo --data-dir "$make_data_5" --steps 1 --prompts 2 --group 2 --out "$TMP/junk" --quiet
 fi
 
 # missing required inputs
@@ -321,6 +325,27 @@ expect_err 1 "$TMP/nodir" "eval --data-dir that does not exist" \
 expect_err 1 "$TMP/nodir" "ask --data-dir that does not exist" \
     "$R1" ask --data-dir "$TMP/nodir" --model "$TMP/base" 1+2
 
+# FIFOs and devices are refused at once: no hang waiting for a writer, no
+# 2 GiB read from /dev/zero before "too large"
+if mkfifo "$TMP/fifo" 2>/dev/null; then
+    expect_err 1 "not a regular file" "ask --model a FIFO" "$R1" ask --model "$TMP/fifo" 1+2
+    expect_err 1 "not a regular file" "eval --data a FIFO" "$R1" eval --model "$TMP/base" --data "$TMP/fifo" --k 1
+    mkdir "$TMP/dd-fifo" && cp "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$TMP/dd-fifo/" && mkfifo "$TMP/dd-fifo/tokenizer.txt"
+    expect_err 1 "not a regular file" "ask with tokenizer.txt a FIFO" "$R1" ask --model "$TMP/base" --data-dir "$TMP/dd-fifo" 1+2
+    mkdir "$TMP/run-fifo" && mkfifo "$TMP/run-fifo/state.bin"
+    expect_err 1 "not a regular file" "pretrain --resume with state.bin a FIFO" \
+        "$R1" pretrain --steps 1 --batch 2 --out "$TMP/run-fifo" --resume --quiet
+fi
+expect_err 1 "not a regular file" "ask --model /dev/zero" "$R1" ask --model /dev/zero 1+2
+expect_err 1 "not a regular file" "eval --data /dev/zero" "$R1" eval --model "$TMP/base" --data /dev/zero --k 1
+
+# control characters in what a message quotes are shown as \xNN: a newline in
+# a path cannot forge a second "r1:" line, nor an escape sequence reach the terminal
+NL='
+'
+expect_err 1 'x\x0ar1: forged' "ask --model with a newline in its name" "$R1" ask --model "$TMP/x${NL}r1: forged" 1+2
+expect_err 1 'y\x1b[2J' "ask --model with an escape sequence in its name" "$R1" ask --model "$TMP/y$(printf '\033')[2J" 1+2
+
 # a data dir with a broken tokenizer or benchmark
 mkdir "$TMP/dd-tok" "$TMP/dd-bench"
 cp "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$TMP/dd-tok/"; head -c 200 "$DD/tokenizer.txt" >"$TMP/dd-tok/tokenizer.txt"
@@ -330,6 +355,32 @@ expect_err 1 "$TMP/dd-tok/tokenizer.txt" "eval with a truncated tokenizer.txt" \
     "$R1" eval --data-dir "$TMP/dd-tok" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
 expect_err 1 "$TMP/dd-bench/add_test.jsonl:3" "pretrain with a malformed add_test.jsonl" \
     "$R1" pretrain --data-dir "$TMP/dd-bench" $SAFE_pretrain
+
+# ---- the tokenizer a checkpoint was trained with ------------------------------
+
+# another seed's data dir has another tokenizer (same vocabulary size): every
+# command that uses a model with a tokenizer refuses the pair
+expect_ok "make-data --seed 5 into a new folder" "$R1" make-data --seed 5 --data-dir "$TMP/dd5"
+grep -q '"tokenizer_hash":"[0-9a-f]\{16\}"' "$BASE"; check $? "the checkpoint does not record a tokenizer_hash"
+expect_err 1 "another tokenizer" "ask with another data dir's tokenizer" "$R1" ask --model "$TMP/base" --data-dir "$TMP/dd5" 1+2
+expect_err 1 "another tokenizer" "eval with another data dir's tokenizer" \
+    "$R1" eval --model "$TMP/base" --data-dir "$TMP/dd5" --data "$TMP/two.jsonl" --k 1
+expect_err 1 "another tokenizer" "score with another data dir's tokenizer" "$R1" score --model "$TMP/base" --data-dir "$TMP/dd5" 1+2
+expect_err 1 "another tokenizer" "zero with another data dir's tokenizer" "$R1" zero --model "$TMP/base" --data-dir "$TMP/dd5" \
+    --steps 1 --prompts 2 --group 2 --out "$TMP/junk" --quiet
+expect_err 1 "another tokenizer" "bench --model with another data dir's tokenizer" \
+    "$R1" bench --model "$TMP/base" --data-dir "$TMP/dd5" --steps 1
+expect_err 1 "$TMP/dd5/tokenizer.txt" "the tokenizer error names the data dir's tokenizer" \
+    "$R1" ask --model "$TMP/base" --data-dir "$TMP/dd5" 1+2
+# a checkpoint without the key (written before it existed) loads unchecked
+replace "$BASE" "$TMP/nohash.safetensors" '"tokenizer_hash"' '"tokenizer_hasx"'
+expect_ok "ask with a checkpoint that records no tokenizer" "$R1" ask --model "$TMP/nohash.safetensors" --data-dir "$TMP/dd5" 1+2
+# make-data does not overwrite a data dir (every checkpoint trained with it would break) unless --force
+cp "$TMP/dd5/tokenizer.txt" "$TMP/dd5-tokenizer.orig"
+expect_err 2 --force "make-data into an existing data dir" "$R1" make-data --seed 6 --data-dir "$TMP/dd5"
+cmp -s "$TMP/dd5/tokenizer.txt" "$TMP/dd5-tokenizer.orig"; check $? "make-data without --force changed tokenizer.txt"
+expect_ok "make-data --force into an existing data dir" "$R1" make-data --seed 6 --data-dir "$TMP/dd5" --force
+! cmp -s "$TMP/dd5/tokenizer.txt" "$TMP/dd5-tokenizer.orig"; check $? "make-data --force --seed 6 did not replace tokenizer.txt"
 
 # ---- JSONL -------------------------------------------------------------------
 
@@ -384,6 +435,12 @@ fi
 LONG=$(awk 'BEGIN { for (i = 0; i < 200; i++) printf "1+"; print 1 }')
 expect_err "1 2" context "ask with a 401-character prompt" "$R1" ask --model "$TMP/base" "$LONG"
 expect_err "1 2" context "score with a 401-character text" "$R1" score --model "$TMP/base" "$LONG"
+# a 100,000-character question is refused for what it is, not cut to its first
+# 768 bytes (and then answered, or refused with a count of those bytes' tokens)
+HUGE=$(awk 'BEGIN { for (i = 0; i < 50000; i++) printf "1+"; print 1 }')
+expect_err 1 context "ask with a 100001-character question" "$R1" ask --model "$TMP/base" "$HUGE"
+ntok=$(sed -n 's/.* is \([0-9]*\) tokens.*/\1/p' "$TMP/err")
+[ "${ntok:-0}" -gt 100000 ]; check $? "ask with a 100001-character question: the error counts ${ntok:-no} tokens, not its 100000+"
 expect_ok "ask with a prompt that fills most of the context" \
     "$R1" ask --model "$TMP/base" "$(awk 'BEGIN { for (i = 0; i < 30; i++) printf "1+"; print 1 }')"
 
@@ -417,6 +474,25 @@ for s in 1 2 3; do
     ask_json "ask --json --temperature 1 --seed $s 3+4" --temperature 1 --seed "$s" "3+4"
 done
 
+# ---- standard output that cannot be written -------------------------------------
+
+# full CMD ARGS...: with stdout on /dev/full, CMD fails (exit 1) and says so in one line
+full() {
+    what="$* > /dev/full"; what=${what#"$R1 "}
+    timeout -k 5 20 "$@" >/dev/full 2>"$TMP/err"; rc=$?
+    crash_why
+    [ -z "$why" ] && [ "$rc" -ne 1 ] && why="expected exit 1"
+    [ -z "$why" ] && stderr_one_line "cannot write to standard output"
+    if [ -z "$why" ]; then ok; else fail "$what: $why"; fi
+}
+if [ -w /dev/full ]; then
+    full "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 1 --json
+    full "$R1" ask --model "$TMP/base" 1+2
+    full "$R1" score --model "$TMP/base" 1+2
+    full "$R1" make-data --data-dir "$TMP/md-full"
+    full "$R1" --help
+fi
+
 # ---- unwritable run folders --------------------------------------------------
 
 echo "not a folder" >"$TMP/afile"
@@ -431,6 +507,28 @@ cmp -s "$TMP/afile" "$TMP/afile.orig"; check $? "--out an existing file: the fil
 no_debris "$TMP" "--out an existing file"
 left=$(ls -A "$TMP" | grep -E '^afile.+' | grep -v '^afile\.orig$' | tr '\n' ' ')
 [ -z "$left" ]; check $? "--out an existing file: left $left next to it"
+
+# ---- long paths ---------------------------------------------------------------
+
+# a run folder longer than a file name in it can be: refused before anything
+# is written (not model, state and metrics over one another under a cut-off name)
+A200=$(printf '%0200d' 0 | tr 0 a)
+LONGOUT=$TMP/long/$A200/$A200/$A200/run
+expect_err 2 "path too long" "pretrain --out of ${#LONGOUT} bytes" \
+    "$R1" pretrain --steps 1 --batch 2 --out "$LONGOUT" --quiet
+[ ! -e "$TMP/long" ]; check $? "pretrain --out of ${#LONGOUT} bytes: created $(find "$TMP/long" -type f 2>/dev/null | wc -l) files anyway"
+# a run folder of 450 bytes works, and holds every file
+FITOUT=$TMP/fit/$A200/$A200/$(printf '%0*d' $((450 - ${#TMP} - 407)) 0)
+if expect_ok "pretrain --out of ${#FITOUT} bytes" "$R1" pretrain --steps 1 --batch 2 --out "$FITOUT" --quiet; then
+    for f in model.safetensors state.bin metrics.csv curves.svg; do
+        [ -s "$FITOUT/$f" ]; check $? "pretrain --out of ${#FITOUT} bytes: no $f"
+    done
+fi
+# a data dir deeper than 512 bytes is read whole, not through a cut-off name
+LONGDD=$TMP/ldd/$A200/$A200/$A200
+mkdir -p "$LONGDD" && cp "$DD/tokenizer.txt" "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$LONGDD/"
+expect_ok "eval --data-dir of ${#LONGDD} bytes" "$R1" eval --data-dir "$LONGDD" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
+expect_err 2 "path too long" "ask --model of 5000 bytes" "$R1" ask --model "$TMP/$(printf '%05000d' 0)" 1+2
 
 # ---- a run folder, and reproducibility ---------------------------------------
 

@@ -987,6 +987,30 @@ static void test_checkpoints(Rng *rng) {
         free(h.s); free(d2);
     }
 
+    // Metadata another writer might add: 17 keys of its own before ours, and
+    // a value with a surrogate pair (an emoji, as Python's json.dumps writes it).
+    {
+        Buf k = { 0 };
+        buf_printf(&k, "\"__metadata__\":{");
+        for (int i = 0; i < 17; i++) buf_printf(&k, "\"key%d\":\"v\",", i);
+        buf_printf(&k, "\"emoji\":\"\\ud83d\\ude00\",");
+        char *h3 = edit(hdr, NULL, "\"__metadata__\":{", k.s);
+        CHECK(h3 != NULL, "test setup: 17 metadata keys");
+        if (h3) {
+            write_st(bad, h3, data, dlen);
+            memset(&m2, 0, sizeof m2);
+            rc = load_safetensors(bad, &m2, &md, err, sizeof err);
+            CHECK(rc == 0, "17 other metadata keys first: %s", err);
+            if (rc == 0) {
+                const char *e = meta_get(&md, "emoji");
+                CHECK(e && !strcmp(e, "\xf0\x9f\x98\x80"), "\\ud83d\\ude00 is U+1F600 in UTF-8: '%s'", e ? e : "(missing)");
+                model_free(&m2);
+            }
+            free(h3);
+        }
+        free(k.s);
+    }
+
     // malformed files: each must be rejected with a reason, never a crash
     printf("checkpoint: malformed files\n");
     unsigned char *b = xmalloc(len + 64, "file");
@@ -1077,6 +1101,20 @@ static void test_checkpoints(Rng *rng) {
         }
     }
     WITH_HEADER("metadata missing n_layer", edit(hdr, NULL, "\"n_layer\":\"2\",", ""), "n_layer");
+    WITH_HEADER("metadata n_layer 0", edit(hdr, NULL, "\"n_layer\":\"2\"", "\"n_layer\":\"0\""), "n_layer out of range");
+    WITH_HEADER("metadata n_ctx 99999999999", edit(hdr, NULL, "\"n_ctx\":\"8\"", "\"n_ctx\":\"99999999999\""), "n_ctx out of range");
+    WITH_HEADER("a lone surrogate in metadata", edit(hdr, NULL, "\"format\":\"pt\"", "\"format\":\"\\ud83d\""), "surrogate");
+    write_st(bad, "{}", data, dlen);
+    expect_reject("a header {}", bad, "no tensors", 0);
+    write_st(bad, "{\"__metadata__\":{}}", data, dlen);
+    expect_reject("a header with empty metadata and no tensors", bad, "no tensors", 0);
+    {
+        Buf k = { 0 };
+        buf_printf(&k, "\"__metadata__\":{");
+        for (int i = 0; i < 70; i++) buf_printf(&k, "\"key%d\":\"v\",", i);
+        WITH_HEADER("70 metadata keys", edit(hdr, NULL, "\"__metadata__\":{", k.s), "metadata entries");
+        free(k.s);
+    }
     WITH_HEADER("no metadata at all", !strncmp(hdr, "{\"__metadata__\":{", 16) && strstr(hdr, "},") ?
                 splice(hdr, hdr + 1, strstr(hdr, "},") + 2, "") : NULL, NULL);
     WITH_HEADER("metadata n_head 3 (not dividing 16)", edit(hdr, NULL, "\"n_head\":\"2\"", "\"n_head\":\"3\""), "n_head");

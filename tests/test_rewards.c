@@ -859,6 +859,38 @@ static void test_jsonl(void) {
     }
     CHECK(nbad == 0, "%d malformed lines were not rejected as \"path:4: ...\"", nbad);
 
+    // what the messages say: the key at fault, and why
+    struct { const char *line; const char *says; } said[] = {
+        { "{\"prompt\": 12, \"answer\": \"12\"}", "\"prompt\": expected a string" },
+        { "{\"prompt\": \"1+2\", \"id\": true, \"answer\": \"3\"}", "\"id\": expected a string or a number" },
+        { "{\"prompt\": \"1+2\", \"answer\": 3.0}", "\"answer\": must be an integer or a string" },
+        { "{\"prompt\": \"1+2\", \"answer\": 3e2}", "\"answer\": must be an integer or a string" },
+        { "{\"prompt\": \"1+2\", \"answer\": null}", "\"answer\": expected a string or an integer" },
+        { "{\"prompt\": \"1+2\", \"answer\": 1234567890123456789}", "at most 18 digits" },
+        { "{\"prompt\": \"1+2\", \"answer\": \"1234567890123456789\"}", "at most 18 digits" },
+        { "{\"prompt\": \"1+2\", \"answer\": 99999999999999999999}", "at most 18 digits" },
+        { "{\"prompt\": \"1+2\\ud83d\", \"answer\": \"3\"}", "surrogate" },
+        { "{\"prompt\": \"1+2\\ude00\", \"answer\": \"3\"}", "surrogate" },
+        { "{\"prompt\": \"1+2\\ud83d\\u0041\", \"answer\": \"3\"}", "surrogate" },
+    };
+    for (size_t i = 0; i < sizeof said / sizeof *said; i++) {
+        rc = load_bytes("said.jsonl", said[i].line, strlen(said[i].line), &ds, err, sizeof err, path);
+        CHECK(rc == -1 && strstr(err, said[i].says), "%s: rc %d, err \"%s\"; want it to say '%s'", said[i].line, rc, err, said[i].says);
+        if (rc == 0) free(ds.ex);
+    }
+    // and what is fine: a byte-order mark first, a surrogate pair (an emoji,
+    // as Python's json.dumps writes it), unknown keys with numbers
+    const char good3[] = "\xef\xbb\xbf{\"prompt\": \"1+2\", \"answer\": \"3\", \"id\": 7, \"level\": -1.5e3}\n"
+                         "{\"prompt\": \"hi \\ud83d\\ude00\", \"answer\": \"\\uD83D\\uDE00\"}\n";
+    rc = load_bytes("good3.jsonl", LIT(good3), &ds, err, sizeof err, path);
+    CHECK(rc == 0 && ds.n == 2, "BOM, surrogate pair, numeric extra keys: rc %d, %d examples (%s)", rc, ds.n, err);
+    if (rc == 0 && ds.n == 2) {
+        CHECK(ds.ex[0].is_arith && ds.ex[0].expected == 3, "the line after a BOM");
+        CHECK(!strcmp(ds.ex[1].prompt, "hi \xf0\x9f\x98\x80") && !strcmp(ds.ex[1].answer, "\xf0\x9f\x98\x80"),
+              "\\ud83d\\ude00 is U+1F600 in UTF-8: '%s'", ds.ex[1].prompt);
+    }
+    if (rc == 0) free(ds.ex);
+
     // whole-file failures name the file
     struct { const char *name; const char *data; size_t n; const char *why; } whole[] = {
         { "empty.jsonl", "", 0, "an empty file" },

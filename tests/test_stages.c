@@ -136,7 +136,7 @@ int main(void) {
     model_init(&m, &rng);
     for (int i = 0; i < c.d_model; i++) m.params.lnfw[i] = NAN;
     make_dir(dir);
-    RunIO io = { dir, 2, 0, 1, NULL };
+    RunIO io = { dir, 2, 0, 1, NULL, &w.tok };
     int code = pretrain_in_child(&m, &w, &po, &io, errpath);
     char msg[512] = { 0 };
     FILE *f = fopen(errpath, "r");
@@ -155,7 +155,7 @@ int main(void) {
     char err[800];
     CHECK(load_safetensors(path, &good, NULL, err, sizeof err) == 0, "%s", err);
     po.steps = 6;
-    RunIO io_resume = { dir, 2, 1, 1, NULL };
+    RunIO io_resume = { dir, 2, 1, 1, NULL, &w.tok };
     // poison the saved state's weights: resuming reads them, step 4 fails
     Model st_m; Curves cv = { SFT_COLUMNS, N_SFT_COLS, 0, 0, NULL }; Rng r0;
     StateParts parts = { &r0, NULL, 0, &cv, NULL, 0 };
@@ -173,7 +173,7 @@ int main(void) {
 
     // 3. the same seed gives the same base, bit for bit
     Model a, b;
-    RunIO quiet = { NULL, 1000, 0, 1, NULL };
+    RunIO quiet = { NULL, 1000, 0, 1, NULL, NULL };
     Rng ra = rng_seed(9), rb = rng_seed(9);
     model_alloc(&a, &c); model_init(&a, &ra);
     model_alloc(&b, &c); model_init(&b, &rb);
@@ -214,6 +214,27 @@ int main(void) {
     CHECK(load_safetensors(path, &again, NULL, err, sizeof err) == 0, "the old checkpoint is unreadable: %s", err);
     CHECK(!memcmp(again.params_memory, before.params_memory, before.num_params * sizeof(float)), "the old checkpoint changed");
     model_free(&again); model_free(&before); model_free(&small);
+
+    // 5. bench --model of a model whose context is too short for the
+    // benchmark's batches: a clear error, not an "internal:" one
+    Config short_ctx = { c.vocab_size, 3, 16, 1, 2 };
+    model_alloc(&small, &short_ctx);
+    model_init(&small, &rng);
+    CHECK(save_safetensors(path, &small.config, &small.params, NULL, err, sizeof err) == 0, "%s", err);
+    model_free(&small);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        in_child = 1;
+        if (!freopen(errpath, "w", stderr)) _exit(99);
+        Args args = { .model = path, .data_dir = "data", .steps = 1, .json = 1 };
+        _exit(cmd_bench(&args) == 0 ? 0 : 98);
+    }
+    waitpid(pid, &st, 0);
+    msg[0] = '\0';
+    if ((f = fopen(errpath, "r"))) { if (!fgets(msg, sizeof msg, f)) msg[0] = '\0'; fclose(f); }
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_DATA && strstr(msg, "context") && !strstr(msg, "internal"),
+          "bench --model with n_ctx 3: exit %d, message '%s'", WIFEXITED(st) ? WEXITSTATUS(st) : -1, msg);
 
     test_group_advantages();
     test_dapo_flags();
