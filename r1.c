@@ -2685,6 +2685,14 @@ static int write_file_atomic(const char *path, const Chunk *chunks, int n, char 
     return 0;
 }
 
+// FNV-1a, 64 bits: a checksum that any flipped bit changes.
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+#define FNV_START 0xcbf29ce484222325ULL
+
 // Append printf-formatted text to a growing buffer.
 typedef struct { char *s; size_t len, cap; } Buf;
 static void buf_printf(Buf *b, const char *fmt, ...) {
@@ -3093,11 +3101,11 @@ static const char *meta_get(const Meta *md, const char *key) {
 // FNV-1a 64 of the merge lines of tokenizer.txt ("left right\n" each), in hex.
 // Another tokenizer of the same size would load fine and garble every text.
 static void tok_hash(const Tokenizer *t, char out[17]) {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = FNV_START;
     for (int i = 0; i < t->n_merges; i++) {
         char line[32];
         snprintf(line, sizeof line, "%d %d\n", t->merges[i][0], t->merges[i][1]);
-        for (const char *c = line; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+        h = fnv1a(h, line, strlen(line));
     }
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
@@ -3511,14 +3519,6 @@ typedef struct {
     char identity[512];               // the flags that change results, "--steps=70 --seed=1337 ..."
 } StateHeader;
 
-// FNV-1a, 64 bits: a checksum that any flipped bit changes.
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
-}
-#define FNV_START 0xcbf29ce484222325ULL
-
 // The value of the word "KEY=value" in a line of such words (NULL if none);
 // *n gets its length.
 static const char *identity_value(const char *line, const char *key, size_t klen, size_t *n) {
@@ -3800,19 +3800,20 @@ static void run_close(Run *r) {
 // The flags of a stage that change its results, as its state.bin records
 // them: a run resumes only with the same (--threads, --quiet and
 // --save-every may differ: they change no number).
-static uint64_t tokenizer_fingerprint(const Tokenizer *t) {
-    return fnv1a(FNV_START, t->merges, sizeof(int) * 2 * (size_t)t->n_merges);
-}
 static const char *sft_identity(const SftOpts *o, long seed, const World *w, char *out, size_t cap) {
-    snprintf(out, cap, "--seed=%ld --steps=%d --batch=%d --warmup=%d --lr=%.9g --micro=%d --tokenizer=%016llx",
-             seed, o->steps, o->batch, o->warmup, o->lr, o->micro, (unsigned long long)tokenizer_fingerprint(&w->tok));
+    char tok[17];
+    tok_hash(&w->tok, tok);
+    snprintf(out, cap, "--seed=%ld --steps=%d --batch=%d --warmup=%d --lr=%.9g --micro=%d --tokenizer=%s",
+             seed, o->steps, o->batch, o->warmup, o->lr, o->micro, tok);
     return out;
 }
 static const char *grpo_identity(const GrpoOpts *o, long seed, const World *w, char *out, size_t cap) {
+    char tok[17];
+    tok_hash(&w->tok, tok);
     snprintf(out, cap, "--seed=%ld --steps=%d --prompts=%d --group=%d --mu=%d --loss=%s --lr=%.9g --beta=%.9g "
-             "--clip=%.9g --clip-high=%.9g --temperature=%.9g --ref-reset=%d --micro=%d --tokenizer=%016llx",
+             "--clip=%.9g --clip-high=%.9g --temperature=%.9g --ref-reset=%d --micro=%d --tokenizer=%s",
              seed, o->steps, o->prompts, o->group, o->mu, LOSS_NAMES[o->loss], o->lr, o->beta, o->clip_low,
-             o->clip_high, o->temperature, o->ref_reset, o->micro, (unsigned long long)tokenizer_fingerprint(&w->tok));
+             o->clip_high, o->temperature, o->ref_reset, o->micro, tok);
     return out;
 }
 
