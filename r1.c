@@ -2132,8 +2132,9 @@ typedef struct {
 typedef struct Run Run;
 static Run *run_open(const RunIO *io, const char *stage, const char *columns, const char *title);
 // Continue from the folder's state.bin when io->resume says so: loads m (and
-// ref, the RL reference, if non-NULL), the generators and the metrics. Returns
-// 1 if it resumed, with *done the steps already done.
+// ref, the RL reference, if non-NULL), the generators, the metrics and the
+// samples. Returns 1 if it resumed, with *done the steps already done; else
+// 0, and m's optimizer starts afresh (a new stage does, however m arrived).
 static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done);
 static FILE *run_samples(Run *r, long step);   // samples.txt after a "== step N ==" line (NULL: no folder)
 static int run_due(const Run *r, long step, long total);   // is step a save step?
