@@ -1319,18 +1319,24 @@ static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int
 
 // Pick a token from logits: greedy at temperature 0, else softmax(logits/T)
 // restricted to the smallest set of tokens whose probability reaches top_p.
+// Any logits give a token, the same for the same coins: NaN counts as -inf,
+// the tokens at the maximum (+inf ones too) have weight 1, and a row without
+// a token above -inf gives its first token.
 typedef struct { float p; int id; } ProbId;
 static int cmp_prob_desc(const void *a, const void *b) {
     const ProbId *x = a, *y = b;
     return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
 }
+static float logit_or_minus_inf(float x) { return isnan(x) ? -INFINITY : x; }
 static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
     int best = 0;
-    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
-    if (temperature <= 0.0f) return best;
-    double sum = 0.0;
+    for (int i = 1; i < V; i++) if (logit_or_minus_inf(logits[i]) > logit_or_minus_inf(logits[best])) best = i;
+    const float top = logit_or_minus_inf(logits[best]);
+    if (temperature <= 0.0f || top == -INFINITY) return best;
+    double sum = 0.0;                                       // >= 1: the best token has weight 1
     for (int i = 0; i < V; i++) {
-        scratch[i].p = expf((logits[i] - logits[best]) / temperature);
+        float l = logit_or_minus_inf(logits[i]);
+        scratch[i].p = l == top ? 1.0f : expf((l - top) / temperature);
         scratch[i].id = i;
         sum += scratch[i].p;
     }
@@ -1339,6 +1345,7 @@ static int sample_token(const float *logits, int V, float temperature, float top
         // Only tokens above eps can be in the nucleus: together, those below
         // it hold less than half of the 1 - top_p the nucleus leaves out. So
         // sort just those (a handful, once the model is sure of itself).
+        // The best token, weight 1, is always among them: n >= 1.
         const double eps = (1.0 - top_p) * sum / (2.0 * V);
         int cand = 0;
         for (int i = 0; i < V; i++)

@@ -1342,6 +1342,55 @@ static void test_sampling(Rng *rng) {
     printf("sample_token: frequencies within %.1f sd of softmax; nucleus respected\n", worst_z);
 }
 
+// Broken logits (NaN, from a diverged checkpoint; +inf, from a finite one
+// whose logits overflow; a row of -inf) must still give a token, and the
+// same one every time: NaN counts as -inf, +inf tokens share the mass, and a
+// row where no token has any mass gives its argmax, token 0.
+static void test_sampling_broken_logits(void) {
+    enum { V = 8 };
+    const float nan = NAN, inf = INFINITY;
+    const struct { const char *what; float l[V]; int only, second; } rows[] = {
+        { "all NaN",                { nan, nan, nan, nan, nan, nan, nan, nan }, 0, -1 },
+        { "all -inf",               { -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf }, 0, -1 },
+        { "NaN and -inf",           { nan, -inf, nan, -inf, nan, -inf, nan, -inf }, 0, -1 },
+        { "NaN but one finite",     { nan, nan, nan, nan, nan, 1.0f, nan, nan }, 5, -1 },
+        { "NaN first, one finite",  { nan, -inf, 3.0f, nan, nan, nan, nan, nan }, 2, -1 },
+        { "one +inf",               { 1.0f, 2.0f, 3.0f, inf, 0.0f, -1.0f, 2.0f, 1.0f }, 3, -1 },
+        { "one +inf among NaN",     { nan, nan, nan, nan, nan, nan, inf, nan }, 6, -1 },
+        { "two +inf",               { 1.0f, inf, 3.0f, nan, -inf, inf, 2.0f, 1.0f }, 1, 5 },
+    };
+    const float tops[] = { 1.0f, 0.9f, 1e-6f }, temps[] = { 0.0f, 0.6f, 1.0f };
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+        int bad = -1, seen_second = 0;
+        for (int t = 0; t < 3; t++)
+            for (int q = 0; q < 3; q++) {
+                Rng r = rng_seed(9);
+                ProbId scratch[V];
+                for (int d = 0; d < 50; d++) {
+                    int id = sample_token(rows[k].l, V, temps[t], tops[q], &r, scratch);
+                    seen_second |= id == rows[k].second;
+                    if (id != rows[k].only && id != rows[k].second) bad = id;
+                }
+            }
+        CHECK(bad < 0, "sample_token on %s drew token %d", rows[k].what, bad);
+        if (rows[k].second >= 0) CHECK(seen_second, "sample_token on %s never drew its second +inf token", rows[k].what);
+    }
+    // all equal: every token, drawn uniformly
+    float flat[V];
+    ProbId scratch[V];
+    int count[V] = { 0 };
+    for (int i = 0; i < V; i++) flat[i] = 1e30f;
+    Rng r = rng_seed(10);
+    for (int d = 0; d < 8000; d++) {
+        int id = sample_token(flat, V, 1.0f, 1.0f, &r, scratch);
+        if (id >= 0 && id < V) count[id]++;
+    }
+    int lo = count[0], hi = count[0];
+    for (int i = 1; i < V; i++) { lo = count[i] < lo ? count[i] : lo; hi = count[i] > hi ? count[i] : hi; }
+    CHECK(lo > 850 && hi < 1150, "sample_token on equal logits: counts from %d to %d, want about 1000 each", lo, hi);
+    printf("sample_token: NaN, +inf, -inf and equal logits give defined tokens\n");
+}
+
 // The nucleus by the book: sort every token, keep the smallest prefix whose
 // mass reaches top_p, draw within it. sample_token sorts only the tokens that
 // can be in the nucleus; it must draw exactly the same tokens.
@@ -1432,6 +1481,7 @@ int main(void) {
     test_kv_cache(&rng);
     test_generate(&rng);
     test_sampling(&rng);
+    test_sampling_broken_logits();
     test_nucleus_matches_full_sort(&rng);
     // 4. checkpoints
     test_checkpoints(&rng);
