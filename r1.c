@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -4152,6 +4153,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N_COMMANDS; i++) known |= !strcmp(COMMANDS[i].name, cmd);
     if (!known) die(EXIT_USAGE, "unknown command '%s' (see ./r1 --help)", cmd);
     parse_args(argc, argv, &a);
+#ifdef SIGXFSZ
+    signal(SIGXFSZ, SIG_IGN);     // past a file-size limit (ulimit -f), a write fails and says so
+#endif
     threads_init(a.threads ? a.threads : default_threads());
     if (!strcmp(cmd, "demo")) return cmd_demo(&a);
     if (!strcmp(cmd, "pretrain")) return cmd_pretrain(&a);

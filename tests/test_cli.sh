@@ -431,6 +431,15 @@ no_debris "$TMP" "--out an existing file"
 left=$(ls -A "$TMP" | grep -E '^afile.+' | grep -v '^afile\.orig$' | tr '\n' ' ')
 [ -z "$left" ]; check $? "--out an existing file: left $left next to it"
 
+# a file-size limit (ulimit -f) makes writes fail like a full disk: one "r1:"
+# line and exit 1, not death by SIGXFSZ, and no temporary left behind
+(ulimit -f 50 && exec timeout -k 5 20 "$R1" pretrain --steps 2 --out "$TMP/fsz" --quiet) >"$TMP/out" 2>"$TMP/err"
+rc=$?
+crash_why
+[ -z "$why" ] && [ "$rc" -eq 1 ] && stderr_one_line "cannot write" && [ -z "$why" ]
+check $? "pretrain under ulimit -f 50: want exit 1 and one 'r1: cannot write' line${why:+: $why}"
+no_debris "$TMP/fsz" "pretrain under ulimit -f 50"
+
 # ---- a run folder, and reproducibility ---------------------------------------
 
 ZERO="--model $TMP/base --data-dir $DD --steps 2 --prompts 2 --group 2 --seed 11"
