@@ -2582,12 +2582,14 @@ static void transpose(float *out, const float *inp, int C, int R) {
 // ----------------------------------------------------------------------------
 // utilities: files and JSON
 
-// Write a whole file atomically: to PATH.tmp, flushed and closed with every
-// error checked, then renamed over PATH. A crash leaves the old file intact.
+// Write a whole file atomically: to PATH.tmp.PID (a name of its own, so that
+// two processes writing PATH never fill the same temporary), flushed and
+// closed with every error checked, then renamed over PATH. A crash leaves the
+// old file intact, and a PATH.tmp.PID that lock_run_dir removes.
 typedef struct { const void *data; size_t len; } Chunk;
 static int write_file_atomic(const char *path, const Chunk *chunks, int n, char *err, size_t errcap) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
         errf(err, errcap, "%s: path too long", path);
         return -1;
     }

@@ -39,6 +39,7 @@
 #pragma GCC diagnostic pop
 #include "check.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -880,7 +881,7 @@ static void test_checkpoints(Rng *rng) {
     init_wide(&m, rng);
     char path[256], tmp[300], bad[256], err[512] = "";
     snprintf(path, sizeof path, "/tmp/r1_test_model_%d.safetensors", (int)getpid());
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     snprintf(bad, sizeof bad, "/tmp/r1_test_model_%d_bad.safetensors", (int)getpid());
     const char *meta[] = { "stage", "test \"quoted\" \\ value", "seed", "42", NULL };
     int rc = save_safetensors(path, &c, &m.params, meta, err, sizeof err);
@@ -1213,6 +1214,59 @@ static void test_threads(Rng *rng) {
 // ----------------------------------------------------------------------------
 // 6. optimizer pieces, sampling, random numbers
 
+// Entries of dir whose name starts with prefix, other than except (or NULL).
+static int count_prefixed(const char *dir, const char *prefix, const char *except) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += !strncmp(e->d_name, prefix, strlen(prefix)) && !(except && !strcmp(e->d_name, except));
+    if (d) closedir(d);
+    return n;
+}
+
+// write_file_atomic writes to a temporary of its own (not PATH.tmp, which
+// another process writing PATH may be filling), and removes it whatever fails.
+static void test_write_file_atomic(void) {
+    char dir[64], path[128], other[160], err[512] = "";
+    snprintf(dir, sizeof dir, "/tmp/r1_test_atomic_%d", (int)getpid());
+    snprintf(path, sizeof path, "%s/file", dir);
+    snprintf(other, sizeof other, "%s.tmp", path);
+    mkdir(dir, 0755);
+    FILE *f = fopen(other, "wb");                       // another writer's temporary, half written
+    if (f) { fputs("theirs", f); fclose(f); }
+    Chunk c = { "mine", 4 };
+    CHECK(write_file_atomic(path, &c, 1, err, sizeof err) == 0, "write_file_atomic: %s", err);
+    size_t len = 0;
+    char *got = read_file(path, 100, &len, err, sizeof err), *theirs = read_file(other, 100, &len, err, sizeof err);
+    CHECK(got && !strncmp(got, "mine", 4), "write_file_atomic did not write %s", path);
+    CHECK(theirs && len == 6 && !memcmp(theirs, "theirs", 6), "write_file_atomic took over another writer's %s", other);
+    free(got); free(theirs);
+    CHECK(count_prefixed(dir, "file.", "file.tmp") == 0, "write_file_atomic left a temporary in %s", dir);
+    // a failed write (a file-size limit, in a child) and a failed rename (PATH
+    // is a folder) leave no temporary behind
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = { 100, 100 };
+        setrlimit(RLIMIT_FSIZE, &lim);
+        static char big[4096];
+        Chunk b = { big, sizeof big };
+        _exit(write_file_atomic(path, &b, 1, err, sizeof err) == -1 && strstr(err, "disk full") ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "write_file_atomic past a file-size limit did not fail as a full disk");
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    mkdir(sub, 0755);
+    CHECK(write_file_atomic(sub, &c, 1, err, sizeof err) == -1, "write_file_atomic over a folder succeeded");
+    CHECK(count_prefixed(dir, "file.", "file.tmp") == 0 && count_prefixed(dir, "sub.", NULL) == 0,
+          "a failed write_file_atomic left a temporary in %s", dir);
+    remove(sub); remove(other); remove(path); remove(dir);
+    printf("write_file_atomic: its own temporary, removed on failure\n");
+}
+
 static void test_clip_and_schedule(void) {
     Config c = { 261, 4, 4, 1, 1 };
     Model m;
@@ -1485,6 +1539,7 @@ int main(void) {
     test_nucleus_matches_full_sort(&rng);
     // 4. checkpoints
     test_checkpoints(&rng);
+    test_write_file_atomic();
     // 6. optimizer and random numbers
     test_clip_and_schedule();
     test_adamw();
