@@ -28,8 +28,10 @@
 //   stage 1 .............. DeepSeek-R1-Zero (paper §2.2)
 //   command line ......... ./r1 --help, and ./r1 bench
 #include <ctype.h>
+#include <dirent.h>
 #include <stddef.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -3151,6 +3153,39 @@ static void make_dir(const char *path) {
     remove(probe);
 }
 
+// A training run owns its folder while it lives: an fcntl lock on DIR/.lock,
+// which holds the owner's pid for the message a second run gets. The kernel
+// drops the lock when the process ends, even on kill -9, so the temporaries
+// (NAME.tmp.PID) a killed run left can be removed once the lock is ours.
+static void lock_run_dir(const char *path) {
+    char lock[600];
+    snprintf(lock, sizeof lock, "%s/.lock", path);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);        // stays open: closing it would drop the lock
+    if (fd < 0) die(EXIT_DATA, "cannot write %s: %s", lock, strerror(errno));
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        if (errno != EACCES && errno != EAGAIN) return;  // a file system without locks: run unlocked
+        char pid[24] = "";
+        ssize_t k = pread(fd, pid, sizeof pid - 1, 0);
+        pid[k > 0 ? k : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        die(EXIT_DATA, "%s is in use by pid %s (another ./r1 writing there?)", path, pid[0] ? pid : "?");
+    }
+    char pid[24];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        die(EXIT_DATA, "cannot write %s: %s (disk full?)", lock, strerror(errno));
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *t = strstr(e->d_name, ".tmp."), *digits = t ? t + 5 : NULL;
+        if (!t || !*digits || strspn(digits, "0123456789") != strlen(digits)) continue;
+        char stale[1200];
+        snprintf(stale, sizeof stale, "%s/%s", path, e->d_name);
+        remove(stale);
+    }
+    if (d) closedir(d);
+}
+
 // A run's metrics: one row of ncol numbers per step, written as metrics.csv
 // (header row first) and kept in the run's state for --resume.
 typedef struct { const char *header; int ncol, n, cap; double *v; } Curves;
@@ -3726,6 +3761,7 @@ static void run_pretrain(Model *m, const World *w, const SftOpts *po, long seed,
     model_alloc(m, &c);
     model_init(m, &rng);
     make_dir(io->out);
+    lock_run_dir(io->out);
     if (!io->quiet) printf("stage 0: pretraining the base model (%zu parameters, %d steps x %d documents)\n",
                            m->num_params, po->steps, po->batch);
     pretrain_base(m, w, po, &rng, io);
@@ -3796,6 +3832,7 @@ static int cmd_demo(const Args *a) {
     print_precondition(&m, &w, a->seed);
     RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet }, 1, 10, EVAL_SAMPLING };
     make_dir(out);
+    lock_run_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
@@ -3841,6 +3878,7 @@ static int cmd_zero(const Args *a) {
     GrpoOpts o = grpo_from_args(a);
     const char *out = a->out ? a->out : "runs/zero";
     make_dir(out);
+    lock_run_dir(out);
     RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet }, 1, a->quiet ? 0 : 10, EVAL_SAMPLING };
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;

@@ -111,9 +111,9 @@ check() {
     if [ "$1" -eq 0 ]; then ok; else fail "$2"; fi
 }
 
-# no_debris DIR WHAT: no *.tmp or probe files left in DIR.
+# no_debris DIR WHAT: no temporaries (*.tmp, *.tmp.PID) or probe files left in DIR.
 no_debris() {
-    left=$(ls -A "$1" 2>/dev/null | grep -E '\.tmp$|\.write-test$' | tr '\n' ' ')
+    left=$(ls -A "$1" 2>/dev/null | grep -E '\.tmp(\.[0-9]+)?$|\.write-test$' | tr '\n' ' ')
     [ -z "$left" ]; check $? "$2: left $left in $1"
 }
 
@@ -439,6 +439,33 @@ crash_why
 [ -z "$why" ] && [ "$rc" -eq 1 ] && stderr_one_line "cannot write" && [ -z "$why" ]
 check $? "pretrain under ulimit -f 50: want exit 1 and one 'r1: cannot write' line${why:+: $why}"
 no_debris "$TMP/fsz" "pretrain under ulimit -f 50"
+
+# ---- two runs on one folder --------------------------------------------------
+
+# A training run locks its folder: a second one is refused, naming the first's
+# pid, instead of both writing the same files. (No time limit on the first: it
+# is killed below.)
+L=$TMP/locked
+"$R1" pretrain --steps 500 --threads 1 --out "$L" --quiet >/dev/null 2>&1 &
+holder=$!
+i=0
+while [ ! -s "$L/.lock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+for c in pretrain zero; do
+    eval "safe=\$SAFE_$c"
+    expect_err 1 "$L is in use by pid $holder (another ./r1" "$c --out a folder another run is writing" \
+        "$R1" $c $safe --out "$L"
+done
+if [ -d "$TMP/cwd/runs/base" ]; then          # demo, with the finished tiny base made above
+    run sh -c 'cd "$1" && shift && exec "$@"' sh "$TMP/cwd" "$R1" demo $SAFE_demo --out "$L"
+    [ "$rc" -eq 1 ] && tail -n 1 "$TMP/err" | grep -q "^r1: $L is in use by pid $holder "
+    check $? "demo --out a folder another run is writing: want exit 1 and 'r1: $L is in use by pid $holder'"
+fi
+kill -9 "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+# a killed run's lock is gone with it, and so are its temporaries
+: >"$L/model.safetensors.tmp.12345"; : >"$L/state.bin.tmp.1"; echo keep >"$L/notes.tmp.txt"
+expect_ok "pretrain into the folder of a run killed with -9" "$R1" pretrain --steps 1 --out "$L" --quiet
+no_debris "$L" "pretrain after a killed run"
+[ -s "$L/notes.tmp.txt" ]; check $? "pretrain removed notes.tmp.txt, which is not one of its temporaries"
 
 # ---- a run folder, and reproducibility ---------------------------------------
 
