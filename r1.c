@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -2330,6 +2331,11 @@ static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, cons
 // for any thread count (ranges start at multiples of `grain`, so an element
 // never changes between a kernel's fast path and its tail path). Build with
 // -DR1_NO_THREADS for a single-threaded binary.
+//
+// The ranges are fixed; which thread runs which is not: each thread, the
+// caller too, takes the next range not yet taken until none is left. So a
+// thread that is slow to start (descheduled, or one of more threads than
+// CPUs) delays nobody: the others run its range.
 
 typedef void (*RangeFn)(void *ctx, int i0, int i1);
 #define MAX_THREADS 64
@@ -2337,16 +2343,39 @@ typedef void (*RangeFn)(void *ctx, int i0, int i1);
 static struct {
     int n_threads;                // including the calling thread
 #ifndef R1_NO_THREADS
+    int crowded;                  // more threads than CPUs: nobody spins, and a round
+    int wake;                     // wakes only this many workers (one per spare CPU)
     pthread_t th[MAX_THREADS];
     pthread_mutex_t mu;
-    pthread_cond_t go;
-    atomic_int generation;        // bumped once per parallel_for
-    atomic_int pending;           // workers still busy with this round
+    pthread_cond_t go, done;
+    atomic_uint generation;       // bumped once per parallel_for
+    _Atomic uint64_t next;        // generation << 32 | the next range to take
+    atomic_int pending;           // ranges not finished in this round
     RangeFn fn;
     void *ctx;
     int n, grain;
 #endif
 } pool = { .n_threads = 1 };
+
+// The CPUs this process may run on: on Linux its affinity mask (taskset,
+// cgroup cpusets), elsewhere the CPUs online. <sched.h> declares
+// sched_getaffinity only under _GNU_SOURCE, which would also declare names
+// this file and its tests use (splice, ...), so we declare it ourselves.
+#if defined(__linux__) && !defined(CPU_SETSIZE)
+int sched_getaffinity(pid_t pid, size_t size, void *mask);
+#endif
+static int available_cpus(void) {
+#ifdef __linux__
+    unsigned char mask[512];                            // room for 4096 CPUs
+    int n = 0;
+    if (sched_getaffinity(0, sizeof mask, (void *)mask) == 0)
+        for (size_t i = 0; i < sizeof mask; i++)
+            for (int b = 0; b < 8; b++) n += mask[i] >> b & 1;
+    if (n > 0) return n;
+#endif
+    long k = sysconf(_SC_NPROCESSORS_ONLN);
+    return k < 1 ? 1 : k > 1 << 20 ? 1 << 20 : (int)k;
+}
 
 #ifndef R1_NO_THREADS
 static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
@@ -2356,24 +2385,44 @@ static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
     *i1 = u1 * grain < n ? u1 * grain : n;
 }
 
-// Workers spin briefly on the generation counter (a training step issues
-// hundreds of small parallel_for calls, and waking a sleeping thread costs
-// more than most of them), then sleep on a condition variable.
+// Take and run ranges of round `gen` until none is left (or the round is over).
+static void run_ranges(unsigned gen) {
+    const uint64_t round = (uint64_t)gen << 32;
+    uint64_t c = atomic_load_explicit(&pool.next, memory_order_acquire);
+    while ((c & ~0xffffffffull) == round && (int)(c & 0xffffffff) < pool.n_threads) {
+        if (!atomic_compare_exchange_weak_explicit(&pool.next, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;                                   // another thread took it: c is the new value
+        int i0, i1;
+        chunk_of(pool.n, pool.grain, pool.n_threads, (int)(c & 0xffffffff), &i0, &i1);
+        if (i0 < i1) pool.fn(pool.ctx, i0, i1);
+        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1 && pool.crowded) {
+            pthread_mutex_lock(&pool.mu);               // the last one wakes the caller
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        c = atomic_load_explicit(&pool.next, memory_order_acquire);
+    }
+}
+
+// With a CPU per thread, workers spin briefly on the generation counter (a
+// training step issues hundreds of small parallel_for calls, and waking a
+// sleeping thread costs more than most of them), then sleep on a condition
+// variable. With more threads than CPUs a spinning thread would take the CPU
+// of a thread with work to do, so they sleep at once.
 static void *pool_worker(void *arg) {
-    int id = (int)(intptr_t)arg, seen = 0;
+    (void)arg;
+    unsigned seen = 0;
+    const int spin = pool.crowded ? 0 : 200000;
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen) {
-            if (++spins < 200000) continue;
+            if (++spins < spin) continue;
             pthread_mutex_lock(&pool.mu);
             while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.go, &pool.mu);
             pthread_mutex_unlock(&pool.mu);
         }
         seen = atomic_load(&pool.generation);
-        int i0, i1;
-        chunk_of(pool.n, pool.grain, pool.n_threads, id, &i0, &i1);
-        if (i0 < i1) pool.fn(pool.ctx, i0, i1);
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+        run_ranges(seen);
     }
     return NULL;
 }
@@ -2388,9 +2437,13 @@ static void threads_init(int n) {
     if (n > MAX_THREADS) n = MAX_THREADS;
     pthread_mutex_init(&pool.mu, NULL);
     pthread_cond_init(&pool.go, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    int cpus = available_cpus();
+    pool.crowded = n > cpus;
+    pool.wake = cpus - 1;
     pool.n_threads = n;
     for (int i = 1; i < n; i++)
-        if (pthread_create(&pool.th[i], NULL, pool_worker, (void *)(intptr_t)i) != 0) {
+        if (pthread_create(&pool.th[i], NULL, pool_worker, NULL) != 0) {
             pool.n_threads = i;                         // fewer threads still give the same results
             break;
         }
@@ -2402,15 +2455,22 @@ static void parallel_for(int n, int grain, RangeFn fn, void *ctx) {
 #ifndef R1_NO_THREADS
     if (pool.n_threads > 1 && n > grain) {
         pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.grain = grain;
-        atomic_store(&pool.pending, pool.n_threads - 1);
+        atomic_store(&pool.pending, pool.n_threads);
+        unsigned gen = atomic_load(&pool.generation) + 1;  // only this thread changes it
+        atomic_store_explicit(&pool.next, (uint64_t)gen << 32, memory_order_release);
         pthread_mutex_lock(&pool.mu);
-        atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
-        pthread_cond_broadcast(&pool.go);
+        atomic_store_explicit(&pool.generation, gen, memory_order_release);
+        if (!pool.crowded) pthread_cond_broadcast(&pool.go);
+        else for (int i = 0; i < pool.wake; i++) pthread_cond_signal(&pool.go);
         pthread_mutex_unlock(&pool.mu);
-        int i0, i1;
-        chunk_of(n, grain, pool.n_threads, 0, &i0, &i1);
-        if (i0 < i1) fn(ctx, i0, i1);
-        while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) { /* spin: the others finish soon */ }
+        run_ranges(gen);
+        if (!pool.crowded) {
+            while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) { /* spin: the others finish soon */ }
+            return;
+        }
+        pthread_mutex_lock(&pool.mu);                   // leave the CPU to the workers
+        while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
         return;
     }
 #endif
@@ -3713,8 +3773,8 @@ static void parse_args(int argc, char **argv, Args *a) {
 }
 
 static int default_threads(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+    int n = available_cpus();
+    return n > MAX_THREADS ? MAX_THREADS : n;
 }
 
 static void load_model_or_die(const char *arg, Model *m, const World *w) {

@@ -516,6 +516,32 @@ expect_ok "pretrain --threads 1 without --quiet" "$R1" pretrain --steps 3 --thre
 cmp -s "$TMP/t1/model.safetensors" "$TMP/t1v/model.safetensors"
 check $? "pretrain --steps 3: model.safetensors differs with and without --quiet"
 
+# more threads than CPUs cost little, and give the same bytes; under taskset
+# the default thread count follows the CPUs the process may use
+# timed CMD ARGS...: run, and set ms to its wall time in milliseconds ("" if date has no %N)
+timed() {
+    ta=$(date +%s%N); run "$@"; tb=$(date +%s%N)
+    case "$ta$tb" in *[!0-9]*) ms="" ;; *) ms=$(((tb - ta) / 1000000)) ;; esac
+}
+timed "$R1" pretrain --steps 5 --threads 1 --out "$TMP/th1" --quiet; ms1=$ms
+timed "$R1" pretrain --steps 5 --threads 64 --out "$TMP/th64" --quiet; ms64=$ms
+crash_why
+[ -z "$why" ] && [ "$rc" -eq 0 ]; check $? "pretrain --threads 64: ${why:-expected exit 0}"
+cmp -s "$TMP/th1/model.safetensors" "$TMP/th64/model.safetensors"
+check $? "pretrain --steps 5: model.safetensors differs between --threads 1 and --threads 64"
+if [ -n "$ms1" ] && [ "$rc" -eq 0 ]; then
+    [ "$ms64" -lt $((5 * ms1 + 200)) ]
+    check $? "pretrain --steps 5: --threads 64 took ${ms64} ms, --threads 1 ${ms1} ms (want under 5x)"
+fi
+if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null; then
+    timed taskset -c 0 "$R1" pretrain --steps 10 --threads 1 --out "$TMP/ts1" --quiet; ms1=$ms
+    timed taskset -c 0 "$R1" pretrain --steps 10 --out "$TMP/tsd" --quiet; msd=$ms
+    if [ -n "$ms1" ] && [ "$rc" -eq 0 ]; then
+        [ "$msd" -lt $((2 * ms1 + 200)) ]
+        check $? "pretrain on one CPU (taskset -c 0): the default threads took ${msd} ms, --threads 1 ${ms1} ms (want under 2x)"
+    else fail "pretrain under taskset -c 0"; fi
+fi
+
 # evaluation, too, depends on the seed only
 for t in 1 2; do
     expect_ok "eval --json --threads $t" "$R1" eval --model "$TMP/base" --data "$DD/add_test.jsonl" \
