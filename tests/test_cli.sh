@@ -449,7 +449,7 @@ L=$TMP/locked
 "$R1" pretrain --steps 500 --threads 1 --out "$L" --quiet >/dev/null 2>&1 &
 holder=$!
 i=0
-while [ ! -s "$L/.lock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+while [ ! -s "$L/.lock" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done    # at most 20 s
 for c in pretrain zero; do
     eval "safe=\$SAFE_$c"
     expect_err 1 "$L is in use by pid $holder (another ./r1" "$c --out a folder another run is writing" \
