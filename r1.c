@@ -3665,7 +3665,7 @@ static const Flag FLAGS[] = {
     { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask bench make-data", "folder with tokenizer.txt and the benchmarks" },
     { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data", "random seed" },
     { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench", "steps (demo, zero: GRPO steps; bench: timed runs, at most 15)" },
-    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench", "threads (default: all cores)" },
+    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench", "threads (default: one per core this process may use)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero", "continue from the state saved in --out" },
     { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero", "save checkpoint and state every N steps" },
