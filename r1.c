@@ -38,10 +38,13 @@
 // kernel, files and JSON, JSONL, safetensors, run folders and resumable
 // state, curves.svg, the command line and ./r1 bench.
 #include <ctype.h>
+#include <dirent.h>
 #include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1368,18 +1371,24 @@ static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int
 
 // Pick a token from logits: greedy at temperature 0, else softmax(logits/T)
 // restricted to the smallest set of tokens whose probability reaches top_p.
+// Any logits give a token, the same for the same coins: NaN counts as -inf,
+// the tokens at the maximum (+inf ones too) have weight 1, and a row without
+// a token above -inf gives its first token.
 typedef struct { float p; int id; } ProbId;
 static int cmp_prob_desc(const void *a, const void *b) {
     const ProbId *x = a, *y = b;
     return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
 }
+static float logit_or_minus_inf(float x) { return isnan(x) ? -INFINITY : x; }
 static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
     int best = 0;
-    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
-    if (temperature <= 0.0f) return best;
-    double sum = 0.0;
+    for (int i = 1; i < V; i++) if (logit_or_minus_inf(logits[i]) > logit_or_minus_inf(logits[best])) best = i;
+    const float top = logit_or_minus_inf(logits[best]);
+    if (temperature <= 0.0f || top == -INFINITY) return best;
+    double sum = 0.0;                                       // >= 1: the best token has weight 1
     for (int i = 0; i < V; i++) {
-        scratch[i].p = expf((logits[i] - logits[best]) / temperature);
+        float l = logit_or_minus_inf(logits[i]);
+        scratch[i].p = l == top ? 1.0f : expf((l - top) / temperature);
         scratch[i].id = i;
         sum += scratch[i].p;
     }
@@ -1388,6 +1397,7 @@ static int sample_token(const float *logits, int V, float temperature, float top
         // Only tokens above eps can be in the nucleus: together, those below
         // it hold less than half of the 1 - top_p the nucleus leaves out. So
         // sort just those (a handful, once the model is sure of itself).
+        // The best token, weight 1, is always among them: n >= 1.
         const double eps = (1.0 - top_p) * sum / (2.0 * V);
         int cand = 0;
         for (int i = 0; i < V; i++)
@@ -2402,6 +2412,11 @@ static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, cons
 // for any thread count (ranges start at multiples of `grain`, so an element
 // never changes between a kernel's fast path and its tail path). Build with
 // -DR1_NO_THREADS for a single-threaded binary.
+//
+// The ranges are fixed; which thread runs which is not: each thread, the
+// caller too, takes the next range not yet taken until none is left. So a
+// thread that is slow to start (descheduled, or one of more threads than
+// CPUs) delays nobody: the others run its range.
 
 typedef void (*RangeFn)(void *ctx, int i0, int i1);
 #define MAX_THREADS 64
@@ -2409,16 +2424,39 @@ typedef void (*RangeFn)(void *ctx, int i0, int i1);
 static struct {
     int n_threads;                // including the calling thread
 #ifndef R1_NO_THREADS
+    int crowded;                  // more threads than CPUs: nobody spins, and a round
+    int wake;                     // wakes only this many workers (one per spare CPU)
     pthread_t th[MAX_THREADS];
     pthread_mutex_t mu;
-    pthread_cond_t go;
-    atomic_int generation;        // bumped once per parallel_for
-    atomic_int pending;           // workers still busy with this round
+    pthread_cond_t go, done;
+    atomic_uint generation;       // bumped once per parallel_for
+    _Atomic uint64_t next;        // generation << 32 | the next range to take
+    atomic_int pending;           // ranges not finished in this round
     RangeFn fn;
     void *ctx;
     int n, grain;
 #endif
 } pool = { .n_threads = 1 };
+
+// The CPUs this process may run on: on Linux its affinity mask (taskset,
+// cgroup cpusets), elsewhere the CPUs online. <sched.h> declares
+// sched_getaffinity only under _GNU_SOURCE, which would also declare names
+// this file and its tests use (splice, ...), so we declare it ourselves.
+#if defined(__linux__) && !defined(CPU_SETSIZE)
+int sched_getaffinity(pid_t pid, size_t size, void *mask);
+#endif
+static int available_cpus(void) {
+#ifdef __linux__
+    unsigned char mask[512];                            // room for 4096 CPUs
+    int n = 0;
+    if (sched_getaffinity(0, sizeof mask, (void *)mask) == 0)
+        for (size_t i = 0; i < sizeof mask; i++)
+            for (int b = 0; b < 8; b++) n += mask[i] >> b & 1;
+    if (n > 0) return n;
+#endif
+    long k = sysconf(_SC_NPROCESSORS_ONLN);
+    return k < 1 ? 1 : k > 1 << 20 ? 1 << 20 : (int)k;
+}
 
 #ifndef R1_NO_THREADS
 static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
@@ -2428,24 +2466,44 @@ static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
     *i1 = u1 * grain < n ? u1 * grain : n;
 }
 
-// Workers spin briefly on the generation counter (a training step issues
-// hundreds of small parallel_for calls, and waking a sleeping thread costs
-// more than most of them), then sleep on a condition variable.
+// Take and run ranges of round `gen` until none is left (or the round is over).
+static void run_ranges(unsigned gen) {
+    const uint64_t round = (uint64_t)gen << 32;
+    uint64_t c = atomic_load_explicit(&pool.next, memory_order_acquire);
+    while ((c & ~0xffffffffull) == round && (int)(c & 0xffffffff) < pool.n_threads) {
+        if (!atomic_compare_exchange_weak_explicit(&pool.next, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;                                   // another thread took it: c is the new value
+        int i0, i1;
+        chunk_of(pool.n, pool.grain, pool.n_threads, (int)(c & 0xffffffff), &i0, &i1);
+        if (i0 < i1) pool.fn(pool.ctx, i0, i1);
+        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1 && pool.crowded) {
+            pthread_mutex_lock(&pool.mu);               // the last one wakes the caller
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        c = atomic_load_explicit(&pool.next, memory_order_acquire);
+    }
+}
+
+// With a CPU per thread, workers spin briefly on the generation counter (a
+// training step issues hundreds of small parallel_for calls, and waking a
+// sleeping thread costs more than most of them), then sleep on a condition
+// variable. With more threads than CPUs a spinning thread would take the CPU
+// of a thread with work to do, so they sleep at once.
 static void *pool_worker(void *arg) {
-    int id = (int)(intptr_t)arg, seen = 0;
+    (void)arg;
+    unsigned seen = 0;
+    const int spin = pool.crowded ? 0 : 200000;
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen) {
-            if (++spins < 200000) continue;
+            if (++spins < spin) continue;
             pthread_mutex_lock(&pool.mu);
             while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.go, &pool.mu);
             pthread_mutex_unlock(&pool.mu);
         }
         seen = atomic_load(&pool.generation);
-        int i0, i1;
-        chunk_of(pool.n, pool.grain, pool.n_threads, id, &i0, &i1);
-        if (i0 < i1) pool.fn(pool.ctx, i0, i1);
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+        run_ranges(seen);
     }
     return NULL;
 }
@@ -2460,9 +2518,13 @@ static void threads_init(int n) {
     if (n > MAX_THREADS) n = MAX_THREADS;
     pthread_mutex_init(&pool.mu, NULL);
     pthread_cond_init(&pool.go, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    int cpus = available_cpus();
+    pool.crowded = n > cpus;
+    pool.wake = cpus - 1;
     pool.n_threads = n;
     for (int i = 1; i < n; i++)
-        if (pthread_create(&pool.th[i], NULL, pool_worker, (void *)(intptr_t)i) != 0) {
+        if (pthread_create(&pool.th[i], NULL, pool_worker, NULL) != 0) {
             pool.n_threads = i;                         // fewer threads still give the same results
             break;
         }
@@ -2474,15 +2536,22 @@ static void parallel_for(int n, int grain, RangeFn fn, void *ctx) {
 #ifndef R1_NO_THREADS
     if (pool.n_threads > 1 && n > grain) {
         pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.grain = grain;
-        atomic_store(&pool.pending, pool.n_threads - 1);
+        atomic_store(&pool.pending, pool.n_threads);
+        unsigned gen = atomic_load(&pool.generation) + 1;  // only this thread changes it
+        atomic_store_explicit(&pool.next, (uint64_t)gen << 32, memory_order_release);
         pthread_mutex_lock(&pool.mu);
-        atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
-        pthread_cond_broadcast(&pool.go);
+        atomic_store_explicit(&pool.generation, gen, memory_order_release);
+        if (!pool.crowded) pthread_cond_broadcast(&pool.go);
+        else for (int i = 0; i < pool.wake; i++) pthread_cond_signal(&pool.go);
         pthread_mutex_unlock(&pool.mu);
-        int i0, i1;
-        chunk_of(n, grain, pool.n_threads, 0, &i0, &i1);
-        if (i0 < i1) fn(ctx, i0, i1);
-        while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) { /* spin: the others finish soon */ }
+        run_ranges(gen);
+        if (!pool.crowded) {
+            while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) { /* spin: the others finish soon */ }
+            return;
+        }
+        pthread_mutex_lock(&pool.mu);                   // leave the CPU to the workers
+        while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
         return;
     }
 #endif
@@ -2656,12 +2725,14 @@ static void transpose(float *out, const float *inp, int C, int R) {
 // ----------------------------------------------------------------------------
 // utilities: files and JSON
 
-// Write a whole file atomically: to PATH.tmp, flushed and closed with every
-// error checked, then renamed over PATH. A crash leaves the old file intact.
+// Write a whole file atomically: to PATH.tmp.PID (a name of its own, so that
+// two processes writing PATH never fill the same temporary), flushed and
+// closed with every error checked, then renamed over PATH. A crash leaves the
+// old file intact, and a PATH.tmp.PID that lock_run_dir removes.
 typedef struct { const void *data; size_t len; } Chunk;
 static int write_file_atomic(const char *path, const Chunk *chunks, int n, char *err, size_t errcap) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
         errf(err, errcap, "%s: path too long", path);
         return -1;
     }
@@ -3316,6 +3387,39 @@ static void make_dir(const char *path) {
     remove(probe);
 }
 
+// A training run owns its folder while it lives: an fcntl lock on DIR/.lock,
+// which holds the owner's pid for the message a second run gets. The kernel
+// drops the lock when the process ends, even on kill -9, so the temporaries
+// (NAME.tmp.PID) a killed run left can be removed once the lock is ours.
+static void lock_run_dir(const char *path) {
+    char lock[600];
+    snprintf(lock, sizeof lock, "%s/.lock", path);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);        // stays open: closing it would drop the lock
+    if (fd < 0) die(EXIT_DATA, "cannot write %s: %s", lock, strerror(errno));
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        if (errno != EACCES && errno != EAGAIN) return;  // a file system without locks: run unlocked
+        char pid[24] = "";
+        ssize_t k = pread(fd, pid, sizeof pid - 1, 0);
+        pid[k > 0 ? k : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        die(EXIT_DATA, "%s is in use by pid %s (another ./r1 writing there?)", path, pid[0] ? pid : "?");
+    }
+    char pid[24];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        die(EXIT_DATA, "cannot write %s: %s (disk full?)", lock, strerror(errno));
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *t = strstr(e->d_name, ".tmp."), *digits = t ? t + 5 : NULL;
+        if (!t || !*digits || strspn(digits, "0123456789") != strlen(digits)) continue;
+        char stale[1200];
+        snprintf(stale, sizeof stale, "%s/%s", path, e->d_name);
+        remove(stale);
+    }
+    if (d) closedir(d);
+}
+
 // A run's metrics: one row of ncol numbers per step, written as metrics.csv
 // (header row first) and kept in the run's state for --resume.
 typedef struct { const char *header; int ncol, n, cap; double *v; } Curves;
@@ -3851,7 +3955,7 @@ static const Flag FLAGS[] = {
     { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data", "folder with tokenizer.txt and the benchmarks" },
     { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data", "random seed" },
     { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench", "steps (demo, zero: GRPO steps; bench: timed runs, at most 15)" },
-    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench", "threads (default: all cores)" },
+    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench", "threads (default: one per core this process may use)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero", "continue from the state saved in --out" },
     { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero", "save checkpoint and state every N steps" },
@@ -3960,8 +4064,8 @@ static void parse_args(int argc, char **argv, Args *a) {
 }
 
 static int default_threads(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+    int n = available_cpus();
+    return n > MAX_THREADS ? MAX_THREADS : n;
 }
 
 // Load --model for use with tok, the tokenizer of data_dir: it must be the
@@ -4012,6 +4116,7 @@ static void run_pretrain(Model *m, const World *w, const SftOpts *po, long seed,
     model_alloc(m, &c);
     model_init(m, &rng);
     make_dir(io->out);
+    lock_run_dir(io->out);
     if (!io->quiet) printf("stage 0: pretraining the base model (%zu parameters, %d steps x %d documents)\n",
                            m->num_params, po->steps, po->batch);
     pretrain_base(m, w, po, &rng, io);
@@ -4103,6 +4208,7 @@ static int cmd_demo(const Args *a) {
     print_precondition(&m, &w, a->seed);
     RunOpts ro = rl_run_opts(a, out, 10, grpo_identity(&o, a->seed, &w, id, sizeof id), &w);
     make_dir(out);
+    lock_run_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
@@ -4151,6 +4257,7 @@ static int cmd_zero(const Args *a) {
     GrpoOpts o = grpo_from_args(a);
     const char *out = a->out ? a->out : "runs/zero";
     make_dir(out);
+    lock_run_dir(out);
     char id[512];
     RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, &w, id, sizeof id), &w);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
@@ -4490,6 +4597,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N_COMMANDS; i++) known |= !strcmp(COMMANDS[i].name, cmd);
     if (!known) die(EXIT_USAGE, "unknown command '%s' (see ./r1 --help)", cmd);
     parse_args(argc, argv, &a);
+#ifdef SIGXFSZ
+    signal(SIGXFSZ, SIG_IGN);     // past a file-size limit (ulimit -f), a write fails and says so
+#endif
     threads_init(a.threads ? a.threads : default_threads());
     if (!strcmp(cmd, "demo")) return cmd_demo(&a);
     if (!strcmp(cmd, "pretrain")) return cmd_pretrain(&a);

@@ -148,6 +148,7 @@ compare() {
     problems=
     for p in "$1"/* "$1"/.[!.]*; do
         [ -e "$p" ] || continue; f=${p##*/}
+        [ "$f" = .lock ] && continue             # the run's lock holds its pid, not a result
         if [ ! -f "$2/$f" ]; then note "missing $f"; continue; fi
         case $f in
             metrics.csv)

@@ -111,9 +111,9 @@ check() {
     if [ "$1" -eq 0 ]; then ok; else fail "$2"; fi
 }
 
-# no_debris DIR WHAT: no *.tmp or probe files left in DIR.
+# no_debris DIR WHAT: no temporaries (*.tmp, *.tmp.PID) or probe files left in DIR.
 no_debris() {
-    left=$(ls -A "$1" 2>/dev/null | grep -E '\.tmp$|\.write-test$' | tr '\n' ' ')
+    left=$(ls -A "$1" 2>/dev/null | grep -E '\.tmp(\.[0-9]+)?$|\.write-test$' | tr '\n' ' ')
     [ -z "$left" ]; check $? "$2: left $left in $1"
 }
 
@@ -530,6 +530,42 @@ mkdir -p "$LONGDD" && cp "$DD/tokenizer.txt" "$DD/add_test.jsonl" "$DD/add_hard.
 expect_ok "eval --data-dir of ${#LONGDD} bytes" "$R1" eval --data-dir "$LONGDD" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
 expect_err 2 "path too long" "ask --model of 5000 bytes" "$R1" ask --model "$TMP/$(printf '%05000d' 0)" 1+2
 
+# a file-size limit (ulimit -f) makes writes fail like a full disk: one "r1:"
+# line and exit 1, not death by SIGXFSZ, and no temporary left behind
+(ulimit -f 50 && exec timeout -k 5 20 "$R1" pretrain --steps 2 --out "$TMP/fsz" --quiet) >"$TMP/out" 2>"$TMP/err"
+rc=$?
+crash_why
+[ -z "$why" ] && [ "$rc" -eq 1 ] && stderr_one_line "cannot write" && [ -z "$why" ]
+check $? "pretrain under ulimit -f 50: want exit 1 and one 'r1: cannot write' line${why:+: $why}"
+no_debris "$TMP/fsz" "pretrain under ulimit -f 50"
+
+# ---- two runs on one folder --------------------------------------------------
+
+# A training run locks its folder: a second one is refused, naming the first's
+# pid, instead of both writing the same files. (No time limit on the first: it
+# is killed below.)
+L=$TMP/locked
+"$R1" pretrain --steps 500 --threads 1 --out "$L" --quiet >/dev/null 2>&1 &
+holder=$!
+i=0
+while [ ! -s "$L/.lock" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done    # at most 20 s
+for c in pretrain zero; do
+    eval "safe=\$SAFE_$c"
+    expect_err 1 "$L is in use by pid $holder (another ./r1" "$c --out a folder another run is writing" \
+        "$R1" $c $safe --out "$L"
+done
+if [ -d "$TMP/cwd/runs/base" ]; then          # demo, with the finished tiny base made above
+    run sh -c 'cd "$1" && shift && exec "$@"' sh "$TMP/cwd" "$R1" demo $SAFE_demo --out "$L"
+    [ "$rc" -eq 1 ] && tail -n 1 "$TMP/err" | grep -q "^r1: $L is in use by pid $holder "
+    check $? "demo --out a folder another run is writing: want exit 1 and 'r1: $L is in use by pid $holder'"
+fi
+kill -9 "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+# a killed run's lock is gone with it, and so are its temporaries
+: >"$L/model.safetensors.tmp.12345"; : >"$L/state.bin.tmp.1"; echo keep >"$L/notes.tmp.txt"
+expect_ok "pretrain into the folder of a run killed with -9" "$R1" pretrain --steps 1 --out "$L" --quiet
+no_debris "$L" "pretrain after a killed run"
+[ -s "$L/notes.tmp.txt" ]; check $? "pretrain removed notes.tmp.txt, which is not one of its temporaries"
+
 # ---- a run folder, and reproducibility ---------------------------------------
 
 ZERO="--model $TMP/base --data-dir $DD --steps 2 --prompts 2 --group 2 --seed 11"
@@ -578,6 +614,32 @@ no_debris "$TMP/t1" "pretrain"
 expect_ok "pretrain --threads 1 without --quiet" "$R1" pretrain --steps 3 --threads 1 --out "$TMP/t1v"
 cmp -s "$TMP/t1/model.safetensors" "$TMP/t1v/model.safetensors"
 check $? "pretrain --steps 3: model.safetensors differs with and without --quiet"
+
+# more threads than CPUs cost little, and give the same bytes; under taskset
+# the default thread count follows the CPUs the process may use
+# timed CMD ARGS...: run, and set ms to its wall time in milliseconds ("" if date has no %N)
+timed() {
+    ta=$(date +%s%N); run "$@"; tb=$(date +%s%N)
+    case "$ta$tb" in *[!0-9]*) ms="" ;; *) ms=$(((tb - ta) / 1000000)) ;; esac
+}
+timed "$R1" pretrain --steps 5 --threads 1 --out "$TMP/th1" --quiet; ms1=$ms
+timed "$R1" pretrain --steps 5 --threads 64 --out "$TMP/th64" --quiet; ms64=$ms
+crash_why
+[ -z "$why" ] && [ "$rc" -eq 0 ]; check $? "pretrain --threads 64: ${why:-expected exit 0}"
+cmp -s "$TMP/th1/model.safetensors" "$TMP/th64/model.safetensors"
+check $? "pretrain --steps 5: model.safetensors differs between --threads 1 and --threads 64"
+if [ -n "$ms1" ] && [ "$rc" -eq 0 ]; then
+    [ "$ms64" -lt $((5 * ms1 + 200)) ]
+    check $? "pretrain --steps 5: --threads 64 took ${ms64} ms, --threads 1 ${ms1} ms (want under 5x)"
+fi
+if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null; then
+    timed taskset -c 0 "$R1" pretrain --steps 10 --threads 1 --out "$TMP/ts1" --quiet; ms1=$ms
+    timed taskset -c 0 "$R1" pretrain --steps 10 --out "$TMP/tsd" --quiet; msd=$ms
+    if [ -n "$ms1" ] && [ "$rc" -eq 0 ]; then
+        [ "$msd" -lt $((2 * ms1 + 200)) ]
+        check $? "pretrain on one CPU (taskset -c 0): the default threads took ${msd} ms, --threads 1 ${ms1} ms (want under 2x)"
+    else fail "pretrain under taskset -c 0"; fi
+fi
 
 # evaluation, too, depends on the seed only
 for t in 1 2; do

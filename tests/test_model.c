@@ -39,6 +39,7 @@
 #pragma GCC diagnostic pop
 #include "check.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -880,7 +881,7 @@ static void test_checkpoints(Rng *rng) {
     init_wide(&m, rng);
     char path[256], tmp[300], bad[256], err[512] = "";
     snprintf(path, sizeof path, "/tmp/r1_test_model_%d.safetensors", (int)getpid());
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     snprintf(bad, sizeof bad, "/tmp/r1_test_model_%d_bad.safetensors", (int)getpid());
     const char *meta[] = { "stage", "test \"quoted\" \\ value", "seed", "42", NULL };
     int rc = save_safetensors(path, &c, &m.params, meta, err, sizeof err);
@@ -1251,6 +1252,59 @@ static void test_threads(Rng *rng) {
 // ----------------------------------------------------------------------------
 // 6. optimizer pieces, sampling, random numbers
 
+// Entries of dir whose name starts with prefix, other than except (or NULL).
+static int count_prefixed(const char *dir, const char *prefix, const char *except) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += !strncmp(e->d_name, prefix, strlen(prefix)) && !(except && !strcmp(e->d_name, except));
+    if (d) closedir(d);
+    return n;
+}
+
+// write_file_atomic writes to a temporary of its own (not PATH.tmp, which
+// another process writing PATH may be filling), and removes it whatever fails.
+static void test_write_file_atomic(void) {
+    char dir[64], path[128], other[160], err[512] = "";
+    snprintf(dir, sizeof dir, "/tmp/r1_test_atomic_%d", (int)getpid());
+    snprintf(path, sizeof path, "%s/file", dir);
+    snprintf(other, sizeof other, "%s.tmp", path);
+    mkdir(dir, 0755);
+    FILE *f = fopen(other, "wb");                       // another writer's temporary, half written
+    if (f) { fputs("theirs", f); fclose(f); }
+    Chunk c = { "mine", 4 };
+    CHECK(write_file_atomic(path, &c, 1, err, sizeof err) == 0, "write_file_atomic: %s", err);
+    size_t len = 0;
+    char *got = read_file(path, 100, &len, err, sizeof err), *theirs = read_file(other, 100, &len, err, sizeof err);
+    CHECK(got && !strncmp(got, "mine", 4), "write_file_atomic did not write %s", path);
+    CHECK(theirs && len == 6 && !memcmp(theirs, "theirs", 6), "write_file_atomic took over another writer's %s", other);
+    free(got); free(theirs);
+    CHECK(count_prefixed(dir, "file.", "file.tmp") == 0, "write_file_atomic left a temporary in %s", dir);
+    // a failed write (a file-size limit, in a child) and a failed rename (PATH
+    // is a folder) leave no temporary behind
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = { 100, 100 };
+        setrlimit(RLIMIT_FSIZE, &lim);
+        static char big[4096];
+        Chunk b = { big, sizeof big };
+        _exit(write_file_atomic(path, &b, 1, err, sizeof err) == -1 && strstr(err, "disk full") ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "write_file_atomic past a file-size limit did not fail as a full disk");
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    mkdir(sub, 0755);
+    CHECK(write_file_atomic(sub, &c, 1, err, sizeof err) == -1, "write_file_atomic over a folder succeeded");
+    CHECK(count_prefixed(dir, "file.", "file.tmp") == 0 && count_prefixed(dir, "sub.", NULL) == 0,
+          "a failed write_file_atomic left a temporary in %s", dir);
+    remove(sub); remove(other); remove(path); remove(dir);
+    printf("write_file_atomic: its own temporary, removed on failure\n");
+}
+
 static void test_clip_and_schedule(void) {
     Config c = { 261, 4, 4, 1, 1 };
     Model m;
@@ -1380,6 +1434,55 @@ static void test_sampling(Rng *rng) {
     printf("sample_token: frequencies within %.1f sd of softmax; nucleus respected\n", worst_z);
 }
 
+// Broken logits (NaN, from a diverged checkpoint; +inf, from a finite one
+// whose logits overflow; a row of -inf) must still give a token, and the
+// same one every time: NaN counts as -inf, +inf tokens share the mass, and a
+// row where no token has any mass gives its argmax, token 0.
+static void test_sampling_broken_logits(void) {
+    enum { V = 8 };
+    const float nan = NAN, inf = INFINITY;
+    const struct { const char *what; float l[V]; int only, second; } rows[] = {
+        { "all NaN",                { nan, nan, nan, nan, nan, nan, nan, nan }, 0, -1 },
+        { "all -inf",               { -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf }, 0, -1 },
+        { "NaN and -inf",           { nan, -inf, nan, -inf, nan, -inf, nan, -inf }, 0, -1 },
+        { "NaN but one finite",     { nan, nan, nan, nan, nan, 1.0f, nan, nan }, 5, -1 },
+        { "NaN first, one finite",  { nan, -inf, 3.0f, nan, nan, nan, nan, nan }, 2, -1 },
+        { "one +inf",               { 1.0f, 2.0f, 3.0f, inf, 0.0f, -1.0f, 2.0f, 1.0f }, 3, -1 },
+        { "one +inf among NaN",     { nan, nan, nan, nan, nan, nan, inf, nan }, 6, -1 },
+        { "two +inf",               { 1.0f, inf, 3.0f, nan, -inf, inf, 2.0f, 1.0f }, 1, 5 },
+    };
+    const float tops[] = { 1.0f, 0.9f, 1e-6f }, temps[] = { 0.0f, 0.6f, 1.0f };
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+        int bad = -1, seen_second = 0;
+        for (int t = 0; t < 3; t++)
+            for (int q = 0; q < 3; q++) {
+                Rng r = rng_seed(9);
+                ProbId scratch[V];
+                for (int d = 0; d < 50; d++) {
+                    int id = sample_token(rows[k].l, V, temps[t], tops[q], &r, scratch);
+                    seen_second |= id == rows[k].second;
+                    if (id != rows[k].only && id != rows[k].second) bad = id;
+                }
+            }
+        CHECK(bad < 0, "sample_token on %s drew token %d", rows[k].what, bad);
+        if (rows[k].second >= 0) CHECK(seen_second, "sample_token on %s never drew its second +inf token", rows[k].what);
+    }
+    // all equal: every token, drawn uniformly
+    float flat[V];
+    ProbId scratch[V];
+    int count[V] = { 0 };
+    for (int i = 0; i < V; i++) flat[i] = 1e30f;
+    Rng r = rng_seed(10);
+    for (int d = 0; d < 8000; d++) {
+        int id = sample_token(flat, V, 1.0f, 1.0f, &r, scratch);
+        if (id >= 0 && id < V) count[id]++;
+    }
+    int lo = count[0], hi = count[0];
+    for (int i = 1; i < V; i++) { lo = count[i] < lo ? count[i] : lo; hi = count[i] > hi ? count[i] : hi; }
+    CHECK(lo > 850 && hi < 1150, "sample_token on equal logits: counts from %d to %d, want about 1000 each", lo, hi);
+    printf("sample_token: NaN, +inf, -inf and equal logits give defined tokens\n");
+}
+
 // The nucleus by the book: sort every token, keep the smallest prefix whose
 // mass reaches top_p, draw within it. sample_token sorts only the tokens that
 // can be in the nucleus; it must draw exactly the same tokens.
@@ -1470,9 +1573,11 @@ int main(void) {
     test_kv_cache(&rng);
     test_generate(&rng);
     test_sampling(&rng);
+    test_sampling_broken_logits();
     test_nucleus_matches_full_sort(&rng);
     // 4. checkpoints
     test_checkpoints(&rng);
+    test_write_file_atomic();
     // 6. optimizer and random numbers
     test_clip_and_schedule();
     test_adamw();

@@ -33,8 +33,8 @@ rm -rf "$tmp/zb"
 kill_and_resume 1.2 "$R1" zero --model "$tmp/a" --steps 4 --prompts 4 --save-every 1 --seed 5 --out "$tmp/zb"
 if cmp -s "$tmp/za/model.safetensors" "$tmp/zb/model.safetensors"; then ok; else bad "zero killed and resumed: checkpoint differs"; fi
 if [ "$(cut -d, -f1-19 "$tmp/za/metrics.csv")" = "$(cut -d, -f1-19 "$tmp/zb/metrics.csv")" ]; then ok; else bad "zero resumed: metrics.csv differs"; fi
-# no temporary files left behind
-if ls "$tmp"/*/*.tmp >/dev/null 2>&1; then bad "a .tmp file was left behind"; else ok; fi
+# no temporary files (NAME.tmp, NAME.tmp.PID) left behind
+if ls "$tmp"/*/*.tmp* >/dev/null 2>&1; then bad "a .tmp file was left behind"; else ok; fi
 
 echo "resume: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -208,7 +208,7 @@ int main(void) {
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a failed write was not reported as such");
     char tmpfile[500];
-    snprintf(tmpfile, sizeof tmpfile, "%s.tmp", path);
+    snprintf(tmpfile, sizeof tmpfile, "%s.tmp.%d", path, (int)pid);      // the child's temporary
     CHECK(!file_exists(tmpfile), "a failed save left %s", tmpfile);
     Model again;
     CHECK(load_safetensors(path, &again, NULL, err, sizeof err) == 0, "the old checkpoint is unreadable: %s", err);
