@@ -19,7 +19,7 @@ SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test stress sanitize variants fuzz demo clean
+.PHONY: all test stress sanitize variants cross-check fuzz demo clean
 
 all: r1
 
@@ -73,8 +73,17 @@ variants:
 	$(CC) $(CFLAGS) $(WARN) -Werror -DR1_NO_THREADS -DR1_PLAIN_MATMUL -o build-var/test_model tests/test_model.c tokenizer.c -lm
 	@sh tests/run.sh build-var/test_model
 
+# Optional: the same seed gives the same checkpoint bytes on ARM64 (DESIGN §9).
+# Builds r1 with aarch64-linux-gnu-gcc into build-arm64/ (these flags, but
+# -march=armv8-a), runs pretrain and a GRPO step under qemu-aarch64 and here,
+# and compares the checkpoints byte for byte. Installs nothing: says "skipped"
+# without the tools (Debian: gcc-aarch64-linux-gnu qemu-user).
+# CROSS_CHECK_STRICT=0 reports a difference without failing.
+cross-check: r1
+	@CROSS_CFLAGS="$(filter-out -march=%,$(CFLAGS)) -march=armv8-a" WARN="$(WARN)" sh tests/cross_check.sh
+
 demo: r1
 	./r1 demo
 
 clean:
-	rm -rf r1 build-san build-var $(addprefix tests/,$(UNIT)) $(SHIM)
+	rm -rf r1 build-san build-var build-arm64 $(addprefix tests/,$(UNIT)) $(SHIM)

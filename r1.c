@@ -4456,21 +4456,65 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// The peak of one core: independent chains of fused multiply-adds, 8 lanes
-// wide, long enough that their latency is hidden.
+// The peak of one core: fused multiply-adds on the widest vectors this build
+// may use (AVX-512: 16 floats, AVX/AVX2: 8, SSE2/NEON: 4, else 1), in PEAK_CHAINS
+// independent chains so that none waits for the one before it (Zen 5: 2 FMA
+// pipes x 4 cycles of latency = 8 in flight; 8 saturate it, 12 leave a margin
+// and still fit AVX2's 16 registers). Each chain starts from another value,
+// or the compiler would merge them into one. The best of 20 short runs: a busy
+// machine can only make a run slower.
+#if defined(__AVX512F__)
+#define PEAK_LANES 16
+#elif defined(__AVX__)
+#define PEAK_LANES 8
+#elif defined(__SSE2__) || defined(__ARM_NEON)
+#define PEAK_LANES 4
+#else
+#define PEAK_LANES 1
+#endif
+#define PEAK_CHAINS 12
+#if defined(__GNUC__) && PEAK_LANES > 1
+typedef float fpeak __attribute__((vector_size(4 * PEAK_LANES)));
+#else
+typedef float fpeak;
+#endif
+#if defined(__clang__) && PEAK_LANES == 16
+__attribute__((min_vector_width(512)))     // clang would split them in two by default
+#endif
 static double fma_peak_gflops(void) {
-    float acc[8][8] = { { 0 } };
-    const float x = 0.999f, y = 0.001f;
-    const long n = 20000000;
-    double t0 = now_seconds();
-    for (long i = 0; i < n; i++)
-        for (int r = 0; r < 8; r++) {
-#pragma omp simd
-            for (int q = 0; q < 8; q++) acc[r][q] = acc[r][q] * x + y;
-        }
-    double t = now_seconds() - t0, sum = 0;
-    for (int r = 0; r < 8; r++) for (int q = 0; q < 8; q++) sum += acc[r][q];
-    return (sum == 12345.0 ? 0 : 1) * 2.0 * 64 * n / t / 1e9;   // (sum keeps the loop alive)
+    const long n = 40000000 / PEAK_LANES / PEAK_CHAINS;    // ~1e9 flops a run
+    const fpeak zero = { 0 }, x = zero + 0.999f, y = zero + 0.001f;
+    double best = 0;
+    for (int run = 0; run < 20; run++) {
+        fpeak acc[PEAK_CHAINS], sum = zero;
+        for (int r = 0; r < PEAK_CHAINS; r++) acc[r] = zero + 0.01f * r;
+        double t0 = now_seconds();
+        for (long i = 0; i < n; i++)
+            for (int r = 0; r < PEAK_CHAINS; r++) acc[r] = acc[r] * x + y;
+        double t = now_seconds() - t0;
+        for (int r = 0; r < PEAK_CHAINS; r++) sum += acc[r];
+        float lanes[PEAK_LANES];
+        memcpy(lanes, &sum, sizeof lanes);
+        double gflops = 2.0 * PEAK_LANES * PEAK_CHAINS * n / t / 1e9;
+        if (lanes[0] != 12345.0f && gflops > best) best = gflops;      // (the sum keeps the loop alive)
+    }
+    return best;
+}
+
+// Arithmetic of the demo's model (2 flops per multiply-add) on n tokens that
+// each attend to `keys` keys: the weight matmuls (12 D^2 per layer and the
+// LM head's D V) and attention's two products (q.k and p.v, 2 D flops per key
+// and layer each). The backward pass costs twice the forward.
+static double forward_flops(const Config *c, double n, double keys) {
+    const double D = c->d_model, L = c->n_layer;
+    return n * 2 * (L * 12 * D * D + D * c->vocab_size) + n * keys * 4 * D * L;
+}
+
+// One line of the report: a figure, its arithmetic, and that as a share of the peak.
+static void bench_line(const char *what, int decimals, double value, const char *unit, double gflops, double peak) {
+    if (unit) printf("  %-62s %9.*f %-8s", what, decimals, value, unit);
+    else printf("  %-62s %18s", what, "");
+    printf(" %6.1f GFLOP/s %5.1f%%\n", gflops, 100.0 * gflops / peak);
 }
 
 static int cmd_bench(const Args *a) {
@@ -4490,7 +4534,7 @@ static int cmd_bench(const Args *a) {
     int *in = xmalloc(sizeof(int) * B * T, "bench"), *tg = xmalloc(sizeof(int) * B * T, "bench");
     float *wt = xmalloc(sizeof(float) * B * T, "bench");
     for (int i = 0; i < B * T; i++) { in[i] = rng_int(&rng, c.vocab_size); tg[i] = rng_int(&rng, c.vocab_size); wt[i] = 1.0f / (B * T); }
-    double train[16], sample[16], grpo[16], mm[16];
+    double train[16], sample[16], sample_gf[16], grpo[16], grpo_gf[16], mm[16];
     // training: forward + backward + AdamW on a (64, 64) batch
     for (int r = 0; r <= reps; r++) {
         double t0 = now_seconds();
@@ -4520,9 +4564,13 @@ static int cmd_bench(const Args *a) {
         double t0 = now_seconds();
         SampleOpts so = { 1.0f, 1.0f };
         rollout(&m, &kv, &w.tok, &s, so, &rng, NULL);
+        double t = now_seconds() - t0, flops = 0;
         long toks = 0;
-        for (int i = 0; i < NS; i++) toks += s.len[i] - s.plen[i];
-        if (r) sample[r - 1] = toks / (now_seconds() - t0);
+        for (int i = 0; i < NS; i++) {                // each fed len-1 tokens, token p attending p+1 keys
+            toks += s.len[i] - s.plen[i];
+            flops += forward_flops(&c, s.len[i] - 1, s.len[i] / 2.0);
+        }
+        if (r) { sample[r - 1] = toks / t; sample_gf[r - 1] = flops / t / 1e9; }
         if (progress) { printf("\r  sampling %d/%d  ", r, reps); fflush(stdout); }
     }
     // one GRPO step of the demo: 16 questions x 8 samples, reference forward, update
@@ -4530,42 +4578,53 @@ static int cmd_bench(const Args *a) {
     copy_model(&ref, &m);
     GrpoOpts go = ZERO_DEFAULTS;
     RlTask task = r1_zero_task(&w);
+    double plen = 0;                                   // prompts like the step's, for its lengths
+    for (int i = 0; i < NS; i++) plen += (double)s.plen[i] / NS;
     for (int r = 0; r <= reps; r++) {
         GrpoStats st;
         double t0 = now_seconds();
         grpo_step(&m, &ref, &kv, &w, &go, &task, 0, &rng, &st);
-        if (r) grpo[r - 1] = now_seconds() - t0;
+        double t = now_seconds() - t0;
+        // its arithmetic, on sequences of the mean length (exact when all are
+        // full-length): the rollout, the reference's forward and mu times
+        // the policy's forward and backward, dense over each sequence
+        const double n = (st.truncated >= 1.0f ? c.n_ctx : plen + st.len_mean) - 1;
+        const double flops = go.prompts * go.group * (forward_flops(&c, n, (n + 1) / 2) +
+                             (go.beta > 0 ? 1 : 0) * forward_flops(&c, n, n) + go.mu * 3 * forward_flops(&c, n, n));
+        if (r) { grpo[r - 1] = t; grpo_gf[r - 1] = flops / t / 1e9; }
         if (progress) { printf("\r  grpo step %d/%d  ", r, reps); fflush(stdout); }
     }
-    double peak = fma_peak_gflops();
-    double tr = median(train, reps), sa = median(sample, reps), gs = median(grpo, reps), mg = median(mm, reps);
-    // arithmetic of one training token: the weight matmuls (12 D^2 per layer
-    // and the LM head's D V) take 2 flops per multiply-add forward and twice
-    // that backward; attention's per-head products, two forward and four
-    // backward, 2 T D flops each per layer, are counted over the full T x T
-    // square as a dense implementation computes them (ours skips about a
-    // third of it, above the diagonal), so the figure compares across codes
-    const double flops_per_token = 6.0 * ((double)c.n_layer * 12 * D * D + (double)D * c.vocab_size) +
-                                   12.0 * T * D * c.n_layer;
-    const double train_gflops = tr * flops_per_token / 1e9;
-    if (a->json)
-        printf("{\"train_tokens_per_s\": %.0f, \"train_gflops\": %.1f, \"sample_tokens_per_s\": %.0f, \"grpo_step_s\": %.3f, "
-               "\"matmul_gflops\": %.1f, \"fma_peak_gflops_one_core\": %.1f, \"threads\": %d, \"config\": "
+    // the peak of the threads used, which every figure is a share of
+    const double peak1 = fma_peak_gflops(), peak = peak1 * pool.n_threads;
+    const double tr = median(train, reps), sa = median(sample, reps), sa_gf = median(sample_gf, reps);
+    const double gs = median(grpo, reps), gs_gf = median(grpo_gf, reps), mg = median(mm, reps);
+    // training counts attention over the full T x T square, as a dense
+    // implementation computes it (ours skips about a third of it, above the
+    // diagonal), so the figure compares across codes
+    const double train_gflops = tr * 3 * forward_flops(&c, T, T) / T / 1e9;
+    if (a->json) {
+        printf("{\"train_tokens_per_s\": %.0f, \"train_gflops\": %.1f, \"sample_tokens_per_s\": %.0f, \"sample_gflops\": %.1f, "
+               "\"grpo_step_s\": %.3f, \"grpo_gflops\": %.1f, \"matmul_gflops\": %.1f, \"fma_peak_gflops_one_core\": %.1f, "
+               "\"peak_gflops\": %.1f, \"vector_lanes\": %d, \"threads\": %d, \"config\": "
                "{\"d_model\": %d, \"n_layer\": %d, \"n_head\": %d, \"n_ctx\": %d, \"vocab_size\": %d, "
-               "\"batch\": %d, \"seq\": %d}}\n", tr, train_gflops, sa, gs, mg, peak, pool.n_threads,
-               c.d_model, c.n_layer, c.n_head, c.n_ctx, c.vocab_size, B, T);
-    else
+               "\"batch\": %d, \"seq\": %d}}\n", tr, train_gflops, sa, sa_gf, gs, gs_gf, mg, peak1, peak, PEAK_LANES,
+               pool.n_threads, c.d_model, c.n_layer, c.n_head, c.n_ctx, c.vocab_size, B, T);
+    } else {
+        char what[4][80];
+        snprintf(what[0], sizeof what[0], "training (forward + backward + AdamW, batch %dx%d)", B, T);
+        snprintf(what[1], sizeof what[1], "sampling (KV cache, %d sequences, T=1)", NS);
+        snprintf(what[2], sizeof what[2], "GRPO step (%d questions x %d samples%s)", go.prompts, go.group,
+                 a->model ? "" : ", untrained: full-length");
+        snprintf(what[3], sizeof what[3], "matmul (%dx%d by %dx%d)", N, D, D, 4 * D);
         printf("%sr1 bench: d=%d, %d layers, %d heads, vocab %d, context %d; %d thread%s; median of %d runs\n"
-               "  training (forward + backward + AdamW, batch %dx%d)  %8.0f tokens/s\n"
-               "    its arithmetic                                 %8.1f GFLOP/s (%.0f%% of %d core%s peak)\n"
-               "  sampling (KV cache, %d sequences, T=1)            %8.0f tokens/s\n"
-               "  GRPO step (%d questions x %d samples%s)%*s%8.3f s\n"
-               "  matmul (%dx%d by %dx%d)                        %8.1f GFLOP/s\n"
-               "  FMA peak of one core                             %8.1f GFLOP/s\n",
+               "  peak (FMA, %d-float vectors): %.1f GFLOP/s a core, %.1f on %d thread%s; the %% below are of this\n",
                progress ? "\r" : "", c.d_model, c.n_layer, c.n_head, c.vocab_size, c.n_ctx, pool.n_threads,
-               pool.n_threads > 1 ? "s" : "", reps, B, T, tr, train_gflops, 100.0 * train_gflops / (peak * pool.n_threads),
-               pool.n_threads, pool.n_threads > 1 ? "s'" : "'s", NS, sa, go.prompts, go.group,
-               a->model ? "" : ", untrained: full-length", a->model ? 14 : 0, "", gs, N, D, D, 4 * D, mg, peak);
+               pool.n_threads > 1 ? "s" : "", reps, PEAK_LANES, peak1, peak, pool.n_threads, pool.n_threads > 1 ? "s" : "");
+        bench_line(what[0], 0, tr, "tokens/s", train_gflops, peak);
+        bench_line(what[1], 0, sa, "tokens/s", sa_gf, peak);
+        bench_line(what[2], 3, gs, "s", gs_gf, peak);
+        bench_line(what[3], 0, 0, NULL, mg, peak);
+    }
     free(in); free(tg); free(wt); free(x); free(y);
     seqs_free(&s); kv_free(&kv); model_free(&ref); model_free(&m);
     world_free(&w);
