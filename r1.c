@@ -4173,11 +4173,9 @@ static void need_additions(const World *w) {
     if (n == 0) die(EXIT_DATA, "%s/add_test.jsonl has no addition questions, and RL evaluates on them", w->data_dir);
 }
 
-static int cmd_demo(const Args *a) {
+static int cmd_demo(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a);                // bad flags fail before any work
-    World w;
-    world_load(&w, a->data_dir);
-    need_additions(&w);
+    need_additions(w);
     const char *out = a->out ? a->out : "runs/demo";
     Model m;
     char err[PATH_CAP + 512];
@@ -4188,12 +4186,12 @@ static int cmd_demo(const Args *a) {
     char base_path[PATH_CAP];
     join_path(base_path, sizeof base_path, base_dir, "model.safetensors");
     double t0 = now_seconds();
-    Config want = demo_config(&w);
+    Config want = demo_config(w);
     SftOpts po = PRETRAIN_DEFAULTS;
     // reuse a finished base of the demo's shape; resume an unfinished one
     Meta md;
     int have_base = load_safetensors(base_path, &m, &md, err, sizeof err) == 0;
-    if (have_base) check_tokenizer(base_path, &md, &w.tok, w.data_dir);   // it would resume with it, too
+    if (have_base) check_tokenizer(base_path, &md, &w->tok, w->data_dir);   // it would resume with it, too
     if (have_base) {
         const char *step = meta_get(&md, "step"), *steps = meta_get(&md, "steps");
         int finished = step && steps && !strcmp(step, steps) && atoi(steps) == po.steps;
@@ -4202,21 +4200,21 @@ static int cmd_demo(const Args *a) {
     char id[512];
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
-        RunIO io = { base_dir, 250, 1, a->quiet, sft_identity(&po, a->seed, &w, id, sizeof id), &w.tok };
-        run_pretrain(&m, &w, &po, a->seed, &io);
+        RunIO io = { base_dir, 250, 1, a->quiet, sft_identity(&po, a->seed, w, id, sizeof id), &w->tok };
+        run_pretrain(&m, w, &po, a->seed, &io);
     }
-    print_precondition(&m, &w, a->seed);
-    RunOpts ro = rl_run_opts(a, out, 10, grpo_identity(&o, a->seed, &w, id, sizeof id), &w);
+    print_precondition(&m, w, a->seed);
+    RunOpts ro = rl_run_opts(a, out, 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     make_dir(out);
     lock_run_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
-    train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
+    train_r1_zero(&m, w, &o, &ro, &rng, &before, &after);
     char el[32];
     format_duration(now_seconds() - t0, el, sizeof el);
-    printf("\n%sR1-Zero, held-out add_test (%d questions, T=0.6):%s\n", C_BOLD, w.add_test.n, C_OFF);
+    printf("\n%sR1-Zero, held-out add_test (%d questions, T=0.6):%s\n", C_BOLD, w->add_test.n, C_OFF);
     printf("                      before   after\n");
     printf("  format rate          %5.2f   %5.2f\n", before.format_rate, after.format_rate);
     printf("  accuracy             %5.2f   %5.2f\n", before.pass1, after.pass1);
@@ -4224,13 +4222,10 @@ static int cmd_demo(const Args *a) {
     printf("  mean length (tokens) %5.1f   %5.1f\n", before.mean_length, after.mean_length);
     printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
     model_free(&m);
-    world_free(&w);
     return 0;
 }
 
-static int cmd_pretrain(const Args *a) {
-    World w;
-    world_load(&w, a->data_dir);
+static int cmd_pretrain(const Args *a, World *w) {
     SftOpts po = PRETRAIN_DEFAULTS;
     if (given(a, ARG(steps))) po.steps = a->steps;
     if (given(a, ARG(batch))) po.batch = a->batch;
@@ -4239,43 +4234,37 @@ static int cmd_pretrain(const Args *a) {
     Model m;
     char id[512];
     RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet,
-                 sft_identity(&po, a->seed, &w, id, sizeof id), &w.tok };
-    run_pretrain(&m, &w, &po, a->seed, &io);
+                 sft_identity(&po, a->seed, w, id, sizeof id), &w->tok };
+    run_pretrain(&m, w, &po, a->seed, &io);
     const char *out = io.out;
     printf("wrote %s/model.safetensors\n", out);
     model_free(&m);
-    world_free(&w);
     return 0;
 }
 
-static int cmd_zero(const Args *a) {
-    World w;
-    world_load(&w, a->data_dir);
+static int cmd_zero(const Args *a, World *w) {
     Model m;
-    load_model_or_die(a->model ? a->model : "runs/base", &m, &w.tok, w.data_dir);
-    need_additions(&w);
+    load_model_or_die(a->model ? a->model : "runs/base", &m, &w->tok, w->data_dir);
+    need_additions(w);
     GrpoOpts o = grpo_from_args(a);
     const char *out = a->out ? a->out : "runs/zero";
     make_dir(out);
     lock_run_dir(out);
     char id[512];
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, &w, id, sizeof id), &w);
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
-    train_r1_zero(&m, &w, &o, &ro, &rng, &before, &after);
+    train_r1_zero(&m, w, &o, &ro, &rng, &before, &after);
     printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f; wrote %s/\n",
            before.format_rate, after.format_rate, before.pass1, after.pass1, out);
     model_free(&m);
-    world_free(&w);
     return 0;
 }
 
-static int cmd_eval(const Args *a) {
-    World w;
-    world_load(&w, a->data_dir);
+static int cmd_eval(const Args *a, World *w) {
     Model m;
-    load_model_or_die(a->model, &m, &w.tok, w.data_dir);
-    Dataset ds = w.add_test, own = { 0 };
+    load_model_or_die(a->model, &m, &w->tok, w->data_dir);
+    Dataset ds = w->add_test, own = { 0 };
     char err[PATH_CAP + 512];
     if (a->data) {
         if (load_jsonl(a->data, &own, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
@@ -4288,7 +4277,7 @@ static int cmd_eval(const Args *a) {
     SampleOpts so = EVAL_SAMPLING;
     if (given(a, ARG(temperature))) so.temperature = a->temperature;
     if (given(a, ARG(top_p))) so.top_p = a->top_p;
-    EvalStats e = evaluate(&m, &kv, &w, &ds, k, so, 1, &rng, NULL, NULL, 0);
+    EvalStats e = evaluate(&m, &kv, w, &ds, k, so, 1, &rng, NULL, NULL, 0);
     if (e.n == 0) die(EXIT_DATA, "%s: no addition questions to score", a->data ? a->data : "add_test");
     if (a->json)
         printf("{\"pass@1\": %.4f, \"cons@k\": %.4f, \"k\": %d, \"greedy\": %.4f, \"format_rate\": %.4f, "
@@ -4304,7 +4293,6 @@ static int cmd_eval(const Args *a) {
     kv_free(&kv);
     model_free(&m);
     free(own.ex);
-    world_free(&w);
     return 0;
 }
 
@@ -4329,22 +4317,20 @@ static void json_print_string(FILE *f, const char *s, size_t n) {
     fputc('"', f);
 }
 
-static int cmd_ask(const Args *a) {
+static int cmd_ask(const Args *a, World *w) {
     if (!a->text || !a->text[0]) die(EXIT_USAGE, "ask needs a question, e.g. ./r1 ask --model runs/demo \"347+285\"");
-    World w;
-    world_load(&w, a->data_dir);
     Model m;
-    load_model_or_die(a->model, &m, &w.tok, w.data_dir);
+    load_model_or_die(a->model, &m, &w->tok, w->data_dir);
     Seqs s;
     seqs_alloc(&s, 1, m.config.n_ctx);
-    seqs_set_prompt(&s, 0, &w.tok, a->text, NULL);
+    seqs_set_prompt(&s, 0, &w->tok, a->text, NULL);
     KVCache kv;
     kv_alloc(&kv, &m.config, 1);
     Rng rng = rng_seed((uint64_t)a->seed);
     SampleOpts so = { 0.0f, 1.0f };                // greedy, unless the flags say otherwise
     if (given(a, ARG(temperature))) so.temperature = a->temperature;
     if (given(a, ARG(top_p))) so.top_p = a->top_p;
-    rollout(&m, &kv, &w.tok, &s, so, &rng, NULL);
+    rollout(&m, &kv, &w->tok, &s, so, &rng, NULL);
     const char *t = s.text[0]; size_t n = s.text_len[0];
     // reasoning_content: inside <think></think>; content: the rest (the answer)
     const char *ts = NULL; size_t tn = 0;
@@ -4367,7 +4353,6 @@ static int cmd_ask(const Args *a) {
     kv_free(&kv);
     seqs_free(&s);
     model_free(&m);
-    world_free(&w);
     return 0;
 }
 
@@ -4517,15 +4502,13 @@ static void bench_line(const char *what, int decimals, double value, const char 
     printf(" %6.1f GFLOP/s %5.1f%%\n", gflops, 100.0 * gflops / peak);
 }
 
-static int cmd_bench(const Args *a) {
-    World w;
-    world_load(&w, a->data_dir);
-    Config c = demo_config(&w);
+static int cmd_bench(const Args *a, World *w) {
+    Config c = demo_config(w);
     const int B = 64, T = 64, reps = a->steps ? (a->steps < 15 ? a->steps : 15) : 5;
     const int progress = !a->json && isatty(fileno(stdout));
     Model m;
     Rng rng = rng_seed((uint64_t)a->seed);
-    if (a->model) load_model_or_die(a->model, &m, &w.tok, w.data_dir);
+    if (a->model) load_model_or_die(a->model, &m, &w->tok, w->data_dir);
     else { model_alloc(&m, &c); model_init(&m, &rng); }
     c = m.config;
     if (c.n_ctx < T)
@@ -4560,10 +4543,10 @@ static int cmd_bench(const Args *a) {
     Seqs s;
     seqs_alloc(&s, NS, c.n_ctx);
     for (int r = 0; r <= reps; r++) {
-        for (int i = 0; i < NS; i++) seqs_set_prompt(&s, i, &w.tok, w.add_test.ex[i % w.add_test.n].prompt, NULL);
+        for (int i = 0; i < NS; i++) seqs_set_prompt(&s, i, &w->tok, w->add_test.ex[i % w->add_test.n].prompt, NULL);
         double t0 = now_seconds();
         SampleOpts so = { 1.0f, 1.0f };
-        rollout(&m, &kv, &w.tok, &s, so, &rng, NULL);
+        rollout(&m, &kv, &w->tok, &s, so, &rng, NULL);
         double t = now_seconds() - t0, flops = 0;
         long toks = 0;
         for (int i = 0; i < NS; i++) {                // each fed len-1 tokens, token p attending p+1 keys
@@ -4577,13 +4560,13 @@ static int cmd_bench(const Args *a) {
     Model ref;
     copy_model(&ref, &m);
     GrpoOpts go = ZERO_DEFAULTS;
-    RlTask task = r1_zero_task(&w);
+    RlTask task = r1_zero_task(w);
     double plen = 0;                                   // prompts like the step's, for its lengths
     for (int i = 0; i < NS; i++) plen += (double)s.plen[i] / NS;
     for (int r = 0; r <= reps; r++) {
         GrpoStats st;
         double t0 = now_seconds();
-        grpo_step(&m, &ref, &kv, &w, &go, &task, 0, &rng, &st);
+        grpo_step(&m, &ref, &kv, w, &go, &task, 0, &rng, &st);
         double t = now_seconds() - t0;
         // its arithmetic, on sequences of the mean length (exact when all are
         // full-length): the rollout, the reference's forward and mu times
@@ -4627,7 +4610,6 @@ static int cmd_bench(const Args *a) {
     }
     free(in); free(tg); free(wt); free(x); free(y);
     seqs_free(&s); kv_free(&kv); model_free(&ref); model_free(&m);
-    world_free(&w);
     return 0;
 }
 
@@ -4660,13 +4642,15 @@ int main(int argc, char **argv) {
     signal(SIGXFSZ, SIG_IGN);     // past a file-size limit (ulimit -f), a write fails and says so
 #endif
     threads_init(a.threads ? a.threads : default_threads());
-    if (!strcmp(cmd, "demo")) return cmd_demo(&a);
-    if (!strcmp(cmd, "pretrain")) return cmd_pretrain(&a);
-    if (!strcmp(cmd, "zero")) return cmd_zero(&a);
-    if (!strcmp(cmd, "eval")) return cmd_eval(&a);
-    if (!strcmp(cmd, "ask")) return cmd_ask(&a);
     if (!strcmp(cmd, "score")) return cmd_score(&a);
-    if (!strcmp(cmd, "bench")) return cmd_bench(&a);
-    return cmd_make_data(&a);
+    if (!strcmp(cmd, "make-data")) return cmd_make_data(&a);
+    // every other command works in the toy world of --data-dir
+    World w;
+    world_load(&w, a.data_dir);
+    int rc = !strcmp(cmd, "demo") ? cmd_demo(&a, &w) : !strcmp(cmd, "pretrain") ? cmd_pretrain(&a, &w)
+           : !strcmp(cmd, "zero") ? cmd_zero(&a, &w) : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
+           : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : cmd_bench(&a, &w);
+    world_free(&w);
+    return rc;
 }
 #endif

@@ -228,7 +228,9 @@ int main(void) {
         in_child = 1;
         if (!freopen(errpath, "w", stderr)) _exit(99);
         Args args = { .model = path, .data_dir = "data", .steps = 1, .json = 1 };
-        _exit(cmd_bench(&args) == 0 ? 0 : 98);
+        World bw;
+        world_load(&bw, "data");
+        _exit(cmd_bench(&args, &bw) == 0 ? 0 : 98);
     }
     waitpid(pid, &st, 0);
     msg[0] = '\0';
