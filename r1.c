@@ -4183,6 +4183,8 @@ static int cmd_demo(const Args *a, World *w) {
     struct stat so, sb;
     if (!strcmp(out, base_dir) || (stat(out, &so) == 0 && stat(base_dir, &sb) == 0 && so.st_ino == sb.st_ino && so.st_dev == sb.st_dev))
         die(EXIT_USAGE, "--out %s is where the demo keeps its base model; choose another folder", out);
+    make_dir(out);                                 // locked before any work: a busy folder is refused at once
+    lock_run_dir(out);
     char base_path[PATH_CAP];
     join_path(base_path, sizeof base_path, base_dir, "model.safetensors");
     double t0 = now_seconds();
@@ -4205,8 +4207,6 @@ static int cmd_demo(const Args *a, World *w) {
     }
     print_precondition(&m, w, a->seed);
     RunOpts ro = rl_run_opts(a, out, 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
-    make_dir(out);
-    lock_run_dir(out);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
