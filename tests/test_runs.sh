@@ -80,15 +80,12 @@ same "$T/z" "$T/z1" "zero: a finished run resumed after its outputs were deleted
 expect 2 "\-\-beta" "zero resume with another --beta" "$R1" $Z --beta 0.1 --out "$T/z" --resume
 expect 2 "\-\-loss" "zero resume with another --loss" "$R1" $Z --loss dr_grpo --out "$T/z" --resume
 
-# 3. one stage, one result: R1-Zero from a base pretrained in the same
-# process (the demo on a fresh clone) equals R1-Zero from the base's file
-mkdir -p "$T/demo1" "$T/demo2"
+# 3. one stage, one result: tests/test_stages.c checks that R1-Zero from a
+# base pretrained in the same process equals R1-Zero from the base's file
+# (a demo would pretrain 3000 steps here)
+mkdir -p "$T/demo2/runs/base"
+ln -s "$(pwd)/data" "$T/demo2/data"
 D="--steps 2 --prompts 2 --group 4 --quiet --seed 9"
-( cd "$T/demo1" && ln -s "$OLDPWD/data" data && "$R1" demo $D >/dev/null 2>"$T/err" ) || bad "demo (fresh): $(cat "$T/err")"
-( cd "$T/demo2" && ln -s "$OLDPWD/data" data && mkdir runs && cp -r "$T/demo1/runs/base" runs/ &&
-  "$R1" demo $D >/dev/null 2>"$T/err" ) || bad "demo (reusing the base): $(cat "$T/err")"
-if cmp -s "$T/demo1/runs/demo/model.safetensors" "$T/demo2/runs/demo/model.safetensors"; then ok
-else bad "demo: R1-Zero after an in-process pretraining differs from R1-Zero after reusing runs/base"; fi
 
 # 15. demo --out runs/base would overwrite the base it reuses
 expect 2 "base model" "demo --out runs/base" sh -c 'cd "$1" && shift && exec "$@"' sh "$T/demo2" "$R1" demo --out runs/base $D

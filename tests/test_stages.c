@@ -117,6 +117,34 @@ static void test_grpo_step_stats(const World *w) {
     kv_free(&kv); model_free(&m); model_free(&ref);
 }
 
+// One stage, one result: R1-Zero from a base pretrained in this process (its
+// AdamW moments still in memory, as in a demo on a fresh clone) equals R1-Zero
+// from the same base loaded from its checkpoint.
+static void test_fresh_optimizer(const World *w, const char *dir) {
+    Config c = { tok_vocab_size(&w->tok), 80, 16, 1, 2 };
+    SftOpts po = { .steps = 3, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };
+    RunIO none = { NULL, 1000, 0, 1, NULL, NULL };
+    Model in_memory, loaded;
+    Rng rng = rng_seed(21);
+    model_alloc(&in_memory, &c); model_init(&in_memory, &rng);
+    pretrain_base(&in_memory, w, &po, &rng, &none);
+    char path[400], err[800];
+    snprintf(path, sizeof path, "%s/fresh.safetensors", dir);
+    CHECK(save_safetensors(path, &in_memory.config, &in_memory.params, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(load_safetensors(path, &loaded, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(in_memory.m_memory != NULL && in_memory.step == 3, "the pretrained model has no AdamW state to inherit");
+    GrpoOpts o = ZERO_DEFAULTS;
+    o.steps = 2; o.prompts = 2; o.group = 4;
+    RunOpts ro = { none, 1, 0, EVAL_SAMPLING };
+    Rng r1 = rng_seed(4), r2 = rng_seed(4);
+    train_r1_zero(&in_memory, w, &o, &ro, &r1, NULL, NULL);
+    train_r1_zero(&loaded, w, &o, &ro, &r2, NULL, NULL);
+    CHECK(!memcmp(in_memory.params_memory, loaded.params_memory, loaded.num_params * sizeof(float)),
+          "R1-Zero from a base in memory differs from R1-Zero from its checkpoint (AdamW state inherited?)");
+    model_free(&in_memory); model_free(&loaded);
+    remove(path);
+}
+
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 
 int main(void) {
@@ -243,6 +271,8 @@ int main(void) {
     World w2;
     world_load(&w2, "data");
     test_grpo_step_stats(&w2);
+    make_dir(dir);
+    test_fresh_optimizer(&w2, dir);
     world_free(&w2);
 
     char cmd[600];
