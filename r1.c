@@ -254,8 +254,10 @@ static void render_prompt(const char *question, char *out, size_t cap) {
 
 // The worked solution of p. Words switch to the other language from column
 // switch_at on (-1: never); column mistake_at first gets a wrong sum, then
-// "wait," and the right one (-1: never).
-static void worked_solution(const Problem *p, int switch_at, int mistake_at, char *out, size_t cap) {
+// "wait," and the right one (-1: never); a column whose bit is set in
+// dropped forgets the carry it should add, and nobody notices: its digit and
+// carry, and so the conclusion, follow the slip. Returns the number it concludes.
+static long worked_solution(const Problem *p, int switch_at, int mistake_at, unsigned dropped, char *out, size_t cap) {
     size_t n = 0;
     long carry = 0, digits[16];
     int nd = 0;
@@ -267,6 +269,7 @@ static void worked_solution(const Problem *p, int switch_at, int mistake_at, cha
         for (int i = 0; i < p->n; i++) if (p->x[i] >= place) any = 1;
         if (!any && col > 0) break;                // 0+0 still has its one column
         const Words *w = &WORDS[switch_at >= 0 && col >= switch_at ? !p->lang : p->lang];
+        if (dropped >> col & 1) carry = 0;         // the carry forgotten
         long sum = carry;
         for (int rep = 0; rep < 1 + (col == mistake_at); rep++) {
             if (col > 0 || rep > 0) appendf(out, cap, &n, "%s", rep ? w->wait : w->sep);
@@ -277,16 +280,17 @@ static void worked_solution(const Problem *p, int switch_at, int mistake_at, cha
                 appendf(out, cap, &n, "%s%ld", i ? w->plus : "", d);
             }
             if (carry) appendf(out, cap, &n, "%s%ld", w->plus, carry);
-            long shown = rep == 0 && col == mistake_at ? sum + 1 : sum;   // the slip
-            appendf(out, cap, &n, "%s%ld", w->is, shown);
+            appendf(out, cap, &n, "%s%ld", w->is, rep == 0 && col == mistake_at ? sum + 1 : sum);
         }
         digits[nd++] = sum % 10;
         carry = sum / 10;
     }
     const Words *w = &WORDS[switch_at >= 0 ? !p->lang : p->lang];
     appendf(out, cap, &n, "%s", w->so);
+    long value = carry;
     if (carry) appendf(out, cap, &n, "%ld", carry);
-    for (int i = nd - 1; i >= 0; i--) appendf(out, cap, &n, "%ld", digits[i]);
+    for (int i = nd - 1; i >= 0; i--) { appendf(out, cap, &n, "%ld", digits[i]); value = value * 10 + digits[i]; }
+    return value;
 }
 
 // Difficulty tiers: 0 is the core (two operands of 1-3 digits, the add_test
@@ -356,19 +360,30 @@ typedef struct {
     float zh;              // share of questions in Chinese
     float switch_lang;     // share of worked solutions that switch language part-way
     float mistake;         // share of worked solutions with a corrected slip
+    float zh_drop_carry;   // share of Chinese-worded columns that forget their carry
 } Mixture;
-static const Mixture PRETRAIN_MIX = { { 0.20f, 0.45f, 0.15f, 0.20f }, 0.05f, 0.05f, 0.30f, 0.10f, 0.03f };
+// The toy web is mostly English, and its Chinese worked solutions almost
+// never carry: a column with a carry to add is written without it. So the
+// base reasons well in English and badly in Chinese whenever a carry comes,
+// and accuracy-only RL (R1-Zero) pays a Chinese question for drifting into
+// English words part-way, the way some solutions of the corpus already do:
+// the language mixing the paper fixes with its consistency reward (§2.3.2),
+// for the reason a model has, it is better at reasoning in one language.
+static const Mixture PRETRAIN_MIX = {
+    .style = { [STYLE_DIRECT] = 0.20f, [STYLE_WORK] = 0.45f, [STYLE_TAGGED_WORK] = 0.15f, [STYLE_TAGGED_EMPTY] = 0.20f },
+    .general = 0.05f, .hard = 0.05f, .zh = 0.30f, .switch_lang = 0.30f, .mistake = 0.03f, .zh_drop_carry = 0.90f,
+};
 
-// The completion of problem p in a given style.
-static void styled_completion(const Problem *p, int style, int switch_at, int mistake_at, char *out, size_t cap) {
+// The completion of problem p in a given style (the tagged answer is what the work concludes).
+static void styled_completion(const Problem *p, int style, int switch_at, int mistake_at, unsigned dropped,
+                              char *out, size_t cap) {
     char work[512];
-    long ans = problem_sum(p);
-    worked_solution(p, switch_at, mistake_at, work, sizeof work);
+    long ans = problem_sum(p), concluded = worked_solution(p, switch_at, mistake_at, dropped, work, sizeof work);
     int n;
     switch (style) {
     case STYLE_DIRECT:       n = snprintf(out, cap, "%ld", ans); break;
     case STYLE_WORK:         n = snprintf(out, cap, "%s", work); break;
-    case STYLE_TAGGED_WORK:  n = snprintf(out, cap, "<think>%s</think><answer>%ld</answer>", work, ans); break;
+    case STYLE_TAGGED_WORK:  n = snprintf(out, cap, "<think>%s</think><answer>%ld</answer>", work, concluded); break;
     default:                 n = snprintf(out, cap, "<think></think><answer>%ld</answer>", ans); break;
     }
     if (n < 0 || (size_t)n >= cap) die(EXIT_DATA, "internal: a completion of %d bytes does not fit %zu", n, cap);
@@ -422,9 +437,14 @@ static void corpus_document(Rng *rng, const Mixture *mix, const ProblemSet *excl
     for (long s = problem_sum(&p) ? problem_sum(&p) : 1; s; s /= 10) ncol++;
     int switch_at = rng_uniform(rng) < mix->switch_lang ? 1 + rng_int(rng, ncol) : -1;
     int mistake_at = rng_uniform(rng) < mix->mistake ? rng_int(rng, ncol) : -1;
+    unsigned dropped = 0;
+    for (int col = 1; col < ncol; col++) {
+        int col_lang = switch_at >= 0 && col >= switch_at ? !lang : lang;
+        if (col_lang == LANG_ZH && rng_uniform(rng) < mix->zh_drop_carry) dropped |= 1u << col;
+    }
     problem_question(&p, question, sizeof question);
     render_prompt(question, prompt, pcap);
-    styled_completion(&p, style, switch_at, mistake_at, completion, ccap);
+    styled_completion(&p, style, switch_at, mistake_at, dropped, completion, ccap);
 }
 
 static int parse_integer(const char *s, size_t len, long long *value);  // the verifier's, below
@@ -1593,22 +1613,35 @@ static int count_word(const char *s, size_t n, const char *word) {
     return count;
 }
 
-// Language consistency (paper §2.3.2): the share of target-language words
-// among the language words of the thinking. Scored only over the words
-// present: a thinking with no words gets -1 ("no score"), not 1, because a
-// reward that calls empty thinking perfectly consistent teaches the model to
-// stop thinking.
-static float language_consistency(const char *text, size_t len, int lang) {
-    const char *s; size_t n;
-    if (!thinking_span(text, len, &s, &n)) return -1.0f;
-    // the words of the work in each language (WORDS without their spacing)
+// The language words of the thinking, counted per language as whole words
+// (WORDS without their spacing). 0 if there is no thinking.
+static int thinking_words(const char *text, size_t len, int count[N_LANG]) {
     static const char *const lang_words[N_LANG][4] = { { "plus", "is", "so", "wait" },
                                                        { "加", "得", "所以", "等等" } };
-    int count[N_LANG] = { 0 };
+    const char *s; size_t n;
+    count[LANG_EN] = count[LANG_ZH] = 0;
+    if (!thinking_span(text, len, &s, &n)) return 0;
     for (int l = 0; l < N_LANG; l++)
         for (int k = 0; k < 4; k++) count[l] += count_word(s, n, lang_words[l][k]);
+    return 1;
+}
+
+// Language consistency (paper §2.3.2): the share of target-language words
+// among the language words of the thinking, Num(Words_target) / Num(Words).
+// Scored only over the words present: a thinking with no words gets -1 ("no
+// score"), not 1, because a reward that calls empty thinking perfectly
+// consistent teaches the model to stop thinking.
+static float language_consistency(const char *text, size_t len, int lang) {
+    int count[N_LANG];
+    if (!thinking_words(text, len, count)) return -1.0f;
     int total = count[LANG_EN] + count[LANG_ZH];
     return total ? (float)count[lang] / (float)total : -1.0f;
+}
+
+// Language mixing: the thinking holds words of both languages.
+static int mixes_languages(const char *text, size_t len) {
+    int count[N_LANG];
+    return thinking_words(text, len, count) && count[LANG_EN] > 0 && count[LANG_ZH] > 0;
 }
 
 // The rewards of an RL stage, as its loop calls them: one score per
@@ -1624,6 +1657,13 @@ static float reward_format(const char *text, size_t len, int truncated, const Qu
 static float reward_accuracy(const char *text, size_t len, int truncated, const Question *q) {
     (void)truncated;
     return accuracy_reward(text, len, q->expected);
+}
+// Language (§2.3.2): consistency over the words the thinking holds; a
+// thinking without words earns nothing.
+static float reward_language(const char *text, size_t len, int truncated, const Question *q) {
+    (void)truncated;
+    float c = language_consistency(text, len, q->lang);
+    return c < 0 ? 0.0f : c;
 }
 
 // ----------------------------------------------------------------------------
@@ -1794,6 +1834,7 @@ typedef struct {
     float temperature;    // rollouts sample softmax(z / temperature), and the ratio uses the same
     int ref_reset;        // copy the policy into the reference every N steps (0: never)
     int micro;            // sequences per forward/backward (memory only; same result)
+    float lang_reward;    // weight of the language-consistency reward (0: not used; TRL: reward_weights)
 } GrpoOpts;
 
 // Where a stage's RL questions come from: next() writes one.
@@ -1809,7 +1850,11 @@ typedef struct {
 
 // What one RL stage trains on: its questions and its rewards, summed.
 #define MAX_REWARDS 4
-typedef struct { PromptSource prompts; Reward reward[MAX_REWARDS]; int n_reward; } RlTask;
+typedef struct {
+    PromptSource prompts;
+    Reward reward[MAX_REWARDS]; int n_reward;
+    const Dataset *hard;  // a second held-out set to watch, logged as hard_* (NULL: add_test only)
+} RlTask;
 
 // One GRPO step's batch statistics, for the logs (TRL's names where it has one).
 typedef struct {
@@ -2050,6 +2095,8 @@ typedef struct {
     float greedy;           // accuracy of the greedy completion (-1: not measured)
     float format_rate, think_rate, mean_length, lenient, truncated;
     float lang_consistency; // over samples whose thinking has words (-1: none)
+    float mixed;            // share of samples whose thinking holds words of both languages
+    float zh_consistency, zh_mixed;   // the same two over the Chinese questions (-1: none)
 } EvalStats;
 
 // Sample k completions for every arithmetic question of ds and score them.
@@ -2071,7 +2118,8 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
         if (ds->ex[i].is_arith)
             for (int j = 0; j < k; j++) seqs_set_prompt(&s, r++, &w->tok, ds->ex[i].prompt, forced);
     rollout(m, kv, &w->tok, &s, so, rng, forced);
-    double acc = 0, cons = 0, fmt = 0, think = 0, len = 0, len_ok = 0, trunc = 0, lc = 0; int nlc = 0;
+    double acc = 0, cons = 0, fmt = 0, think = 0, len = 0, len_ok = 0, trunc = 0, lc[N_LANG] = { 0 }, mix[N_LANG] = { 0 };
+    int nlc[N_LANG] = { 0 }, nq[N_LANG] = { 0 };
     long long *votes = xmalloc(sizeof(long long) * (size_t)k, "votes");
     r = 0;
     for (int i = 0; i < ds->n; i++) {
@@ -2086,8 +2134,11 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
             len += s.len[r] - s.plen[r];
             len_ok += lenient_accuracy(t, tl, ex->expected);
             trunc += s.truncated[r];
-            float c = language_consistency(t, tl, question_lang(ex->prompt));
-            if (c >= 0) { lc += c; nlc++; }
+            const int lang = question_lang(ex->prompt);
+            float c = language_consistency(t, tl, lang);
+            if (c >= 0) { lc[lang] += c; nlc[lang]++; }
+            mix[lang] += mixes_languages(t, tl);
+            nq[lang]++;
             long long v;
             if (extract_answer(t, tl, &v)) votes[nv++] = v;
             if (samples && r < n_show) fprintf(samples, "%s => %.*s\n", ex->prompt, (int)tl, t);
@@ -2106,7 +2157,11 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
     e.format_rate = (float)(fmt / total); e.think_rate = (float)(think / total);
     e.mean_length = (float)(len / total); e.lenient = (float)(len_ok / total);
     e.truncated = (float)(trunc / total);
-    e.lang_consistency = nlc ? (float)(lc / nlc) : -1.0f;
+    const int nlc_all = nlc[LANG_EN] + nlc[LANG_ZH];
+    e.lang_consistency = nlc_all ? (float)((lc[LANG_EN] + lc[LANG_ZH]) / nlc_all) : -1.0f;
+    e.mixed = (float)((mix[LANG_EN] + mix[LANG_ZH]) / total);
+    e.zh_consistency = nlc[LANG_ZH] ? (float)(lc[LANG_ZH] / nlc[LANG_ZH]) : -1.0f;
+    e.zh_mixed = nq[LANG_ZH] ? (float)(mix[LANG_ZH] / nq[LANG_ZH]) : -1.0f;
     free(votes);
     seqs_free(&s);
     if (do_greedy) {
@@ -2159,7 +2214,7 @@ static EvalStats run_eval_stats(const Run *r, int row);     // held-out figures 
 static const char *run_dir(const Run *r);
 static void run_close(Run *r);
 static const char *grpo_columns(const RlTask *task, char *out, size_t cap);
-static void grpo_row(double *row, long step, const GrpoStats *st, const EvalStats *e, int n_reward);
+static void grpo_row(double *row, long step, const GrpoStats *st, const EvalStats *e, const EvalStats *hard, int n_reward);
 static void show_sample(Model *m, KVCache *kv, const World *w, int which, SampleOpts so, long seed);
 
 // ---- the supervised loop: pretraining and every SFT stage
@@ -2292,11 +2347,16 @@ static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTa
         }
         if (step % ro->eval_every && step != o->steps) continue;
         EvalStats e = evaluate(policy, &kv, w, &w->add_test, 1, ro->eval, 0, &eval_rng, NULL, run_samples(run, step), 4);
+        EvalStats hard = { 0 };
+        if (task->hard) hard = evaluate(policy, &kv, w, task->hard, 1, ro->eval, 0, &eval_rng, NULL, NULL, 0);
         double row[64];
-        grpo_row(row, step, &st, &e, task->n_reward);
+        grpo_row(row, step, &st, &e, task->hard ? &hard : NULL, task->n_reward);
         run_log(run, row);
-        run_progress(run, step, o->steps, 1, "step %3ld/%d | reward %.2f | format %.2f | accuracy %.2f | thinking %.2f | length %5.1f | kl %.4f",
-                     step, o->steps, st.reward, e.format_rate, e.pass1, e.think_rate, e.mean_length, st.kl);
+        char hard_s[32] = "";
+        if (task->hard) snprintf(hard_s, sizeof hard_s, " | hard %.2f", hard.pass1);
+        run_progress(run, step, o->steps, 1, "step %3ld/%d | reward %.2f | format %.2f | accuracy %.2f%s | thinking %.2f | "
+                     "length %5.1f | mixed (zh) %.2f | kl %.4f", step, o->steps, st.reward, e.format_rate, e.pass1, hard_s,
+                     e.think_rate, e.mean_length, e.zh_mixed, st.kl);
         if (!ro->io.quiet && ro->show_every && step % ro->show_every == 0)
             show_sample(policy, &kv, w, (int)(step / ro->show_every), ro->eval, step);
         run_save(run, step, o->steps, policy, &ref, rng, &eval_rng);
@@ -2343,8 +2403,41 @@ static const GrpoOpts ZERO_DEFAULTS = {
     .temperature = 1.0f,  // rollouts sample the policy as it is
     .ref_reset = 0,       // the reference stays the base model
     .micro = 16,          // sequences per forward/backward (memory only)
+    .lang_reward = 0.0f,  // no language reward: R1-Zero's rules are accuracy and format
 };
 #define DAPO_CLIP_HIGH 0.28f   // DAPO's clip-higher epsilon, with --loss dapo
+
+// Stage 2, cold start (./r1 coldstart): the set it gathers, then its SFT of the base.
+// How a cold-start set is gathered.
+typedef struct {
+    int questions;        // fresh questions asked of R1-Zero
+    int samples;          // completions sampled per question (the first good one is kept)
+    float zh;             // share of them in Chinese
+    float hard;           // share of them from the hard tier
+    int written;          // hard problems R1-Zero got wrong, solved by rule in the pattern
+} ColdStartOpts;
+
+static const ColdStartOpts COLDSTART_SET = {
+    .questions = 2000,    // fresh questions asked of R1-Zero: about 1700 answered right and kept
+    .samples = 4,         // tries per question
+    .zh = 0.5f,           // both languages alike
+    .hard = 0.2f,         // a fifth from the hard tier, where R1-Zero rarely succeeds...
+    .written = 300,       // ...so up to 300 of those are written by rule instead
+};
+static const SftOpts COLDSTART_DEFAULTS = {
+    .steps = 150,         // small on purpose: leave the RL stage headroom
+    .batch = 32,
+    .warmup = 10,
+    .lr = 1e-3f,
+    .micro = 8,
+};
+
+// Stage 3, reasoning RL (./r1 reason): R1-Zero's GRPO, longer, with the language reward.
+static const GrpoOpts REASON_DEFAULTS = {
+    .steps = 100, .prompts = 16, .group = 8, .mu = 1, .loss = LOSS_GRPO, .lr = 3e-4f, .beta = 0.04f,
+    .clip_low = 0.2f, .clip_high = 0.2f, .max_grad_norm = 1.0f, .temperature = 1.0f, .ref_reset = 0, .micro = 16,
+    .lang_reward = 1.0f,  // summed with the accuracy reward, as the paper does
+};
 
 // ----------------------------------------------------------------------------
 // stage 0: the base model (standing in for DeepSeek-V3-Base)
@@ -2378,10 +2471,18 @@ static void core_question(void *ctx, Rng *rng, Question *q) {
     q->lang = p.lang;
 }
 
-// R1-Zero's task: core questions, the accuracy and format rewards (§2.2.2).
-static RlTask r1_zero_task(const World *w) {
+// The language reward, when a stage's options give it a weight.
+static void add_language_reward(RlTask *task, float weight) {
+    if (weight > 0) task->reward[task->n_reward++] = (Reward){ "language", reward_language, weight };
+}
+
+// R1-Zero's task: core questions, the accuracy and format rewards (§2.2.2)
+// (and the language reward with --lang-reward, an exercise; the paper's
+// R1-Zero has none).
+static RlTask r1_zero_task(const World *w, float lang_weight) {
     RlTask task = { .prompts = { core_question, (void *)w }, .n_reward = 2,
                     .reward = { { "format", reward_format, 1.0f }, { "accuracy", reward_accuracy, 1.0f } } };
+    add_language_reward(&task, lang_weight);
     return task;
 }
 
@@ -2389,8 +2490,210 @@ static RlTask r1_zero_task(const World *w) {
 // add_test set.
 static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
                           Rng *rng, EvalStats *before, EvalStats *after) {
-    RlTask task = r1_zero_task(w);
+    RlTask task = r1_zero_task(w, o->lang_reward);
     rl_loop(policy, w, o, &task, "r1_zero", "R1-Zero on the toy world: GRPO with accuracy + format rewards",
+            ro, rng, before, after);
+}
+
+
+// ----------------------------------------------------------------------------
+// stage 2: cold start (paper §2.3.1): a few thousand readable long-CoT
+// examples, and supervised fine-tuning of the base on them
+//
+// R1-Zero reasons, but its thinking is hard to read: here its Chinese
+// answers drift into English words part-way (see the toy world's mixture).
+// The paper collects its cold-start data by, among other ways, "gathering
+// DeepSeek-R1-Zero outputs in a readable format, and refining the results
+// through post-processing by human annotators", plus few-shot prompting with
+// long CoT examples. The toy does both:
+//   - sample R1-Zero on fresh questions, keep the correct, well-formed ones
+//     (rejection sampling), and rewrite each into the readable pattern;
+//   - for problems R1-Zero gets wrong (the hard tier), write the solution in
+//     the same pattern by rule (the annotators).
+//
+// Readable, in the toy (the paper's |special_token|<reasoning_process>|
+// special_token|<summary> pattern, in miniature):
+//     <think>STEP, STEP, ..., so N</think><answer>N</answer>
+// every word in the question's language; one STEP per column, from the
+// right: "d plus d [plus carry] is s"; a corrected step as "STEP, wait,
+// STEP"; nothing else in the thinking. In Chinese the same with 加, 得, "，",
+// "，等等，" and "，所以".
+
+// Rewrite the thinking into the question's language: every word of the
+// other language (with its spacing) becomes its counterpart. Returns the length.
+static size_t translate_thinking(const char *s, size_t n, int lang, char *out, size_t cap) {
+    const Words *from = &WORDS[!lang], *to = &WORDS[lang];
+    // longest first: ", so " and ", wait, " before ", "
+    const char *const src[5] = { from->wait, from->so, from->sep, from->plus, from->is };
+    const char *const dst[5] = { to->wait, to->so, to->sep, to->plus, to->is };
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < cap;) {
+        int hit = -1;
+        for (int w = 0; w < 5 && hit < 0; w++)
+            if (i + strlen(src[w]) <= n && !memcmp(s + i, src[w], strlen(src[w]))) hit = w;
+        if (hit < 0) { out[k++] = s[i++]; continue; }
+        size_t dl = strlen(dst[hit]);
+        if (k + dl >= cap) break;
+        memcpy(out + k, dst[hit], dl);
+        k += dl; i += strlen(src[hit]);
+    }
+    out[k] = '\0';
+    return k;
+}
+
+// Skip the text lit at *p (within end): 1 if it was there.
+static int skip_lit(const char **p, const char *end, const char *lit) {
+    size_t n = strlen(lit);
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n)) return 0;
+    *p += n;
+    return 1;
+}
+static int skip_number(const char **p, const char *end) {
+    const char *s = *p;
+    while (*p < end && isdigit((unsigned char)**p)) (*p)++;
+    return *p > s && *p - s <= 7;
+}
+
+// Is the thinking s[0..n) in the readable pattern of language lang?
+static int readable_thinking(const char *s, size_t n, int lang) {
+    const Words *w = &WORDS[lang];
+    const char *p = s, *end = s + n;
+    for (;;) {
+        if (!skip_number(&p, end)) return 0;                      // one STEP: d plus d ... is s
+        int terms = 1;
+        while (skip_lit(&p, end, w->plus)) { if (!skip_number(&p, end)) return 0; terms++; }
+        if (terms < 2 || !skip_lit(&p, end, w->is) || !skip_number(&p, end)) return 0;
+        if (skip_lit(&p, end, w->so)) return skip_number(&p, end) && p == end;
+        if (!skip_lit(&p, end, w->wait) && !skip_lit(&p, end, w->sep)) return 0;
+    }
+}
+
+// A set of supervised examples: prompts (the template around a question) and completions.
+typedef struct { char prompt[96]; char completion[256]; } Pair;
+typedef struct { Pair *p; int n, cap; } PairSet;
+static void pairs_add(PairSet *set, const char *question, const char *completion) {
+    if (set->n == set->cap) {
+        set->cap = set->cap ? 2 * set->cap : 1024;
+        Pair *p = realloc(set->p, sizeof(Pair) * (size_t)set->cap);
+        if (!p) die(EXIT_DATA, "out of memory");
+        set->p = p;
+    }
+    Pair *e = &set->p[set->n++];
+    render_prompt(question, e->prompt, sizeof e->prompt);
+    snprintf(e->completion, sizeof e->completion, "%s", completion);
+}
+// Supervised pairs drawn at random from a set (with replacement: the draws
+// come from the run's generator, so a resumed run draws the same ones).
+static void set_pair(void *ctx, Rng *rng, char *prompt, size_t pcap, char *completion, size_t ccap) {
+    const PairSet *set = ctx;
+    const Pair *e = &set->p[rng_int(rng, set->n)];
+    snprintf(prompt, pcap, "%s", e->prompt);
+    snprintf(completion, ccap, "%s", e->completion);
+}
+
+// Why gathered completions were dropped, for the log.
+typedef struct { int sampled, wrong, malformed, unreadable, kept, written; } ColdStartLog;
+
+// The readable form of completion text of a question in language lang, into
+// out: its thinking translated and checked against the pattern, then the
+// verified answer. 0 if it cannot be made readable.
+static int readable_completion(const char *text, size_t len, int lang, long long answer, char *out, size_t cap) {
+    const char *ts; size_t tn;
+    char thinking[256];
+    if (!thinking_span(text, len, &ts, &tn) || tn >= sizeof thinking) return 0;
+    size_t n = translate_thinking(ts, tn, lang, thinking, sizeof thinking);
+    if (!readable_thinking(thinking, n, lang)) return 0;
+    int k = snprintf(out, cap, "<think>%s</think><answer>%lld</answer>", thinking, answer);
+    return k > 0 && (size_t)k < cap;
+}
+
+// Rejection-sample R1-Zero (zero) for the cold-start set: fresh questions
+// (never a held-out one), o->samples completions each at the evaluation's
+// sampling, the first correct, well-formed and readable one kept, rewritten.
+// Hard problems it never gets right are written by rule, up to o->written.
+static void gather_cold_start(Model *zero, const World *w, const ColdStartOpts *o, Rng *rng, PairSet *set,
+                              ColdStartLog *log) {
+    const int chunk = 64, G = o->samples;
+    KVCache kv;
+    kv_alloc(&kv, &zero->config, chunk * G);
+    Seqs s;
+    seqs_alloc(&s, chunk * G, zero->config.n_ctx);
+    Problem probs[64];
+    for (int q0 = 0; q0 < o->questions; q0 += chunk) {
+        const int nq = o->questions - q0 < chunk ? o->questions - q0 : chunk;
+        s.n = nq * G;
+        for (int i = 0; i < nq; i++) {
+            probs[i] = random_problem(rng, rng_uniform(rng) < o->hard, rng_uniform(rng) < o->zh ? LANG_ZH : LANG_EN,
+                                      &w->heldout);
+            char question[128];
+            problem_question(&probs[i], question, sizeof question);
+            for (int g = 0; g < G; g++) seqs_set_prompt(&s, i * G + g, &w->tok, question, NULL);
+        }
+        rollout(zero, &kv, &w->tok, &s, EVAL_SAMPLING, rng, NULL);
+        for (int i = 0; i < nq; i++) {
+            const Problem *p = &probs[i];
+            char question[128], completion[256];
+            problem_question(p, question, sizeof question);
+            int kept = 0;
+            for (int g = 0; g < G && !kept; g++) {
+                const char *t = s.text[i * G + g]; size_t tl = s.text_len[i * G + g];
+                log->sampled++;
+                if (accuracy_reward(t, tl, problem_sum(p)) == 0) { log->wrong++; continue; }
+                if (s.truncated[i * G + g] || format_reward(t, tl) == 0 || !has_thinking(t, tl)) { log->malformed++; continue; }
+                if (!readable_completion(t, tl, p->lang, problem_sum(p), completion, sizeof completion)) { log->unreadable++; continue; }
+                pairs_add(set, question, completion);
+                log->kept++; kept = 1;
+            }
+            if (!kept && p->n > 0 && (p->n == 3 || p->x[0] >= 1000) && log->written < o->written) {
+                char work[160];
+                worked_solution(p, -1, -1, 0, work, sizeof work);   // the annotators: the pattern, by rule
+                snprintf(completion, sizeof completion, "<think>%.160s</think><answer>%ld</answer>", work, problem_sum(p));
+                pairs_add(set, question, completion);
+                log->written++;
+            }
+        }
+    }
+    s.n = chunk * G;
+    seqs_free(&s);
+    kv_free(&kv);
+}
+
+// Supervised fine-tuning of the base on the cold-start set (loss on the
+// completion only: the sft_loop's mask).
+static void cold_start_sft(Model *base, const World *w, const SftOpts *o, PairSet *set, Rng *rng, const RunIO *io) {
+    PairSource src = { set_pair, set };
+    sft_loop(base, w, o, src, "cold_start", "Stage 2: cold start, SFT of the base on readable R1-Zero samples",
+             rng, io);
+}
+
+// ----------------------------------------------------------------------------
+// stage 3: reasoning-oriented RL (paper §2.3.2): GRPO from the cold-start
+// model on core and hard questions in both languages, with accuracy +
+// format + language-consistency rewards. "Although ablation experiments show
+// that such alignment results in a slight degradation in the model's
+// performance, this reward aligns with human preferences."
+
+// Reasoning questions: core and hard tiers, both languages, never held out.
+static void reasoning_question(void *ctx, Rng *rng, Question *q) {
+    const World *w = ctx;
+    int tier = rng_uniform(rng) < 0.5f, lang = rng_uniform(rng) < 0.5f ? LANG_ZH : LANG_EN;
+    Problem p = random_problem(rng, tier, lang, &w->heldout);
+    problem_question(&p, q->text, sizeof q->text);
+    q->expected = problem_sum(&p);
+    q->lang = p.lang;
+}
+
+static RlTask reasoning_task(const World *w, float lang_weight) {
+    RlTask task = { .prompts = { reasoning_question, (void *)w }, .n_reward = 2, .hard = &w->add_hard,
+                    .reward = { { "format", reward_format, 1.0f }, { "accuracy", reward_accuracy, 1.0f } } };
+    add_language_reward(&task, lang_weight);
+    return task;
+}
+
+static void train_reasoning_rl(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
+                               Rng *rng, EvalStats *before, EvalStats *after) {
+    RlTask task = reasoning_task(w, o->lang_reward);
+    rl_loop(policy, w, o, &task, "reasoning_rl", "Stage 3: reasoning RL, accuracy + format + language rewards",
             ro, rng, before, after);
 }
 
@@ -3459,19 +3762,25 @@ static const char *grpo_columns(const RlTask *task, char *out, size_t cap) {
     appendf(out, cap, &n, "step,reward,reward_std");
     for (int f = 0; f < task->n_reward; f++) appendf(out, cap, &n, ",%s_reward", task->reward[f].name);
     appendf(out, cap, &n, ",format_rate,accuracy,lenient_accuracy,think_rate,mean_length,min_length,max_length,"
-                          "truncated,lang_consistency,kl,clip_frac,zero_var_groups,grad_norm,lr,seconds");
+                          "truncated,lang_consistency,mixed,zh_lang_consistency,zh_mixed,kl,clip_frac,zero_var_groups,"
+                          "grad_norm,lr");
+    if (task->hard) appendf(out, cap, &n, ",hard_accuracy,hard_think_rate,hard_mean_length");
+    appendf(out, cap, &n, ",seconds");
     return out;
 }
 // One row in the order of grpo_columns: the training batch's statistics,
 // then the held-out evaluation's.
-static void grpo_row(double *row, long step, const GrpoStats *st, const EvalStats *e, int n_reward) {
+static void grpo_row(double *row, long step, const GrpoStats *st, const EvalStats *e, const EvalStats *hard, int n_reward) {
     int k = 0;
     row[k++] = (double)step; row[k++] = st->reward; row[k++] = st->reward_std;
     for (int f = 0; f < n_reward; f++) row[k++] = st->reward_mean[f];
     const double rest[] = { e->format_rate, e->pass1, e->lenient, e->think_rate, e->mean_length, st->len_min,
-                            st->len_max, st->truncated, e->lang_consistency, st->kl, st->clip_frac, st->zero_var,
-                            st->grad_norm, st->lr, 0.0 };
+                            st->len_max, st->truncated, e->lang_consistency, e->mixed, e->zh_consistency, e->zh_mixed,
+                            st->kl, st->clip_frac, st->zero_var, st->grad_norm, st->lr };
     memcpy(row + k, rest, sizeof rest);
+    k += (int)(sizeof rest / sizeof *rest);
+    if (hard) { row[k++] = hard->pass1; row[k++] = hard->think_rate; row[k++] = hard->mean_length; }
+    row[k] = 0.0;                                   // the seconds, filled in by run_log
 }
 
 // Write a buffer as DIR/NAME, atomically, and free it.
@@ -3507,6 +3816,7 @@ static void svg_panel(Buf *b, const Curves *c, int x0, int y0, int pw, int ph, c
     for (int i = 0; i < c->n; i++) {
         if (curve_at(c, i, step_col) > max_step) max_step = curve_at(c, i, step_col);
         for (int s = 0; s < ns && !unit; s++) {
+            if (curve_col(c, series[s].col) < 0) continue;            // a column this run does not log
             double v = curve_at(c, i, curve_col(c, series[s].col));
             if (isfinite(v) && v > ymax) ymax = v;
         }
@@ -3530,6 +3840,7 @@ static void svg_panel(Buf *b, const Curves *c, int x0, int y0, int pw, int ph, c
     int legend = 0;
     for (int s = 0; s < ns; s++) {
         int col = curve_col(c, series[s].col);
+        if (col < 0) continue;
         buf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
         for (int i = 0; i < c->n; i++) {
             double v = curve_at(c, i, col);
@@ -3537,24 +3848,29 @@ static void svg_panel(Buf *b, const Curves *c, int x0, int y0, int pw, int ph, c
                        y0 + ph - ph * (isfinite(v) ? fmax(fmin(v / ymax, 1.0), 0.0) : 0.0));
         }
         buf_printf(b, "\"/>\n");
-        buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"%s\" font-weight=\"bold\">%s</text>\n", x0 + legend, y0 + ph + 52, series[s].color, series[s].name);
-        legend += 7 * (int)strlen(series[s].name) + 16;   // about the width of the label
+        buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"%s\" font-weight=\"bold\">%s</text>\n", x0, y0 + ph + 52 + legend,
+                   series[s].color, series[s].name);
+        legend += 15;                                     // one legend line per curve
     }
 }
 static int write_curves_svg(const char *dir, const Curves *c, const char *title, char *err, size_t errcap) {
-    const int W = 760, H = 320, px = 50, py = 30, pw = 300, ph = 220, gap = 80;
+    const int px = 50, py = 30, pw = 300, ph = 220, gap = 80, H = py + ph + 52 + 3 * 15;
     static const Series RL_LEFT[] = { { "format_rate", "format rate", "#1f77b4" }, { "accuracy", "accuracy", "#2ca02c" },
                                       { "think_rate", "non-empty thinking", "#ff7f0e" } };
     static const Series RL_RIGHT[] = { { "mean_length", "mean length (tokens)", "#9467bd" } };
+    static const Series RL_THIRD[] = { { "zh_mixed", "Chinese questions: thinking mixes languages", "#e377c2" },
+                                       { "mixed", "all questions: thinking mixes languages", "#8c564b" },
+                                       { "hard_accuracy", "add_hard accuracy", "#17becf" } };
     static const Series SFT_LEFT[] = { { "loss", "loss (completion tokens)", "#d62728" } };
     static const Series SFT_RIGHT[] = { { "lr", "learning rate", "#7f7f7f" } };
-    const int rl = curve_col(c, "format_rate") >= 0;
+    const int rl = curve_col(c, "format_rate") >= 0, W = rl ? 3 * pw + 2 * gap + 2 * px : 2 * pw + gap + 2 * px;
     Buf b = { 0 };
     buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
     buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     buf_printf(&b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-weight=\"bold\">%s</text>\n", px, title);
     svg_panel(&b, c, px, py, pw, ph, rl ? RL_LEFT : SFT_LEFT, rl ? 3 : 1, rl);
     svg_panel(&b, c, px + pw + gap, py, pw, ph, rl ? RL_RIGHT : SFT_RIGHT, 1, 0);
+    if (rl) svg_panel(&b, c, px + 2 * (pw + gap), py, pw, ph, RL_THIRD, 3, 1);
     buf_printf(&b, "</svg>\n");
     return write_buf_atomic(dir, "curves.svg", &b, err, errcap);
 }
@@ -3890,6 +4206,10 @@ static EvalStats run_eval_stats(const Run *r, int row) {
     e.pass1 = (float)curve_at(c, row, curve_col(c, "accuracy"));
     e.think_rate = (float)curve_at(c, row, curve_col(c, "think_rate"));
     e.mean_length = (float)curve_at(c, row, curve_col(c, "mean_length"));
+    e.lang_consistency = (float)curve_at(c, row, curve_col(c, "lang_consistency"));
+    e.mixed = (float)curve_at(c, row, curve_col(c, "mixed"));
+    e.zh_consistency = (float)curve_at(c, row, curve_col(c, "zh_lang_consistency"));
+    e.zh_mixed = (float)curve_at(c, row, curve_col(c, "zh_mixed"));
     return e;
 }
 
@@ -3916,9 +4236,9 @@ static const char *grpo_identity(const GrpoOpts *o, long seed, const World *w, c
     char tok[17];
     tok_hash(&w->tok, tok);
     snprintf(out, cap, "--seed=%ld --steps=%d --prompts=%d --group=%d --mu=%d --loss=%s --lr=%.9g --beta=%.9g "
-             "--clip=%.9g --clip-high=%.9g --temperature=%.9g --ref-reset=%d --micro=%d --tokenizer=%s",
+             "--clip=%.9g --clip-high=%.9g --temperature=%.9g --ref-reset=%d --micro=%d --lang-reward=%.9g --tokenizer=%s",
              seed, o->steps, o->prompts, o->group, o->mu, LOSS_NAMES[o->loss], o->lr, o->beta, o->clip_low,
-             o->clip_high, o->temperature, o->ref_reset, o->micro, tok);
+             o->clip_high, o->temperature, o->ref_reset, o->micro, o->lang_reward, tok);
     return out;
 }
 
@@ -3931,9 +4251,10 @@ typedef struct {
     const char *data;      // a JSONL benchmark
     const char *data_dir;  // the toy world's files
     const char *loss;      // grpo | dr_grpo | dapo
+    const char *base;      // the base model a supervised stage starts from
     long seed;
     int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, force;
-    float lr, beta, clip, clip_high, temperature, top_p;
+    float lr, beta, clip, clip_high, temperature, top_p, lang_reward;
     const char *text;      // the positional argument of ask / score
     unsigned char given[32]; // given[k]: FLAGS[k] was on the command line
 } Args;
@@ -3949,30 +4270,32 @@ typedef struct {
 
 #define ARG(f) offsetof(Args, f)
 static const Flag FLAGS[] = {
-    { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench", "checkpoint file or run folder" },
-    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero", "run folder to write" },
+    { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench coldstart reason", "checkpoint file or run folder" },
+    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason", "run folder to write" },
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
-    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data", "folder with tokenizer.txt and the benchmarks" },
-    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data", "random seed" },
-    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench", "steps (demo, zero: GRPO steps; bench: timed runs, at most 15)" },
-    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench", "threads (default: one per core this process may use)" },
-    { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval", "print only the summary" },
-    { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero", "continue from the state saved in --out" },
-    { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero", "save checkpoint and state every N steps" },
+    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason", "folder with tokenizer.txt and the benchmarks" },
+    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason", "random seed" },
+    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason", "steps (demo, zero: GRPO steps; bench: timed runs, at most 15)" },
+    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason", "threads (default: one per core this process may use)" },
+    { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason", "print only the summary" },
+    { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason", "continue from the state saved in --out" },
+    { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero coldstart reason", "save checkpoint and state every N steps" },
     { "--json", 'b', ARG(json), 0, 0, "eval ask bench", "machine-readable output" },
     { "--k", 'i', ARG(k), 1, 256, "eval", "samples per question for pass@1 and cons@k" },
-    { "--batch", 'i', ARG(batch), 1, 4096, "pretrain", "documents per step" },
-    { "--prompts", 'i', ARG(prompts), 1, 4096, "demo zero", "questions per GRPO step" },
-    { "--group", 'i', ARG(group), 2, 256, "demo zero", "G: outputs sampled per question (TRL: num_generations)" },
-    { "--mu", 'i', ARG(mu), 1, 64, "demo zero", "GRPO updates per batch (TRL: num_iterations)" },
-    { "--loss", 's', ARG(loss), 0, 0, "demo zero", "grpo | dr_grpo | dapo (TRL: loss_type)" },
-    { "--beta", 'f', ARG(beta), 0, 100, "demo zero", "KL coefficient (TRL: beta)" },
-    { "--clip", 'f', ARG(clip), 0, 10, "demo zero", "clip range epsilon (TRL: epsilon)" },
-    { "--clip-high", 'f', ARG(clip_high), 0, 10, "demo zero", "upper clip range (TRL: epsilon_high; DAPO default 0.28)" },
-    { "--ref-reset", 'i', ARG(ref_reset), 0, 1000000, "demo zero", "copy the policy into the reference every N steps (0: never)" },
-    { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero", "peak learning rate" },
-    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
+    { "--batch", 'i', ARG(batch), 1, 4096, "pretrain coldstart", "documents per step" },
+    { "--prompts", 'i', ARG(prompts), 1, 4096, "demo zero reason", "questions per GRPO step" },
+    { "--group", 'i', ARG(group), 2, 256, "demo zero reason", "G: outputs sampled per question (TRL: num_generations)" },
+    { "--mu", 'i', ARG(mu), 1, 64, "demo zero reason", "GRPO updates per batch (TRL: num_iterations)" },
+    { "--loss", 's', ARG(loss), 0, 0, "demo zero reason", "grpo | dr_grpo | dapo (TRL: loss_type)" },
+    { "--beta", 'f', ARG(beta), 0, 100, "demo zero reason", "KL coefficient (TRL: beta)" },
+    { "--clip", 'f', ARG(clip), 0, 10, "demo zero reason", "clip range epsilon (TRL: epsilon)" },
+    { "--clip-high", 'f', ARG(clip_high), 0, 10, "demo zero reason", "upper clip range (TRL: epsilon_high; DAPO default 0.28)" },
+    { "--ref-reset", 'i', ARG(ref_reset), 0, 1000000, "demo zero reason", "copy the policy into the reference every N steps (0: never)" },
+    { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason", "peak learning rate" },
+    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
+    { "--base", 's', ARG(base), 0, 0, "coldstart", "the base model to fine-tune (default runs/base)" },
+    { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason", "weight of the language-consistency reward (0: off; reason: 1, zero: 0)" },
     { "--force", 'b', ARG(force), 0, 0, "make-data", "replace the files of an existing data dir (models trained with its tokenizer stop loading)" },
 };
 #define N_FLAGS ((int)(sizeof FLAGS / sizeof *FLAGS))
@@ -3989,6 +4312,8 @@ static const Command COMMANDS[] = {
     { "demo", "", "stage 0 (reusing runs/base if present) then R1-Zero, live" },
     { "pretrain", "", "stage 0: train the base model on the toy corpus" },
     { "zero", "", "stage 1: R1-Zero, GRPO from a base model with accuracy + format rewards" },
+    { "coldstart", "", "stage 2: cold start, SFT of the base on readable R1-Zero samples" },
+    { "reason", "", "stage 3: reasoning RL from the cold start, accuracy + format + language rewards" },
     { "eval", "", "pass@1 over k samples, cons@k and greedy accuracy on a benchmark" },
     { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
     { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
@@ -4069,22 +4394,32 @@ static int default_threads(void) {
 }
 
 // Load --model for use with tok, the tokenizer of data_dir: it must be the
-// one the model was trained with.
-static void load_model_or_die(const char *arg, Model *m, const Tokenizer *tok, const char *data_dir) {
+// one the model was trained with. want (NULL: any) is the stage that must
+// have written it, made by the command named in hint.
+static void load_stage_or_die(const char *arg, Model *m, const Tokenizer *tok, const char *data_dir,
+                              const char *want, const char *hint) {
     char path[PATH_CAP], err[PATH_CAP + 512];
     Meta md;
     if (!arg) die(EXIT_USAGE, "--model is required (a checkpoint file or a run folder such as runs/demo)");
     model_path(arg, path, sizeof path);
-    if (load_safetensors(path, m, &md, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    if (load_safetensors(path, m, &md, err, sizeof err) != 0)
+        die(EXIT_DATA, "%s%s%s%s", err, hint ? " (make it with `" : "", hint ? hint : "", hint ? "`)" : "");
+    const char *stage = meta_get(&md, "stage");
+    if (want && (!stage || strcmp(stage, want)))
+        die(EXIT_DATA, "%s: a checkpoint of stage '%s', and this stage starts from '%s' (made by `%s`)", path,
+            stage ? stage : "?", want, hint);
     check_tokenizer(path, &md, tok, data_dir);
     if (m->config.vocab_size != tok_vocab_size(tok))
         die(EXIT_DATA, "%s: vocab_size %d does not match the tokenizer in %s (%d tokens)", path,
             m->config.vocab_size, data_dir, tok_vocab_size(tok));
 }
 
+static void load_model_or_die(const char *arg, Model *m, const Tokenizer *tok, const char *data_dir) {
+    load_stage_or_die(arg, m, tok, data_dir, NULL, NULL);
+}
+
 // R1-Zero's options: the defaults, then the flags given.
-static GrpoOpts grpo_from_args(const Args *a) {
-    GrpoOpts o = ZERO_DEFAULTS;
+static GrpoOpts grpo_from_args(const Args *a, GrpoOpts o) {
     if (given(a, ARG(steps))) o.steps = a->steps;
     if (given(a, ARG(prompts))) o.prompts = a->prompts;
     if (given(a, ARG(group))) o.group = a->group;
@@ -4106,6 +4441,7 @@ static GrpoOpts grpo_from_args(const Args *a) {
         o.temperature = a->temperature;
     }
     if (given(a, ARG(ref_reset))) o.ref_reset = a->ref_reset;
+    if (given(a, ARG(lang_reward))) o.lang_reward = a->lang_reward;
     return o;
 }
 
@@ -4174,7 +4510,7 @@ static void need_additions(const World *w) {
 }
 
 static int cmd_demo(const Args *a, World *w) {
-    GrpoOpts o = grpo_from_args(a);                // bad flags fail before any work
+    GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);                // bad flags fail before any work
     need_additions(w);
     const char *out = a->out ? a->out : "runs/demo";
     Model m;
@@ -4246,7 +4582,7 @@ static int cmd_zero(const Args *a, World *w) {
     Model m;
     load_model_or_die(a->model ? a->model : "runs/base", &m, &w->tok, w->data_dir);
     need_additions(w);
-    GrpoOpts o = grpo_from_args(a);
+    GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);
     const char *out = a->out ? a->out : "runs/zero";
     make_dir(out);
     lock_run_dir(out);
@@ -4257,6 +4593,86 @@ static int cmd_zero(const Args *a, World *w) {
     train_r1_zero(&m, w, &o, &ro, &rng, &before, &after);
     printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f; wrote %s/\n",
            before.format_rate, after.format_rate, before.pass1, after.pass1, out);
+    model_free(&m);
+    return 0;
+}
+
+static void write_pairs_jsonl(const char *dir, const char *name, const PairSet *set);   // below
+static void write_text_file(const char *dir, const char *name, const char *text);
+
+// Stage 2: gather the cold-start set from R1-Zero, write it to the run
+// folder (coldstart.jsonl, TRL's prompt/completion fields, and what the
+// filters dropped in coldstart.txt), then fine-tune the base on it.
+static int cmd_coldstart(const Args *a, World *w) {
+    SftOpts o = COLDSTART_DEFAULTS;
+    if (given(a, ARG(steps))) o.steps = a->steps;
+    if (given(a, ARG(batch))) o.batch = a->batch;
+    if (given(a, ARG(lr))) o.lr = a->lr;
+    if (o.warmup > o.steps) o.warmup = o.steps;
+    const ColdStartOpts co = COLDSTART_SET;
+    Model zero, base;
+    load_stage_or_die(a->model ? a->model : "runs/zero", &zero, &w->tok, w->data_dir, "r1_zero", "./r1 zero");
+    load_stage_or_die(a->base ? a->base : "runs/base", &base, &w->tok, w->data_dir, "base", "./r1 pretrain");
+    need_additions(w);
+    const char *out = a->out ? a->out : "runs/coldstart";
+    make_dir(out);
+    lock_run_dir(out);
+    double t0 = now_seconds();
+    if (!a->quiet) printf("stage 2: cold start -- sampling R1-Zero %d times on each of %d fresh questions, "
+                          "keeping the readable ones\n", co.samples, co.questions);
+    Rng rng = rng_seed((uint64_t)a->seed + 2);
+    PairSet set = { 0 };
+    ColdStartLog log = { 0 };
+    gather_cold_start(&zero, w, &co, &rng, &set, &log);
+    if (set.n == 0) die(EXIT_DATA, "cold start: R1-Zero answered none of %d questions readably (is %s an R1-Zero model?)",
+                        co.questions, a->model ? a->model : "runs/zero");
+    char info[1024];
+    snprintf(info, sizeof info, "cold-start set: %d examples = %d readable R1-Zero samples + %d written by rule "
+             "for hard problems it got wrong\nof %d samples drawn: %d wrong, %d malformed or empty thinking, "
+             "%d not readable after rewriting, %d kept (the first good one per question)\n",
+             set.n, log.kept, log.written, log.sampled, log.wrong, log.malformed, log.unreadable, log.kept);
+    write_pairs_jsonl(out, "coldstart.jsonl", &set);
+    write_text_file(out, "coldstart.txt", info);
+    if (!a->quiet) printf("%sstage 2: SFT of the base on them, %d steps x %d examples\n", info, o.steps, o.batch);
+    char id[512];
+    RunIO io = { out, given(a, ARG(save_every)) ? a->save_every : 50, a->resume, a->quiet,
+                 sft_identity(&o, a->seed, w, id, sizeof id), &w->tok };
+    cold_start_sft(&base, w, &o, &set, &rng, &io);
+    KVCache kv;
+    kv_alloc(&kv, &base.config, w->add_test.n);
+    Rng eval_rng = rng_seed((uint64_t)a->seed + 3);
+    EvalStats e = evaluate(&base, &kv, w, &w->add_test, 1, EVAL_SAMPLING, 0, &eval_rng, NULL, NULL, 0);
+    EvalStats h = evaluate(&base, &kv, w, &w->add_hard, 1, EVAL_SAMPLING, 0, &eval_rng, NULL, NULL, 0);
+    char el[32];
+    format_duration(now_seconds() - t0, el, sizeof el);
+    printf("cold start: add_test format %.2f, accuracy %.2f, language consistency %.3f, mixed %.3f; "
+           "add_hard accuracy %.2f; wrote %s/ in %s\n", e.format_rate, e.pass1, e.lang_consistency, e.mixed,
+           h.pass1, out, el);
+    kv_free(&kv);
+    free(set.p);
+    model_free(&zero); model_free(&base);
+    return 0;
+}
+
+// Stage 3: reasoning RL from the cold-start model.
+static int cmd_reason(const Args *a, World *w) {
+    Model m;
+    load_stage_or_die(a->model ? a->model : "runs/coldstart", &m, &w->tok, w->data_dir, "cold_start", "./r1 coldstart");
+    need_additions(w);
+    GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);
+    const char *out = a->out ? a->out : "runs/reason";
+    make_dir(out);
+    lock_run_dir(out);
+    char id[512];
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    if (!a->quiet) printf("stage 3: reasoning RL -- GRPO on core and hard questions in both languages, rewards "
+                          "format + accuracy%s, %d questions x %d samples per step\n",
+                          o.lang_reward > 0 ? " + language" : " (no language reward)", o.prompts, o.group);
+    Rng rng = rng_seed((uint64_t)a->seed + 4);
+    EvalStats before, after;
+    train_reasoning_rl(&m, w, &o, &ro, &rng, &before, &after);
+    printf("reasoning RL: add_test accuracy %.2f -> %.2f, language consistency %.3f -> %.3f, mixed %.3f -> %.3f; wrote %s/\n",
+           before.pass1, after.pass1, before.lang_consistency, after.lang_consistency, before.mixed, after.mixed, out);
     model_free(&m);
     return 0;
 }
@@ -4281,13 +4697,15 @@ static int cmd_eval(const Args *a, World *w) {
     if (e.n == 0) die(EXIT_DATA, "%s: no addition questions to score", a->data ? a->data : "add_test");
     if (a->json)
         printf("{\"pass@1\": %.4f, \"cons@k\": %.4f, \"k\": %d, \"greedy\": %.4f, \"format_rate\": %.4f, "
-               "\"mean_length\": %.2f, \"lang_consistency\": %.4f, \"n\": %d, \"skipped\": %d}\n",
-               e.pass1, e.cons, k, e.greedy, e.format_rate, e.mean_length, e.lang_consistency, e.n, ds.n - e.n);
+               "\"mean_length\": %.2f, \"lang_consistency\": %.4f, \"mixed\": %.4f, \"zh_lang_consistency\": %.4f, "
+               "\"zh_mixed\": %.4f, \"n\": %d, \"skipped\": %d}\n",
+               e.pass1, e.cons, k, e.greedy, e.format_rate, e.mean_length, e.lang_consistency, e.mixed,
+               e.zh_consistency, e.zh_mixed, e.n, ds.n - e.n);
     else
         printf("%d questions, k=%d (T=%.2g, top-p %.2g): pass@1 %.3f | cons@%d %.3f | greedy %.3f | format %.3f | "
-               "thinking %.3f | length %.1f | language consistency %.3f\n",
+               "thinking %.3f | length %.1f | language consistency %.3f, mixed %.3f (Chinese questions: %.3f, %.3f)\n",
                e.n, k, so.temperature, so.top_p, e.pass1, k, e.cons, e.greedy, e.format_rate, e.think_rate,
-               e.mean_length, e.lang_consistency);
+               e.mean_length, e.lang_consistency, e.mixed, e.zh_consistency, e.zh_mixed);
     if (!a->json && ds.n > e.n)
         printf("(%d of the %d lines are not additions: this version scores additions only)\n", ds.n - e.n, ds.n);
     kv_free(&kv);
@@ -4315,6 +4733,31 @@ static void json_print_string(FILE *f, const char *s, size_t n) {
         else { fprintf(f, "\\ufffd"); i++; }
     }
     fputc('"', f);
+}
+
+// A set of pairs as JSONL in the field names TRL's SFT trainer reads.
+static void write_pairs_jsonl(const char *dir, const char *name, const PairSet *set) {
+    char *mem = NULL, path[PATH_CAP], err[PATH_CAP + 512]; size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    if (!f) die(EXIT_DATA, "out of memory");
+    for (int i = 0; i < set->n; i++) {
+        fputs("{\"prompt\": ", f);
+        json_print_string(f, set->p[i].prompt, strlen(set->p[i].prompt));
+        fputs(", \"completion\": ", f);
+        json_print_string(f, set->p[i].completion, strlen(set->p[i].completion));
+        fputs("}\n", f);
+    }
+    if (fclose(f) != 0) die(EXIT_DATA, "out of memory");
+    join_path(path, sizeof path, dir, name);
+    Chunk ch = { mem, len };
+    if (write_file_atomic(path, &ch, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    free(mem);
+}
+static void write_text_file(const char *dir, const char *name, const char *text) {
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(path, sizeof path, dir, name);
+    Chunk ch = { text, strlen(text) };
+    if (write_file_atomic(path, &ch, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
 }
 
 static int cmd_ask(const Args *a, World *w) {
@@ -4560,7 +5003,7 @@ static int cmd_bench(const Args *a, World *w) {
     Model ref;
     copy_model(&ref, &m);
     GrpoOpts go = ZERO_DEFAULTS;
-    RlTask task = r1_zero_task(w);
+    RlTask task = r1_zero_task(w, go.lang_reward);
     double plen = 0;                                   // prompts like the step's, for its lengths
     for (int i = 0; i < NS; i++) plen += (double)s.plen[i] / NS;
     for (int r = 0; r <= reps; r++) {
@@ -4648,7 +5091,8 @@ int main(int argc, char **argv) {
     World w;
     world_load(&w, a.data_dir);
     int rc = !strcmp(cmd, "demo") ? cmd_demo(&a, &w) : !strcmp(cmd, "pretrain") ? cmd_pretrain(&a, &w)
-           : !strcmp(cmd, "zero") ? cmd_zero(&a, &w) : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
+           : !strcmp(cmd, "zero") ? cmd_zero(&a, &w) : !strcmp(cmd, "coldstart") ? cmd_coldstart(&a, &w)
+           : !strcmp(cmd, "reason") ? cmd_reason(&a, &w) : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
            : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : cmd_bench(&a, &w);
     world_free(&w);
     return rc;

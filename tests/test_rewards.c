@@ -426,22 +426,22 @@ static void test_language(void) {
     char text[1024];
     for (int lang = 0; lang < N_LANG; lang++) {
         p.lang = lang;
-        styled_completion(&p, STYLE_TAGGED_WORK, -1, -1, text, sizeof text);
+        styled_completion(&p, STYLE_TAGGED_WORK, -1, -1, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), lang);
         CHECK(x == 1.0f, "worked solution in its own language: %g (%s)", x, text);
-        styled_completion(&p, STYLE_TAGGED_WORK, -1, 1, text, sizeof text);
+        styled_completion(&p, STYLE_TAGGED_WORK, -1, 1, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), lang);
         CHECK(x == 1.0f, "worked solution with a slip in its own language: %g (%s)", x, text);
-        styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, text, sizeof text);
+        styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), lang);
         CHECK(x > 0.0f && x < 1.0f, "switching at column 1 mixes: %g (%s)", x, text);
-        styled_completion(&p, STYLE_TAGGED_WORK, 0, -1, text, sizeof text);
+        styled_completion(&p, STYLE_TAGGED_WORK, 0, -1, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), lang);
         CHECK(x == 0.0f, "switching at column 0 is all the other language: %g (%s)", x, text);
     }
     // by hand: "7 plus 5 is 12，4加8加1得13，3加2加1得6，所以632": 2 English, 7 Chinese
     p.lang = LANG_EN;
-    styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, text, sizeof text);
+    styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, 0, text, sizeof text);
     x = language_consistency(text, strlen(text), LANG_EN);
     CHECK(fabsf(x - 2.0f / 9.0f) < 1e-6f, "347+285 switching at column 1: %g, want 2/9 (%s)", x, text);
 
@@ -451,7 +451,7 @@ static void test_language(void) {
     for (int it = 0; it < 1000; it++) {
         Problem q = random_problem(&rng, it & 1, (it >> 1) & 1, NULL);
         int sw = rng_int(&rng, 2) ? -1 : rng_int(&rng, 4);
-        styled_completion(&q, STYLE_TAGGED_WORK, sw, -1, text, sizeof text);
+        styled_completion(&q, STYLE_TAGGED_WORK, sw, -1, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), q.lang);
         int ok = sw < 0 ? x == 1.0f : (x >= 0.0f && x < 1.0f);
         if (!ok && !bad++) fprintf(stderr, "switch_at %d: consistency %g for %s\n", sw, x, text);
@@ -507,7 +507,7 @@ static int n_columns(const Problem *p) {
 
 static void check_worked(const Problem *p, int switch_at, int mistake_at, int *bad, const char *what) {
     char text[1024], q[128];
-    styled_completion(p, STYLE_TAGGED_WORK, switch_at, mistake_at, text, sizeof text);
+    styled_completion(p, STYLE_TAGGED_WORK, switch_at, mistake_at, 0, text, sizeof text);
     size_t n = strlen(text);
     long sum = problem_sum(p);
     const char *ts; size_t tn;
@@ -531,14 +531,14 @@ static void test_worked_solutions(void) {
     // by hand
     char text[1024];
     Problem p = { 2, { 347, 285 }, LANG_EN };
-    worked_solution(&p, -1, -1, text, sizeof text);
+    worked_solution(&p, -1, -1, 0, text, sizeof text);
     CHECK(!strcmp(text, "7 plus 5 is 12, 4 plus 8 plus 1 is 13, 3 plus 2 plus 1 is 6, so 632"), "347+285: %s", text);
     p.lang = LANG_ZH;
-    worked_solution(&p, -1, -1, text, sizeof text);
+    worked_solution(&p, -1, -1, 0, text, sizeof text);
     CHECK(!strcmp(text, "7加5得12，4加8加1得13，3加2加1得6，所以632"), "347加285: %s", text);
-    styled_completion(&p, STYLE_DIRECT, -1, -1, text, sizeof text);
+    styled_completion(&p, STYLE_DIRECT, -1, -1, 0, text, sizeof text);
     CHECK(!strcmp(text, "632"), "direct: %s", text);
-    styled_completion(&p, STYLE_TAGGED_EMPTY, -1, -1, text, sizeof text);
+    styled_completion(&p, STYLE_TAGGED_EMPTY, -1, -1, 0, text, sizeof text);
     CHECK(!strcmp(text, "<think></think><answer>632</answer>"), "tagged empty: %s", text);
     CHECK(format_reward(text, strlen(text)) == 1.0f && has_thinking(text, strlen(text)) == 0, "empty style: well-formed, no thinking");
 
@@ -558,7 +558,7 @@ static void test_worked_solutions(void) {
     }
     CHECK(bad_edge == 0, "%d edge problems have a wrong worked solution", bad_edge);
     p = (Problem){ 2, { 0, 0 }, LANG_EN };
-    worked_solution(&p, -1, -1, text, sizeof text);
+    worked_solution(&p, -1, -1, 0, text, sizeof text);
     CHECK(!strcmp(text, "0 plus 0 is 0, so 0"), "0+0 has one column and ends \"so 0\": got \"%s\"", text);
 
     // 2000 random problems, both tiers and both languages, with slips and switches
@@ -1039,6 +1039,102 @@ static void test_random_problem(void) {
 }
 
 // ----------------------------------------------------------------------------
+// 3b. the language reward, mixing, and the cold start's readable pattern
+
+static void test_language_reward(void) {
+    Question en = { .lang = LANG_EN }, zh = { .lang = LANG_ZH };
+    float x;
+    // an empty or word-less thinking earns nothing (a reward of 1 there is hacked at once)
+    CHECK(reward_language(LIT("<think></think><answer>5</answer>"), 0, &en) == 0.0f, "empty thinking earns 0");
+    CHECK(reward_language(LIT("<answer>5</answer>"), 0, &zh) == 0.0f, "no thinking earns 0");
+    CHECK(reward_language(LIT("<think>7 5 12</think><answer>12</answer>"), 0, &en) == 0.0f, "only numbers earn 0");
+    CHECK(reward_language(LIT(""), 0, &en) == 0.0f, "empty text earns 0");
+    CHECK(reward_language(LIT("<think>7 plus 5 is 12, so 12"), 1, &en) == 0.0f, "an unclosed thinking earns 0");
+    x = reward_language(LIT("<think>7 plus 5 is 12, so 12</think><answer>12</answer>"), 0, &en);
+    CHECK(x == 1.0f, "consistent English: %g", x);
+    x = reward_language(LIT("<think>7 plus 5 is 12, so 12</think><answer>12</answer>"), 0, &zh);
+    CHECK(x == 0.0f, "English for a Chinese question: %g", x);
+    // words glued to digits still count (digits are not letters): 7plus5is12
+    x = reward_language(LIT("<think>7plus5is12</think><answer>12</answer>"), 0, &en);
+    CHECK(x == 1.0f, "words glued to digits: %g", x);
+    // words glued to letters do not: "this", "also" hold no "is"/"so"
+    CHECK(reward_language(LIT("<think>this also</think><answer>1</answer>"), 0, &en) == 0.0f, "this/also are no words");
+    // both scripts in one word: plus加 counts one of each
+    x = reward_language(LIT("<think>7plus加5</think><answer>12</answer>"), 0, &zh);
+    CHECK(fabsf(x - 0.5f) < 1e-6f, "both scripts in one word: %g, want 1/2", x);
+    CHECK(mixes_languages(LIT("<think>7plus加5</think><answer>12</answer>")) == 1, "plus加 mixes");
+    CHECK(mixes_languages(LIT("<think>7加5得12，所以12</think><answer>12</answer>")) == 0, "Chinese only");
+    CHECK(mixes_languages(LIT("<think>7 plus 5 is 12，所以12</think><answer>12</answer>")) == 1, "English then Chinese");
+    CHECK(mixes_languages(LIT("<think></think><answer>1</answer>")) == 0, "empty thinking does not mix");
+    CHECK(mixes_languages(LIT("plus 加")) == 0, "no thinking does not mix");
+    // random hostile strings: the reward stays in [0,1], mixing in {0,1}
+    Rng rng = rng_seed(11);
+    int bad = 0;
+    for (int it = 0; it < 20000; it++) {
+        char buf[256];
+        size_t len = hostile_string(&rng, buf, 200);
+        if (it & 1) {                                         // splice in words of both languages
+            const char *w[] = { " plus ", "加", "得", " is ", "，所以", "<think>", "</think>" };
+            for (int k = 0; k < 3 && len + 12 < sizeof buf; k++) {
+                const char *x1 = w[rng_int(&rng, 7)];
+                size_t at = len ? (size_t)rng_int(&rng, (int)len) : 0, xl = strlen(x1);
+                memmove(buf + at + xl, buf + at, len - at);
+                memcpy(buf + at, x1, xl);
+                len += xl;
+            }
+        }
+        float r = reward_language(buf, len, 0, it & 2 ? &zh : &en);
+        int m = mixes_languages(buf, len);
+        if (!(r >= 0.0f && r <= 1.0f) || !(m == 0 || m == 1)) bad++;
+    }
+    CHECK(bad == 0, "%d hostile strings gave a language reward out of [0,1]", bad);
+}
+
+static void test_readable(void) {
+    char text[512], out[512];
+    // every rule-written solution, in both languages, with and without a corrected step, is readable
+    Rng rng = rng_seed(5);
+    int unreadable = 0, translated_bad = 0;
+    for (int it = 0; it < 2000; it++) {
+        Problem p = random_problem(&rng, it & 1, it & 2 ? LANG_ZH : LANG_EN, NULL);
+        int mistake = it % 5 == 0 ? 0 : -1;
+        size_t n = strlen((worked_solution(&p, -1, mistake, 0, text, sizeof text), text));
+        if (!readable_thinking(text, n, p.lang)) { if (!unreadable++) fprintf(stderr, "unreadable: %s\n", text); }
+        if (readable_thinking(text, n, !p.lang)) unreadable++;           // not readable in the other language
+        // a solution that switches language is not readable, until translated
+        worked_solution(&p, 1, -1, 0, text, sizeof text);
+        n = strlen(text);
+        if (readable_thinking(text, n, p.lang)) unreadable++;
+        size_t k = translate_thinking(text, n, p.lang, out, sizeof out);
+        char want[512];
+        worked_solution(&p, -1, -1, 0, want, sizeof want);
+        if (!readable_thinking(out, k, p.lang) || strcmp(out, want)) {
+            if (!translated_bad++) fprintf(stderr, "translated: %s, want %s\n", out, want);
+        }
+    }
+    CHECK(unreadable == 0, "%d solutions misjudged by readable_thinking", unreadable);
+    CHECK(translated_bad == 0, "%d switched solutions not fixed by translate_thinking", translated_bad);
+    // what is not readable
+    const char *bad[] = { "", "so 5", "7 plus 5 is 12", "7 plus 5 is 12, so", "7 is 7, so 7", "7 plus 5 is 12, so 12 ",
+                          "7 plus 5 is 12 so 12", "7 plus 5 is 12, , so 12", "x plus 5 is 12, so 12",
+                          "7 plus 5 is 12, wait, so 12", "12345678 plus 1 is 1, so 1", "7 plus 5 is 12，所以12" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK(!readable_thinking(bad[i], strlen(bad[i]), LANG_EN), "\"%s\" is not readable", bad[i]);
+    CHECK(readable_thinking(LIT("7 plus 5 is 13, wait, 7 plus 5 is 12, so 12"), LANG_EN), "a corrected step is readable");
+    // readable_completion: the answer is the verified one, the thinking in the question's language
+    CHECK(readable_completion(LIT("<think>7 plus 5 is 12，所以12</think><answer>12</answer>"), LANG_ZH, 12, out, sizeof out) == 1
+          && !strcmp(out, "<think>7加5得12，所以12</think><answer>12</answer>"), "mixed thinking rewritten: %s", out);
+    CHECK(readable_completion(LIT("<think></think><answer>12</answer>"), LANG_EN, 12, out, sizeof out) == 0, "empty thinking");
+    CHECK(readable_completion(LIT("<think>12</think><answer>12</answer>"), LANG_EN, 12, out, sizeof out) == 0, "no steps");
+    // a forgotten carry: column 1 adds no carry, and the conclusion follows it
+    Problem p = { .n = 2, .x = { 347, 285 }, .lang = LANG_ZH };
+    long v = worked_solution(&p, -1, -1, 1u << 1, text, sizeof text);
+    CHECK(v == 622 && !strcmp(text, "7加5得12，4加8得12，3加2加1得6，所以622"), "carry dropped in column 1: %ld %s", v, text);
+    v = worked_solution(&p, -1, -1, 0, text, sizeof text);
+    CHECK(v == 632, "no slip: %ld", v);
+}
+
+// ----------------------------------------------------------------------------
 
 int main(void) {
     double t0 = seconds_now();
@@ -1047,6 +1143,8 @@ int main(void) {
     test_extract_answer();
     test_format();
     test_language();
+    test_language_reward();
+    test_readable();
     test_worked_solutions();
     test_grpo_token();
     test_jsonl();

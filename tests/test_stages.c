@@ -97,7 +97,7 @@ static void test_grpo_step_stats(const World *w) {
     kv_alloc(&kv, &c, 32);
     GrpoOpts o = ZERO_DEFAULTS;
     o.prompts = 4; o.group = 8; o.mu = 2; o.lr = 0.05f; o.clip_low = o.clip_high = 1e-3f;
-    RlTask task = r1_zero_task(w);
+    RlTask task = r1_zero_task(w, 0.0f);
     task.n_reward = 1;
     task.reward[0] = (Reward){ "parity", parity_reward, 1.0f };
     GrpoStats st;
