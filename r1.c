@@ -371,7 +371,7 @@ typedef struct {
 // for the reason a model has, it is better at reasoning in one language.
 static const Mixture PRETRAIN_MIX = {
     .style = { [STYLE_DIRECT] = 0.20f, [STYLE_WORK] = 0.45f, [STYLE_TAGGED_WORK] = 0.15f, [STYLE_TAGGED_EMPTY] = 0.20f },
-    .general = 0.05f, .hard = 0.05f, .zh = 0.30f, .switch_lang = 0.30f, .mistake = 0.03f, .zh_drop_carry = 0.90f,
+    .general = 0.05f, .hard = 0.10f, .zh = 0.30f, .switch_lang = 0.30f, .mistake = 0.03f, .zh_drop_carry = 0.90f,
 };
 
 // The completion of problem p in a given style (the tagged answer is what the work concludes).
@@ -2418,11 +2418,11 @@ typedef struct {
 } ColdStartOpts;
 
 static const ColdStartOpts COLDSTART_SET = {
-    .questions = 2000,    // fresh questions asked of R1-Zero: about 1700 answered right and kept
+    .questions = 2000,    // fresh questions asked of R1-Zero: over 1000 answered right and kept
     .samples = 4,         // tries per question
     .zh = 0.5f,           // both languages alike
-    .hard = 0.2f,         // a fifth from the hard tier, where R1-Zero rarely succeeds...
-    .written = 300,       // ...so up to 300 of those are written by rule instead
+    .hard = 0.3f,         // some from the hard tier, where R1-Zero rarely succeeds...
+    .written = 500,       // ...so up to 500 of those are written by rule instead
 };
 static const SftOpts COLDSTART_DEFAULTS = {
     .steps = 150,         // small on purpose: leave the RL stage headroom
@@ -4253,7 +4253,7 @@ typedef struct {
     const char *loss;      // grpo | dr_grpo | dapo
     const char *base;      // the base model a supervised stage starts from
     long seed;
-    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, force;
+    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, force, questions;
     float lr, beta, clip, clip_high, temperature, top_p, lang_reward;
     const char *text;      // the positional argument of ask / score
     unsigned char given[32]; // given[k]: FLAGS[k] was on the command line
@@ -4270,19 +4270,19 @@ typedef struct {
 
 #define ARG(f) offsetof(Args, f)
 static const Flag FLAGS[] = {
-    { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench coldstart reason", "checkpoint file or run folder" },
+    { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench coldstart reason", "checkpoint file or run folder (zero, coldstart, reason: default the previous stage's, runs/base, runs/zero, runs/coldstart)" },
     { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason", "run folder to write" },
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
     { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason", "folder with tokenizer.txt and the benchmarks" },
     { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason", "random seed" },
-    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason", "steps (demo, zero: GRPO steps; bench: timed runs, at most 15)" },
+    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason", "steps (pretrain, coldstart: optimizer steps; demo, zero, reason: GRPO steps; bench: timed runs, at most 15)" },
     { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason", "threads (default: one per core this process may use)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason", "continue from the state saved in --out" },
     { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero coldstart reason", "save checkpoint and state every N steps" },
     { "--json", 'b', ARG(json), 0, 0, "eval ask bench", "machine-readable output" },
     { "--k", 'i', ARG(k), 1, 256, "eval", "samples per question for pass@1 and cons@k" },
-    { "--batch", 'i', ARG(batch), 1, 4096, "pretrain coldstart", "documents per step" },
+    { "--batch", 'i', ARG(batch), 1, 4096, "pretrain coldstart", "examples per step" },
     { "--prompts", 'i', ARG(prompts), 1, 4096, "demo zero reason", "questions per GRPO step" },
     { "--group", 'i', ARG(group), 2, 256, "demo zero reason", "G: outputs sampled per question (TRL: num_generations)" },
     { "--mu", 'i', ARG(mu), 1, 64, "demo zero reason", "GRPO updates per batch (TRL: num_iterations)" },
@@ -4294,6 +4294,7 @@ static const Flag FLAGS[] = {
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason", "peak learning rate" },
     { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
+    { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart", "fresh questions asked of R1-Zero for the cold-start set (default 2000)" },
     { "--base", 's', ARG(base), 0, 0, "coldstart", "the base model to fine-tune (default runs/base)" },
     { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason", "weight of the language-consistency reward (0: off; reason: 1, zero: 0)" },
     { "--force", 'b', ARG(force), 0, 0, "make-data", "replace the files of an existing data dir (models trained with its tokenizer stop loading)" },
@@ -4609,7 +4610,9 @@ static int cmd_coldstart(const Args *a, World *w) {
     if (given(a, ARG(batch))) o.batch = a->batch;
     if (given(a, ARG(lr))) o.lr = a->lr;
     if (o.warmup > o.steps) o.warmup = o.steps;
-    const ColdStartOpts co = COLDSTART_SET;
+    ColdStartOpts co = COLDSTART_SET;
+    if (given(a, ARG(questions))) co.questions = a->questions;
+    if (co.written > co.questions) co.written = co.questions;
     Model zero, base;
     load_stage_or_die(a->model ? a->model : "runs/zero", &zero, &w->tok, w->data_dir, "r1_zero", "./r1 zero");
     load_stage_or_die(a->base ? a->base : "runs/base", &base, &w->tok, w->data_dir, "base", "./r1 pretrain");

@@ -148,6 +148,8 @@ BASE=$TMP/base/model.safetensors
 
 SAFE_pretrain="--steps 1 --batch 2 --out $TMP/junk --quiet"
 SAFE_zero="--model $TMP/base --data-dir $DD --steps 1 --prompts 2 --group 2 --out $TMP/junk --quiet"
+SAFE_coldstart="--model $TMP/base --base $TMP/base --data-dir $DD --questions 2 --steps 1 --out $TMP/junk --quiet"
+SAFE_reason="--model $TMP/base --data-dir $DD --steps 1 --prompts 2 --group 2 --out $TMP/junk --quiet"
 SAFE_eval="--model $TMP/base --data $TMP/two.jsonl --k 1 --quiet"
 SAFE_ask="--model $TMP/base 1+2"
 SAFE_score="--model $TMP/base 1+2"
@@ -166,7 +168,7 @@ else ok; fi
 for h in --help -h help; do
     run "$R1" "$h"
     ok_=1
-    for c in demo pretrain zero eval ask score make-data; do
+    for c in demo pretrain zero coldstart reason eval ask score make-data; do
         grep -q "^  $c " "$TMP/out" || ok_=0
     done
     if [ "$rc" -ne 0 ] || [ "$ok_" -ne 1 ] || [ -s "$TMP/err" ]; then
@@ -174,7 +176,7 @@ for h in --help -h help; do
     else ok; fi
 done
 
-for c in demo pretrain zero eval ask score make-data; do
+for c in demo pretrain zero coldstart reason eval ask score make-data; do
     run "$R1" "$c" --help
     if [ "$rc" -ne 0 ] || ! grep -q "^usage: ./r1 $c" "$TMP/out" || [ -s "$TMP/err" ]; then
         fail "./r1 $c --help: expected exit 0 and 'usage: ./r1 $c' on stdout"
@@ -187,7 +189,7 @@ expect_err 2 "" "empty command" "$R1" ""
 
 # ---- flags -------------------------------------------------------------------
 
-for c in demo pretrain zero eval ask score make-data; do
+for c in demo pretrain zero coldstart reason eval ask score make-data; do
     eval "safe=\$SAFE_$(echo "$c" | tr - _)"
     expect_err 2 --frobnicate "$c: unknown flag" "$R1" "$c" --frobnicate $safe
 done
@@ -355,6 +357,38 @@ expect_err 1 "$TMP/dd-tok/tokenizer.txt" "eval with a truncated tokenizer.txt" \
     "$R1" eval --data-dir "$TMP/dd-tok" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
 expect_err 1 "$TMP/dd-bench/add_test.jsonl:3" "pretrain with a malformed add_test.jsonl" \
     "$R1" pretrain --data-dir "$TMP/dd-bench" $SAFE_pretrain
+
+# ---- the stages chain: each starts from the previous stage's checkpoint ------
+
+if expect_ok "zero --steps 1 from the tiny base (for the chain)" \
+        "$R1" zero --model "$TMP/base" --data-dir "$DD" --steps 1 --prompts 2 --group 2 --out "$TMP/zero" --quiet; then
+    expect_err 1 "stage 'base'" "coldstart from a base model, not R1-Zero" \
+        "$R1" coldstart --model "$TMP/base" --base "$TMP/base" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/cs" --quiet
+    expect_err 1 "stage 'r1_zero'" "coldstart with R1-Zero as the base" \
+        "$R1" coldstart --model "$TMP/zero" --base "$TMP/zero" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/cs" --quiet
+    expect_err 1 "nothing-here" "coldstart from a missing R1-Zero" \
+        "$R1" coldstart --model "$TMP/nothing-here" --base "$TMP/base" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/cs" --quiet
+    expect_err 1 "stage 'r1_zero'" "reason from R1-Zero, not the cold start" \
+        "$R1" reason --model "$TMP/zero" --data-dir "$DD" --steps 1 --prompts 2 --group 2 --out "$TMP/rs" --quiet
+    if expect_ok "coldstart --questions 32 --steps 2 from the tiny R1-Zero" \
+            "$R1" coldstart --model "$TMP/zero" --base "$TMP/base" --data-dir "$DD" --questions 32 --steps 2 --out "$TMP/cs" --quiet; then
+        for f in model.safetensors metrics.csv curves.svg samples.txt coldstart.jsonl coldstart.txt; do
+            [ -s "$TMP/cs/$f" ]; check $? "coldstart: $f missing or empty"
+        done
+        n=$(grep -c '^{"prompt": ".*", "completion": "<think>.*</think><answer>[0-9]*</answer>"}$' "$TMP/cs/coldstart.jsonl")
+        [ "$n" -gt 0 ] && [ "$n" -eq "$(lines "$TMP/cs/coldstart.jsonl")" ]
+        check $? "coldstart.jsonl: $n of $(lines "$TMP/cs/coldstart.jsonl") lines are prompt/completion pairs in the pattern"
+        if expect_ok "reason --steps 1 from the cold start" \
+                "$R1" reason --model "$TMP/cs" --data-dir "$DD" --steps 1 --prompts 2 --group 2 --out "$TMP/rs" --quiet; then
+            head -n 1 "$TMP/rs/metrics.csv" | grep -q ',language_reward,.*,zh_mixed,.*,hard_accuracy,'
+            check $? "reason: metrics.csv lacks the language reward, zh_mixed or hard_accuracy columns"
+        fi
+        expect_ok "reason --lang-reward 0 (the ablation)" \
+            "$R1" reason --model "$TMP/cs" --data-dir "$DD" --steps 1 --prompts 2 --group 2 --lang-reward 0 --out "$TMP/rs0" --quiet &&
+            ! head -n 1 "$TMP/rs0/metrics.csv" | grep -q language_reward
+        check $? "reason --lang-reward 0 still logs a language reward"
+    fi
+fi
 
 # ---- the tokenizer a checkpoint was trained with ------------------------------
 
