@@ -371,7 +371,7 @@ typedef struct {
 // for the reason a model has, it is better at reasoning in one language.
 static const Mixture PRETRAIN_MIX = {
     .style = { [STYLE_DIRECT] = 0.20f, [STYLE_WORK] = 0.45f, [STYLE_TAGGED_WORK] = 0.15f, [STYLE_TAGGED_EMPTY] = 0.20f },
-    .general = 0.05f, .hard = 0.10f, .zh = 0.30f, .switch_lang = 0.30f, .mistake = 0.03f, .zh_drop_carry = 0.90f,
+    .general = 0.05f, .hard = 0.10f, .zh = 0.30f, .switch_lang = 0.40f, .mistake = 0.03f, .zh_drop_carry = 0.90f,
 };
 
 // The completion of problem p in a given style (the tagged answer is what the work concludes).
@@ -2461,11 +2461,11 @@ static void pretrain_base(Model *m, const World *w, const SftOpts *o, Rng *rng, 
 // stage 1: DeepSeek-R1-Zero (paper §2.2): GRPO from the base model with
 // rule-based rewards only, no supervised data
 
-// R1-Zero's questions: core-tier additions (never a held-out one), in Chinese
-// as often as in the corpus.
+// R1-Zero's questions: core-tier additions (never a held-out one), in both
+// languages alike.
 static void core_question(void *ctx, Rng *rng, Question *q) {
     const World *w = ctx;
-    Problem p = random_problem(rng, 0, rng_uniform(rng) < PRETRAIN_MIX.zh ? LANG_ZH : LANG_EN, &w->heldout);
+    Problem p = random_problem(rng, 0, rng_uniform(rng) < 0.5f ? LANG_ZH : LANG_EN, &w->heldout);
     problem_question(&p, q->text, sizeof q->text);
     q->expected = problem_sum(&p);
     q->lang = p.lang;
