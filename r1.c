@@ -122,6 +122,12 @@ static void join_path(char *out, size_t cap, const char *dir, const char *name) 
         die(EXIT_USAGE, "%.60s...%s%s: path too long (%d bytes; at most %zu)", dir, name ? "/" : "", name ? name : "", n, cap - 1);
 }
 
+// Sums in an order this file fixes, whatever the vector width, so that they
+// give the same bits on every machine (DESIGN §9); defined in the machinery
+// part ("utilities: arithmetic").
+static inline float sum_fixed(const float *x, int n);                   // x[0] + ... + x[n-1]
+static inline float dot_fixed(const float *a, const float *b, int n);   // a[0] b[0] + ... + a[n-1] b[n-1]
+
 // A random number generator with explicit state (xorshift64*), so that a run
 // is reproducible from its seed and a test can fix the coin.
 typedef struct { uint64_t s; } Rng;
@@ -707,14 +713,12 @@ static void layernorm_rows(void *ctx, int r0, int r1) {
     const int C = j->C;
     for (int r = r0; r < r1; r++) {
         const float *x = j->inp + (size_t)r * C;              // seek to inp[r,:]
-        float m = 0.0f, v = 0.0f;
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= C;
-        for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
-        v /= C;
-        float s = 1.0f / sqrtf(v + 1e-5f);
         float *o = j->out + (size_t)r * C;
-        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * j->weight[i] + j->bias[i];
+        const float m = sum_fixed(x, C) / C;
+        for (int i = 0; i < C; i++) o[i] = x[i] - m;          // o holds x - mean for now
+        const float v = dot_fixed(o, o, C) / C;
+        const float s = 1.0f / sqrtf(v + 1e-5f);
+        for (int i = 0; i < C; i++) o[i] = o[i] * s * j->weight[i] + j->bias[i];
         j->mean[r] = m; j->rstd[r] = s;
     }
 }
@@ -729,25 +733,18 @@ typedef struct {
 static void layernorm_backward_rows(void *ctx, int r0, int r1) {
     const LayerNormBackJob *j = ctx;
     const int C = j->C;
+    float *norm = xmalloc(2 * (size_t)C * sizeof(float), "layernorm scratch"), *dnorm = norm + C;
     for (int r = r0; r < r1; r++) {
         const float *x = j->inp + (size_t)r * C, *d = j->dout + (size_t)r * C;
         float *dx = j->dinp + (size_t)r * C;
         const float m = j->mean[r], s = j->rstd[r];
+        for (int i = 0; i < C; i++) { norm[i] = (x[i] - m) * s; dnorm[i] = j->weight[i] * d[i]; }
         // two reductions: mean of dnorm and mean of dnorm * norm
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s, dnorm = j->weight[i] * d[i];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * norm;
-        }
-        dnorm_mean /= C;
-        dnorm_norm_mean /= C;
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s, dnorm = j->weight[i] * d[i];
-            // norm = (x - mean) * rstd, differentiated through mean and rstd
-            dx[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
-        }
+        const float dnorm_mean = sum_fixed(dnorm, C) / C, dnorm_norm_mean = dot_fixed(dnorm, norm, C) / C;
+        // norm = (x - mean) * rstd, differentiated through mean and rstd
+        for (int i = 0; i < C; i++) dx[i] += (dnorm[i] - dnorm_mean - norm[i] * dnorm_norm_mean) * s;
     }
+    free(norm);
 }
 static void layernorm_backward_columns(void *ctx, int i0, int i1) {
     const LayerNormBackJob *j = ctx;
@@ -826,12 +823,14 @@ static inline float exp_vec(float x) {
 // attention: inp is qkv (B,T,3C), out is (B,T,C), att is (B,NH,T,T).
 // For each head: att[t,s] = softmax_s<=t (q_t . k_s / sqrt(hs)), out_t = sum_s att[t,s] v_s
 
-// x[0..n) = softmax(x * scale); the one softmax of both attention paths below
+// x[0..n) = softmax(x * scale); the one softmax of the model: both attention
+// paths below and the LM head (softmax_rows). The sum goes through sum_fixed,
+// so its order, and so every bit of the result, is the same on every machine.
 static void softmax_scaled(float *x, int n, float scale) {
-    float maxv = -INFINITY, sum = 0.0f;
+    float maxv = -INFINITY;
     for (int s = 0; s < n; s++) { x[s] *= scale; maxv = x[s] > maxv ? x[s] : maxv; }
-#pragma omp simd reduction(+:sum)
-    for (int s = 0; s < n; s++) { x[s] = exp_vec(x[s] - maxv); sum += x[s]; }
+    for (int s = 0; s < n; s++) x[s] = exp_vec(x[s] - maxv);
+    const float sum = sum_fixed(x, n);
     for (int s = 0; s < n; s++) x[s] /= sum;
 }
 
@@ -842,13 +841,7 @@ static void softmax_scaled(float *x, int n, float scale) {
 // and tests/test_model.c checks that the two agree.
 static void attend(float *out, float *att, const float *q, const float *k, const float *v,
                    size_t stride, int n, int hs) {
-    for (int s = 0; s < n; s++) {
-        const float *ks = k + (size_t)s * stride;
-        float dot = 0.0f;
-#pragma omp simd reduction(+:dot)
-        for (int i = 0; i < hs; i++) dot += q[i] * ks[i];
-        att[s] = dot;
-    }
+    for (int s = 0; s < n; s++) att[s] = dot_fixed(q, k + (size_t)s * stride, hs);   // q . k_s
     softmax_scaled(att, n, 1.0f / sqrtf((float)hs));
     for (int i = 0; i < hs; i++) out[i] = 0.0f;
     for (int s = 0; s < n; s++) {
@@ -935,8 +928,8 @@ static void attention_backward_bh(void *ctx, int i0, int i1) {
         // and pre = q . k^T * scale (zero above the diagonal, where att is masked)
         for (int t = 0; t < T; t++) {
             const float *at = att + (size_t)t * T;
-            float *dp = dpre + (size_t)t * T, dsum = 0.0f;
-            for (int s = 0; s <= t; s++) dsum += dp[s] * at[s];
+            float *dp = dpre + (size_t)t * T;
+            const float dsum = dot_fixed(dp, at, t + 1);
             for (int s = 0; s <= t; s++) dp[s] = at[s] * (dp[s] - dsum) * scale;
             for (int s = t + 1; s < T; s++) dp[s] = 0.0f;
         }
@@ -1013,14 +1006,7 @@ static void softmax_rows(void *ctx, int r0, int r1) {
     const int V = j->V;
     for (int r = r0; r < r1; r++) {
         float *p = j->probs + (size_t)r * V;
-        if (j->inv_t != 1.0f) for (int i = 0; i < V; i++) p[i] *= j->inv_t;     // softmax(z / temperature)
-        float maxv = -INFINITY;
-        for (int i = 0; i < V; i++) if (p[i] > maxv) maxv = p[i];
-        float sum = 0.0f;
-#pragma omp simd reduction(+:sum)
-        for (int i = 0; i < V; i++) { p[i] = exp_vec(p[i] - maxv); sum += p[i]; }
-        float inv = 1.0f / sum;
-        for (int i = 0; i < V; i++) p[i] *= inv;
+        softmax_scaled(p, V, j->inv_t);                       // softmax(z / temperature)
         const int pos = j->rows ? j->rows[r] : r, y = j->targets ? j->targets[pos] : -1;
         if (j->logp) j->logp[pos] = y >= 0 ? logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
     }
@@ -1214,7 +1200,9 @@ static void model_backward(Model *m, const float *weights) {
     encoder_backward(g->tok_emb, g->pos_emb, da->encoded, m->inputs, B, T, D);
 }
 
-// Global gradient-norm clipping; returns the norm before clipping.
+// Global gradient-norm clipping; returns the norm before clipping. A plain
+// serial sum is in the source's order; and each product of two floats is
+// exact in double, so fused into the sum or not, it adds the same number.
 static float clip_grad_norm(Model *m, float max_norm) {
     double ss = 0.0;
     for (size_t i = 0; i < m->num_params; i++) ss += (double)m->grads_memory[i] * m->grads_memory[i];
@@ -1833,15 +1821,15 @@ static float group_advantages(const float *reward, int Q, int G, int loss, float
     double sd_sum = 0;
     for (int q = 0; q < Q; q++) {
         const float *r = reward + q * G;
-        float mean = 0, var = 0;
+        float *a = adv + q * G;
         flat[q] = 1;
-        for (int g = 0; g < G; g++) { mean += r[g]; flat[q] &= r[g] == r[0]; }
-        mean /= G;
-        for (int g = 0; g < G; g++) var += (r[g] - mean) * (r[g] - mean);
-        float sd = sqrtf(var / (G - 1 > 0 ? G - 1 : 1));        // unbiased, as torch.std
+        for (int g = 0; g < G; g++) flat[q] &= r[g] == r[0];
+        const float mean = sum_fixed(r, G) / G;
+        for (int g = 0; g < G; g++) a[g] = r[g] - mean;         // a holds r - mean for now
+        float sd = sqrtf(dot_fixed(a, a, G) / (G - 1 > 0 ? G - 1 : 1));   // unbiased, as torch.std
         sd_sum += sd;
         for (int g = 0; g < G; g++)
-            adv[q * G + g] = flat[q] ? 0.0f : loss == LOSS_DR_GRPO ? r[g] - mean : (r[g] - mean) / (sd + 1e-4f);
+            a[g] = flat[q] ? 0.0f : loss == LOSS_DR_GRPO ? a[g] : a[g] / (sd + 1e-4f);
     }
     return (float)(sd_sum / Q);
 }
@@ -2402,6 +2390,50 @@ static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, cons
 // folders and resumable state, SVG, the command line and bench. A reader who
 // stops here has read the whole method.
 // ============================================================================
+
+// ----------------------------------------------------------------------------
+// utilities: arithmetic that gives the same bits on every machine (DESIGN §9)
+//
+// One float operation (+, -, *, /, sqrtf, a fused multiply-add) has exactly
+// one correct result under IEEE 754, on every machine. What can still make an
+// AVX2 build, an AVX-512 build and an ARM64 build disagree is
+// - the order of a sum. `#pragma omp simd reduction(+:s)` lets the compiler
+//   keep as many partial sums as its vectors have lanes (8, 16, 4), so the
+//   rounding changes with the machine. And in a plain loop `s += a[i] * b[i]`
+//   the compiler may fuse each product into the sum or round it first (when it
+//   vectorises the products, or when a tuning says FMA chains are slow), so
+//   even a serial loop is not fixed by its source. sum_fixed and dot_fixed
+//   below fix both: sixteen partial sums, always, and fmaf for every product.
+
+// Sums in a fixed order. Lane l (of 16) adds x[l], x[l+16], x[l+32], ... in
+// that order; then the lanes are added pairwise, lane l + lane l+8, then +4,
+// +2, +1. The compiler may run the sixteen lanes as one 16-wide vector, two
+// 8-wide or four 4-wide ones: each lane still adds the same numbers in the
+// same order, so the total is the same bits.
+#define SUM_LANES 16
+static inline float lanes_total(float *acc) {
+    for (int w = SUM_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+static inline float sum_fixed(const float *x, int n) {
+    float acc[SUM_LANES] = { 0 };
+    int i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int l = 0; l < SUM_LANES; l++) acc[l] += x[i + l];
+    for (int l = 0; i + l < n; l++) acc[l] += x[i + l];           // the last n % 16
+    return lanes_total(acc);
+}
+// The same for a[0] b[0] + ... + a[n-1] b[n-1]: one fused multiply-add per
+// term (fmaf, so that no compiler rounds the product first).
+static inline float dot_fixed(const float *a, const float *b, int n) {
+    float acc[SUM_LANES] = { 0 };
+    int i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int l = 0; l < SUM_LANES; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    for (int l = 0; i + l < n; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    return lanes_total(acc);
+}
 
 // ----------------------------------------------------------------------------
 // utilities: threads
