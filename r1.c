@@ -21,6 +21,15 @@
 // positions with a target; a KV cache for sampling, and a nucleus sort of
 // only the tokens that can be in it.
 //
+// The same seed gives the same checkpoint bytes on every machine (AVX2 or
+// AVX-512, x86-64 or ARM64) and for any thread count: every sum on the way
+// from seed to checkpoint has an order fixed by this source, not by the
+// vector width (sum_fixed, dot_fixed, and products that sum k in order), and
+// the few libm functions the method needs (exp, e^x - 1, log, cos, powers)
+// are written out here, as their last bit differs between C libraries. What
+// is left of libm on that path, IEEE 754 defines exactly: sqrtf (and sqrt),
+// fmaf, fabsf, fminf, fmaxf.
+//
 // The file, top to bottom. First the method, in the paper's order:
 //   declarations ......... errors, random numbers, the clock, what the method calls
 //   the toy world ........ addition problems, worked solutions, the corpus
@@ -34,9 +43,10 @@
 //   the recipe ........... every default number, in one block
 //   stage 0 .............. the base model (DeepSeek-V3-Base, in miniature)
 //   stage 1 .............. DeepSeek-R1-Zero (paper §2.2)
-// then, after one banner, the machinery (not in the paper): threads, the fast
-// kernel, files and JSON, JSONL, safetensors, run folders and resumable
-// state, curves.svg, the command line and ./r1 bench.
+// then, after one banner, the machinery (not in the paper): arithmetic that
+// gives the same bits everywhere, threads, the fast kernel, files and JSON,
+// JSONL, safetensors, run folders and resumable state, curves.svg, the
+// command line and ./r1 bench.
 #include <ctype.h>
 #include <dirent.h>
 #include <stddef.h>
@@ -122,11 +132,18 @@ static void join_path(char *out, size_t cap, const char *dir, const char *name) 
         die(EXIT_USAGE, "%.60s...%s%s: path too long (%d bytes; at most %zu)", dir, name ? "/" : "", name ? name : "", n, cap - 1);
 }
 
-// Sums in an order this file fixes, whatever the vector width, so that they
-// give the same bits on every machine (DESIGN §9); defined in the machinery
-// part ("utilities: arithmetic").
+// Arithmetic that gives the same bits on every machine (DESIGN §9), defined
+// in the machinery part ("utilities: arithmetic"): sums in an order this file
+// fixes, whatever the vector width, and the few libm functions the method
+// needs, written out, because their last bit differs between C libraries.
+// Each function is within 1 ulp of the exact value.
 static inline float sum_fixed(const float *x, int n);                   // x[0] + ... + x[n-1]
 static inline float dot_fixed(const float *a, const float *b, int n);   // a[0] b[0] + ... + a[n-1] b[n-1]
+static inline float r1_expf(float x);      // e^x, without branches: loops that call it vectorise
+static float r1_expm1f(float x);           // e^x - 1, accurate near 0
+static float r1_logf(float x);             // log x
+static float r1_cosf(float x);             // cos x, for |x| <= 2^20
+static float r1_powi(float x, long n);     // x^n, for an integer n >= 0
 
 // A random number generator with explicit state (xorshift64*), so that a run
 // is reproducible from its seed and a test can fix the coin.
@@ -151,7 +168,7 @@ static float rng_uniform(Rng *r) { return (float)(rng_u64(r) >> 40) / 16777216.0
 static int rng_int(Rng *r, int n) { return (int)(rng_u64(r) % (uint64_t)n); }     // [0,n)
 static float rng_normal(Rng *r) {
     float u1 = rng_uniform(r), u2 = rng_uniform(r);
-    return sqrtf(-2.0f * logf(u1 + 1e-12f)) * cosf(6.2831853f * u2);
+    return sqrtf(-2.0f * r1_logf(u1 + 1e-12f)) * r1_cosf(6.2831853f * u2);    // Box-Muller
 }
 
 static double now_seconds(void) {
@@ -805,21 +822,6 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
     if (dbias) parallel_for(OC, 16, bias_backward_columns, &bj);
 }
 
-// e^x written out so that the compiler can vectorise the loops that call it
-// (softmax, GELU; libm's expf is an opaque call): e^x = 2^k e^r with
-// k = round(x / ln 2) and |r| <= ln(2)/2, e^r by its Taylor series to r^6
-// (relative error below 2e-7, float rounding).
-static inline float exp_vec(float x) {
-    x = x > -87.0f ? x : -87.0f;                              // keep 2^k a normal float
-    x = x < 88.0f ? x : 88.0f;                                // (and a NaN becomes -87, not UB)
-    const float round = 12582912.0f;                          // 1.5 * 2^23: adding it rounds to an integer
-    float k = (x * 1.442695041f + round) - round;
-    float r = x - k * 0.693359375f + k * 2.12194440e-4f;      // x - k ln2, ln2 split in two
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    union { uint32_t i; float f; } scale = { .i = (uint32_t)((int32_t)k + 127) << 23 };   // 2^k
-    return p * scale.f;
-}
-
 // attention: inp is qkv (B,T,3C), out is (B,T,C), att is (B,NH,T,T).
 // For each head: att[t,s] = softmax_s<=t (q_t . k_s / sqrt(hs)), out_t = sum_s att[t,s] v_s
 
@@ -829,7 +831,7 @@ static inline float exp_vec(float x) {
 static void softmax_scaled(float *x, int n, float scale) {
     float maxv = -INFINITY;
     for (int s = 0; s < n; s++) { x[s] *= scale; maxv = x[s] > maxv ? x[s] : maxv; }
-    for (int s = 0; s < n; s++) x[s] = exp_vec(x[s] - maxv);
+    for (int s = 0; s < n; s++) x[s] = r1_expf(x[s] - maxv);
     const float sum = sum_fixed(x, n);
     for (int s = 0; s < n; s++) x[s] /= sum;
 }
@@ -951,8 +953,8 @@ static void attention_backward(float *dinp, const float *dout, const float *inp,
 
 // gelu, tanh approximation: out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 #define GELU_SCALE 0.7978845608f // sqrt(2/pi)
-// tanh(u) = 1 - 2 / (exp(2u) + 1), with exp_vec so that the GELU loops vectorise
-static inline float tanh_vec(float u) { return 1.0f - 2.0f / (exp_vec(2.0f * u) + 1.0f); }
+// tanh(u) = 1 - 2 / (exp(2u) + 1), with r1_expf so that the GELU loops vectorise
+static inline float tanh_vec(float u) { return 1.0f - 2.0f / (r1_expf(2.0f * u) + 1.0f); }
 
 typedef struct { float *out; const float *inp; } GeluJob;
 static void gelu_forward_range(void *ctx, int i0, int i1) {
@@ -1008,7 +1010,7 @@ static void softmax_rows(void *ctx, int r0, int r1) {
         float *p = j->probs + (size_t)r * V;
         softmax_scaled(p, V, j->inv_t);                       // softmax(z / temperature)
         const int pos = j->rows ? j->rows[r] : r, y = j->targets ? j->targets[pos] : -1;
-        if (j->logp) j->logp[pos] = y >= 0 ? logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
+        if (j->logp) j->logp[pos] = y >= 0 ? r1_logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
     }
 }
 static void softmax_logp_forward(float *probs, float *logp, const int *targets, const int *rows, int N, int V,
@@ -1220,7 +1222,7 @@ static float lr_schedule(float lr, long step, long warmup, long total, float min
     if (total <= warmup) return lr;
     float progress = (float)(step - warmup) / (float)(total - warmup);
     if (progress > 1.0f) progress = 1.0f;
-    return lr * (min_frac + (1.0f - min_frac) * 0.5f * (1.0f + cosf(3.14159265f * progress)));
+    return lr * (min_frac + (1.0f - min_frac) * 0.5f * (1.0f + r1_cosf(3.14159265f * progress)));
 }
 
 // AdamW (Loshchilov & Hutter): one loop over all parameters. Weight decay is
@@ -1254,7 +1256,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
         m->v_memory = xcalloc(m->num_params, sizeof(float), "AdamW second moment");
     }
     m->step++;
-    float b1c = 1.0f - powf(beta1, (float)m->step), b2c = 1.0f - powf(beta2, (float)m->step);
+    float b1c = 1.0f - r1_powi(beta1, m->step), b2c = 1.0f - r1_powi(beta2, m->step);
     size_t sizes[N_PARAM_TENSORS], off = 0;
     param_sizes(&m->config, sizes);
     for (int t = 0; t < N_PARAM_TENSORS; t++) {
@@ -1376,7 +1378,7 @@ static int sample_token(const float *logits, int V, float temperature, float top
     double sum = 0.0;                                       // >= 1: the best token has weight 1
     for (int i = 0; i < V; i++) {
         float l = logit_or_minus_inf(logits[i]);
-        scratch[i].p = l == top ? 1.0f : expf((l - top) / temperature);
+        scratch[i].p = l == top ? 1.0f : r1_expf((l - top) / temperature);
         scratch[i].id = i;
         sum += scratch[i].p;
     }
@@ -1840,7 +1842,7 @@ static float group_advantages(const float *reward, int Q, int G, int loss, float
 // *clipped is set when the clipped branch of the min is the one taken.
 static float grpo_token(float logp, float logp_old, float logp_ref, float adv,
                         float clip_low, float clip_high, float beta, float *dJ_dlogp, int *clipped) {
-    float rho = expf(logp - logp_old);                        // pi_theta / pi_old
+    float rho = r1_expf(logp - logp_old);                     // pi_theta / pi_old
     float rho_c = fminf(fmaxf(rho, 1.0f - clip_low), 1.0f + clip_high);
     float unclipped = rho * adv, clip_term = rho_c * adv;
     float surrogate = fminf(unclipped, clip_term);
@@ -1850,8 +1852,8 @@ static float grpo_token(float logp, float logp_old, float logp_ref, float adv,
     if (adv == 0.0f) surrogate = 0.0f;                       // (also when rho overflows)
     if (beta == 0.0f) { *dJ_dlogp = dsur; return surrogate; }
     float r = logp_ref - logp;                               // log(pi_ref / pi_theta)
-    float kl = fmaxf(expm1f(r) - r, 0.0f);                   // k3 = e^r - r - 1 >= 0
-    float dkl = -expm1f(r);                                  // dKL/dlogp = 1 - e^r
+    float kl = fmaxf(r1_expm1f(r) - r, 0.0f);                // k3 = e^r - r - 1 >= 0
+    float dkl = -r1_expm1f(r);                               // dKL/dlogp = 1 - e^r
     *dJ_dlogp = dsur - beta * dkl;
     return surrogate - beta * kl;
 }
@@ -1904,7 +1906,7 @@ static void grpo_coefficients(const GrpoOpts *o, const Seqs *k, int b0, int nb, 
             float dJ; int clipped;
             grpo_token(lp, logp_old[bt], lp_ref, adv[i], o->clip_low, o->clip_high, o->beta, &dJ, &clipped);
             coef[bt] = norm * dJ;
-            tally->kl += fmaxf(expm1f(lp_ref - lp) - (lp_ref - lp), 0.0f);
+            tally->kl += fmaxf(r1_expm1f(lp_ref - lp) - (lp_ref - lp), 0.0f);
             tally->clipped += clipped;
             tally->tokens++;
         }
@@ -2395,8 +2397,8 @@ static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, cons
 // utilities: arithmetic that gives the same bits on every machine (DESIGN §9)
 //
 // One float operation (+, -, *, /, sqrtf, a fused multiply-add) has exactly
-// one correct result under IEEE 754, on every machine. What can still make an
-// AVX2 build, an AVX-512 build and an ARM64 build disagree is
+// one correct result under IEEE 754, on every machine. Two things can still
+// make an AVX2 build, an AVX-512 build and an ARM64 build disagree:
 // - the order of a sum. `#pragma omp simd reduction(+:s)` lets the compiler
 //   keep as many partial sums as its vectors have lanes (8, 16, 4), so the
 //   rounding changes with the machine. And in a plain loop `s += a[i] * b[i]`
@@ -2404,6 +2406,11 @@ static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, cons
 //   vectorises the products, or when a tuning says FMA chains are slow), so
 //   even a serial loop is not fixed by its source. sum_fixed and dot_fixed
 //   below fix both: sixteen partial sums, always, and fmaf for every product.
+// - libm. expf, logf, cosf, expm1f and powf may differ in their last bit
+//   between C libraries and their versions. The ones the method needs are
+//   written out below, each within 1 ulp of the exact value
+//   (tests/test_model.c sweeps them against libm). sqrtf and fmaf stay: IEEE
+//   754 defines their results exactly (correctly rounded), like + and *.
 
 // Sums in a fixed order. Lane l (of 16) adds x[l], x[l+16], x[l+32], ... in
 // that order; then the lanes are added pairwise, lane l + lane l+8, then +4,
@@ -2425,7 +2432,8 @@ static inline float sum_fixed(const float *x, int n) {
     return lanes_total(acc);
 }
 // The same for a[0] b[0] + ... + a[n-1] b[n-1]: one fused multiply-add per
-// term (fmaf, so that no compiler rounds the product first).
+// term, written as fmaf so that no compiler rounds the product first (fmaf
+// is one instruction wherever there is FMA: x86-64-v3 and later, ARM64).
 static inline float dot_fixed(const float *a, const float *b, int n) {
     float acc[SUM_LANES] = { 0 };
     int i = 0;
@@ -2433,6 +2441,99 @@ static inline float dot_fixed(const float *a, const float *b, int n) {
         for (int l = 0; l < SUM_LANES; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
     for (int l = 0; i + l < n; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
     return lanes_total(acc);
+}
+
+// e^x for every float x, within 1 ulp (0 below about -103.97, inf above
+// 88.72, NaN for NaN), without branches, so that the loops calling it
+// (softmax, GELU) vectorise: e^x = 2^k e^r with k = round(x / ln 2) and
+// |r| <= ln(2)/2, e^r by its Taylor series to r^7 (the first term left out,
+// r^8/8!, is below 1e-8 of e^r).
+static inline float r1_expf(float x) {
+    float xc = x > -104.0f ? x : -104.0f;                     // past these, e^x rounds to 0 or inf
+    xc = xc < 89.0f ? xc : 89.0f;                             // (a NaN becomes -104 here, NaN at the end)
+    const float round = 12582912.0f;                          // 1.5 * 2^23: adding it rounds to an integer
+    float k = (xc * 1.44269504f + round) - round;             // x / ln 2, rounded
+    float r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;   // x - k ln 2, with ln 2 in two parts
+    float p = 1.0f + r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+              r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    // 2^k for k in [-150, 128] as two normal floats 2^(k/2) and 2^(k - k/2),
+    // made from their exponent bits (one factor would not reach below 2^-126)
+    int32_t ki = (int32_t)k, kh = ki / 2;
+    union { uint32_t i; float f; } s1 = { .i = (uint32_t)(kh + 127) << 23 }, s2 = { .i = (uint32_t)(ki - kh + 127) << 23 };
+    float y = p * s1.f * s2.f;
+    return x == x ? y : x;
+}
+
+// The functions below are called once per token or per row, not in vector
+// loops: they compute in double and round once at the end, which leaves them
+// well within 1 ulp with plain Taylor series.
+
+// e^x - 1, within 1 ulp, without the cancellation of e^x - 1 near 0 (GRPO's
+// KL estimator e^r - r - 1 is mostly tiny r): e^x - 1 = 2^k (e^r - 1) + 2^k - 1
+// with k = round(x / ln 2), |r| <= ln(2)/2, and
+// e^r - 1 = r (1 + r/2 (1 + r/3 (1 + ... (1 + r/12)))), to r^12.
+static float r1_expm1f(float x) {
+    if (x != x) return x;                                     // NaN
+    const double d = x < -40.0f ? -40.0 : x > 89.0f ? 89.0 : x;    // past these: -1 and inf as floats
+    const double round = 6755399441055744.0;                  // 1.5 * 2^52: adding it rounds to an integer
+    double k = (d * 1.4426950408889634 + round) - round;
+    double r = (d - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;   // ln 2 in two parts
+    double q = 1.0;
+    for (int n = 12; n >= 2; n--) q = 1.0 + r / n * q;
+    union { uint64_t i; double f; } two_k = { .i = (uint64_t)((int64_t)k + 1023) << 52 };   // 2^k, k in [-58, 129]
+    return (float)(two_k.f * (r * q) + (two_k.f - 1.0));
+}
+
+// log x, within 1 ulp, for x > 0 (log 0 = -inf, log inf = inf, NaN for NaN
+// and x < 0): x = 2^e m with m in [sqrt(1/2), sqrt(2)), and
+// log m = 2 atanh s = 2 (s + s^3/3 + s^5/5 + ...) with s = (m-1)/(m+1),
+// |s| < 0.172, to s^13.
+static float r1_logf(float x) {
+    if (x != x || x == INFINITY) return x;
+    if (x <= 0.0f) return x == 0.0f ? -INFINITY : NAN;
+    union { float f; uint32_t i; } u = { x };
+    int e = 0;
+    if (u.i < 0x00800000u) { u.f *= 16777216.0f; e = -24; }   // a subnormal x: times 2^24, into the normal range
+    e += (int)(u.i >> 23) - 127;                              // x = 2^e m with m in [1, 2)
+    u.i = (u.i & 0x007fffffu) | 0x3f800000u;
+    double m = u.f;
+    if (m > 1.4142135623730951) { m /= 2; e++; }
+    const double s = (m - 1) / (m + 1), s2 = s * s;
+    double series = 0.0;                                      // 1 + s^2/3 + s^4/5 + ... + s^12/13
+    for (int n = 13; n >= 1; n -= 2) series = 1.0 / n + s2 * series;
+    return (float)(e * 0.69314718055994531 + 2 * s * series);
+}
+
+// cos x, within 1 ulp, for |x| <= 2^20 (r1 needs [0, 2 pi]; NaN beyond, where
+// this reduction would lose accuracy): x = k pi/2 + r with |r| <= pi/4, and
+// cos x is cos r, -sin r, -cos r or sin r as k mod 4 is 0, 1, 2 or 3, with
+// cos r = 1 - r^2/2 (1 - r^2/(3*4) (1 - ...)) to r^14,
+// sin r = r (1 - r^2/(2*3) (1 - r^2/(4*5) (1 - ...))) to r^15.
+static float r1_cosf(float x) {
+    if (!(fabsf(x) <= 1048576.0f)) return NAN;
+    const double d = x, round = 6755399441055744.0;           // 1.5 * 2^52: adding it rounds to an integer
+    double k = (d * 0.63661977236758134 + round) - round;     // x / (pi/2), rounded: |k| < 2^20
+    // pi/2 in two parts; the first has 33 bits, so k times it is exact
+    double r = (d - k * 1.57079632673412561417) - k * 6.07710050650619224932e-11, r2 = r * r;
+    double c = 1.0, s = 1.0;
+    for (int n = 14; n >= 2; n -= 2) c = 1.0 - r2 / (n * (n - 1)) * c;
+    for (int n = 15; n >= 3; n -= 2) s = 1.0 - r2 / (n * (n - 1)) * s;
+    s *= r;
+    switch ((unsigned)(long)k & 3u) {
+    case 0: return (float)c;
+    case 1: return (float)-s;
+    case 2: return (float)-c;
+    default: return (float)s;
+    }
+}
+
+// x^n for an integer n >= 0 (AdamW's bias corrections beta^t), by repeated
+// squaring in double, rounded once: within 1 ulp.
+static float r1_powi(float x, long n) {
+    double result = 1.0, b = x;
+    for (; n > 0; n >>= 1, b *= b)
+        if (n & 1) result *= b;
+    return (float)result;
 }
 
 // ----------------------------------------------------------------------------
