@@ -2479,7 +2479,7 @@ static float r1_expm1f(float x) {
     double k = (d * 1.4426950408889634 + round) - round;
     double r = (d - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;   // ln 2 in two parts
     double q = 1.0;
-    for (int n = 12; n >= 2; n--) q = 1.0 + r / n * q;
+    for (int n = 12; n >= 2; n--) q = 1.0 + r * (1.0 / n) * q;       // (1.0 / n: a constant, once unrolled)
     union { uint64_t i; double f; } two_k = { .i = (uint64_t)((int64_t)k + 1023) << 52 };   // 2^k, k in [-58, 129]
     return (float)(two_k.f * (r * q) + (two_k.f - 1.0));
 }
@@ -2516,8 +2516,8 @@ static float r1_cosf(float x) {
     // pi/2 in two parts; the first has 33 bits, so k times it is exact
     double r = (d - k * 1.57079632673412561417) - k * 6.07710050650619224932e-11, r2 = r * r;
     double c = 1.0, s = 1.0;
-    for (int n = 14; n >= 2; n -= 2) c = 1.0 - r2 / (n * (n - 1)) * c;
-    for (int n = 15; n >= 3; n -= 2) s = 1.0 - r2 / (n * (n - 1)) * s;
+    for (int n = 14; n >= 2; n -= 2) c = 1.0 - r2 * (1.0 / (n * (n - 1))) * c;
+    for (int n = 15; n >= 3; n -= 2) s = 1.0 - r2 * (1.0 / (n * (n - 1))) * s;
     s *= r;
     switch ((unsigned)(long)k & 3u) {
     case 0: return (float)c;
