@@ -1555,16 +1555,16 @@ static void test_rng(void) {
 // 7. the arithmetic that gives the same bits on every machine
 
 // sum_fixed and dot_fixed add in the order their comment gives, whatever the
-// compiler made of their loops (one 16-wide vector, two 8-wide, four
-// 4-wide): the same order written out one number at a time, for every length
-// up to 100, must give the same bits.
+// compiler made of their loops (one 8-wide vector, two 4-wide, or none): the
+// same order written out one number at a time, for every length up to 100,
+// must give the same bits.
 static float sum_by_hand(const float *a, const float *b, int n) {   // b NULL: the plain sum
-    float acc[16];
-    for (int l = 0; l < 16; l++) {
+    float acc[SUM_LANES];
+    for (int l = 0; l < SUM_LANES; l++) {
         acc[l] = 0.0f;
-        for (int i = l; i < n; i += 16) acc[l] = b ? fmaf(a[i], b[i], acc[l]) : acc[l] + a[i];
+        for (int i = l; i < n; i += SUM_LANES) acc[l] = b ? fmaf(a[i], b[i], acc[l]) : acc[l] + a[i];
     }
-    for (int w = 8; w > 0; w /= 2)
+    for (int w = SUM_LANES / 2; w > 0; w /= 2)
         for (int l = 0; l < w; l++) acc[l] += acc[l + w];
     return acc[0];
 }
@@ -1583,8 +1583,8 @@ static void test_fixed_sums(Rng *rng) {
     }
     CHECK(bad_sum < 0, "sum_fixed of %d numbers is not the order its comment gives", bad_sum);
     CHECK(bad_dot < 0, "dot_fixed of %d terms is not the order its comment gives", bad_dot);
-    CHECK(differs_from_serial > 10, "the 16-lane order differs from the serial one in only %d of %d lengths",
-          differs_from_serial, N + 1);
+    CHECK(differs_from_serial > 10, "the %d-lane order differs from the serial one in only %d of %d lengths",
+          SUM_LANES, differs_from_serial, N + 1);
     free(a); free(b);
 }
 
