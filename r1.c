@@ -18,8 +18,10 @@
 // pthread pool whose row splits give the same bits for any thread count;
 // weights transposed once per optimizer step; training attention as small
 // products in blocks that stop at the causal diagonal; the LM head only at
-// positions with a target; a KV cache for sampling, and a nucleus sort of
-// only the tokens that can be in it.
+// positions with a target; a KV cache for sampling, sequences that pick
+// their tokens side by side on the threads, each from its own random stream
+// (so the same tokens for any thread count), and a nucleus sort of only the
+// tokens that can be in it.
 //
 // The file, top to bottom. First the method, in the paper's order:
 //   declarations ......... errors, random numbers, the clock, what the method calls
@@ -126,14 +128,28 @@ static void join_path(char *out, size_t cap, const char *dir, const char *name) 
 // is reproducible from its seed and a test can fix the coin.
 typedef struct { uint64_t s; } Rng;
 
-static Rng rng_seed(uint64_t seed) {
-    // splitmix64 scrambles the seed so that seeds 1, 2, 3 give unrelated streams
-    uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
+// splitmix64's mixer: nearby inputs (1, 2, 3) give unrelated outputs, and no
+// two inputs the same output
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
+    return z ^ (z >> 31);
+}
+static Rng rng_seed(uint64_t seed) {
+    uint64_t z = mix64(seed);                      // seeds 1, 2, 3 give unrelated streams
     Rng r = { z ? z : 1 };
     return r;
+}
+// The coins of sequence `seq` for its token at position `pos`, as a stream of
+// their own: a hash of (key, seq, pos), where key is drawn once per batch of
+// sequences from the caller's Rng. With one shared stream, which sequence got
+// which coin would depend on the order they were sampled in; with a stream per
+// (sequence, position) (a counter-based generator, as in Salmon et al. 2011,
+// "Parallel random numbers: as easy as 1, 2, 3"), threads may sample them in
+// any order and still draw the same tokens, for any thread count.
+static Rng rng_at(uint64_t key, int seq, int pos) {
+    return rng_seed(mix64(mix64(key) ^ (uint64_t)seq) ^ (uint64_t)pos);
 }
 static uint64_t rng_u64(Rng *r) {
     r->s ^= r->s >> 12;
@@ -1286,7 +1302,9 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 // layer; the cache keeps them, so each new token costs one row through the
 // network instead of the whole prefix. Sequences are decoded side by side,
 // one position per step, each in its own cache slot; finished ones leave the
-// batch.
+// batch. Each draws its tokens from a random stream of its own (rng_at), so
+// the threads can pick the next tokens of different sequences at once and
+// still pick the ones a single thread would.
 
 typedef struct {
     int n_slot, n_ctx;
@@ -1424,45 +1442,66 @@ typedef struct {
     float top_p;        // 1 = off
 } SampleOpts;
 
+// The next token of each sequence of one decoding step that has read its
+// prompt: sequence seq[a] picks from logits row a with its own coins,
+// rng_at(key, seq[a], pos + 1), so any split of the rows over the threads
+// picks the same tokens. next[a] = -1 for a sequence still reading its prompt.
+typedef struct {
+    const float *logits; const int *seq, *plen; int *next; int pos, V; SampleOpts so; uint64_t key;
+} SampleJob;
+static void sample_rows(void *ctx, int a0, int a1) {
+    const SampleJob *j = ctx;
+    ProbId *scratch = xmalloc(sizeof(ProbId) * (size_t)j->V, "sampling scratch");
+    for (int a = a0; a < a1; a++) {
+        j->next[a] = -1;
+        if (j->pos + 1 < j->plen[j->seq[a]]) continue;
+        Rng coins = rng_at(j->key, j->seq[a], j->pos + 1);
+        j->next[a] = sample_token(j->logits + (size_t)a * j->V, j->V, j->so.temperature, j->so.top_p, &coins, scratch);
+    }
+    free(scratch);
+}
+
 // Complete n prompts. prompt i is ids[i][0..plen[i]); its completion goes to
 // out + i*n_ctx, its length to out_len[i]. A completion ends at <|end|>
-// (included) or when the context is full (then truncated[i] = 1).
+// (included) or when the context is full (then truncated[i] = 1). Takes one
+// number from rng, whatever n and the thread count: the key of the coins.
 static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *plen,
                      SampleOpts so, Rng *rng, int *out, int *out_len, int *truncated) {
     const Config *c = &m->config;
     const int T = c->n_ctx, V = c->vocab_size;
     if (n > kv->n_slot) die(EXIT_DATA, "internal: %d sequences for a KV cache of %d", n, kv->n_slot);
     model_transpose_weights(m);
-    int *slot = xmalloc(sizeof(int) * (size_t)n, "slots"), *tok = xmalloc(sizeof(int) * (size_t)n, "tokens");
-    ProbId *scratch = xmalloc(sizeof(ProbId) * (size_t)V, "sampling scratch");
+    // active[a]: the sequence in row a of this step, which is also its cache slot
+    int *active = xmalloc(sizeof(int) * (size_t)n, "active"), *tok = xmalloc(sizeof(int) * (size_t)n, "tokens");
+    int *next = xmalloc(sizeof(int) * (size_t)n, "next tokens");
     for (int i = 0; i < n; i++) {
         out_len[i] = 0; truncated[i] = 0;
         if (plen[i] < 1 || plen[i] >= T) die(EXIT_DATA, "internal: prompt of %d tokens for a context of %d", plen[i], T);
     }
-    int *active = xmalloc(sizeof(int) * (size_t)n, "active");
+    SampleJob sj = { kv->logits, active, plen, next, 0, V, so, rng_u64(rng) };
     int n_active = n;
     for (int i = 0; i < n; i++) active[i] = i;
     for (int pos = 0; pos < T && n_active > 0; pos++) {
         // the token each active sequence feeds at this position
         for (int a = 0; a < n_active; a++) {
             int i = active[a];
-            slot[a] = i;
             tok[a] = pos < plen[i] ? ids[i][pos] : out[(size_t)i * T + pos - plen[i]];
         }
-        decode_step(m, kv, n_active, slot, tok, pos);
+        decode_step(m, kv, n_active, active, tok, pos);
+        sj.pos = pos;
+        parallel_for(n_active, 1, sample_rows, &sj);                  // next[a], on the threads
         int kept = 0;
         for (int a = 0; a < n_active; a++) {
             int i = active[a];
-            if (pos + 1 < plen[i]) { active[kept++] = i; continue; }  // still reading the prompt
-            int next = sample_token(kv->logits + (size_t)a * V, V, so.temperature, so.top_p, rng, scratch);
-            out[(size_t)i * T + out_len[i]++] = next;
-            if (next == TOK_END) continue;                            // finished
+            if (next[a] < 0) { active[kept++] = i; continue; }        // still reading the prompt
+            out[(size_t)i * T + out_len[i]++] = next[a];
+            if (next[a] == TOK_END) continue;                         // finished
             if (plen[i] + out_len[i] >= T) { truncated[i] = 1; continue; }
             active[kept++] = i;
         }
         n_active = kept;
     }
-    free(slot); free(tok); free(scratch); free(active);
+    free(active); free(tok); free(next);
 }
 
 // ----------------------------------------------------------------------------
