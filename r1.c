@@ -13,7 +13,8 @@
 // model has a few hundred thousand parameters, and readability beats
 // cleverness in the method. The speed that makes a class demo run in a
 // minute or two lives in the machinery part, and is only this: a matmul
-// kernel with 6x16 register tiles (GCC vector extensions) and k in chunks
+// kernel with register tiles of the widest vectors the build targets (GCC
+// vector extensions: 8x32 with AVX-512, 6x16 with AVX2) and k in chunks
 // that stay in cache, summing in the same order as the plain loop; a small
 // pthread pool whose row splits give the same bits for any thread count;
 // weights transposed once per optimizer step; training attention as small
@@ -2629,65 +2630,102 @@ static void matmul_rows(void *ctx, int m0, int m1) {
 
 #if defined(__GNUC__) && defined(__AVX__) && !defined(R1_PLAIN_MATMUL)
 // The same product, written for the register file and the caches.
-// Registers: a tile of six rows of c by sixteen columns lives in twelve
-// 8-wide vector registers (GCC/clang vector extensions) while k runs; each
-// row of b is loaded once per k and used six times.
+// Registers: a tile of MM_ROWS rows of c by two vectors of MM_LANES floats
+// (GCC/clang vector extensions) lives in registers while k runs; each row of b
+// is loaded once per k and used MM_ROWS times. The vectors are as wide as the
+// compiler's target allows, and the tile as tall as its registers allow:
+//   AVX-512: 16 floats a vector, 8 x 32 tiles, 16 + 2 + 1 of 32 registers
+//   AVX/AVX2: 8 floats a vector, 6 x 16 tiles, 12 + 2 + 1 of 16 registers
+// (accumulators, the row of b, the broadcast a). Measured on the demo's
+// shapes, 8 rows beat 6 and 12 with AVX-512, and fit 16-row blocks of
+// attention whole; three vectors a row gained nothing.
 // Caches: k runs in chunks of MM_KC, and one chunk is applied to every tile
 // before the next begins, so the slices of a and b that the tiles share stay
 // in cache instead of streaming from memory once per tile (this matters for
 // the weight gradients, where K is the number of tokens in the batch).
 // Every c element still sums k = 0, 1, ..., K-1 in order, one fused
-// multiply-add per term, exactly as matmul_rows does: the same numbers
-// (tests/test_model.c checks bit for bit), about 2.5x faster here on the
-// demo's shapes. Leftover columns go eight at a time through the same tile,
-// the last few columns and leftover rows the plain way.
-typedef float f8 __attribute__((vector_size(32)));
-static inline f8 load8(const float *p) { f8 v; memcpy(&v, p, sizeof v); return v; }
-static inline void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
+// multiply-add per term, exactly as matmul_rows does, whatever the vector
+// width: the same numbers (tests/test_model.c checks bit for bit), so an
+// AVX2 and an AVX-512 build write the same checkpoints. Columns left after
+// the whole tiles go through one narrower tile (one vector, a half vector,
+// or both), the last few columns and leftover rows the plain way.
+#if defined(__AVX512F__)
+#define MM_LANES 16
+#define MM_ROWS 8
+#else
+#define MM_LANES 8
 #define MM_ROWS 6
+#endif
 #define MM_KC 192
+#define MM_HALF (MM_LANES / 2)
+typedef float fvec __attribute__((vector_size(4 * MM_LANES)));     // MM_LANES floats
+typedef float fhalf __attribute__((vector_size(4 * MM_HALF)));     // half as many
+static inline fvec loadv(const float *p) { fvec v; memcpy(&v, p, sizeof v); return v; }
+static inline void storev(float *p, fvec v) { memcpy(p, &v, sizeof v); }
+static inline fhalf loadh(const float *p) { fhalf v; memcpy(&v, p, sizeof v); return v; }
+static inline void storeh(float *p, fhalf v) { memcpy(p, &v, sizeof v); }
+#if defined(__clang__) && MM_LANES == 16
+#define MM_WIDE __attribute__((min_vector_width(512)))    // clang would split the vectors in two
+#else
+#define MM_WIDE
+#endif
 
-// c[m..m+6, n..n+8*nv) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..n+8*nv),
-// for nv = 1 or 2 vectors per row (a constant wherever it is called, so the
-// compiler unrolls the v loops and keeps acc in registers)
-static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv) {
-    const int nr = MM_ROWS;
+// c[m..m+MM_ROWS, n..) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..), on
+// nv whole vectors (0 to 2) and then nh half vectors (0 or 1) of columns.
+// nv and nh are constants wherever tile is called, and it is always inlined,
+// so the compiler unrolls the loops over them and keeps acc in registers.
+// That is also what makes every a*b+c one fused multiply-add: left a real
+// function, clang compiled the half vector's with a multiply and an add
+// apart, which the bit-for-bit test caught.
+MM_WIDE __attribute__((always_inline)) static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv, const int nh) {
     const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
-    float *c = j->c + m * ldc + n;
-    f8 acc[MM_ROWS][2];
-    for (int r = 0; r < nr; r++)
-        for (int v = 0; v < nv; v++) acc[r][v] = load8(c + r * ldc + 8 * v);
+    float *c = j->c + m * ldc + n, *ch = c + MM_LANES * nv;      // ch: the half vector's columns
+    fvec acc[MM_ROWS][2];
+    fhalf acch[MM_ROWS];
+    for (int r = 0; r < MM_ROWS; r++) {
+        for (int v = 0; v < nv; v++) acc[r][v] = loadv(c + r * ldc + MM_LANES * v);
+        if (nh) acch[r] = loadh(ch + r * ldc);
+    }
     const float *ak = j->a + m * ars + k0 * acs, *bk = j->b + k0 * ldb + n;
     for (int k = k0; k < k1; k++, ak += acs, bk += ldb) {
-        f8 bv[2];
-        for (int v = 0; v < nv; v++) bv[v] = load8(bk + 8 * v);
-        for (int r = 0; r < nr; r++) {
-            const float s = ak[r * ars];                 // a[m+r, k], broadcast
-            const f8 x = { s, s, s, s, s, s, s, s };
-            for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
+        fvec bv[2];
+        fhalf bh = { 0 };
+        for (int v = 0; v < nv; v++) bv[v] = loadv(bk + MM_LANES * v);
+        if (nh) bh = loadh(bk + MM_LANES * nv);
+        for (int r = 0; r < MM_ROWS; r++) {
+            const float s = ak[r * ars];                           // a[m+r, k], broadcast
+            for (int v = 0; v < nv; v++) acc[r][v] += s * bv[v];
+            if (nh) acch[r] += s * bh;
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int v = 0; v < nv; v++) store8(c + r * ldc + 8 * v, acc[r][v]);
+    for (int r = 0; r < MM_ROWS; r++) {
+        for (int v = 0; v < nv; v++) storev(c + r * ldc + MM_LANES * v, acc[r][v]);
+        if (nh) storeh(ch + r * ldc, acch[r]);
+    }
 }
 
-static void matmul_rows_fast(void *ctx, int m0, int m1) {
+MM_WIDE static void matmul_rows_fast(void *ctx, int m0, int m1) {
     const MatmulJob *j = ctx;
-    const int N = j->N, K = j->K, n16 = N / 16 * 16, n8 = N / 8 * 8;
-    const int mtiles = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;   // rows [m0, mtiles) go in tiles
+    const int N = j->N, K = j->K;
+    const int nt = N / (2 * MM_LANES) * (2 * MM_LANES);      // columns [0, nt) in whole tiles,
+    const int halves = (N - nt) / MM_HALF;                   // then 0 to 3 half vectors' worth,
+    const int rest = N - nt - halves * MM_HALF;              // then `rest` columns the plain way
+    const int mt = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;       // rows [m0, mt) in tiles
     for (int k0 = 0; k0 < K; k0 += MM_KC) {
         const int k1 = k0 + MM_KC < K ? k0 + MM_KC : K;
-        for (int m = m0; m < mtiles; m += MM_ROWS) {
-            for (int n = 0; n < n16; n += 16) tile(j, m, n, k0, k1, 2);
-            if (n8 > n16) tile(j, m, n16, k0, k1, 1);
+        for (int m = m0; m < mt; m += MM_ROWS) {
+            for (int n = 0; n < nt; n += 2 * MM_LANES) tile(j, m, n, k0, k1, 2, 0);
+            if (halves == 1) tile(j, m, nt, k0, k1, 0, 1);
+            if (halves == 2) tile(j, m, nt, k0, k1, 1, 0);
+            if (halves == 3) tile(j, m, nt, k0, k1, 1, 1);
         }
     }
-    if (n8 < N) {                                            // the last few columns, the plain way
-        MatmulJob rest = *j;
-        rest.c += n8; rest.b += n8; rest.N = N - n8;
-        matmul_rows(&rest, m0, mtiles);
+    if (rest > 0) {                                          // the last few columns
+        MatmulJob last = *j;
+        last.c += N - rest; last.b += N - rest; last.N = rest;
+        matmul_rows(&last, m0, mt);
     }
-    if (mtiles < m1) matmul_rows(ctx, mtiles, m1);           // leftover rows
+    if (mt < m1) matmul_rows(ctx, mt, m1);                   // leftover rows
 }
 #define MATMUL_KERNEL matmul_rows_fast
 #else
