@@ -2591,6 +2591,9 @@ typedef struct {
     int N, K;
 } MatmulJob;
 
+#ifdef __GNUC__
+__attribute__((noinline))    // inlined into the fast kernel's leftover rows, it ran 1.5x slower there
+#endif
 static void matmul_rows(void *ctx, int m0, int m1) {
     const MatmulJob *j = ctx;
     const float *a = j->a;
@@ -2637,8 +2640,9 @@ static void matmul_rows(void *ctx, int m0, int m1) {
 //   AVX-512: 16 floats a vector, 8 x 32 tiles, 16 + 2 + 1 of 32 registers
 //   AVX/AVX2: 8 floats a vector, 6 x 16 tiles, 12 + 2 + 1 of 16 registers
 // (accumulators, the row of b, the broadcast a). Measured on the demo's
-// shapes, 8 rows beat 6 and 12 with AVX-512, and fit 16-row blocks of
-// attention whole; three vectors a row gained nothing.
+// shapes with AVX-512, 8 rows did as well as 6 or 12 on the big products
+// and take attention's 16-row blocks whole (6 left 4 of them to the plain
+// loop, and that product ran 3x slower); 3 or 4 vectors a row gained nothing.
 // Caches: k runs in chunks of MM_KC, and one chunk is applied to every tile
 // before the next begins, so the slices of a and b that the tiles share stay
 // in cache instead of streaming from memory once per tile (this matters for
@@ -2648,7 +2652,8 @@ static void matmul_rows(void *ctx, int m0, int m1) {
 // width: the same numbers (tests/test_model.c checks bit for bit), so an
 // AVX2 and an AVX-512 build write the same checkpoints. Columns left after
 // the whole tiles go through one narrower tile (one vector, a half vector,
-// or both), the last few columns and leftover rows the plain way.
+// or both), the last few through a padded half tile; leftover rows go the
+// plain way.
 #if defined(__AVX512F__)
 #define MM_LANES 16
 #define MM_ROWS 8
@@ -2677,7 +2682,8 @@ static inline void storeh(float *p, fhalf v) { memcpy(p, &v, sizeof v); }
 // That is also what makes every a*b+c one fused multiply-add: left a real
 // function, clang compiled the half vector's with a multiply and an add
 // apart, which the bit-for-bit test caught.
-MM_WIDE __attribute__((always_inline)) static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv, const int nh) {
+MM_WIDE __attribute__((always_inline))
+static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv, const int nh) {
     const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
     float *c = j->c + m * ldc + n, *ch = c + MM_LANES * nv;      // ch: the half vector's columns
     fvec acc[MM_ROWS][2];
@@ -2709,23 +2715,33 @@ MM_WIDE static void matmul_rows_fast(void *ctx, int m0, int m1) {
     const int N = j->N, K = j->K;
     const int nt = N / (2 * MM_LANES) * (2 * MM_LANES);      // columns [0, nt) in whole tiles,
     const int halves = (N - nt) / MM_HALF;                   // then 0 to 3 half vectors' worth,
-    const int rest = N - nt - halves * MM_HALF;              // then `rest` columns the plain way
+    const int n1 = nt + halves * MM_HALF, rest = N - n1;     // then the last `rest` columns
     const int mt = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;       // rows [m0, mt) in tiles
+    // The last few columns (fewer than MM_HALF) go through a half tile too,
+    // on copies of their slices of b and c padded with zeros (which add
+    // nothing to the columns that are copied back).
+    float bpad[MM_KC][MM_HALF], cpad[MM_ROWS][MM_HALF];
     for (int k0 = 0; k0 < K; k0 += MM_KC) {
         const int k1 = k0 + MM_KC < K ? k0 + MM_KC : K;
+        for (int k = k0; k < k1 && rest > 0 && mt > m0; k++)
+            for (int q = 0; q < MM_HALF; q++) bpad[k - k0][q] = q < rest ? j->b[k * j->ldb + n1 + q] : 0.0f;
         for (int m = m0; m < mt; m += MM_ROWS) {
             for (int n = 0; n < nt; n += 2 * MM_LANES) tile(j, m, n, k0, k1, 2, 0);
             if (halves == 1) tile(j, m, nt, k0, k1, 0, 1);
             if (halves == 2) tile(j, m, nt, k0, k1, 1, 0);
             if (halves == 3) tile(j, m, nt, k0, k1, 1, 1);
+            if (rest == 0) continue;
+            float *c = j->c + m * j->ldc + n1;
+            for (int r = 0; r < MM_ROWS; r++)
+                for (int q = 0; q < MM_HALF; q++) cpad[r][q] = q < rest ? c[r * j->ldc + q] : 0.0f;
+            const MatmulJob pad = { .c = cpad[0], .a = j->a + m * j->ars + k0 * j->acs, .b = bpad[0],
+                                    .ars = j->ars, .acs = j->acs, .ldb = MM_HALF, .ldc = MM_HALF };
+            tile(&pad, 0, 0, 0, k1 - k0, 0, 1);
+            for (int r = 0; r < MM_ROWS; r++)
+                for (int q = 0; q < rest; q++) c[r * j->ldc + q] = cpad[r][q];
         }
     }
-    if (rest > 0) {                                          // the last few columns
-        MatmulJob last = *j;
-        last.c += N - rest; last.b += N - rest; last.N = rest;
-        matmul_rows(&last, m0, mt);
-    }
-    if (mt < m1) matmul_rows(ctx, mt, m1);                   // leftover rows
+    if (mt < m1) matmul_rows(ctx, mt, m1);                   // leftover rows, the plain way
 }
 #define MATMUL_KERNEL matmul_rows_fast
 #else
