@@ -258,10 +258,10 @@ static void test_matmul_forward(Rng *rng) {
 // loop (same order of fused multiply-adds): check bit for bit. First every M
 // up to 17 and N up to 66 with short K: each count of leftover rows for tiles
 // of 4, 6 or 8 rows, and each way the kernel splits columns for vectors of 8
-// or 16 floats (whole tiles, a vector, a half vector, both, plain columns),
-// with row strides wider than N (as attention uses), whose padding must stay
-// untouched. Then the demo's kinds of shapes, strided a, and K longer than
-// one cache chunk.
+// or 16 floats (whole tiles, a vector, a half vector, both, and the last
+// few columns padded), with row strides wider than N (as attention uses),
+// whose padding must stay untouched. Then the demo's kinds of shapes, strided
+// a, and K longer than one cache chunk (with and without padded columns).
 static int kernels_agree(Rng *rng, int M, int N, int K, int strided, size_t ldb, size_t ldc) {
     float *a = randn((size_t)M * K, 0, 1, rng), *b = randn((size_t)K * ldb, 0, 1, rng);
     float *c1 = randn((size_t)M * ldc, 0, 1, rng), *c2 = copy_of(c1, (size_t)M * ldc);
