@@ -1,7 +1,12 @@
 # r1.c -- `make` builds ./r1; `make test` runs the tests; `make demo` runs R1-Zero live.
 #
 # Flags: -ffp-contract=fast lets the compiler fuse a*b+c into one FMA (an
-# IEEE-754 operation, the same on every run of the same build);
+# IEEE-754 operation with one rounding). Which products it fuses is its
+# choice, and the same for any vector width on a CPU with FMA (x86-64-v3 and
+# later, ARM64), except in a sum: there it may round a product first (in a
+# vectorised in-order sum, or because -mtune=znver* splits FMA chains), so
+# r1.c's sums write fmaf (dot_fixed). make test (tests/test_width.sh) and
+# make cross-check check that AVX2, AVX-512 and ARM64 builds agree bit for bit.
 # -fno-trapping-math only promises that we never read floating-point
 # exception flags, which lets loops with comparisons vectorise; -fno-math-errno
 # lets sqrtf be the vector square-root instruction (we never read errno after
@@ -14,7 +19,7 @@ LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_tokenizer test_model test_rewards test_stages test_fuzz_regress
-SCRIPTS = tests/test_cli.sh tests/test_resume.sh tests/test_runs.sh tests/stress_resume.sh
+SCRIPTS = tests/test_cli.sh tests/test_resume.sh tests/test_runs.sh tests/stress_resume.sh tests/test_width.sh
 SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -40,9 +45,11 @@ $(SHIM): tests/kill_shim.c
 	$(CC) -O2 $(WARN) -shared -fPIC -o $@ $< -ldl
 
 # Every test program and script; the last line is the total "N passed, N failed".
-# (tests/stress_resume.sh runs 12 kill/resume cases here; make stress, 200.)
+# (tests/stress_resume.sh runs 12 kill/resume cases here; make stress, 200.
+# tests/test_width.sh builds r1 for AVX2 and AVX-512 into build-width/, with
+# these flags but -march, and compares their checkpoints byte for byte.)
 test: r1 $(addprefix tests/,$(UNIT)) $(SHIM)
-	@sh tests/run.sh $(addprefix tests/,$(UNIT)) $(SCRIPTS)
+	@WIDTH_CFLAGS="$(filter-out -march=%,$(CFLAGS))" WARN="$(WARN)" sh tests/run.sh $(addprefix tests/,$(UNIT)) $(SCRIPTS)
 
 # The resume promise under STRESS_KILLS (200) random kills, a few minutes;
 # STRESS_SEED=N for another sequence of kill points (default 1).
@@ -76,8 +83,9 @@ variants:
 # Optional: the same seed gives the same checkpoint bytes on ARM64 (DESIGN §9).
 # Builds r1 with aarch64-linux-gnu-gcc into build-arm64/ (these flags, but
 # -march=armv8-a), runs pretrain and a GRPO step under qemu-aarch64 and here,
-# and compares the checkpoints byte for byte. Installs nothing: says "skipped"
-# without the tools (Debian: gcc-aarch64-linux-gnu qemu-user).
+# and compares the checkpoints byte for byte, and the metrics. Installs
+# nothing: says "skipped" without the tools (Debian: gcc-aarch64-linux-gnu
+# qemu-user).
 # CROSS_CHECK_STRICT=0 reports a difference without failing.
 cross-check: r1
 	@CROSS_CFLAGS="$(filter-out -march=%,$(CFLAGS)) -march=armv8-a" WARN="$(WARN)" sh tests/cross_check.sh
@@ -86,4 +94,4 @@ demo: r1
 	./r1 demo
 
 clean:
-	rm -rf r1 build-san build-var build-arm64 $(addprefix tests/,$(UNIT)) $(SHIM)
+	rm -rf r1 build-san build-var build-arm64 build-width $(addprefix tests/,$(UNIT)) $(SHIM)

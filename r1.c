@@ -13,13 +13,25 @@
 // model has a few hundred thousand parameters, and readability beats
 // cleverness in the method. The speed that makes a class demo run in a
 // minute or two lives in the machinery part, and is only this: a matmul
-// kernel with 6x16 register tiles (GCC vector extensions) and k in chunks
+// kernel with register tiles of the widest vectors the build targets (GCC
+// vector extensions: 8x32 with AVX-512, 6x16 with AVX2) and k in chunks
 // that stay in cache, summing in the same order as the plain loop; a small
 // pthread pool whose row splits give the same bits for any thread count;
 // weights transposed once per optimizer step; training attention as small
 // products in blocks that stop at the causal diagonal; the LM head only at
-// positions with a target; a KV cache for sampling, and a nucleus sort of
-// only the tokens that can be in it.
+// positions with a target; a KV cache for sampling, sequences that pick
+// their tokens side by side on the threads, each from its own random stream
+// (so the same tokens for any thread count), and a nucleus sort of only the
+// tokens that can be in it.
+//
+// The same seed gives the same checkpoint bytes on every machine (AVX2 or
+// AVX-512, x86-64 or ARM64) and for any thread count: every sum on the way
+// from seed to checkpoint has an order fixed by this source, not by the
+// vector width (sum_fixed, dot_fixed, and products that sum k in order), and
+// the few libm functions the method needs (exp, e^x - 1, log, cos, powers)
+// are written out here, as their last bit differs between C libraries. What
+// is left of libm on that path, IEEE 754 defines exactly: sqrtf (and sqrt),
+// fmaf, fabsf, fminf, fmaxf.
 //
 // The file, top to bottom. First the method, in the paper's order:
 //   declarations ......... errors, random numbers, the clock, what the method calls
@@ -34,9 +46,10 @@
 //   the recipe ........... every default number, in one block
 //   stage 0 .............. the base model (DeepSeek-V3-Base, in miniature)
 //   stage 1 .............. DeepSeek-R1-Zero (paper §2.2)
-// then, after one banner, the machinery (not in the paper): threads, the fast
-// kernel, files and JSON, JSONL, safetensors, run folders and resumable
-// state, curves.svg, the command line and ./r1 bench.
+// then, after one banner, the machinery (not in the paper): arithmetic that
+// gives the same bits everywhere, threads, the fast kernel, files and JSON,
+// JSONL, safetensors, run folders and resumable state, curves.svg, the
+// command line and ./r1 bench.
 #include <ctype.h>
 #include <dirent.h>
 #include <stddef.h>
@@ -122,18 +135,45 @@ static void join_path(char *out, size_t cap, const char *dir, const char *name) 
         die(EXIT_USAGE, "%.60s...%s%s: path too long (%d bytes; at most %zu)", dir, name ? "/" : "", name ? name : "", n, cap - 1);
 }
 
+// Arithmetic that gives the same bits on every machine (DESIGN §9), defined
+// in the machinery part ("utilities: arithmetic"): sums in an order this file
+// fixes, whatever the vector width, and the few libm functions the method
+// needs, written out, because their last bit differs between C libraries.
+// Each function is within 1 ulp of the exact value.
+static inline float sum_fixed(const float *x, int n);                   // x[0] + ... + x[n-1]
+static inline float dot_fixed(const float *a, const float *b, int n);   // a[0] b[0] + ... + a[n-1] b[n-1]
+static inline float r1_expf(float x);      // e^x, without branches: loops that call it vectorise
+static float r1_expm1f(float x);           // e^x - 1, accurate near 0
+static float r1_logf(float x);             // log x
+static float r1_cosf(float x);             // cos x, for |x| <= 2^20
+static float r1_powi(float x, long n);     // x^n, for an integer n >= 0
+
 // A random number generator with explicit state (xorshift64*), so that a run
 // is reproducible from its seed and a test can fix the coin.
 typedef struct { uint64_t s; } Rng;
 
-static Rng rng_seed(uint64_t seed) {
-    // splitmix64 scrambles the seed so that seeds 1, 2, 3 give unrelated streams
-    uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
+// splitmix64's mixer: nearby inputs (1, 2, 3) give unrelated outputs, and no
+// two inputs the same output
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
+    return z ^ (z >> 31);
+}
+static Rng rng_seed(uint64_t seed) {
+    uint64_t z = mix64(seed);                      // seeds 1, 2, 3 give unrelated streams
     Rng r = { z ? z : 1 };
     return r;
+}
+// The coins of sequence `seq` for its token at position `pos`, as a stream of
+// their own: a hash of (key, seq, pos), where key is drawn once per batch of
+// sequences from the caller's Rng. With one shared stream, which sequence got
+// which coin would depend on the order they were sampled in; with a stream per
+// (sequence, position) (a counter-based generator, as in Salmon et al. 2011,
+// "Parallel random numbers: as easy as 1, 2, 3"), threads may sample them in
+// any order and still draw the same tokens, for any thread count.
+static Rng rng_at(uint64_t key, int seq, int pos) {
+    return rng_seed(mix64(mix64(key) ^ (uint64_t)seq) ^ (uint64_t)pos);
 }
 static uint64_t rng_u64(Rng *r) {
     r->s ^= r->s >> 12;
@@ -145,7 +185,7 @@ static float rng_uniform(Rng *r) { return (float)(rng_u64(r) >> 40) / 16777216.0
 static int rng_int(Rng *r, int n) { return (int)(rng_u64(r) % (uint64_t)n); }     // [0,n)
 static float rng_normal(Rng *r) {
     float u1 = rng_uniform(r), u2 = rng_uniform(r);
-    return sqrtf(-2.0f * logf(u1 + 1e-12f)) * cosf(6.2831853f * u2);
+    return sqrtf(-2.0f * r1_logf(u1 + 1e-12f)) * r1_cosf(6.2831853f * u2);    // Box-Muller
 }
 
 static double now_seconds(void) {
@@ -727,14 +767,12 @@ static void layernorm_rows(void *ctx, int r0, int r1) {
     const int C = j->C;
     for (int r = r0; r < r1; r++) {
         const float *x = j->inp + (size_t)r * C;              // seek to inp[r,:]
-        float m = 0.0f, v = 0.0f;
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= C;
-        for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
-        v /= C;
-        float s = 1.0f / sqrtf(v + 1e-5f);
         float *o = j->out + (size_t)r * C;
-        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * j->weight[i] + j->bias[i];
+        const float m = sum_fixed(x, C) / C;
+        for (int i = 0; i < C; i++) o[i] = x[i] - m;          // o holds x - mean for now
+        const float v = dot_fixed(o, o, C) / C;
+        const float s = 1.0f / sqrtf(v + 1e-5f);
+        for (int i = 0; i < C; i++) o[i] = o[i] * s * j->weight[i] + j->bias[i];
         j->mean[r] = m; j->rstd[r] = s;
     }
 }
@@ -749,25 +787,18 @@ typedef struct {
 static void layernorm_backward_rows(void *ctx, int r0, int r1) {
     const LayerNormBackJob *j = ctx;
     const int C = j->C;
+    float *norm = xmalloc(2 * (size_t)C * sizeof(float), "layernorm scratch"), *dnorm = norm + C;
     for (int r = r0; r < r1; r++) {
         const float *x = j->inp + (size_t)r * C, *d = j->dout + (size_t)r * C;
         float *dx = j->dinp + (size_t)r * C;
         const float m = j->mean[r], s = j->rstd[r];
+        for (int i = 0; i < C; i++) { norm[i] = (x[i] - m) * s; dnorm[i] = j->weight[i] * d[i]; }
         // two reductions: mean of dnorm and mean of dnorm * norm
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s, dnorm = j->weight[i] * d[i];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * norm;
-        }
-        dnorm_mean /= C;
-        dnorm_norm_mean /= C;
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s, dnorm = j->weight[i] * d[i];
-            // norm = (x - mean) * rstd, differentiated through mean and rstd
-            dx[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
-        }
+        const float dnorm_mean = sum_fixed(dnorm, C) / C, dnorm_norm_mean = dot_fixed(dnorm, norm, C) / C;
+        // norm = (x - mean) * rstd, differentiated through mean and rstd
+        for (int i = 0; i < C; i++) dx[i] += (dnorm[i] - dnorm_mean - norm[i] * dnorm_norm_mean) * s;
     }
+    free(norm);
 }
 static void layernorm_backward_columns(void *ctx, int i0, int i1) {
     const LayerNormBackJob *j = ctx;
@@ -828,30 +859,17 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
     if (dbias) parallel_for(OC, 16, bias_backward_columns, &bj);
 }
 
-// e^x written out so that the compiler can vectorise the loops that call it
-// (softmax, GELU; libm's expf is an opaque call): e^x = 2^k e^r with
-// k = round(x / ln 2) and |r| <= ln(2)/2, e^r by its Taylor series to r^6
-// (relative error below 2e-7, float rounding).
-static inline float exp_vec(float x) {
-    x = x > -87.0f ? x : -87.0f;                              // keep 2^k a normal float
-    x = x < 88.0f ? x : 88.0f;                                // (and a NaN becomes -87, not UB)
-    const float round = 12582912.0f;                          // 1.5 * 2^23: adding it rounds to an integer
-    float k = (x * 1.442695041f + round) - round;
-    float r = x - k * 0.693359375f + k * 2.12194440e-4f;      // x - k ln2, ln2 split in two
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    union { uint32_t i; float f; } scale = { .i = (uint32_t)((int32_t)k + 127) << 23 };   // 2^k
-    return p * scale.f;
-}
-
 // attention: inp is qkv (B,T,3C), out is (B,T,C), att is (B,NH,T,T).
 // For each head: att[t,s] = softmax_s<=t (q_t . k_s / sqrt(hs)), out_t = sum_s att[t,s] v_s
 
-// x[0..n) = softmax(x * scale); the one softmax of both attention paths below
+// x[0..n) = softmax(x * scale); the one softmax of the model: both attention
+// paths below and the LM head (softmax_rows). The sum goes through sum_fixed,
+// so its order, and so every bit of the result, is the same on every machine.
 static void softmax_scaled(float *x, int n, float scale) {
-    float maxv = -INFINITY, sum = 0.0f;
+    float maxv = -INFINITY;
     for (int s = 0; s < n; s++) { x[s] *= scale; maxv = x[s] > maxv ? x[s] : maxv; }
-#pragma omp simd reduction(+:sum)
-    for (int s = 0; s < n; s++) { x[s] = exp_vec(x[s] - maxv); sum += x[s]; }
+    for (int s = 0; s < n; s++) x[s] = r1_expf(x[s] - maxv);
+    const float sum = sum_fixed(x, n);
     for (int s = 0; s < n; s++) x[s] /= sum;
 }
 
@@ -862,13 +880,7 @@ static void softmax_scaled(float *x, int n, float scale) {
 // and tests/test_model.c checks that the two agree.
 static void attend(float *out, float *att, const float *q, const float *k, const float *v,
                    size_t stride, int n, int hs) {
-    for (int s = 0; s < n; s++) {
-        const float *ks = k + (size_t)s * stride;
-        float dot = 0.0f;
-#pragma omp simd reduction(+:dot)
-        for (int i = 0; i < hs; i++) dot += q[i] * ks[i];
-        att[s] = dot;
-    }
+    for (int s = 0; s < n; s++) att[s] = dot_fixed(q, k + (size_t)s * stride, hs);   // q . k_s
     softmax_scaled(att, n, 1.0f / sqrtf((float)hs));
     for (int i = 0; i < hs; i++) out[i] = 0.0f;
     for (int s = 0; s < n; s++) {
@@ -955,8 +967,8 @@ static void attention_backward_bh(void *ctx, int i0, int i1) {
         // and pre = q . k^T * scale (zero above the diagonal, where att is masked)
         for (int t = 0; t < T; t++) {
             const float *at = att + (size_t)t * T;
-            float *dp = dpre + (size_t)t * T, dsum = 0.0f;
-            for (int s = 0; s <= t; s++) dsum += dp[s] * at[s];
+            float *dp = dpre + (size_t)t * T;
+            const float dsum = dot_fixed(dp, at, t + 1);
             for (int s = 0; s <= t; s++) dp[s] = at[s] * (dp[s] - dsum) * scale;
             for (int s = t + 1; s < T; s++) dp[s] = 0.0f;
         }
@@ -978,8 +990,8 @@ static void attention_backward(float *dinp, const float *dout, const float *inp,
 
 // gelu, tanh approximation: out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 #define GELU_SCALE 0.7978845608f // sqrt(2/pi)
-// tanh(u) = 1 - 2 / (exp(2u) + 1), with exp_vec so that the GELU loops vectorise
-static inline float tanh_vec(float u) { return 1.0f - 2.0f / (exp_vec(2.0f * u) + 1.0f); }
+// tanh(u) = 1 - 2 / (exp(2u) + 1), with r1_expf so that the GELU loops vectorise
+static inline float tanh_vec(float u) { return 1.0f - 2.0f / (r1_expf(2.0f * u) + 1.0f); }
 
 typedef struct { float *out; const float *inp; } GeluJob;
 static void gelu_forward_range(void *ctx, int i0, int i1) {
@@ -1033,16 +1045,9 @@ static void softmax_rows(void *ctx, int r0, int r1) {
     const int V = j->V;
     for (int r = r0; r < r1; r++) {
         float *p = j->probs + (size_t)r * V;
-        if (j->inv_t != 1.0f) for (int i = 0; i < V; i++) p[i] *= j->inv_t;     // softmax(z / temperature)
-        float maxv = -INFINITY;
-        for (int i = 0; i < V; i++) if (p[i] > maxv) maxv = p[i];
-        float sum = 0.0f;
-#pragma omp simd reduction(+:sum)
-        for (int i = 0; i < V; i++) { p[i] = exp_vec(p[i] - maxv); sum += p[i]; }
-        float inv = 1.0f / sum;
-        for (int i = 0; i < V; i++) p[i] *= inv;
+        softmax_scaled(p, V, j->inv_t);                       // softmax(z / temperature)
         const int pos = j->rows ? j->rows[r] : r, y = j->targets ? j->targets[pos] : -1;
-        if (j->logp) j->logp[pos] = y >= 0 ? logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
+        if (j->logp) j->logp[pos] = y >= 0 ? r1_logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
     }
 }
 static void softmax_logp_forward(float *probs, float *logp, const int *targets, const int *rows, int N, int V,
@@ -1234,7 +1239,9 @@ static void model_backward(Model *m, const float *weights) {
     encoder_backward(g->tok_emb, g->pos_emb, da->encoded, m->inputs, B, T, D);
 }
 
-// Global gradient-norm clipping; returns the norm before clipping.
+// Global gradient-norm clipping; returns the norm before clipping. A plain
+// serial sum is in the source's order; and each product of two floats is
+// exact in double, so fused into the sum or not, it adds the same number.
 static float clip_grad_norm(Model *m, float max_norm) {
     double ss = 0.0;
     for (size_t i = 0; i < m->num_params; i++) ss += (double)m->grads_memory[i] * m->grads_memory[i];
@@ -1252,7 +1259,7 @@ static float lr_schedule(float lr, long step, long warmup, long total, float min
     if (total <= warmup) return lr;
     float progress = (float)(step - warmup) / (float)(total - warmup);
     if (progress > 1.0f) progress = 1.0f;
-    return lr * (min_frac + (1.0f - min_frac) * 0.5f * (1.0f + cosf(3.14159265f * progress)));
+    return lr * (min_frac + (1.0f - min_frac) * 0.5f * (1.0f + r1_cosf(3.14159265f * progress)));
 }
 
 // AdamW (Loshchilov & Hutter): one loop over all parameters. Weight decay is
@@ -1286,7 +1293,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
         m->v_memory = xcalloc(m->num_params, sizeof(float), "AdamW second moment");
     }
     m->step++;
-    float b1c = 1.0f - powf(beta1, (float)m->step), b2c = 1.0f - powf(beta2, (float)m->step);
+    float b1c = 1.0f - r1_powi(beta1, m->step), b2c = 1.0f - r1_powi(beta2, m->step);
     size_t sizes[N_PARAM_TENSORS], off = 0;
     param_sizes(&m->config, sizes);
     for (int t = 0; t < N_PARAM_TENSORS; t++) {
@@ -1306,7 +1313,9 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 // layer; the cache keeps them, so each new token costs one row through the
 // network instead of the whole prefix. Sequences are decoded side by side,
 // one position per step, each in its own cache slot; finished ones leave the
-// batch.
+// batch. Each draws its tokens from a random stream of its own (rng_at), so
+// the threads can pick the next tokens of different sequences at once and
+// still pick the ones a single thread would.
 
 typedef struct {
     int n_slot, n_ctx;
@@ -1408,7 +1417,7 @@ static int sample_token(const float *logits, int V, float temperature, float top
     double sum = 0.0;                                       // >= 1: the best token has weight 1
     for (int i = 0; i < V; i++) {
         float l = logit_or_minus_inf(logits[i]);
-        scratch[i].p = l == top ? 1.0f : expf((l - top) / temperature);
+        scratch[i].p = l == top ? 1.0f : r1_expf((l - top) / temperature);
         scratch[i].id = i;
         sum += scratch[i].p;
     }
@@ -1444,45 +1453,66 @@ typedef struct {
     float top_p;        // 1 = off
 } SampleOpts;
 
+// The next token of each sequence of one decoding step that has read its
+// prompt: sequence seq[a] picks from logits row a with its own coins,
+// rng_at(key, seq[a], pos + 1), so any split of the rows over the threads
+// picks the same tokens. next[a] = -1 for a sequence still reading its prompt.
+typedef struct {
+    const float *logits; const int *seq, *plen; int *next; int pos, V; SampleOpts so; uint64_t key;
+} SampleJob;
+static void sample_rows(void *ctx, int a0, int a1) {
+    const SampleJob *j = ctx;
+    ProbId *scratch = xmalloc(sizeof(ProbId) * (size_t)j->V, "sampling scratch");
+    for (int a = a0; a < a1; a++) {
+        j->next[a] = -1;
+        if (j->pos + 1 < j->plen[j->seq[a]]) continue;
+        Rng coins = rng_at(j->key, j->seq[a], j->pos + 1);
+        j->next[a] = sample_token(j->logits + (size_t)a * j->V, j->V, j->so.temperature, j->so.top_p, &coins, scratch);
+    }
+    free(scratch);
+}
+
 // Complete n prompts. prompt i is ids[i][0..plen[i]); its completion goes to
 // out + i*n_ctx, its length to out_len[i]. A completion ends at <|end|>
-// (included) or when the context is full (then truncated[i] = 1).
+// (included) or when the context is full (then truncated[i] = 1). Takes one
+// number from rng, whatever n and the thread count: the key of the coins.
 static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *plen,
                      SampleOpts so, Rng *rng, int *out, int *out_len, int *truncated) {
     const Config *c = &m->config;
     const int T = c->n_ctx, V = c->vocab_size;
     if (n > kv->n_slot) die(EXIT_DATA, "internal: %d sequences for a KV cache of %d", n, kv->n_slot);
     model_transpose_weights(m);
-    int *slot = xmalloc(sizeof(int) * (size_t)n, "slots"), *tok = xmalloc(sizeof(int) * (size_t)n, "tokens");
-    ProbId *scratch = xmalloc(sizeof(ProbId) * (size_t)V, "sampling scratch");
+    // active[a]: the sequence in row a of this step, which is also its cache slot
+    int *active = xmalloc(sizeof(int) * (size_t)n, "active"), *tok = xmalloc(sizeof(int) * (size_t)n, "tokens");
+    int *next = xmalloc(sizeof(int) * (size_t)n, "next tokens");
     for (int i = 0; i < n; i++) {
         out_len[i] = 0; truncated[i] = 0;
         if (plen[i] < 1 || plen[i] >= T) die(EXIT_DATA, "internal: prompt of %d tokens for a context of %d", plen[i], T);
     }
-    int *active = xmalloc(sizeof(int) * (size_t)n, "active");
+    SampleJob sj = { kv->logits, active, plen, next, 0, V, so, rng_u64(rng) };
     int n_active = n;
     for (int i = 0; i < n; i++) active[i] = i;
     for (int pos = 0; pos < T && n_active > 0; pos++) {
         // the token each active sequence feeds at this position
         for (int a = 0; a < n_active; a++) {
             int i = active[a];
-            slot[a] = i;
             tok[a] = pos < plen[i] ? ids[i][pos] : out[(size_t)i * T + pos - plen[i]];
         }
-        decode_step(m, kv, n_active, slot, tok, pos);
+        decode_step(m, kv, n_active, active, tok, pos);
+        sj.pos = pos;
+        parallel_for(n_active, 1, sample_rows, &sj);                  // next[a], on the threads
         int kept = 0;
         for (int a = 0; a < n_active; a++) {
             int i = active[a];
-            if (pos + 1 < plen[i]) { active[kept++] = i; continue; }  // still reading the prompt
-            int next = sample_token(kv->logits + (size_t)a * V, V, so.temperature, so.top_p, rng, scratch);
-            out[(size_t)i * T + out_len[i]++] = next;
-            if (next == TOK_END) continue;                            // finished
+            if (next[a] < 0) { active[kept++] = i; continue; }        // still reading the prompt
+            out[(size_t)i * T + out_len[i]++] = next[a];
+            if (next[a] == TOK_END) continue;                         // finished
             if (plen[i] + out_len[i] >= T) { truncated[i] = 1; continue; }
             active[kept++] = i;
         }
         n_active = kept;
     }
-    free(slot); free(tok); free(scratch); free(active);
+    free(active); free(tok); free(next);
 }
 
 // ----------------------------------------------------------------------------
@@ -1878,15 +1908,15 @@ static float group_advantages(const float *reward, int Q, int G, int loss, float
     double sd_sum = 0;
     for (int q = 0; q < Q; q++) {
         const float *r = reward + q * G;
-        float mean = 0, var = 0;
+        float *a = adv + q * G;
         flat[q] = 1;
-        for (int g = 0; g < G; g++) { mean += r[g]; flat[q] &= r[g] == r[0]; }
-        mean /= G;
-        for (int g = 0; g < G; g++) var += (r[g] - mean) * (r[g] - mean);
-        float sd = sqrtf(var / (G - 1 > 0 ? G - 1 : 1));        // unbiased, as torch.std
+        for (int g = 0; g < G; g++) flat[q] &= r[g] == r[0];
+        const float mean = sum_fixed(r, G) / G;
+        for (int g = 0; g < G; g++) a[g] = r[g] - mean;         // a holds r - mean for now
+        float sd = sqrtf(dot_fixed(a, a, G) / (G - 1 > 0 ? G - 1 : 1));   // unbiased, as torch.std
         sd_sum += sd;
         for (int g = 0; g < G; g++)
-            adv[q * G + g] = flat[q] ? 0.0f : loss == LOSS_DR_GRPO ? r[g] - mean : (r[g] - mean) / (sd + 1e-4f);
+            a[g] = flat[q] ? 0.0f : loss == LOSS_DR_GRPO ? a[g] : a[g] / (sd + 1e-4f);
     }
     return (float)(sd_sum / Q);
 }
@@ -1897,7 +1927,7 @@ static float group_advantages(const float *reward, int Q, int G, int loss, float
 // *clipped is set when the clipped branch of the min is the one taken.
 static float grpo_token(float logp, float logp_old, float logp_ref, float adv,
                         float clip_low, float clip_high, float beta, float *dJ_dlogp, int *clipped) {
-    float rho = expf(logp - logp_old);                        // pi_theta / pi_old
+    float rho = r1_expf(logp - logp_old);                     // pi_theta / pi_old
     float rho_c = fminf(fmaxf(rho, 1.0f - clip_low), 1.0f + clip_high);
     float unclipped = rho * adv, clip_term = rho_c * adv;
     float surrogate = fminf(unclipped, clip_term);
@@ -1907,8 +1937,8 @@ static float grpo_token(float logp, float logp_old, float logp_ref, float adv,
     if (adv == 0.0f) surrogate = 0.0f;                       // (also when rho overflows)
     if (beta == 0.0f) { *dJ_dlogp = dsur; return surrogate; }
     float r = logp_ref - logp;                               // log(pi_ref / pi_theta)
-    float kl = fmaxf(expm1f(r) - r, 0.0f);                   // k3 = e^r - r - 1 >= 0
-    float dkl = -expm1f(r);                                  // dKL/dlogp = 1 - e^r
+    float kl = fmaxf(r1_expm1f(r) - r, 0.0f);                // k3 = e^r - r - 1 >= 0
+    float dkl = -r1_expm1f(r);                               // dKL/dlogp = 1 - e^r
     *dJ_dlogp = dsur - beta * dkl;
     return surrogate - beta * kl;
 }
@@ -1961,7 +1991,7 @@ static void grpo_coefficients(const GrpoOpts *o, const Seqs *k, int b0, int nb, 
             float dJ; int clipped;
             grpo_token(lp, logp_old[bt], lp_ref, adv[i], o->clip_low, o->clip_high, o->beta, &dJ, &clipped);
             coef[bt] = norm * dJ;
-            tally->kl += fmaxf(expm1f(lp_ref - lp) - (lp_ref - lp), 0.0f);
+            tally->kl += fmaxf(r1_expm1f(lp_ref - lp) - (lp_ref - lp), 0.0f);
             tally->clipped += clipped;
             tally->tokens++;
         }
@@ -2707,6 +2737,151 @@ static void train_reasoning_rl(Model *policy, const World *w, const GrpoOpts *o,
 // ============================================================================
 
 // ----------------------------------------------------------------------------
+// utilities: arithmetic that gives the same bits on every machine (DESIGN §9)
+//
+// One float operation (+, -, *, /, sqrtf, a fused multiply-add) has exactly
+// one correct result under IEEE 754, on every machine. Two things can still
+// make an AVX2 build, an AVX-512 build and an ARM64 build disagree:
+// - the order of a sum. `#pragma omp simd reduction(+:s)` lets the compiler
+//   keep as many partial sums as its vectors have lanes (8, 16, 4), so the
+//   rounding changes with the machine. And in a plain loop `s += a[i] * b[i]`
+//   the compiler may fuse each product into the sum or round it first (when it
+//   vectorises the products, or when a tuning says FMA chains are slow), so
+//   even a serial loop is not fixed by its source. sum_fixed and dot_fixed
+//   below fix both: eight partial sums, always, and fmaf for every product.
+// - libm. expf, logf, cosf, expm1f and powf may differ in their last bit
+//   between C libraries and their versions. The ones the method needs are
+//   written out below, each within 1 ulp of the exact value
+//   (tests/test_model.c sweeps them against libm). sqrtf and fmaf stay: IEEE
+//   754 defines their results exactly (correctly rounded), like + and *.
+
+// Sums in a fixed order. Lane l (of 8) adds x[l], x[l+8], x[l+16], ... in
+// that order; then the lanes are added pairwise, lane l + lane l+4, then +2,
+// +1. The compiler may run the eight lanes as one 8-wide vector (AVX2,
+// AVX-512), two 4-wide ones (ARM64) or one by one: each lane still adds the
+// same numbers in the same order, so the total is the same bits. (Eight,
+// not sixteen: on the short rows summed here, a 24-float attention head or
+// a softmax row of up to 80, GCC's code for eight lanes runs 2-5x faster.)
+#define SUM_LANES 8
+static inline float lanes_total(float *acc) {
+    for (int w = SUM_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+static inline float sum_fixed(const float *x, int n) {
+    float acc[SUM_LANES] = { 0 };
+    int i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int l = 0; l < SUM_LANES; l++) acc[l] += x[i + l];
+    for (int l = 0; i + l < n; l++) acc[l] += x[i + l];           // the last n % 8
+    return lanes_total(acc);
+}
+// The same for a[0] b[0] + ... + a[n-1] b[n-1]: one fused multiply-add per
+// term, written as fmaf so that no compiler rounds the product first (fmaf
+// is one instruction wherever there is FMA: x86-64-v3 and later, ARM64).
+static inline float dot_fixed(const float *a, const float *b, int n) {
+    float acc[SUM_LANES] = { 0 };
+    int i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int l = 0; l < SUM_LANES; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    for (int l = 0; i + l < n; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    return lanes_total(acc);
+}
+
+// e^x for every float x, within 1 ulp (0 below about -103.97, inf above
+// 88.72, NaN for NaN), without branches, so that the loops calling it
+// (softmax, GELU) vectorise: e^x = 2^k e^r with k = round(x / ln 2) and
+// |r| <= ln(2)/2, e^r by its Taylor series to r^7 (the first term left out,
+// r^8/8!, is below 1e-8 of e^r).
+static inline float r1_expf(float x) {
+    float xc = x > -104.0f ? x : -104.0f;                     // past these, e^x rounds to 0 or inf
+    xc = xc < 89.0f ? xc : 89.0f;                             // (a NaN becomes -104 here, NaN at the end)
+    const float round = 12582912.0f;                          // 1.5 * 2^23: adding it rounds to an integer
+    float k = (xc * 1.44269504f + round) - round;             // x / ln 2, rounded
+    float r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;   // x - k ln 2, with ln 2 in two parts
+    float p = 1.0f + r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+              r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    // 2^k for k in [-150, 128] as two normal floats 2^(k/2) and 2^(k - k/2),
+    // made from their exponent bits (one factor would not reach below 2^-126)
+    int32_t ki = (int32_t)k, kh = ki / 2;
+    union { uint32_t i; float f; } s1 = { .i = (uint32_t)(kh + 127) << 23 }, s2 = { .i = (uint32_t)(ki - kh + 127) << 23 };
+    float y = p * s1.f * s2.f;
+    return x == x ? y : x;
+}
+
+// The functions below are called once per token or per row, not in vector
+// loops: they compute in double and round once at the end, which leaves them
+// well within 1 ulp with plain Taylor series.
+
+// e^x - 1, within 1 ulp, without the cancellation of e^x - 1 near 0 (GRPO's
+// KL estimator e^r - r - 1 is mostly tiny r): e^x - 1 = 2^k (e^r - 1) + 2^k - 1
+// with k = round(x / ln 2), |r| <= ln(2)/2, and
+// e^r - 1 = r (1 + r/2 (1 + r/3 (1 + ... (1 + r/12)))), to r^12.
+static float r1_expm1f(float x) {
+    if (x != x) return x;                                     // NaN
+    const double d = x < -40.0f ? -40.0 : x > 89.0f ? 89.0 : x;    // past these: -1 and inf as floats
+    const double round = 6755399441055744.0;                  // 1.5 * 2^52: adding it rounds to an integer
+    double k = (d * 1.4426950408889634 + round) - round;
+    double r = (d - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;   // ln 2 in two parts
+    double q = 1.0;
+    for (int n = 12; n >= 2; n--) q = 1.0 + r * (1.0 / n) * q;       // (1.0 / n: a constant, once unrolled)
+    union { uint64_t i; double f; } two_k = { .i = (uint64_t)((int64_t)k + 1023) << 52 };   // 2^k, k in [-58, 129]
+    return (float)(two_k.f * (r * q) + (two_k.f - 1.0));
+}
+
+// log x, within 1 ulp, for x > 0 (log 0 = -inf, log inf = inf, NaN for NaN
+// and x < 0): x = 2^e m with m in [sqrt(1/2), sqrt(2)), and
+// log m = 2 atanh s = 2 (s + s^3/3 + s^5/5 + ...) with s = (m-1)/(m+1),
+// |s| < 0.172, to s^13.
+static float r1_logf(float x) {
+    if (x != x || x == INFINITY) return x;
+    if (x <= 0.0f) return x == 0.0f ? -INFINITY : NAN;
+    union { float f; uint32_t i; } u = { x };
+    int e = 0;
+    if (u.i < 0x00800000u) { u.f *= 16777216.0f; e = -24; }   // a subnormal x: times 2^24, into the normal range
+    e += (int)(u.i >> 23) - 127;                              // x = 2^e m with m in [1, 2)
+    u.i = (u.i & 0x007fffffu) | 0x3f800000u;
+    double m = u.f;
+    if (m > 1.4142135623730951) { m /= 2; e++; }
+    const double s = (m - 1) / (m + 1), s2 = s * s;
+    double series = 0.0;                                      // 1 + s^2/3 + s^4/5 + ... + s^12/13
+    for (int n = 13; n >= 1; n -= 2) series = 1.0 / n + s2 * series;
+    return (float)(e * 0.69314718055994531 + 2 * s * series);
+}
+
+// cos x, within 1 ulp, for |x| <= 2^20 (r1 needs [0, 2 pi]; NaN beyond, where
+// this reduction would lose accuracy): x = k pi/2 + r with |r| <= pi/4, and
+// cos x is cos r, -sin r, -cos r or sin r as k mod 4 is 0, 1, 2 or 3, with
+// cos r = 1 - r^2/2 (1 - r^2/(3*4) (1 - ...)) to r^14,
+// sin r = r (1 - r^2/(2*3) (1 - r^2/(4*5) (1 - ...))) to r^15.
+static float r1_cosf(float x) {
+    if (!(fabsf(x) <= 1048576.0f)) return NAN;
+    const double d = x, round = 6755399441055744.0;           // 1.5 * 2^52: adding it rounds to an integer
+    double k = (d * 0.63661977236758134 + round) - round;     // x / (pi/2), rounded: |k| < 2^20
+    // pi/2 in two parts; the first has 33 bits, so k times it is exact
+    double r = (d - k * 1.57079632673412561417) - k * 6.07710050650619224932e-11, r2 = r * r;
+    double c = 1.0, s = 1.0;
+    for (int n = 14; n >= 2; n -= 2) c = 1.0 - r2 * (1.0 / (n * (n - 1))) * c;
+    for (int n = 15; n >= 3; n -= 2) s = 1.0 - r2 * (1.0 / (n * (n - 1))) * s;
+    s *= r;
+    switch ((unsigned)(long)k & 3u) {
+    case 0: return (float)c;
+    case 1: return (float)-s;
+    case 2: return (float)-c;
+    default: return (float)s;
+    }
+}
+
+// x^n for an integer n >= 0 (AdamW's bias corrections beta^t), by repeated
+// squaring in double, rounded once: within 1 ulp.
+static float r1_powi(float x, long n) {
+    double result = 1.0, b = x;
+    for (; n > 0; n >>= 1, b *= b)
+        if (n & 1) result *= b;
+    return (float)result;
+}
+
+// ----------------------------------------------------------------------------
 // utilities: threads
 //
 // parallel_for(n, grain, fn, ctx) splits the items [0,n) into one contiguous
@@ -2893,6 +3068,9 @@ typedef struct {
     int N, K;
 } MatmulJob;
 
+#ifdef __GNUC__
+__attribute__((noinline))    // inlined into the fast kernel's leftover rows, it ran 1.5x slower there
+#endif
 static void matmul_rows(void *ctx, int m0, int m1) {
     const MatmulJob *j = ctx;
     const float *a = j->a;
@@ -2932,65 +3110,115 @@ static void matmul_rows(void *ctx, int m0, int m1) {
 
 #if defined(__GNUC__) && defined(__AVX__) && !defined(R1_PLAIN_MATMUL)
 // The same product, written for the register file and the caches.
-// Registers: a tile of six rows of c by sixteen columns lives in twelve
-// 8-wide vector registers (GCC/clang vector extensions) while k runs; each
-// row of b is loaded once per k and used six times.
+// Registers: a tile of MM_ROWS rows of c by two vectors of MM_LANES floats
+// (GCC/clang vector extensions) lives in registers while k runs; each row of b
+// is loaded once per k and used MM_ROWS times. The vectors are as wide as the
+// compiler's target allows, and the tile as tall as its registers allow:
+//   AVX-512: 16 floats a vector, 8 x 32 tiles, 16 + 2 + 1 of 32 registers
+//   AVX/AVX2: 8 floats a vector, 6 x 16 tiles, 12 + 2 + 1 of 16 registers
+// (accumulators, the row of b, the broadcast a). Measured on the demo's
+// shapes with AVX-512, 8 rows did as well as 6 or 12 on the big products
+// and take attention's 16-row blocks whole (6 left 4 of them to the plain
+// loop, and that product ran 3x slower); 3 or 4 vectors a row gained nothing.
 // Caches: k runs in chunks of MM_KC, and one chunk is applied to every tile
 // before the next begins, so the slices of a and b that the tiles share stay
 // in cache instead of streaming from memory once per tile (this matters for
 // the weight gradients, where K is the number of tokens in the batch).
 // Every c element still sums k = 0, 1, ..., K-1 in order, one fused
-// multiply-add per term, exactly as matmul_rows does: the same numbers
-// (tests/test_model.c checks bit for bit), about 2.5x faster here on the
-// demo's shapes. Leftover columns go eight at a time through the same tile,
-// the last few columns and leftover rows the plain way.
-typedef float f8 __attribute__((vector_size(32)));
-static inline f8 load8(const float *p) { f8 v; memcpy(&v, p, sizeof v); return v; }
-static inline void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
+// multiply-add per term, exactly as matmul_rows does, whatever the vector
+// width: the same numbers (tests/test_model.c checks bit for bit), so an
+// AVX2 and an AVX-512 build write the same checkpoints. Columns left after
+// the whole tiles go through one narrower tile (one vector, a half vector,
+// or both), the last few through a padded half tile; leftover rows go the
+// plain way.
+#if defined(__AVX512F__)
+#define MM_LANES 16
+#define MM_ROWS 8
+#else
+#define MM_LANES 8
 #define MM_ROWS 6
+#endif
 #define MM_KC 192
+#define MM_HALF (MM_LANES / 2)
+typedef float fvec __attribute__((vector_size(4 * MM_LANES)));     // MM_LANES floats
+typedef float fhalf __attribute__((vector_size(4 * MM_HALF)));     // half as many
+static inline fvec loadv(const float *p) { fvec v; memcpy(&v, p, sizeof v); return v; }
+static inline void storev(float *p, fvec v) { memcpy(p, &v, sizeof v); }
+static inline fhalf loadh(const float *p) { fhalf v; memcpy(&v, p, sizeof v); return v; }
+static inline void storeh(float *p, fhalf v) { memcpy(p, &v, sizeof v); }
+#if defined(__clang__) && MM_LANES == 16
+#define MM_WIDE __attribute__((min_vector_width(512)))    // clang would split the vectors in two
+#else
+#define MM_WIDE
+#endif
 
-// c[m..m+6, n..n+8*nv) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..n+8*nv),
-// for nv = 1 or 2 vectors per row (a constant wherever it is called, so the
-// compiler unrolls the v loops and keeps acc in registers)
-static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv) {
-    const int nr = MM_ROWS;
+// c[m..m+MM_ROWS, n..) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..), on
+// nv whole vectors (0 to 2) and then nh half vectors (0 or 1) of columns.
+// nv and nh are constants wherever tile is called, and it is always inlined,
+// so the compiler unrolls the loops over them and keeps acc in registers.
+// That is also what makes every a*b+c one fused multiply-add: left a real
+// function, clang compiled the half vector's with a multiply and an add
+// apart, which the bit-for-bit test caught.
+MM_WIDE __attribute__((always_inline))
+static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv, const int nh) {
     const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
-    float *c = j->c + m * ldc + n;
-    f8 acc[MM_ROWS][2];
-    for (int r = 0; r < nr; r++)
-        for (int v = 0; v < nv; v++) acc[r][v] = load8(c + r * ldc + 8 * v);
+    float *c = j->c + m * ldc + n, *ch = c + MM_LANES * nv;      // ch: the half vector's columns
+    fvec acc[MM_ROWS][2];
+    fhalf acch[MM_ROWS];
+    for (int r = 0; r < MM_ROWS; r++) {
+        for (int v = 0; v < nv; v++) acc[r][v] = loadv(c + r * ldc + MM_LANES * v);
+        if (nh) acch[r] = loadh(ch + r * ldc);
+    }
     const float *ak = j->a + m * ars + k0 * acs, *bk = j->b + k0 * ldb + n;
     for (int k = k0; k < k1; k++, ak += acs, bk += ldb) {
-        f8 bv[2];
-        for (int v = 0; v < nv; v++) bv[v] = load8(bk + 8 * v);
-        for (int r = 0; r < nr; r++) {
-            const float s = ak[r * ars];                 // a[m+r, k], broadcast
-            const f8 x = { s, s, s, s, s, s, s, s };
-            for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
+        fvec bv[2];
+        fhalf bh = { 0 };
+        for (int v = 0; v < nv; v++) bv[v] = loadv(bk + MM_LANES * v);
+        if (nh) bh = loadh(bk + MM_LANES * nv);
+        for (int r = 0; r < MM_ROWS; r++) {
+            const float s = ak[r * ars];                           // a[m+r, k], broadcast
+            for (int v = 0; v < nv; v++) acc[r][v] += s * bv[v];
+            if (nh) acch[r] += s * bh;
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int v = 0; v < nv; v++) store8(c + r * ldc + 8 * v, acc[r][v]);
+    for (int r = 0; r < MM_ROWS; r++) {
+        for (int v = 0; v < nv; v++) storev(c + r * ldc + MM_LANES * v, acc[r][v]);
+        if (nh) storeh(ch + r * ldc, acch[r]);
+    }
 }
 
-static void matmul_rows_fast(void *ctx, int m0, int m1) {
+MM_WIDE static void matmul_rows_fast(void *ctx, int m0, int m1) {
     const MatmulJob *j = ctx;
-    const int N = j->N, K = j->K, n16 = N / 16 * 16, n8 = N / 8 * 8;
-    const int mtiles = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;   // rows [m0, mtiles) go in tiles
+    const int N = j->N, K = j->K;
+    const int nt = N / (2 * MM_LANES) * (2 * MM_LANES);      // columns [0, nt) in whole tiles,
+    const int halves = (N - nt) / MM_HALF;                   // then 0 to 3 half vectors' worth,
+    const int n1 = nt + halves * MM_HALF, rest = N - n1;     // then the last `rest` columns
+    const int mt = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;       // rows [m0, mt) in tiles
+    // The last few columns (fewer than MM_HALF) go through a half tile too,
+    // on copies of their slices of b and c padded with zeros (which add
+    // nothing to the columns that are copied back).
+    float bpad[MM_KC][MM_HALF], cpad[MM_ROWS][MM_HALF];
     for (int k0 = 0; k0 < K; k0 += MM_KC) {
         const int k1 = k0 + MM_KC < K ? k0 + MM_KC : K;
-        for (int m = m0; m < mtiles; m += MM_ROWS) {
-            for (int n = 0; n < n16; n += 16) tile(j, m, n, k0, k1, 2);
-            if (n8 > n16) tile(j, m, n16, k0, k1, 1);
+        for (int k = k0; k < k1 && rest > 0 && mt > m0; k++)
+            for (int q = 0; q < MM_HALF; q++) bpad[k - k0][q] = q < rest ? j->b[k * j->ldb + n1 + q] : 0.0f;
+        for (int m = m0; m < mt; m += MM_ROWS) {
+            for (int n = 0; n < nt; n += 2 * MM_LANES) tile(j, m, n, k0, k1, 2, 0);
+            if (halves == 1) tile(j, m, nt, k0, k1, 0, 1);
+            if (halves == 2) tile(j, m, nt, k0, k1, 1, 0);
+            if (halves == 3) tile(j, m, nt, k0, k1, 1, 1);
+            if (rest == 0) continue;
+            float *c = j->c + m * j->ldc + n1;
+            for (int r = 0; r < MM_ROWS; r++)
+                for (int q = 0; q < MM_HALF; q++) cpad[r][q] = q < rest ? c[r * j->ldc + q] : 0.0f;
+            const MatmulJob pad = { .c = cpad[0], .a = j->a + m * j->ars + k0 * j->acs, .b = bpad[0],
+                                    .ars = j->ars, .acs = j->acs, .ldb = MM_HALF, .ldc = MM_HALF };
+            tile(&pad, 0, 0, 0, k1 - k0, 0, 1);
+            for (int r = 0; r < MM_ROWS; r++)
+                for (int q = 0; q < rest; q++) c[r * j->ldc + q] = cpad[r][q];
         }
     }
-    if (n8 < N) {                                            // the last few columns, the plain way
-        MatmulJob rest = *j;
-        rest.c += n8; rest.b += n8; rest.N = N - n8;
-        matmul_rows(&rest, m0, mtiles);
-    }
-    if (mtiles < m1) matmul_rows(ctx, mtiles, m1);           // leftover rows
+    if (mt < m1) matmul_rows(ctx, mt, m1);                   // leftover rows, the plain way
 }
 #define MATMUL_KERNEL matmul_rows_fast
 #else

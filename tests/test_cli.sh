@@ -628,13 +628,17 @@ head -c 4 "$Z/curves.svg" | grep -q '^<svg'; check $? "zero: curves.svg does not
 tail -c 7 "$Z/curves.svg" | grep -q '</svg>'; check $? "zero: curves.svg does not end with </svg>"
 expect_ok "score --model on zero's run folder" "$R1" score --model "$Z" "1+2"
 
-# the same seed gives the same run: metrics.csv identical except for the timing
+# the same seed gives the same run: metrics.csv identical except for the
+# timing, the same sampled completions (samples.txt) and the same weights,
+# with one thread or two (each sequence samples from its own random stream)
 ncol=$(head -n 1 "$Z/metrics.csv" | tr ',' '\n' | wc -l); ncol=$((ncol - 1))
 for other in z2 zq zt; do
     cut -d, -f1-$ncol "$Z/metrics.csv" >"$TMP/m1"
     cut -d, -f1-$ncol "$TMP/$other/metrics.csv" >"$TMP/m2" 2>/dev/null
     cmp -s "$TMP/m1" "$TMP/m2"
     check $? "zero --seed 11: metrics.csv of z1 and $other differ outside 'seconds': $(diff "$TMP/m1" "$TMP/m2" | grep '^[<>]' | head -n 2 | tr '\n' '|')"
+    cmp -s "$Z/samples.txt" "$TMP/$other/samples.txt"
+    check $? "zero --seed 11: samples.txt of z1 and $other differ"
     cmp -s "$Z/model.safetensors" "$TMP/$other/model.safetensors"
     check $? "zero --seed 11: model.safetensors of z1 and $other differ"
 done

@@ -11,6 +11,9 @@
 //      file laid out differently, and every kind of malformed file rejected
 //   5. threads: bit-identical results with one and two threads
 //   6. clip_grad_norm, lr_schedule, AdamW, sample_token and the Rng
+//   7. the arithmetic that gives the same bits everywhere: sum_fixed and dot_fixed add
+//      in their documented order; r1_expf, r1_expm1f, r1_logf, r1_cosf and r1_powi
+//      are within 2 ulp of libm over dense sweeps (within 1 here, with glibc)
 //
 // The gradient checks. The scalar loss is L = sum(out * R) for a fixed random R
 // (accumulated in double), so the backward is fed dL/dout = R. For an input x:
@@ -255,29 +258,44 @@ static void test_matmul_forward(Rng *rng) {
 }
 
 // The register- and cache-blocked kernel promises the same numbers as the plain
-// loop (same order of fused multiply-adds): check bit for bit, on shapes with
-// leftover rows and columns, strided a, and K longer than one cache chunk.
+// loop (same order of fused multiply-adds): check bit for bit. First every M
+// up to 17 and N up to 66 with short K: each count of leftover rows for tiles
+// of 4, 6 or 8 rows, and each way the kernel splits columns for vectors of 8
+// or 16 floats (whole tiles, a vector, a half vector, both, and the last
+// few columns padded), with row strides wider than N (as attention uses),
+// whose padding must stay untouched. Then the demo's kinds of shapes, strided
+// a, and K longer than one cache chunk (with and without padded columns).
+static int kernels_agree(Rng *rng, int M, int N, int K, int strided, size_t ldb, size_t ldc) {
+    float *a = randn((size_t)M * K, 0, 1, rng), *b = randn((size_t)K * ldb, 0, 1, rng);
+    float *c1 = randn((size_t)M * ldc, 0, 1, rng), *c2 = copy_of(c1, (size_t)M * ldc);
+    MatmulJob j1 = { c1, a, b, strided ? 1 : (size_t)K, strided ? (size_t)M : 1, ldb, ldc, N, K }, j2 = j1;
+    j2.c = c2;
+    matmul_rows(&j1, 0, M);
+    MATMUL_KERNEL(&j2, 0, M);
+    int same = !memcmp(c1, c2, (size_t)M * ldc * sizeof(float));
+    free(a); free(b); free(c1); free(c2);
+    return same;
+}
 static void test_matmul_kernels_agree(Rng *rng) {
-    const int shapes[][3] = { { 6, 16, 1 }, { 13, 37, 5 }, { 12, 96, 500 }, { 96, 24, 4096 }, { 25, 453, 200 }, { 64, 24, 64 } };
-    int bad = 0;
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        for (int strided = 0; strided < 2; strided++) {
-            float *a = randn((size_t)M * K, 0, 1, rng), *b = randn((size_t)K * N, 0, 1, rng);
-            float *c1 = randn((size_t)M * N, 0, 1, rng), *c2 = xmalloc((size_t)M * N * sizeof(float), "test");
-            memcpy(c2, c1, (size_t)M * N * sizeof(float));
-            MatmulJob j1 = { c1, a, b, strided ? 1 : (size_t)K, strided ? (size_t)M : 1, (size_t)N, (size_t)N, N, K }, j2 = j1;
-            j2.c = c2;
-            matmul_rows(&j1, 0, M);
-            MATMUL_KERNEL(&j2, 0, M);
-            int same = !memcmp(c1, c2, (size_t)M * N * sizeof(float));
+    int n = 0, bad = 0, first[3] = { 0 };
+    for (int M = 1; M <= 17; M++)
+        for (int N = 1; N <= 66; N++, n++) {
+            const int K = 1 + (M + N) % 7;
+            if (kernels_agree(rng, M, N, K, (M + N) % 2, N + 3, N + 5)) continue;
+            if (!bad++) { first[0] = M; first[1] = N; first[2] = K; }
+        }
+    CHECK(bad == 0, "matmul kernels differ on %d of the small shapes, first M=%d N=%d K=%d", bad, first[0], first[1], first[2]);
+    const int shapes[][3] = { { 6, 16, 1 }, { 13, 37, 5 }, { 12, 96, 500 }, { 96, 24, 4096 }, { 25, 453, 200 },
+                              { 64, 24, 64 }, { 16, 64, 24 }, { 40, 288, 300 }, { 453, 96, 400 } };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int strided = 0; strided < 2; strided++, n++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            int same = kernels_agree(rng, M, N, K, strided, (size_t)N, (size_t)N);
             CHECK(same, "matmul kernels differ for M=%d N=%d K=%d%s", M, N, K, strided ? " (a transposed)" : "");
             bad += !same;
-            free(a); free(b); free(c1); free(c2);
         }
-    }
-    printf("matmul: the fast kernel and the plain loop agree bit for bit on %d shapes (%d differ)\n",
-           (int)(2 * sizeof shapes / sizeof shapes[0]), bad);
+    printf("matmul: the fast kernel (%d-row tiles) and the plain loop agree bit for bit on %d shapes (%d differ)\n",
+           MM_ROWS, n, bad);
 }
 
 typedef struct { float *out, *att, *inp, *R; int B, T, C, NH; } AttentionCtx;
@@ -1491,7 +1509,7 @@ static int sample_full_sort(const float *logits, int V, float temperature, float
     for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
     double sum = 0.0;
     for (int i = 0; i < V; i++) {
-        scratch[i].p = expf((logits[i] - logits[best]) / temperature);
+        scratch[i].p = r1_expf((logits[i] - logits[best]) / temperature);
         scratch[i].id = i;
         sum += scratch[i].p;
     }
@@ -1548,6 +1566,108 @@ static void test_rng(void) {
     CHECK(fabs(mean) < 0.02 && fabs(var - 1.0) < 0.02, "rng_normal: mean %.4f, variance %.4f", mean, var);
 }
 
+// ----------------------------------------------------------------------------
+// 7. the arithmetic that gives the same bits on every machine
+
+// sum_fixed and dot_fixed add in the order their comment gives, whatever the
+// compiler made of their loops (one 8-wide vector, two 4-wide, or none): the
+// same order written out one number at a time, for every length up to 100,
+// must give the same bits.
+static float sum_by_hand(const float *a, const float *b, int n) {   // b NULL: the plain sum
+    float acc[SUM_LANES];
+    for (int l = 0; l < SUM_LANES; l++) {
+        acc[l] = 0.0f;
+        for (int i = l; i < n; i += SUM_LANES) acc[l] = b ? fmaf(a[i], b[i], acc[l]) : acc[l] + a[i];
+    }
+    for (int w = SUM_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+static void test_fixed_sums(Rng *rng) {
+    enum { N = 100 };
+    float *a = randn(N, 0.0f, 1.0f, rng), *b = randn(N, 0.5f, 2.0f, rng);
+    int bad_sum = -1, bad_dot = -1, differs_from_serial = 0;
+    for (int n = 0; n <= N; n++) {
+        if (sum_fixed(a, n) != sum_by_hand(a, NULL, n) && bad_sum < 0) bad_sum = n;
+        if (dot_fixed(a, b, n) != sum_by_hand(a, b, n) && bad_dot < 0) bad_dot = n;
+        float serial = 0.0f;
+        for (int i = 0; i < n; i++) serial = fmaf(a[i], b[i], serial);
+        differs_from_serial += serial != dot_fixed(a, b, n);
+        CHECK(fabs(dot_fixed(a, b, n) - dot(a, b, (size_t)n)) < 1e-5 * (1 + n), "dot_fixed of %d terms: %.9g, want %.9g",
+              n, dot_fixed(a, b, n), dot(a, b, (size_t)n));
+    }
+    CHECK(bad_sum < 0, "sum_fixed of %d numbers is not the order its comment gives", bad_sum);
+    CHECK(bad_dot < 0, "dot_fixed of %d terms is not the order its comment gives", bad_dot);
+    CHECK(differs_from_serial > 10, "the %d-lane order differs from the serial one in only %d of %d lengths",
+          SUM_LANES, differs_from_serial, N + 1);
+    free(a); free(b);
+}
+
+// ulps apart: how many floats lie between a and b, plus one (0 if equal)
+static int64_t float_order(float f) {
+    int32_t i;
+    memcpy(&i, &f, sizeof i);
+    return i < 0 ? (int64_t)INT32_MIN - i : i;                 // -0 and +0 are both 0
+}
+static int64_t ulps_apart(float a, float b) {
+    int64_t d = float_order(a) - float_order(b);
+    return d < 0 ? -d : d;
+}
+
+// Every 211th float of magnitude up to hi, both signs: the largest distance
+// from libm's function, in ulps, with NaN where libm gives NaN.
+typedef float (*FloatFn)(float);
+static void sweep_against_libm(const char *name, FloatFn ours, FloatFn libm, float hi) {
+    uint32_t top;
+    memcpy(&top, &hi, sizeof top);
+    int64_t worst = 0; float worst_x = 0.0f; long points = 0, nan_mismatch = 0;
+    for (uint32_t bits = 0; bits <= top; bits += 211)
+        for (int neg = 0; neg < 2; neg++) {
+            uint32_t xb = bits | (neg ? 0x80000000u : 0u);
+            float x;
+            memcpy(&x, &xb, sizeof x);
+            float got = ours(x), want = libm(x);
+            points++;
+            if (isnan(got) || isnan(want)) { nan_mismatch += isnan(got) != isnan(want); continue; }
+            int64_t u = ulps_apart(got, want);
+            if (u > worst) { worst = u; worst_x = x; }
+        }
+    CHECK(worst <= 2 && nan_mismatch == 0, "%s: %lld ulp from libm at x = %.9g (%ld NaN mismatches)", name,
+          (long long)worst, worst_x, nan_mismatch);
+    printf("%-9s within %lld ulp of libm at %ld points, |x| <= %g\n", name, (long long)worst, points, hi);
+}
+static float our_expf(float x) { return r1_expf(x); }
+static float our_expm1f(float x) { return r1_expm1f(x); }
+static float our_logf(float x) { return r1_logf(x); }
+static float our_cosf(float x) { return r1_cosf(x); }
+
+static void test_own_libm(void) {
+    sweep_against_libm("r1_expf", our_expf, expf, 110.0f);          // into 0 and inf on either side
+    sweep_against_libm("r1_expm1f", our_expm1f, expm1f, 110.0f);
+    sweep_against_libm("r1_logf", our_logf, logf, INFINITY);       // subnormals, negatives (NaN), inf
+    sweep_against_libm("r1_cosf", our_cosf, cosf, 1048576.0f);     // 2^20, its documented range
+    const float inf = INFINITY;
+    CHECK(r1_expf(0.0f) == 1.0f && r1_expf(-inf) == 0.0f && r1_expf(inf) == inf && isnan(r1_expf(NAN)) &&
+          r1_expf(-104.0f) == 0.0f && r1_expf(89.0f) == inf && r1_expf(1.0f) == 2.71828183f,
+          "r1_expf at 0, -inf, inf, NaN, -104, 89, 1");
+    CHECK(r1_expm1f(0.0f) == 0.0f && r1_expm1f(-inf) == -1.0f && r1_expm1f(inf) == inf && isnan(r1_expm1f(NAN)) &&
+          r1_expm1f(1e-10f) == 1e-10f, "r1_expm1f at 0, -inf, inf, NaN, 1e-10");
+    CHECK(r1_logf(1.0f) == 0.0f && r1_logf(0.0f) == -inf && r1_logf(inf) == inf && isnan(r1_logf(-1.0f)) &&
+          isnan(r1_logf(NAN)) && r1_logf(2.0f) == 0.693147182f, "r1_logf at 1, 0, inf, -1, NaN, 2");
+    CHECK(r1_cosf(0.0f) == 1.0f && isnan(r1_cosf(inf)) && isnan(r1_cosf(NAN)) && isnan(r1_cosf(2e6f)),
+          "r1_cosf at 0, inf, NaN, beyond 2^20");
+    // x^n against powf, for AdamW's betas and the steps of a long run
+    const float bases[] = { 0.9f, 0.95f, 0.99f, 0.999f, 0.5f, 1.0001f, 1.5f, 0.0f, 1.0f };
+    int64_t worst = 0; float worst_b = 0; long worst_n = 0;
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++)
+        for (long n = 0; n <= 20000; n++) {
+            int64_t u = ulps_apart(r1_powi(bases[i], n), powf(bases[i], (float)n));
+            if (u > worst) { worst = u; worst_b = bases[i]; worst_n = n; }
+        }
+    CHECK(worst <= 2, "r1_powi: %lld ulp from powf at %g^%ld", (long long)worst, worst_b, worst_n);
+    printf("r1_powi   within %lld ulp of powf for 9 bases, n = 0..20000\n", (long long)worst);
+}
+
 int main(void) {
     double t0 = now_seconds();
     Rng rng = rng_seed(20250101);
@@ -1582,6 +1702,9 @@ int main(void) {
     test_clip_and_schedule();
     test_adamw();
     test_rng();
+    // 7. arithmetic
+    test_fixed_sums(&rng);
+    test_own_libm();
     // 5. threads last: threads_init starts the pool once per process
 #ifndef R1_NO_THREADS
     test_threads(&rng);

@@ -145,6 +145,85 @@ static void test_fresh_optimizer(const World *w, const char *dir) {
     remove(path);
 }
 
+// Sampling and GRPO give the same bytes on 1 thread and on 2: each sequence
+// draws its tokens from its own stream (rng_at), every sum has a fixed order.
+// rollout_and_step samples 24 rows (two batches of a 16-slot cache) at
+// temperature 1 and takes a GRPO step of 4 questions x 8 on a fresh model.
+typedef struct { Seqs s; Model m; GrpoStats st; Rng after_rollout, after_step; } Sampled;
+static Sampled rollout_and_step(const World *w, uint64_t seed) {
+    Config c = { tok_vocab_size(&w->tok), 80, 16, 1, 2 };
+    Sampled r;
+    Rng rng = rng_seed(seed);
+    Model ref;
+    model_alloc(&r.m, &c); model_init(&r.m, &rng);
+    copy_model(&ref, &r.m);
+    KVCache kv;
+    kv_alloc(&kv, &c, 16);
+    seqs_alloc(&r.s, 24, c.n_ctx);
+    for (int i = 0; i < r.s.n; i++) seqs_set_prompt(&r.s, i, &w->tok, w->add_test.ex[i % w->add_test.n].prompt, NULL);
+    SampleOpts warm = { 1.0f, 0.95f };
+    rollout(&r.m, &kv, &w->tok, &r.s, warm, &rng, NULL);
+    r.after_rollout = rng;
+    GrpoOpts o = ZERO_DEFAULTS;
+    o.prompts = 4; o.group = 8; o.mu = 2; o.lr = 0.01f;
+    kv_free(&kv);
+    kv_alloc(&kv, &c, o.prompts * o.group);
+    RlTask task = r1_zero_task(w);
+    task.n_reward = 1;
+    task.reward[0] = (Reward){ "parity", parity_reward, 1.0f };      // rewards that differ within a group
+    grpo_step(&r.m, &ref, &kv, w, &o, &task, 0, &rng, &r.st);
+    r.after_step = rng;
+    kv_free(&kv); model_free(&ref);
+    return r;
+}
+#ifndef R1_NO_THREADS
+static int same_seqs(const Seqs *a, const Seqs *b) {
+    int same = a->n == b->n && !memcmp(a->tok, b->tok, sizeof(int) * (size_t)a->n * a->T) &&
+               !memcmp(a->len, b->len, sizeof(int) * (size_t)a->n) && !memcmp(a->truncated, b->truncated, sizeof(int) * (size_t)a->n);
+    for (int i = 0; same && i < a->n; i++)
+        same = a->text_len[i] == b->text_len[i] && !memcmp(a->text[i], b->text[i], a->text_len[i]);
+    return same;
+}
+#endif
+// Starts the thread pool: call it after the last fork.
+static void test_threads_same_draws(const World *w) {
+    CHECK(pool.n_threads == 1, "threads were started before the single-threaded run");
+    Sampled one = rollout_and_step(w, 31), other_seed = rollout_and_step(w, 32);
+    // not vacuous: the completions are samples, and the step moved the weights
+    Model init;
+    Rng rng = rng_seed(31);
+    model_alloc(&init, &one.m.config); model_init(&init, &rng);
+    int differ = 0;
+    for (int i = 0; i < one.s.n; i++) differ += one.s.len[i] != other_seed.s.len[i] || one.s.text_len[i] != other_seed.s.text_len[i] ||
+                                             memcmp(one.s.text[i], other_seed.s.text[i], one.s.text_len[i]);
+    CHECK(differ > one.s.n / 2, "another seed changed only %d of %d completions", differ, one.s.n);
+    CHECK(memcmp(init.params_memory, one.m.params_memory, init.num_params * sizeof(float)), "the GRPO step left the weights as they were");
+    // the caller's generator moves by one number per batch of the cache
+    // (two here), whatever is sampled and on any thread count
+    rng_u64(&rng); rng_u64(&rng);
+    CHECK(one.after_rollout.s == rng.s, "a rollout of two cache batches took other than two numbers from the caller's Rng");
+    model_free(&init);
+#ifndef R1_NO_THREADS
+    threads_init(2);
+    CHECK(pool.n_threads == 2, "threads_init(2) started %d threads", pool.n_threads);
+    Sampled two = rollout_and_step(w, 31);
+    CHECK(same_seqs(&one.s, &two.s), "with 2 threads the rollout's completions differ from 1 thread's");
+    CHECK(one.after_rollout.s == two.after_rollout.s && one.after_step.s == two.after_step.s,
+          "with 2 threads the caller's Rng ends in another state");
+    size_t diff = 0;
+    double worst = 0.0;
+    for (size_t i = 0; i < one.m.num_params; i++)
+        if (one.m.params_memory[i] != two.m.params_memory[i]) { diff++; worst = fmax(worst, fabs(one.m.params_memory[i] - two.m.params_memory[i])); }
+    CHECK(diff == 0, "with 2 threads %zu of %zu weights differ after a GRPO step (largest by %.3e)", diff, one.m.num_params, worst);
+    CHECK(!memcmp(&one.st, &two.st, sizeof one.st), "with 2 threads the GRPO step's statistics differ");
+    printf("threads: 1 and 2 threads sample the same completions and take the same GRPO step\n");
+    seqs_free(&two.s); model_free(&two.m);
+#else
+    printf("threads: skipped (built with -DR1_NO_THREADS)\n");
+#endif
+    seqs_free(&one.s); model_free(&one.m); seqs_free(&other_seed.s); model_free(&other_seed.m);
+}
+
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 
 int main(void) {
@@ -273,6 +352,7 @@ int main(void) {
     test_grpo_step_stats(&w2);
     make_dir(dir);
     test_fresh_optimizer(&w2, dir);
+    test_threads_same_draws(&w2);                        // last: it starts the threads
     world_free(&w2);
 
     char cmd[600];
