@@ -73,15 +73,15 @@ static void test_group_advantages(void) {
 static void test_dapo_flags(void) {
     Args a = { .data_dir = "data", .loss = "dapo", .clip = 0.1f };
     for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == ARG(clip)) a.given[k] = 1;
-    GrpoOpts o = grpo_from_args(&a);
+    GrpoOpts o = grpo_from_args(&a, ZERO_DEFAULTS);
     CHECK(o.clip_low == 0.1f && o.clip_high == DAPO_CLIP_HIGH, "dapo --clip 0.1: clip %g..%g", o.clip_low, o.clip_high);
     a.clip_high = 0.3f;
     for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == ARG(clip_high)) a.given[k] = 1;
-    o = grpo_from_args(&a);
+    o = grpo_from_args(&a, ZERO_DEFAULTS);
     CHECK(o.clip_low == 0.1f && o.clip_high == 0.3f, "dapo --clip 0.1 --clip-high 0.3: clip %g..%g", o.clip_low, o.clip_high);
     Args b = { .data_dir = "data", .clip = 0.1f };
     for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == ARG(clip)) b.given[k] = 1;
-    o = grpo_from_args(&b);
+    o = grpo_from_args(&b, ZERO_DEFAULTS);
     CHECK(o.clip_low == 0.1f && o.clip_high == 0.1f, "grpo --clip 0.1: clip %g..%g", o.clip_low, o.clip_high);
 }
 
@@ -168,7 +168,7 @@ static Sampled rollout_and_step(const World *w, uint64_t seed) {
     o.prompts = 4; o.group = 8; o.mu = 2; o.lr = 0.01f;
     kv_free(&kv);
     kv_alloc(&kv, &c, o.prompts * o.group);
-    RlTask task = r1_zero_task(w);
+    RlTask task = r1_zero_task(w, 0.0f);
     task.n_reward = 1;
     task.reward[0] = (Reward){ "parity", parity_reward, 1.0f };      // rewards that differ within a group
     grpo_step(&r.m, &ref, &kv, w, &o, &task, 0, &rng, &r.st);
