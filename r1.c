@@ -2493,26 +2493,31 @@ static void pretrain_base(Model *m, const World *w, const SftOpts *o, Rng *rng, 
 
 // R1-Zero's questions: core-tier additions (never a held-out one), in both
 // languages alike.
+static void ask_problem(const Problem *p, Question *q) {
+    problem_question(p, q->text, sizeof q->text);
+    q->expected = problem_sum(p);
+    q->lang = p->lang;
+}
 static void core_question(void *ctx, Rng *rng, Question *q) {
     const World *w = ctx;
     Problem p = random_problem(rng, 0, rng_uniform(rng) < 0.5f ? LANG_ZH : LANG_EN, &w->heldout);
-    problem_question(&p, q->text, sizeof q->text);
-    q->expected = problem_sum(&p);
-    q->lang = p.lang;
+    ask_problem(&p, q);
 }
 
 // The language reward, when a stage's options give it a weight.
-static void add_language_reward(RlTask *task, float weight) {
-    if (weight > 0) task->reward[task->n_reward++] = (Reward){ "language", reward_language, weight };
+// The rule-based rewards of the reasoning stages, summed: format and accuracy
+// (§2.2.2), and language consistency when it has a weight (§2.3.2).
+static void add_rule_rewards(RlTask *task, float lang_weight) {
+    task->reward[task->n_reward++] = (Reward){ "format", reward_format, 1.0f };
+    task->reward[task->n_reward++] = (Reward){ "accuracy", reward_accuracy, 1.0f };
+    if (lang_weight > 0) task->reward[task->n_reward++] = (Reward){ "language", reward_language, lang_weight };
 }
 
-// R1-Zero's task: core questions, the accuracy and format rewards (§2.2.2)
-// (and the language reward with --lang-reward, an exercise; the paper's
-// R1-Zero has none).
+// R1-Zero's task: core questions, the accuracy and format rewards (and the
+// language reward with --lang-reward, an exercise; the paper's R1-Zero has none).
 static RlTask r1_zero_task(const World *w, float lang_weight) {
-    RlTask task = { .prompts = { core_question, (void *)w }, .n_reward = 2,
-                    .reward = { { "format", reward_format, 1.0f }, { "accuracy", reward_accuracy, 1.0f } } };
-    add_language_reward(&task, lang_weight);
+    RlTask task = { .prompts = { core_question, (void *)w } };
+    add_rule_rewards(&task, lang_weight);
     return task;
 }
 
@@ -2708,15 +2713,12 @@ static void reasoning_question(void *ctx, Rng *rng, Question *q) {
     const World *w = ctx;
     int tier = rng_uniform(rng) < 0.5f, lang = rng_uniform(rng) < 0.5f ? LANG_ZH : LANG_EN;
     Problem p = random_problem(rng, tier, lang, &w->heldout);
-    problem_question(&p, q->text, sizeof q->text);
-    q->expected = problem_sum(&p);
-    q->lang = p.lang;
+    ask_problem(&p, q);
 }
 
 static RlTask reasoning_task(const World *w, float lang_weight) {
-    RlTask task = { .prompts = { reasoning_question, (void *)w }, .n_reward = 2, .hard = &w->add_hard,
-                    .reward = { { "format", reward_format, 1.0f }, { "accuracy", reward_accuracy, 1.0f } } };
-    add_language_reward(&task, lang_weight);
+    RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard };
+    add_rule_rewards(&task, lang_weight);
     return task;
 }
 
