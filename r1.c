@@ -2648,15 +2648,16 @@ static int readable_completion(const char *text, size_t len, int lang, long long
 // Hard problems it never gets right are written by rule, up to o->written.
 static void gather_cold_start(Model *zero, const World *w, const ColdStartOpts *o, Rng *rng, PairSet *set,
                               ColdStartLog *log) {
-    const int chunk = 64, G = o->samples;
+    enum { CHUNK = 64 };                            // questions sampled together
+    const int G = o->samples;
     KVCache kv;
-    kv_alloc(&kv, &zero->config, chunk * G);
+    kv_alloc(&kv, &zero->config, CHUNK * G);
     Seqs s;
-    seqs_alloc(&s, chunk * G, zero->config.n_ctx);
-    Problem probs[64];
-    for (int q0 = 0; q0 < o->questions; q0 += chunk) {
-        const int nq = o->questions - q0 < chunk ? o->questions - q0 : chunk;
-        s.n = nq * G;
+    seqs_alloc(&s, CHUNK * G, zero->config.n_ctx);
+    Problem probs[CHUNK];
+    for (int q0 = 0; q0 < o->questions; q0 += CHUNK) {
+        const int nq = o->questions - q0 < CHUNK ? o->questions - q0 : CHUNK;
+        s.n = nq * G;                               // the rows in use (the last chunk may be short)
         for (int i = 0; i < nq; i++) {
             probs[i] = random_problem(rng, rng_uniform(rng) < o->hard, rng_uniform(rng) < o->zh ? LANG_ZH : LANG_EN,
                                       &w->heldout);
@@ -2679,7 +2680,8 @@ static void gather_cold_start(Model *zero, const World *w, const ColdStartOpts *
                 pairs_add(set, question, completion);
                 log->kept++; kept = 1;
             }
-            if (!kept && p->n > 0 && (p->n == 3 || p->x[0] >= 1000) && log->written < o->written) {
+            const int hard_tier = p->n == 3 || p->x[0] >= 1000;
+            if (!kept && hard_tier && log->written < o->written) {
                 char work[160];
                 worked_solution(p, -1, -1, 0, work, sizeof work);   // the annotators: the pattern, by rule
                 snprintf(completion, sizeof completion, "<think>%.160s</think><answer>%ld</answer>", work, problem_sum(p));
@@ -2688,7 +2690,7 @@ static void gather_cold_start(Model *zero, const World *w, const ColdStartOpts *
             }
         }
     }
-    s.n = chunk * G;
+    s.n = CHUNK * G;                                // every row, for seqs_free
     seqs_free(&s);
     kv_free(&kv);
 }
