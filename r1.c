@@ -46,6 +46,8 @@
 //   the recipe ........... every default number, in one block
 //   stage 0 .............. the base model (DeepSeek-V3-Base, in miniature)
 //   stage 1 .............. DeepSeek-R1-Zero (paper §2.2)
+//   stage 2 .............. cold start: readable R1-Zero samples, SFT of the base (§2.3.1)
+//   stage 3 .............. reasoning RL with the language-consistency reward (§2.3.2)
 // then, after one banner, the machinery (not in the paper): arithmetic that
 // gives the same bits everywhere, threads, the fast kernel, files and JSON,
 // JSONL, safetensors, run folders and resumable state, curves.svg, the
