@@ -19,7 +19,7 @@ LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_tokenizer test_model test_rewards test_stages test_fuzz_regress
-SCRIPTS = tests/test_cli.sh tests/test_resume.sh tests/test_runs.sh tests/stress_resume.sh tests/test_width.sh
+SCRIPTS = tests/stress_resume.sh tests/test_width.sh tests/test_cli.sh tests/test_resume.sh tests/test_runs.sh
 SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -45,11 +45,14 @@ $(SHIM): tests/kill_shim.c
 	$(CC) -O2 $(WARN) -shared -fPIC -o $@ $< -ldl
 
 # Every test program and script; the last line is the total "N passed, N failed".
-# (tests/stress_resume.sh runs 12 kill/resume cases here; make stress, 200.
+# (tests/stress_resume.sh runs 6 kill/resume cases here; make stress, 200.
 # tests/test_width.sh builds r1 for AVX2 and AVX-512 into build-width/, with
 # these flags but -march, and compares their checkpoints byte for byte.)
-test: r1 $(addprefix tests/,$(UNIT)) $(SHIM)
-	@WIDTH_CFLAGS="$(filter-out -march=%,$(CFLAGS))" WARN="$(WARN)" sh tests/run.sh $(addprefix tests/,$(UNIT)) $(SCRIPTS)
+# The binaries build two at a time, and tests/run.sh runs the tests in two
+# lanes, the longest first.
+test:
+	@$(MAKE) --no-print-directory -j2 r1 $(addprefix tests/,$(UNIT)) $(SHIM)
+	@WIDTH_CFLAGS="$(filter-out -march=%,$(CFLAGS))" WARN="$(WARN)" sh tests/run.sh $(SCRIPTS) $(addprefix tests/,$(UNIT))
 
 # The resume promise under STRESS_KILLS (200) random kills, a few minutes;
 # STRESS_SEED=N for another sequence of kill points (default 1).
@@ -63,7 +66,7 @@ sanitize: $(SHIM)
 	$(CC) $(SAN) $(WARN) -o build-san/r1 $(SRC) $(LDLIBS)
 	for t in $(filter-out test_fuzz_regress,$(UNIT)); do $(CC) $(SAN) $(WARN) -o build-san/tests/$$t tests/$$t.c tokenizer.c $(LDLIBS) || exit 1; done
 	$(CC) $(SAN) $(WARN) -o build-san/tests/test_fuzz_regress tests/fuzz/regress.c tokenizer.c $(LDLIBS)
-	@R1=build-san/r1 R1_SLOW=1 sh tests/run.sh $(addprefix build-san/tests/,$(UNIT)) $(SCRIPTS)
+	@R1=build-san/r1 R1_SLOW=1 sh tests/run.sh $(SCRIPTS) $(addprefix build-san/tests/,$(UNIT))
 
 # Optional: libFuzzer on the verifier, tokenizer, checkpoint loader and JSONL
 # reader, FUZZ_SECONDS (30) each. Needs clang's libFuzzer runtime (Debian:

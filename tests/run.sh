@@ -1,22 +1,53 @@
 #!/bin/sh
 # Run each test program or script, echo its output, and add up their
 # "N passed, N failed" lines. Exits non-zero if any test failed or crashed.
-pass=0; fail=0; status=0
-for t in "$@"; do
-    case "$t" in
-        *.sh) [ -f "$t" ] || continue; out=$(sh "$t" 2>&1); rc=$? ;;
-        *) out=$("$t" 2>&1); rc=$? ;;
+#
+# The tests run in R1_TEST_JOBS lanes side by side (default: the number of
+# CPUs, at most 2): each lane takes the next test nobody has taken yet, in
+# the order given (so give the longest first), and every output is printed
+# whole, in that order, once all have finished.
+jobs=${R1_TEST_JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+[ "$jobs" -le 2 ] || jobs=2
+OUT=$(mktemp -d /tmp/r1-run.XXXXXX) || exit 1
+trap 'rm -rf "$OUT"' EXIT
+trap 'exit 1' HUP INT TERM
+
+run_one() {   # run_one K TEST: output in $OUT/K.out, exit status in $OUT/K.rc
+    case "$2" in
+        *.sh) if [ -f "$2" ]; then sh "$2" >"$OUT/$1.out" 2>&1; else : >"$OUT/$1.out"; fi ;;
+        *) "$2" >"$OUT/$1.out" 2>&1 ;;
     esac
-    printf '%s\n' "$out"
-    line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -1)
+    echo $? >"$OUT/$1.rc"
+}
+
+lane=0
+while [ $lane -lt "$jobs" ]; do
+    (
+        k=0
+        for t in "$@"; do          # mkdir is atomic: the lane that makes $OUT/K.taken runs test K
+            mkdir "$OUT/$k.taken" 2>/dev/null && run_one $k "$t"
+            k=$((k + 1))
+        done
+    ) &
+    lane=$((lane + 1))
+done
+wait
+
+pass=0; fail=0; status=0; k=0
+for t in "$@"; do
+    cat "$OUT/$k.out"
+    rc=$(cat "$OUT/$k.rc" 2>/dev/null || echo 1)
+    line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$OUT/$k.out" | tail -1)
     p=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
     f=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
     [ -n "$p" ] && pass=$((pass + p))
     [ -n "$f" ] && fail=$((fail + f))
-    if [ $rc -ne 0 ]; then
+    if [ "$rc" -ne 0 ]; then
         status=1
         if [ -z "$line" ]; then echo "$t: exited $rc without a summary"; fail=$((fail + 1)); fi
     fi
+    k=$((k + 1))
 done
 echo "$pass passed, $fail failed"
 [ $status -eq 0 ] && [ $fail -eq 0 ]

@@ -50,7 +50,7 @@ case $R1 in /*) ;; ./*) R1=$(pwd)/${R1#./} ;; *) R1=$(pwd)/$R1 ;; esac
 if [ "${R1_SLOW:-0}" = 1 ]; then
     KILLS=${STRESS_KILLS:-2}; STAGES=${STRESS_STAGES:-pretrain}
 else
-    KILLS=${STRESS_KILLS:-12}; STAGES=${STRESS_STAGES:-pretrain zero zero_sparse}
+    KILLS=${STRESS_KILLS:-6}; STAGES=${STRESS_STAGES:-pretrain zero zero_sparse}
 fi
 SEED=${STRESS_SEED:-1}
 ONLY=${STRESS_ONLY:-}
