@@ -2131,6 +2131,35 @@ typedef struct {
     float zh_consistency, zh_mixed;   // the same two over the Chinese questions (-1: none)
 } EvalStats;
 
+// cons@k's vote: does the most frequent of votes[0..n) (first seen wins ties) equal expected?
+static int majority_right(const long long *votes, int n, long long expected) {
+    int best = -1, best_count = 0;
+    for (int a = 0; a < n; a++) {
+        int c = 0;
+        for (int b = 0; b < n; b++) c += votes[b] == votes[a];
+        if (c > best_count) { best_count = c; best = a; }
+    }
+    return best >= 0 && votes[best] == expected;
+}
+
+// The language figures of an evaluation, per question language: the sum and
+// count of consistency over samples whose thinking has words, the samples
+// that mix, and all samples.
+typedef struct { double consistency[N_LANG], mixed[N_LANG]; int scored[N_LANG], samples[N_LANG]; } LangTally;
+static void lang_tally_add(LangTally *t, const char *text, size_t len, int lang) {
+    float c = language_consistency(text, len, lang);
+    if (c >= 0) { t->consistency[lang] += c; t->scored[lang]++; }
+    t->mixed[lang] += mixes_languages(text, len);
+    t->samples[lang]++;
+}
+static void lang_tally_finish(const LangTally *t, EvalStats *e) {
+    const int scored = t->scored[LANG_EN] + t->scored[LANG_ZH], all = t->samples[LANG_EN] + t->samples[LANG_ZH];
+    e->lang_consistency = scored ? (float)((t->consistency[LANG_EN] + t->consistency[LANG_ZH]) / scored) : -1.0f;
+    e->mixed = all ? (float)((t->mixed[LANG_EN] + t->mixed[LANG_ZH]) / all) : 0.0f;
+    e->zh_consistency = t->scored[LANG_ZH] ? (float)(t->consistency[LANG_ZH] / t->scored[LANG_ZH]) : -1.0f;
+    e->zh_mixed = t->samples[LANG_ZH] ? (float)(t->mixed[LANG_ZH] / t->samples[LANG_ZH]) : -1.0f;
+}
+
 // Sample k completions for every arithmetic question of ds and score them.
 // forced (may be NULL) is text appended to every prompt: "<think>" makes the
 // model show its work, "<think></think><answer>" makes it answer directly.
@@ -2150,8 +2179,8 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
         if (ds->ex[i].is_arith)
             for (int j = 0; j < k; j++) seqs_set_prompt(&s, r++, &w->tok, ds->ex[i].prompt, forced);
     rollout(m, kv, &w->tok, &s, so, rng, forced);
-    double acc = 0, cons = 0, fmt = 0, think = 0, len = 0, len_ok = 0, trunc = 0, lc[N_LANG] = { 0 }, mix[N_LANG] = { 0 };
-    int nlc[N_LANG] = { 0 }, nq[N_LANG] = { 0 };
+    double acc = 0, cons = 0, fmt = 0, think = 0, len = 0, len_ok = 0, trunc = 0;
+    LangTally lang = { 0 };
     long long *votes = xmalloc(sizeof(long long) * (size_t)k, "votes");
     r = 0;
     for (int i = 0; i < ds->n; i++) {
@@ -2166,34 +2195,19 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
             len += s.len[r] - s.plen[r];
             len_ok += lenient_accuracy(t, tl, ex->expected);
             trunc += s.truncated[r];
-            const int lang = question_lang(ex->prompt);
-            float c = language_consistency(t, tl, lang);
-            if (c >= 0) { lc[lang] += c; nlc[lang]++; }
-            mix[lang] += mixes_languages(t, tl);
-            nq[lang]++;
+            lang_tally_add(&lang, t, tl, question_lang(ex->prompt));
             long long v;
             if (extract_answer(t, tl, &v)) votes[nv++] = v;
             if (samples && r < n_show) fprintf(samples, "%s => %.*s\n", ex->prompt, (int)tl, t);
         }
-        // cons@k: the most frequent extracted answer (first seen wins ties)
-        int best = -1, best_count = 0;
-        for (int a = 0; a < nv; a++) {
-            int c = 0;
-            for (int b = 0; b < nv; b++) c += votes[b] == votes[a];
-            if (c > best_count) { best_count = c; best = a; }
-        }
-        cons += best >= 0 && votes[best] == ex->expected;
+        cons += majority_right(votes, nv, ex->expected);
     }
     int total = n * k;
     e.pass1 = (float)(acc / total); e.cons = (float)(cons / n);
     e.format_rate = (float)(fmt / total); e.think_rate = (float)(think / total);
     e.mean_length = (float)(len / total); e.lenient = (float)(len_ok / total);
     e.truncated = (float)(trunc / total);
-    const int nlc_all = nlc[LANG_EN] + nlc[LANG_ZH];
-    e.lang_consistency = nlc_all ? (float)((lc[LANG_EN] + lc[LANG_ZH]) / nlc_all) : -1.0f;
-    e.mixed = (float)((mix[LANG_EN] + mix[LANG_ZH]) / total);
-    e.zh_consistency = nlc[LANG_ZH] ? (float)(lc[LANG_ZH] / nlc[LANG_ZH]) : -1.0f;
-    e.zh_mixed = nq[LANG_ZH] ? (float)(mix[LANG_ZH] / nq[LANG_ZH]) : -1.0f;
+    lang_tally_finish(&lang, &e);
     free(votes);
     seqs_free(&s);
     if (do_greedy) {
@@ -2354,8 +2368,9 @@ static void copy_model(Model *dst, const Model *src) {
 }
 
 // o->steps GRPO steps on task, from the policy in *policy, evaluating on the
-// held-out add_test set (step 0 is the policy before RL). before and after
-// get the held-out figures of the first and the last evaluation.
+// held-out add_test set (and task->hard, if set) every step (step 0 is the
+// policy before RL). before and after get add_test's figures of the first
+// and the last evaluation.
 static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTask *task, const char *stage,
                     const char *title, const RunOpts *ro, Rng *rng, EvalStats *before, EvalStats *after) {
     Model ref = { 0 };                              // the frozen reference policy
