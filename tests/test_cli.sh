@@ -442,12 +442,17 @@ printf '{"prompt": "who are you?", "answer": "a toy"}\n' >"$J/noaddition.jsonl"
 for f in malformed.jsonl:2 notjson.jsonl:1 array.jsonl:1 noanswer.jsonl:3 noprompt.jsonl:1 \
          numprompt.jsonl:1 wordanswer.jsonl:1 trailing.jsonl:1 badutf8.jsonl:1 \
          badutf8-answer.jsonl:1 nul.jsonl:1 unclosed.jsonl:1 unterminated.jsonl:1 \
-         3mb.jsonl:1 3mb-answer.jsonl:1 empty.jsonl blank.jsonl noaddition.jsonl \
+         3mb.jsonl:1 3mb-answer.jsonl:1 empty.jsonl blank.jsonl \
          missing.jsonl adir; do
     name=${f%%:*}
     expect_err 1 "$J/$f" "eval --data $name" "$R1" eval --model "$TMP/base" --data "$J/$name" --k 1
 done
 
+# a set with no additions is scored by the hidden judge alone
+if expect_ok "eval --data noaddition.jsonl --k 1" "$R1" eval --model "$TMP/base" --data "$J/noaddition.jsonl" --k 1; then
+    grep -q '^1 requests, k=1 .*helpfulness 0.000 | harmlessness [01].000' "$TMP/out" && ! grep -q 'pass@1' "$TMP/out"
+    check $? "eval --data noaddition.jsonl: $(cat "$TMP/out")"
+fi
 if expect_ok "eval --data two.jsonl --k 1" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 1; then
     grep -q '^2 questions' "$TMP/out"; check $? "eval --data two.jsonl: stdout does not say '2 questions'"
 fi
