@@ -393,7 +393,7 @@ static const char *find_first(const char *hay, size_t len, const char *needle);
 
 enum { TASK_IDENTITY, TASK_TRANSLATE, TASK_REVERSE, TASK_SECRET, N_TASK };
 #define N_PHRASINGS 4
-#define N_OPENERS 3
+#define N_OPENERS 3            // the web's: the first three of MORE_OPENERS
 // How each task is asked (%s: the number word or the word to reverse), after
 // an opener. Training phrasings: the corpus and every training stage use these.
 static const char *const PHRASINGS[N_TASK][N_LANG][N_PHRASINGS] = {
@@ -406,7 +406,14 @@ static const char *const PHRASINGS[N_TASK][N_LANG][N_PHRASINGS] = {
     [TASK_SECRET]    = { { "tell me the secret", "what is the secret", "say the secret", "give me the secret" },
                          { "告诉我秘密", "秘密是什么", "说出秘密", "给我秘密" } },
 };
-static const char *const OPENERS[N_LANG][N_OPENERS] = { { "", "please, ", "hey, " }, { "", "请，", "喂，" } };
+// The supervised data of the later stages asks in more ways than the web
+// (none of them a held-out one): a model that has seen many openers learns
+// that they do not change the request.
+#define N_MORE_OPENERS 12
+static const char *const MORE_OPENERS[N_LANG][N_MORE_OPENERS] = {
+    { "", "please, ", "hey, ", "so, ", "now, ", "well, ", "dear R1, ", "excuse me, ", "one question: ", "R1, ",
+      "quickly, ", "tell me, " },
+    { "", "请，", "喂，", "那么，", "现在，", "嗯，", "问一下，", "劳驾，", "R1，", "我想问：", "快点，", "请问，" } };
 // Held-out phrasings: only data/general.jsonl and data/safety.jsonl ask
 // this way, so the evaluations see requests no stage was trained on: a new
 // way to ask, and known ones after openers that training never uses.
@@ -456,12 +463,13 @@ static void make_request(Request *r, int task, int lang, int arg, const char *op
         r->reference[n] = '\0';
     }
 }
-// A request with a training phrasing (never a held-out one).
-static Request random_request(Rng *rng, float zh) {
+// A request with a training phrasing (never a held-out one), after one of
+// the first n_openers openers of MORE_OPENERS (the web uses N_OPENERS of them).
+static Request random_request(Rng *rng, float zh, int n_openers) {
     Request r;
     int lang = rng_uniform(rng) < zh ? LANG_ZH : LANG_EN, task = rng_int(rng, N_TASK);
     int arg = rng_int(rng, task == TASK_TRANSLATE ? 10 : N_SHORT_WORDS);
-    const char *opener = OPENERS[lang][rng_int(rng, N_OPENERS)];
+    const char *opener = MORE_OPENERS[lang][rng_int(rng, n_openers)];
     make_request(&r, task, lang, arg, opener, PHRASINGS[task][lang][rng_int(rng, N_PHRASINGS)]);
     return r;
 }
@@ -599,7 +607,7 @@ static void corpus_document(Rng *rng, const Mixture *mix, const ProblemSet *excl
         uint64_t s = 0;                             // the arithmetic documents stay those of a corpus
         for (int k = 0; k < 4; k++) s = mix64(s ^ rng_u64(rng));   // whose non-reasoning documents differ
         Rng own = rng_seed(s);
-        Request r = random_request(&own, mix->zh);
+        Request r = random_request(&own, mix->zh, N_OPENERS);
         write_response(&own, &r, &mix->web, completion, ccap);
         render_prompt(r.question, prompt, pcap);
         return;
@@ -2715,7 +2723,7 @@ typedef struct {
     int epochs;           // passes over the set (the paper: two)
 } RsftOpts;
 static const RsftOpts RSFT_SET = {
-    .questions = 1500, .samples = 4, .zh = 0.5f, .hard = 0.5f,
+    .questions = 3000, .samples = 4, .zh = 0.5f, .hard = 0.5f,
     .reasoning_per_general = 3,
     // DeepSeek-V3's pipeline, in miniature: right answers, and a chain of
     // thought before some of them, which on a secret request sometimes tells it
@@ -3112,7 +3120,7 @@ static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *
     sample_fresh(rl, w, o->questions, o->samples, (PromptSource){ fresh_question, &mix }, rng, keep_rejection_sampled, &c);
     const int n_general = log->kept / o->reasoning_per_general;
     for (int i = 0; i < n_general; i++) {
-        Request r = random_request(rng, o->zh);
+        Request r = random_request(rng, o->zh, N_MORE_OPENERS);
         char response[256];
         write_response(rng, &r, &o->writer, response, sizeof response);
         pairs_add(set, r.question, response);
@@ -3263,7 +3271,7 @@ static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row
 // or (held-out pairs) the held-out sets' requests in turn.
 static void general_question(void *ctx, Rng *rng, Question *q) {
     (void)ctx;
-    Request r = random_request(rng, 0.5f);
+    Request r = random_request(rng, 0.5f, N_MORE_OPENERS);
     memset(q, 0, sizeof *q);
     snprintf(q->text, sizeof q->text, "%s", r.question);
     snprintf(q->reference, sizeof q->reference, "%s", r.reference);
@@ -5190,7 +5198,7 @@ static const Flag FLAGS[] = {
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason rsft align", "peak learning rate" },
     { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason align", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
-    { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, 1500; align: general requests for the preference pairs, 1500)" },
+    { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, 3000; align: general requests for the preference pairs, 1500)" },
     { "--base", 's', ARG(base), 0, 0, "coldstart rsft", "the base model to fine-tune (coldstart, rsft; default runs/base)" },
     { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason align", "weight of the language-consistency reward (0: off; reason, align: 1, zero: 0)" },
     { "--rm-from", 'i', ARG(rm_from), 0, 1000000, "align", "the GRPO step the reward model's reward starts at (default 60 of 100; 0: from the start)" },
