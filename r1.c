@@ -5410,6 +5410,22 @@ static RunOpts rl_run_opts(const Args *a, const char *out, int show_every, const
     return ro;
 }
 
+// A supervised stage's options: the defaults, then the flags given.
+static SftOpts sft_from_args(const Args *a, SftOpts o) {
+    if (given(a, ARG(steps))) o.steps = a->steps;
+    if (given(a, ARG(batch))) o.batch = a->batch;
+    if (given(a, ARG(lr))) o.lr = a->lr;
+    if (o.warmup > o.steps) o.warmup = o.steps;
+    return o;
+}
+// A stage's run folder, --out or its default: made, and locked before any work.
+static const char *stage_dir(const Args *a, const char *default_out) {
+    const char *out = a->out ? a->out : default_out;
+    make_dir(out);
+    lock_run_dir(out);
+    return out;
+}
+
 // RL commands evaluate on the data dir's add_test.jsonl: it must hold additions.
 static void need_additions(const World *w) {
     int n = 0;
@@ -5470,11 +5486,7 @@ static int cmd_demo(const Args *a, World *w) {
 }
 
 static int cmd_pretrain(const Args *a, World *w) {
-    SftOpts po = PRETRAIN_DEFAULTS;
-    if (given(a, ARG(steps))) po.steps = a->steps;
-    if (given(a, ARG(batch))) po.batch = a->batch;
-    if (given(a, ARG(lr))) po.lr = a->lr;
-    if (po.warmup > po.steps) po.warmup = po.steps;
+    SftOpts po = sft_from_args(a, PRETRAIN_DEFAULTS);
     Model m;
     char id[512];
     RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet,
@@ -5491,9 +5503,7 @@ static int cmd_zero(const Args *a, World *w) {
     load_model_or_die(a->model ? a->model : "runs/base", &m, &w->tok, w->data_dir);
     need_additions(w);
     GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);
-    const char *out = a->out ? a->out : "runs/zero";
-    make_dir(out);
-    lock_run_dir(out);
+    const char *out = stage_dir(a, "runs/zero");
     char id[512];
     RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
@@ -5512,11 +5522,7 @@ static void write_text_file(const char *dir, const char *name, const char *text)
 // folder (coldstart.jsonl, TRL's prompt/completion fields, and what the
 // filters dropped in coldstart.txt), then fine-tune the base on it.
 static int cmd_coldstart(const Args *a, World *w) {
-    SftOpts o = COLDSTART_DEFAULTS;
-    if (given(a, ARG(steps))) o.steps = a->steps;
-    if (given(a, ARG(batch))) o.batch = a->batch;
-    if (given(a, ARG(lr))) o.lr = a->lr;
-    if (o.warmup > o.steps) o.warmup = o.steps;
+    SftOpts o = sft_from_args(a, COLDSTART_DEFAULTS);
     ColdStartOpts co = COLDSTART_SET;
     if (given(a, ARG(questions))) co.questions = a->questions;
     if (co.written > co.questions) co.written = co.questions;
@@ -5524,9 +5530,7 @@ static int cmd_coldstart(const Args *a, World *w) {
     load_stage_or_die(a->model ? a->model : "runs/zero", &zero, &w->tok, w->data_dir, "r1_zero", "./r1 zero");
     load_stage_or_die(a->base ? a->base : "runs/base", &base, &w->tok, w->data_dir, "base", "./r1 pretrain");
     need_additions(w);
-    const char *out = a->out ? a->out : "runs/coldstart";
-    make_dir(out);
-    lock_run_dir(out);
+    const char *out = stage_dir(a, "runs/coldstart");
     double t0 = now_seconds();
     if (!a->quiet) printf("stage 2: cold start -- sampling R1-Zero %d times on each of %d fresh questions, "
                           "keeping the readable ones\n", co.samples, co.questions);
@@ -5570,9 +5574,7 @@ static int cmd_reason(const Args *a, World *w) {
     load_stage_or_die(a->model ? a->model : "runs/coldstart", &m, &w->tok, w->data_dir, "cold_start", "./r1 coldstart");
     need_additions(w);
     GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);
-    const char *out = a->out ? a->out : "runs/reason";
-    make_dir(out);
-    lock_run_dir(out);
+    const char *out = stage_dir(a, "runs/reason");
     char id[512];
     RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     if (!a->quiet) printf("stage 3: reasoning RL -- GRPO on core and hard questions in both languages, rewards "
@@ -5611,16 +5613,12 @@ static void print_held_out(Model *m, const World *w, long seed, const char *stag
 static int cmd_rsft(const Args *a, World *w) {
     RsftOpts so = RSFT_SET;
     if (given(a, ARG(questions))) so.questions = a->questions;
-    SftOpts o = RSFT_DEFAULTS;
-    if (given(a, ARG(batch))) o.batch = a->batch;
-    if (given(a, ARG(lr))) o.lr = a->lr;
+    SftOpts o = sft_from_args(a, RSFT_DEFAULTS);
     Model rl, base;
     load_stage_or_die(a->model ? a->model : "runs/reason", &rl, &w->tok, w->data_dir, "reasoning_rl", "./r1 reason");
     load_stage_or_die(a->base ? a->base : "runs/base", &base, &w->tok, w->data_dir, "base", "./r1 pretrain");
     need_additions(w);
-    const char *out = a->out ? a->out : "runs/rsft";
-    make_dir(out);
-    lock_run_dir(out);
+    const char *out = stage_dir(a, "runs/rsft");
     double t0 = now_seconds();
     if (!a->quiet) printf("stage 4: rejection sampling -- the reasoning-RL model %d times on each of %d fresh questions, "
                           "keeping the good ones\n", so.samples, so.questions);
@@ -5630,8 +5628,8 @@ static int cmd_rsft(const Args *a, World *w) {
     gather_rejection_sampled(&rl, w, &so, &rng, &set, &log);
     if (log.kept == 0) die(EXIT_DATA, "rsft: none of %d samples passed the filters (is %s a reasoning-RL model?)",
                            log.sampled, a->model ? a->model : "runs/reason");
-    o.steps = given(a, ARG(steps)) ? a->steps : (so.epochs * set.n + o.batch - 1) / o.batch;
-    if (o.warmup > o.steps) o.warmup = o.steps;
+    if (!given(a, ARG(steps))) o.steps = (so.epochs * set.n + o.batch - 1) / o.batch;
+    o.warmup = RSFT_DEFAULTS.warmup < o.steps ? RSFT_DEFAULTS.warmup : o.steps;
     char info[1024];
     snprintf(info, sizeof info, "rejection-sampled SFT set: %d examples = %d reasoning + %d non-reasoning (%d of them "
              "with a chain of thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, "
@@ -5667,9 +5665,7 @@ static int cmd_align(const Args *a, World *w) {
     if (w->general.n == 0 || w->safety.n == 0)
         die(EXIT_DATA, "%s has no general.jsonl or safety.jsonl, and align evaluates on them (`./r1 make-data` writes them)",
             w->data_dir);
-    const char *out = a->out ? a->out : "runs/align";
-    make_dir(out);
-    lock_run_dir(out);
+    const char *out = stage_dir(a, "runs/align");
     double t0 = now_seconds();
     if (!a->quiet) printf("stage 5: preference pairs -- %d fresh general requests, %d samples each and 3 written "
                           "answers, labelled by the judge\n", ao.pref_requests, ao.pref_samples);
