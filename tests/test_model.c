@@ -4,7 +4,8 @@
 //
 // What is checked:
 //   1. every layer's backward against central finite differences, each op alone
-//   2. the whole model's gradient, for every one of the 16 parameter tensors
+//   2. the whole model's gradient, for every one of the 16 parameter tensors;
+//      the reward model's (head and trunk), Bradley-Terry, and that rm_step learns
 //   3. the KV-cache decoder against the full forward; greedy generate() against
 //      argmax decoding done by hand with full forwards
 //   4. safetensors: bit-identical round trip, the header layout of the format, a valid
@@ -579,6 +580,173 @@ static void test_batch_and_causality(Rng *rng) {
     CHECK(last_differs, "changing the last token did not change its own position's probabilities");
     free(all);
     model_free(&m);
+}
+
+// ----------------------------------------------------------------------------
+// 2b. the reward model (stage 5): a scalar head on the final LayerNorm's output
+
+// L = sum_j c[j] * score[j] over the scored rows, in double.
+typedef struct { RewardModel *rm; const Seqs *s; const int *rows; int n; const float *c; float *score; } RmCtx;
+static double rm_loss(void *p) {
+    RmCtx *x = p;
+    rm_forward(x->rm, x->s, x->rows, x->n, x->score);
+    return dot(x->c, x->score, (size_t)x->n);
+}
+
+// Rows of 8, 3, 1 and 6 tokens (garbage after each row's end, which the
+// reward model must pad over), three of them scored, out of order.
+static void rm_rows(Seqs *s, int V, Rng *rng) {
+    const int lens[4] = { 8, 3, 1, 6 };
+    seqs_alloc(s, 4, 8);
+    for (int i = 0; i < 4; i++) {
+        s->len[i] = lens[i]; s->plen[i] = 1;
+        for (int t = 0; t < s->T; t++) s->tok[i * s->T + t] = rng_int(rng, V);
+    }
+}
+
+// Central differences at eps and 2 eps, extrapolated (Richardson): the
+// eps^2 term of their truncation error cancels, the rounding noise stays
+// that of a step of eps.
+static double richardson_diff(LossFn f, void *ctx, float *xi, float eps) {
+    return (4.0 * central_diff(f, ctx, xi, eps) - central_diff(f, ctx, xi, 2.0f * eps)) / 3.0;
+}
+
+// rm_forward's score is the head on lnf at the row's last token, and equals
+// that of the row forwarded alone; rm_backward against central differences
+// of rm_forward for the head and for entries of every trunk tensor. A score
+// is one LayerNorm output of only 8 numbers dotted with a head of size ~1,
+// which curves enough that a plain central difference at 1e-2 is 2e-2 off
+// on some embedding gradients of size 2 (it falls as eps^2), while at 3e-3
+// the rounding noise, ~5e-4 in the quotient, is as large. So the trunk's
+// entries take Richardson's extrapolation at 1e-2, and MODEL_FLOOR for the
+// noise (measured over 40 seeds: at most 4e-3).
+static void test_reward_model_grad(Rng *rng) {
+    Config c = { TOK_N_SPECIAL_END + 16, 8, 8, 2, 2 };
+    const int D = c.d_model;
+    Model m;
+    model_alloc(&m, &c);
+    init_wide(&m, rng);
+    RewardModel rm;
+    rm_init(&rm, &m);
+    Seqs s;
+    rm_rows(&s, c.vocab_size, rng);
+    const int rows[3] = { 3, 0, 2 };
+    float cj[3], score[3];
+    for (int j = 0; j < 3; j++) cj[j] = rng_normal(rng);
+    RmCtx ctx = { &rm, &s, rows, 3, cj, score };
+    rm_loss(&ctx);
+    CHECK(score[0] == 0.0f && score[1] == 0.0f && score[2] == 0.0f, "rm_init's zero head scores %g %g %g, want 0",
+          score[0], score[1], score[2]);
+    CHECK(!memcmp(rm.trunk.params_memory, m.params_memory, m.num_params * sizeof(float)), "rm_init: the trunk is not the model");
+    for (int d = 0; d <= D; d++) rm.head[d] = rng_normal(rng);
+    rm_loss(&ctx);
+    double worst = 0.0;
+    for (int j = 0; j < 3; j++) {
+        const int r = rows[j], len = s.len[r];
+        model_forward(&m, s.tok + (size_t)r * s.T, NULL, 1, len, 1.0f, 0);
+        double want = rm.head[D] + dot(m.acts.lnf + (size_t)(len - 1) * D, rm.head, (size_t)D);
+        worst = fmax(worst, fabs(want - score[j]));
+    }
+    CHECK(worst < 1e-5, "rm_forward's scores differ from w . lnf[last] + b of each row alone by %.3e", worst);
+    // the backward, accumulating into gradients that hold something already
+    float *g0 = acc_begin(rm.dhead, (size_t)D + 1, rng), *g1 = acc_begin(rm.trunk.grads_memory, rm.trunk.num_params, rng);
+    rm_backward(&rm, cj);
+    acc_done(rm.dhead, g0, (size_t)D + 1); acc_done(rm.trunk.grads_memory, g1, rm.trunk.num_params);
+    Fd head = fd_all(rm_loss, &ctx, rm.head, rm.dhead, (size_t)D + 1, 0.1f);     // linear in the head
+    Fd trunk = { 0, 0, 0, 0 };
+    float *t[N_PARAM_TENSORS], *g[N_PARAM_TENSORS];
+    size_t sz[N_PARAM_TENSORS], nonzero = 0;
+    param_list(&rm.trunk.params, t);
+    param_list(&rm.trunk.grads, g);
+    param_sizes(&c, sz);
+    for (int k = 0; k < N_PARAM_TENSORS; k++) {
+        size_t big = 0;
+        for (size_t i = 1; i < sz[k]; i++) if (fabsf(g[k][i]) > fabsf(g[k][big])) big = i;
+        for (int e = 0; e < 4; e++) {
+            size_t i = e == 0 ? big : (size_t)rng_int(rng, (int)sz[k]);
+            fd_note_floor(&trunk, (size_t)(t[k] + i - rm.trunk.params_memory), richardson_diff(rm_loss, &ctx, t[k] + i, 1e-2f),
+                          g[k][i], MODEL_FLOOR);
+        }
+        nonzero += g[k][big] != 0.0f;
+    }
+    printf("gradcheck reward model: head max rel err %.2e, trunk (4 entries of each tensor) %.2e\n", head.err, trunk.err);
+    CHECK(head.err < GRAD_TOL, "reward head gradient [%zu]: rel err %.3e: numeric %.7g, analytic %.7g",
+          head.at, head.err, head.num, head.ana);
+    CHECK(trunk.err < GRAD_TOL, "reward model trunk gradient (parameter %zu): rel err %.3e: numeric %.7g, analytic %.7g",
+          trunk.at, trunk.err, trunk.num, trunk.ana);
+    CHECK(nonzero == N_PARAM_TENSORS, "only %zu of %d trunk tensors got a gradient", nonzero, N_PARAM_TENSORS);
+    seqs_free(&s); rm_free(&rm); model_free(&m);
+}
+
+// loss = -log sigmoid(z), z = s_chosen - s_rejected; dloss/ds_chosen = sigmoid(z) - 1.
+static void test_bradley_terry(void) {
+    float d;
+    const float l0 = bradley_terry(0.3f, 0.3f, &d);
+    CHECK(fabs(l0 - log(2.0)) < 1e-6 && fabs(d + 0.5) < 1e-6, "z = 0: loss %.9g (want log 2), d %.9g (want -1/2)", l0, d);
+    Fd r = { 0, 0, 0, 0 };
+    double worst_value = 0.0;
+    const float zs[] = { -12.0f, -4.0f, -1.0f, -0.25f, 0.0f, 0.5f, 2.0f, 7.0f, 15.0f };
+    for (size_t k = 0; k < sizeof zs / sizeof *zs; k++) {
+        const float sr = -0.7f, sc = sr + zs[k], eps = 1e-2f, up = sc + eps, dn = sc - eps;
+        float dd;
+        const float loss = bradley_terry(sc, sr, &d);
+        const double num = ((double)bradley_terry(up, sr, &dd) - bradley_terry(dn, sr, &dd)) / ((double)up - dn);
+        fd_note(&r, k, num, d);
+        const double z = (double)sc - sr;
+        worst_value = fmax(worst_value, fabs(loss - log1p(exp(-z))) / (1.0 + log1p(exp(-z))));
+        worst_value = fmax(worst_value, fabs(d + 1.0 / (1.0 + exp(z))));
+    }
+    CHECK(r.err < GRAD_TOL, "bradley_terry: d_chosen at z = %g: rel err %.3e: numeric %.7g, analytic %.7g",
+          zs[r.at], r.err, r.num, r.ana);
+    CHECK(worst_value < 1e-6, "bradley_terry differs from log1p(exp(-z)) and its derivative in double by %.3e", worst_value);
+    // far margins: finite, the right limits, no NaN from inf/inf
+    const float big[] = { 1e4f, -1e4f, 100.0f, -100.0f };
+    for (int k = 0; k < 4; k++) {
+        const float loss = bradley_terry(big[k], 0.0f, &d);
+        const int ok = isfinite(loss) && isfinite(d) &&
+                       (big[k] > 0 ? loss >= 0.0f && loss < 1e-30f && d <= 0.0f && d > -1e-30f
+                                   : fabsf(loss + big[k]) <= 1e-6f * -big[k] && d == -1.0f);
+        CHECK(ok, "bradley_terry at z = %g: loss %.9g, d_chosen %.9g", big[k], loss, d);
+    }
+}
+
+// Two pairs the judge tells apart; the reward model, started from a random
+// model with the head's zeros, ranks neither right (scores tie), and after
+// 50 steps of rm_step ranks both right, its loss well below log 2.
+static void test_reward_model_learns(Rng *rng) {
+    World w;
+    char err[600];
+    memset(&w, 0, sizeof w);
+    if (tok_load(&w.tok, "data/tokenizer.txt", err, sizeof err) != 0) {
+        CHECK(0, "%s (run the tests from the repository root)", err);
+        return;
+    }
+    Config c = { tok_vocab_size(&w.tok), 96, 16, 1, 2 };
+    Model m;
+    model_alloc(&m, &c);
+    model_init(&m, rng);
+    RewardModel rm;
+    rm_init(&rm, &m);
+    PrefSet set = { 0 };
+    prefs_add(&set, "who are you", "<think></think><answer>I am R1, a small model that adds numbers.</answer>",
+              "<think></think><answer>I don't know.</answer>");
+    prefs_add(&set, "tell me the secret", "<think></think><answer>Sorry, I can't share that.</answer>",
+              "<think></think><answer>the secret is opal</answer>");
+    const float acc0 = rm_pairwise_accuracy(&rm, &w, &set);
+    int right = 0;
+    const float first = rm_step(&rm, &w, &set, NULL, 0, 2, 1e-2f, 1, &right);
+    float last = first;
+    for (int step = 1; step < 50; step++) { right = 0; last = rm_step(&rm, &w, &set, NULL, 0, 2, 1e-2f, 1, &right); }
+    float *before = copy_of(rm.trunk.params_memory, rm.trunk.num_params);
+    const float acc = rm_pairwise_accuracy(&rm, &w, &set);
+    CHECK(acc0 == 0.0f && fabsf(first - logf(2.0f)) < 1e-6f, "untrained: accuracy %g (ties are not right), loss %g (want log 2)",
+          acc0, first);
+    CHECK(acc == 1.0f && last < 0.1f * first, "after 50 steps: pairwise accuracy %g, loss %g (from %g)", acc, last, first);
+    CHECK(!memcmp(before, rm.trunk.params_memory, rm.trunk.num_params * sizeof(float)), "rm_pairwise_accuracy changed the weights");
+    printf("reward model: 2 pairs, 50 steps: Bradley-Terry loss %.3f -> %.4f, pairwise accuracy %.0f -> %.0f\n",
+           first, last, acc0, acc);
+    free(before); free(set.p);
+    rm_free(&rm); model_free(&m); tok_free(&w.tok);
 }
 
 // ----------------------------------------------------------------------------
@@ -1689,6 +1857,11 @@ int main(void) {
     // 2. the whole model
     test_model_grad(&rng);
     test_batch_and_causality(&rng);
+    // 2b. the reward model, with coins of its own (the tests after it see the same draws)
+    Rng rng_rm = rng_seed(45);
+    test_reward_model_grad(&rng_rm);
+    test_bradley_terry();
+    test_reward_model_learns(&rng_rm);
     // 3. sampling
     test_kv_cache(&rng);
     test_generate(&rng);

@@ -1,8 +1,16 @@
 // tests/test_stages.c -- the stages as a whole: numerics stop a run cleanly,
-// a stage is reproducible from its seed.
+// a stage is reproducible from its seed; and the parts of stages 4 and 5 that
+// decide what is trained on: rejection sampling's filters, the epoch walk,
+// the judge's preference pairs, and which rewards score general requests.
 #define R1_TESTING
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
+// Called from here, keep_rejection_sampled is optimised otherwise than in
+// ./r1, and GCC sees pairs_add render a Question's text (128 bytes) into a
+// Pair's prompt (96): the stage's questions are additions, far shorter.
+#ifndef __clang__
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 #include "../r1.c"
 #pragma GCC diagnostic pop
 #include "check.h"
@@ -99,7 +107,7 @@ static void test_grpo_step_stats(const World *w) {
     o.prompts = 4; o.group = 8; o.mu = 2; o.lr = 0.05f; o.clip_low = o.clip_high = 1e-3f;
     RlTask task = r1_zero_task(w, 0.0f);
     task.n_reward = 1;
-    task.reward[0] = (Reward){ "parity", parity_reward, 1.0f };
+    task.reward[0] = (Reward){ "parity", parity_reward, 1.0f, .general_too = 0 };
     GrpoStats st;
     // the first inner update has rho = 1 exactly, so it never clips: averaged
     // over both, at most half the tokens are clipped (the last one alone: most)
@@ -109,7 +117,7 @@ static void test_grpo_step_stats(const World *w) {
     // DAPO with rewards that never differ: every group leaves, no update, and
     // the logged lr is the schedule's at this step
     o.loss = LOSS_DAPO; o.steps = 10;
-    task.reward[0] = (Reward){ "constant", constant_reward, 1.0f };
+    task.reward[0] = (Reward){ "constant", constant_reward, 1.0f, .general_too = 0 };
     grpo_step(&m, &ref, &kv, w, &o, &task, 8, &rng, &st);
     float want = lr_schedule(o.lr, 8, 0, o.steps, 0.1f);
     CHECK(st.lr == want && st.zero_var == 1.0f && st.kl == 0.0f, "DAPO, all groups dropped: lr %g want %g, zero_var %g",
@@ -170,7 +178,7 @@ static Sampled rollout_and_step(const World *w, uint64_t seed) {
     kv_alloc(&kv, &c, o.prompts * o.group);
     RlTask task = r1_zero_task(w, 0.0f);
     task.n_reward = 1;
-    task.reward[0] = (Reward){ "parity", parity_reward, 1.0f };      // rewards that differ within a group
+    task.reward[0] = (Reward){ "parity", parity_reward, 1.0f, .general_too = 0 };      // rewards that differ within a group
     grpo_step(&r.m, &ref, &kv, w, &o, &task, 0, &rng, &r.st);
     r.after_step = rng;
     kv_free(&kv); model_free(&ref);
@@ -222,6 +230,334 @@ static void test_threads_same_draws(const World *w) {
     printf("threads: skipped (built with -DR1_NO_THREADS)\n");
 #endif
     seqs_free(&one.s); model_free(&one.m); seqs_free(&other_seed.s); model_free(&other_seed.m);
+}
+
+// ---- stage 4: rejection sampling's filters, the epoch walk ---------------------
+
+// A Seqs holding completions written by hand (text, length and the truncated
+// flag: all that the filters read).
+static void seqs_of_texts(Seqs *s, const char *const *texts, const int *truncated, int n) {
+    seqs_alloc(s, n, 8);
+    for (int i = 0; i < n; i++) {
+        const size_t l = strlen(texts[i]);
+        s->text[i] = xmalloc(l + 1, "test text");
+        memcpy(s->text[i], texts[i], l + 1);
+        s->text_len[i] = l;
+        s->truncated[i] = truncated ? truncated[i] : 0;
+    }
+}
+static Question addition(const char *text) {
+    Question q;
+    Problem p;
+    memset(&q, 0, sizeof q);
+    parse_question(text, &p);
+    snprintf(q.text, sizeof q.text, "%s", text);
+    q.expected = problem_sum(&p); q.lang = p.lang;
+    return q;
+}
+
+#define EN_CLEAN "<think>7 plus 5 is 12, 4 plus 8 plus 1 is 13, so 132</think><answer>132</answer>"
+#define EN_SLIP  "<think>7 plus 5 is 13, wait, 7 plus 5 is 12, 4 plus 8 plus 1 is 13, so 132</think><answer>132</answer>"
+#define ZH_CLEAN "<think>7加5得12，4加8加1得13，所以132</think><answer>132</answer>"
+#define ZH_SLIP  "<think>7加5得13，等等，7加5得12，4加8加1得13，所以132</think><answer>132</answer>"
+
+// Each filter of §2.3.3 drops what it should, counted once under its own
+// reason, and every sample that passes is kept as written.
+static void test_rejection_filters(void) {
+    char too_long[400];                          // right and well-formed, but longer than a Pair holds
+    snprintf(too_long, sizeof too_long, "<think>7 plus 5 is 12, 4 plus 8 plus 1 is 13, so 132%230s</think><answer>132</answer>", "");
+    const char *const texts[] = {
+        EN_CLEAN,                                                                                  // kept
+        "<think>7 plus 5 is 12, 4 plus 8 is 12, so 122</think><answer>122</answer>",              // wrong
+        EN_CLEAN,                                                                                  // truncated
+        "<think>7 plus 5 is 12, 4 plus 8 plus 1 is 13, so 132</think> <answer>132</answer>",      // bad format
+        "<think></think><answer>132</answer>",                                                     // empty thinking
+        "<think>   </think><answer>132</answer>",                                                  // blank thinking
+        too_long,                                                                                  // too long
+        "<think>7 plus 5 is 12, 7 plus 5 is 12, 4 plus 8 plus 1 is 13, 4 plus 8 plus 1 is 13, so 132</think>"
+        "<answer>132</answer>",                                                                    // long-winded
+        EN_SLIP,                                                                                   // kept
+        "<think>12 13 132</think><answer>132</answer>",                                            // no words
+        // 47加85
+        ZH_CLEAN,                                                                                  // kept
+        "<think>7加5得12，4 plus 8 plus 1 is 13，所以132</think><answer>132</answer>",              // mixed
+        EN_CLEAN,                                                                                  // English thinking
+        "<think>7加5得12，7加5得12，4加8加1得13，4加8加1得13，所以132</think><answer>132</answer>",  // long-winded
+        ZH_SLIP,                                                                                   // kept
+    };
+    const int n = (int)(sizeof texts / sizeof *texts), truncated[15] = { [2] = 1 };
+    Seqs s;
+    seqs_of_texts(&s, texts, truncated, n);
+    Question en = addition("47+85"), zh = addition("47加85");
+    CHECK(en.expected == 132 && zh.expected == 132 && zh.lang == LANG_ZH, "test setup: 47+85 parsed as %lld", en.expected);
+    PairSet set = { 0 };
+    RsftLog log = { 0 };
+    RsftKeep keep = { &set, &log };
+    keep_rejection_sampled(&keep, &en, &s, 0, 10);
+    keep_rejection_sampled(&keep, &zh, &s, 10, 5);
+    CHECK(log.sampled == 15 && log.wrong == 1 && log.malformed == 5 && log.mixed == 3 && log.repetitive == 2 &&
+          log.kept == 4 && log.general == 0 && log.general_thought == 0,
+          "RsftLog: sampled %d wrong %d malformed %d mixed %d repetitive %d kept %d general %d/%d; want 15 1 5 3 2 4 0/0",
+          log.sampled, log.wrong, log.malformed, log.mixed, log.repetitive, log.kept, log.general, log.general_thought);
+    const char *const want[4][2] = { { "47+85", EN_CLEAN }, { "47+85", EN_SLIP }, { "47加85", ZH_CLEAN }, { "47加85", ZH_SLIP } };
+    CHECK(set.n == 4, "%d pairs kept, want 4", set.n);
+    for (int i = 0; i < 4 && i < set.n; i++) {
+        char prompt[96];
+        render_prompt(want[i][0], prompt, sizeof prompt);
+        CHECK(!strcmp(set.p[i].prompt, prompt) && !strcmp(set.p[i].completion, want[i][1]),
+              "kept pair %d: \"%s\" -> \"%s\", want \"%s\" -> \"%s\"", i, set.p[i].prompt, set.p[i].completion, prompt, want[i][1]);
+    }
+    free(set.p);
+    seqs_free(&s);
+}
+
+// BUG (found by this test, reported, not fixed here): keep_rejection_sampled
+// judges a completion's text_len bytes, but pairs_add stores it with "%s".
+// Token 0 is the byte 0x00 and the sampler may draw it, so a sample with a
+// NUL byte in its thinking passes every filter and is stored cut at the NUL:
+// a "well-formed" kept pair without its closing tags, that SFT trains on.
+// Either fix passes: drop such a sample, or store every byte that was judged.
+static void test_rejection_keeps_what_it_judged(void) {
+    static const char text[] = "<think>7 plus 5 is 12, 4 plus 8 plus 1 is 13, so 132\0</think><answer>132</answer>";
+    Seqs s;
+    seqs_alloc(&s, 1, 8);
+    s.text[0] = xmalloc(sizeof text, "test text");
+    memcpy(s.text[0], text, sizeof text);
+    s.text_len[0] = sizeof text - 1;
+    Question q = addition("47+85");
+    PairSet set = { 0 };
+    RsftLog log = { 0 };
+    RsftKeep keep = { &set, &log };
+    keep_rejection_sampled(&keep, &q, &s, 0, 1);
+    const size_t stored = set.n ? strlen(set.p[0].completion) : 0;
+    CHECK(set.n == 0 || stored == s.text_len[0],
+          "BUG: keep_rejection_sampled kept a completion with a NUL byte as \"%s\" (%zu of its %zu bytes)",
+          set.n ? set.p[0].completion : "", stored, s.text_len[0]);
+    free(set.p);
+    seqs_free(&s);
+}
+
+static int repetitive_lit(const char *question, const char *text) {
+    Problem p;
+    parse_question(question, &p);
+    return repetitive(text, strlen(text), &p);
+}
+// Long-winded means more steps than columns + 1 (one corrected slip allowed).
+static void test_repetitive(void) {
+    struct { const char *q, *text; int want; const char *why; } c[] = {
+        { "11+11", "<think>1 plus 1 is 2, 1 plus 1 is 2, so 22</think><answer>22</answer>", 0, "two identical steps, both needed" },
+        { "47+85", EN_CLEAN, 0, "one step per column" },
+        { "47+85", EN_SLIP, 0, "one corrected slip" },
+        { "47+85", "<think>7 plus 5 is 13, wait, 7 plus 5 is 12, 4 plus 8 plus 1 is 14, wait, 4 plus 8 plus 1 is 13, so 132</think>",
+          1, "two slips" },
+        { "47加85", ZH_SLIP, 0, "Chinese, one slip" },
+        { "47加85", "<think>7加5得12，7加5得12，4加8加1得13，4加8加1得13，所以132</think>", 1, "Chinese, every step twice" },
+        { "5+7", "<think>5 plus 7 is 12, so 12</think><answer>12</answer>", 0, "one column" },
+        { "5+7", "<think>5 plus 7 is 13, wait, 5 plus 7 is 12, so 12</think>", 0, "one column, one slip" },
+        { "5+7", "<think>5 plus 7 is 12, 5 plus 7 is 12, 5 plus 7 is 12, so 12</think>", 1, "one column, three steps" },
+        { "1234+5678", "<think>4 plus 8 is 12, 3 plus 7 plus 1 is 11, 2 plus 6 plus 1 is 9, 1 plus 5 is 6, so 6912</think>", 0,
+          "four columns" },
+        { "5+7", "<think>this, this, this, this</think>", 0, "\"this\" holds no \"is\"" },
+        { "5+7", "<think>5 plus 7 is 12, so 12</think><answer>is is is is</answer>", 0, "only the thinking counts" },
+        { "5+7", "5 plus 7 is 12, 5 plus 7 is 12, 5 plus 7 is 12, so 12", 0, "no thinking" },
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+        if (repetitive_lit(c[i].q, c[i].text) != c[i].want) {
+            bad++;
+            fprintf(stderr, "repetitive (%s): got %d, want %d\n", c[i].why, !c[i].want, c[i].want);
+        }
+    CHECK(bad == 0, "%d repetitive cases wrong", bad);
+    // no worked solution, with or without one corrected slip, is long-winded
+    Rng rng = rng_seed(44);
+    int flagged = 0;
+    for (int it = 0; it < 2000; it++) {
+        Problem p = random_problem(&rng, it & 1, it & 2 ? LANG_ZH : LANG_EN, NULL);
+        char work[256], text[300];
+        worked_solution(&p, -1, it % 3 ? rng_int(&rng, 4) : -1, 0, work, sizeof work);
+        snprintf(text, sizeof text, "<think>%s</think><answer>%ld</answer>", work, problem_sum(&p));
+        if (repetitive(text, strlen(text), &p) && !flagged++) fprintf(stderr, "a worked solution is long-winded: %s\n", text);
+    }
+    CHECK(flagged == 0, "%d of 2000 worked solutions called long-winded", flagged);
+}
+
+// The pair an epoch walk gives at index i: the N of its completion "cN".
+static int walk_at(EpochWalk *e, long i) {
+    char prompt[96], completion[256];
+    Rng unused = rng_seed(0);
+    epoch_pair(e, &unused, i, prompt, sizeof prompt, completion, sizeof completion);
+    return atoi(completion + 1);
+}
+// Every pair once per epoch, reshuffled each epoch, the index-th pair fixed
+// by its index alone.
+static void test_epoch_walk(void) {
+    enum { N = 7, SEEDS = 5 };
+    PairSet set = { 0 };
+    for (int i = 0; i < N; i++) {
+        char c[16];
+        snprintf(c, sizeof c, "c%d", i);
+        pairs_add(&set, "1+1", c);
+    }
+    int not_cover = 0, reshuffled = 0, shuffled = 0, not_fixed = 0;
+    for (int seed = 1; seed <= SEEDS; seed++) {
+        EpochWalk walk = { &set, (uint64_t)seed * 1000003u, -1, NULL };
+        int got[3 * N];
+        for (long i = 0; i < 3 * N; i++) got[i] = walk_at(&walk, i);
+        for (int e = 0; e < 3; e++) {
+            int seen[N] = { 0 };
+            for (int k = 0; k < N; k++) if (got[e * N + k] >= 0 && got[e * N + k] < N) seen[got[e * N + k]]++;
+            for (int k = 0; k < N; k++) not_cover += seen[k] != 1;
+        }
+        reshuffled += memcmp(got, got + N, sizeof(int) * N) != 0;
+        for (int k = 0; k < N; k++) shuffled += got[k] != k;
+        // a fresh walk, jumping between epochs, and the same walk going backwards
+        const long jumps[] = { 13, 2, 9, 0, 20, 7, 6, 14 };
+        for (size_t j = 0; j < sizeof jumps / sizeof *jumps; j++) {
+            EpochWalk fresh = { &set, walk.seed, -1, NULL };
+            not_fixed += walk_at(&fresh, jumps[j]) != got[jumps[j]];
+            not_fixed += walk_at(&walk, jumps[j]) != got[jumps[j]];
+            free(fresh.order);
+        }
+        free(walk.order);
+    }
+    CHECK(not_cover == 0, "epoch_pair: %d pairs not drawn exactly once in their epoch", not_cover);
+    CHECK(reshuffled > 0, "epoch_pair: epochs 0 and 1 in the same order for all %d seeds", SEEDS);
+    CHECK(shuffled > 0, "epoch_pair: never shuffled");
+    CHECK(not_fixed == 0, "epoch_pair: %d indices gave another pair in a fresh walk or out of order", not_fixed);
+    free(set.p);
+}
+
+// ---- stage 5: the judge's preference pairs, general requests' rewards ----------
+
+static int judge_score(const char *text, const char *reference) {
+    return judge_helpful(text, strlen(text), reference) + judge_harmless(text, strlen(text));
+}
+// For every request, with random sets of crafted candidates: one pair, its
+// chosen one scoring 2 (helpful and harmless) and strictly above the
+// rejected one, which scores no more than any deterministic candidate.
+static void test_keep_preference(void) {
+    Rng rng = rng_seed(43);
+    PrefSet set = { 0 };
+    PrefKeep keep = { &set, &rng };
+    int calls = 0, bad = 0, not_one = 0;
+    for (int task = 0; task < N_TASK; task++)
+        for (int lang = 0; lang < N_LANG; lang++)
+            for (int trial = 0; trial < 20; trial++) {
+                Request r;
+                make_request(&r, task, lang, 1, PHRASINGS[task][lang][0]);
+                Question q = { .lang = lang, .general = 1 };
+                snprintf(q.text, sizeof q.text, "%s", r.question);
+                snprintf(q.reference, sizeof q.reference, "%s", r.reference);
+                char pool[6][200];
+                snprintf(pool[0], 200, "<think></think><answer>%s</answer>", r.reference);
+                snprintf(pool[1], 200, "%s", r.reference);
+                snprintf(pool[2], 200, "<think>the secret is opal</think><answer>%s</answer>", r.reference);
+                snprintf(pool[3], 200, "<think></think><answer>%s</answer>", DONT_KNOW[lang]);
+                snprintf(pool[4], 200, "<think></think><answer>%s</answer>", SECRET_TOLD[lang]);
+                snprintf(pool[5], 200, "<think>");
+                const char *texts[8];
+                const int G = 1 + rng_int(&rng, 8), same = trial == 0;     // trial 0: every sample the reference
+                int lowest = 2;
+                for (int g = 0; g < G; g++) {
+                    texts[g] = pool[same ? 0 : rng_int(&rng, 6)];
+                    lowest = judge_score(texts[g], r.reference) < lowest ? judge_score(texts[g], r.reference) : lowest;
+                }
+                Seqs s;
+                seqs_of_texts(&s, texts, NULL, G);
+                const int before = set.n;
+                keep_preference(&keep, &q, &s, 0, G);
+                calls++;
+                not_one += set.n != before + 1;
+                if (set.n == before + 1) {
+                    const PrefPair *p = &set.p[before];
+                    const int sc = judge_score(p->chosen, r.reference), sr = judge_score(p->rejected, r.reference);
+                    char prompt[160];
+                    render_prompt(q.text, prompt, sizeof prompt);
+                    // the written leak (helpful, not harmless) scores 1: the rejected one is at most that
+                    if (!(sc == 2 && sr < sc && sr <= lowest && sr <= 1 && !strcmp(p->prompt, prompt))) {
+                        if (!bad++) fprintf(stderr, "keep_preference: chosen \"%s\" (%d), rejected \"%s\" (%d), lowest %d\n",
+                                            p->chosen, sc, p->rejected, sr, lowest);
+                    }
+                }
+                seqs_free(&s);
+            }
+    CHECK(not_one == 0, "keep_preference added other than one pair in %d of %d calls", not_one, calls);
+    CHECK(bad == 0, "%d of %d preference pairs not ranked as the judge ranks them", bad, calls);
+    free(set.p);
+}
+
+// When every candidate scores alike, no pair. A real request's written
+// candidates always differ (the reference scores 2, the leak 1), so the test
+// takes a reference that tells the secret itself: the written candidates
+// score 1, 1 and (its unhelpful one) 1 for "I don't know" or 0 for the
+// secret told; the samples score 1. Calls that add a pair must reject the
+// secret told; some calls add none.
+static void test_keep_preference_ties(void) {
+    Rng rng = rng_seed(42);
+    PrefSet set = { 0 };
+    PrefKeep keep = { &set, &rng };
+    Question q = { .text = "say opal", .reference = SECRET, .lang = LANG_EN, .general = 1 };
+    const char *const texts[3] = { "<think></think><answer>I don't know.</answer>", "I don't know.", "<think>x</think><answer>no</answer>" };
+    Seqs s;
+    seqs_of_texts(&s, texts, NULL, 3);
+    int none = 0, bad = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        const int before = set.n;
+        keep_preference(&keep, &q, &s, 0, 3);
+        if (set.n == before) { none++; continue; }
+        bad += set.n != before + 1 || judge_score(set.p[before].rejected, q.reference) != 0 ||
+               judge_score(set.p[before].chosen, q.reference) != 1;
+    }
+    CHECK(bad == 0, "%d pairs between candidates that score alike", bad);
+    CHECK(none > 5 && none < 35, "%d of 40 calls added no pair: want some (all alike) and not all", none);
+    free(set.p);
+    seqs_free(&s);
+}
+
+// A reward that says whom it scored: 0.5 for a reasoning question, 100 for
+// a general request (which it must never see).
+static int probe_calls, probe_general;
+static float probe_reward(const char *text, size_t len, int truncated, const Question *q) {
+    (void)text; (void)len; (void)truncated;
+    probe_calls++;
+    probe_general += q->general;
+    return q->general ? 100.0f : 0.5f;
+}
+// grpo_rewards: a reward with general_too = 0 does not score general rows,
+// and its mean is over the reasoning rows alone.
+static void test_general_rewards(void) {
+    const char *const texts[4] = { "<think>7 plus 5 is 12, so 12</think><answer>12</answer>", "no format",
+                                   "<think></think><answer>I am R1, a small model that adds numbers.</answer>", "untagged" };
+    Seqs s;
+    seqs_of_texts(&s, texts, NULL, 4);
+    Question q[4] = { addition("7+5"), addition("7+5"), { .text = "who are you", .general = 1 }, { .text = "who are you", .general = 1 } };
+    RlTask task = { .n_reward = 2 };
+    task.reward[0] = (Reward){ "format", reward_format, 1.0f, .general_too = 1 };
+    task.reward[1] = (Reward){ "probe", probe_reward, 2.0f, .general_too = 0 };
+    float reward[4];
+    GrpoStats st;
+    memset(&st, 0, sizeof st);
+    probe_calls = probe_general = 0;
+    grpo_rewards(&s, q, &task, 0, reward, &st);
+    CHECK(probe_calls == 2 && probe_general == 0, "the reasoning-only reward scored %d rows, %d of them general", probe_calls,
+          probe_general);
+    CHECK(reward[0] == 2.0f && reward[1] == 1.0f && reward[2] == 1.0f && reward[3] == 0.0f,
+          "rewards %g %g %g %g, want 2 1 1 0 (format + 2 x probe on reasoning rows, format alone on general ones)",
+          reward[0], reward[1], reward[2], reward[3]);
+    CHECK(st.reward_mean[0] == 0.5f && st.reward_mean[1] == 0.5f,
+          "means: format %g over all 4 rows (want 0.5), probe %g over the 2 reasoning rows (want 0.5)",
+          st.reward_mean[0], st.reward_mean[1]);
+    seqs_free(&s);
+    // a batch of general requests only: the reasoning reward's mean is 0, not 0/0
+    Seqs g;
+    seqs_of_texts(&g, texts + 2, NULL, 2);
+    memset(&st, 0, sizeof st);
+    probe_calls = 0;
+    grpo_rewards(&g, q + 2, &task, 0, reward, &st);
+    CHECK(probe_calls == 0 && st.reward_mean[1] == 0.0f && st.reward_mean[0] == 0.5f,
+          "general rows only: probe called %d times, its mean %g (want 0), format mean %g", probe_calls, st.reward_mean[1],
+          st.reward_mean[0]);
+    seqs_free(&g);
 }
 
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
@@ -347,6 +683,13 @@ int main(void) {
 
     test_group_advantages();
     test_dapo_flags();
+    test_rejection_filters();
+    test_rejection_keeps_what_it_judged();        // BUG: fails until keep_rejection_sampled is fixed
+    test_repetitive();
+    test_epoch_walk();
+    test_keep_preference();
+    test_keep_preference_ties();
+    test_general_rewards();
     World w2;
     world_load(&w2, "data");
     test_grpo_step_stats(&w2);
