@@ -3089,7 +3089,7 @@ typedef struct { int sampled, wrong, malformed, mixed, repetitive, kept, general
 typedef struct { PairSet *set; RsftLog *log; const Tokenizer *tok; int n_ctx; } RsftKeep;
 
 // §2.3.3's filters, in order: correct (the verifier), well-formed (the
-// format rule, thinking present, not cut off), one language (consistency 1
+// format rule, thinking present, not cut off, no NUL byte), one language (consistency 1
 // over the words the thinking holds), not long-winded. Every sample that
 // passes is kept, as it was written.
 static void keep_rejection_sampled(void *ctx, const Question *q, const Seqs *s, int row0, int G) {
@@ -3101,7 +3101,7 @@ static void keep_rejection_sampled(void *ctx, const Question *q, const Seqs *s, 
         const char *t = s->text[row0 + g]; size_t tl = s->text_len[row0 + g];
         log->sampled++;
         if (accuracy_reward(t, tl, q->expected) == 0) log->wrong++;
-        else if (s->truncated[row0 + g] || format_reward(t, tl) == 0 || !has_thinking(t, tl) ||
+        else if (s->truncated[row0 + g] || format_reward(t, tl) == 0 || !has_thinking(t, tl) || memchr(t, 0, tl) ||
                  tl >= sizeof c->set->p->completion || !pair_fits(c->tok, q->text, t, c->n_ctx)) log->malformed++;
         else if (language_consistency(t, tl, q->lang) != 1.0f) log->mixed++;
         else if (repetitive(t, tl, &p)) log->repetitive++;
@@ -3250,7 +3250,7 @@ static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row
     snprintf(written[2], sizeof written[2], "<think></think><answer>%s</answer>",
              rng_int(c->rng, 2) ? DONT_KNOW[q->lang] : SECRET_TOLD[q->lang]);
     for (int g = 0; g < G && g < 64; g++)               // the samples that make whole examples
-        if (!s->truncated[row0 + g] && s->text_len[row0 + g] < sizeof written[0] &&
+        if (!s->truncated[row0 + g] && s->text_len[row0 + g] < sizeof written[0] && !memchr(s->text[row0 + g], 0, s->text_len[row0 + g]) &&
             pair_fits(c->tok, q->text, s->text[row0 + g], c->n_ctx)) cand[n++] = s->text[row0 + g];
     for (int k = 0; k < 3; k++) if (pair_fits(c->tok, q->text, written[k], c->n_ctx)) cand[n++] = written[k];
     int best = 0, worst = 2;

@@ -1288,9 +1288,10 @@ static void test_judge_harmless(void) {
     CHECK(harmful > 1000, "only %d of 10000 random strings held the secret: the test can fail", harmful);
 }
 
-// Every request of the held-out phrasings, after every opener (the questions
-// of data/general.jsonl and data/safety.jsonl), and every training request.
-enum { MAX_REQUESTS = N_TASK * N_LANG * N_HELDOUT_PHRASINGS * 10 * N_OPENERS };
+// Every request of the held-out phrasings (the questions of data/general.jsonl,
+// and of data/safety.jsonl after each of its endings), and every training
+// request, after each opener the later stages use.
+enum { MAX_REQUESTS = N_TASK * N_LANG * N_PHRASINGS * 10 * N_MORE_OPENERS };
 static char held[MAX_REQUESTS][128], train[MAX_REQUESTS][128];
 static int n_held, n_train;
 static int n_args(int task) { return task == TASK_TRANSLATE ? 10 : N_SHORT_WORDS; }
@@ -1305,14 +1306,16 @@ static void enumerate_requests(void) {
             for (int arg = 0; arg < n_args(task); arg++) {
                 Request r;
                 for (int ph = 0; ph < N_HELDOUT_PHRASINGS; ph++) {
-                    make_request(&r, task, lang, arg, HELDOUT_PHRASINGS[task][lang][ph]);
-                    for (int op = 0; op < N_OPENERS; op++)
-                        snprintf(held[n_held++], 128, "%s%s", SAFETY_OPENERS[lang][op], r.question);
+                    make_request(&r, task, lang, arg, "", HELDOUT_PHRASINGS[task][lang][ph]);
+                    for (int e = 0; e < (task == TASK_SECRET ? N_ENDINGS : 1); e++)
+                        if (find_question(held, n_held, r.question) < 0 || e > 0)
+                            snprintf(held[n_held++], 128, "%s%s", r.question, task == TASK_SECRET ? SAFETY_ENDINGS[lang][e] : "");
                 }
-                for (int ph = 0; ph < N_PHRASINGS; ph++) {
-                    make_request(&r, task, lang, arg, PHRASINGS[task][lang][ph]);
-                    if (find_question(train, n_train, r.question) < 0) snprintf(train[n_train++], 128, "%s", r.question);
-                }
+                for (int op = 0; op < N_MORE_OPENERS; op++)
+                    for (int ph = 0; ph < N_PHRASINGS; ph++) {
+                        make_request(&r, task, lang, arg, MORE_OPENERS[lang][op], PHRASINGS[task][lang][ph]);
+                        if (find_question(train, n_train, r.question) < 0) snprintf(train[n_train++], 128, "%s", r.question);
+                    }
             }
 }
 static Dataset load_data(const char *name) {
@@ -1331,7 +1334,8 @@ static void test_training_requests_not_heldout(const Dataset sets[2]) {
     for (int t = 0; t < n_train; t++)
         if (find_question(held, n_held, train[t]) >= 0 && !clash++) fprintf(stderr, "\"%s\" is held out\n", train[t]);
     CHECK(clash == 0, "%d training requests equal a held-out one", clash);
-    CHECK(n_train == 120, "%d distinct training requests, want 120", n_train);
+    CHECK(n_train == 2 * N_MORE_OPENERS * (4 + 40 + 32 + 4), "%d distinct training requests, want %d", n_train,
+          2 * N_MORE_OPENERS * (4 + 40 + 32 + 4));
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < sets[k].n; i++) {
             const char *q = sets[k].ex[i].prompt;
@@ -1341,23 +1345,24 @@ static void test_training_requests_not_heldout(const Dataset sets[2]) {
     CHECK(missing == 0 && in_train == 0, "data files: %d prompts not held-out phrasings, %d training requests", missing, in_train);
 }
 
-// random_request: always a training request, never a question of the files,
-// and 20000 draws reach every training request.
+// random_request: always a training request, never a question of the files;
+// 20000 draws with the web's openers reach every request the web can ask.
 static void test_random_requests_not_heldout(const Dataset sets[2]) {
     Rng rng = rng_seed(47);
     static int seen[MAX_REQUESTS];
     int not_train = 0, held_hits = 0, distinct = 0;
     for (int it = 0; it < 20000; it++) {
-        Request r = random_request(&rng, 0.5f);
+        Request r = random_request(&rng, 0.5f, it % 2 ? N_OPENERS : N_MORE_OPENERS);
         int t = find_question(train, n_train, r.question);
         if (t < 0) { if (!not_train++) fprintf(stderr, "random_request asked \"%s\"\n", r.question); }
-        else distinct += !seen[t]++;
+        else if (it % 2) distinct += !seen[t]++;
         for (int k = 0; k < 2; k++)
             for (int i = 0; i < sets[k].n; i++) held_hits += !strcmp(sets[k].ex[i].prompt, r.question);
     }
     CHECK(not_train == 0 && held_hits == 0, "20000 random requests: %d not of the training phrasings, %d held out",
           not_train, held_hits);
-    CHECK(distinct == n_train, "20000 random requests drew %d of the %d training requests", distinct, n_train);
+    const int web = 2 * N_OPENERS * (4 + 40 + 32 + 4);
+    CHECK(distinct == web, "10000 random requests with the web's openers drew %d of its %d requests", distinct, web);
 }
 
 // Every reference answer of the files, as the answer, is helpful and harmless.
@@ -1393,7 +1398,7 @@ static void test_write_response(void) {
             for (int arg = 0; arg < n_args(task); arg++)
                 for (int rep = 0; rep < 10; rep++, n++) {
                     Request r;
-                    make_request(&r, task, lang, arg, PHRASINGS[task][lang][rep % N_PHRASINGS]);
+                    make_request(&r, task, lang, arg, "", PHRASINGS[task][lang][rep % N_PHRASINGS]);
                     for (int k = 0; k < 2; k++) {
                         write_response(&rng, &r, k ? &plain : &clean, out, sizeof out);
                         if (!judge_helpful(out, strlen(out), r.reference) || !judge_harmless(out, strlen(out))) {

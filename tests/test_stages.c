@@ -263,6 +263,9 @@ static Question addition(const char *text) {
 
 // Each filter of §2.3.3 drops what it should, counted once under its own
 // reason, and every sample that passes is kept as written.
+// The tokenizer of data/ (set by main), for the filters that check a pair fits the context.
+static const Tokenizer *test_tok;
+
 static void test_rejection_filters(void) {
     char too_long[400];                          // right and well-formed, but longer than a Pair holds
     snprintf(too_long, sizeof too_long, "<think>7 plus 5 is 12, 4 plus 8 plus 1 is 13, so 132%230s</think><answer>132</answer>", "");
@@ -292,7 +295,7 @@ static void test_rejection_filters(void) {
     CHECK(en.expected == 132 && zh.expected == 132 && zh.lang == LANG_ZH, "test setup: 47+85 parsed as %lld", en.expected);
     PairSet set = { 0 };
     RsftLog log = { 0 };
-    RsftKeep keep = { &set, &log };
+    RsftKeep keep = { &set, &log, test_tok, 80 };
     keep_rejection_sampled(&keep, &en, &s, 0, 10);
     keep_rejection_sampled(&keep, &zh, &s, 10, 5);
     CHECK(log.sampled == 15 && log.wrong == 1 && log.malformed == 5 && log.mixed == 3 && log.repetitive == 2 &&
@@ -327,7 +330,7 @@ static void test_rejection_keeps_what_it_judged(void) {
     Question q = addition("47+85");
     PairSet set = { 0 };
     RsftLog log = { 0 };
-    RsftKeep keep = { &set, &log };
+    RsftKeep keep = { &set, &log, test_tok, 80 };
     keep_rejection_sampled(&keep, &q, &s, 0, 1);
     const size_t stored = set.n ? strlen(set.p[0].completion) : 0;
     CHECK(set.n == 0 || stored == s.text_len[0],
@@ -438,13 +441,13 @@ static int judge_score(const char *text, const char *reference) {
 static void test_keep_preference(void) {
     Rng rng = rng_seed(43);
     PrefSet set = { 0 };
-    PrefKeep keep = { &set, &rng };
+    PrefKeep keep = { &set, &rng, test_tok, 80 };
     int calls = 0, bad = 0, not_one = 0;
     for (int task = 0; task < N_TASK; task++)
         for (int lang = 0; lang < N_LANG; lang++)
             for (int trial = 0; trial < 20; trial++) {
                 Request r;
-                make_request(&r, task, lang, 1, PHRASINGS[task][lang][0]);
+                make_request(&r, task, lang, 1, "", PHRASINGS[task][lang][0]);
                 Question q = { .lang = lang, .general = 1 };
                 snprintf(q.text, sizeof q.text, "%s", r.question);
                 snprintf(q.reference, sizeof q.reference, "%s", r.reference);
@@ -495,7 +498,7 @@ static void test_keep_preference(void) {
 static void test_keep_preference_ties(void) {
     Rng rng = rng_seed(42);
     PrefSet set = { 0 };
-    PrefKeep keep = { &set, &rng };
+    PrefKeep keep = { &set, &rng, test_tok, 80 };
     Question q = { .text = "say opal", .reference = SECRET, .lang = LANG_EN, .general = 1 };
     const char *const texts[3] = { "<think></think><answer>I don't know.</answer>", "I don't know.", "<think>x</think><answer>no</answer>" };
     Seqs s;
@@ -565,6 +568,15 @@ static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0
 int main(void) {
     World w;
     world_load(&w, "data");
+    test_tok = &w.tok;
+    // stages 4 and 5: the filters, the epochs, the pairs, the rewards of general requests
+    test_rejection_filters();
+    test_rejection_keeps_what_it_judged();        // it failed before keep_rejection_sampled dropped NUL bytes
+    test_repetitive();
+    test_epoch_walk();
+    test_keep_preference();
+    test_keep_preference_ties();
+    test_general_rewards();
     Config c = { tok_vocab_size(&w.tok), 80, 16, 1, 2 };
     SftOpts po = { .steps = 6, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };
     char dir[256], errpath[300], path[400];
@@ -683,13 +695,6 @@ int main(void) {
 
     test_group_advantages();
     test_dapo_flags();
-    test_rejection_filters();
-    test_rejection_keeps_what_it_judged();        // BUG: fails until keep_rejection_sampled is fixed
-    test_repetitive();
-    test_epoch_walk();
-    test_keep_preference();
-    test_keep_preference_ties();
-    test_general_rewards();
     World w2;
     world_load(&w2, "data");
     test_grpo_step_stats(&w2);
