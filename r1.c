@@ -5515,6 +5515,15 @@ static int cmd_zero(const Args *a, World *w) {
     return 0;
 }
 
+// The two checkpoints of a stage that rejection-samples one model and
+// fine-tunes the base: --model (default_model, made by stage want) and --base.
+static void load_sampled_and_base(const Args *a, World *w, Model *sampled, const char *default_model, const char *want,
+                                  const char *hint, Model *base) {
+    load_stage_or_die(a->model ? a->model : default_model, sampled, &w->tok, w->data_dir, want, hint);
+    load_stage_or_die(a->base ? a->base : "runs/base", base, &w->tok, w->data_dir, "base", "./r1 pretrain");
+    need_additions(w);
+}
+
 static void write_pairs_jsonl(const char *dir, const char *name, const PairSet *set);   // below
 static void write_text_file(const char *dir, const char *name, const char *text);
 
@@ -5527,9 +5536,7 @@ static int cmd_coldstart(const Args *a, World *w) {
     if (given(a, ARG(questions))) co.questions = a->questions;
     if (co.written > co.questions) co.written = co.questions;
     Model zero, base;
-    load_stage_or_die(a->model ? a->model : "runs/zero", &zero, &w->tok, w->data_dir, "r1_zero", "./r1 zero");
-    load_stage_or_die(a->base ? a->base : "runs/base", &base, &w->tok, w->data_dir, "base", "./r1 pretrain");
-    need_additions(w);
+    load_sampled_and_base(a, w, &zero, "runs/zero", "r1_zero", "./r1 zero", &base);
     const char *out = stage_dir(a, "runs/coldstart");
     double t0 = now_seconds();
     if (!a->quiet) printf("stage 2: cold start -- sampling R1-Zero %d times on each of %d fresh questions, "
@@ -5615,9 +5622,7 @@ static int cmd_rsft(const Args *a, World *w) {
     if (given(a, ARG(questions))) so.questions = a->questions;
     SftOpts o = sft_from_args(a, RSFT_DEFAULTS);
     Model rl, base;
-    load_stage_or_die(a->model ? a->model : "runs/reason", &rl, &w->tok, w->data_dir, "reasoning_rl", "./r1 reason");
-    load_stage_or_die(a->base ? a->base : "runs/base", &base, &w->tok, w->data_dir, "base", "./r1 pretrain");
-    need_additions(w);
+    load_sampled_and_base(a, w, &rl, "runs/reason", "reasoning_rl", "./r1 reason", &base);
     const char *out = stage_dir(a, "runs/rsft");
     double t0 = now_seconds();
     if (!a->quiet) printf("stage 4: rejection sampling -- the reasoning-RL model %d times on each of %d fresh questions, "
