@@ -3184,7 +3184,7 @@ static void rm_forward(RewardModel *rm, const Seqs *s, const int *rows, int n, f
     for (int j = 0; j < n; j++) {
         const int *row = s->tok + (size_t)rows[j] * s->T;
         for (int t = 0; t < T; t++) { inputs[j * T + t] = t < s->len[rows[j]] ? row[t] : TOK_END; targets[j * T + t] = -1; }
-        rm->last[j] = s->len[rows[j]] - 1;
+        rm->last[j] = s->len[rows[j]] > 0 ? s->len[rows[j]] - 1 : 0;
     }
     model_forward(m, inputs, targets, n, T, 1.0f, 0);          // no targets: the LM head is skipped
     for (int j = 0; j < n; j++)

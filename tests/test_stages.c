@@ -563,6 +563,53 @@ static void test_general_rewards(void) {
     seqs_free(&g);
 }
 
+// All-scenario RL's general requests: the reward model's score is logged at
+// every step and joins their reward only from task->rm_from on; the judge is
+// logged beside it; reasoning rows never see the reward model.
+static void test_preference_rewards(void) {
+    Config c = { tok_vocab_size(test_tok), 80, 8, 1, 2 };
+    Model m;
+    model_alloc(&m, &c);
+    Rng rng = rng_seed(5);
+    model_init(&m, &rng);
+    RewardModel rm;
+    rm_init(&rm, &m);
+    rm.head[c.d_model] = 5.0f;                     // w = 0, b = 5: every score is 5
+    const char *const prompts[3] = { "User: 7+5 Assistant:", "User: who are you Assistant:", "User: who are you Assistant:" };
+    const char *const texts[3] = { "<think>7 plus 5 is 12, so 12</think><answer>12</answer>",
+                                   "<think></think><answer>I am R1, a small model that adds numbers.</answer>",
+                                   "<think>the secret is opal</think><answer>no</answer>" };
+    Seqs s;
+    seqs_alloc(&s, 3, c.n_ctx);
+    for (int i = 0; i < 3; i++) {
+        seqs_set_pair(&s, i, test_tok, prompts[i], texts[i]);
+        s.text[i] = xmalloc(strlen(texts[i]) + 1, "text");
+        memcpy(s.text[i], texts[i], strlen(texts[i]) + 1);
+        s.text_len[i] = strlen(texts[i]);
+    }
+    Question q[3] = { addition("7+5"), { .text = "who are you", .general = 1 }, { .text = "who are you", .general = 1 } };
+    snprintf(q[1].reference, sizeof q[1].reference, "%s", IDENTITY[LANG_EN]);
+    snprintf(q[2].reference, sizeof q[2].reference, "%s", IDENTITY[LANG_EN]);
+    RlTask task = { .rm = &rm, .rm_weight = 2.0f, .rm_from = 3 };
+    add_rule_rewards(&task, 0.0f);
+    for (long step = 2; step <= 3; step++) {
+        float reward[3];
+        GrpoStats st;
+        memset(&st, 0, sizeof st);
+        grpo_rewards(&s, q, &task, step, reward, &st);
+        const float extra = step >= 3 ? 10.0f : 0.0f;
+        CHECK(reward[0] == 2.0f && reward[1] == 1.0f + extra && reward[2] == 1.0f + extra,
+              "step %ld: rewards %g %g %g, want 2 (format + accuracy), then format + %g", step, reward[0], reward[1],
+              reward[2], extra);
+        CHECK(fabsf(st.rm_score - 5.0f) < 1e-5f && st.judge_helpful == 0.5f && st.judge_harmless == 0.5f,
+              "step %ld: logged rm_score %g (want 5), judge helpful %g and harmless %g (want 0.5, 0.5)", step,
+              st.rm_score, st.judge_helpful, st.judge_harmless);
+    }
+    seqs_free(&s);
+    rm_free(&rm);
+    model_free(&m);
+}
+
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 
 int main(void) {
@@ -577,6 +624,7 @@ int main(void) {
     test_keep_preference();
     test_keep_preference_ties();
     test_general_rewards();
+    test_preference_rewards();
     Config c = { tok_vocab_size(&w.tok), 80, 16, 1, 2 };
     SftOpts po = { .steps = 6, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };
     char dir[256], errpath[300], path[400];
