@@ -5158,9 +5158,10 @@ typedef struct {
     const char *base;      // the base model a supervised stage starts from
     long seed;
     int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, force, questions, rm_from;
+    int d_model, n_layer, n_head;   // the shape of a model pretrain makes (default the demo's)
     float lr, beta, clip, clip_high, temperature, top_p, lang_reward;
     const char *text;      // the positional argument of ask / score
-    unsigned char given[32]; // given[k]: FLAGS[k] was on the command line
+    unsigned char given[40]; // given[k]: FLAGS[k] was on the command line
 } Args;
 
 typedef struct {
@@ -5202,6 +5203,9 @@ static const Flag FLAGS[] = {
     { "--base", 's', ARG(base), 0, 0, "coldstart rsft", "the base model to fine-tune (coldstart, rsft; default runs/base)" },
     { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason align", "weight of the language-consistency reward (0: off; reason, align: 1, zero: 0)" },
     { "--rm-from", 'i', ARG(rm_from), 0, 1000000, "align", "the GRPO step the reward model's reward starts at (default 60 of 100; 0: from the start)" },
+    { "--d-model", 'i', ARG(d_model), 1, 4096, "pretrain", "the model's width D (default 96, the demo's; a distillation student: 48)" },
+    { "--layers", 'i', ARG(n_layer), 1, 64, "pretrain", "the model's number of layers (default 3)" },
+    { "--heads", 'i', ARG(n_head), 1, 4096, "pretrain", "attention heads, a divisor of --d-model (default 4)" },
     { "--force", 'b', ARG(force), 0, 0, "make-data", "replace the files of an existing data dir (models trained with its tokenizer stop loading)" },
 };
 #define N_FLAGS ((int)(sizeof FLAGS / sizeof *FLAGS))
@@ -5354,10 +5358,9 @@ static GrpoOpts grpo_from_args(const Args *a, GrpoOpts o) {
 }
 
 // Stage 0 into a run folder: model.safetensors, metrics.csv, state.bin.
-static void run_pretrain(Model *m, const World *w, const SftOpts *po, long seed, const RunIO *io) {
+static void run_pretrain(Model *m, const World *w, const Config *c, const SftOpts *po, long seed, const RunIO *io) {
     Rng rng = rng_seed((uint64_t)seed);
-    Config c = demo_config(w);
-    model_alloc(m, &c);
+    model_alloc(m, c);
     model_init(m, &rng);
     make_dir(io->out);
     lock_run_dir(io->out);
@@ -5463,7 +5466,7 @@ static int cmd_demo(const Args *a, World *w) {
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
         RunIO io = { base_dir, 250, 1, a->quiet, sft_identity(&po, a->seed, w, id, sizeof id), &w->tok };
-        run_pretrain(&m, w, &po, a->seed, &io);
+        run_pretrain(&m, w, &want, &po, a->seed, &io);
     }
     print_precondition(&m, w, a->seed);
     RunOpts ro = rl_run_opts(a, out, 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
@@ -5487,11 +5490,17 @@ static int cmd_demo(const Args *a, World *w) {
 
 static int cmd_pretrain(const Args *a, World *w) {
     SftOpts po = sft_from_args(a, PRETRAIN_DEFAULTS);
+    Config c = demo_config(w);                      // the demo's shape, or the one the flags give
+    if (given(a, ARG(d_model))) c.d_model = a->d_model;
+    if (given(a, ARG(n_layer))) c.n_layer = a->n_layer;
+    if (given(a, ARG(n_head))) c.n_head = a->n_head;
+    const char *bad = config_check(&c);
+    if (bad) die(EXIT_USAGE, "--d-model %d --layers %d --heads %d: %s", c.d_model, c.n_layer, c.n_head, bad);
     Model m;
     char id[512];
     RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet,
                  sft_identity(&po, a->seed, w, id, sizeof id), &w->tok };
-    run_pretrain(&m, w, &po, a->seed, &io);
+    run_pretrain(&m, w, &c, &po, a->seed, &io);
     const char *out = io.out;
     printf("wrote %s/model.safetensors\n", out);
     model_free(&m);

@@ -197,6 +197,12 @@ for c in demo pretrain zero coldstart reason rsft align eval ask score make-data
 done
 expect_err 2 --Steps "pretrain: flag names are case-sensitive" "$R1" pretrain --Steps 1 $SAFE_pretrain
 expect_err 2 --steps=1 "pretrain: --steps=1 is not a flag" "$R1" pretrain --steps=1 $SAFE_pretrain
+# another model shape (a distillation student's): the checkpoint says so; a shape that cannot be is refused
+if expect_ok "pretrain --d-model 48 --layers 2" "$R1" pretrain --d-model 48 --layers 2 --steps 1 --batch 2 --out "$TMP/student" --quiet; then
+    head -c 300 "$TMP/student/model.safetensors" | grep -q '"d_model":"48","n_layer":"2","n_head":"4"'
+    check $? "pretrain --d-model 48 --layers 2: the checkpoint's metadata does not say d_model 48, n_layer 2"
+fi
+expect_err 2 "n_head must divide d_model" "pretrain --d-model 50 (4 heads do not divide it)" "$R1" pretrain --d-model 50 $SAFE_pretrain
 
 # flags that belong to another command
 expect_err 2 --steps "score: --steps belongs to training commands" "$R1" score --steps 1 $SAFE_score
