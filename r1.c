@@ -2901,7 +2901,7 @@ static int readable_thinking(const char *s, size_t n, int lang) {
 }
 
 // A set of supervised examples: prompts (the template around a question) and completions.
-typedef struct { char prompt[96]; char completion[256]; } Pair;
+typedef struct { char prompt[160]; char completion[256]; } Pair;
 typedef struct { Pair *p; int n, cap; } PairSet;
 static void pairs_add(PairSet *set, const char *question, const char *completion) {
     if (set->n == set->cap) {
@@ -3395,6 +3395,25 @@ static void train_all_scenarios_rl(Model *policy, const World *w, const GrpoOpts
     add_rule_rewards(&task, o->lang_reward);
     rl_loop(policy, w, o, &task, "all_scenarios", "Stage 5: RL for all scenarios, rule rewards + a reward model",
             ro, rng, before, after);
+}
+
+// ----------------------------------------------------------------------------
+// stage 6: distillation (paper §2.4): the final model writes the training
+// data, and a smaller base is fine-tuned on it
+//
+// "we directly fine-tuned open-source models like Qwen and Llama using the
+// 800k samples curated with DeepSeek-R1, as detailed in §2.3.3": the same
+// rejection-sampled reasoning set and general set as stage 4, now sampled
+// from the aligned model, and SFT of a smaller student base (pretrained on
+// the same corpus with ./r1 pretrain --d-model 48 --layers 2) for two epochs.
+// The paper's comparison (Table 6) is against the same student trained with
+// RL directly: ./r1 zero --model runs/student_base.
+static void distill(Model *student, const World *w, const SftOpts *o, PairSet *set, Rng *rng, const RunIO *io) {
+    EpochWalk walk = { set, rng_u64(rng), -1, NULL };
+    PairSource src = { epoch_pair, &walk };
+    sft_loop(student, w, o, src, "distilled", "Stage 6: distillation, SFT of a smaller base on the final model's samples",
+             rng, io);
+    free(walk.order);
 }
 
 // ============================================================================
@@ -5175,19 +5194,19 @@ typedef struct {
 
 #define ARG(f) offsetof(Args, f)
 static const Flag FLAGS[] = {
-    { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench coldstart reason rsft align", "checkpoint file or run folder (zero, coldstart, reason, rsft, align: default the previous stage's, runs/base, runs/zero, runs/coldstart, runs/reason, runs/rsft)" },
-    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason rsft align", "run folder to write" },
+    { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench coldstart reason rsft align distill", "checkpoint file or run folder (zero, coldstart, reason, rsft, align, distill: default the previous stage's, runs/base, runs/zero, runs/coldstart, runs/reason, runs/rsft, runs/align)" },
+    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "run folder to write" },
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
-    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason rsft align", "folder with tokenizer.txt and the benchmarks" },
-    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason rsft align", "random seed" },
-    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason rsft align", "steps (pretrain, coldstart, rsft: optimizer steps, rsft's default two epochs; demo, zero, reason, align: GRPO steps; bench: timed runs, at most 15)" },
-    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason rsft align", "threads (default: one per core this process may use)" },
-    { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align", "print only the summary" },
-    { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align", "continue from the state saved in --out" },
-    { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero coldstart reason rsft align", "save checkpoint and state every N steps" },
+    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason rsft align distill", "folder with tokenizer.txt and the benchmarks" },
+    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason rsft align distill", "random seed" },
+    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason rsft align distill", "steps (pretrain, coldstart, rsft, distill: optimizer steps, rsft's and distill's default two epochs; demo, zero, reason, align: GRPO steps; bench: timed runs, at most 15)" },
+    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason rsft align distill", "threads (default: one per core this process may use)" },
+    { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align distill", "print only the summary" },
+    { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "continue from the state saved in --out" },
+    { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero coldstart reason rsft align distill", "save checkpoint and state every N steps" },
     { "--json", 'b', ARG(json), 0, 0, "eval ask bench", "machine-readable output" },
     { "--k", 'i', ARG(k), 1, 256, "eval", "samples per question for pass@1 and cons@k" },
-    { "--batch", 'i', ARG(batch), 1, 4096, "pretrain coldstart rsft", "examples per step" },
+    { "--batch", 'i', ARG(batch), 1, 4096, "pretrain coldstart rsft distill", "examples per step" },
     { "--prompts", 'i', ARG(prompts), 1, 4096, "demo zero reason align", "questions per GRPO step" },
     { "--group", 'i', ARG(group), 2, 256, "demo zero reason align", "G: outputs sampled per question (TRL: num_generations)" },
     { "--mu", 'i', ARG(mu), 1, 64, "demo zero reason align", "GRPO updates per batch (TRL: num_iterations)" },
@@ -5196,11 +5215,11 @@ static const Flag FLAGS[] = {
     { "--clip", 'f', ARG(clip), 0, 10, "demo zero reason align", "clip range epsilon (TRL: epsilon)" },
     { "--clip-high", 'f', ARG(clip_high), 0, 10, "demo zero reason align", "upper clip range (TRL: epsilon_high; DAPO default 0.28)" },
     { "--ref-reset", 'i', ARG(ref_reset), 0, 1000000, "demo zero reason align", "copy the policy into the reference every N steps (0: never)" },
-    { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason rsft align", "peak learning rate" },
+    { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason rsft align distill", "peak learning rate" },
     { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason align", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
-    { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, 3000; align: general requests for the preference pairs, 1500)" },
-    { "--base", 's', ARG(base), 0, 0, "coldstart rsft", "the base model to fine-tune (coldstart, rsft; default runs/base)" },
+    { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align distill", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, distill: of the aligned model, 3000; align: general requests for the preference pairs, 1500)" },
+    { "--base", 's', ARG(base), 0, 0, "coldstart rsft distill", "the base model to fine-tune (coldstart, rsft: default runs/base; distill: runs/student_base)" },
     { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason align", "weight of the language-consistency reward (0: off; reason, align: 1, zero: 0)" },
     { "--rm-from", 'i', ARG(rm_from), 0, 1000000, "align", "the GRPO step the reward model's reward starts at (default 60 of 100; 0: from the start)" },
     { "--d-model", 'i', ARG(d_model), 1, 4096, "pretrain", "the model's width D (default 96, the demo's; a distillation student: 48)" },
@@ -5226,6 +5245,7 @@ static const Command COMMANDS[] = {
     { "reason", "", "stage 3: reasoning RL from the cold start, accuracy + format + language rewards" },
     { "rsft", "", "stage 4: rejection sampling of the reasoning-RL model + general data, SFT of the base" },
     { "align", "", "stage 5: a reward model from the judge's pairs, then RL for all scenarios" },
+    { "distill", "", "stage 6: the final model's rejection-sampled data, SFT of a smaller student base" },
     { "eval", "", "pass@1, cons@k and greedy on additions; helpfulness and harmlessness on other requests" },
     { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
     { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
@@ -5527,9 +5547,9 @@ static int cmd_zero(const Args *a, World *w) {
 // The two checkpoints of a stage that rejection-samples one model and
 // fine-tunes the base: --model (default_model, made by stage want) and --base.
 static void load_sampled_and_base(const Args *a, World *w, Model *sampled, const char *default_model, const char *want,
-                                  const char *hint, Model *base) {
+                                  const char *hint, Model *base, const char *default_base, const char *base_hint) {
     load_stage_or_die(a->model ? a->model : default_model, sampled, &w->tok, w->data_dir, want, hint);
-    load_stage_or_die(a->base ? a->base : "runs/base", base, &w->tok, w->data_dir, "base", "./r1 pretrain");
+    load_stage_or_die(a->base ? a->base : default_base, base, &w->tok, w->data_dir, "base", base_hint);
     need_additions(w);
 }
 
@@ -5545,7 +5565,7 @@ static int cmd_coldstart(const Args *a, World *w) {
     if (given(a, ARG(questions))) co.questions = a->questions;
     if (co.written > co.questions) co.written = co.questions;
     Model zero, base;
-    load_sampled_and_base(a, w, &zero, "runs/zero", "r1_zero", "./r1 zero", &base);
+    load_sampled_and_base(a, w, &zero, "runs/zero", "r1_zero", "./r1 zero", &base, "runs/base", "./r1 pretrain");
     const char *out = stage_dir(a, "runs/coldstart");
     double t0 = now_seconds();
     if (!a->quiet) printf("stage 2: cold start -- sampling R1-Zero %d times on each of %d fresh questions, "
@@ -5631,7 +5651,7 @@ static int cmd_rsft(const Args *a, World *w) {
     if (given(a, ARG(questions))) so.questions = a->questions;
     SftOpts o = sft_from_args(a, RSFT_DEFAULTS);
     Model rl, base;
-    load_sampled_and_base(a, w, &rl, "runs/reason", "reasoning_rl", "./r1 reason", &base);
+    load_sampled_and_base(a, w, &rl, "runs/reason", "reasoning_rl", "./r1 reason", &base, "runs/base", "./r1 pretrain");
     const char *out = stage_dir(a, "runs/rsft");
     double t0 = now_seconds();
     if (!a->quiet) printf("stage 4: rejection sampling -- the reasoning-RL model %d times on each of %d fresh questions, "
@@ -5711,6 +5731,47 @@ static int cmd_align(const Args *a, World *w) {
     rm_free(&rm);
     free(train.p); free(heldout.p);
     model_free(&m);
+    return 0;
+}
+
+// Stage 6: the aligned model samples the rejection-sampled set of stage 4
+// (distill.jsonl, TRL's prompt/completion; its composition in distill.txt),
+// and a smaller base is fine-tuned on it for two epochs.
+static int cmd_distill(const Args *a, World *w) {
+    RsftOpts so = RSFT_SET;
+    if (given(a, ARG(questions))) so.questions = a->questions;
+    SftOpts o = sft_from_args(a, RSFT_DEFAULTS);
+    Model teacher, student;
+    load_sampled_and_base(a, w, &teacher, "runs/align", "all_scenarios", "./r1 align", &student,
+                          "runs/student_base", "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base");
+    const char *out = stage_dir(a, "runs/distill");
+    double t0 = now_seconds();
+    if (!a->quiet) printf("stage 6: distillation -- the final model %d times on each of %d fresh questions, then SFT "
+                          "of the student base (%zu parameters, the teacher has %zu)\n", so.samples, so.questions,
+                          student.num_params, teacher.num_params);
+    Rng rng = rng_seed((uint64_t)a->seed + 7);
+    PairSet set = { 0 };
+    RsftLog log = { 0 };
+    gather_rejection_sampled(&teacher, w, &so, &rng, &set, &log);
+    if (log.kept == 0) die(EXIT_DATA, "distill: none of %d samples passed the filters (is %s the aligned model?)",
+                           log.sampled, a->model ? a->model : "runs/align");
+    if (!given(a, ARG(steps))) o.steps = (so.epochs * set.n + o.batch - 1) / o.batch;
+    o.warmup = RSFT_DEFAULTS.warmup < o.steps ? RSFT_DEFAULTS.warmup : o.steps;
+    char info[1024];
+    snprintf(info, sizeof info, "distillation set: %d examples = %d reasoning + %d non-reasoning (%d of them with a "
+             "chain of thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, "
+             "%d long-winded, %d kept\n", set.n, log.kept, log.general, log.general_thought, log.sampled, log.wrong,
+             log.malformed, log.mixed, log.repetitive, log.kept);
+    write_pairs_jsonl(out, "distill.jsonl", &set);
+    write_text_file(out, "distill.txt", info);
+    if (!a->quiet) printf("%sstage 6: SFT of the student on them, %d steps x %d examples\n", info, o.steps, o.batch);
+    char id[512];
+    RunIO io = { out, given(a, ARG(save_every)) ? a->save_every : 100, a->resume, a->quiet,
+                 sft_identity(&o, a->seed, w, id, sizeof id), &w->tok };
+    distill(&student, w, &o, &set, &rng, &io);
+    print_held_out(&student, w, a->seed, "distilled student", out, t0);
+    free(set.p);
+    model_free(&teacher); model_free(&student);
     return 0;
 }
 
@@ -6175,7 +6236,8 @@ int main(int argc, char **argv) {
     int rc = !strcmp(cmd, "demo") ? cmd_demo(&a, &w) : !strcmp(cmd, "pretrain") ? cmd_pretrain(&a, &w)
            : !strcmp(cmd, "zero") ? cmd_zero(&a, &w) : !strcmp(cmd, "coldstart") ? cmd_coldstart(&a, &w)
            : !strcmp(cmd, "reason") ? cmd_reason(&a, &w) : !strcmp(cmd, "rsft") ? cmd_rsft(&a, &w)
-           : !strcmp(cmd, "align") ? cmd_align(&a, &w) : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
+           : !strcmp(cmd, "align") ? cmd_align(&a, &w) : !strcmp(cmd, "distill") ? cmd_distill(&a, &w)
+           : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
            : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : cmd_bench(&a, &w);
     world_free(&w);
     return rc;

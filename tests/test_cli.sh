@@ -152,6 +152,7 @@ SAFE_coldstart="--model $TMP/base --base $TMP/base --data-dir $DD --questions 2 
 SAFE_reason="--model $TMP/base --data-dir $DD --steps 1 --prompts 2 --group 2 --out $TMP/junk --quiet"
 SAFE_rsft="--model $TMP/base --base $TMP/base --data-dir $DD --questions 2 --steps 1 --out $TMP/junk --quiet"
 SAFE_align="--model $TMP/base --data-dir $DD --questions 2 --steps 1 --prompts 2 --group 2 --out $TMP/junk --quiet"
+SAFE_distill="--model $TMP/base --base $TMP/base --data-dir $DD --questions 2 --steps 1 --out $TMP/junk --quiet"
 SAFE_eval="--model $TMP/base --data $TMP/two.jsonl --k 1 --quiet"
 SAFE_ask="--model $TMP/base 1+2"
 SAFE_score="--model $TMP/base 1+2"
@@ -170,7 +171,7 @@ else ok; fi
 for h in --help -h help; do
     run "$R1" "$h"
     ok_=1
-    for c in demo pretrain zero coldstart reason rsft align eval ask score make-data; do
+    for c in demo pretrain zero coldstart reason rsft align distill eval ask score make-data; do
         grep -q "^  $c " "$TMP/out" || ok_=0
     done
     if [ "$rc" -ne 0 ] || [ "$ok_" -ne 1 ] || [ -s "$TMP/err" ]; then
@@ -178,7 +179,7 @@ for h in --help -h help; do
     else ok; fi
 done
 
-for c in demo pretrain zero coldstart reason rsft align eval ask score make-data; do
+for c in demo pretrain zero coldstart reason rsft align distill eval ask score make-data; do
     run "$R1" "$c" --help
     if [ "$rc" -ne 0 ] || ! grep -q "^usage: ./r1 $c" "$TMP/out" || [ -s "$TMP/err" ]; then
         fail "./r1 $c --help: expected exit 0 and 'usage: ./r1 $c' on stdout"
@@ -191,7 +192,7 @@ expect_err 2 "" "empty command" "$R1" ""
 
 # ---- flags -------------------------------------------------------------------
 
-for c in demo pretrain zero coldstart reason rsft align eval ask score make-data; do
+for c in demo pretrain zero coldstart reason rsft align distill eval ask score make-data; do
     eval "safe=\$SAFE_$(echo "$c" | tr - _)"
     expect_err 2 --frobnicate "$c: unknown flag" "$R1" "$c" --frobnicate $safe
 done
@@ -399,6 +400,8 @@ if expect_ok "zero --steps 1 from the tiny base (for the chain)" \
             # a model trained for a few steps gets nothing right: a clear error, not an empty set
             expect_err 1 "passed the filters" "rsft from a reasoning-RL model that is never right" \
                 "$R1" rsft --model "$TMP/rs" --base "$TMP/base" --data-dir "$DD" --questions 4 --out "$TMP/rsft" --quiet
+            expect_err 1 "stage 'reasoning_rl'" "distill from reasoning RL, not the aligned model" \
+                "$R1" distill --model "$TMP/rs" --base "$TMP/base" --data-dir "$DD" --questions 2 --out "$TMP/ds" --quiet
             expect_err 1 "stage 'reasoning_rl'" "align from reasoning RL, not rsft" \
                 "$R1" align --model "$TMP/rs" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/al" --quiet
         fi
