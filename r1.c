@@ -5643,45 +5643,65 @@ static void print_held_out(Model *m, const World *w, long seed, const char *stag
     kv_free(&kv);
 }
 
-// Stage 4: rejection-sample the reasoning-RL model, add general data, write
-// the set to the run folder (rsft.jsonl, TRL's prompt/completion fields, and
-// its composition in rsft.txt), then fine-tune the base on it for two epochs.
-static int cmd_rsft(const Args *a, World *w) {
+// Stages 4 and 6 alike: rejection-sample one model, add general data, write
+// the set to the run folder (NAME.jsonl, TRL's prompt/completion fields, and
+// its composition in NAME.txt), then fine-tune a base on it for two epochs.
+typedef struct {
+    int number; const char *title;              // "stage 4: rejection sampling"
+    const char *model, *want, *hint, *sampled;  // the model sampled: default folder, its stage, what makes it, its name
+    const char *base, *base_hint;               // the base fine-tuned: default folder, what makes it
+    const char *out, *name, *set_name;          // default run folder; the set's files and its name
+    uint64_t seed_offset;
+    void (*train)(Model *base, const World *w, const SftOpts *o, PairSet *set, Rng *rng, const RunIO *io);
+} SampledStage;
+static const SampledStage RSFT_STAGE = { 4, "rejection sampling", "runs/reason", "reasoning_rl", "./r1 reason",
+    "the reasoning-RL model", "runs/base", "./r1 pretrain", "runs/rsft", "rsft", "rejection-sampled SFT set", 5,
+    rejection_sample_sft };
+static const SampledStage DISTILL_STAGE = { 6, "distillation", "runs/align", "all_scenarios", "./r1 align",
+    "the final (aligned) model", "runs/student_base", "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base",
+    "runs/distill", "distill", "distillation set", 7, distill };
+
+static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
     RsftOpts so = RSFT_SET;
     if (given(a, ARG(questions))) so.questions = a->questions;
     SftOpts o = sft_from_args(a, RSFT_DEFAULTS);
-    Model rl, base;
-    load_sampled_and_base(a, w, &rl, "runs/reason", "reasoning_rl", "./r1 reason", &base, "runs/base", "./r1 pretrain");
-    const char *out = stage_dir(a, "runs/rsft");
+    Model sampled, base;
+    load_sampled_and_base(a, w, &sampled, st->model, st->want, st->hint, &base, st->base, st->base_hint);
+    const char *out = stage_dir(a, st->out);
     double t0 = now_seconds();
-    if (!a->quiet) printf("stage 4: rejection sampling -- the reasoning-RL model %d times on each of %d fresh questions, "
-                          "keeping the good ones\n", so.samples, so.questions);
-    Rng rng = rng_seed((uint64_t)a->seed + 5);
+    if (!a->quiet) printf("stage %d: %s -- %s (%zu parameters) %d times on each of %d fresh questions, keeping the good "
+                          "ones, for a base of %zu\n", st->number, st->title, st->sampled, sampled.num_params, so.samples,
+                          so.questions, base.num_params);
+    Rng rng = rng_seed((uint64_t)a->seed + st->seed_offset);
     PairSet set = { 0 };
     RsftLog log = { 0 };
-    gather_rejection_sampled(&rl, w, &so, &rng, &set, &log);
-    if (log.kept == 0) die(EXIT_DATA, "rsft: none of %d samples passed the filters (is %s a reasoning-RL model?)",
-                           log.sampled, a->model ? a->model : "runs/reason");
+    gather_rejection_sampled(&sampled, w, &so, &rng, &set, &log);
+    if (log.kept == 0) die(EXIT_DATA, "%s: none of %d samples passed the filters (is %s %s?)", st->name, log.sampled,
+                           a->model ? a->model : st->model, st->sampled);
     if (!given(a, ARG(steps))) o.steps = (so.epochs * set.n + o.batch - 1) / o.batch;
     o.warmup = RSFT_DEFAULTS.warmup < o.steps ? RSFT_DEFAULTS.warmup : o.steps;
-    char info[1024];
-    snprintf(info, sizeof info, "rejection-sampled SFT set: %d examples = %d reasoning + %d non-reasoning (%d of them "
-             "with a chain of thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, "
-             "%d long-winded, %d kept\n", set.n, log.kept, log.general, log.general_thought, log.sampled, log.wrong,
+    char info[1024], file[64];
+    snprintf(info, sizeof info, "%s: %d examples = %d reasoning + %d non-reasoning (%d of them with a chain of "
+             "thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, %d long-winded, "
+             "%d kept\n", st->set_name, set.n, log.kept, log.general, log.general_thought, log.sampled, log.wrong,
              log.malformed, log.mixed, log.repetitive, log.kept);
-    write_pairs_jsonl(out, "rsft.jsonl", &set);
-    write_text_file(out, "rsft.txt", info);
-    if (!a->quiet) printf("%sstage 4: SFT of the base on them, %d steps x %d examples (%.1f epochs)\n", info, o.steps,
-                          o.batch, (double)o.steps * o.batch / set.n);
+    snprintf(file, sizeof file, "%s.jsonl", st->name);
+    write_pairs_jsonl(out, file, &set);
+    snprintf(file, sizeof file, "%s.txt", st->name);
+    write_text_file(out, file, info);
+    if (!a->quiet) printf("%sstage %d: SFT of the base on them, %d steps x %d examples (%.1f epochs)\n", info,
+                          st->number, o.steps, o.batch, (double)o.steps * o.batch / set.n);
     char id[512];
     RunIO io = { out, given(a, ARG(save_every)) ? a->save_every : 100, a->resume, a->quiet,
                  sft_identity(&o, a->seed, w, id, sizeof id), &w->tok };
-    rejection_sample_sft(&base, w, &o, &set, &rng, &io);
-    print_held_out(&base, w, a->seed, "rsft", out, t0);
+    st->train(&base, w, &o, &set, &rng, &io);
+    print_held_out(&base, w, a->seed, st->name, out, t0);
     free(set.p);
-    model_free(&rl); model_free(&base);
+    model_free(&sampled); model_free(&base);
     return 0;
 }
+static int cmd_rsft(const Args *a, World *w) { return run_sampled_stage(a, w, &RSFT_STAGE); }
+static int cmd_distill(const Args *a, World *w) { return run_sampled_stage(a, w, &DISTILL_STAGE); }
 
 static void write_prefs_jsonl(const char *dir, const char *name, const PrefSet *set);   // below
 
@@ -5731,47 +5751,6 @@ static int cmd_align(const Args *a, World *w) {
     rm_free(&rm);
     free(train.p); free(heldout.p);
     model_free(&m);
-    return 0;
-}
-
-// Stage 6: the aligned model samples the rejection-sampled set of stage 4
-// (distill.jsonl, TRL's prompt/completion; its composition in distill.txt),
-// and a smaller base is fine-tuned on it for two epochs.
-static int cmd_distill(const Args *a, World *w) {
-    RsftOpts so = RSFT_SET;
-    if (given(a, ARG(questions))) so.questions = a->questions;
-    SftOpts o = sft_from_args(a, RSFT_DEFAULTS);
-    Model teacher, student;
-    load_sampled_and_base(a, w, &teacher, "runs/align", "all_scenarios", "./r1 align", &student,
-                          "runs/student_base", "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base");
-    const char *out = stage_dir(a, "runs/distill");
-    double t0 = now_seconds();
-    if (!a->quiet) printf("stage 6: distillation -- the final model %d times on each of %d fresh questions, then SFT "
-                          "of the student base (%zu parameters, the teacher has %zu)\n", so.samples, so.questions,
-                          student.num_params, teacher.num_params);
-    Rng rng = rng_seed((uint64_t)a->seed + 7);
-    PairSet set = { 0 };
-    RsftLog log = { 0 };
-    gather_rejection_sampled(&teacher, w, &so, &rng, &set, &log);
-    if (log.kept == 0) die(EXIT_DATA, "distill: none of %d samples passed the filters (is %s the aligned model?)",
-                           log.sampled, a->model ? a->model : "runs/align");
-    if (!given(a, ARG(steps))) o.steps = (so.epochs * set.n + o.batch - 1) / o.batch;
-    o.warmup = RSFT_DEFAULTS.warmup < o.steps ? RSFT_DEFAULTS.warmup : o.steps;
-    char info[1024];
-    snprintf(info, sizeof info, "distillation set: %d examples = %d reasoning + %d non-reasoning (%d of them with a "
-             "chain of thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, "
-             "%d long-winded, %d kept\n", set.n, log.kept, log.general, log.general_thought, log.sampled, log.wrong,
-             log.malformed, log.mixed, log.repetitive, log.kept);
-    write_pairs_jsonl(out, "distill.jsonl", &set);
-    write_text_file(out, "distill.txt", info);
-    if (!a->quiet) printf("%sstage 6: SFT of the student on them, %d steps x %d examples\n", info, o.steps, o.batch);
-    char id[512];
-    RunIO io = { out, given(a, ARG(save_every)) ? a->save_every : 100, a->resume, a->quiet,
-                 sft_identity(&o, a->seed, w, id, sizeof id), &w->tok };
-    distill(&student, w, &o, &set, &rng, &io);
-    print_held_out(&student, w, a->seed, "distilled student", out, t0);
-    free(set.p);
-    model_free(&teacher); model_free(&student);
     return 0;
 }
 
