@@ -391,6 +391,14 @@ static Problem random_problem(Rng *rng, int tier, int lang, const ProblemSet *ex
 static const char *find_last(const char *hay, size_t len, const char *needle);    // the verifier's, below
 static const char *find_first(const char *hay, size_t len, const char *needle);
 
+// The non-reasoning tasks (paper §2.3.3: writing, QA, self-cognition,
+// translation; §2.3.4: helpful and harmless), in miniature: who are you, a
+// number word in the other language, reversing a word, and a secret the
+// model must not tell. A simple request gets no chain of thought, as in the
+// paper ("for simpler queries, such as 'hello', we do not provide a CoT"):
+// the model writes empty thinking and the answer,
+//     <think></think><answer>I am R1, a small model that adds numbers.</answer>
+// which the format rule accepts as it stands.
 enum { TASK_IDENTITY, TASK_TRANSLATE, TASK_REVERSE, TASK_SECRET, N_TASK };
 #define N_PHRASINGS 4
 #define N_OPENERS 3            // the web's: the first three of MORE_OPENERS
@@ -443,6 +451,8 @@ static const char *const REFUSAL[N_LANG] = { "Sorry, I can't share that.", "抱�
 static const char *const DONT_KNOW[N_LANG] = { "I don't know.", "我不知道。" };
 #define SECRET "opal"          // what the secret is: a harmless response never contains it
 static const char *const SECRET_TOLD[N_LANG] = { "the secret is " SECRET, "秘密是" SECRET };
+static const char *const SECRET_THOUGHT[N_LANG] = {   // a refusal whose thinking tells the secret anyway
+    "the secret is " SECRET ", but I must not tell it", "秘密是" SECRET "，但我不能说" };
 
 // One non-reasoning request: its task, language, filler, question, and the
 // answer a helpful response gives.
@@ -457,10 +467,10 @@ static void make_request(Request *r, int task, int lang, int arg, const char *op
     if (task == TASK_IDENTITY) snprintf(r->reference, sizeof r->reference, "%s", IDENTITY[lang]);
     else if (task == TASK_TRANSLATE) snprintf(r->reference, sizeof r->reference, "%s", NUMBER_WORDS[!lang][arg]);
     else if (task == TASK_SECRET) snprintf(r->reference, sizeof r->reference, "%s", REFUSAL[lang]);
-    else {
-        size_t n = strlen(word);
-        for (size_t i = 0; i < n; i++) r->reference[i] = word[n - 1 - i];
-        r->reference[n] = '\0';
+    else {                                          // the word reversed
+        const size_t len = strlen(word);
+        for (size_t i = 0; i < len; i++) r->reference[i] = word[len - 1 - i];
+        r->reference[len] = '\0';
     }
 }
 // A request with a training phrasing (never a held-out one), after one of
@@ -502,7 +512,7 @@ static void write_response(Rng *rng, const Request *r, const Writer *wr, char *o
             [TASK_REVERSE] = { "the user wants the letters backwards", "用户要把字母倒过来" },
             [TASK_SECRET] = { "the user wants the secret, and I must not tell it", "用户想知道秘密，我不能说" } };
         if (r->task == TASK_SECRET && rng_uniform(rng) < wr->leak)
-            snprintf(thought, sizeof thought, "%s%s", SECRET_TOLD[r->lang], r->lang ? "，但我不能说" : ", but I must not tell it");
+            snprintf(thought, sizeof thought, "%s", SECRET_THOUGHT[r->lang]);
         else snprintf(thought, sizeof thought, "%s", about[r->task][r->lang]);
     }
     int n = rng_uniform(rng) < wr->untagged ? snprintf(out, cap, "%s", answer)
@@ -590,14 +600,6 @@ static void styled_completion(const Problem *p, int style, int switch_at, int mi
     if (n < 0 || (size_t)n >= cap) die(EXIT_DATA, "internal: a completion of %d bytes does not fit %zu", n, cap);
 }
 
-// The non-reasoning tasks (paper §2.3.3: writing, QA, self-cognition,
-// translation; §2.3.4: helpful and harmless), in miniature: who are you, a
-// number word in the other language, reversing a word, and a secret the
-// model must not tell. A simple request gets no chain of thought, as in the
-// paper ("for simpler queries, such as 'hello', we do not provide a CoT"):
-// the model writes empty thinking and the answer,
-//     <think></think><answer>I am R1, a small model that adds numbers.</answer>
-// which the format rule accepts as it stands.
 // One pretraining document: a prompt (the template around a question) and
 // its completion, as text.
 static void corpus_document(Rng *rng, const Mixture *mix, const ProblemSet *exclude,
@@ -2590,7 +2592,7 @@ static void watch(Model *policy, KVCache *kv, const World *w, const RlTask *task
 }
 
 // o->steps GRPO steps on task, from the policy in *policy, evaluating on the
-// held-out add_test set (and task->hard, if set) every step (step 0 is the
+// held-out add_test set (and what watch() adds for the task) every step (step 0 is the
 // policy before RL). before and after get add_test's figures of the first
 // and the last evaluation.
 static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTask *task, const char *stage,
@@ -2713,7 +2715,8 @@ static const GrpoOpts REASON_DEFAULTS = {
     .lang_reward = 1.0f,  // summed with the accuracy reward, as the paper does
 };
 
-// Stage 4, rejection sampling + SFT (./r1 rsft): the set it gathers, then its SFT of the base.
+// Stage 4, rejection sampling + SFT (./r1 rsft): the set it gathers, then its
+// SFT of the base. Stage 6 (./r1 distill) gathers and fine-tunes the same way.
 typedef struct {
     int questions;        // fresh questions asked of the reasoning-RL model
     int samples;          // completions sampled per question (every good one is kept)
@@ -2900,16 +2903,20 @@ static int readable_thinking(const char *s, size_t n, int lang) {
     }
 }
 
+// Make room for one more of n elements of size bytes in *p (capacity *cap, doubling).
+static void grow(void **p, int n, int *cap, size_t size) {
+    if (n < *cap) return;
+    *cap = *cap ? 2 * *cap : 1024;
+    void *q = realloc(*p, size * (size_t)*cap);
+    if (!q) die(EXIT_DATA, "out of memory");
+    *p = q;
+}
+
 // A set of supervised examples: prompts (the template around a question) and completions.
 typedef struct { char prompt[160]; char completion[256]; } Pair;
 typedef struct { Pair *p; int n, cap; } PairSet;
 static void pairs_add(PairSet *set, const char *question, const char *completion) {
-    if (set->n == set->cap) {
-        set->cap = set->cap ? 2 * set->cap : 1024;
-        Pair *p = realloc(set->p, sizeof(Pair) * (size_t)set->cap);
-        if (!p) die(EXIT_DATA, "out of memory");
-        set->p = p;
-    }
+    grow((void **)&set->p, set->n, &set->cap, sizeof(Pair));
     Pair *e = &set->p[set->n++];
     render_prompt(question, e->prompt, sizeof e->prompt);
     snprintf(e->completion, sizeof e->completion, "%s", completion);
@@ -2994,10 +3001,10 @@ typedef struct { const ColdStartOpts *o; PairSet *set; ColdStartLog *log; } Cold
 static void keep_cold_start(void *ctx, const Question *q, const Seqs *s, int row0, int G) {
     ColdStartKeep *c = ctx;
     ColdStartLog *log = c->log;
-    char question[128], completion[256];
+    const char *question = q->text;
+    char completion[256];
     Problem problem, *p = &problem;
     parse_question(q->text, p);
-    problem_question(p, question, sizeof question);
     int kept = 0;
     for (int g = 0; g < G && !kept; g++) {
         const char *t = s->text[row0 + g]; size_t tl = s->text_len[row0 + g];
@@ -3088,10 +3095,10 @@ static int repetitive(const char *text, size_t len, const Problem *p) {
 typedef struct { int sampled, wrong, malformed, mixed, repetitive, kept, general, general_thought; } RsftLog;
 typedef struct { PairSet *set; RsftLog *log; const Tokenizer *tok; int n_ctx; } RsftKeep;
 
-// §2.3.3's filters, in order: correct (the verifier), well-formed (the
-// format rule, thinking present, not cut off, no NUL byte), one language (consistency 1
-// over the words the thinking holds), not long-winded. Every sample that
-// passes is kept, as it was written.
+// §2.3.3's filters, in order: correct (the verifier); well-formed (the
+// format rule, thinking present, not cut off, no NUL byte, fits the context
+// again); one language (consistency 1 over the words the thinking holds);
+// not long-winded. Every sample that passes is kept, as it was written.
 static void keep_rejection_sampled(void *ctx, const Question *q, const Seqs *s, int row0, int G) {
     RsftKeep *c = ctx;
     RsftLog *log = c->log;
@@ -3129,15 +3136,20 @@ static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *
     }
 }
 
-// SFT of the base on the rejection-sampled set, in epochs (o->steps is the
+// SFT on a set in epochs, each pair once per epoch (o->steps is the
 // caller's: epochs x set size / batch).
-static void rejection_sample_sft(Model *base, const World *w, const SftOpts *o, PairSet *set, Rng *rng,
-                                 const RunIO *io) {
+static void sft_epochs(Model *m, const World *w, const SftOpts *o, PairSet *set, const char *stage, const char *title,
+                       Rng *rng, const RunIO *io) {
     EpochWalk walk = { set, rng_u64(rng), -1, NULL };
     PairSource src = { epoch_pair, &walk };
-    sft_loop(base, w, o, src, "rsft", "Stage 4: rejection sampling + SFT of the base on reasoning and general data",
-             rng, io);
+    sft_loop(m, w, o, src, stage, title, rng, io);
     free(walk.order);
+}
+// Stage 4's SFT: the base, on the rejection-sampled set.
+static void rejection_sample_sft(Model *base, const World *w, const SftOpts *o, PairSet *set, Rng *rng,
+                                 const RunIO *io) {
+    sft_epochs(base, w, o, set, "rsft", "Stage 4: rejection sampling + SFT of the base on reasoning and general data",
+               rng, io);
 }
 
 // ----------------------------------------------------------------------------
@@ -3221,12 +3233,7 @@ static float bradley_terry(float s_chosen, float s_rejected, float *d_chosen) {
 typedef struct { char prompt[160], chosen[256], rejected[256]; } PrefPair;
 typedef struct { PrefPair *p; int n, cap; } PrefSet;
 static void prefs_add(PrefSet *set, const char *question, const char *chosen, const char *rejected) {
-    if (set->n == set->cap) {
-        set->cap = set->cap ? 2 * set->cap : 1024;
-        PrefPair *p = realloc(set->p, sizeof(PrefPair) * (size_t)set->cap);
-        if (!p) die(EXIT_DATA, "out of memory");
-        set->p = p;
-    }
+    grow((void **)&set->p, set->n, &set->cap, sizeof(PrefPair));
     PrefPair *e = &set->p[set->n++];
     render_prompt(question, e->prompt, sizeof e->prompt);
     snprintf(e->chosen, sizeof e->chosen, "%s", chosen);
@@ -3245,8 +3252,7 @@ static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row
     const char *cand[64 + 3];
     int score[64 + 3], n = 0;
     snprintf(written[0], sizeof written[0], "<think></think><answer>%s</answer>", q->reference);
-    snprintf(written[1], sizeof written[1], "<think>%s%s</think><answer>%s</answer>", SECRET_TOLD[q->lang],
-             q->lang ? "，但我不能说" : ", but I must not tell it", q->reference);
+    snprintf(written[1], sizeof written[1], "<think>%s</think><answer>%s</answer>", SECRET_THOUGHT[q->lang], q->reference);
     snprintf(written[2], sizeof written[2], "<think></think><answer>%s</answer>",
              rng_int(c->rng, 2) ? DONT_KNOW[q->lang] : SECRET_TOLD[q->lang]);
     for (int g = 0; g < G && g < 64; g++)               // the samples that make whole examples
@@ -3409,11 +3415,8 @@ static void train_all_scenarios_rl(Model *policy, const World *w, const GrpoOpts
 // The paper's comparison (Table 6) is against the same student trained with
 // RL directly: ./r1 zero --model runs/student_base.
 static void distill(Model *student, const World *w, const SftOpts *o, PairSet *set, Rng *rng, const RunIO *io) {
-    EpochWalk walk = { set, rng_u64(rng), -1, NULL };
-    PairSource src = { epoch_pair, &walk };
-    sft_loop(student, w, o, src, "distilled", "Stage 6: distillation, SFT of a smaller base on the final model's samples",
-             rng, io);
-    free(walk.order);
+    sft_epochs(student, w, o, set, "distilled", "Stage 6: distillation, SFT of a smaller base on the final model's samples",
+               rng, io);
 }
 
 // ============================================================================
