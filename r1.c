@@ -5821,46 +5821,46 @@ static void json_print_string(FILE *f, const char *s, size_t n) {
     fputc('"', f);
 }
 
+// One JSONL line of string fields: {"KEY": VALUE, ...}.
+static void json_row(FILE *f, const char *const *key, const char *const *value, int n) {
+    for (int k = 0; k < n; k++) {
+        fprintf(f, "%s\"%s\": ", k ? ", " : "{", key[k]);
+        json_print_string(f, value[k], strlen(value[k]));
+    }
+    fputs("}\n", f);
+}
+static void write_bytes_file(const char *dir, const char *name, const char *bytes, size_t len);
 // A set of pairs as JSONL in the field names TRL's SFT trainer reads.
 static void write_pairs_jsonl(const char *dir, const char *name, const PairSet *set) {
-    char *mem = NULL, path[PATH_CAP], err[PATH_CAP + 512]; size_t len = 0;
+    char *mem = NULL; size_t len = 0;
     FILE *f = open_memstream(&mem, &len);
     if (!f) die(EXIT_DATA, "out of memory");
-    for (int i = 0; i < set->n; i++) {
-        fputs("{\"prompt\": ", f);
-        json_print_string(f, set->p[i].prompt, strlen(set->p[i].prompt));
-        fputs(", \"completion\": ", f);
-        json_print_string(f, set->p[i].completion, strlen(set->p[i].completion));
-        fputs("}\n", f);
-    }
+    static const char *const key[2] = { "prompt", "completion" };
+    for (int i = 0; i < set->n; i++) json_row(f, key, (const char *const[]){ set->p[i].prompt, set->p[i].completion }, 2);
     if (fclose(f) != 0) die(EXIT_DATA, "out of memory");
-    join_path(path, sizeof path, dir, name);
-    Chunk ch = { mem, len };
-    if (write_file_atomic(path, &ch, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    write_bytes_file(dir, name, mem, len);
     free(mem);
 }
 // Preference pairs as JSONL in the field names TRL's reward trainer reads.
 static void write_prefs_jsonl(const char *dir, const char *name, const PrefSet *set) {
-    char *mem = NULL, path[PATH_CAP], err[PATH_CAP + 512]; size_t len = 0;
+    char *mem = NULL; size_t len = 0;
     FILE *f = open_memstream(&mem, &len);
     if (!f) die(EXIT_DATA, "out of memory");
-    for (int i = 0; i < set->n; i++) {
-        const char *field[3] = { set->p[i].prompt, set->p[i].chosen, set->p[i].rejected };
-        static const char *const key[3] = { "{\"prompt\": ", ", \"chosen\": ", ", \"rejected\": " };
-        for (int k = 0; k < 3; k++) { fputs(key[k], f); json_print_string(f, field[k], strlen(field[k])); }
-        fputs("}\n", f);
-    }
+    static const char *const key[3] = { "prompt", "chosen", "rejected" };
+    for (int i = 0; i < set->n; i++)
+        json_row(f, key, (const char *const[]){ set->p[i].prompt, set->p[i].chosen, set->p[i].rejected }, 3);
     if (fclose(f) != 0) die(EXIT_DATA, "out of memory");
-    join_path(path, sizeof path, dir, name);
-    Chunk ch = { mem, len };
-    if (write_file_atomic(path, &ch, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    write_bytes_file(dir, name, mem, len);
     free(mem);
 }
-static void write_text_file(const char *dir, const char *name, const char *text) {
+static void write_bytes_file(const char *dir, const char *name, const char *bytes, size_t len) {
     char path[PATH_CAP], err[PATH_CAP + 512];
     join_path(path, sizeof path, dir, name);
-    Chunk ch = { text, strlen(text) };
+    Chunk ch = { bytes, len };
     if (write_file_atomic(path, &ch, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+}
+static void write_text_file(const char *dir, const char *name, const char *text) {
+    write_bytes_file(dir, name, text, strlen(text));
 }
 
 static int cmd_ask(const Args *a, World *w) {
