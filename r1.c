@@ -35,19 +35,23 @@
 //
 // The file, top to bottom. First the method, in the paper's order:
 //   declarations ......... errors, random numbers, the clock, what the method calls
-//   the toy world ........ addition problems, worked solutions, the corpus
+//   the toy world ........ addition problems, worked solutions, the non-reasoning
+//                          requests and the hidden judge, the corpus
 //   the model ............ GPT-2 layers, each forward right above its backward, AdamW
 //   sampling ............. KV cache, temperature, top-p
 //   rewards .............. the verifier, the format and language rewards (paper §2.2.2)
 //   rollouts ............. prompts in, completions out
 //   GRPO ................. group advantages, clipped ratio, KL (paper §2.2.1)
-//   evaluation ........... pass@1, cons@k, greedy (paper §3)
+//   evaluation ........... pass@1, cons@k, greedy; helpfulness, harmlessness (paper §3)
 //   the training loops ... one supervised loop and one RL loop, shared by every stage
 //   the recipe ........... every default number, in one block
 //   stage 0 .............. the base model (DeepSeek-V3-Base, in miniature)
 //   stage 1 .............. DeepSeek-R1-Zero (paper §2.2)
 //   stage 2 .............. cold start: readable R1-Zero samples, SFT of the base (§2.3.1)
 //   stage 3 .............. reasoning RL with the language-consistency reward (§2.3.2)
+//   stage 4 .............. rejection sampling + general data, SFT of the base (§2.3.3)
+//   stage 5 .............. a reward model, RL for all scenarios (§2.3.4)
+//   stage 6 .............. distillation into a smaller student (§2.4)
 // then, after one banner, the machinery (not in the paper): arithmetic that
 // gives the same bits everywhere, threads, the fast kernel, files and JSON,
 // JSONL, safetensors, run folders and resumable state, curves.svg, the
