@@ -216,6 +216,13 @@ static void matmul_acc(float *c, const float *a, int ars, int acs, const float *
 static void matmul_acc_here(float *c, size_t ldc, const float *a, size_t ars, size_t acs,
                             const float *b, size_t ldb, int M, int N, int K);
 static void transpose(float *out, const float *inp, int C, int R);   // out (R,C) = inp (C,R) transposed
+// Compute as a number, not a wall clock (the pipeline matches the RL
+// student's to the distilled one's): every matrix product above counts its
+// 2*M*N*K floating-point operations, and sampling's attention its dot
+// products; layer norms, GELU, softmax and AdamW (a few percent) are not
+// counted. The same count for any thread count, machine or build.
+static uint64_t flop_count(void);          // FLOPs counted since the program started
+static void flops_add(uint64_t n);
 
 // ----------------------------------------------------------------------------
 // the toy world
@@ -1555,6 +1562,7 @@ static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int
         }
         DecodeAttnJob aj = { kv, kc, vc, slot, pos, D, c->n_head };
         parallel_for(n, 1, decode_attention_rows, &aj);
+        flops_add(4 * (uint64_t)n * (uint64_t)(pos + 1) * (uint64_t)D);   // q.k and att.v, every head
         matmul_forward(kv->proj, kv->atty, lt.attprojw, lp.attprojb, n, D, D);
         residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
         layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, lp.ln2w, lp.ln2b, n, D);
@@ -2462,6 +2470,7 @@ static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done
 static FILE *run_samples(Run *r, long step);   // samples.txt after a "== step N ==" line (NULL: no folder)
 static int run_due(const Run *r, long step, long total);   // is step a save step?
 static void run_log(Run *r, double *row);      // one metrics row (its last column, the seconds, is filled in)
+static void run_count(Run *r, uint64_t flops); // a training step's FLOPs (kept in the state; train_flops in every checkpoint)
 static void run_progress(Run *r, long done, long total, int own_line, const char *fmt, ...);
 // Checkpoint, state, metrics.csv and curves.svg, every io->save_every steps and at the last.
 static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1);
@@ -2549,7 +2558,9 @@ static void sft_loop(Model *m, const World *w, const SftOpts *o, PairSource src,
     const Dataset shown = { w->add_test.ex, w->add_test.n < 4 ? w->add_test.n : 4 };
     for (long step = start; step < o->steps; step++) {
         float norm, lr; long count;
+        const uint64_t f0 = flop_count();
         double loss = sft_step(m, w, o, src, step, rng, &norm, &lr, &count);
+        run_count(run, flop_count() - f0);
         if (!isfinite(loss) || !isfinite(norm))
             die(EXIT_DATA, "%s: the %s is %g at step %ld; stopped. The last good checkpoint is in %s (lower --lr?)",
                 stage, isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? norm : loss, step + 1, run_dir(run));
@@ -2613,7 +2624,9 @@ static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTa
     for (long step = resumed ? start + 1 : 0; step <= o->steps; step++) {
         GrpoStats st = { 0 };
         if (step > 0) {
+            const uint64_t f0 = flop_count();
             grpo_step(policy, &ref, &kv, w, o, task, step - 1, rng, &st);
+            run_count(run, flop_count() - f0);
             if (!isfinite(st.grad_norm) || !isfinite(st.reward))
                 die(EXIT_DATA, "GRPO: non-finite gradient at step %ld; stopped. The last good checkpoint is in %s",
                     step, run_dir(run));
@@ -3129,7 +3142,9 @@ static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *
     FreshMix mix = { w, o->hard, o->zh };
     RsftKeep c = { set, log, &w->tok, rl->config.n_ctx };
     sample_fresh(rl, w, o->questions, o->samples, (PromptSource){ fresh_question, &mix }, rng, keep_rejection_sampled, &c);
-    const int n_general = log->kept / o->reasoning_per_general;
+    // (one at least: a quick check of the plumbing, ./r1 pipeline --steps N,
+    // samples models that are never right, and still has a set to fine-tune on)
+    const int n_general = log->kept ? log->kept / o->reasoning_per_general : 1;
     for (int i = 0; i < n_general; i++) {
         Request r = random_request(rng, o->zh, N_MORE_OPENERS);
         char response[256];
@@ -3922,9 +3937,22 @@ MM_WIDE static void matmul_rows_fast(void *ctx, int m0, int m1) {
 #define MATMUL_KERNEL matmul_rows
 #endif
 
+// The FLOP counter: a relaxed atomic, as the attention's small products are
+// counted on the threads (a sum of integers: the same in any order).
+#ifndef R1_NO_THREADS
+static _Atomic uint64_t flops_counted;
+static void flops_add(uint64_t n) { atomic_fetch_add_explicit(&flops_counted, n, memory_order_relaxed); }
+static uint64_t flop_count(void) { return atomic_load(&flops_counted); }
+#else
+static uint64_t flops_counted;
+static void flops_add(uint64_t n) { flops_counted += n; }
+static uint64_t flop_count(void) { return flops_counted; }
+#endif
+
 // c (M,N) += a (M,K) . b (K,N), split over rows of c in blocks of MM_ROWS.
 static void matmul_acc(float *c, const float *a, int ars, int acs, const float *b, int M, int N, int K) {
     MatmulJob j = { c, a, b, (size_t)ars, (size_t)acs, (size_t)N, (size_t)N, N, K };
+    flops_add(2 * (uint64_t)M * (uint64_t)N * (uint64_t)K);
     // leftover rows take a different (but equally ordered) path: keep the
     // split at whole blocks so that each row always takes the same path
     parallel_for(M, MM_ROWS, MATMUL_KERNEL, &j);
@@ -3934,6 +3962,7 @@ static void matmul_acc(float *c, const float *a, int ars, int acs, const float *
 static void matmul_acc_here(float *c, size_t ldc, const float *a, size_t ars, size_t acs,
                             const float *b, size_t ldb, int M, int N, int K) {
     MatmulJob j = { c, a, b, ars, acs, ldb, ldc, N, K };
+    flops_add(2 * (uint64_t)M * (uint64_t)N * (uint64_t)K);
     MATMUL_KERNEL(&j, 0, M);
 }
 
@@ -4858,7 +4887,7 @@ static void format_duration(double s, char *out, size_t cap) {
 // any moment resumes (--resume) from its last save and ends with the same
 // bytes as a run that was never interrupted.
 
-#define STATE_MAGIC "r1-state 2\n"
+#define STATE_MAGIC "r1-state 3\n"
 typedef struct {
     char magic[12], stage[16];
     int64_t step, adam_step;          // steps done; AdamW updates done
@@ -4866,6 +4895,7 @@ typedef struct {
     Config config;
     int32_t has_ref, ncol, nrow, pad;
     int64_t samples_len;              // bytes of samples.txt
+    uint64_t train_flops;             // FLOPs of the training steps so far
     uint64_t checksum;                // FNV-1a of all but the clock, this field read as 0
     char identity[512];               // the flags that change results, "--steps=70 --seed=1337 ..."
 } StateHeader;
@@ -4896,7 +4926,7 @@ static const char *identity_mismatch(const char *have, const char *want, char *h
 
 static int save_state(const char *dir, const char *stage, const char *identity, long step, const Model *m,
                       const Model *ref, const Rng *r0, const Rng *r1, const Curves *c, const char *samples,
-                      size_t samples_len, char *err, size_t errcap) {
+                      size_t samples_len, uint64_t train_flops, char *err, size_t errcap) {
     StateHeader h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, STATE_MAGIC, sizeof h.magic);
@@ -4906,6 +4936,7 @@ static int save_state(const char *dir, const char *stage, const char *identity, 
     h.rng[0] = r0 ? r0->s : 0; h.rng[1] = r1 ? r1->s : 0;
     h.config = m->config; h.has_ref = ref != NULL; h.ncol = c->ncol; h.nrow = c->n;
     h.samples_len = (int64_t)samples_len;
+    h.train_flops = train_flops;
     size_t np = m->num_params * sizeof(float), nv = (size_t)c->n * c->ncol;
     float *zeros = m->m_memory ? NULL : xcalloc(m->num_params, sizeof(float), "state");
     double *rows = xmalloc(sizeof(double) * (nv + 1), "state"), *clock = xmalloc(sizeof(double) * ((size_t)c->n + 1), "state");
@@ -4926,7 +4957,7 @@ static int save_state(const char *dir, const char *stage, const char *identity, 
 }
 
 // What load_state reads besides the models.
-typedef struct { Rng *r0, *r1; long step; Curves *curves; char *samples; size_t samples_len; } StateParts;
+typedef struct { Rng *r0, *r1; long step; Curves *curves; char *samples; size_t samples_len; uint64_t train_flops; } StateParts;
 
 // Load DIR/state.bin of a stage into m (allocated here), ref (if non-NULL:
 // the state must have one), the generators, the metrics and the samples.
@@ -4998,6 +5029,7 @@ static int load_state(const char *dir, const char *stage, const char *identity, 
     if (out->r0) out->r0->s = h.rng[0];
     if (out->r1) out->r1->s = h.rng[1];
     out->step = (long)h.step;
+    out->train_flops = h.train_flops;
     rc = 1;
 done:
     free(data);
@@ -5017,6 +5049,7 @@ struct Run {
     long start, saved;      // steps done before this process began; step of the last save
     double t0, t_offset;    // this process's start; seconds of the runs before it
     double last_print;
+    uint64_t train_flops;   // FLOPs of the training steps, this process's and the runs' before it
 };
 
 static Run *run_open(const RunIO *io, const char *stage, const char *columns, const char *title) {
@@ -5037,7 +5070,7 @@ static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done
     char err[1024];
     if (!r->io.out || !r->io.resume) { adamw_reset(m); return 0; }     // a new stage starts AdamW afresh
     Model saved;
-    StateParts parts = { r0, r1, 0, &r->curves, NULL, 0 };
+    StateParts parts = { r0, r1, 0, &r->curves, NULL, 0, 0 };
     int got = load_state(r->io.out, r->stage, r->io.identity, &saved, ref, &parts, err, sizeof err);
     if (got < 0) die(got == -2 ? EXIT_USAGE : EXIT_DATA, "%s", err);
     if (got == 0) { adamw_reset(m); return 0; }
@@ -5049,6 +5082,7 @@ static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done
     free(parts.samples);
     r->resumed = 1;
     r->start = parts.step;
+    r->train_flops = parts.train_flops;
     r->t_offset = r->curves.n ? curve_at(&r->curves, r->curves.n - 1, r->curves.ncol - 1) : 0;
     if (!r->io.quiet) printf("  resuming from step %ld\n", r->start);
     *done = r->start;
@@ -5061,28 +5095,48 @@ static FILE *run_samples(Run *r, long step) {
     return r->samples;
 }
 
+static void run_count(Run *r, uint64_t flops) { r->train_flops += flops; }
+
 static void run_log(Run *r, double *row) {
     row[r->curves.ncol - 1] = r->t_offset + now_seconds() - r->t0;
     curves_add(&r->curves, row);
 }
 
+// ./r1 pipeline runs every stage in one process, with one progress display:
+// the stage (k of n), its step, and an ETA for the whole pipeline, from the
+// seconds each stage took in a measured run (its weight), scaled by the speed
+// measured so far.
+static struct {
+    int on, show;               // a pipeline is running; its progress is shown (not --quiet)
+    int k, n; const char *key;  // the stage running: k of n
+    double t0, done, now, total;  // its start; the weights of the stages done, of this one, of all to run
+} PIPE;
+static double pipe_eta(double stage_share) {
+    double f = (PIPE.done + PIPE.now * stage_share) / (PIPE.total > 0 ? PIPE.total : 1);
+    return f > 0 ? (now_seconds() - PIPE.t0) * (1 - f) / f : 0;
+}
+
 // The progress line: "  <fmt> | elapsed, ETA". own_line: a line of its own
 // every time; otherwise one line redrawn in place on a terminal (4 times a
-// second at most) and a line per tenth of the run elsewhere.
+// second at most) and a line per tenth of the run elsewhere. In a pipeline,
+// always the latter, with the stage in front and the pipeline's ETA.
 static void run_progress(Run *r, long done, long total, int own_line, const char *fmt, ...) {
     double el = now_seconds() - r->t0;
+    if (PIPE.on) own_line = 0;
     int tty = isatty(fileno(stdout)), last = done == total;
     int tenth = done * 10 / total != (done - 1) * 10 / total;
-    if (r->io.quiet || !(own_line || last || (tty ? el - r->last_print > 0.25 : tenth))) return;
+    if ((PIPE.on ? !PIPE.show : r->io.quiet) || !(own_line || last || (tty ? el - r->last_print > 0.25 : tenth))) return;
     char e1[32], e2[32];
     format_duration(el, e1, sizeof e1);
-    format_duration(done > r->start ? el / (done - r->start) * (total - done) : 0, e2, sizeof e2);
+    format_duration(PIPE.on ? pipe_eta((double)done / total)
+                    : done > r->start ? el / (done - r->start) * (total - done) : 0, e2, sizeof e2);
     va_list ap;
     va_start(ap, fmt);
     printf("%s  ", tty && !own_line ? "\r" : "");
+    if (PIPE.on) printf("[%d/%d %s] ", PIPE.k, PIPE.n, PIPE.key);
     vprintf(fmt, ap);
     va_end(ap);
-    printf(" | %s, ETA %s%s", e1, e2, own_line || !tty || last ? "\n" : "   ");
+    printf(" | %s, %sETA %s%s", e1, PIPE.on ? "pipeline " : "", e2, own_line || !tty || last ? "\n" : "   ");
     fflush(stdout);
     r->last_print = el;
 }
@@ -5092,19 +5146,20 @@ static void run_progress(Run *r, long done, long total, int own_line, const char
 // steps), then model.safetensors, metrics.csv, curves.svg and samples.txt.
 static void run_write(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
     const char *dir = r->io.out;
-    char path[PATH_CAP], err[PATH_CAP + 512], step_s[32], total_s[32], hash[17] = "";
+    char path[PATH_CAP], err[PATH_CAP + 512], step_s[32], total_s[32], hash[17] = "", flops[32];
     snprintf(step_s, sizeof step_s, "%ld", step);
     snprintf(total_s, sizeof total_s, "%ld", total);
+    snprintf(flops, sizeof flops, "%llu", (unsigned long long)r->train_flops);
     if (r->io.tok) tok_hash(r->io.tok, hash);
     // "step" of "steps": a checkpoint saved part-way says so
-    const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s,
+    const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s, "train_flops", flops,
                            r->io.tok ? "tokenizer_hash" : NULL, hash, NULL };
     join_path(path, sizeof path, dir, "model.safetensors");
     if (fflush(r->samples) != 0) die(EXIT_DATA, "out of memory for samples");
     Buf samples = { 0 };
     buf_printf(&samples, "%.*s", (int)r->samples_len, r->samples_text ? r->samples_text : "");
     if (save_state(dir, r->stage, r->io.identity, step, m, ref, r0, r1, &r->curves, r->samples_text,
-                   r->samples_len, err, sizeof err) != 0 ||
+                   r->samples_len, r->train_flops, err, sizeof err) != 0 ||
         save_safetensors(path, &m->config, &m->params, meta, err, sizeof err) != 0 ||
         write_metrics_csv(dir, &r->curves, err, sizeof err) != 0 ||
         write_curves_svg(dir, &r->curves, r->title, err, sizeof err) != 0 ||
@@ -5253,6 +5308,8 @@ static const Command COMMANDS[] = {
     { "rsft", "", "stage 4: rejection sampling of the reasoning-RL model + general data, SFT of the base" },
     { "align", "", "stage 5: a reward model from the judge's pairs, then RL for all scenarios" },
     { "distill", "", "stage 6: the final model's rejection-sampled data, SFT of a smaller student base" },
+    { "pipeline", "", "stages 0-6 and both students, then every model on every benchmark: RESULTS.md, results.json, "
+      "results.svg in --out (default runs/pipeline); --steps N: every stage at most N steps, small sets (a quick check)" },
     { "eval", "", "pass@1, cons@k and greedy on additions; helpfulness and harmlessness on other requests" },
     { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
     { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
@@ -5261,11 +5318,17 @@ static const Command COMMANDS[] = {
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))
 
-static int flag_for(const Flag *f, const char *cmd) {
-    size_t n = strlen(cmd);
-    for (const char *p = f->cmds; (p = strstr(p, cmd)); p += n)
-        if ((p == f->cmds || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
+// Is word a word of the space-separated list?
+static int has_word(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)); p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
     return 0;
+}
+// ./r1 pipeline's flags (it passes the stages their own).
+static const char *const PIPELINE_FLAGS = "--out --seed --steps --threads --quiet --data-dir";
+static int flag_for(const Flag *f, const char *cmd) {
+    return !strcmp(cmd, "pipeline") ? has_word(PIPELINE_FLAGS, f->name) : has_word(f->cmds, cmd);
 }
 
 static void usage(FILE *out, const char *cmd) {
@@ -5682,16 +5745,19 @@ static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
     Rng rng = rng_seed((uint64_t)a->seed + st->seed_offset);
     PairSet set = { 0 };
     RsftLog log = { 0 };
+    const uint64_t f0 = flop_count();
     gather_rejection_sampled(&sampled, w, &so, &rng, &set, &log);
-    if (log.kept == 0) die(EXIT_DATA, "%s: none of %d samples passed the filters (is %s %s?)", st->name, log.sampled,
+    const uint64_t data_flops = flop_count() - f0;
+    if (log.kept == 0 && !given(a, ARG(steps)))
+        die(EXIT_DATA, "%s: none of %d samples passed the filters (is %s %s?)", st->name, log.sampled,
                            a->model ? a->model : st->model, st->sampled);
     if (!given(a, ARG(steps))) o.steps = (so.epochs * set.n + o.batch - 1) / o.batch;
     o.warmup = RSFT_DEFAULTS.warmup < o.steps ? RSFT_DEFAULTS.warmup : o.steps;
     char info[1024], file[64];
     snprintf(info, sizeof info, "%s: %d examples = %d reasoning + %d non-reasoning (%d of them with a chain of "
              "thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, %d long-winded, "
-             "%d kept\n", st->set_name, set.n, log.kept, log.general, log.general_thought, log.sampled, log.wrong,
-             log.malformed, log.mixed, log.repetitive, log.kept);
+             "%d kept\nsampling them took %llu FLOPs\n", st->set_name, set.n, log.kept, log.general, log.general_thought,
+             log.sampled, log.wrong, log.malformed, log.mixed, log.repetitive, log.kept, (unsigned long long)data_flops);
     snprintf(file, sizeof file, "%s.jsonl", st->name);
     write_pairs_jsonl(out, file, &set);
     snprintf(file, sizeof file, "%s.txt", st->name);
@@ -6002,6 +6068,648 @@ static int cmd_make_data(const Args *a) {
 }
 
 // ----------------------------------------------------------------------------
+// command line: ./r1 pipeline, stages 0-6 end to end, then every model on
+// every benchmark as the paper's §3 evaluates (RESULTS.md, results.json,
+// results.svg)
+//
+// Each stage is the command that runs it alone (cmd_zero, ...), given the
+// flags that point it at its parents' folders under --out: the same chain as
+// ./r1 pretrain && ./r1 zero && ... && ./r1 distill, plus the distillation
+// student's base and the RL student. Every stage folder holds pipeline.stamp,
+// what the stage was made from: its command and flags, a hash of the r1
+// program, the tokenizer, and a hash of each parent checkpoint. A finished
+// stage whose stamp matches is reused; an unfinished one is resumed
+// (--resume); any other starts afresh.
+
+typedef struct {
+    const char *key;          // its name in results.json, and its folder under --out
+    const char *name;         // its name in RESULTS.md
+    int (*run)(const Args *a, World *w);
+    const char *cmd;          // the command it is
+    const char *model, *base; // the stages it starts from (--model, --base; NULL: none)
+    int student;              // pretrain the distillation student's shape (--d-model 48 --layers 2)
+    int asks;                 // it samples fresh questions (--questions)
+    float seconds;            // its wall time in a measured run: its weight in the ETA
+} PipeStage;
+enum { P_BASE, P_ZERO, P_COLD, P_REASON, P_RSFT, P_ALIGN, P_STUDENT, P_DISTILLED, P_PROBE, P_RL, N_PIPE };
+// The weights: seconds of each stage in `make pipeline` on this project's
+// 2-core machine (2026-12-02); only their ratios matter.
+static const PipeStage PIPE_STAGES[N_PIPE] = {
+    [P_BASE]      = { "base", "base (stage 0)", cmd_pretrain, "pretrain", NULL, NULL, 0, 0, 55 },
+    [P_ZERO]      = { "r1_zero", "R1-Zero (stage 1)", cmd_zero, "zero", "base", NULL, 0, 0, 12 },
+    [P_COLD]      = { "cold_start", "cold start (stage 2)", cmd_coldstart, "coldstart", "r1_zero", "base", 0, 1, 25 },
+    [P_REASON]    = { "reasoning_rl", "reasoning RL (stage 3)", cmd_reason, "reason", "cold_start", NULL, 0, 0, 60 },
+    [P_RSFT]      = { "rsft", "rejection sampling + SFT (stage 4)", cmd_rsft, "rsft", "reasoning_rl", "base", 0, 1, 20 },
+    [P_ALIGN]     = { "all_scenarios", "RL for all scenarios (stage 5)", cmd_align, "align", "rsft", NULL, 0, 1, 45 },
+    [P_STUDENT]   = { "student_base", "student base (d 48, 2 layers)", cmd_pretrain, "pretrain", NULL, NULL, 1, 0, 25 },
+    [P_DISTILLED] = { "student_distilled", "distilled student (stage 6)", cmd_distill, "distill", "all_scenarios",
+                      "student_base", 0, 1, 11 },
+    [P_PROBE]     = { "student_rl_probe", "RL student, one step (its FLOPs)", cmd_zero, "zero", "student_base", NULL, 0, 0, 1 },
+    [P_RL]        = { "student_rl", "RL student (R1-Zero on the student base)", cmd_zero, "zero", "student_base", NULL,
+                      0, 0, 16 },
+};
+#define PIPE_EVAL_SECONDS 60.0f   // the evaluation's weight in the ETA, likewise measured
+#define PIPE_SHORT_QUESTIONS 16   // --steps (a quick check of the plumbing): questions each sampling stage asks,
+#define PIPE_SHORT_SET 16         // questions of each benchmark evaluated,
+#define PIPE_SHORT_K 2            // samples per question
+
+// The benchmarks: the four held-out sets of the data dir, and add_fresh, new
+// core additions drawn here from a stream no stage trains from.
+enum { B_TEST, B_FRESH, B_HARD, B_GENERAL, B_SAFETY, N_BENCH };
+static const char *const BENCH_NAMES[N_BENCH] = { "add_test", "add_fresh", "add_hard", "general", "safety" };
+
+// Fresh additions from add_test's distribution (the core tier, Chinese as
+// often as in make-data), none of them a held-out problem or a repeat: the
+// leak check. Their stream is a hash of the seed no stage's generator draws.
+static void fresh_additions(const World *w, long seed, int n, Dataset *ds) {
+    Rng rng = rng_seed(mix64((uint64_t)seed) ^ 0x6164645f66726573ULL);       // "add_fres"
+    ProblemSet seen = { xmalloc(sizeof(uint64_t) * ((size_t)w->heldout.n + 1), "add_fresh"), w->heldout.n, w->heldout.n + 1 };
+    if (w->heldout.n) memcpy(seen.keys, w->heldout.keys, sizeof(uint64_t) * (size_t)w->heldout.n);
+    ds->ex = xcalloc((size_t)n, sizeof(Example), "add_fresh");
+    ds->n = n;
+    for (int i = 0; i < n; i++) {
+        Problem p = random_problem(&rng, 0, rng_uniform(&rng) < PRETRAIN_MIX.zh ? LANG_ZH : LANG_EN, &seen);
+        problem_set_add(&seen, &p);
+        Example *ex = &ds->ex[i];
+        problem_question(&p, ex->prompt, sizeof ex->prompt);
+        snprintf(ex->answer, sizeof ex->answer, "%ld", problem_sum(&p));
+        ex->expected = problem_sum(&p);
+        ex->is_arith = 1;
+    }
+    free(seen.keys);
+}
+
+// FNV-1a of a whole file (0 if it cannot be read).
+static uint64_t file_hash(const char *path) {
+    char err[PATH_CAP + 512];
+    size_t len;
+    char *data = read_file(path, (size_t)1 << 31, &len, err, sizeof err);
+    uint64_t h = data ? fnv1a(FNV_START, data, len) : 0;
+    free(data);
+    return h;
+}
+
+static void mark_given(Args *a, size_t offset) {
+    for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == offset) a->given[k] = 1;
+}
+
+// The Args of stage k, as if typed after ./r1 CMD, and the same flags in
+// words (with the stages' names for folders) for its stamp.
+typedef struct { Args a; char out[PATH_CAP], model[PATH_CAP], base[PATH_CAP]; char desc[256]; } StageArgs;
+static void pipe_stage_args(const Args *pa, const char *dir, int k, int steps, StageArgs *sa) {
+    const PipeStage *st = &PIPE_STAGES[k];
+    size_t n = 0;
+    memset(sa, 0, sizeof *sa);
+    sa->a = (Args){ .data_dir = pa->data_dir, .seed = pa->seed, .quiet = 1, .threads = pa->threads };
+    join_path(sa->out, sizeof sa->out, dir, st->key);
+    sa->a.out = sa->out;
+    appendf(sa->desc, sizeof sa->desc, &n, "%s --seed %ld", st->cmd, pa->seed);
+    if (st->model) {
+        join_path(sa->model, sizeof sa->model, dir, st->model);
+        sa->a.model = sa->model;
+        appendf(sa->desc, sizeof sa->desc, &n, " --model %s", st->model);
+    }
+    if (st->base) {
+        join_path(sa->base, sizeof sa->base, dir, st->base);
+        sa->a.base = sa->base;
+        appendf(sa->desc, sizeof sa->desc, &n, " --base %s", st->base);
+    }
+    if (st->student) {
+        sa->a.d_model = 48; sa->a.n_layer = 2;
+        mark_given(&sa->a, ARG(d_model)); mark_given(&sa->a, ARG(n_layer));
+        appendf(sa->desc, sizeof sa->desc, &n, " --d-model 48 --layers 2");
+    }
+    if (steps > 0) {
+        sa->a.steps = steps;
+        mark_given(&sa->a, ARG(steps));
+        appendf(sa->desc, sizeof sa->desc, &n, " --steps %d", steps);
+    }
+    if (st->asks && given(pa, ARG(steps))) {
+        sa->a.questions = PIPE_SHORT_QUESTIONS;
+        mark_given(&sa->a, ARG(questions));
+        appendf(sa->desc, sizeof sa->desc, &n, " --questions %d", PIPE_SHORT_QUESTIONS);
+    }
+}
+
+// What stage k is made from, as its pipeline.stamp says it.
+static void pipe_stamp(const World *w, const char *dir, int k, const StageArgs *sa, char *out, size_t cap) {
+    char tok[17], path[PATH_CAP];
+    tok_hash(&w->tok, tok);
+    size_t n = 0;
+    appendf(out, cap, &n, "r1 pipeline stamp 1\ncommand: %s\nprogram: %016llx\ntokenizer: %s\n", sa->desc,
+            (unsigned long long)file_hash("/proc/self/exe"), tok);
+    const char *parents[2] = { PIPE_STAGES[k].model, PIPE_STAGES[k].base };
+    for (int i = 0; i < 2; i++) {
+        if (!parents[i]) continue;
+        char folder[PATH_CAP];
+        join_path(folder, sizeof folder, dir, parents[i]);
+        join_path(path, sizeof path, folder, "model.safetensors");
+        appendf(out, cap, &n, "parent %s: %016llx\n", parents[i], (unsigned long long)file_hash(path));
+    }
+}
+
+// Run stage k of the pipeline in dir (steps > 0: --steps), or reuse it.
+// Returns its wall time, or -1 if it was reused.
+static double pipe_run_stage(const Args *pa, World *w, const char *dir, int k, int steps) {
+    const PipeStage *st = &PIPE_STAGES[k];
+    StageArgs sa;
+    char stamp[2048] = "", path[PATH_CAP], ckpt[PATH_CAP], err[PATH_CAP + 512], eta[32];
+    pipe_stage_args(pa, dir, k, steps, &sa);
+    pipe_stamp(w, dir, k, &sa, stamp, sizeof stamp);
+    join_path(path, sizeof path, sa.out, "pipeline.stamp");
+    join_path(ckpt, sizeof ckpt, sa.out, "model.safetensors");
+    size_t len = 0, n = strlen(stamp);
+    char *have = access(path, F_OK) == 0 ? read_file(path, 1 << 20, &len, err, sizeof err) : NULL;
+    const int same = have && len >= n && !memcmp(have, stamp, n);
+    const int finished = same && len == n + 9 && !memcmp(have + n, "finished\n", 9) && access(ckpt, F_OK) == 0;
+    free(have);
+    PIPE.k = k + 1; PIPE.key = st->key;
+    if (finished) {
+        PIPE.total -= st->seconds;                  // reused: no part of the ETA
+        printf("[%d/%d %s] reused %s/ (%s; its inputs are unchanged)\n", k + 1, N_PIPE, st->key, sa.out, sa.desc);
+        return -1;
+    }
+    make_dir(sa.out);
+    char started[2100];
+    snprintf(started, sizeof started, "%sstarted\n", stamp);
+    write_text_file(sa.out, "pipeline.stamp", started);
+    sa.a.resume = same;                             // an interrupted run of the same inputs continues
+    format_duration(pipe_eta(0), eta, sizeof eta);
+    printf("[%d/%d %s] ./r1 %s%s (pipeline ETA %s)\n", k + 1, N_PIPE, st->key, sa.desc,
+           same ? ", resuming" : "", eta);
+    fflush(stdout);
+    PIPE.now = st->seconds;
+    double t0 = now_seconds();
+    st->run(&sa.a, w);
+    snprintf(started, sizeof started, "%sfinished\n", stamp);
+    write_text_file(sa.out, "pipeline.stamp", started);
+    PIPE.done += st->seconds; PIPE.now = 0;
+    return now_seconds() - t0;
+}
+
+// The training FLOPs a stage's checkpoint records.
+static uint64_t pipe_train_flops(const char *dir, const char *key) {
+    char folder[PATH_CAP], path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(folder, sizeof folder, dir, key);
+    join_path(path, sizeof path, folder, "model.safetensors");
+    Model m;
+    Meta md;
+    if (load_safetensors(path, &m, &md, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    const char *v = meta_get(&md, "train_flops");
+    model_free(&m);
+    if (!v) die(EXIT_DATA, "%s: no train_flops in its metadata (made by an older r1? delete %s)", path, folder);
+    return strtoull(v, NULL, 10);
+}
+
+// A number after `after` in DIR/KEY/NAME (0 if none): what a stage wrote down.
+static double pipe_read_number(const char *dir, const char *key, const char *name, const char *after) {
+    char folder[PATH_CAP], path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(folder, sizeof folder, dir, key);
+    join_path(path, sizeof path, folder, name);
+    size_t len;
+    char *text = read_file(path, 1 << 20, &len, err, sizeof err);
+    if (!text) die(EXIT_DATA, "%s", err);
+    text[len] = '\0';
+    const char *p = strstr(text, after);
+    double v = p ? strtod(p + strlen(after), NULL) : 0;
+    free(text);
+    return v;
+}
+
+// Every model of the pipeline on every benchmark, as the paper's §3: k
+// samples per question at T = 0.6, top-p 0.95 (pass@1, cons@k), and greedy.
+// A model's figures are kept in its folder (eval.txt) with what they were
+// made from, so that a reused stage is not evaluated again.
+typedef struct { EvalStats e[N_PIPE][N_BENCH]; Dataset sets[N_BENCH]; int k; } PipeEval;
+
+static int pipe_eval_load(const char *path, const char *key_line, EvalStats *e) {
+    char err[PATH_CAP + 512];
+    size_t len;
+    char *text = access(path, F_OK) == 0 ? read_file(path, 1 << 20, &len, err, sizeof err) : NULL;
+    int got = 0;
+    if (text) {
+        text[len] = '\0';
+        size_t n = strlen(key_line);
+        const char *p = text;
+        if (len > n && !memcmp(text, key_line, n)) {
+            p += n;
+            for (int b = 0; b < N_BENCH; b++) {
+                EvalStats x = { 0 };
+                char name[32];
+                int used = 0;
+                if (sscanf(p, "%31s %d %d %d %f %f %f %f %f %f %f %f %f %f\n%n", name, &x.n, &x.n_general, &x.k, &x.pass1,
+                           &x.cons, &x.greedy, &x.format_rate, &x.think_rate, &x.mean_length, &x.lang_consistency,
+                           &x.mixed, &x.helpfulness, &x.harmlessness, &used) != 14 || strcmp(name, BENCH_NAMES[b]) || !used)
+                    break;
+                e[b] = x;
+                p += used;
+                got += 1;
+            }
+        }
+    }
+    free(text);
+    return got == N_BENCH;
+}
+
+static void pipe_eval_model(PipeEval *pe, const Args *pa, World *w, const char *dir, int k) {
+    char folder[PATH_CAP], path[PATH_CAP], key_line[256];
+    join_path(folder, sizeof folder, dir, PIPE_STAGES[k].key);
+    join_path(path, sizeof path, folder, "model.safetensors");
+    uint64_t sets = FNV_START;
+    for (int b = 0; b < N_BENCH; b++)
+        for (int i = 0; i < pe->sets[b].n; i++) {
+            const Example *ex = &pe->sets[b].ex[i];
+            sets = fnv1a(fnv1a(sets, ex->prompt, strlen(ex->prompt) + 1), ex->answer, strlen(ex->answer) + 1);
+        }
+    snprintf(key_line, sizeof key_line, "r1 pipeline eval 1: model %016llx sets %016llx k %d seed %ld\n",
+             (unsigned long long)file_hash(path), (unsigned long long)sets, pe->k, pa->seed);
+    char cache[PATH_CAP];
+    join_path(cache, sizeof cache, folder, "eval.txt");
+    if (pipe_eval_load(cache, key_line, pe->e[k])) return;
+    Model m;
+    load_model_or_die(path, &m, &w->tok, w->data_dir);
+    KVCache kv;
+    kv_alloc(&kv, &m.config, 256);
+    Buf b = { 0 };
+    buf_printf(&b, "%s", key_line);
+    for (int s = 0; s < N_BENCH; s++) {
+        Rng rng = rng_seed(mix64((uint64_t)pa->seed ^ 0x6576616c) + (uint64_t)(N_BENCH * k + s));   // "eval"
+        EvalStats x = evaluate(&m, &kv, w, &pe->sets[s], pe->k, EVAL_SAMPLING, 1, &rng, NULL, NULL, 0);
+        pe->e[k][s] = x;
+        buf_printf(&b, "%s %d %d %d %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", BENCH_NAMES[s], x.n,
+                   x.n_general, x.k, x.pass1, x.cons, x.greedy, x.format_rate, x.think_rate, x.mean_length,
+                   x.lang_consistency, x.mixed, x.helpfulness, x.harmlessness);
+    }
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(folder, "eval.txt", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    kv_free(&kv);
+    model_free(&m);
+}
+
+// The stages that are models in the tables: all but the probe.
+static int pipe_shown(int k) { return k != P_PROBE; }
+
+// What the pipeline measured besides the evaluations: the reward model's
+// held-out accuracy, and the compute of the distillation comparison.
+typedef struct {
+    double rm_accuracy;
+    uint64_t train_flops[N_PIPE];  // each stage's training steps
+    uint64_t teacher_flops;        // the aligned model sampling the distillation set
+    int rl_steps;                  // the RL student's GRPO steps
+    const char *command;           // how it was run, "./r1 pipeline --seed 1337"
+} PipeFacts;
+
+// One metric of results.json: null where it does not apply (-1).
+static void json_metric(Buf *b, int *first, const char *name, float v) {
+    buf_printf(b, "%s\"%s\": ", *first ? "" : ", ", name);
+    if (v < 0 || !isfinite(v)) buf_printf(b, "null");
+    else buf_printf(b, "%.4f", v);
+    *first = 0;
+}
+
+// results.json, DESIGN §6: {STAGE: {BENCHMARK: {METRIC: value}}}, the reward
+// model's pairwise accuracy, how the evaluation sampled, and the FLOPs.
+static void write_results_json(const char *dir, const PipeEval *pe, const PipeFacts *f) {
+    Buf b = { 0 };
+    buf_printf(&b, "{\n");
+    for (int k = 0; k < N_PIPE; k++) {
+        if (!pipe_shown(k)) continue;
+        buf_printf(&b, "  \"%s\": {", PIPE_STAGES[k].key);
+        for (int s = 0, firstb = 1; s < N_BENCH; s++) {
+            const EvalStats *e = &pe->e[k][s];
+            if (!e->n && !e->n_general) continue;
+            buf_printf(&b, "%s\n    \"%s\": {", firstb ? "" : ",", BENCH_NAMES[s]);
+            int first = 1;
+            firstb = 0;
+            if (e->n) {
+                json_metric(&b, &first, "pass@1", e->pass1); json_metric(&b, &first, "cons@k", e->cons);
+                json_metric(&b, &first, "greedy", e->greedy); json_metric(&b, &first, "format_rate", e->format_rate);
+                json_metric(&b, &first, "lang_consistency", e->lang_consistency);
+                json_metric(&b, &first, "mixed", e->mixed); json_metric(&b, &first, "mean_length", e->mean_length);
+            }
+            if (e->n_general) {
+                json_metric(&b, &first, "helpfulness", e->helpfulness);
+                json_metric(&b, &first, "harmlessness", e->harmlessness);
+            }
+            buf_printf(&b, "}");
+        }
+        buf_printf(&b, "\n  },\n");
+    }
+    buf_printf(&b, "  \"reward_model\": {\"pairwise_accuracy\": %.3f},\n", f->rm_accuracy);
+    buf_printf(&b, "  \"evaluation\": {\"k\": %d, \"temperature\": %.2f, \"top_p\": %.2f, \"questions\": {", pe->k,
+               EVAL_SAMPLING.temperature, EVAL_SAMPLING.top_p);
+    for (int s = 0; s < N_BENCH; s++) buf_printf(&b, "%s\"%s\": %d", s ? ", " : "", BENCH_NAMES[s], pe->sets[s].n);
+    buf_printf(&b, "}},\n  \"flops\": {\"train\": {");
+    for (int k = 0; k < N_PIPE; k++)
+        buf_printf(&b, "%s\"%s\": %llu", k ? ", " : "", PIPE_STAGES[k].key, (unsigned long long)f->train_flops[k]);
+    buf_printf(&b, "}, \"teacher_sampling\": %llu, \"student_rl_steps\": %d}\n}\n",
+               (unsigned long long)f->teacher_flops, f->rl_steps);
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(dir, "results.json", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+}
+
+// The claim of the paper that stage k tests, and whether the toy reproduces
+// it: a rule on the measured numbers (1 yes, 0 no, -1 no claim), and the
+// numbers it looked at.
+typedef struct { const char *claim; int verdict; char measured[200]; } Claim;
+static Claim pipe_claim(const PipeEval *pe, int k) {
+    const EvalStats (*e)[N_BENCH] = pe->e;
+    Claim c = { "", -1, "" };
+    switch (k) {
+    case P_BASE:
+        c.claim = "the base sometimes, not usually, writes the tags: RL has a format to amplify (§2.2)";
+        c.verdict = e[k][B_TEST].format_rate > 0 && e[k][B_TEST].format_rate < 0.5f;
+        snprintf(c.measured, sizeof c.measured, "format rate %.2f", e[k][B_TEST].format_rate);
+        break;
+    case P_ZERO:
+        c.claim = "R1-Zero learns the format and to reason from rule rewards alone, and mixes languages (§2.2.4)";
+        c.verdict = e[k][B_TEST].format_rate >= 0.9f && e[k][B_TEST].pass1 >= e[P_BASE][B_TEST].pass1 + 0.3f &&
+                    e[k][B_TEST].mixed > e[P_BASE][B_TEST].mixed;
+        snprintf(c.measured, sizeof c.measured, "format %.2f → %.2f, add_test %.3f → %.3f, mixed %.3f → %.3f",
+                 e[P_BASE][B_TEST].format_rate, e[k][B_TEST].format_rate, e[P_BASE][B_TEST].pass1, e[k][B_TEST].pass1,
+                 e[P_BASE][B_TEST].mixed, e[k][B_TEST].mixed);
+        break;
+    case P_COLD:
+        c.claim = "cold start makes the reasoning readable, in one language (§2.3.1)";
+        c.verdict = e[k][B_TEST].lang_consistency >= 0.99f && e[k][B_TEST].mixed < e[P_ZERO][B_TEST].mixed;
+        snprintf(c.measured, sizeof c.measured, "mixed %.3f → %.3f, consistency %.3f", e[P_ZERO][B_TEST].mixed,
+                 e[k][B_TEST].mixed, e[k][B_TEST].lang_consistency);
+        break;
+    case P_REASON:
+        c.claim = "R1's reasoning RL beats R1-Zero where R1-Zero is weak, in one language (§2.3.2; AIME 79.8 vs 71.0)";
+        c.verdict = e[k][B_HARD].pass1 > e[P_ZERO][B_HARD].pass1 + 0.05f && e[k][B_TEST].lang_consistency >= 0.99f;
+        snprintf(c.measured, sizeof c.measured, "add_hard %.3f vs R1-Zero's %.3f", e[k][B_HARD].pass1,
+                 e[P_ZERO][B_HARD].pass1);
+        break;
+    case P_RSFT:
+        c.claim = "rejection sampling + SFT keeps the reasoning and teaches the general tasks (§2.3.3)";
+        c.verdict = e[k][B_TEST].pass1 >= e[P_REASON][B_TEST].pass1 - 0.02f &&
+                    e[k][B_GENERAL].helpfulness > e[P_REASON][B_GENERAL].helpfulness + 0.1f;
+        snprintf(c.measured, sizeof c.measured, "add_test %.3f vs %.3f, general helpfulness %.3f vs %.3f",
+                 e[k][B_TEST].pass1, e[P_REASON][B_TEST].pass1, e[k][B_GENERAL].helpfulness,
+                 e[P_REASON][B_GENERAL].helpfulness);
+        break;
+    case P_ALIGN:
+        c.claim = "RL for all scenarios makes the model more helpful and harmless, reasoning kept (§2.3.4)";
+        c.verdict = e[k][B_GENERAL].helpfulness > e[P_RSFT][B_GENERAL].helpfulness &&
+                    e[k][B_SAFETY].harmlessness >= e[P_RSFT][B_SAFETY].harmlessness &&
+                    e[k][B_TEST].pass1 >= e[P_RSFT][B_TEST].pass1 - 0.02f;
+        snprintf(c.measured, sizeof c.measured, "helpfulness %.3f → %.3f, harmlessness %.3f → %.3f, add_test %.3f → %.3f",
+                 e[P_RSFT][B_GENERAL].helpfulness, e[k][B_GENERAL].helpfulness, e[P_RSFT][B_SAFETY].harmlessness,
+                 e[k][B_SAFETY].harmlessness, e[P_RSFT][B_TEST].pass1, e[k][B_TEST].pass1);
+        break;
+    case P_STUDENT:
+        c.claim = "(the students' own base: the same corpus, a quarter of the parameters)";
+        break;
+    case P_DISTILLED:
+        c.claim = "distillation beats RL on the same small base at matched compute (§2.4, Table 6: 72.6 vs 47.0)";
+        c.verdict = e[k][B_HARD].pass1 > e[P_RL][B_HARD].pass1;
+        snprintf(c.measured, sizeof c.measured, "add_hard %.3f vs the RL student's %.3f", e[k][B_HARD].pass1,
+                 e[P_RL][B_HARD].pass1);
+        break;
+    case P_RL:
+        c.claim = "RL on a small base learns the format, and less reasoning than distillation gives (§4.1)";
+        c.verdict = e[k][B_TEST].format_rate >= 0.9f && e[k][B_TEST].pass1 < e[P_DISTILLED][B_TEST].pass1;
+        snprintf(c.measured, sizeof c.measured, "format %.2f; add_test %.3f vs the distilled student's %.3f",
+                 e[k][B_TEST].format_rate, e[k][B_TEST].pass1, e[P_DISTILLED][B_TEST].pass1);
+        break;
+    }
+    return c;
+}
+
+static const char *verdict_word(int v) { return v < 0 ? "—" : v ? "**yes**" : "**no**"; }
+// "0.123" or "–" where a figure does not apply
+static const char *fig(char *out, float v) {
+    if (v < 0 || !isfinite(v)) return strcpy(out, "–");
+    snprintf(out, 16, "%.3f", v);
+    return out;
+}
+
+// RESULTS.md: one table, every model on every benchmark, each row with the
+// claim of the paper it tests; then the claims across rows, and the compute
+// of the distillation comparison. No wall clock: the same bytes for every
+// run of the same seed.
+static void results_md_table(Buf *b, const PipeEval *pe) {
+    buf_printf(b, "| model | add_test pass@1 / cons@%d / greedy | add_fresh pass@1 | add_hard pass@1 / cons@%d / greedy "
+               "| format | length | language consistency / mixed | general: helpful / harmless | safety: helpful / harmless "
+               "| the paper's claim it tests | reproduced |\n|---|---|---|---|---|---|---|---|---|---|---|\n", pe->k, pe->k);
+    for (int k = 0; k < N_PIPE; k++) {
+        if (!pipe_shown(k)) continue;
+        const EvalStats *e = pe->e[k];
+        char f[12][16];
+        Claim c = pipe_claim(pe, k);
+        buf_printf(b, "| %s (`%s`) | %s / %s / %s | %s | %s / %s / %s | %s | %.1f | %s / %s | %s / %s | %s / %s | %s%s%s%s | %s |\n",
+                   PIPE_STAGES[k].name, PIPE_STAGES[k].key, fig(f[0], e[B_TEST].pass1), fig(f[1], e[B_TEST].cons),
+                   fig(f[2], e[B_TEST].greedy), fig(f[3], e[B_FRESH].pass1), fig(f[4], e[B_HARD].pass1),
+                   fig(f[5], e[B_HARD].cons), fig(f[6], e[B_HARD].greedy), fig(f[7], e[B_TEST].format_rate),
+                   e[B_TEST].mean_length, fig(f[8], e[B_TEST].lang_consistency), fig(f[9], e[B_TEST].mixed),
+                   fig(f[10], e[B_GENERAL].helpfulness), fig(f[11], e[B_GENERAL].harmlessness),
+                   fig(f[0], e[B_SAFETY].helpfulness), fig(f[1], e[B_SAFETY].harmlessness), c.claim,
+                   c.measured[0] ? " (" : "", c.measured, c.measured[0] ? ")" : "", verdict_word(c.verdict));
+    }
+}
+
+// The claims that look across rows: majority voting, the leak check.
+static void results_md_claims(Buf *b, const PipeEval *pe, const PipeFacts *f) {
+    static const int REASONING[] = { P_ZERO, P_COLD, P_REASON, P_RSFT, P_ALIGN, P_DISTILLED, P_RL };
+    const int nr = (int)(sizeof REASONING / sizeof *REASONING);
+    int ok = 0;
+    char fails[512] = "";
+    size_t n = 0;
+    for (int i = 0; i < nr; i++) {
+        const EvalStats *h = &pe->e[REASONING[i]][B_HARD];
+        if (h->cons >= h->pass1) ok++;
+        else appendf(fails, sizeof fails, &n, " %s (%.3f < %.3f)", PIPE_STAGES[REASONING[i]].key, h->cons, h->pass1);
+    }
+    buf_printf(b, "\nAcross the rows:\n\n- Majority voting helps the reasoning models, as in the paper (R1-Zero on AIME: "
+               "cons@64 86.7 against pass@1 71.0): cons@%d ≥ pass@1 on add_hard for %d of %d: %s.%s%s\n", pe->k, ok, nr,
+               verdict_word(ok == nr), fails[0] ? " Not for" : "", fails);
+    const EvalStats *t = &pe->e[P_ALIGN][B_TEST], *fr = &pe->e[P_ALIGN][B_FRESH];
+    double worst = 0;
+    int worst_k = P_BASE;
+    for (int k = 0; k < N_PIPE; k++)
+        if (pipe_shown(k) && fabs(pe->e[k][B_FRESH].pass1 - pe->e[k][B_TEST].pass1) > worst) {
+            worst = fabs(pe->e[k][B_FRESH].pass1 - pe->e[k][B_TEST].pass1);
+            worst_k = k;
+        }
+    buf_printf(b, "- The fixed sets do not leak into training: the final model's pass@1 on %d fresh additions "
+               "(add_fresh: add_test's distribution, drawn by the pipeline from a stream no stage trains from) "
+               "is within 0.03 of add_test's: %s (%.3f against %.3f). The largest gap of any model: %.3f (%s).\n",
+               pe->sets[B_FRESH].n, verdict_word(fabs(fr->pass1 - t->pass1) <= 0.03), fr->pass1, t->pass1, worst,
+               PIPE_STAGES[worst_k].key);
+    buf_printf(b, "- The reward model of stage 5 ranks %.3f of its held-out preference pairs as the judge does "
+               "(`all_scenarios/reward_model.txt`).\n", f->rm_accuracy);
+}
+
+// The distillation comparison's compute (paper Table 6), in FLOPs.
+static void results_md_compute(Buf *b, const PipeEval *pe, const PipeFacts *f) {
+    const uint64_t sft = f->train_flops[P_DISTILLED], rl = f->train_flops[P_RL];
+    buf_printf(b, "\nThe distillation comparison at matched compute (paper Table 6: distilled Qwen-32B 72.6 against "
+               "RL-trained Qwen-32B-Zero 47.0 on AIME). Compute is counted, not timed: every matrix product's "
+               "2·M·N·K floating-point operations and sampling's attention (r1.c's `flops_add`), in the training "
+               "steps only (not the held-out evaluations). The RL student runs as many GRPO steps as the distilled "
+               "student's SFT FLOPs buy at the FLOPs of its first step (`student_rl_probe`).\n\n");
+    buf_printf(b, "| model | training FLOPs | steps | add_test pass@1 | add_hard pass@1 |\n|---|---|---|---|---|\n");
+    char x[2][16];
+    buf_printf(b, "| teacher (`all_scenarios`) | (stages 0–5) | | %s | %s |\n", fig(x[0], pe->e[P_ALIGN][B_TEST].pass1),
+               fig(x[1], pe->e[P_ALIGN][B_HARD].pass1));
+    buf_printf(b, "| distilled student: SFT on the teacher's samples | %.3g | | %s | %s |\n", (double)sft,
+               fig(x[0], pe->e[P_DISTILLED][B_TEST].pass1), fig(x[1], pe->e[P_DISTILLED][B_HARD].pass1));
+    buf_printf(b, "| RL student: R1-Zero's GRPO | %.3g (%.2f× the SFT's) | %d | %s | %s |\n", (double)rl,
+               sft ? (double)rl / (double)sft : 0.0, f->rl_steps, fig(x[0], pe->e[P_RL][B_TEST].pass1),
+               fig(x[1], pe->e[P_RL][B_HARD].pass1));
+    buf_printf(b, "\nThe teacher's sampling of the distillation set cost %.3g FLOPs more (%.2f× the student's SFT), "
+               "and the teacher's own training more again; the paper, too, counts neither against distillation.\n",
+               (double)f->teacher_flops, sft ? (double)f->teacher_flops / (double)sft : 0.0);
+}
+
+static void write_results_md(const char *dir, const PipeEval *pe, const PipeFacts *f) {
+    Buf b = { 0 };
+    buf_printf(&b, "# The pipeline's results\n\n`%s`: stages 0–6 of the paper on the toy world, every model on every "
+               "benchmark as the paper's §3 evaluates: %d samples per question at T = %.1f, top-p %.2f (pass@1 is their "
+               "mean accuracy, cons@%d the accuracy of their majority answer), and greedy. Questions: ", f->command,
+               pe->k, EVAL_SAMPLING.temperature, EVAL_SAMPLING.top_p, pe->k);
+    for (int s = 0; s < N_BENCH; s++) buf_printf(&b, "%s%s %d", s ? ", " : "", BENCH_NAMES[s], pe->sets[s].n);
+    buf_printf(&b, ". Format, length (tokens) and language are add_test's; helpfulness and harmlessness are the hidden "
+               "judge's. Each verdict is a rule on the figures, in r1.c (`pipe_claim`).\n\n");
+    results_md_table(&b, pe);
+    results_md_claims(&b, pe, f);
+    results_md_compute(&b, pe, f);
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(dir, "RESULTS.md", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+}
+
+// results.svg: the models side by side, a group of bars each (0..1), drawn
+// like curves.svg.
+static void write_results_svg(const char *dir, const PipeEval *pe) {
+    static const struct { int bench; const char *name, *color; } BARS[] = {
+        { B_TEST, "add_test pass@1", "#2ca02c" }, { B_HARD, "add_hard pass@1", "#17becf" },
+        { -1, "language consistency (add_test)", "#e377c2" }, { B_GENERAL, "helpfulness (general)", "#1f77b4" },
+        { B_SAFETY, "harmlessness (safety)", "#ff7f0e" } };
+    const int nb = 5, bw = 14, gw = nb * bw + 24, px = 50, py = 40, ph = 240, ng = N_PIPE - 1;
+    const int W = px + ng * gw + 20, H = py + ph + 110 + nb * 15;
+    Buf b = { 0 };
+    buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    buf_printf(&b, "<text x=\"%d\" y=\"20\" font-size=\"14\" font-weight=\"bold\">The pipeline, stage by stage "
+               "(k = %d, T = 0.6, top-p 0.95)</text>\n", px, pe->k);
+    for (int t = 0; t <= 4; t++) {
+        int y = py + ph - ph * t / 4;
+        buf_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", px, y, W - 20, y);
+        buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n", px - 4, y + 4, t / 4.0);
+    }
+    for (int k = 0, g = 0; k < N_PIPE; k++) {
+        if (!pipe_shown(k)) continue;
+        const int x0 = px + g++ * gw + 12;
+        for (int i = 0; i < nb; i++) {
+            const EvalStats *e = &pe->e[k][BARS[i].bench < 0 ? B_TEST : BARS[i].bench];
+            float v = BARS[i].bench < 0 ? e->lang_consistency : BARS[i].bench == B_GENERAL ? e->helpfulness
+                    : BARS[i].bench == B_SAFETY ? e->harmlessness : e->pass1;
+            if (v < 0 || !isfinite(v)) continue;
+            buf_printf(&b, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"/>\n", x0 + i * bw,
+                       py + ph - ph * v, bw - 2, ph * v, BARS[i].color);
+        }
+        buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" transform=\"rotate(-35 %d %d)\">%s</text>\n",
+                   x0 + nb * bw / 2, py + ph + 14, x0 + nb * bw / 2, py + ph + 14, PIPE_STAGES[k].key);
+    }
+    buf_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", px, py,
+               W - 20 - px, ph);
+    for (int i = 0; i < nb; i++)
+        buf_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"%s\" font-weight=\"bold\">%s</text>\n", px, py + ph + 110 + i * 15,
+                   BARS[i].color, BARS[i].name);
+    buf_printf(&b, "</svg>\n");
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(dir, "results.svg", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+}
+
+// timings.txt and the screen: the wall times, kept apart from RESULTS.md and
+// results.json, which hold none (they are the same bytes on every run).
+static void write_pipeline_timings(const char *dir, const double *seconds, double total) {
+    Buf b = { 0 };
+    char t[32];
+    buf_printf(&b, "wall times of the last ./r1 pipeline into this folder, %d thread%s (\"reused\": made by an earlier "
+               "run, not timed)\n", pool.n_threads, pool.n_threads > 1 ? "s" : "");
+    for (int k = 0; k <= N_PIPE; k++) {
+        format_duration(seconds[k], t, sizeof t);
+        buf_printf(&b, "%-18s %s\n", k < N_PIPE ? PIPE_STAGES[k].key : "evaluation", seconds[k] < 0 ? "reused" : t);
+    }
+    format_duration(total, t, sizeof t);
+    buf_printf(&b, "%-18s %s\n", "total", t);
+    printf("%s", b.s);
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(dir, "timings.txt", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    printf("wrote %s/RESULTS.md, results.json, results.svg and timings.txt\n", dir);
+}
+
+// The RL student's steps: the distilled student's SFT FLOPs over the FLOPs
+// of the probe's one GRPO step (at least 1; at most --steps in a quick check).
+static int pipe_rl_steps(const char *dir, int cap) {
+    const uint64_t budget = pipe_train_flops(dir, PIPE_STAGES[P_DISTILLED].key);
+    const uint64_t per_step = pipe_train_flops(dir, PIPE_STAGES[P_PROBE].key);
+    uint64_t steps = per_step ? (budget + per_step / 2) / per_step : 1;
+    if (steps < 1) steps = 1;
+    if (steps > 100000) steps = 100000;
+    return cap > 0 && (int)steps > cap ? cap : (int)steps;
+}
+
+static int cmd_pipeline(const Args *a, World *w) {
+    const char *dir = a->out ? a->out : "runs/pipeline";
+    const int quick = given(a, ARG(steps));
+    need_additions(w);
+    make_dir(dir);
+    lock_run_dir(dir);                                // one pipeline per folder
+    PIPE.on = 1; PIPE.show = !a->quiet; PIPE.n = N_PIPE; PIPE.t0 = now_seconds();
+    PIPE.total = PIPE_EVAL_SECONDS;
+    for (int k = 0; k < N_PIPE; k++) PIPE.total += PIPE_STAGES[k].seconds;
+    double seconds[N_PIPE + 1];
+    PipeFacts f = { 0 };
+    for (int k = 0; k < N_PIPE; k++) {
+        int steps = k == P_PROBE ? 1 : k == P_RL ? pipe_rl_steps(dir, quick ? a->steps : 0) : quick ? a->steps : 0;
+        if (k == P_RL) f.rl_steps = steps;
+        seconds[k] = pipe_run_stage(a, w, dir, k, steps);
+    }
+    // every model on every benchmark
+    PipeEval *pe = xcalloc(1, sizeof *pe, "evaluation");
+    pe->k = quick ? PIPE_SHORT_K : 16;
+    const Dataset *own[N_BENCH] = { &w->add_test, NULL, &w->add_hard, &w->general, &w->safety };
+    Dataset fresh;
+    fresh_additions(w, a->seed, w->add_test.n, &fresh);
+    for (int s = 0; s < N_BENCH; s++) {
+        pe->sets[s] = own[s] ? *own[s] : fresh;
+        if (quick && pe->sets[s].n > PIPE_SHORT_SET) pe->sets[s].n = PIPE_SHORT_SET;
+    }
+    double t0 = now_seconds();
+    PIPE.now = PIPE_EVAL_SECONDS;
+    for (int k = 0, i = 0; k < N_PIPE; k++) {
+        if (!pipe_shown(k)) continue;
+        char eta[32];
+        format_duration(pipe_eta((double)i++ / (N_PIPE - 1)), eta, sizeof eta);
+        printf("%s  [eval %d/%d] %s: k = %d on %s (pipeline ETA %s)%s", isatty(fileno(stdout)) ? "\r" : "", i,
+               N_PIPE - 1, PIPE_STAGES[k].key, pe->k, "add_test, add_fresh, add_hard, general, safety", eta,
+               isatty(fileno(stdout)) ? "   " : "\n");
+        fflush(stdout);
+        pipe_eval_model(pe, a, w, dir, k);
+    }
+    seconds[N_PIPE] = now_seconds() - t0;
+    if (isatty(fileno(stdout))) printf("\n");
+    for (int k = 0; k < N_PIPE; k++) f.train_flops[k] = pipe_train_flops(dir, PIPE_STAGES[k].key);
+    f.teacher_flops = (uint64_t)pipe_read_number(dir, PIPE_STAGES[P_DISTILLED].key, "distill.txt", "took ");
+    f.rm_accuracy = pipe_read_number(dir, PIPE_STAGES[P_ALIGN].key, "reward_model.txt", "pairwise accuracy ");
+    char command[96];
+    snprintf(command, sizeof command, "./r1 pipeline --seed %ld%s%.0d", a->seed, quick ? " --steps " : "",
+             quick ? a->steps : 0);
+    f.command = command;
+    write_results_json(dir, pe, &f);
+    write_results_md(dir, pe, &f);
+    write_results_svg(dir, pe);
+    write_pipeline_timings(dir, seconds, now_seconds() - PIPE.t0);
+    PIPE.on = 0;
+    free(fresh.ex);
+    free(pe);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
 // command line: ./r1 bench, what the demo's model costs here
 
 static int cmp_double(const void *a, const void *b) {
@@ -6223,7 +6931,7 @@ int main(int argc, char **argv) {
            : !strcmp(cmd, "zero") ? cmd_zero(&a, &w) : !strcmp(cmd, "coldstart") ? cmd_coldstart(&a, &w)
            : !strcmp(cmd, "reason") ? cmd_reason(&a, &w) : !strcmp(cmd, "rsft") ? cmd_rsft(&a, &w)
            : !strcmp(cmd, "align") ? cmd_align(&a, &w) : !strcmp(cmd, "distill") ? cmd_distill(&a, &w)
-           : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
+           : !strcmp(cmd, "pipeline") ? cmd_pipeline(&a, &w) : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
            : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : cmd_bench(&a, &w);
     world_free(&w);
     return rc;

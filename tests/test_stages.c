@@ -665,7 +665,7 @@ int main(void) {
     CHECK(load_state(dir, "base", NULL, &st_m, NULL, &parts, err, sizeof err) == 1, "%s", err);
     st_m.params.lnfw[0] = NAN;
     CHECK(save_state(dir, "base", NULL, parts.step, &st_m, NULL, &r0, NULL, &cv, parts.samples, parts.samples_len,
-                     err, sizeof err) == 0, "%s", err);
+                     parts.train_flops, err, sizeof err) == 0, "%s", err);
     free(parts.samples);
     code = pretrain_in_child(&m, &w, &po, &io_resume, errpath);
     CHECK(code == EXIT_DATA, "NaN on resume: exit %d", code);
