@@ -6110,8 +6110,8 @@ static const PipeStage PIPE_STAGES[N_PIPE] = {
 };
 #define PIPE_EVAL_SECONDS 60.0f   // the evaluation's weight in the ETA, likewise measured
 #define PIPE_SHORT_QUESTIONS 16   // --steps (a quick check of the plumbing): questions each sampling stage asks,
-#define PIPE_SHORT_SET 16         // questions of each benchmark evaluated,
-#define PIPE_SHORT_K 2            // samples per question
+#define PIPE_SHORT_SET 4          // questions of each benchmark evaluated,
+#define PIPE_SHORT_K 1            // samples per question
 
 // The benchmarks: the four held-out sets of the data dir, and add_fresh, new
 // core additions drawn here from a stream no stage trains from.
@@ -6188,6 +6188,12 @@ static void pipe_stage_args(const Args *pa, const char *dir, int k, int steps, S
         sa->a.questions = PIPE_SHORT_QUESTIONS;
         mark_given(&sa->a, ARG(questions));
         appendf(sa->desc, sizeof sa->desc, &n, " --questions %d", PIPE_SHORT_QUESTIONS);
+    }
+    if ((st->run == cmd_zero || st->run == cmd_reason || st->run == cmd_align) && given(pa, ARG(steps))) {
+        // RL, in a quick check: two questions a step, two samples each
+        sa->a.prompts = sa->a.group = 2;
+        mark_given(&sa->a, ARG(prompts)); mark_given(&sa->a, ARG(group));
+        appendf(sa->desc, sizeof sa->desc, &n, " --prompts 2 --group 2");
     }
 }
 
