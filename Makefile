@@ -24,7 +24,7 @@ SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test stress sanitize variants cross-check fuzz demo clean
+.PHONY: all test stress sanitize variants cross-check fuzz demo pipeline clean
 
 all: r1
 
@@ -95,6 +95,12 @@ cross-check: r1
 
 demo: r1
 	./r1 demo
+
+# Stages 0-6 and both distillation students end to end, then every model on
+# every benchmark: runs/pipeline/RESULTS.md, results.json, results.svg
+# (timings.txt apart). A finished stage is reused while its inputs are unchanged.
+pipeline: r1
+	./r1 pipeline
 
 clean:
 	rm -rf r1 build-san build-var build-arm64 build-width $(addprefix tests/,$(UNIT)) $(SHIM)
