@@ -19,7 +19,7 @@ LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_tokenizer test_model test_rewards test_stages test_fuzz_regress
-SCRIPTS = tests/stress_resume.sh tests/test_width.sh tests/test_cli.sh tests/test_resume.sh tests/test_runs.sh
+SCRIPTS = tests/stress_resume.sh tests/test_width.sh tests/test_cli.sh tests/test_pipeline.sh tests/test_resume.sh tests/test_runs.sh
 SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

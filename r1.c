@@ -5112,8 +5112,9 @@ static struct {
     double t0, done, now, total;  // its start; the weights of the stages done, of this one, of all to run
 } PIPE;
 static double pipe_eta(double stage_share) {
-    double f = (PIPE.done + PIPE.now * stage_share) / (PIPE.total > 0 ? PIPE.total : 1);
-    return f > 0 ? (now_seconds() - PIPE.t0) * (1 - f) / f : 0;
+    const double f = (PIPE.done + PIPE.now * stage_share) / (PIPE.total > 0 ? PIPE.total : 1);
+    return f > 0.01 ? (now_seconds() - PIPE.t0) * (1 - f) / f      // at the speed measured so far
+                    : (1 - f) * PIPE.total;                        // at the measured run's, until then
 }
 
 // The progress line: "  <fmt> | elapsed, ETA". own_line: a line of its own

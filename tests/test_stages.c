@@ -612,6 +612,61 @@ static void test_preference_rewards(void) {
 
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 
+// The FLOP counter: 2*M*N*K per product, on any path; a training step of a
+// model counts the same twice (it is a number of the step, not of the clock).
+static void test_flop_counter(const World *w) {
+    float a[3 * 7] = { 0 }, b[7 * 5] = { 0 }, c[3 * 5] = { 0 };
+    uint64_t f0 = flop_count();
+    matmul_acc(c, a, 7, 1, b, 3, 5, 7);
+    CHECK(flop_count() - f0 == 2 * 3 * 5 * 7, "matmul_acc counted %llu FLOPs, want 210", (unsigned long long)(flop_count() - f0));
+    f0 = flop_count();
+    matmul_acc_here(c, 5, a, 7, 1, b, 5, 3, 5, 7);
+    CHECK(flop_count() - f0 == 210, "matmul_acc_here counted %llu FLOPs, want 210", (unsigned long long)(flop_count() - f0));
+    Config cfg = { tok_vocab_size(&w->tok), 80, 16, 1, 2 };
+    SftOpts o = { .steps = 2, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 2 };
+    uint64_t count[2];
+    for (int rep = 0; rep < 2; rep++) {
+        Model m;
+        Rng rng = rng_seed(5);
+        model_alloc(&m, &cfg);
+        model_init(&m, &rng);
+        adamw_reset(&m);
+        PairSource corpus = { corpus_pair, (void *)w };
+        float norm, lr; long tokens;
+        f0 = flop_count();
+        sft_step(&m, w, &o, corpus, 0, &rng, &norm, &lr, &tokens);
+        count[rep] = flop_count() - f0;
+        model_free(&m);
+    }
+    CHECK(count[0] == count[1] && count[0] > 0, "one SFT step counted %llu then %llu FLOPs",
+          (unsigned long long)count[0], (unsigned long long)count[1]);
+}
+
+// The pipeline's leak check: add_fresh is core additions, none held out and
+// none twice, the same for the same seed and others for another.
+static void test_fresh_additions(const World *w) {
+    Dataset a, b, c;
+    fresh_additions(w, 1337, 128, &a);
+    fresh_additions(w, 1337, 128, &b);
+    fresh_additions(w, 1338, 128, &c);
+    int held = 0, twice = 0, core = 0, same = 0, other = 0;
+    ProblemSet seen = { 0 };
+    for (int i = 0; i < a.n; i++) {
+        Problem p;
+        int ok = parse_question(a.ex[i].prompt, &p);
+        core += ok && p.n == 2 && p.x[0] < 1000 && p.x[1] < 1000 && a.ex[i].is_arith && a.ex[i].expected == problem_sum(&p);
+        held += ok && problem_set_has(&w->heldout, &p);
+        twice += ok && problem_set_has(&seen, &p);
+        if (ok) problem_set_add(&seen, &p);
+        same += !strcmp(a.ex[i].prompt, b.ex[i].prompt);
+        other += !strcmp(a.ex[i].prompt, c.ex[i].prompt);
+    }
+    CHECK(core == 128 && held == 0 && twice == 0, "add_fresh: %d of 128 core additions with their sums, %d held out, %d repeated",
+          core, held, twice);
+    CHECK(same == 128 && other < 8, "add_fresh: %d of 128 the same for the same seed, %d for another seed", same, other);
+    free(seen.keys); free(a.ex); free(b.ex); free(c.ex);
+}
+
 int main(void) {
     World w;
     world_load(&w, "data");
@@ -625,6 +680,8 @@ int main(void) {
     test_keep_preference_ties();
     test_general_rewards();
     test_preference_rewards();
+    test_fresh_additions(&w);
+    test_flop_counter(&w);
     Config c = { tok_vocab_size(&w.tok), 80, 16, 1, 2 };
     SftOpts po = { .steps = 6, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };
     char dir[256], errpath[300], path[400];
@@ -661,7 +718,7 @@ int main(void) {
     RunIO io_resume = { dir, 2, 1, 1, NULL, &w.tok };
     // poison the saved state's weights: resuming reads them, step 4 fails
     Model st_m; Curves cv = { SFT_COLUMNS, N_SFT_COLS, 0, 0, NULL }; Rng r0;
-    StateParts parts = { &r0, NULL, 0, &cv, NULL, 0 };
+    StateParts parts = { &r0, NULL, 0, &cv, NULL, 0, 0 };
     CHECK(load_state(dir, "base", NULL, &st_m, NULL, &parts, err, sizeof err) == 1, "%s", err);
     st_m.params.lnfw[0] = NAN;
     CHECK(save_state(dir, "base", NULL, parts.step, &st_m, NULL, &r0, NULL, &cv, parts.samples, parts.samples_len,

@@ -1,0 +1,99 @@
+#!/bin/sh
+# tests/test_pipeline.sh -- ./r1 pipeline's plumbing, on a quick run
+# (--steps 1: every stage one step, small sets, on 8-question benchmarks):
+# it completes and writes RESULTS.md, results.json (every stage x benchmark)
+# and results.svg; a second run reuses every stage and writes the same bytes;
+# an interrupted stage is resumed and the stages after it reused; a run into
+# another folder (and another thread count) writes the same RESULTS.md and
+# results.json; another seed reuses nothing; bad flags get one line.
+# Run from the repository root after `make r1`:
+#
+#     sh tests/test_pipeline.sh        # R1=path/to/r1: test another build; KEEP=1: keep the temp folder
+#
+# Prints "FAIL: ..." per failure, then "pipeline: N passed, M failed".
+LC_ALL=C; export LC_ALL
+R1=${R1:-./r1}
+case $R1 in /*) ;; *) R1=$(pwd)/$R1 ;; esac
+TMP=$(mktemp -d /tmp/r1-pipe.XXXXXX) || exit 1
+trap 'rm -rf "$TMP"' EXIT
+[ -n "$KEEP" ] && trap - EXIT
+trap 'exit 1' HUP INT TERM
+pass=0; nfail=0
+check() { if [ "$1" -eq 0 ]; then pass=$((pass + 1)); else nfail=$((nfail + 1)); echo "FAIL: $2"; fi; }
+
+STAGES="base r1_zero cold_start reasoning_rl rsft all_scenarios student_base student_distilled student_rl"
+DD=$TMP/dd
+mkdir "$DD" && cp data/tokenizer.txt "$DD/" || exit 1
+for f in add_test add_hard general safety; do head -n 8 "data/$f.jsonl" >"$DD/$f.jsonl"; done
+quick() { timeout -k 5 120 "$R1" pipeline --steps 1 --data-dir "$DD" --quiet "$@"; }
+
+# ---- the command line
+"$R1" pipeline --help >"$TMP/out" 2>"$TMP/err"
+[ $? -eq 0 ] && grep -q 'RESULTS.md' "$TMP/out" && grep -q -- '--steps' "$TMP/out" && [ ! -s "$TMP/err" ]
+check $? "pipeline --help: exit 0 with the usage on stdout"
+for bad in "--k 3" "--steps 0" "--seed x" "--model runs/base" "extra"; do
+    # shellcheck disable=SC2086
+    "$R1" pipeline $bad --out "$TMP/never" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q '^r1: ' "$TMP/err" && [ ! -s "$TMP/out" ] && [ ! -d "$TMP/never" ]
+    check $? "pipeline $bad: want exit 2 and one line on stderr, got exit $rc: $(head -c 200 "$TMP/err")"
+done
+
+# ---- a quick run: it completes and writes the three files
+quick --out "$TMP/a" >"$TMP/a.out" 2>"$TMP/a.err"
+check $? "the quick pipeline failed: $(tail -c 300 "$TMP/a.err")"
+for f in RESULTS.md results.json results.svg timings.txt; do
+    [ -s "$TMP/a/$f" ]; check $? "$f missing or empty"
+done
+# every stage x benchmark, in the layout write_results_json writes
+for s in $STAGES; do
+    for b in add_test add_fresh add_hard general safety; do
+        awk -v s="  \"$s\": {" -v b="    \"$b\": {" '$0 == s { on = 1; next } /^  [^ ]/ { on = 0 }
+            on && index($0, b) == 1 { found = 1 } END { exit !found }' "$TMP/a/results.json"
+        check $? "results.json: no $s.$b"
+    done
+    grep -q "(\`$s\`)" "$TMP/a/RESULTS.md"; check $? "RESULTS.md: no row for $s"
+done
+grep -q '"add_hard": {"pass@1": [0-9.]*, "cons@k": [0-9.]*, "greedy": [0-9.]*' "$TMP/a/results.json"
+check $? "results.json: add_hard lacks pass@1, cons@k or greedy"
+grep -q '"general": {"helpfulness": [0-9.]*, "harmlessness": [0-9.]*}' "$TMP/a/results.json"
+check $? "results.json: general lacks helpfulness or harmlessness"
+grep -q '"reward_model": {"pairwise_accuracy": [0-9.]*}' "$TMP/a/results.json"; check $? "results.json: no reward_model"
+grep -q '"student_distilled": [1-9][0-9]*, "student_rl_probe": [1-9]' "$TMP/a/results.json"; check $? "results.json: no FLOPs"
+[ "$(grep -c '<rect x=' "$TMP/a/results.svg")" -gt 9 ]; check $? "results.svg has no bars"
+grep -q 'reproduced' "$TMP/a/RESULTS.md" && grep -q '\*\*\(yes\|no\)\*\*' "$TMP/a/RESULTS.md"
+check $? "RESULTS.md: no verdicts"
+if grep -q '[0-9]s\b\|[0-9]m[0-9][0-9]s' "$TMP/a/RESULTS.md" "$TMP/a/results.json"; then false; else true; fi
+check $? "RESULTS.md or results.json holds a wall time"
+cp "$TMP/a/results.json" "$TMP/a.json"; cp "$TMP/a/RESULTS.md" "$TMP/a.md"
+
+# ---- a second run reuses every stage, and writes the same bytes
+quick --out "$TMP/a" >"$TMP/a2.out" 2>&1
+check $? "the second run failed: $(tail -c 300 "$TMP/a2.out")"
+[ "$(grep -c '] reused ' "$TMP/a2.out")" -eq 10 ]; check $? "the second run reused $(grep -c '] reused ' "$TMP/a2.out") of 10 stages"
+cmp -s "$TMP/a/results.json" "$TMP/a.json" && cmp -s "$TMP/a/RESULTS.md" "$TMP/a.md"
+check $? "the second run changed results.json or RESULTS.md"
+
+# ---- an interrupted stage is resumed; the stages after it are reused (its checkpoint is the same)
+sed 's/^finished$/started/' "$TMP/a/rsft/pipeline.stamp" >"$TMP/stamp" && mv "$TMP/stamp" "$TMP/a/rsft/pipeline.stamp"
+quick --out "$TMP/a" >"$TMP/a3.out" 2>&1
+check $? "the resumed run failed: $(tail -c 300 "$TMP/a3.out")"
+grep -q '^\[5/10 rsft\] ./r1 rsft .*, resuming' "$TMP/a3.out" && [ "$(grep -c '] reused ' "$TMP/a3.out")" -eq 9 ]
+check $? "an interrupted rsft was not resumed with the 9 other stages reused: $(grep -c '] reused ' "$TMP/a3.out") reused"
+cmp -s "$TMP/a/results.json" "$TMP/a.json"; check $? "the resumed run changed results.json"
+
+# ---- another folder, one thread: the same bytes
+quick --out "$TMP/b" --threads 1 >"$TMP/b.out" 2>&1
+check $? "the run into another folder failed: $(tail -c 300 "$TMP/b.out")"
+cmp -s "$TMP/b/results.json" "$TMP/a.json"; check $? "another folder, 1 thread: results.json differs"
+cmp -s "$TMP/b/RESULTS.md" "$TMP/a.md"; check $? "another folder, 1 thread: RESULTS.md differs"
+cmp -s "$TMP/b/student_rl/model.safetensors" "$TMP/a/student_rl/model.safetensors"
+check $? "another folder, 1 thread: the RL student's checkpoint differs"
+
+# ---- another seed reuses nothing (its first stage starts; the run is cut short after that line)
+quick --out "$TMP/a" --seed 7 2>/dev/null | head -n 1 >"$TMP/s.out"
+grep -q '^\[1/10 base\] ./r1 pretrain --seed 7' "$TMP/s.out" && ! grep -q reused "$TMP/s.out"
+check $? "--seed 7 in the same folder: want stage 0 run afresh, got: $(cat "$TMP/s.out")"
+
+echo "pipeline: $pass passed, $nfail failed"
+[ $nfail -eq 0 ]
