@@ -24,7 +24,7 @@ SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test stress sanitize variants cross-check fuzz demo pipeline clean
+.PHONY: all test stress sanitize variants cross-check fuzz demo pipeline readme-results clean
 
 all: r1
 
@@ -101,6 +101,16 @@ demo: r1
 # (timings.txt apart). A finished stage is reused while its inputs are unchanged.
 pipeline: r1
 	./r1 pipeline
+
+# README.md quotes runs/pipeline/RESULTS.md (without its title) between two
+# markers and shows docs/pipeline-results.svg: after `make pipeline`, this
+# copies both in.
+readme-results:
+	@test -s runs/pipeline/RESULTS.md || { echo "no runs/pipeline/RESULTS.md: make pipeline first"; exit 1; }
+	awk 'FNR == NR { if (FNR > 1) body = body $$0 "\n"; next } /^<!-- end RESULTS.md -->$$/ { printf "%s", body; skip = 0 } \
+	     !skip { print } /^<!-- begin RESULTS.md -->$$/ { skip = 1 }' runs/pipeline/RESULTS.md README.md >README.md.tmp
+	mv README.md.tmp README.md
+	cp runs/pipeline/results.svg docs/pipeline-results.svg
 
 clean:
 	rm -rf r1 build-san build-var build-arm64 build-width $(addprefix tests/,$(UNIT)) $(SHIM)

@@ -5846,13 +5846,16 @@ static int cmd_eval(const Args *a, World *w) {
     if (given(a, ARG(top_p))) so.top_p = a->top_p;
     EvalStats e = evaluate(&m, &kv, w, &ds, k, so, 1, &rng, NULL, NULL, 0);
     if (ds.n == 0) die(EXIT_DATA, "%s: no questions to score", a->data ? a->data : "add_test");
-    if (a->json) {
+    if (a->json) {                                  // DESIGN §6; null where a figure has nothing to count (-1)
+        char lc[16], zc[16], zm[16];
+        snprintf(lc, sizeof lc, e.lang_consistency < 0 ? "null" : "%.4f", e.lang_consistency);
+        snprintf(zc, sizeof zc, e.zh_consistency < 0 ? "null" : "%.4f", e.zh_consistency);
+        snprintf(zm, sizeof zm, e.zh_mixed < 0 ? "null" : "%.4f", e.zh_mixed);
         printf("{");
         if (e.n)
             printf("\"pass@1\": %.4f, \"cons@k\": %.4f, \"greedy\": %.4f, \"format_rate\": %.4f, \"mean_length\": %.2f, "
-                   "\"lang_consistency\": %.4f, \"mixed\": %.4f, \"zh_lang_consistency\": %.4f, \"zh_mixed\": %.4f, ",
-                   e.pass1, e.cons, e.greedy, e.format_rate, e.mean_length, e.lang_consistency, e.mixed,
-                   e.zh_consistency, e.zh_mixed);
+                   "\"lang_consistency\": %s, \"mixed\": %.4f, \"zh_lang_consistency\": %s, \"zh_mixed\": %s, ",
+                   e.pass1, e.cons, e.greedy, e.format_rate, e.mean_length, lc, e.mixed, zc, zm);
         if (e.n_general) printf("\"helpfulness\": %.4f, \"harmlessness\": %.4f, ", e.helpfulness, e.harmlessness);
         printf("\"k\": %d, \"n\": %d, \"n_general\": %d}\n", k, e.n, e.n_general);
     } else {

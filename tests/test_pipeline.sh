@@ -25,7 +25,8 @@ STAGES="base r1_zero cold_start reasoning_rl rsft all_scenarios student_base stu
 DD=$TMP/dd
 mkdir "$DD" && cp data/tokenizer.txt "$DD/" || exit 1
 for f in add_test add_hard general safety; do head -n 8 "data/$f.jsonl" >"$DD/$f.jsonl"; done
-quick() { timeout -k 5 120 "$R1" pipeline --steps 1 --data-dir "$DD" --quiet "$@"; }
+LIMIT=120; [ "${R1_SLOW:-0}" = 1 ] && LIMIT=1200   # the sanitizers' build is some ten times slower
+quick() { timeout -k 5 $LIMIT "$R1" pipeline --steps 1 --data-dir "$DD" --quiet "$@"; }
 
 # ---- the command line
 "$R1" pipeline --help >"$TMP/out" 2>"$TMP/err"
@@ -66,6 +67,18 @@ check $? "RESULTS.md: no verdicts"
 if grep -q '[0-9]s\b\|[0-9]m[0-9][0-9]s' "$TMP/a/RESULTS.md" "$TMP/a/results.json"; then false; else true; fi
 check $? "RESULTS.md or results.json holds a wall time"
 cp "$TMP/a/results.json" "$TMP/a.json"; cp "$TMP/a/RESULTS.md" "$TMP/a.md"
+
+# ---- ./r1 eval --json: one object in DESIGN §6's schema, on any JSONL of prompt/answer lines
+printf '{"prompt": "what is two plus two", "answer": "four"}\n{"prompt": "12+30", "answer": 42}\n{"prompt": "say hi", "answer": "hi", "id": 3}\n' >"$TMP/any.jsonl"
+"$R1" eval --model "$TMP/a/all_scenarios" --data "$TMP/any.jsonl" --data-dir "$DD" --k 2 --json >"$TMP/eval.json" 2>"$TMP/err"
+[ $? -eq 0 ] && [ "$(wc -l <"$TMP/eval.json")" -eq 1 ] &&
+    grep -q '^{"pass@1": [0-9.]*, "cons@k": [0-9.]*, "greedy": [0-9.]*, "format_rate": [0-9.]*, "mean_length": [0-9.]*, "lang_consistency": \(null\|[0-9.]*\), "mixed": [0-9.]*, .*"helpfulness": [0-9.]*, "harmlessness": [0-9.]*, "k": 2, "n": 1, "n_general": 2}$' "$TMP/eval.json"
+check $? "eval --json on a mixed JSONL: $(cat "$TMP/eval.json" "$TMP/err" | head -c 300)"
+PY=$(command -v python3 2>/dev/null)
+if [ -n "$PY" ]; then
+    "$PY" -c 'import json,sys; json.load(open(sys.argv[1])); json.load(open(sys.argv[2]))' "$TMP/eval.json" "$TMP/a/results.json"
+    check $? "eval --json or results.json is not valid JSON"
+fi
 
 # ---- a second run reuses every stage, and writes the same bytes
 quick --out "$TMP/a" >"$TMP/a2.out" 2>&1
