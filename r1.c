@@ -5846,16 +5846,16 @@ static int cmd_eval(const Args *a, World *w) {
     if (given(a, ARG(top_p))) so.top_p = a->top_p;
     EvalStats e = evaluate(&m, &kv, w, &ds, k, so, 1, &rng, NULL, NULL, 0);
     if (ds.n == 0) die(EXIT_DATA, "%s: no questions to score", a->data ? a->data : "add_test");
-    if (a->json) {                                  // DESIGN §6; null where a figure has nothing to count (-1)
-        char lc[16], zc[16], zm[16];
-        snprintf(lc, sizeof lc, e.lang_consistency < 0 ? "null" : "%.4f", e.lang_consistency);
-        snprintf(zc, sizeof zc, e.zh_consistency < 0 ? "null" : "%.4f", e.zh_consistency);
-        snprintf(zm, sizeof zm, e.zh_mixed < 0 ? "null" : "%.4f", e.zh_mixed);
+    if (a->json) {                                  // DESIGN §6, what applies: no figure where nothing was counted (-1)
         printf("{");
-        if (e.n)
-            printf("\"pass@1\": %.4f, \"cons@k\": %.4f, \"greedy\": %.4f, \"format_rate\": %.4f, \"mean_length\": %.2f, "
-                   "\"lang_consistency\": %s, \"mixed\": %.4f, \"zh_lang_consistency\": %s, \"zh_mixed\": %s, ",
-                   e.pass1, e.cons, e.greedy, e.format_rate, e.mean_length, lc, e.mixed, zc, zm);
+        if (e.n) {
+            printf("\"pass@1\": %.4f, \"cons@k\": %.4f, \"greedy\": %.4f, \"format_rate\": %.4f, \"mean_length\": %.2f, ",
+                   e.pass1, e.cons, e.greedy, e.format_rate, e.mean_length);
+            if (e.lang_consistency >= 0) printf("\"lang_consistency\": %.4f, ", e.lang_consistency);
+            printf("\"mixed\": %.4f, ", e.mixed);
+            if (e.zh_consistency >= 0) printf("\"zh_lang_consistency\": %.4f, ", e.zh_consistency);
+            if (e.zh_mixed >= 0) printf("\"zh_mixed\": %.4f, ", e.zh_mixed);
+        }
         if (e.n_general) printf("\"helpfulness\": %.4f, \"harmlessness\": %.4f, ", e.helpfulness, e.harmlessness);
         printf("\"k\": %d, \"n\": %d, \"n_general\": %d}\n", k, e.n, e.n_general);
     } else {
@@ -6369,11 +6369,10 @@ typedef struct {
     const char *command;           // how it was run, "./r1 pipeline --seed 1337"
 } PipeFacts;
 
-// One metric of results.json: null where it does not apply (-1).
+// One metric of results.json, if it applies (-1: nothing was counted).
 static void json_metric(Buf *b, int *first, const char *name, float v) {
-    buf_printf(b, "%s\"%s\": ", *first ? "" : ", ", name);
-    if (v < 0 || !isfinite(v)) buf_printf(b, "null");
-    else buf_printf(b, "%.4f", v);
+    if (v < 0 || !isfinite(v)) return;
+    buf_printf(b, "%s\"%s\": %.4f", *first ? "" : ", ", name, v);
     *first = 0;
 }
 
