@@ -6505,7 +6505,7 @@ static void results_md_table(Buf *b, const PipeEval *pe) {
     for (int k = 0; k < N_PIPE; k++) {
         if (!pipe_shown(k)) continue;
         const EvalStats *e = pe->e[k];
-        char f[12][16];
+        char f[14][16];
         Claim c = pipe_claim(pe, k);
         buf_printf(b, "| %s (`%s`) | %s / %s / %s | %s | %s / %s / %s | %s | %.1f | %s / %s | %s / %s | %s / %s | %s%s%s%s | %s |\n",
                    PIPE_STAGES[k].name, PIPE_STAGES[k].key, fig(f[0], e[B_TEST].pass1), fig(f[1], e[B_TEST].cons),
@@ -6513,7 +6513,7 @@ static void results_md_table(Buf *b, const PipeEval *pe) {
                    fig(f[5], e[B_HARD].cons), fig(f[6], e[B_HARD].greedy), fig(f[7], e[B_TEST].format_rate),
                    e[B_TEST].mean_length, fig(f[8], e[B_TEST].lang_consistency), fig(f[9], e[B_TEST].mixed),
                    fig(f[10], e[B_GENERAL].helpfulness), fig(f[11], e[B_GENERAL].harmlessness),
-                   fig(f[0], e[B_SAFETY].helpfulness), fig(f[1], e[B_SAFETY].harmlessness), c.claim,
+                   fig(f[12], e[B_SAFETY].helpfulness), fig(f[13], e[B_SAFETY].harmlessness), c.claim,
                    c.measured[0] ? " (" : "", c.measured, c.measured[0] ? ")" : "", verdict_word(c.verdict));
     }
 }
