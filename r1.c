@@ -5266,6 +5266,7 @@ typedef struct {
     int d_model, n_layer, n_head;   // the shape of a model pretrain makes (default the demo's)
     float lr, beta, clip, clip_high, temperature, top_p, lang_reward, format_reward, process_reward;
     const char *filter;    // strict | correct | none: what rsft and distill keep
+    const char *samples;   // eval: a file for every completion sampled
     const char *text;      // the positional argument of ask / score
     unsigned char given[40]; // given[k]: FLAGS[k] was on the command line
 } Args;
@@ -5305,6 +5306,7 @@ static const Flag FLAGS[] = {
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason rsft align distill", "peak learning rate" },
     { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason align", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
+    { "--samples", 's', ARG(samples), 0, 0, "eval", "write every completion sampled to this file, each as \"QUESTION => COMPLETION\" and a newline" },
     { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align distill", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, distill: of the aligned model, 3000; align: general requests for the preference pairs, 1500)" },
     { "--base", 's', ARG(base), 0, 0, "coldstart rsft distill", "the base model to fine-tune (coldstart, rsft: default runs/base; distill: runs/student_base)" },
     { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason align", "weight of the language-consistency reward (0: off; reason, align: 1, zero: 0)" },
@@ -5873,8 +5875,18 @@ static int cmd_eval(const Args *a, World *w) {
     SampleOpts so = EVAL_SAMPLING;
     if (given(a, ARG(temperature))) so.temperature = a->temperature;
     if (given(a, ARG(top_p))) so.top_p = a->top_p;
-    EvalStats e = evaluate(&m, &kv, w, &ds, k, so, 1, &rng, NULL, NULL, 0);
     if (ds.n == 0) die(EXIT_DATA, "%s: no questions to score", a->data ? a->data : "add_test");
+    char tmp[PATH_CAP];
+    FILE *samples = NULL;                           // --samples: written to a temporary, then renamed
+    if (a->samples) {
+        if (snprintf(tmp, sizeof tmp, "%s.tmp", a->samples) >= (int)sizeof tmp) die(EXIT_USAGE, "--samples: path too long");
+        if (!(samples = fopen(tmp, "w"))) die(EXIT_DATA, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    EvalStats e = evaluate(&m, &kv, w, &ds, k, so, 1, &rng, NULL, samples, ds.n * k);
+    if (samples && (fclose(samples) != 0 || rename(tmp, a->samples) != 0)) {
+        remove(tmp);
+        die(EXIT_DATA, "cannot write %s: %s", a->samples, strerror(errno));
+    }
     if (a->json) {
         printf("{");
         if (e.n)
