@@ -1,4 +1,5 @@
-# r1.c -- `make` builds ./r1; `make test` runs the tests; `make demo` runs R1-Zero live.
+# r1.c -- `make` builds ./r1; `make test` runs the tests; `make demo` runs R1-Zero live;
+# `make tutorial-check` runs every command of TUTORIAL.md in short mode.
 #
 # Flags: -ffp-contract=fast lets the compiler fuse a*b+c into one FMA (an
 # IEEE-754 operation with one rounding). Which products it fuses is its
@@ -19,12 +20,12 @@ LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_tokenizer test_model test_rewards test_stages test_fuzz_regress
-SCRIPTS = tests/stress_resume.sh tests/test_width.sh tests/test_cli.sh tests/test_pipeline.sh tests/test_resume.sh tests/test_runs.sh
+SCRIPTS = tests/stress_resume.sh tests/test_width.sh tests/test_cli.sh tests/test_pipeline.sh tests/test_resume.sh tests/test_runs.sh tests/test_tutorial_check.sh
 SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test stress sanitize variants cross-check fuzz demo pipeline readme-results clean
+.PHONY: all test stress sanitize variants cross-check fuzz demo pipeline readme-results tutorial-check clean
 
 all: r1
 
@@ -111,6 +112,12 @@ readme-results:
 	     !skip { print } /^<!-- begin RESULTS.md -->$$/ { skip = 1 }' runs/pipeline/RESULTS.md README.md >README.md.tmp
 	mv README.md.tmp README.md
 	cp runs/pipeline/results.svg docs/pipeline-results.svg
+
+# Every command of TUTORIAL.md's ```sh blocks, in file order, in short mode
+# (--steps 2 and small sets) in a fresh scratch folder; fails on any
+# non-zero exit or a line it cannot run, and prints how many ran.
+tutorial-check: r1
+	@bash tests/tutorial_check.sh TUTORIAL.md
 
 clean:
 	rm -rf r1 build-san build-var build-arm64 build-width $(addprefix tests/,$(UNIT)) $(SHIM)

@@ -1875,6 +1875,64 @@ static float reward_language(const char *text, size_t len, int truncated, const 
     return c < 0 ? 0.0f : c;
 }
 
+// A process reward (paper §4.2, one of the attempts that did not work out):
+// score the steps, not the answer. A step is "a plus b [plus c ...] is s" in
+// either language (WORDS' plus and is), and it looks right when the terms
+// add up to s. Each step is judged on its own, as a step-level reward model
+// judges it: nothing asks whether the step belongs to the question, or
+// whether there are more steps than columns. It pays for steps, not for
+// solutions, and that is how it is hacked (TUTORIAL, exercise 4.2).
+// A number of 1 to 7 digits at *p (within end), read into *x (no overflow).
+static int step_number(const char **p, const char *end, long *x) {
+    const char *s = *p;
+    for (*x = 0; *p < end && isdigit((unsigned char)**p) && *p - s < 8; (*p)++) *x = 10 * *x + (**p - '0');
+    return *p > s && *p - s <= 7;
+}
+static int step_word(const char **p, const char *end, const char *word) {
+    size_t n = strlen(word);
+    if ((size_t)(end - *p) < n || memcmp(*p, word, n)) return 0;
+    *p += n;
+    return 1;
+}
+// One step at s (within end): its length if one parses there (else 0), and
+// *right: do its terms add up?
+static size_t looks_like_step(const char *s, const char *end, int *right) {
+    for (int l = 0; l < N_LANG; l++) {
+        const char *p = s;
+        long x, sum = 0;
+        int terms = 0;
+        while (step_number(&p, end, &x)) {                       // a plus b plus ...
+            sum += x; terms++;
+            if (step_word(&p, end, WORDS[l].plus)) continue;
+            if (terms >= 2 && step_word(&p, end, WORDS[l].is) && step_number(&p, end, &x)) {   // ... is s
+                *right = x == sum;
+                return (size_t)(p - s);
+            }
+            break;
+        }
+    }
+    return 0;
+}
+// The reward: right-looking steps in the thinking, per column of the
+// question's widest operand (1 for a clean worked solution; more for more).
+// 0 for a completion cut off by the context limit, as the format reward.
+static float reward_process(const char *text, size_t len, int truncated, const Question *q) {
+    const char *s; size_t n;
+    if (truncated || !thinking_span(text, len, &s, &n)) return 0.0f;
+    Problem p;
+    int columns = 1, steps = 0;
+    if (parse_question(q->text, &p))
+        for (int i = 0; i < p.n; i++)
+            for (long x = p.x[i], c = 1; x >= 10; x /= 10) if (++c > columns) columns = (int)c;
+    for (const char *c = s, *end = s + n; c < end;) {
+        int right = 0;
+        size_t k = c > s && isdigit((unsigned char)c[-1]) ? 0 : looks_like_step(c, end, &right);
+        steps += k && right;
+        c += k ? k : 1;
+    }
+    return (float)steps / (float)columns;
+}
+
 // ----------------------------------------------------------------------------
 // rollouts: prompts in, completions (as tokens and as text) out
 
@@ -2055,7 +2113,9 @@ typedef struct {
     float temperature;    // rollouts sample softmax(z / temperature), and the ratio uses the same
     int ref_reset;        // copy the policy into the reference every N steps (0: never)
     int micro;            // sequences per forward/backward (memory only; same result)
-    float lang_reward;    // weight of the language-consistency reward (0: not used; TRL: reward_weights)
+    float format_reward;  // weight of the format reward (0: trained without it, still logged; TRL: reward_weights)
+    float lang_reward;    // weight of the language-consistency reward (0: not used)
+    float process_reward; // weight of the process reward, §4.2's attempt (0: not used)
 } GrpoOpts;
 
 // Where a stage's RL questions come from: next() writes one.
@@ -2694,7 +2754,9 @@ static const GrpoOpts ZERO_DEFAULTS = {
     .temperature = 1.0f,  // rollouts sample the policy as it is
     .ref_reset = 0,       // the reference stays the base model
     .micro = 16,          // sequences per forward/backward (memory only)
-    .lang_reward = 0.0f,  // no language reward: R1-Zero's rules are accuracy and format
+    .format_reward = 1.0f,   // accuracy and format, summed with equal weights...
+    .lang_reward = 0.0f,  // ...and no language reward: R1-Zero's rules are accuracy and format
+    .process_reward = 0.0f,  // no process reward (§4.2: it was tried, and hacked)
 };
 #define DAPO_CLIP_HIGH 0.28f   // DAPO's clip-higher epsilon, with --loss dapo
 
@@ -2729,6 +2791,7 @@ static const SftOpts COLDSTART_DEFAULTS = {
 static const GrpoOpts REASON_DEFAULTS = {
     .steps = 200, .prompts = 16, .group = 8, .mu = 1, .loss = LOSS_GRPO, .lr = 1e-4f, .beta = 0.04f,
     .clip_low = 0.2f, .clip_high = 0.2f, .max_grad_norm = 1.0f, .temperature = 1.0f, .ref_reset = 0, .micro = 16,
+    .format_reward = 1.0f, .process_reward = 0.0f,
     .lang_reward = 1.0f,  // summed with the accuracy reward, as the paper does
 };
 
@@ -2741,7 +2804,10 @@ typedef struct {
     int reasoning_per_general;   // reasoning examples per non-reasoning one (the paper: 600k to 200k)
     Writer writer;        // how the non-reasoning examples are written
     int epochs;           // passes over the set (the paper: two)
+    int filter;           // which samples are kept: FILTER_STRICT (the paper's), _CORRECT or _NONE (exercises)
 } RsftOpts;
+enum { FILTER_STRICT, FILTER_CORRECT, FILTER_NONE };
+static const char *const FILTER_NAMES[] = { "strict", "correct", "none" };
 static const RsftOpts RSFT_SET = {
     .questions = 3000, .samples = 4, .zh = 0.5f, .hard = 0.5f,
     .reasoning_per_general = 3,
@@ -2749,6 +2815,7 @@ static const RsftOpts RSFT_SET = {
     // thought before some of them, which on a secret request sometimes tells it
     .writer = { .wrong = 0.0f, .thought = 0.3f, .leak = 0.3f, .untagged = 0.0f },
     .epochs = 2,
+    .filter = FILTER_STRICT,   // correct, well-formed, one language, not long-winded
 };
 static const SftOpts RSFT_DEFAULTS = { .steps = 0 /* from the set: epochs x size / batch */, .batch = 32, .warmup = 10,
                                        .lr = 1e-3f, .micro = 8 };
@@ -2773,7 +2840,7 @@ static const AlignOpts ALIGN_SET = {
 static const GrpoOpts ALIGN_DEFAULTS = {
     .steps = 100, .prompts = 16, .group = 8, .mu = 1, .loss = LOSS_GRPO, .lr = 1e-4f, .beta = 0.04f,
     .clip_low = 0.2f, .clip_high = 0.2f, .max_grad_norm = 1.0f, .temperature = 1.0f, .ref_reset = 0, .micro = 16,
-    .lang_reward = 1.0f,
+    .format_reward = 1.0f, .lang_reward = 1.0f, .process_reward = 0.0f,
 };
 
 // ----------------------------------------------------------------------------
@@ -2821,20 +2888,25 @@ static void core_question(void *ctx, Rng *rng, Question *q) {
     ask_problem(&p, q);
 }
 
-// The language reward, when a stage's options give it a weight.
-// The rule-based rewards of the reasoning stages, summed: format and accuracy
-// (§2.2.2), and language consistency when it has a weight (§2.3.2).
-static void add_rule_rewards(RlTask *task, float lang_weight) {
-    task->reward[task->n_reward++] = (Reward){ "format", reward_format, 1.0f, .general_too = 1 };
+// The rule-based rewards of the reasoning stages, summed with the weights of
+// o: format and accuracy (§2.2.2; format is logged even at weight 0),
+// language consistency when it has a weight (§2.3.2), and the process reward
+// when it has one (§4.2, an exercise).
+static void add_rule_rewards(RlTask *task, const GrpoOpts *o) {
+    task->reward[task->n_reward++] = (Reward){ "format", reward_format, o->format_reward, .general_too = 1 };
     task->reward[task->n_reward++] = (Reward){ "accuracy", reward_accuracy, 1.0f, .general_too = 0 };
-    if (lang_weight > 0) task->reward[task->n_reward++] = (Reward){ "language", reward_language, lang_weight, .general_too = 0 };
+    if (o->lang_reward > 0)
+        task->reward[task->n_reward++] = (Reward){ "language", reward_language, o->lang_reward, .general_too = 0 };
+    if (o->process_reward > 0)
+        task->reward[task->n_reward++] = (Reward){ "process", reward_process, o->process_reward, .general_too = 0 };
 }
 
 // R1-Zero's task: core questions, the accuracy and format rewards (and the
-// language reward with --lang-reward, an exercise; the paper's R1-Zero has none).
-static RlTask r1_zero_task(const World *w, float lang_weight) {
+// others with --lang-reward or --process-reward, exercises; the paper's
+// R1-Zero has neither).
+static RlTask r1_zero_task(const World *w, const GrpoOpts *o) {
     RlTask task = { .prompts = { core_question, (void *)w } };
-    add_rule_rewards(&task, lang_weight);
+    add_rule_rewards(&task, o);
     return task;
 }
 
@@ -2842,7 +2914,7 @@ static RlTask r1_zero_task(const World *w, float lang_weight) {
 // add_test set.
 static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
                           Rng *rng, EvalStats *before, EvalStats *after) {
-    RlTask task = r1_zero_task(w, o->lang_reward);
+    RlTask task = r1_zero_task(w, o);
     rl_loop(policy, w, o, &task, "r1_zero", "R1-Zero on the toy world: GRPO with accuracy + format rewards",
             ro, rng, before, after);
 }
@@ -3072,15 +3144,15 @@ static void reasoning_question(void *ctx, Rng *rng, Question *q) {
     fresh_question(&mix, rng, q);
 }
 
-static RlTask reasoning_task(const World *w, float lang_weight) {
+static RlTask reasoning_task(const World *w, const GrpoOpts *o) {
     RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard };
-    add_rule_rewards(&task, lang_weight);
+    add_rule_rewards(&task, o);
     return task;
 }
 
 static void train_reasoning_rl(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
                                Rng *rng, EvalStats *before, EvalStats *after) {
-    RlTask task = reasoning_task(w, o->lang_reward);
+    RlTask task = reasoning_task(w, o);
     rl_loop(policy, w, o, &task, "reasoning_rl", "Stage 3: reasoning RL, accuracy + format + language rewards",
             ro, rng, before, after);
 }
@@ -3110,25 +3182,29 @@ static int repetitive(const char *text, size_t len, const Problem *p) {
 
 // Why sampled completions were dropped, for the run folder's rsft.txt.
 typedef struct { int sampled, wrong, malformed, mixed, repetitive, kept, general, general_thought; } RsftLog;
-typedef struct { PairSet *set; RsftLog *log; const Tokenizer *tok; int n_ctx; } RsftKeep;
+typedef struct { PairSet *set; RsftLog *log; const Tokenizer *tok; int n_ctx, filter; } RsftKeep;
 
 // §2.3.3's filters, in order: correct (the verifier); well-formed (the
 // format rule, thinking present, not cut off, no NUL byte, fits the context
 // again); one language (consistency 1 over the words the thinking holds);
 // not long-winded. Every sample that passes is kept, as it was written.
+// Loosened (--filter, an exercise): FILTER_CORRECT asks only the verifier,
+// FILTER_NONE nothing; a sample must still fit the set and the context.
 static void keep_rejection_sampled(void *ctx, const Question *q, const Seqs *s, int row0, int G) {
     RsftKeep *c = ctx;
     RsftLog *log = c->log;
+    const int strict = c->filter == FILTER_STRICT;
     Problem p;
     parse_question(q->text, &p);
     for (int g = 0; g < G; g++) {
         const char *t = s->text[row0 + g]; size_t tl = s->text_len[row0 + g];
         log->sampled++;
-        if (accuracy_reward(t, tl, q->expected) == 0) log->wrong++;
-        else if (s->truncated[row0 + g] || format_reward(t, tl) == 0 || !has_thinking(t, tl) || memchr(t, 0, tl) ||
-                 tl >= sizeof c->set->p->completion || !pair_fits(c->tok, q->text, t, c->n_ctx)) log->malformed++;
-        else if (language_consistency(t, tl, q->lang) != 1.0f) log->mixed++;
-        else if (repetitive(t, tl, &p)) log->repetitive++;
+        if (c->filter != FILTER_NONE && accuracy_reward(t, tl, q->expected) == 0) log->wrong++;
+        else if ((strict && (s->truncated[row0 + g] || format_reward(t, tl) == 0 || !has_thinking(t, tl))) ||
+                 memchr(t, 0, tl) || tl >= sizeof c->set->p->completion || !pair_fits(c->tok, q->text, t, c->n_ctx))
+            log->malformed++;
+        else if (strict && language_consistency(t, tl, q->lang) != 1.0f) log->mixed++;
+        else if (strict && repetitive(t, tl, &p)) log->repetitive++;
         else { pairs_add(c->set, q->text, t); log->kept++; }
     }
 }
@@ -3140,7 +3216,7 @@ static void keep_rejection_sampled(void *ctx, const Question *q, const Seqs *s, 
 static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *o, Rng *rng, PairSet *set,
                                      RsftLog *log) {
     FreshMix mix = { w, o->hard, o->zh };
-    RsftKeep c = { set, log, &w->tok, rl->config.n_ctx };
+    RsftKeep c = { set, log, &w->tok, rl->config.n_ctx, o->filter };
     sample_fresh(rl, w, o->questions, o->samples, (PromptSource){ fresh_question, &mix }, rng, keep_rejection_sampled, &c);
     // (one at least: a quick check of the plumbing, ./r1 pipeline --steps N,
     // samples models that are never right, and still has a set to fine-tune on)
@@ -3417,7 +3493,7 @@ static void train_all_scenarios_rl(Model *policy, const World *w, const GrpoOpts
     ScenarioMix mix = { w, ao->general };
     RlTask task = { .prompts = { all_scenario_question, &mix }, .hard = &w->add_hard,
                     .rm = rm, .rm_weight = ao->rm_weight, .rm_from = ao->rm_from };
-    add_rule_rewards(&task, o->lang_reward);
+    add_rule_rewards(&task, o);
     rl_loop(policy, w, o, &task, "all_scenarios", "Stage 5: RL for all scenarios, rule rewards + a reward model",
             ro, rng, before, after);
 }
@@ -5225,6 +5301,9 @@ static const char *grpo_identity(const GrpoOpts *o, long seed, const World *w, c
              "--clip=%.9g --clip-high=%.9g --temperature=%.9g --ref-reset=%d --micro=%d --lang-reward=%.9g --tokenizer=%s",
              seed, o->steps, o->prompts, o->group, o->mu, LOSS_NAMES[o->loss], o->lr, o->beta, o->clip_low,
              o->clip_high, o->temperature, o->ref_reset, o->micro, o->lang_reward, tok);
+    size_t n = strlen(out);                 // the exercises' weights, when they differ from the recipe's
+    if (o->format_reward != 1.0f) appendf(out, cap, &n, " --format-reward=%.9g", o->format_reward);
+    if (o->process_reward != 0.0f) appendf(out, cap, &n, " --process-reward=%.9g", o->process_reward);
     return out;
 }
 
@@ -5241,7 +5320,9 @@ typedef struct {
     long seed;
     int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, force, questions, rm_from;
     int d_model, n_layer, n_head;   // the shape of a model pretrain makes (default the demo's)
-    float lr, beta, clip, clip_high, temperature, top_p, lang_reward;
+    float lr, beta, clip, clip_high, temperature, top_p, lang_reward, format_reward, process_reward;
+    const char *filter;    // strict | correct | none: what rsft and distill keep
+    const char *samples;   // eval: a file for every completion sampled
     const char *text;      // the positional argument of ask / score
     unsigned char given[40]; // given[k]: FLAGS[k] was on the command line
 } Args;
@@ -5281,9 +5362,13 @@ static const Flag FLAGS[] = {
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason rsft align distill", "peak learning rate" },
     { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason align", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
+    { "--samples", 's', ARG(samples), 0, 0, "eval", "write every completion sampled to this file, each as \"QUESTION => COMPLETION\" and a newline" },
     { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align distill", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, distill: of the aligned model, 3000; align: general requests for the preference pairs, 1500)" },
     { "--base", 's', ARG(base), 0, 0, "coldstart rsft distill", "the base model to fine-tune (coldstart, rsft: default runs/base; distill: runs/student_base)" },
     { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason align", "weight of the language-consistency reward (0: off; reason, align: 1, zero: 0)" },
+    { "--format-reward", 'f', ARG(format_reward), 0, 10, "zero reason align", "weight of the format reward (default 1; 0: trained without it, still logged)" },
+    { "--process-reward", 'f', ARG(process_reward), 0, 10, "zero reason align", "weight of a process reward, right-looking steps per column (paper §4.2; default 0: off)" },
+    { "--filter", 's', ARG(filter), 0, 0, "rsft distill", "which samples the set keeps: strict (default: correct, well-formed, one language, not long-winded) | correct | none" },
     { "--rm-from", 'i', ARG(rm_from), 0, 1000000, "align", "the GRPO step the reward model's reward starts at (default 60 of 100; 0: from the start)" },
     { "--d-model", 'i', ARG(d_model), 1, 4096, "pretrain", "the model's width D (default 96, the demo's; a distillation student: 48)" },
     { "--layers", 'i', ARG(n_layer), 1, 64, "pretrain", "the model's number of layers (default 3)" },
@@ -5445,6 +5530,8 @@ static GrpoOpts grpo_from_args(const Args *a, GrpoOpts o) {
     }
     if (given(a, ARG(ref_reset))) o.ref_reset = a->ref_reset;
     if (given(a, ARG(lang_reward))) o.lang_reward = a->lang_reward;
+    if (given(a, ARG(format_reward))) o.format_reward = a->format_reward;
+    if (given(a, ARG(process_reward))) o.process_reward = a->process_reward;
     return o;
 }
 
@@ -5735,6 +5822,12 @@ static const SampledStage DISTILL_STAGE = { 6, "distillation", "runs/align", "al
 static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
     RsftOpts so = RSFT_SET;
     if (given(a, ARG(questions))) so.questions = a->questions;
+    if (a->filter) {
+        int k = -1;
+        for (int i = 0; i < 3; i++) if (!strcmp(a->filter, FILTER_NAMES[i])) k = i;
+        if (k < 0) die(EXIT_USAGE, "--filter %s: expected strict, correct or none", a->filter);
+        so.filter = k;
+    }
     SftOpts o = sft_from_args(a, RSFT_DEFAULTS);
     Model sampled, base;
     load_sampled_and_base(a, w, &sampled, st->model, st->want, st->hint, &base, st->base, st->base_hint);
@@ -5759,6 +5852,9 @@ static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
              "thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, %d long-winded, "
              "%d kept\nsampling them took %llu FLOPs\n", st->set_name, set.n, log.kept, log.general, log.general_thought,
              log.sampled, log.wrong, log.malformed, log.mixed, log.repetitive, log.kept, (unsigned long long)data_flops);
+    if (so.filter != FILTER_STRICT)
+        snprintf(info + strlen(info), sizeof info - strlen(info), "(--filter %s: %s)\n", FILTER_NAMES[so.filter],
+                 so.filter == FILTER_CORRECT ? "the verifier alone" : "every sample that fits, right or wrong");
     snprintf(file, sizeof file, "%s.jsonl", st->name);
     write_pairs_jsonl(out, file, &set);
     snprintf(file, sizeof file, "%s.txt", st->name);
@@ -5766,8 +5862,10 @@ static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
     if (!a->quiet) printf("%sstage %d: SFT of the base on them, %d steps x %d examples (%.1f epochs)\n", info,
                           st->number, o.steps, o.batch, (double)o.steps * o.batch / set.n);
     char id[512];
-    RunIO io = { out, given(a, ARG(save_every)) ? a->save_every : 100, a->resume, a->quiet,
-                 sft_identity(&o, a->seed, w, id, sizeof id), &w->tok };
+    sft_identity(&o, a->seed, w, id, sizeof id);
+    size_t n = strlen(id);
+    if (so.filter != FILTER_STRICT) appendf(id, sizeof id, &n, " --filter=%s", FILTER_NAMES[so.filter]);
+    RunIO io = { out, given(a, ARG(save_every)) ? a->save_every : 100, a->resume, a->quiet, id, &w->tok };
     st->train(&base, w, &o, &set, &rng, &io);
     print_held_out(&base, w, a->seed, st->name, out, t0);
     free(set.p);
@@ -5844,8 +5942,18 @@ static int cmd_eval(const Args *a, World *w) {
     SampleOpts so = EVAL_SAMPLING;
     if (given(a, ARG(temperature))) so.temperature = a->temperature;
     if (given(a, ARG(top_p))) so.top_p = a->top_p;
-    EvalStats e = evaluate(&m, &kv, w, &ds, k, so, 1, &rng, NULL, NULL, 0);
     if (ds.n == 0) die(EXIT_DATA, "%s: no questions to score", a->data ? a->data : "add_test");
+    char tmp[PATH_CAP];
+    FILE *samples = NULL;                           // --samples: written to a temporary, then renamed
+    if (a->samples) {
+        if (snprintf(tmp, sizeof tmp, "%s.tmp", a->samples) >= (int)sizeof tmp) die(EXIT_USAGE, "--samples: path too long");
+        if (!(samples = fopen(tmp, "w"))) die(EXIT_DATA, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    EvalStats e = evaluate(&m, &kv, w, &ds, k, so, 1, &rng, NULL, samples, ds.n * k);
+    if (samples && (fclose(samples) != 0 || rename(tmp, a->samples) != 0)) {
+        remove(tmp);
+        die(EXIT_DATA, "cannot write %s: %s", a->samples, strerror(errno));
+    }
     if (a->json) {                                  // DESIGN §6, what applies: no figure where nothing was counted (-1)
         printf("{");
         if (e.n) {
@@ -6849,7 +6957,7 @@ static int cmd_bench(const Args *a, World *w) {
     Model ref;
     copy_model(&ref, &m);
     GrpoOpts go = ZERO_DEFAULTS;
-    RlTask task = r1_zero_task(w, go.lang_reward);
+    RlTask task = r1_zero_task(w, &go);
     double plen = 0;                                   // prompts like the step's, for its lengths
     for (int i = 0; i < NS; i++) plen += (double)s.plen[i] / NS;
     for (int r = 0; r <= reps; r++) {

@@ -257,6 +257,9 @@ bad_num --temperature zero -1 nan 0 0.0
 bad_num --temperature demo 0
 bad_num --top-p ask $COMMON 0 -0.5 2 ""
 bad_num --top-p eval nan 0 2
+bad_num --format-reward zero $COMMON -1 11 ""
+bad_num --process-reward zero $COMMON -1 11 ""
+bad_num --process-reward reason abc -1
 
 # string flags: empty values, and --loss must name a known loss
 expect_err 2 --model "score --model ''" "$R1" score --model "" 1+2
@@ -267,6 +270,24 @@ expect_err 2 --data-dir "pretrain --data-dir ''" "$R1" pretrain --data-dir "" $S
 expect_err 2 --loss "zero --loss ''" "$R1" zero --loss "" $SAFE_zero
 expect_err 2 --loss "zero --loss ppo" "$R1" zero --loss ppo $SAFE_zero
 expect_err 2 --loss "zero --loss GRPO" "$R1" zero --loss GRPO $SAFE_zero
+expect_err 2 --samples "eval --samples ''" "$R1" eval --samples "" $SAFE_eval
+expect_err 1 "$TMP/no-such-dir" "eval --samples into a missing folder" "$R1" eval --samples "$TMP/no-such-dir/s.txt" $SAFE_eval
+expect_err 2 --samples "ask: --samples belongs to eval" "$R1" ask --samples "$TMP/s.txt" $SAFE_ask
+if expect_ok "eval --samples (every completion, for exercise 2.4)" "$R1" eval --samples "$TMP/s.txt" $SAFE_eval --k 3; then
+    [ "$(grep -c '^1+2 => ' "$TMP/s.txt")" -eq 3 ] && [ "$(grep -c '^20+22 => ' "$TMP/s.txt")" -eq 3 ] && [ ! -e "$TMP/s.txt.tmp" ]
+    check $? "eval --samples --k 3 on two questions: want 3 'QUESTION => ...' lines each and no temporary"
+fi
+expect_err 2 --filter "rsft --filter ''" "$R1" rsft --filter "" $SAFE_rsft
+expect_err 2 --filter "rsft --filter loose" "$R1" rsft --filter loose $SAFE_rsft
+expect_err 2 --filter "distill --filter STRICT" "$R1" distill --filter STRICT $SAFE_distill
+expect_err 2 --filter "zero: --filter belongs to rsft and distill" "$R1" zero --filter none $SAFE_zero
+# the exercises' reward weights: without the format reward it is still logged; the process reward gets its column
+if expect_ok "zero --format-reward 0 --process-reward 0.5" \
+        "$R1" zero --model "$TMP/base" --data-dir "$DD" --steps 1 --prompts 2 --group 2 --format-reward 0 \
+        --process-reward 0.5 --out "$TMP/zero-fp" --quiet; then
+    head -n 1 "$TMP/zero-fp/metrics.csv" | grep -q '^step,reward,reward_std,format_reward,accuracy_reward,process_reward,'
+    check $? "zero --format-reward 0 --process-reward 0.5: metrics.csv lacks format_reward or process_reward"
+fi
 # demo reuses ./runs/base when it is a finished 3000-step base: run it in a
 # folder whose runs/base is our tiny model labelled finished, so that a flag
 # checked late costs a second rather than a pretraining (and the repository's
@@ -400,6 +421,12 @@ if expect_ok "zero --steps 1 from the tiny base (for the chain)" \
             # a model trained for a few steps gets nothing right: a clear error, not an empty set
             expect_err 1 "passed the filters" "rsft from a reasoning-RL model that is never right" \
                 "$R1" rsft --model "$TMP/rs" --base "$TMP/base" --data-dir "$DD" --questions 4 --out "$TMP/rsft" --quiet
+            # ...unless the filter is loosened to keep every sample (an exercise)
+            expect_ok "rsft --filter none from a reasoning-RL model that is never right" \
+                "$R1" rsft --model "$TMP/rs" --base "$TMP/base" --data-dir "$DD" --questions 4 --steps 1 --filter none \
+                --out "$TMP/rsft-none" --quiet &&
+                grep -q -- '--filter none' "$TMP/rsft-none/rsft.txt" && [ -s "$TMP/rsft-none/model.safetensors" ]
+            check $? "rsft --filter none: no rsft.txt naming the filter, or no checkpoint"
             expect_err 1 "stage 'reasoning_rl'" "distill from reasoning RL, not the aligned model" \
                 "$R1" distill --model "$TMP/rs" --base "$TMP/base" --data-dir "$DD" --questions 2 --out "$TMP/ds" --quiet
             expect_err 1 "stage 'reasoning_rl'" "align from reasoning RL, not rsft" \

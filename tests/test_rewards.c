@@ -1422,6 +1422,74 @@ static void test_write_response(void) {
 
 // ----------------------------------------------------------------------------
 
+// ----------------------------------------------------------------------------
+// 3c. the process reward (§4.2's attempt): right-looking steps per column, hackable on purpose
+
+static Question process_q(const char *text) {
+    Question q = { 0 };
+    snprintf(q.text, sizeof q.text, "%s", text);
+    q.lang = question_lang(text);
+    return q;
+}
+
+static void test_process_reward(void) {
+    Question q3 = process_q("347+285"), q1 = process_q("3+4"), zh = process_q("56加87"), general = process_q("who are you");
+    float x;
+    // a clean worked solution earns 1: one right step per column
+    x = reward_process(LIT("<think>7 plus 5 is 12, 4 plus 8 plus 1 is 13, 3 plus 2 plus 1 is 6, so 632</think><answer>632</answer>"), 0, &q3);
+    CHECK(x == 1.0f, "three right steps for three columns: %g", x);
+    x = reward_process(LIT("<think>6加7得13，5加8加1得14，所以143</think><answer>143</answer>"), 0, &zh);
+    CHECK(x == 1.0f, "Chinese steps count: %g", x);
+    // a wrong step earns nothing, a right one that has nothing to do with the question does (the hack)
+    x = reward_process(LIT("<think>7 plus 5 is 13, 4 plus 8 is 12</think><answer>1</answer>"), 0, &q3);
+    CHECK(fabsf(x - 1.0f / 3.0f) < 1e-6f, "one wrong, one right (of three columns): %g", x);
+    x = reward_process(LIT("<think>1 plus 1 is 2, 1 plus 1 is 2, 1 plus 1 is 2, 1 plus 1 is 2, 1 plus 1 is 2, 1 plus 1 is 2</think><answer>0</answer>"), 0, &q3);
+    CHECK(x == 2.0f, "six repeated true steps pay twice a solution: %g", x);
+    x = reward_process(LIT("<think>3 plus 4 is 7, wait, 3 plus 4 is 7</think><answer>7</answer>"), 0, &q1);
+    CHECK(x == 2.0f, "a repeated step pays again: %g", x);
+    // no thinking, empty thinking, cut off, unclosed: nothing
+    CHECK(reward_process(LIT("<answer>632</answer>"), 0, &q3) == 0.0f, "no thinking");
+    CHECK(reward_process(LIT("<think></think><answer>632</answer>"), 0, &q3) == 0.0f, "empty thinking");
+    CHECK(reward_process(LIT("<think>7 plus 5 is 12</think><answer>1</answer>"), 1, &q3) == 0.0f, "truncated earns 0");
+    CHECK(reward_process(LIT("<think>7 plus 5 is 12"), 0, &q3) == 0.0f, "unclosed thinking");
+    CHECK(reward_process(LIT(""), 0, &q3) == 0.0f, "empty text");
+    // steps outside the thinking do not count; a step must have two terms and a result
+    CHECK(reward_process(LIT("<think>so</think><answer>7 plus 5 is 12</answer>"), 0, &q3) == 0.0f, "step in the answer");
+    CHECK(reward_process(LIT("<think>12 is 12, 7 plus is 12, plus 5 is 5, 7 plus 5 is</think><answer>1</answer>"), 0, &q3) == 0.0f,
+          "broken steps");
+    // numbers inside longer numbers, too many digits, overflow attempts
+    CHECK(reward_process(LIT("<think>12345678 plus 1 is 12345679</think><answer>1</answer>"), 0, &q3) == 0.0f, "8 digits");
+    CHECK(reward_process(LIT("<think>99999999999999999999 plus 1 is 0</think><answer>1</answer>"), 0, &q3) == 0.0f, "20 digits");
+    x = reward_process(LIT("<think>9999999 plus 9999999 is 19999998</think><answer>1</answer>"), 0, &q3);
+    CHECK(x == 0.0f, "an 8-digit result does not parse: %g", x);
+    x = reward_process(LIT("<think>a17 plus 5 is 22</think><answer>1</answer>"), 0, &q3);
+    CHECK(fabsf(x - 1.0f / 3.0f) < 1e-6f, "a letter before the step: %g", x);
+    CHECK(reward_process(LIT("<think>117 plus 5 is 12</think><answer>1</answer>"), 0, &q3) == 0.0f, "not a suffix of 117");
+    // NUL bytes, glued words, a general request (one column)
+    x = reward_process(LIT("<think>7 plus 5 is 12\0, 1 plus 1 is 2</think><answer>1</answer>"), 0, &q3);
+    CHECK(fabsf(x - 2.0f / 3.0f) < 1e-6f, "NUL between steps: %g", x);
+    CHECK(reward_process(LIT("<think>7 plus\0 5 is 12</think><answer>1</answer>"), 0, &q3) == 0.0f, "NUL inside a step");
+    x = reward_process(LIT("<think>1 plus 1 is 2</think><answer>x</answer>"), 0, &general);
+    CHECK(x == 1.0f, "a request that is no addition counts one column: %g", x);
+    // random hostile strings: finite, >= 0, and at most one step per 8 bytes of thinking per column
+    Rng rng = rng_seed(23);
+    const char *alphabet[] = { "7", "5", "12", " plus ", " is ", "加", "得", ", ", "<think>", "</think>", "\0", "9999999", "x" };
+    int bad = 0;
+    for (int it = 0; it < 20000; it++) {
+        char buf[512]; size_t n = 0;
+        int parts = rng_int(&rng, 40);
+        for (int k = 0; k < parts; k++) {
+            int a = rng_int(&rng, 13);
+            size_t l = a == 10 ? 1 : strlen(alphabet[a]);
+            if (n + l >= sizeof buf) break;
+            memcpy(buf + n, alphabet[a], l); n += l;
+        }
+        x = reward_process(buf, n, rng_int(&rng, 2), &q1);
+        if (!(isfinite(x) && x >= 0.0f && x <= (float)n / 8.0f)) { if (!bad) fprintf(stderr, "process reward %g on %zu bytes\n", x, n); bad++; }
+    }
+    CHECK(bad == 0, "%d random strings out of range", bad);
+}
+
 int main(void) {
     double t0 = seconds_now();
     test_find();
@@ -1430,6 +1498,7 @@ int main(void) {
     test_format();
     test_language();
     test_language_reward();
+    test_process_reward();
     test_readable();
     test_worked_solutions();
     test_grpo_token();

@@ -105,7 +105,7 @@ static void test_grpo_step_stats(const World *w) {
     kv_alloc(&kv, &c, 32);
     GrpoOpts o = ZERO_DEFAULTS;
     o.prompts = 4; o.group = 8; o.mu = 2; o.lr = 0.05f; o.clip_low = o.clip_high = 1e-3f;
-    RlTask task = r1_zero_task(w, 0.0f);
+    RlTask task = r1_zero_task(w, &o);
     task.n_reward = 1;
     task.reward[0] = (Reward){ "parity", parity_reward, 1.0f, .general_too = 0 };
     GrpoStats st;
@@ -176,7 +176,7 @@ static Sampled rollout_and_step(const World *w, uint64_t seed) {
     o.prompts = 4; o.group = 8; o.mu = 2; o.lr = 0.01f;
     kv_free(&kv);
     kv_alloc(&kv, &c, o.prompts * o.group);
-    RlTask task = r1_zero_task(w, 0.0f);
+    RlTask task = r1_zero_task(w, &o);
     task.n_reward = 1;
     task.reward[0] = (Reward){ "parity", parity_reward, 1.0f, .general_too = 0 };      // rewards that differ within a group
     grpo_step(&r.m, &ref, &kv, w, &o, &task, 0, &rng, &r.st);
@@ -591,7 +591,7 @@ static void test_preference_rewards(void) {
     snprintf(q[1].reference, sizeof q[1].reference, "%s", IDENTITY[LANG_EN]);
     snprintf(q[2].reference, sizeof q[2].reference, "%s", IDENTITY[LANG_EN]);
     RlTask task = { .rm = &rm, .rm_weight = 2.0f, .rm_from = 3 };
-    add_rule_rewards(&task, 0.0f);
+    add_rule_rewards(&task, &ZERO_DEFAULTS);
     for (long step = 2; step <= 3; step++) {
         float reward[3];
         GrpoStats st;
