@@ -3,9 +3,10 @@
 # (--steps 1: every stage one step, small sets, on 8-question benchmarks):
 # it completes and writes RESULTS.md, results.json (every stage x benchmark)
 # and results.svg; a second run reuses every stage and writes the same bytes;
-# an interrupted stage is resumed and the stages after it reused; a run into
-# another folder (and another thread count) writes the same RESULTS.md and
-# results.json; another seed reuses nothing; bad flags get one line.
+# an interrupted stage, in a copy of the folder at another thread count, is
+# resumed to the same checkpoint and the stages after it reused, with the
+# same RESULTS.md and results.json; another seed reuses nothing; bad flags
+# get one line.
 # Run from the repository root after `make r1`:
 #
 #     sh tests/test_pipeline.sh        # R1=path/to/r1: test another build; KEEP=1: keep the temp folder
@@ -87,21 +88,21 @@ check $? "the second run failed: $(tail -c 300 "$TMP/a2.out")"
 cmp -s "$TMP/a/results.json" "$TMP/a.json" && cmp -s "$TMP/a/RESULTS.md" "$TMP/a.md"
 check $? "the second run changed results.json or RESULTS.md"
 
-# ---- an interrupted stage is resumed; the stages after it are reused (its checkpoint is the same)
-sed 's/^finished$/started/' "$TMP/a/rsft/pipeline.stamp" >"$TMP/stamp" && mv "$TMP/stamp" "$TMP/a/rsft/pipeline.stamp"
-quick --out "$TMP/a" >"$TMP/a3.out" 2>&1
-check $? "the resumed run failed: $(tail -c 300 "$TMP/a3.out")"
-grep -q '^\[5/10 rsft\] ./r1 rsft .*, resuming' "$TMP/a3.out" && [ "$(grep -c '] reused ' "$TMP/a3.out")" -eq 9 ]
-check $? "an interrupted rsft was not resumed with the 9 other stages reused: $(grep -c '] reused ' "$TMP/a3.out") reused"
-cmp -s "$TMP/a/results.json" "$TMP/a.json"; check $? "the resumed run changed results.json"
-
-# ---- another folder, one thread: the same bytes
+# ---- an interrupted stage is resumed in a copy of the folder, at another
+# thread count: the stages after it are reused only if its checkpoint is the
+# same bytes (their stamps hold its hash), and the results are the same bytes.
+# (Each stage's own run from scratch at any thread count is test_runs.sh's,
+# test_resume.sh's and test_width.sh's; a second whole pipeline is not re-run here.)
+cp -R "$TMP/a" "$TMP/b" || exit 1
+sed 's/^finished$/started/' "$TMP/b/rsft/pipeline.stamp" >"$TMP/stamp" && mv "$TMP/stamp" "$TMP/b/rsft/pipeline.stamp"
 quick --out "$TMP/b" --threads 1 >"$TMP/b.out" 2>&1
-check $? "the run into another folder failed: $(tail -c 300 "$TMP/b.out")"
-cmp -s "$TMP/b/results.json" "$TMP/a.json"; check $? "another folder, 1 thread: results.json differs"
-cmp -s "$TMP/b/RESULTS.md" "$TMP/a.md"; check $? "another folder, 1 thread: RESULTS.md differs"
-cmp -s "$TMP/b/student_rl/model.safetensors" "$TMP/a/student_rl/model.safetensors"
-check $? "another folder, 1 thread: the RL student's checkpoint differs"
+check $? "the resumed run failed: $(tail -c 300 "$TMP/b.out")"
+grep -q '^\[5/10 rsft\] ./r1 rsft .*, resuming' "$TMP/b.out" && [ "$(grep -c '] reused ' "$TMP/b.out")" -eq 9 ]
+check $? "an interrupted rsft was not resumed (1 thread) with the 9 other stages reused: $(grep -c '] reused ' "$TMP/b.out") reused"
+cmp -s "$TMP/b/results.json" "$TMP/a.json"; check $? "the resumed run, 1 thread: results.json differs"
+cmp -s "$TMP/b/RESULTS.md" "$TMP/a.md"; check $? "the resumed run, 1 thread: RESULTS.md differs"
+cmp -s "$TMP/b/rsft/model.safetensors" "$TMP/a/rsft/model.safetensors"
+check $? "the resumed run, 1 thread: rsft's checkpoint differs"
 
 # ---- another seed reuses nothing (its first stage starts; the run is cut short after that line)
 quick --out "$TMP/a" --seed 7 2>/dev/null | head -n 1 >"$TMP/s.out"
