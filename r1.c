@@ -3218,9 +3218,7 @@ static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *
     FreshMix mix = { w, o->hard, o->zh };
     RsftKeep c = { set, log, &w->tok, rl->config.n_ctx, o->filter };
     sample_fresh(rl, w, o->questions, o->samples, (PromptSource){ fresh_question, &mix }, rng, keep_rejection_sampled, &c);
-    // (one at least: a quick check of the plumbing, ./r1 pipeline --steps N,
-    // samples models that are never right, and still has a set to fine-tune on)
-    const int n_general = log->kept ? log->kept / o->reasoning_per_general : 1;
+    const int n_general = log->kept / o->reasoning_per_general;
     for (int i = 0; i < n_general; i++) {
         Request r = random_request(rng, o->zh, N_MORE_OPENERS);
         char response[256];
@@ -5824,7 +5822,8 @@ static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
     if (given(a, ARG(questions))) so.questions = a->questions;
     if (a->filter) {
         int k = -1;
-        for (int i = 0; i < 3; i++) if (!strcmp(a->filter, FILTER_NAMES[i])) k = i;
+        for (int i = 0; i < (int)(sizeof FILTER_NAMES / sizeof *FILTER_NAMES); i++)
+            if (!strcmp(a->filter, FILTER_NAMES[i])) k = i;
         if (k < 0) die(EXIT_USAGE, "--filter %s: expected strict, correct or none", a->filter);
         so.filter = k;
     }
@@ -5842,8 +5841,7 @@ static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
     const uint64_t f0 = flop_count();
     gather_rejection_sampled(&sampled, w, &so, &rng, &set, &log);
     const uint64_t data_flops = flop_count() - f0;
-    if (log.kept == 0 && !given(a, ARG(steps)))
-        die(EXIT_DATA, "%s: none of %d samples passed the filters (is %s %s?)", st->name, log.sampled,
+    if (log.kept == 0) die(EXIT_DATA, "%s: none of %d samples passed the filters (is %s %s?)", st->name, log.sampled,
                            a->model ? a->model : st->model, st->sampled);
     if (!given(a, ARG(steps))) o.steps = (so.epochs * set.n + o.batch - 1) / o.batch;
     o.warmup = RSFT_DEFAULTS.warmup < o.steps ? RSFT_DEFAULTS.warmup : o.steps;
@@ -6300,6 +6298,11 @@ static void pipe_stage_args(const Args *pa, const char *dir, int k, int steps, S
         sa->a.questions = PIPE_SHORT_QUESTIONS;
         mark_given(&sa->a, ARG(questions));
         appendf(sa->desc, sizeof sa->desc, &n, " --questions %d", PIPE_SHORT_QUESTIONS);
+    }
+    if ((st->run == cmd_rsft || st->run == cmd_distill) && given(pa, ARG(steps))) {
+        // a quick check samples models that are never right: keep every sample
+        sa->a.filter = "none";
+        appendf(sa->desc, sizeof sa->desc, &n, " --filter none");
     }
     if ((st->run == cmd_zero || st->run == cmd_reason || st->run == cmd_align) && given(pa, ARG(steps))) {
         // RL, in a quick check: two questions a step, two samples each
