@@ -1881,7 +1881,8 @@ static float reward_language(const char *text, size_t len, int truncated, const 
 // add up to s. Each step is judged on its own, as a step-level reward model
 // judges it: nothing asks whether the step belongs to the question, or
 // whether there are more steps than columns. It pays for steps, not for
-// solutions, and that is how it is hacked (TUTORIAL, exercise 4.2).
+// solutions: a policy that writes more right-looking steps is paid more,
+// which is the hack the paper warns of (TUTORIAL, exercise 12.1, looks for it).
 // A number of 1 to 7 digits at *p (within end), read into *x (no overflow).
 static int step_number(const char **p, const char *end, long *x) {
     const char *s = *p;
@@ -5337,13 +5338,13 @@ typedef struct {
 #define ARG(f) offsetof(Args, f)
 static const Flag FLAGS[] = {
     { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench coldstart reason rsft align distill", "checkpoint file or run folder (zero, coldstart, reason, rsft, align, distill: default the previous stage's, runs/base, runs/zero, runs/coldstart, runs/reason, runs/rsft, runs/align)" },
-    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "run folder to write" },
+    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason rsft align distill pipeline", "run folder to write" },
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
-    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason rsft align distill", "folder with tokenizer.txt and the benchmarks" },
-    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason rsft align distill", "random seed" },
-    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason rsft align distill", "steps (pretrain, coldstart, rsft, distill: optimizer steps, rsft's and distill's default two epochs; demo, zero, reason, align: GRPO steps; bench: timed runs, at most 15)" },
-    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason rsft align distill", "threads (default: one per core this process may use)" },
-    { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align distill", "print only the summary" },
+    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason rsft align distill pipeline", "folder with tokenizer.txt and the benchmarks" },
+    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason rsft align distill pipeline", "random seed" },
+    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason rsft align distill pipeline", "steps (pretrain, coldstart, rsft, distill: optimizer steps, rsft's and distill's default two epochs; demo, zero, reason, align: GRPO steps; bench: timed runs, at most 15; pipeline: every stage at most N, small sets, a quick check)" },
+    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason rsft align distill pipeline", "threads (default: one per core this process may use)" },
+    { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align distill pipeline", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "continue from the state saved in --out" },
     { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero coldstart reason rsft align distill", "save checkpoint and state every N steps" },
     { "--json", 'b', ARG(json), 0, 0, "eval ask bench", "machine-readable output" },
@@ -5402,17 +5403,11 @@ static const Command COMMANDS[] = {
 };
 #define N_COMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))
 
-// Is word a word of the space-separated list?
-static int has_word(const char *list, const char *word) {
-    size_t n = strlen(word);
-    for (const char *p = list; (p = strstr(p, word)); p += n)
-        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
-    return 0;
-}
-// ./r1 pipeline's flags (it passes the stages their own).
-static const char *const PIPELINE_FLAGS = "--out --seed --steps --threads --quiet --data-dir";
 static int flag_for(const Flag *f, const char *cmd) {
-    return !strcmp(cmd, "pipeline") ? has_word(PIPELINE_FLAGS, f->name) : has_word(f->cmds, cmd);
+    size_t n = strlen(cmd);
+    for (const char *p = f->cmds; (p = strstr(p, cmd)); p += n)
+        if ((p == f->cmds || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
+    return 0;
 }
 
 static void usage(FILE *out, const char *cmd) {
@@ -6202,23 +6197,24 @@ typedef struct {
     float seconds;            // its wall time in a measured run: its weight in the ETA
 } PipeStage;
 enum { P_BASE, P_ZERO, P_COLD, P_REASON, P_RSFT, P_ALIGN, P_STUDENT, P_DISTILLED, P_PROBE, P_RL, N_PIPE };
-// The weights: seconds of each stage in `make pipeline` on this project's
-// 2-core machine (2026-12-02); only their ratios matter.
+// The weights: seconds of each stage in a `make pipeline` from a fresh clone
+// on this project's 2-core machine (2026-12-02, timings.txt); only their
+// ratios matter.
 static const PipeStage PIPE_STAGES[N_PIPE] = {
-    [P_BASE]      = { "base", "base (stage 0)", cmd_pretrain, "pretrain", NULL, NULL, 0, 0, 55 },
-    [P_ZERO]      = { "r1_zero", "R1-Zero (stage 1)", cmd_zero, "zero", "base", NULL, 0, 0, 12 },
-    [P_COLD]      = { "cold_start", "cold start (stage 2)", cmd_coldstart, "coldstart", "r1_zero", "base", 0, 1, 25 },
-    [P_REASON]    = { "reasoning_rl", "reasoning RL (stage 3)", cmd_reason, "reason", "cold_start", NULL, 0, 0, 60 },
-    [P_RSFT]      = { "rsft", "rejection sampling + SFT (stage 4)", cmd_rsft, "rsft", "reasoning_rl", "base", 0, 1, 20 },
-    [P_ALIGN]     = { "all_scenarios", "RL for all scenarios (stage 5)", cmd_align, "align", "rsft", NULL, 0, 1, 45 },
-    [P_STUDENT]   = { "student_base", "student base (d 48, 2 layers)", cmd_pretrain, "pretrain", NULL, NULL, 1, 0, 25 },
+    [P_BASE]      = { "base", "base (stage 0)", cmd_pretrain, "pretrain", NULL, NULL, 0, 0, 131 },
+    [P_ZERO]      = { "r1_zero", "R1-Zero (stage 1)", cmd_zero, "zero", "base", NULL, 0, 0, 13 },
+    [P_COLD]      = { "cold_start", "cold start (stage 2)", cmd_coldstart, "coldstart", "r1_zero", "base", 0, 1, 10 },
+    [P_REASON]    = { "reasoning_rl", "reasoning RL (stage 3)", cmd_reason, "reason", "cold_start", NULL, 0, 0, 199 },
+    [P_RSFT]      = { "rsft", "rejection sampling + SFT (stage 4)", cmd_rsft, "rsft", "reasoning_rl", "base", 0, 1, 32 },
+    [P_ALIGN]     = { "all_scenarios", "RL for all scenarios (stage 5)", cmd_align, "align", "rsft", NULL, 0, 1, 65 },
+    [P_STUDENT]   = { "student_base", "student base (d 48, 2 layers)", cmd_pretrain, "pretrain", NULL, NULL, 1, 0, 23 },
     [P_DISTILLED] = { "student_distilled", "distilled student (stage 6)", cmd_distill, "distill", "all_scenarios",
-                      "student_base", 0, 1, 11 },
+                      "student_base", 0, 1, 19 },
     [P_PROBE]     = { "student_rl_probe", "RL student, one step (its FLOPs)", cmd_zero, "zero", "student_base", NULL, 0, 0, 1 },
     [P_RL]        = { "student_rl", "RL student (R1-Zero on the student base)", cmd_zero, "zero", "student_base", NULL,
-                      0, 0, 16 },
+                      0, 0, 24 },
 };
-#define PIPE_EVAL_SECONDS 60.0f   // the evaluation's weight in the ETA, likewise measured
+#define PIPE_EVAL_SECONDS 43.0f   // the evaluation's weight in the ETA, likewise measured
 #define PIPE_SHORT_QUESTIONS 16   // --steps (a quick check of the plumbing): questions each sampling stage asks,
 #define PIPE_SHORT_SET 4          // questions of each benchmark evaluated,
 #define PIPE_SHORT_K 1            // samples per question

@@ -273,7 +273,7 @@ expect_err 2 --loss "zero --loss GRPO" "$R1" zero --loss GRPO $SAFE_zero
 expect_err 2 --samples "eval --samples ''" "$R1" eval --samples "" $SAFE_eval
 expect_err 1 "$TMP/no-such-dir" "eval --samples into a missing folder" "$R1" eval --samples "$TMP/no-such-dir/s.txt" $SAFE_eval
 expect_err 2 --samples "ask: --samples belongs to eval" "$R1" ask --samples "$TMP/s.txt" $SAFE_ask
-if expect_ok "eval --samples (every completion, for exercise 2.4)" "$R1" eval --samples "$TMP/s.txt" $SAFE_eval --k 3; then
+if expect_ok "eval --samples (every completion, for exercise 4.1)" "$R1" eval --samples "$TMP/s.txt" $SAFE_eval --k 3; then
     [ "$(grep -c '^1+2 => ' "$TMP/s.txt")" -eq 3 ] && [ "$(grep -c '^20+22 => ' "$TMP/s.txt")" -eq 3 ] && [ ! -e "$TMP/s.txt.tmp" ]
     check $? "eval --samples --k 3 on two questions: want 3 'QUESTION => ...' lines each and no temporary"
 fi
