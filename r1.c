@@ -6575,7 +6575,7 @@ static Claim pipe_claim(const PipeEval *pe, int k) {
                  e[k][B_SAFETY].harmlessness, e[P_RSFT][B_TEST].pass1, e[k][B_TEST].pass1);
         break;
     case P_STUDENT:
-        c.claim = "(the students' own base: the same corpus, a quarter of the parameters)";
+        c.claim = "(the students' own base: the same corpus, a fifth of the parameters)";
         break;
     case P_DISTILLED:
         c.claim = "distillation beats RL on the same small base at matched compute (§2.4, Table 6: 72.6 vs 47.0)";
