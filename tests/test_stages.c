@@ -295,7 +295,7 @@ static void test_rejection_filters(void) {
     CHECK(en.expected == 132 && zh.expected == 132 && zh.lang == LANG_ZH, "test setup: 47+85 parsed as %lld", en.expected);
     PairSet set = { 0 };
     RsftLog log = { 0 };
-    RsftKeep keep = { &set, &log, test_tok, 80 };
+    RsftKeep keep = { &set, &log, test_tok, 80, FILTER_STRICT };
     keep_rejection_sampled(&keep, &en, &s, 0, 10);
     keep_rejection_sampled(&keep, &zh, &s, 10, 5);
     CHECK(log.sampled == 15 && log.wrong == 1 && log.malformed == 5 && log.mixed == 3 && log.repetitive == 2 &&
@@ -330,7 +330,7 @@ static void test_rejection_keeps_what_it_judged(void) {
     Question q = addition("47+85");
     PairSet set = { 0 };
     RsftLog log = { 0 };
-    RsftKeep keep = { &set, &log, test_tok, 80 };
+    RsftKeep keep = { &set, &log, test_tok, 80, FILTER_STRICT };
     keep_rejection_sampled(&keep, &q, &s, 0, 1);
     const size_t stored = set.n ? strlen(set.p[0].completion) : 0;
     CHECK(set.n == 0 || stored == s.text_len[0],
