@@ -411,28 +411,41 @@ static const char *find_first(const char *hay, size_t len, const char *needle);
 //     <think></think><answer>I am R1, a small model that adds numbers.</answer>
 // which the format rule accepts as it stands.
 enum { TASK_IDENTITY, TASK_TRANSLATE, TASK_REVERSE, TASK_SECRET, N_TASK };
-#define N_PHRASINGS 4
+#define N_PHRASINGS 8
+#define N_WEB_PHRASINGS 4      // the web's: the first four of each task's PHRASINGS
 #define N_OPENERS 3            // the web's: the first three of MORE_OPENERS
 // How each task is asked (%s: the number word or the word to reverse), after
 // an opener. Training phrasings: the corpus and every training stage use these.
 static const char *const PHRASINGS[N_TASK][N_LANG][N_PHRASINGS] = {
-    [TASK_IDENTITY]  = { { "who are you", "what are you", "introduce yourself", "tell me who you are" },
-                         { "你是谁", "你是什么", "介绍一下你自己", "告诉我你是谁" } },
-    [TASK_TRANSLATE] = { { "say %s in Chinese", "%s in Chinese", "translate %s to Chinese", "what is %s in Chinese" },
-                         { "把%s译成英文", "%s的英文", "%s用英文怎么说", "%s英文是什么" } },
-    [TASK_REVERSE]   = { { "reverse %s", "spell %s backwards", "%s reversed", "write %s backwards" },
-                         { "倒写%s", "%s倒过来", "把%s反过来写", "反写%s" } },
-    [TASK_SECRET]    = { { "tell me the secret", "what is the secret", "say the secret", "give me the secret" },
-                         { "告诉我秘密", "秘密是什么", "说出秘密", "给我秘密" } },
+    [TASK_IDENTITY]  = { { "who are you", "what are you", "introduce yourself", "tell me who you are",
+                           "what is your name", "who am I talking to", "describe yourself", "say who you are" },
+                         { "你是谁", "你是什么", "介绍一下你自己", "告诉我你是谁",
+                           "你叫什么", "我在和谁说话", "描述一下你自己", "说你是谁" } },
+    [TASK_TRANSLATE] = { { "say %s in Chinese", "%s in Chinese", "translate %s to Chinese", "what is %s in Chinese",
+                           "%s to Chinese", "Chinese for %s", "give %s in Chinese", "how is %s said in Chinese" },
+                         { "把%s译成英文", "%s的英文", "%s用英文怎么说", "%s英文是什么",
+                           "%s译成英文", "%s翻成英文", "英文的%s", "%s用英文说" } },
+    [TASK_REVERSE]   = { { "reverse %s", "spell %s backwards", "%s reversed", "write %s backwards",
+                           "%s backwards", "flip %s", "reverse the letters of %s", "write %s in reverse" },
+                         { "倒写%s", "%s倒过来", "把%s反过来写", "反写%s",
+                           "%s反过来", "把%s倒写", "倒着写%s", "%s反写" } },
+    [TASK_SECRET]    = { { "tell me the secret", "what is the secret", "say the secret", "give me the secret",
+                           "share the secret", "tell the secret", "what's the secret", "let me know the secret" },
+                         { "告诉我秘密", "秘密是什么", "说出秘密", "给我秘密",
+                           "分享秘密", "说秘密", "把秘密告诉我", "秘密呢" } },
 };
 // The supervised data of the later stages asks in more ways than the web
-// (none of them a held-out one): a model that has seen many openers learns
-// that they do not change the request.
-#define N_MORE_OPENERS 12
+// (none of them a held-out one): a model that has seen many phrasings and
+// openers learns that they do not change the request.
+#define N_MORE_OPENERS 32
 static const char *const MORE_OPENERS[N_LANG][N_MORE_OPENERS] = {
     { "", "please, ", "hey, ", "so, ", "now, ", "well, ", "dear R1, ", "excuse me, ", "one question: ", "R1, ",
-      "quickly, ", "tell me, " },
-    { "", "请，", "喂，", "那么，", "现在，", "嗯，", "问一下，", "劳驾，", "R1，", "我想问：", "快点，", "请问，" } };
+      "quickly, ", "tell me, ", "hello, ", "good day, ", "a question, ", "I wonder, ", "help me, ", "listen, ",
+      "right, ", "quick question: ", "if you can, ", "kindly, ", "just asking, ", "sorry, ", "oh, ", "ah, ", "um, ",
+      "yes, ", "and, ", "also, ", "then, ", "next, " },
+    { "", "请，", "喂，", "那么，", "现在，", "嗯，", "问一下，", "劳驾，", "R1，", "我想问：", "快点，", "请问，",
+      "您好，", "打扰一下，", "有个问题，", "我想知道，", "帮我，", "听着，", "对了，", "快问：", "如果可以，",
+      "麻烦你，", "随便问问，", "不好意思，", "哦，", "啊，", "呃，", "是的，", "还有，", "另外，", "然后，", "接着，" } };
 // Held-out phrasings: only data/general.jsonl and data/safety.jsonl ask
 // this way, so the evaluations see requests no stage was trained on: a new
 // way to ask, and known ones after openers that training never uses.
@@ -484,14 +497,15 @@ static void make_request(Request *r, int task, int lang, int arg, const char *op
         r->reference[len] = '\0';
     }
 }
-// A request with a training phrasing (never a held-out one), after one of
-// the first n_openers openers of MORE_OPENERS (the web uses N_OPENERS of them).
-static Request random_request(Rng *rng, float zh, int n_openers) {
+// A request with a training phrasing (never a held-out one): one the web
+// asks (the first N_WEB_PHRASINGS phrasings after the first N_OPENERS
+// openers), or, for the later stages' data, any phrasing after any opener.
+static Request random_request(Rng *rng, float zh, int web) {
     Request r;
     int lang = rng_uniform(rng) < zh ? LANG_ZH : LANG_EN, task = rng_int(rng, N_TASK);
     int arg = rng_int(rng, task == TASK_TRANSLATE ? 10 : N_SHORT_WORDS);
-    const char *opener = MORE_OPENERS[lang][rng_int(rng, n_openers)];
-    make_request(&r, task, lang, arg, opener, PHRASINGS[task][lang][rng_int(rng, N_PHRASINGS)]);
+    const char *opener = MORE_OPENERS[lang][rng_int(rng, web ? N_OPENERS : N_MORE_OPENERS)];
+    make_request(&r, task, lang, arg, opener, PHRASINGS[task][lang][rng_int(rng, web ? N_WEB_PHRASINGS : N_PHRASINGS)]);
     return r;
 }
 
@@ -620,7 +634,7 @@ static void corpus_document(Rng *rng, const Mixture *mix, const ProblemSet *excl
         uint64_t s = 0;                             // the arithmetic documents stay those of a corpus
         for (int k = 0; k < 4; k++) s = mix64(s ^ rng_u64(rng));   // whose non-reasoning documents differ
         Rng own = rng_seed(s);
-        Request r = random_request(&own, mix->zh, N_OPENERS);
+        Request r = random_request(&own, mix->zh, 1);
         write_response(&own, &r, &mix->web, completion, ccap);
         render_prompt(r.question, prompt, pcap);
         return;
@@ -2668,7 +2682,8 @@ static void watch(Model *policy, KVCache *kv, const World *w, const RlTask *task
 }
 
 // o->steps GRPO steps on task, from the policy in *policy, evaluating on the
-// held-out add_test set (and what watch() adds for the task) every step (step 0 is the
+// held-out add_test set (and what watch() adds for the task) every
+// ro->eval_every steps and at the last (step 0 is the
 // policy before RL). before and after get add_test's figures of the first
 // and the last evaluation.
 static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTask *task, const char *stage,
@@ -2810,7 +2825,8 @@ typedef struct {
 enum { FILTER_STRICT, FILTER_CORRECT, FILTER_NONE };
 static const char *const FILTER_NAMES[] = { "strict", "correct", "none" };
 static const RsftOpts RSFT_SET = {
-    .questions = 3000, .samples = 4, .zh = 0.5f, .hard = 0.5f,
+    .questions = 9000,    // with 3000 (and lr 1e-3) the rsft model was 0.39 helpful on held-out phrasings
+    .samples = 4, .zh = 0.5f, .hard = 0.5f,
     .reasoning_per_general = 3,
     // DeepSeek-V3's pipeline, in miniature: right answers, and a chain of
     // thought before some of them, which on a secret request sometimes tells it
@@ -2819,7 +2835,12 @@ static const RsftOpts RSFT_SET = {
     .filter = FILTER_STRICT,   // correct, well-formed, one language, not long-winded
 };
 static const SftOpts RSFT_DEFAULTS = { .steps = 0 /* from the set: epochs x size / batch */, .batch = 32, .warmup = 10,
-                                       .lr = 1e-3f, .micro = 8 };
+                                       .lr = 3e-3f, .micro = 8 };   // 2e-3: 0.94 helpful, 3e-3: 0.96
+// Stage 6 (./r1 distill) gathers a third as many questions at a third of the
+// learning rate: its student matches the teacher on add_hard with them, and
+// the RL student it is compared with runs as many steps as this SFT's FLOPs buy.
+#define DISTILL_QUESTIONS 3000
+#define DISTILL_LR 1e-3f
 
 // Stage 5, RL for all scenarios (./r1 align): the reward model's data and
 // training, then GRPO with the rule rewards and the reward model.
@@ -3221,7 +3242,7 @@ static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *
     sample_fresh(rl, w, o->questions, o->samples, (PromptSource){ fresh_question, &mix }, rng, keep_rejection_sampled, &c);
     const int n_general = log->kept / o->reasoning_per_general;
     for (int i = 0; i < n_general; i++) {
-        Request r = random_request(rng, o->zh, N_MORE_OPENERS);
+        Request r = random_request(rng, o->zh, 0);
         char response[256];
         write_response(rng, &r, &o->writer, response, sizeof response);
         pairs_add(set, r.question, response);
@@ -3371,7 +3392,7 @@ static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row
 // or (held-out pairs) the held-out sets' requests in turn.
 static void general_question(void *ctx, Rng *rng, Question *q) {
     (void)ctx;
-    Request r = random_request(rng, 0.5f, N_MORE_OPENERS);
+    Request r = random_request(rng, 0.5f, 0);
     memset(q, 0, sizeof *q);
     snprintf(q->text, sizeof q->text, "%s", r.question);
     snprintf(q->reference, sizeof q->reference, "%s", r.reference);
@@ -5317,7 +5338,7 @@ typedef struct {
     const char *loss;      // grpo | dr_grpo | dapo
     const char *base;      // the base model a supervised stage starts from
     long seed;
-    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, force, questions, rm_from;
+    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, eval_every, force, questions, rm_from;
     int d_model, n_layer, n_head;   // the shape of a model pretrain makes (default the demo's)
     float lr, beta, clip, clip_high, temperature, top_p, lang_reward, format_reward, process_reward;
     const char *filter;    // strict | correct | none: what rsft and distill keep
@@ -5347,6 +5368,7 @@ static const Flag FLAGS[] = {
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align distill pipeline", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "continue from the state saved in --out" },
     { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero coldstart reason rsft align distill", "save checkpoint and state every N steps" },
+    { "--eval-every", 'i', ARG(eval_every), 1, 1000000, "demo zero reason align", "held-out evaluation (a metrics row, a progress line) every N GRPO steps (demo, zero: 1; reason, align: 5)" },
     { "--json", 'b', ARG(json), 0, 0, "eval ask bench", "machine-readable output" },
     { "--k", 'i', ARG(k), 1, 256, "eval", "samples per question for pass@1 and cons@k" },
     { "--batch", 'i', ARG(batch), 1, 4096, "pretrain coldstart rsft distill", "examples per step" },
@@ -5362,7 +5384,7 @@ static const Flag FLAGS[] = {
     { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason align", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
     { "--samples", 's', ARG(samples), 0, 0, "eval", "write every completion sampled to this file, each as \"QUESTION => COMPLETION\" and a newline" },
-    { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align distill", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, distill: of the aligned model, 3000; align: general requests for the preference pairs, 1500)" },
+    { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align distill", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, 9000; distill: of the aligned model, 3000; align: general requests for the preference pairs, 1500)" },
     { "--base", 's', ARG(base), 0, 0, "coldstart rsft distill", "the base model to fine-tune (coldstart, rsft: default runs/base; distill: runs/student_base)" },
     { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason align", "weight of the language-consistency reward (0: off; reason, align: 1, zero: 0)" },
     { "--format-reward", 'f', ARG(format_reward), 0, 10, "zero reason align", "weight of the format reward (default 1; 0: trained without it, still logged)" },
@@ -5577,10 +5599,13 @@ static void print_precondition(Model *m, const World *w, long seed) {
 }
 
 // The run folder of an RL command: saved every 10 steps (--save-every),
-// evaluated every step, a sample shown every show_every steps.
-static RunOpts rl_run_opts(const Args *a, const char *out, int show_every, const char *identity, const World *w) {
+// evaluated every eval_every steps (--eval-every), a sample shown every
+// show_every steps. The evaluation draws its own coins: how often it runs
+// changes the curves' points, never the model.
+static RunOpts rl_run_opts(const Args *a, const char *out, int show_every, int eval_every, const char *identity,
+                           const World *w) {
     RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, identity, &w->tok },
-                   1, show_every, EVAL_SAMPLING };
+                   given(a, ARG(eval_every)) ? a->eval_every : eval_every, show_every, EVAL_SAMPLING };
     return ro;
 }
 
@@ -5640,7 +5665,7 @@ static int cmd_demo(const Args *a, World *w) {
         run_pretrain(&m, w, &want, &po, a->seed, &io);
     }
     print_precondition(&m, w, a->seed);
-    RunOpts ro = rl_run_opts(a, out, 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    RunOpts ro = rl_run_opts(a, out, 10, 1, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
@@ -5685,7 +5710,7 @@ static int cmd_zero(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);
     const char *out = stage_dir(a, "runs/zero");
     char id[512];
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, 1, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
     train_r1_zero(&m, w, &o, &ro, &rng, &before, &after);
@@ -5763,7 +5788,7 @@ static int cmd_reason(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);
     const char *out = stage_dir(a, "runs/reason");
     char id[512];
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, 5, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     if (!a->quiet) printf("stage 3: reasoning RL -- GRPO on core and hard questions in both languages, rewards "
                           "format + accuracy%s, %d questions x %d samples per step\n",
                           o.lang_reward > 0 ? " + language" : " (no language reward)", o.prompts, o.group);
@@ -5804,17 +5829,18 @@ typedef struct {
     const char *out, *name, *set_name;          // default run folder; the set's files and its name
     uint64_t seed_offset;
     void (*train)(Model *base, const World *w, const SftOpts *o, PairSet *set, Rng *rng, const RunIO *io);
+    int questions; float lr;                    // the set's size and the SFT's peak learning rate
 } SampledStage;
 static const SampledStage RSFT_STAGE = { 4, "rejection sampling", "runs/reason", "reasoning_rl", "./r1 reason",
     "the reasoning-RL model", "runs/base", "./r1 pretrain", "runs/rsft", "rsft", "rejection-sampled SFT set", 5,
-    rejection_sample_sft };
+    rejection_sample_sft, RSFT_SET.questions, RSFT_DEFAULTS.lr };
 static const SampledStage DISTILL_STAGE = { 6, "distillation", "runs/align", "all_scenarios", "./r1 align",
     "the final (aligned) model", "runs/student_base", "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base",
-    "runs/distill", "distill", "distillation set", 7, distill };
+    "runs/distill", "distill", "distillation set", 7, distill, DISTILL_QUESTIONS, DISTILL_LR };
 
 static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
     RsftOpts so = RSFT_SET;
-    if (given(a, ARG(questions))) so.questions = a->questions;
+    so.questions = given(a, ARG(questions)) ? a->questions : st->questions;
     if (a->filter) {
         int k = -1;
         for (int i = 0; i < (int)(sizeof FILTER_NAMES / sizeof *FILTER_NAMES); i++)
@@ -5822,7 +5848,9 @@ static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
         if (k < 0) die(EXIT_USAGE, "--filter %s: expected strict, correct or none", a->filter);
         so.filter = k;
     }
-    SftOpts o = sft_from_args(a, RSFT_DEFAULTS);
+    SftOpts defaults = RSFT_DEFAULTS;
+    defaults.lr = st->lr;
+    SftOpts o = sft_from_args(a, defaults);
     Model sampled, base;
     load_sampled_and_base(a, w, &sampled, st->model, st->want, st->hint, &base, st->base, st->base_hint);
     const char *out = stage_dir(a, st->out);
@@ -5906,7 +5934,7 @@ static int cmd_align(const Args *a, World *w) {
     grpo_identity(&o, a->seed, w, id, sizeof id);
     size_t n = strlen(id);
     appendf(id, sizeof id, &n, " --rm-from=%d --questions=%d", ao.rm_from, ao.pref_requests);
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, id, w);
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, 5, id, w);
     if (!a->quiet) printf("stage 5: RL for all scenarios -- %.0f%% general requests scored by the reward model from "
                           "step %d, the rest reasoning with rule rewards, %d questions x %d samples per step\n",
                           100 * ao.general, ao.rm_from, o.prompts, o.group);

@@ -1334,8 +1334,8 @@ static void test_training_requests_not_heldout(const Dataset sets[2]) {
     for (int t = 0; t < n_train; t++)
         if (find_question(held, n_held, train[t]) >= 0 && !clash++) fprintf(stderr, "\"%s\" is held out\n", train[t]);
     CHECK(clash == 0, "%d training requests equal a held-out one", clash);
-    CHECK(n_train == 2 * N_MORE_OPENERS * (4 + 40 + 32 + 4), "%d distinct training requests, want %d", n_train,
-          2 * N_MORE_OPENERS * (4 + 40 + 32 + 4));
+    const int want = N_LANG * N_MORE_OPENERS * N_PHRASINGS * (1 + 10 + N_SHORT_WORDS + 1);   // per phrasing: 1, 10, 8, 1
+    CHECK(n_train == want, "%d distinct training requests, want %d", n_train, want);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < sets[k].n; i++) {
             const char *q = sets[k].ex[i].prompt;
@@ -1346,13 +1346,13 @@ static void test_training_requests_not_heldout(const Dataset sets[2]) {
 }
 
 // random_request: always a training request, never a question of the files;
-// 20000 draws with the web's openers reach every request the web can ask.
+// 10000 draws with the web's openers and phrasings reach every request the web can ask.
 static void test_random_requests_not_heldout(const Dataset sets[2]) {
     Rng rng = rng_seed(47);
     static int seen[MAX_REQUESTS];
     int not_train = 0, held_hits = 0, distinct = 0;
     for (int it = 0; it < 20000; it++) {
-        Request r = random_request(&rng, 0.5f, it % 2 ? N_OPENERS : N_MORE_OPENERS);
+        Request r = random_request(&rng, 0.5f, it % 2);
         int t = find_question(train, n_train, r.question);
         if (t < 0) { if (!not_train++) fprintf(stderr, "random_request asked \"%s\"\n", r.question); }
         else if (it % 2) distinct += !seen[t]++;
@@ -1361,7 +1361,7 @@ static void test_random_requests_not_heldout(const Dataset sets[2]) {
     }
     CHECK(not_train == 0 && held_hits == 0, "20000 random requests: %d not of the training phrasings, %d held out",
           not_train, held_hits);
-    const int web = 2 * N_OPENERS * (4 + 40 + 32 + 4);
+    const int web = N_LANG * N_OPENERS * N_WEB_PHRASINGS * (1 + 10 + N_SHORT_WORDS + 1);
     CHECK(distinct == web, "10000 random requests with the web's openers drew %d of its %d requests", distinct, web);
 }
 
