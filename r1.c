@@ -415,7 +415,8 @@ enum { TASK_IDENTITY, TASK_TRANSLATE, TASK_REVERSE, TASK_SECRET, N_TASK };
 #define N_WEB_PHRASINGS 4      // the web's: the first four of each task's PHRASINGS
 #define N_OPENERS 3            // the web's: the first three of MORE_OPENERS
 // How each task is asked (%s: the number word or the word to reverse), after
-// an opener. Training phrasings: the corpus and every training stage use these.
+// an opener. Training phrasings: the corpus asks in the first N_WEB_PHRASINGS,
+// the later stages' supervised data and RL requests in all of them.
 static const char *const PHRASINGS[N_TASK][N_LANG][N_PHRASINGS] = {
     [TASK_IDENTITY]  = { { "who are you", "what are you", "introduce yourself", "tell me who you are",
                            "what is your name", "who am I talking to", "describe yourself", "say who you are" },
@@ -2755,6 +2756,14 @@ static const SftOpts PRETRAIN_DEFAULTS = {
     .micro = 8,           // documents per forward/backward (memory only)
 };
 
+// How often an RL stage evaluates on the held-out sets (--eval-every):
+// R1-Zero every step, for the demo's live curves; the longer stages every 5,
+// and so does the pipeline's R1-Zero, since the pipeline evaluates every
+// model at the end. The evaluation draws its own coins: the models are the
+// same either way.
+#define EVAL_EVERY_ZERO 1
+#define EVAL_EVERY_LONG 5
+
 // Stage 1, R1-Zero (./r1 zero): GRPO as the paper runs it, sized for the toy.
 static const GrpoOpts ZERO_DEFAULTS = {
     .steps = 70,          // GRPO steps
@@ -2837,8 +2846,9 @@ static const RsftOpts RSFT_SET = {
 static const SftOpts RSFT_DEFAULTS = { .steps = 0 /* from the set: epochs x size / batch */, .batch = 32, .warmup = 10,
                                        .lr = 3e-3f, .micro = 8 };   // 2e-3: 0.94 helpful, 3e-3: 0.96
 // Stage 6 (./r1 distill) gathers a third as many questions at a third of the
-// learning rate: its student matches the teacher on add_hard with them, and
-// the RL student it is compared with runs as many steps as this SFT's FLOPs buy.
+// learning rate, which keeps it and its FLOP-matched RL student (as many
+// steps as this SFT's FLOPs buy) short; its student reaches 0.41 on add_hard
+// with them (the teacher 0.49, the RL student 0.03).
 #define DISTILL_QUESTIONS 3000
 #define DISTILL_LR 1e-3f
 
@@ -5665,7 +5675,7 @@ static int cmd_demo(const Args *a, World *w) {
         run_pretrain(&m, w, &want, &po, a->seed, &io);
     }
     print_precondition(&m, w, a->seed);
-    RunOpts ro = rl_run_opts(a, out, 10, 1, grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    RunOpts ro = rl_run_opts(a, out, 10, EVAL_EVERY_ZERO, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
            o.prompts, o.group);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
@@ -5710,7 +5720,7 @@ static int cmd_zero(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);
     const char *out = stage_dir(a, "runs/zero");
     char id[512];
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, 1, grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_ZERO, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
     train_r1_zero(&m, w, &o, &ro, &rng, &before, &after);
@@ -5788,7 +5798,7 @@ static int cmd_reason(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);
     const char *out = stage_dir(a, "runs/reason");
     char id[512];
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, 5, grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_LONG, grpo_identity(&o, a->seed, w, id, sizeof id), w);
     if (!a->quiet) printf("stage 3: reasoning RL -- GRPO on core and hard questions in both languages, rewards "
                           "format + accuracy%s, %d questions x %d samples per step\n",
                           o.lang_reward > 0 ? " + language" : " (no language reward)", o.prompts, o.group);
@@ -5934,7 +5944,7 @@ static int cmd_align(const Args *a, World *w) {
     grpo_identity(&o, a->seed, w, id, sizeof id);
     size_t n = strlen(id);
     appendf(id, sizeof id, &n, " --rm-from=%d --questions=%d", ao.rm_from, ao.pref_requests);
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, 5, id, w);
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_LONG, id, w);
     if (!a->quiet) printf("stage 5: RL for all scenarios -- %.0f%% general requests scored by the reward model from "
                           "step %d, the rest reasoning with rule rewards, %d questions x %d samples per step\n",
                           100 * ao.general, ao.rm_from, o.prompts, o.group);
@@ -6323,10 +6333,10 @@ static void pipe_stage_args(const Args *pa, const char *dir, int k, int steps, S
         mark_given(&sa->a, ARG(questions));
         appendf(sa->desc, sizeof sa->desc, &n, " --questions %d", PIPE_SHORT_QUESTIONS);
     }
-    if (st->run == cmd_zero) {                     // as reason and align do: the pipeline evaluates every model at the end
-        sa->a.eval_every = 5;
+    if (st->run == cmd_zero) {                     // the pipeline evaluates every model at the end
+        sa->a.eval_every = EVAL_EVERY_LONG;
         mark_given(&sa->a, ARG(eval_every));
-        appendf(sa->desc, sizeof sa->desc, &n, " --eval-every 5");
+        appendf(sa->desc, sizeof sa->desc, &n, " --eval-every %d", EVAL_EVERY_LONG);
     }
     if ((st->run == cmd_rsft || st->run == cmd_distill) && given(pa, ARG(steps))) {
         // a quick check samples models that are never right: keep every sample
