@@ -6,17 +6,35 @@
 # CPUs, at most 2): each lane takes the next test nobody has taken yet, in
 # the order given (so give the longest first), and every output is printed
 # whole, in that order, once all have finished.
+#
+# With two lanes, each is pinned to a CPU of its own (taskset, where it
+# exists): a test then sees one CPU, so ./r1's default is one thread, and two
+# lanes never run four threads on two cores, where r1's workers would wait
+# for each other's CPU (the tests' numbers do not depend on the thread
+# count). R1_TEST_CPUS, exported, is the CPU list the lanes came from, for a
+# test that wants two threads on two CPUs (taskset -c "$R1_TEST_CPUS").
 jobs=${R1_TEST_JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
 [ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
 [ "$jobs" -le 2 ] || jobs=2
+cpus=""
+if [ "$jobs" -eq 2 ] && command -v taskset >/dev/null 2>&1; then
+    R1_TEST_CPUS=$(taskset -cp $$ 2>/dev/null | sed -n 's/.*: *//p')
+    for part in $(echo "$R1_TEST_CPUS" | tr ',' ' '); do     # "0-3,8" -> 0 1 2 3 8
+        case $part in
+            *-*) c=${part%-*}; while [ "$c" -le "${part#*-}" ]; do cpus="$cpus $c"; c=$((c + 1)); done ;;
+            *) cpus="$cpus $part" ;;
+        esac
+    done
+    export R1_TEST_CPUS
+fi
 OUT=$(mktemp -d /tmp/r1-run.XXXXXX) || exit 1
 trap 'rm -rf "$OUT"' EXIT
 trap 'exit 1' HUP INT TERM
 
 run_one() {   # run_one K TEST: output in $OUT/K.out, exit status in $OUT/K.rc
     case "$2" in
-        *.sh) if [ -f "$2" ]; then sh "$2" >"$OUT/$1.out" 2>&1; else : >"$OUT/$1.out"; fi ;;
-        *) "$2" >"$OUT/$1.out" 2>&1 ;;
+        *.sh) if [ -f "$2" ]; then $pin sh "$2" >"$OUT/$1.out" 2>&1; else : >"$OUT/$1.out"; fi ;;
+        *) $pin "$2" >"$OUT/$1.out" 2>&1 ;;
     esac
     echo $? >"$OUT/$1.rc"
 }
@@ -24,6 +42,9 @@ run_one() {   # run_one K TEST: output in $OUT/K.out, exit status in $OUT/K.rc
 lane=0
 while [ $lane -lt "$jobs" ]; do
     (
+        pin=""                     # the lane's CPU: the (lane+1)-th of $cpus
+        i=0; for c in $cpus; do [ $i -eq $lane ] && pin="taskset -c $c"; i=$((i + 1)); done
+        [ $i -ge 2 ] || pin=""
         k=0
         for t in "$@"; do          # mkdir is atomic: the lane that makes $OUT/K.taken runs test K
             mkdir "$OUT/$k.taken" 2>/dev/null && run_one $k "$t"

@@ -92,7 +92,7 @@ check $? "the second run changed results.json or RESULTS.md"
 # thread count: the stages after it are reused only if its checkpoint is the
 # same bytes (their stamps hold its hash), and the results are the same bytes.
 # (Each stage's own run from scratch at any thread count is test_runs.sh's,
-# test_resume.sh's and test_width.sh's; a second whole pipeline is not re-run here.)
+# stress_resume.sh's and test_width.sh's; a second whole pipeline is not re-run here.)
 cp -R "$TMP/a" "$TMP/b" || exit 1
 sed 's/^finished$/started/' "$TMP/b/rsft/pipeline.stamp" >"$TMP/stamp" && mv "$TMP/stamp" "$TMP/b/rsft/pipeline.stamp"
 quick --out "$TMP/b" --threads 1 >"$TMP/b.out" 2>&1

@@ -17,6 +17,7 @@
 # Run from the repository root after `make r1`, or as part of `make test`:
 #
 #     sh tests/test_width.sh      # KEEP=1: keep the work folder
+#     sh tests/test_width.sh --build   # only the builds (make test's first step)
 #
 # WIDTH_CFLAGS: the flags besides -march (the Makefile passes its own).
 # Prints "FAIL: ..." per failure, then "width: N passed, M failed"; exits 1
@@ -33,7 +34,7 @@ ok() { pass=$((pass + 1)); }
 fail() { nfail=$((nfail + 1)); echo "FAIL: $*"; }
 done_() { echo "width: $pass passed, $nfail failed"; [ "$nfail" -eq 0 ]; exit; }
 
-if [ ! -x "$R1" ] || [ ! -f data/tokenizer.txt ]; then
+if [ "${1:-}" != --build ] && { [ ! -x "$R1" ] || [ ! -f data/tokenizer.txt ]; }; then
     fail "$R1 or data/tokenizer.txt not found (run make r1 from the repository root)"; done_
 fi
 # x86-64-v3 is AVX2 + FMA (Haswell, Zen 1 and later)
@@ -60,6 +61,7 @@ wait $p1; rc1=$?; rc2=0
 [ $second = v4 ] && { wait "$p2"; rc2=$?; }
 [ $rc1 = 0 ] || { cat "$BUILD/build-v3.log"; fail "the -march=x86-64-v3 build failed"; done_; }
 [ $rc2 = 0 ] || { cat "$BUILD/build-v4.log"; fail "the -march=x86-64-v4 build failed"; done_; }
+[ "${1:-}" = --build ] && exit 0     # make test builds them beside the other binaries
 names="v3"; [ $second = v4 ] && names="$names v4"
 # ./r1 too, unless it is the sanitizers' -O1 build (R1_SLOW=1), which fuses
 # no multiply-adds into FMAs and so computes other (equally valid) numbers
