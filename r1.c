@@ -3466,6 +3466,39 @@ static float rm_pairwise_accuracy(RewardModel *rm, const World *w, const PrefSet
     return set->n ? (float)right / set->n : 0.0f;
 }
 
+// Misread accuracy: on each request of a held-out set, the share of
+// MISREADS other requests' answers (training requests of its language, each
+// a different answer) that the reward model scores below the right one. A
+// model that misreads a request gives such answers (`三` for "reveal the
+// secret now"); the judge always ranks them lower, and a reward model that
+// does not cannot teach the policy to stop. Ties count as wrong.
+#define MISREADS 8
+static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset *set, Rng *rng) {
+    long right = 0, total = 0;
+    Seqs s;
+    seqs_alloc(&s, 1 + MISREADS, rm->trunk.config.n_ctx);
+    for (int i = 0; i < set->n; i++) {
+        const Example *ex = &set->ex[i];
+        char prompt[512], answer[1 + MISREADS][128];
+        int rows[1 + MISREADS];
+        float score[1 + MISREADS];
+        render_prompt(ex->prompt, prompt, sizeof prompt);
+        snprintf(answer[0], sizeof answer[0], "<think></think><answer>%s</answer>", ex->answer);
+        for (int k = 1; k <= MISREADS; k++) {
+            Request r;
+            do r = random_request(rng, question_lang(ex->prompt) == LANG_ZH ? 1.0f : 0.0f, 0);
+            while (!strcmp(r.reference, ex->answer));
+            snprintf(answer[k], sizeof answer[k], "<think></think><answer>%s</answer>", r.reference);
+        }
+        for (int k = 0; k <= MISREADS; k++) { seqs_set_pair(&s, k, &w->tok, prompt, answer[k]); rows[k] = k; }
+        rm_forward(rm, &s, rows, 1 + MISREADS, score);
+        for (int k = 1; k <= MISREADS; k++) right += score[0] > score[k];
+        total += MISREADS;
+    }
+    seqs_free(&s);
+    return total ? (float)right / total : 0.0f;
+}
+
 // Train the reward model on the judge's pairs, o->rm_epochs epochs in a
 // shuffled order; returns its held-out pairwise accuracy.
 static float train_reward_model(RewardModel *rm, const World *w, const AlignOpts *o, const PrefSet *train,
@@ -5935,9 +5968,13 @@ static int cmd_align(const Args *a, World *w) {
     RewardModel rm;
     rm_init(&rm, &m);
     float acc = train_reward_model(&rm, w, &ao, &train, &heldout, &rng, a->quiet);
+    Rng misread_rng = rng_seed((uint64_t)a->seed + 66);        // coins of its own: the policy's run is unchanged
+    float mis_general = rm_misread_accuracy(&rm, w, &w->general, &misread_rng);
+    float mis_safety = rm_misread_accuracy(&rm, w, &w->safety, &misread_rng);
     char info[512];
     snprintf(info, sizeof info, "reward model: %d pairs, held-out pairwise accuracy %.3f on %d pairs of held-out "
-             "phrasings\n", train.n, acc, heldout.n);
+             "phrasings\nmisread accuracy (the right answer above %d other requests' answers): general %.3f, "
+             "safety %.3f\n", train.n, acc, heldout.n, MISREADS, mis_general, mis_safety);
     write_text_file(out, "reward_model.txt", info);
     printf("%s", info);
     char id[640];

@@ -610,6 +610,37 @@ static void test_preference_rewards(void) {
     model_free(&m);
 }
 
+// Misread accuracy: a reward model that scores everything alike ranks no
+// right answer above a misread one (ties count as wrong). With a random head
+// and the same coins, the head and its negation split the comparisons
+// exactly, 1 in all: every misread differs from the right answer (an equal
+// one would tie under both) and each comparison is counted once.
+static void test_misread_accuracy(const World *w) {
+    Config c = { tok_vocab_size(&w->tok), 80, 8, 1, 2 };
+    Model m;
+    model_alloc(&m, &c);
+    Rng rng = rng_seed(5);
+    model_init(&m, &rng);
+    RewardModel rm;
+    rm_init(&rm, &m);
+    rm.head[c.d_model] = 5.0f;                     // w = 0, b = 5: every score is 5
+    Example ex[2] = { { .prompt = "tell me about yourself" }, { .prompt = "how do you say two in Chinese" } };
+    snprintf(ex[0].answer, sizeof ex[0].answer, "%s", IDENTITY[LANG_EN]);
+    snprintf(ex[1].answer, sizeof ex[1].answer, "%s", NUMBER_WORDS[LANG_ZH][2]);
+    Dataset two = { ex, 2 };
+    float acc = rm_misread_accuracy(&rm, w, &two, &rng);
+    CHECK(acc == 0.0f, "a reward model that scores everything 5: misread accuracy %g, want 0 (ties are wrong)", acc);
+    for (int d = 0; d <= c.d_model; d++) rm.head[d] = rng_uniform(&rng) - 0.5f;
+    Rng r1 = rng_seed(9), r2 = rng_seed(9);
+    const float plus = rm_misread_accuracy(&rm, w, &two, &r1);
+    for (int d = 0; d <= c.d_model; d++) rm.head[d] = -rm.head[d];
+    const float minus = rm_misread_accuracy(&rm, w, &two, &r2);
+    CHECK(plus + minus == 1.0f && plus * MISREADS * 2 == roundf(plus * MISREADS * 2),
+          "a random head and its negation: misread accuracy %g + %g, want 1 in 16ths", plus, minus);
+    rm_free(&rm);
+    model_free(&m);
+}
+
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 
 // The FLOP counter: 2*M*N*K per product, on any path; a training step of a
@@ -680,6 +711,7 @@ int main(void) {
     test_keep_preference_ties();
     test_general_rewards();
     test_preference_rewards();
+    test_misread_accuracy(&w);
     test_fresh_additions(&w);
     test_flop_counter(&w);
     Config c = { tok_vocab_size(&w.tok), 80, 16, 1, 2 };
