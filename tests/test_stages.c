@@ -563,18 +563,23 @@ static void test_general_rewards(void) {
     seqs_free(&g);
 }
 
+// A tiny random trunk with a reward head of w = 0, b = 5: every score is 5.
+static void constant_reward_model(const Config *c, Model *m, RewardModel *rm) {
+    model_alloc(m, c);
+    Rng rng = rng_seed(5);
+    model_init(m, &rng);
+    rm_init(rm, m);
+    rm->head[c->d_model] = 5.0f;
+}
+
 // All-scenario RL's general requests: the reward model's score is logged at
 // every step and joins their reward only from task->rm_from on; the judge is
 // logged beside it; reasoning rows never see the reward model.
 static void test_preference_rewards(void) {
     Config c = { tok_vocab_size(test_tok), 80, 8, 1, 2 };
     Model m;
-    model_alloc(&m, &c);
-    Rng rng = rng_seed(5);
-    model_init(&m, &rng);
     RewardModel rm;
-    rm_init(&rm, &m);
-    rm.head[c.d_model] = 5.0f;                     // w = 0, b = 5: every score is 5
+    constant_reward_model(&c, &m, &rm);
     const char *const prompts[3] = { "User: 7+5 Assistant:", "User: who are you Assistant:", "User: who are you Assistant:" };
     const char *const texts[3] = { "<think>7 plus 5 is 12, so 12</think><answer>12</answer>",
                                    "<think></think><answer>I am R1, a small model that adds numbers.</answer>",
@@ -618,12 +623,9 @@ static void test_preference_rewards(void) {
 static void test_misread_accuracy(const World *w) {
     Config c = { tok_vocab_size(&w->tok), 80, 8, 1, 2 };
     Model m;
-    model_alloc(&m, &c);
-    Rng rng = rng_seed(5);
-    model_init(&m, &rng);
     RewardModel rm;
-    rm_init(&rm, &m);
-    rm.head[c.d_model] = 5.0f;                     // w = 0, b = 5: every score is 5
+    constant_reward_model(&c, &m, &rm);
+    Rng rng = rng_seed(5);
     Example ex[2] = { { .prompt = "tell me about yourself" }, { .prompt = "how do you say two in Chinese" } };
     snprintf(ex[0].answer, sizeof ex[0].answer, "%s", IDENTITY[LANG_EN]);
     snprintf(ex[1].answer, sizeof ex[1].answer, "%s", NUMBER_WORDS[LANG_ZH][2]);
