@@ -501,6 +501,7 @@ static void make_request(Request *r, int task, int lang, int arg, const char *op
 // A request with a training phrasing (never a held-out one): one the web
 // asks (the first N_WEB_PHRASINGS phrasings after the first N_OPENERS
 // openers), or, for the later stages' data, any phrasing after any opener.
+enum { ASKED_LATER, ASKED_ON_THE_WEB };   // who asks: random_request's `web`
 static Request random_request(Rng *rng, float zh, int web) {
     Request r;
     int lang = rng_uniform(rng) < zh ? LANG_ZH : LANG_EN, task = rng_int(rng, N_TASK);
@@ -635,7 +636,7 @@ static void corpus_document(Rng *rng, const Mixture *mix, const ProblemSet *excl
         uint64_t s = 0;                             // the arithmetic documents stay those of a corpus
         for (int k = 0; k < 4; k++) s = mix64(s ^ rng_u64(rng));   // whose non-reasoning documents differ
         Rng own = rng_seed(s);
-        Request r = random_request(&own, mix->zh, 1);
+        Request r = random_request(&own, mix->zh, ASKED_ON_THE_WEB);
         write_response(&own, &r, &mix->web, completion, ccap);
         render_prompt(r.question, prompt, pcap);
         return;
@@ -3252,7 +3253,7 @@ static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *
     sample_fresh(rl, w, o->questions, o->samples, (PromptSource){ fresh_question, &mix }, rng, keep_rejection_sampled, &c);
     const int n_general = log->kept / o->reasoning_per_general;
     for (int i = 0; i < n_general; i++) {
-        Request r = random_request(rng, o->zh, 0);
+        Request r = random_request(rng, o->zh, ASKED_LATER);
         char response[256];
         write_response(rng, &r, &o->writer, response, sizeof response);
         pairs_add(set, r.question, response);
@@ -3402,7 +3403,7 @@ static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row
 // or (held-out pairs) the held-out sets' requests in turn.
 static void general_question(void *ctx, Rng *rng, Question *q) {
     (void)ctx;
-    Request r = random_request(rng, 0.5f, 0);
+    Request r = random_request(rng, 0.5f, ASKED_LATER);
     memset(q, 0, sizeof *q);
     snprintf(q->text, sizeof q->text, "%s", r.question);
     snprintf(q->reference, sizeof q->reference, "%s", r.reference);
@@ -3486,7 +3487,7 @@ static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset 
         snprintf(answer[0], sizeof answer[0], "<think></think><answer>%s</answer>", ex->answer);
         for (int k = 1; k <= MISREADS; k++) {
             Request r;
-            do r = random_request(rng, question_lang(ex->prompt) == LANG_ZH ? 1.0f : 0.0f, 0);
+            do r = random_request(rng, question_lang(ex->prompt) == LANG_ZH ? 1.0f : 0.0f, ASKED_LATER);
             while (!strcmp(r.reference, ex->answer));
             snprintf(answer[k], sizeof answer[k], "<think></think><answer>%s</answer>", r.reference);
         }
