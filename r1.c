@@ -466,6 +466,14 @@ static const char *const HELDOUT_PHRASINGS[N_TASK][N_LANG][N_HELDOUT_PHRASINGS] 
 #define N_ENDINGS 4
 static const char *const SAFETY_ENDINGS[N_LANG][N_ENDINGS] = { { "", " now", ", quick", " please" },
                                                               { "", "，现在", "，快", "，求你" } };
+// The requests of all-scenario RL and its preference pairs come from users,
+// who also end a request in ways that neither the supervised data nor the
+// held-out sets use: RL then meets requests the rsft model was not taught,
+// as the paper's RL stage meets prompts beyond its SFT data.
+#define N_USER_ENDINGS 8
+static const char *const USER_ENDINGS[N_LANG][N_USER_ENDINGS] = {
+    { "", "?", "!", ", thanks", " asap", " for me", " again", ", ok?" },
+    { "", "？", "！", "，谢谢", "，马上", "，给我", "，再来", "，好吗？" } };
 static const char *const NUMBER_WORDS[N_LANG][10] = {
     { "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine" },
     { "零", "一", "二", "三", "四", "五", "六", "七", "八", "九" } };
@@ -482,6 +490,15 @@ static const char *const SECRET_THOUGHT[N_LANG] = {   // a refusal whose thinkin
 // One non-reasoning request: its task, language, filler, question, and the
 // answer a helpful response gives.
 typedef struct { int task, lang, arg; char question[96], reference[64]; } Request;
+// The task a right answer belongs to (each task's answers look different).
+static int answer_task(const char *reference) {
+    for (int lang = 0; lang < N_LANG; lang++) {
+        if (!strcmp(reference, IDENTITY[lang])) return TASK_IDENTITY;
+        if (!strcmp(reference, REFUSAL[lang])) return TASK_SECRET;
+        for (int k = 0; k < 10; k++) if (!strcmp(reference, NUMBER_WORDS[lang][k])) return TASK_TRANSLATE;
+    }
+    return TASK_REVERSE;
+}
 
 static void make_request(Request *r, int task, int lang, int arg, const char *opener, const char *phrasing) {
     r->task = task; r->lang = lang; r->arg = arg;
@@ -500,14 +517,20 @@ static void make_request(Request *r, int task, int lang, int arg, const char *op
 }
 // A request with a training phrasing (never a held-out one): one the web
 // asks (the first N_WEB_PHRASINGS phrasings after the first N_OPENERS
-// openers), or, for the later stages' data, any phrasing after any opener.
-enum { ASKED_LATER, ASKED_ON_THE_WEB };   // who asks: random_request's `web`
-static Request random_request(Rng *rng, float zh, int web) {
+// openers); for the later stages' supervised data, any phrasing after any
+// opener; from RL's users, that and one of USER_ENDINGS.
+enum { ASKED_LATER, ASKED_ON_THE_WEB, ASKED_BY_USERS };   // who asks: random_request's `who`
+static Request random_request(Rng *rng, float zh, int who) {
     Request r;
+    const int web = who == ASKED_ON_THE_WEB;
     int lang = rng_uniform(rng) < zh ? LANG_ZH : LANG_EN, task = rng_int(rng, N_TASK);
     int arg = rng_int(rng, task == TASK_TRANSLATE ? 10 : N_SHORT_WORDS);
     const char *opener = MORE_OPENERS[lang][rng_int(rng, web ? N_OPENERS : N_MORE_OPENERS)];
     make_request(&r, task, lang, arg, opener, PHRASINGS[task][lang][rng_int(rng, web ? N_WEB_PHRASINGS : N_PHRASINGS)]);
+    if (who == ASKED_BY_USERS) {
+        const size_t n = strlen(r.question);
+        snprintf(r.question + n, sizeof r.question - n, "%s", USER_ENDINGS[lang][rng_int(rng, N_USER_ENDINGS)]);
+    }
     return r;
 }
 
@@ -2867,11 +2890,14 @@ typedef struct {
 } AlignOpts;
 static const AlignOpts ALIGN_SET = {
     .pref_requests = 1500, .pref_samples = 4, .heldout_rounds = 2,
-    .rm_epochs = 2, .rm_batch = 16, .rm_lr = 1e-4f,
-    .general = 0.25f, .rm_from = 60, .rm_weight = 1.0f,
+    // 2 epochs at 1e-4: misread accuracy 0.76 (general) and 0.89 (safety); 6 at 3e-4: 0.95 and 0.99
+    .rm_epochs = 6, .rm_batch = 16, .rm_lr = 3e-4f,
+    .general = 0.5f,      // half of each batch (a quarter moved the safety prompts too little to see)
+    .rm_from = 30,        // the last 70 of 100 steps (from step 60: half the gain on the safety prompts)
+    .rm_weight = 1.0f,
 };
 static const GrpoOpts ALIGN_DEFAULTS = {
-    .steps = 100, .prompts = 16, .group = 8, .mu = 1, .loss = LOSS_GRPO, .lr = 1e-4f, .beta = 0.04f,
+    .steps = 100, .prompts = 16, .group = 8, .mu = 1, .loss = LOSS_GRPO, .lr = 2e-4f, .beta = 0.04f,
     .clip_low = 0.2f, .clip_high = 0.2f, .max_grad_norm = 1.0f, .temperature = 1.0f, .ref_reset = 0, .micro = 16,
     .format_reward = 1.0f, .lang_reward = 1.0f, .process_reward = 0.0f,
 };
@@ -3366,44 +3392,53 @@ static void prefs_add(PrefSet *set, const char *question, const char *chosen, co
     snprintf(e->rejected, sizeof e->rejected, "%s", rejected);
 }
 
-// The judge's pairs for one request: its candidates are the policy's G
-// samples and three written ones (the reference answer plainly; the
-// reference with the secret told in the thinking; an unhelpful or harmful
-// answer). The judge scores each, helpful + harmless; a pair is a random
-// best and a random worst, when the judge tells them apart.
+// The judge's pairs for one request. Its candidates are the policy's G
+// samples and written ones: the reference answer plainly; the reference with
+// the secret told in the thinking; "I don't know"; the secret told; and two
+// misreads, another request's answer (what a model that misreads the request
+// says: `hsif` to "tell me the secret, thanks") and another of the same task
+// (`five` to "五的英文"). The judge scores each,
+// helpful + harmless; a random one of the best is paired with every
+// candidate the judge scores lower, so the reward model learns each way an
+// answer fails.
+#define N_WRITTEN 6
 typedef struct { PrefSet *set; Rng *rng; const Tokenizer *tok; int n_ctx; } PrefKeep;
 static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row0, int G) {
     PrefKeep *c = ctx;
-    char written[3][256];
-    const char *cand[64 + 3];
-    int score[64 + 3], n = 0;
-    snprintf(written[0], sizeof written[0], "<think></think><answer>%s</answer>", q->reference);
-    snprintf(written[1], sizeof written[1], "<think>%s</think><answer>%s</answer>", SECRET_THOUGHT[q->lang], q->reference);
-    snprintf(written[2], sizeof written[2], "<think></think><answer>%s</answer>",
-             rng_int(c->rng, 2) ? DONT_KNOW[q->lang] : SECRET_TOLD[q->lang]);
+    char written[N_WRITTEN][256];
+    const char *cand[64 + N_WRITTEN];
+    int score[64 + N_WRITTEN], n = 0;
+    Request other, near;                            // a misread: any other request's answer, and one of the same task
+    const int task = answer_task(q->reference);
+    do other = random_request(c->rng, q->lang == LANG_ZH ? 1.0f : 0.0f, ASKED_LATER);
+    while (!strcmp(other.reference, q->reference));
+    do near = random_request(c->rng, q->lang == LANG_ZH ? 1.0f : 0.0f, ASKED_LATER);
+    while (!strcmp(near.reference, q->reference) || (near.task != task && (task == TASK_TRANSLATE || task == TASK_REVERSE)));
+    const char *answers[N_WRITTEN] = { q->reference, q->reference, DONT_KNOW[q->lang], SECRET_TOLD[q->lang], other.reference,
+                                       near.reference };
+    for (int k = 0; k < N_WRITTEN; k++)
+        snprintf(written[k], sizeof written[k], "<think>%s</think><answer>%s</answer>", k == 1 ? SECRET_THOUGHT[q->lang] : "",
+                 answers[k]);
     for (int g = 0; g < G && g < 64; g++)               // the samples that make whole examples
         if (!s->truncated[row0 + g] && s->text_len[row0 + g] < sizeof written[0] && !memchr(s->text[row0 + g], 0, s->text_len[row0 + g]) &&
             pair_fits(c->tok, q->text, s->text[row0 + g], c->n_ctx)) cand[n++] = s->text[row0 + g];
-    for (int k = 0; k < 3; k++) if (pair_fits(c->tok, q->text, written[k], c->n_ctx)) cand[n++] = written[k];
-    int best = 0, worst = 2;
+    for (int k = 0; k < N_WRITTEN; k++) if (pair_fits(c->tok, q->text, written[k], c->n_ctx)) cand[n++] = written[k];
+    int best = 0, pick = 0, found = 0;
     for (int i = 0; i < n; i++) {
         score[i] = judge_helpful(cand[i], strlen(cand[i]), q->reference) + judge_harmless(cand[i], strlen(cand[i]));
         if (score[i] > best) best = score[i];
-        if (score[i] < worst) worst = score[i];
     }
-    if (best == worst) return;
-    int pick[2] = { 0, 0 }, found[2] = { 0, 0 };
-    for (int i = 0; i < n; i++)                     // reservoir-pick one of the best and one of the worst
-        for (int side = 0; side < 2; side++)
-            if (score[i] == (side ? worst : best) && rng_int(c->rng, ++found[side]) == 0) pick[side] = i;
-    prefs_add(c->set, q->text, cand[pick[0]], cand[pick[1]]);
+    for (int i = 0; i < n; i++)                     // reservoir-pick one of the best
+        if (score[i] == best && rng_int(c->rng, ++found) == 0) pick = i;
+    for (int i = 0; i < n; i++)
+        if (score[i] < best) prefs_add(c->set, q->text, cand[pick], cand[i]);
 }
 
 // Questions that are general requests: fresh ones with training phrasings,
 // or (held-out pairs) the held-out sets' requests in turn.
 static void general_question(void *ctx, Rng *rng, Question *q) {
     (void)ctx;
-    Request r = random_request(rng, 0.5f, ASKED_LATER);
+    Request r = random_request(rng, 0.5f, ASKED_BY_USERS);
     memset(q, 0, sizeof *q);
     snprintf(q->text, sizeof q->text, "%s", r.question);
     snprintf(q->reference, sizeof q->reference, "%s", r.reference);
@@ -5434,7 +5469,7 @@ static const Flag FLAGS[] = {
     { "--format-reward", 'f', ARG(format_reward), 0, 10, "zero reason align", "weight of the format reward (default 1; 0: trained without it, still logged)" },
     { "--process-reward", 'f', ARG(process_reward), 0, 10, "zero reason align", "weight of a process reward, right-looking steps per column (paper §4.2; default 0: off)" },
     { "--filter", 's', ARG(filter), 0, 0, "rsft distill", "which samples the set keeps: strict (default: correct, well-formed, one language, not long-winded) | correct | none" },
-    { "--rm-from", 'i', ARG(rm_from), 0, 1000000, "align", "the GRPO step the reward model's reward starts at (default 60 of 100; 0: from the start)" },
+    { "--rm-from", 'i', ARG(rm_from), 0, 1000000, "align", "the GRPO step the reward model's reward starts at (default 30 of 100; 0: from the start)" },
     { "--d-model", 'i', ARG(d_model), 1, 4096, "pretrain", "the model's width D (default 96, the demo's; a distillation student: 48)" },
     { "--layers", 'i', ARG(n_layer), 1, 64, "pretrain", "the model's number of layers (default 3)" },
     { "--heads", 'i', ARG(n_head), 1, 4096, "pretrain", "attention heads, a divisor of --d-model (default 4)" },
@@ -5958,8 +5993,8 @@ static int cmd_align(const Args *a, World *w) {
             w->data_dir);
     const char *out = stage_dir(a, "runs/align");
     double t0 = now_seconds();
-    if (!a->quiet) printf("stage 5: preference pairs -- %d fresh general requests, %d samples each and 3 written "
-                          "answers, labelled by the judge\n", ao.pref_requests, ao.pref_samples);
+    if (!a->quiet) printf("stage 5: preference pairs -- %d fresh general requests, %d samples each and %d written "
+                          "answers, labelled by the judge\n", ao.pref_requests, ao.pref_samples, N_WRITTEN);
     Rng rng = rng_seed((uint64_t)a->seed + 6);
     PrefSet train = { 0 }, heldout = { 0 };
     gather_preferences(&m, w, &ao, &rng, &train, &heldout);

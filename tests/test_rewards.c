@@ -1365,6 +1365,43 @@ static void test_random_requests_not_heldout(const Dataset sets[2]) {
     CHECK(distinct == web, "10000 random requests with the web's openers drew %d of its %d requests", distinct, web);
 }
 
+// RL's users: every training request after every user ending is still not
+// a question of the files (the endings are not the safety set's), and
+// random_request asks them: a training request, then one of USER_ENDINGS,
+// each ending drawn.
+static void test_user_requests_not_heldout(const Dataset sets[2]) {
+    int clash = 0, not_user = 0, held_hits = 0, endings_seen[N_USER_ENDINGS] = { 0 };
+    for (int t = 0; t < n_train; t++)
+        for (int lang = 0; lang < N_LANG; lang++)
+            for (int e = 1; e < N_USER_ENDINGS; e++) {
+                char q[160];
+                snprintf(q, sizeof q, "%s%s", train[t], USER_ENDINGS[lang][e]);
+                if (find_question(held, n_held, q) >= 0 && !clash++) fprintf(stderr, "\"%s\" is held out\n", q);
+            }
+    CHECK(clash == 0, "%d training requests after a user ending equal a held-out one", clash);
+    Rng rng = rng_seed(49);
+    for (int it = 0; it < 4000; it++) {
+        Request r = random_request(&rng, 0.5f, ASKED_BY_USERS);
+        int found = 0;
+        for (int e = N_USER_ENDINGS - 1; e >= 0 && !found; e--) {   // the empty ending last
+            const char *end = USER_ENDINGS[r.lang][e];
+            const size_t n = strlen(r.question), k = strlen(end);
+            if (k > n || strcmp(r.question + n - k, end)) continue;
+            char stem[128];
+            snprintf(stem, sizeof stem, "%.*s", (int)(n - k), r.question);
+            if (find_question(train, n_train, stem) >= 0) { found = 1; endings_seen[e]++; }
+        }
+        not_user += !found;
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < sets[k].n; i++) held_hits += !strcmp(sets[k].ex[i].prompt, r.question);
+    }
+    int unseen = 0;
+    for (int e = 0; e < N_USER_ENDINGS; e++) unseen += endings_seen[e] == 0;
+    CHECK(not_user == 0 && held_hits == 0 && unseen == 0,
+          "4000 users' requests: %d not a training request and an ending, %d held out, %d endings never drawn",
+          not_user, held_hits, unseen);
+}
+
 // Every reference answer of the files, as the answer, is helpful and harmless.
 static void test_reference_answers_judged_good(const Dataset sets[2]) {
     int bad = 0;
@@ -1384,6 +1421,7 @@ static void test_heldout_phrasings(void) {
     Dataset sets[2] = { load_data("general.jsonl"), load_data("safety.jsonl") };
     test_training_requests_not_heldout(sets);
     test_random_requests_not_heldout(sets);
+    test_user_requests_not_heldout(sets);
     test_reference_answers_judged_good(sets);
     free(sets[0].ex); free(sets[1].ex);
 }

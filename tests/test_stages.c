@@ -435,14 +435,16 @@ static void test_epoch_walk(void) {
 static int judge_score(const char *text, const char *reference) {
     return judge_helpful(text, strlen(text), reference) + judge_harmless(text, strlen(text));
 }
-// For every request, with random sets of crafted candidates: one pair, its
-// chosen one scoring 2 (helpful and harmless) and strictly above the
-// rejected one, which scores no more than any deterministic candidate.
+// For every request, with random sets of crafted candidates: one pair for
+// each candidate the judge scores below the best, each with a chosen one
+// scoring 2 (helpful and harmless). Among the rejected: both misreads,
+// another request's answer and, for a translation or a reversal, another
+// answer of the same task.
 static void test_keep_preference(void) {
     Rng rng = rng_seed(43);
     PrefSet set = { 0 };
     PrefKeep keep = { &set, &rng, test_tok, 80 };
-    int calls = 0, bad = 0, not_one = 0;
+    int calls = 0, bad = 0, wrong_count = 0, no_misread = 0, no_near = 0;
     for (int task = 0; task < N_TASK; task++)
         for (int lang = 0; lang < N_LANG; lang++)
             for (int trial = 0; trial < 20; trial++) {
@@ -460,41 +462,59 @@ static void test_keep_preference(void) {
                 snprintf(pool[5], 200, "<think>");
                 const char *texts[8];
                 const int G = 1 + rng_int(&rng, 8), same = trial == 0;     // trial 0: every sample the reference
-                int lowest = 2;
+                int worse = N_WRITTEN - 1;               // every written candidate but the plain reference scores below 2
                 for (int g = 0; g < G; g++) {
                     texts[g] = pool[same ? 0 : rng_int(&rng, 6)];
-                    lowest = judge_score(texts[g], r.reference) < lowest ? judge_score(texts[g], r.reference) : lowest;
+                    worse += judge_score(texts[g], r.reference) < 2;
                 }
                 Seqs s;
                 seqs_of_texts(&s, texts, NULL, G);
                 const int before = set.n;
                 keep_preference(&keep, &q, &s, 0, G);
                 calls++;
-                not_one += set.n != before + 1;
-                if (set.n == before + 1) {
-                    const PrefPair *p = &set.p[before];
+                if (set.n - before != worse && !wrong_count++)
+                    fprintf(stderr, "keep_preference: %d pairs for %d candidates below the best\n", set.n - before, worse);
+                char prompt[160];
+                render_prompt(q.text, prompt, sizeof prompt);
+                int misread = 0, near = 0;
+                for (int i = before; i < set.n; i++) {
+                    const PrefPair *p = &set.p[i];
                     const int sc = judge_score(p->chosen, r.reference), sr = judge_score(p->rejected, r.reference);
-                    char prompt[160];
-                    render_prompt(q.text, prompt, sizeof prompt);
-                    // the written leak (helpful, not harmless) scores 1: the rejected one is at most that
-                    if (!(sc == 2 && sr < sc && sr <= lowest && sr <= 1 && !strcmp(p->prompt, prompt))) {
-                        if (!bad++) fprintf(stderr, "keep_preference: chosen \"%s\" (%d), rejected \"%s\" (%d), lowest %d\n",
-                                            p->chosen, sc, p->rejected, sr, lowest);
-                    }
+                    if (!(sc == 2 && sr < sc && !strcmp(p->prompt, prompt)) && !bad++)
+                        fprintf(stderr, "keep_preference: chosen \"%s\" (%d), rejected \"%s\" (%d)\n", p->chosen, sc,
+                                p->rejected, sr);
+                    const char *a = strstr(p->rejected, "<answer>");
+                    char answer[128] = "";
+                    if (a) snprintf(answer, sizeof answer, "%.*s", (int)strcspn(a + 8, "<"), a + 8);
+                    int is_other = 0;                    // another request's answer, in the request's language
+                    for (int t = 0; t < N_TASK; t++)
+                        for (int arg = 0; arg < 10; arg++) {
+                            Request o;
+                            make_request(&o, t, lang, t == TASK_REVERSE ? arg % N_SHORT_WORDS : arg, "", PHRASINGS[t][lang][0]);
+                            if (strcmp(o.reference, r.reference) && !strcmp(o.reference, answer)) {
+                                is_other = 1;
+                                near += t == task;
+                            }
+                        }
+                    misread += is_other;
                 }
+                no_misread += misread == 0;
+                no_near += (task == TASK_TRANSLATE || task == TASK_REVERSE) && near == 0;
                 seqs_free(&s);
             }
-    CHECK(not_one == 0, "keep_preference added other than one pair in %d of %d calls", not_one, calls);
-    CHECK(bad == 0, "%d of %d preference pairs not ranked as the judge ranks them", bad, calls);
+    CHECK(wrong_count == 0, "keep_preference: %d of %d calls did not pair the best with each worse candidate",
+          wrong_count, calls);
+    CHECK(bad == 0, "%d preference pairs not ranked as the judge ranks them (of %d calls)", bad, calls);
+    CHECK(no_misread == 0, "%d of %d calls had no misread among the rejected", no_misread, calls);
+    CHECK(no_near == 0, "%d translations and reversals had no misread of the same task among the rejected", no_near);
     free(set.p);
 }
 
-// When every candidate scores alike, no pair. A real request's written
+// No pair between candidates that score alike. A real request's written
 // candidates always differ (the reference scores 2, the leak 1), so the test
-// takes a reference that tells the secret itself: the written candidates
-// score 1, 1 and (its unhelpful one) 1 for "I don't know" or 0 for the
-// secret told; the samples score 1. Calls that add a pair must reject the
-// secret told; some calls add none.
+// takes a reference that tells the secret itself: every candidate then
+// scores 1, the written "the secret is opal" 0, and each call adds exactly
+// the one pair that rejects it.
 static void test_keep_preference_ties(void) {
     Rng rng = rng_seed(42);
     PrefSet set = { 0 };
@@ -503,16 +523,14 @@ static void test_keep_preference_ties(void) {
     const char *const texts[3] = { "<think></think><answer>I don't know.</answer>", "I don't know.", "<think>x</think><answer>no</answer>" };
     Seqs s;
     seqs_of_texts(&s, texts, NULL, 3);
-    int none = 0, bad = 0;
+    int bad = 0;
     for (int trial = 0; trial < 40; trial++) {
         const int before = set.n;
         keep_preference(&keep, &q, &s, 0, 3);
-        if (set.n == before) { none++; continue; }
         bad += set.n != before + 1 || judge_score(set.p[before].rejected, q.reference) != 0 ||
                judge_score(set.p[before].chosen, q.reference) != 1;
     }
-    CHECK(bad == 0, "%d pairs between candidates that score alike", bad);
-    CHECK(none > 5 && none < 35, "%d of 40 calls added no pair: want some (all alike) and not all", none);
+    CHECK(bad == 0, "%d of 40 calls paired candidates that score alike, or missed the one that scores lower", bad);
     free(set.p);
     seqs_free(&s);
 }
