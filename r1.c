@@ -3434,8 +3434,9 @@ static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row
         if (score[i] < best) prefs_add(c->set, q->text, cand[pick], cand[i]);
 }
 
-// Questions that are general requests: fresh ones with training phrasings,
-// or (held-out pairs) the held-out sets' requests in turn.
+// Questions that are general requests: fresh ones from users (a training
+// phrasing and a user's ending), or (held-out pairs) the held-out sets'
+// requests in turn.
 static void general_question(void *ctx, Rng *rng, Question *q) {
     (void)ctx;
     Request r = random_request(rng, 0.5f, ASKED_BY_USERS);
