@@ -490,7 +490,7 @@ static void test_keep_preference(void) {
                     for (int t = 0; t < N_TASK; t++)
                         for (int arg = 0; arg < 10; arg++) {
                             Request o;
-                            make_request(&o, t, lang, t == TASK_REVERSE ? arg % N_SHORT_WORDS : arg, "", PHRASINGS[t][lang][0]);
+                            make_request(&o, t, lang, t == TASK_TRANSLATE ? arg : arg % N_SHORT_WORDS, "", PHRASINGS[t][lang][0]);
                             if (strcmp(o.reference, r.reference) && !strcmp(o.reference, answer)) {
                                 is_other = 1;
                                 near += t == task;
