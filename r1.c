@@ -534,6 +534,16 @@ static Request random_request(Rng *rng, float zh, int who) {
     return r;
 }
 
+// A misread's answer: a training request in language lang, of the given task
+// (or ANY_TASK), whose right answer is not `answer`.
+#define ANY_TASK (-1)
+static Request another_request(Rng *rng, int lang, const char *answer, int task) {
+    Request r;
+    do r = random_request(rng, lang == LANG_ZH ? 1.0f : 0.0f, ASKED_LATER);
+    while (!strcmp(r.reference, answer) || (task != ANY_TASK && r.task != task));
+    return r;
+}
+
 // How a writer of non-reasoning responses errs: the corpus's web text often,
 // the SFT data's writer (the paper reuses DeepSeek-V3's pipeline) more rarely.
 typedef struct {
@@ -3408,12 +3418,10 @@ static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row
     char written[N_WRITTEN][256];
     const char *cand[64 + N_WRITTEN];
     int score[64 + N_WRITTEN], n = 0;
-    Request other, near;                            // a misread: any other request's answer, and one of the same task
-    const int task = answer_task(q->reference);
-    do other = random_request(c->rng, q->lang == LANG_ZH ? 1.0f : 0.0f, ASKED_LATER);
-    while (!strcmp(other.reference, q->reference));
-    do near = random_request(c->rng, q->lang == LANG_ZH ? 1.0f : 0.0f, ASKED_LATER);
-    while (!strcmp(near.reference, q->reference) || (near.task != task && (task == TASK_TRANSLATE || task == TASK_REVERSE)));
+    const int task = answer_task(q->reference);     // the two misreads: any other request, and one of the same task
+    Request other = another_request(c->rng, q->lang, q->reference, ANY_TASK),
+            near = another_request(c->rng, q->lang, q->reference,
+                                   task == TASK_TRANSLATE || task == TASK_REVERSE ? task : ANY_TASK);
     const char *answers[N_WRITTEN] = { q->reference, q->reference, DONT_KNOW[q->lang], SECRET_TOLD[q->lang], other.reference,
                                        near.reference };
     for (int k = 0; k < N_WRITTEN; k++)
@@ -3522,9 +3530,7 @@ static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset 
         render_prompt(ex->prompt, prompt, sizeof prompt);
         snprintf(answer[0], sizeof answer[0], "<think></think><answer>%s</answer>", ex->answer);
         for (int k = 1; k <= MISREADS; k++) {
-            Request r;
-            do r = random_request(rng, question_lang(ex->prompt) == LANG_ZH ? 1.0f : 0.0f, ASKED_LATER);
-            while (!strcmp(r.reference, ex->answer));
+            Request r = another_request(rng, question_lang(ex->prompt), ex->answer, ANY_TASK);
             snprintf(answer[k], sizeof answer[k], "<think></think><answer>%s</answer>", r.reference);
         }
         for (int k = 0; k <= MISREADS; k++) { seqs_set_pair(&s, k, &w->tok, prompt, answer[k]); rows[k] = k; }
