@@ -6333,7 +6333,7 @@ static const PipeStage PIPE_STAGES[N_PIPE] = {
                       0, 0, 21 },
 };
 #define PIPE_EVAL_SECONDS 46.0f   // the evaluation's weight in the ETA, likewise measured
-#define PIPE_SHORT_QUESTIONS 16   // --steps (a quick check of the plumbing): questions each sampling stage asks,
+#define PIPE_SHORT_QUESTIONS 8    // --steps (a quick check of the plumbing): questions each sampling stage asks,
 #define PIPE_SHORT_SET 4          // questions of each benchmark evaluated,
 #define PIPE_SHORT_K 1            // samples per question
 
