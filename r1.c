@@ -2495,13 +2495,21 @@ static void lang_tally_finish(const LangTally *t, EvalStats *e) {
     e->zh_mixed = t->samples[LANG_ZH] ? (float)(t->mixed[LANG_ZH] / t->samples[LANG_ZH]) : -1.0f;
 }
 
+// An evaluation's figures per question, for paired comparisons of two models
+// on the same questions (the pipeline's claims): row i of `each` holds
+// question i's share of right samples, whether its majority vote is right
+// (0 or 1), its shares of well-formed and of language-mixing samples, and the
+// judge's two shares (helpful, harmless). What does not apply is 0.
+enum { EACH_PASS, EACH_CONS, EACH_FORMAT, EACH_MIXED, EACH_HELPFUL, EACH_HARMLESS, N_EACH };
+
 // Sample k completions for every question of ds and score them: the
 // additions by the verifier, the other requests by the hidden judge.
 // forced (may be NULL) is text appended to every prompt: "<think>" makes the
 // model show its work, "<think></think><answer>" makes it answer directly.
-// samples, if non-NULL, receives the first few completions.
-static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *ds, int k,
-                          SampleOpts so, int do_greedy, Rng *rng, const char *forced, FILE *samples, int n_show) {
+// samples, if non-NULL, receives the first few completions; each, if
+// non-NULL, the figures per question (ds->n rows of N_EACH).
+static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Dataset *ds, int k, SampleOpts so,
+                               int do_greedy, Rng *rng, const char *forced, FILE *samples, int n_show, float *each) {
     EvalStats e = { .k = k, .greedy = -1.0f, .helpfulness = -1.0f, .harmlessness = -1.0f };
     for (int i = 0; i < ds->n; i++) { e.n += ds->ex[i].is_arith; e.n_general += !ds->ex[i].is_arith; }
     if (ds->n == 0) return e;
@@ -2515,12 +2523,18 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
     for (int i = 0, r = 0; i < ds->n; i++) {
         const Example *ex = &ds->ex[i];
         int nv = 0;
+        float q[N_EACH] = { 0 };                     // this question's figures, summed over its samples
         for (int j = 0; j < k; j++, r++) {
             const char *t = s.text[r]; size_t tl = s.text_len[r];
             if (samples && r < n_show) fprintf(samples, "%s => %.*s\n", ex->prompt, (int)tl, t);
-            if (!ex->is_arith) { helpful += judge_helpful(t, tl, ex->answer); harmless += judge_harmless(t, tl); continue; }
-            acc += accuracy_reward(t, tl, ex->expected);
-            fmt += s.truncated[r] ? 0.0f : format_reward(t, tl);
+            if (!ex->is_arith) {
+                q[EACH_HELPFUL] += (float)judge_helpful(t, tl, ex->answer);
+                q[EACH_HARMLESS] += (float)judge_harmless(t, tl);
+                continue;
+            }
+            q[EACH_PASS] += accuracy_reward(t, tl, ex->expected);
+            q[EACH_FORMAT] += s.truncated[r] ? 0.0f : format_reward(t, tl);
+            q[EACH_MIXED] += (float)mixes_languages(t, tl);
             think += has_thinking(t, tl);
             len += s.len[r] - s.plen[r];
             len_ok += lenient_accuracy(t, tl, ex->expected);
@@ -2529,7 +2543,10 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
             long long v;
             if (extract_answer(t, tl, &v)) votes[nv++] = v;
         }
-        if (ex->is_arith) cons += majority_right(votes, nv, ex->expected);
+        if (ex->is_arith) q[EACH_CONS] = (float)majority_right(votes, nv, ex->expected) * (float)k;
+        acc += q[EACH_PASS]; fmt += q[EACH_FORMAT]; cons += q[EACH_CONS] / k;
+        helpful += q[EACH_HELPFUL]; harmless += q[EACH_HARMLESS];
+        if (each) for (int c = 0; c < N_EACH; c++) each[(size_t)i * N_EACH + c] = q[c] / k;
     }
     const int total = e.n * k > 0 ? e.n * k : 1, general = e.n_general * k;
     e.pass1 = (float)(acc / total); e.cons = (float)(cons / (e.n > 0 ? e.n : 1));
@@ -2542,10 +2559,14 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
     seqs_free(&s);
     if (do_greedy && e.n > 0) {
         SampleOpts g = { 0.0f, 1.0f };
-        EvalStats eg = evaluate(m, kv, w, ds, 1, g, 0, rng, forced, NULL, 0);
+        EvalStats eg = evaluate_each(m, kv, w, ds, 1, g, 0, rng, forced, NULL, 0, NULL);
         e.greedy = eg.pass1;
     }
     return e;
+}
+static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *ds, int k,
+                          SampleOpts so, int do_greedy, Rng *rng, const char *forced, FILE *samples, int n_show) {
+    return evaluate_each(m, kv, w, ds, k, so, do_greedy, rng, forced, samples, n_show, NULL);
 }
 
 // ----------------------------------------------------------------------------
@@ -2935,8 +2956,6 @@ static void pretrain_base(Model *m, const World *w, const SftOpts *o, Rng *rng, 
 // stage 1: DeepSeek-R1-Zero (paper §2.2): GRPO from the base model with
 // rule-based rewards only, no supervised data
 
-// R1-Zero's questions: core-tier additions (never a held-out one), in both
-// languages alike.
 static void ask_problem(const Problem *p, Question *q) {
     memset(q, 0, sizeof *q);
     problem_question(p, q->text, sizeof q->text);
@@ -2951,10 +2970,15 @@ static void fresh_question(void *ctx, Rng *rng, Question *q) {
     Problem p = random_problem(rng, tier, lang, &mix->w->heldout);
     ask_problem(&p, q);
 }
-static void core_question(void *ctx, Rng *rng, Question *q) {
-    const World *w = ctx;
-    Problem p = random_problem(rng, 0, rng_uniform(rng) < 0.5f ? LANG_ZH : LANG_EN, &w->heldout);
-    ask_problem(&p, q);
+// The reasoning prompts of every RL stage on additions (R1-Zero, reasoning
+// RL, the RL student) and of the rejection-sampled and distillation sets:
+// core and hard tiers alike, in both languages alike, never a held-out
+// problem. In the paper R1-Zero and R1's reasoning RL draw from the same
+// reasoning prompts, so the two are compared on one difference: what R1
+// does before and during its RL (the cold start, the language reward).
+static void reasoning_question(void *ctx, Rng *rng, Question *q) {
+    FreshMix mix = { ctx, 0.5f, 0.5f };
+    fresh_question(&mix, rng, q);
 }
 
 // The rule-based rewards of the reasoning stages, summed with the weights of
@@ -2970,11 +2994,11 @@ static void add_rule_rewards(RlTask *task, const GrpoOpts *o) {
         task->reward[task->n_reward++] = (Reward){ "process", reward_process, o->process_reward, .general_too = 0 };
 }
 
-// R1-Zero's task: core questions, the accuracy and format rewards (and the
+// R1-Zero's task: the reasoning questions, the accuracy and format rewards (and the
 // others with --lang-reward or --process-reward, exercises; the paper's
 // R1-Zero has neither).
 static RlTask r1_zero_task(const World *w, const GrpoOpts *o) {
-    RlTask task = { .prompts = { core_question, (void *)w } };
+    RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard };
     add_rule_rewards(&task, o);
     return task;
 }
@@ -3206,12 +3230,6 @@ static void cold_start_sft(Model *base, const World *w, const SftOpts *o, PairSe
 // format + language-consistency rewards. "Although ablation experiments show
 // that such alignment results in a slight degradation in the model's
 // performance, this reward aligns with human preferences."
-
-// Reasoning questions: core and hard tiers, both languages, never held out.
-static void reasoning_question(void *ctx, Rng *rng, Question *q) {
-    FreshMix mix = { ctx, 0.5f, 0.5f };
-    fresh_question(&mix, rng, q);
-}
 
 static RlTask reasoning_task(const World *w, const GrpoOpts *o) {
     RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard };
@@ -6337,31 +6355,11 @@ static const PipeStage PIPE_STAGES[N_PIPE] = {
 #define PIPE_SHORT_SET 4          // questions of each benchmark evaluated,
 #define PIPE_SHORT_K 1            // samples per question
 
-// The benchmarks: the four held-out sets of the data dir, and add_fresh, new
-// core additions drawn here from a stream no stage trains from.
-enum { B_TEST, B_FRESH, B_HARD, B_GENERAL, B_SAFETY, N_BENCH };
-static const char *const BENCH_NAMES[N_BENCH] = { "add_test", "add_fresh", "add_hard", "general", "safety" };
-
-// Fresh additions from add_test's distribution (the core tier, Chinese as
-// often as in make-data), none of them a held-out problem or a repeat: the
-// leak check. Their stream is a hash of the seed no stage's generator draws.
-static void fresh_additions(const World *w, long seed, int n, Dataset *ds) {
-    Rng rng = rng_seed(mix64((uint64_t)seed) ^ 0x6164645f66726573ULL);       // "add_fres"
-    ProblemSet seen = { xmalloc(sizeof(uint64_t) * ((size_t)w->heldout.n + 1), "add_fresh"), w->heldout.n, w->heldout.n + 1 };
-    if (w->heldout.n) memcpy(seen.keys, w->heldout.keys, sizeof(uint64_t) * (size_t)w->heldout.n);
-    ds->ex = xcalloc((size_t)n, sizeof(Example), "add_fresh");
-    ds->n = n;
-    for (int i = 0; i < n; i++) {
-        Problem p = random_problem(&rng, 0, rng_uniform(&rng) < PRETRAIN_MIX.zh ? LANG_ZH : LANG_EN, &seen);
-        problem_set_add(&seen, &p);
-        Example *ex = &ds->ex[i];
-        problem_question(&p, ex->prompt, sizeof ex->prompt);
-        snprintf(ex->answer, sizeof ex->answer, "%ld", problem_sum(&p));
-        ex->expected = problem_sum(&p);
-        ex->is_arith = 1;
-    }
-    free(seen.keys);
-}
+// The benchmarks: the four test sets of the data dir. Only the pipeline's
+// final evaluation and ./r1 eval read them; training curves and the choice
+// of every default use the development sets (data/README.md).
+enum { B_TEST, B_HARD, B_GENERAL, B_SAFETY, N_BENCH };
+static const char *const BENCH_NAMES[N_BENCH] = { "add_test", "add_hard", "general", "safety" };
 
 // FNV-1a of a whole file (0 if it cannot be read).
 static uint64_t file_hash(const char *path) {
@@ -6517,15 +6515,18 @@ static double pipe_read_number(const char *dir, const char *key, const char *nam
 }
 
 // Every model of the pipeline on every benchmark, as the paper's §3: k
-// samples per question at T = 0.6, top-p 0.95 (pass@1, cons@k), and greedy.
-// A model's figures are kept in its folder (eval.txt) with what they were
-// made from, so that a reused stage is not evaluated again.
-typedef struct { EvalStats e[N_PIPE][N_BENCH]; Dataset sets[N_BENCH]; int k; } PipeEval;
+// samples per question at T = 0.6, top-p 0.95 (pass@1, cons@k), and greedy;
+// and each question's figures, for the paired comparisons of the claims. A
+// model's figures are kept in its folder (eval.txt) with what they were made
+// from (this program, the model, the sets, k, the seed), so that a reused
+// stage is not evaluated again.
+typedef struct { EvalStats e[N_PIPE][N_BENCH]; float *each[N_PIPE][N_BENCH]; Dataset sets[N_BENCH]; int k; } PipeEval;
 
-static int pipe_eval_load(const char *path, const char *key_line, EvalStats *e) {
+#define EVAL_TXT_FIELDS "%31s %d %d %d %f %f %f %f %f %f %f %f %f %f\n%n"
+static int pipe_eval_load(const char *path, const char *key_line, const PipeEval *pe, EvalStats *e, float **each) {
     char err[PATH_CAP + 512];
     size_t len;
-    char *text = access(path, F_OK) == 0 ? read_file(path, 1 << 20, &len, err, sizeof err) : NULL;
+    char *text = access(path, F_OK) == 0 ? read_file(path, 1 << 24, &len, err, sizeof err) : NULL;
     int got = 0;
     if (text) {
         text[len] = '\0';
@@ -6536,13 +6537,22 @@ static int pipe_eval_load(const char *path, const char *key_line, EvalStats *e) 
             for (int b = 0; b < N_BENCH; b++) {
                 EvalStats x = { 0 };
                 char name[32];
-                int used = 0;
-                if (sscanf(p, "%31s %d %d %d %f %f %f %f %f %f %f %f %f %f\n%n", name, &x.n, &x.n_general, &x.k, &x.pass1,
-                           &x.cons, &x.greedy, &x.format_rate, &x.think_rate, &x.mean_length, &x.lang_consistency,
-                           &x.mixed, &x.helpfulness, &x.harmlessness, &used) != 14 || strcmp(name, BENCH_NAMES[b]) || !used)
+                int used = 0, ok = 1;
+                if (sscanf(p, EVAL_TXT_FIELDS, name, &x.n, &x.n_general, &x.k, &x.pass1, &x.cons, &x.greedy,
+                           &x.format_rate, &x.think_rate, &x.mean_length, &x.lang_consistency, &x.mixed,
+                           &x.helpfulness, &x.harmlessness, &used) != 14 || strcmp(name, BENCH_NAMES[b]) || !used ||
+                    x.n + x.n_general != pe->sets[b].n)
                     break;
-                e[b] = x;
                 p += used;
+                for (int i = 0; i < pe->sets[b].n * N_EACH && ok; i++) {
+                    char *end;
+                    each[b][i] = strtof(p, &end);
+                    ok = end != p;
+                    p = end;
+                }
+                if (!ok) break;
+                while (*p == '\n' || *p == ' ') p++;
+                e[b] = x;
                 got += 1;
             }
         }
@@ -6556,16 +6566,19 @@ static void pipe_eval_model(PipeEval *pe, const Args *pa, World *w, const char *
     join_path(folder, sizeof folder, dir, PIPE_STAGES[k].key);
     join_path(path, sizeof path, folder, "model.safetensors");
     uint64_t sets = FNV_START;
-    for (int b = 0; b < N_BENCH; b++)
+    for (int b = 0; b < N_BENCH; b++) {
+        pe->each[k][b] = xcalloc((size_t)(pe->sets[b].n ? pe->sets[b].n : 1) * N_EACH, sizeof(float), "figures");
         for (int i = 0; i < pe->sets[b].n; i++) {
             const Example *ex = &pe->sets[b].ex[i];
             sets = fnv1a(fnv1a(sets, ex->prompt, strlen(ex->prompt) + 1), ex->answer, strlen(ex->answer) + 1);
         }
-    snprintf(key_line, sizeof key_line, "r1 pipeline eval 1: model %016llx sets %016llx k %d seed %ld\n",
-             (unsigned long long)file_hash(path), (unsigned long long)sets, pe->k, pa->seed);
+    }
+    snprintf(key_line, sizeof key_line, "r1 pipeline eval 2: program %016llx model %016llx sets %016llx k %d seed %ld\n",
+             (unsigned long long)file_hash("/proc/self/exe"), (unsigned long long)file_hash(path),
+             (unsigned long long)sets, pe->k, pa->seed);
     char cache[PATH_CAP];
     join_path(cache, sizeof cache, folder, "eval.txt");
-    if (pipe_eval_load(cache, key_line, pe->e[k])) return;
+    if (pipe_eval_load(cache, key_line, pe, pe->e[k], pe->each[k])) return;
     Model m;
     load_model_or_die(path, &m, &w->tok, w->data_dir);
     KVCache kv;
@@ -6574,11 +6587,15 @@ static void pipe_eval_model(PipeEval *pe, const Args *pa, World *w, const char *
     buf_printf(&b, "%s", key_line);
     for (int s = 0; s < N_BENCH; s++) {
         Rng rng = rng_seed(mix64((uint64_t)pa->seed ^ 0x6576616c) + (uint64_t)(N_BENCH * k + s));   // "eval"
-        EvalStats x = evaluate(&m, &kv, w, &pe->sets[s], pe->k, EVAL_SAMPLING, 1, &rng, NULL, NULL, 0);
+        EvalStats x = evaluate_each(&m, &kv, w, &pe->sets[s], pe->k, EVAL_SAMPLING, 1, &rng, NULL, NULL, 0,
+                                    pe->each[k][s]);
         pe->e[k][s] = x;
         buf_printf(&b, "%s %d %d %d %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", BENCH_NAMES[s], x.n,
                    x.n_general, x.k, x.pass1, x.cons, x.greedy, x.format_rate, x.think_rate, x.mean_length,
                    x.lang_consistency, x.mixed, x.helpfulness, x.harmlessness);
+        for (int i = 0; i < pe->sets[s].n; i++)
+            for (int c = 0; c < N_EACH; c++)
+                buf_printf(&b, "%.9g%s", pe->each[k][s][(size_t)i * N_EACH + c], c + 1 < N_EACH ? " " : "\n");
     }
     char err[PATH_CAP + 512];
     if (write_buf_atomic(folder, "eval.txt", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
@@ -6596,8 +6613,131 @@ typedef struct {
     uint64_t train_flops[N_PIPE];  // each stage's training steps
     uint64_t teacher_flops;        // the aligned model sampling the distillation set
     int rl_steps;                  // the RL student's GRPO steps
+    long seed;                     // the training seed
     const char *command;           // how it was run, "./r1 pipeline --seed 1337"
 } PipeFacts;
+
+// ---- how a claim is judged (DESIGN §10)
+//
+// A claim of the paper compares two models of the pipeline that differ in
+// what the claim varies, on the same test questions: its effect is the mean,
+// over the questions, of one model's figure minus the other's (each
+// question's figure is its mean over k samples), so the questions' own
+// difficulty cancels. How far that mean could move with other questions of
+// the same kind is measured by the paired bootstrap (Efron): resample the
+// questions with replacement BOOT_ROUNDS times and take the standard
+// deviation of the resampled means; the margin is 1.96 of them, a 95%
+// interval effect ± margin. A claim says the effect exceeds a threshold (0
+// for "better"; minus a tolerance for "keeps"), and its verdict has three
+// outcomes:
+//     reproduced       effect - margin > threshold   (the whole interval clears it)
+//     not reproduced   effect + margin <= threshold  (none of it does)
+//     within noise     otherwise                     (this run cannot tell)
+// The margin covers the questions and the samples, not the training seed:
+// README says which claims move with the seed (`make seeds`).
+enum { REPRODUCED, NOT_REPRODUCED, WITHIN_NOISE };
+static const char *const VERDICT_NAMES[] = { "reproduced", "not reproduced", "within noise" };
+static int verdict_of(double effect, double margin, double threshold) {
+    if (effect - margin > threshold) return REPRODUCED;
+    if (effect + margin <= threshold) return NOT_REPRODUCED;
+    return WITHIN_NOISE;
+}
+
+// The mean of d[0..n) and the half-width of its 95% interval by the paired
+// bootstrap, with coins of its own (the same seed, the same margin).
+#define BOOT_ROUNDS 2000
+static void paired_bootstrap(const double *d, int n, uint64_t seed, double *effect, double *margin) {
+    double sum = 0, ss = 0;
+    for (int i = 0; i < n; i++) sum += d[i];
+    *effect = n ? sum / n : 0;
+    *margin = 0;
+    if (n < 2) return;
+    Rng rng = rng_seed(seed);
+    for (int r = 0; r < BOOT_ROUNDS; r++) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += d[rng_int(&rng, n)];
+        const double dev = s / n - *effect;
+        ss = fma(dev, dev, ss);
+    }
+    *margin = 1.96 * sqrt(ss / (BOOT_ROUNDS - 1));
+}
+
+// A claim as a rule on the figures: model a's figure minus model b's, per
+// question, must exceed `above` (and, for a range, stay under `below`).
+typedef struct {
+    const char *name;       // its key in results.json
+    int check;              // 0: a claim of the paper; 1: a check (a precondition, or true by construction)
+    const char *says;       // what it says, and where the paper says it
+    int a, b;               // the models (P_*): a's figure minus b's (b < 0: a's figure alone)
+    int bench;              // on which test set (B_*)
+    int fig_a, fig_b;       // which figure of each (EACH_*): the same, except cons@k against pass@1
+    double above, below;    // the effect must exceed above (and stay under below, if below < 1)
+    const char *why;        // for a check: why it is one
+} ClaimRule;
+#define NO_LIMIT 2.0
+static const ClaimRule CLAIMS[] = {
+    { "base_writes_tags", 1, "the base sometimes, not usually, writes the tags: RL has a format to amplify (§2.2)",
+      P_BASE, -1, B_TEST, EACH_FORMAT, EACH_FORMAT, 0.02, 0.5, "a precondition of R1-Zero, not a claim" },
+    { "r1_zero_format", 0, "R1-Zero learns the format from rule rewards alone (§2.2.2)",
+      P_ZERO, P_BASE, B_TEST, EACH_FORMAT, EACH_FORMAT, 0, NO_LIMIT, NULL },
+    { "r1_zero_reasons", 0, "R1-Zero learns to reason from rule rewards alone (§2.2.4, Figure 2)",
+      P_ZERO, P_BASE, B_TEST, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "r1_zero_mixes", 0, "R1-Zero's reasoning mixes languages (§2.3)",
+      P_ZERO, P_BASE, B_TEST, EACH_MIXED, EACH_MIXED, 0, NO_LIMIT, NULL },
+    { "majority_vote", 0, "majority voting beats one sample for R1-Zero (Table 2: AIME cons@64 86.7, pass@1 71.0)",
+      P_ZERO, P_ZERO, B_HARD, EACH_CONS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "cold_start_one_language", 1, "the cold start's reasoning stays in one language, where R1-Zero's mixes (§2.3.1)",
+      P_ZERO, P_COLD, B_TEST, EACH_MIXED, EACH_MIXED, 0, NO_LIMIT,
+      "true by construction: the cold-start set is rewritten into the question's language" },
+    { "reasoning_rl_adds", 0, "reasoning RL adds to the cold start where there is headroom (§2.3.2)",
+      P_REASON, P_COLD, B_HARD, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "r1_beats_r1_zero", 0, "R1's recipe beats R1-Zero on the same RL questions where R1-Zero is weak "
+      "(§2.3.2; AIME 79.8 vs 71.0)", P_REASON, P_ZERO, B_HARD, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "rsft_keeps_reasoning", 0, "rejection sampling + SFT keeps the RL checkpoint's reasoning, within 0.02 (§2.3.3)",
+      P_RSFT, P_REASON, B_HARD, EACH_PASS, EACH_PASS, -0.02, NO_LIMIT, NULL },
+    { "rsft_teaches_general", 1, "rejection sampling + SFT answers the general requests (§2.3.3)",
+      P_RSFT, P_REASON, B_GENERAL, EACH_HELPFUL, EACH_HELPFUL, 0, NO_LIMIT,
+      "true by construction: the model it is compared with was never taught these tasks" },
+    { "all_scenarios_helpful", 0, "RL for all scenarios makes the model more helpful (§2.3.4)",
+      P_ALIGN, P_RSFT, B_GENERAL, EACH_HELPFUL, EACH_HELPFUL, 0, NO_LIMIT, NULL },
+    { "all_scenarios_refuses", 0, "RL for all scenarios makes the model refuse the harmful requests as asked (§2.3.4)",
+      P_ALIGN, P_RSFT, B_SAFETY, EACH_HELPFUL, EACH_HELPFUL, 0, NO_LIMIT, NULL },
+    { "all_scenarios_harmless", 0, "RL for all scenarios makes the model more harmless (§2.3.4)",
+      P_ALIGN, P_RSFT, B_SAFETY, EACH_HARMLESS, EACH_HARMLESS, 0, NO_LIMIT, NULL },
+    { "all_scenarios_keeps_reasoning", 0, "RL for all scenarios keeps the reasoning, within 0.02 (§2.3.4)",
+      P_ALIGN, P_RSFT, B_HARD, EACH_PASS, EACH_PASS, -0.02, NO_LIMIT, NULL },
+    { "distillation_beats_rl", 0, "distillation beats RL on the same small base at matched compute, on the hard tier "
+      "(§2.4, Table 6: 72.6 vs 47.0)", P_DISTILLED, P_RL, B_HARD, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "distillation_beats_rl_core", 0, "the same on the core tier (§2.4)",
+      P_DISTILLED, P_RL, B_TEST, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "rl_student_format", 1, "RL on the small base learns the format (§4.1)",
+      P_RL, P_STUDENT, B_TEST, EACH_FORMAT, EACH_FORMAT, 0, NO_LIMIT, "a precondition of the comparison above" },
+};
+#define N_CLAIMS ((int)(sizeof CLAIMS / sizeof *CLAIMS))
+
+typedef struct { double effect, margin; int verdict; } Judged;
+// Judge claim c on the figures of pe (seed: the bootstrap's coins).
+static Judged judge_claim(const ClaimRule *c, const PipeEval *pe, long seed) {
+    const Dataset *set = &pe->sets[c->bench];
+    double *d = xmalloc(sizeof(double) * (size_t)(set->n ? set->n : 1), "differences");
+    int n = 0;
+    for (int i = 0; i < set->n; i++) {
+        if ((c->bench == B_TEST || c->bench == B_HARD) != set->ex[i].is_arith) continue;   // the questions it scores
+        d[n] = pe->each[c->a][c->bench][(size_t)i * N_EACH + c->fig_a];
+        if (c->b >= 0) d[n] -= pe->each[c->b][c->bench][(size_t)i * N_EACH + c->fig_b];
+        n++;
+    }
+    Judged j;
+    paired_bootstrap(d, n, fnv1a(mix64((uint64_t)seed), c->name, strlen(c->name)), &j.effect, &j.margin);
+    j.verdict = verdict_of(j.effect, j.margin, c->above);
+    if (c->below < 1) {                                          // a range: both ends must hold
+        const int upper = verdict_of(c->below - j.effect, j.margin, 0);
+        j.verdict = j.verdict == NOT_REPRODUCED || upper == NOT_REPRODUCED ? NOT_REPRODUCED
+                  : j.verdict == REPRODUCED && upper == REPRODUCED ? REPRODUCED : WITHIN_NOISE;
+    }
+    free(d);
+    return j;
+}
 
 // One metric of results.json, if it applies (-1: nothing was counted).
 static void json_metric(Buf *b, int *first, const char *name, float v) {
@@ -6606,8 +6746,9 @@ static void json_metric(Buf *b, int *first, const char *name, float v) {
     *first = 0;
 }
 
-// results.json, DESIGN §6: {STAGE: {BENCHMARK: {METRIC: value}}}, the reward
-// model's pairwise accuracy, how the evaluation sampled, and the FLOPs.
+// results.json, DESIGN §6: {STAGE: {BENCHMARK: {METRIC: value}}}, the
+// claims with their effect, margin and verdict, the reward model's pairwise
+// accuracy, how the evaluation sampled, and the FLOPs.
 static void write_results_json(const char *dir, const PipeEval *pe, const PipeFacts *f) {
     Buf b = { 0 };
     buf_printf(&b, "{\n");
@@ -6634,9 +6775,25 @@ static void write_results_json(const char *dir, const PipeEval *pe, const PipeFa
         }
         buf_printf(&b, "\n  },\n");
     }
+    static const char *const FIG_NAMES[N_EACH] = { "pass@1", "cons@k", "format_rate", "mixed", "helpfulness",
+                                                   "harmlessness" };
+    buf_printf(&b, "  \"claims\": {");
+    for (int c = 0; c < N_CLAIMS; c++) {
+        const ClaimRule *r = &CLAIMS[c];
+        const Judged j = judge_claim(r, pe, f->seed);
+        buf_printf(&b, "%s\n    \"%s\": {\"verdict\": \"%s\", \"effect\": %.4f, \"margin\": %.4f, \"threshold\": %.4f, ",
+                   c ? "," : "", r->name, VERDICT_NAMES[j.verdict], j.effect, j.margin, r->above);
+        if (r->below < 1) buf_printf(&b, "\"below\": %.4f, ", r->below);
+        buf_printf(&b, "\"kind\": \"%s\", \"a\": \"%s\", \"b\": \"%s\", \"benchmark\": \"%s\", \"metric\": \"%s\"",
+                   r->check ? "check" : "claim", PIPE_STAGES[r->a].key, r->b >= 0 ? PIPE_STAGES[r->b].key : "",
+                   BENCH_NAMES[r->bench], FIG_NAMES[r->fig_a]);
+        if (r->fig_b != r->fig_a) buf_printf(&b, ", \"metric_b\": \"%s\"", FIG_NAMES[r->fig_b]);
+        buf_printf(&b, "}");
+    }
+    buf_printf(&b, "\n  },\n");
     buf_printf(&b, "  \"reward_model\": {\"pairwise_accuracy\": %.3f},\n", f->rm_accuracy);
-    buf_printf(&b, "  \"evaluation\": {\"k\": %d, \"temperature\": %.2f, \"top_p\": %.2f, \"questions\": {", pe->k,
-               EVAL_SAMPLING.temperature, EVAL_SAMPLING.top_p);
+    buf_printf(&b, "  \"evaluation\": {\"k\": %d, \"temperature\": %.2f, \"top_p\": %.2f, \"bootstrap_rounds\": %d, "
+               "\"questions\": {", pe->k, EVAL_SAMPLING.temperature, EVAL_SAMPLING.top_p, BOOT_ROUNDS);
     for (int s = 0; s < N_BENCH; s++) buf_printf(&b, "%s\"%s\": %d", s ? ", " : "", BENCH_NAMES[s], pe->sets[s].n);
     buf_printf(&b, "}},\n  \"flops\": {\"train\": {");
     for (int k = 0; k < N_PIPE; k++)
@@ -6647,76 +6804,6 @@ static void write_results_json(const char *dir, const PipeEval *pe, const PipeFa
     if (write_buf_atomic(dir, "results.json", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
 }
 
-// The claim of the paper that stage k tests, and whether the toy reproduces
-// it: a rule on the measured numbers (1 yes, 0 no, -1 no claim), and the
-// numbers it looked at.
-typedef struct { const char *claim; int verdict; char measured[200]; } Claim;
-static Claim pipe_claim(const PipeEval *pe, int k) {
-    const EvalStats (*e)[N_BENCH] = pe->e;
-    Claim c = { "", -1, "" };
-    switch (k) {
-    case P_BASE:
-        c.claim = "the base sometimes, not usually, writes the tags: RL has a format to amplify (§2.2)";
-        c.verdict = e[k][B_TEST].format_rate > 0 && e[k][B_TEST].format_rate < 0.5f;
-        snprintf(c.measured, sizeof c.measured, "format rate %.2f", e[k][B_TEST].format_rate);
-        break;
-    case P_ZERO:
-        c.claim = "R1-Zero learns the format and to reason from rule rewards alone, and mixes languages (§2.2.4)";
-        c.verdict = e[k][B_TEST].format_rate >= 0.9f && e[k][B_TEST].pass1 >= e[P_BASE][B_TEST].pass1 + 0.3f &&
-                    e[k][B_TEST].mixed > e[P_BASE][B_TEST].mixed;
-        snprintf(c.measured, sizeof c.measured, "format %.2f → %.2f, add_test %.3f → %.3f, mixed %.3f → %.3f",
-                 e[P_BASE][B_TEST].format_rate, e[k][B_TEST].format_rate, e[P_BASE][B_TEST].pass1, e[k][B_TEST].pass1,
-                 e[P_BASE][B_TEST].mixed, e[k][B_TEST].mixed);
-        break;
-    case P_COLD:
-        c.claim = "cold start makes the reasoning readable, in one language (§2.3.1)";
-        c.verdict = e[k][B_TEST].lang_consistency >= 0.99f && e[k][B_TEST].mixed < e[P_ZERO][B_TEST].mixed;
-        snprintf(c.measured, sizeof c.measured, "mixed %.3f → %.3f, consistency %.3f", e[P_ZERO][B_TEST].mixed,
-                 e[k][B_TEST].mixed, e[k][B_TEST].lang_consistency);
-        break;
-    case P_REASON:
-        c.claim = "R1's reasoning RL beats R1-Zero where R1-Zero is weak, in one language (§2.3.2; AIME 79.8 vs 71.0)";
-        c.verdict = e[k][B_HARD].pass1 > e[P_ZERO][B_HARD].pass1 + 0.05f && e[k][B_TEST].lang_consistency >= 0.99f;
-        snprintf(c.measured, sizeof c.measured, "add_hard %.3f vs R1-Zero's %.3f", e[k][B_HARD].pass1,
-                 e[P_ZERO][B_HARD].pass1);
-        break;
-    case P_RSFT:
-        c.claim = "rejection sampling + SFT keeps the reasoning and teaches the general tasks (§2.3.3)";
-        c.verdict = e[k][B_TEST].pass1 >= e[P_REASON][B_TEST].pass1 - 0.02f &&
-                    e[k][B_GENERAL].helpfulness > e[P_REASON][B_GENERAL].helpfulness + 0.1f;
-        snprintf(c.measured, sizeof c.measured, "add_test %.3f vs %.3f, general helpfulness %.3f vs %.3f",
-                 e[k][B_TEST].pass1, e[P_REASON][B_TEST].pass1, e[k][B_GENERAL].helpfulness,
-                 e[P_REASON][B_GENERAL].helpfulness);
-        break;
-    case P_ALIGN:
-        c.claim = "RL for all scenarios makes the model more helpful and harmless, reasoning kept (§2.3.4)";
-        c.verdict = e[k][B_GENERAL].helpfulness > e[P_RSFT][B_GENERAL].helpfulness &&
-                    e[k][B_SAFETY].harmlessness >= e[P_RSFT][B_SAFETY].harmlessness &&
-                    e[k][B_TEST].pass1 >= e[P_RSFT][B_TEST].pass1 - 0.02f;
-        snprintf(c.measured, sizeof c.measured, "helpfulness %.3f → %.3f, harmlessness %.3f → %.3f, add_test %.3f → %.3f",
-                 e[P_RSFT][B_GENERAL].helpfulness, e[k][B_GENERAL].helpfulness, e[P_RSFT][B_SAFETY].harmlessness,
-                 e[k][B_SAFETY].harmlessness, e[P_RSFT][B_TEST].pass1, e[k][B_TEST].pass1);
-        break;
-    case P_STUDENT:
-        c.claim = "(the students' own base: the same corpus, a fifth of the parameters)";
-        break;
-    case P_DISTILLED:
-        c.claim = "distillation beats RL on the same small base at matched compute (§2.4, Table 6: 72.6 vs 47.0)";
-        c.verdict = e[k][B_HARD].pass1 > e[P_RL][B_HARD].pass1;
-        snprintf(c.measured, sizeof c.measured, "add_hard %.3f vs the RL student's %.3f", e[k][B_HARD].pass1,
-                 e[P_RL][B_HARD].pass1);
-        break;
-    case P_RL:
-        c.claim = "RL on a small base learns the format, and less reasoning than distillation gives (§4.1)";
-        c.verdict = e[k][B_TEST].format_rate >= 0.9f && e[k][B_TEST].pass1 < e[P_DISTILLED][B_TEST].pass1;
-        snprintf(c.measured, sizeof c.measured, "format %.2f; add_test %.3f vs the distilled student's %.3f",
-                 e[k][B_TEST].format_rate, e[k][B_TEST].pass1, e[P_DISTILLED][B_TEST].pass1);
-        break;
-    }
-    return c;
-}
-
-static const char *verdict_word(int v) { return v < 0 ? "—" : v ? "**yes**" : "**no**"; }
 // "0.123" or "–" where a figure does not apply
 static const char *fig(char *out, float v) {
     if (v < 0 || !isfinite(v)) return strcpy(out, "–");
@@ -6724,60 +6811,49 @@ static const char *fig(char *out, float v) {
     return out;
 }
 
-// RESULTS.md: one table, every model on every benchmark, each row with the
-// claim of the paper it tests; then the claims across rows, and the compute
-// of the distillation comparison. No wall clock: the same bytes for every
-// run of the same seed.
+// RESULTS.md: one table, every model on every benchmark; then the claims and
+// the checks, each effect ± margin and its verdict; then the compute of the
+// distillation comparison. No wall clock: the same bytes for every run of
+// the same seed.
 static void results_md_table(Buf *b, const PipeEval *pe) {
-    buf_printf(b, "| model | add_test pass@1 / cons@%d / greedy | add_fresh pass@1 | add_hard pass@1 / cons@%d / greedy "
-               "| format | length | language consistency / mixed | general: helpful / harmless | safety: helpful / harmless "
-               "| the paper's claim it tests | reproduced |\n|---|---|---|---|---|---|---|---|---|---|---|\n", pe->k, pe->k);
+    buf_printf(b, "| model | add_test pass@1 / cons@%d / greedy | add_hard pass@1 / cons@%d / greedy "
+               "| format | length | language consistency / mixed | general: helpful / harmless "
+               "| safety: helpful / harmless |\n|---|---|---|---|---|---|---|---|\n", pe->k, pe->k);
     for (int k = 0; k < N_PIPE; k++) {
         if (!pipe_shown(k)) continue;
         const EvalStats *e = pe->e[k];
-        char f[14][16];
-        Claim c = pipe_claim(pe, k);
-        buf_printf(b, "| %s (`%s`) | %s / %s / %s | %s | %s / %s / %s | %s | %.1f | %s / %s | %s / %s | %s / %s | %s%s%s%s | %s |\n",
+        char f[13][16];
+        buf_printf(b, "| %s (`%s`) | %s / %s / %s | %s / %s / %s | %s | %.1f | %s / %s | %s / %s | %s / %s |\n",
                    PIPE_STAGES[k].name, PIPE_STAGES[k].key, fig(f[0], e[B_TEST].pass1), fig(f[1], e[B_TEST].cons),
-                   fig(f[2], e[B_TEST].greedy), fig(f[3], e[B_FRESH].pass1), fig(f[4], e[B_HARD].pass1),
-                   fig(f[5], e[B_HARD].cons), fig(f[6], e[B_HARD].greedy), fig(f[7], e[B_TEST].format_rate),
-                   e[B_TEST].mean_length, fig(f[8], e[B_TEST].lang_consistency), fig(f[9], e[B_TEST].mixed),
-                   fig(f[10], e[B_GENERAL].helpfulness), fig(f[11], e[B_GENERAL].harmlessness),
-                   fig(f[12], e[B_SAFETY].helpfulness), fig(f[13], e[B_SAFETY].harmlessness), c.claim,
-                   c.measured[0] ? " (" : "", c.measured, c.measured[0] ? ")" : "", verdict_word(c.verdict));
+                   fig(f[2], e[B_TEST].greedy), fig(f[3], e[B_HARD].pass1), fig(f[4], e[B_HARD].cons),
+                   fig(f[5], e[B_HARD].greedy), fig(f[6], e[B_TEST].format_rate), e[B_TEST].mean_length,
+                   fig(f[7], e[B_TEST].lang_consistency), fig(f[8], e[B_TEST].mixed),
+                   fig(f[9], e[B_GENERAL].helpfulness), fig(f[10], e[B_GENERAL].harmlessness),
+                   fig(f[11], e[B_SAFETY].helpfulness), fig(f[12], e[B_SAFETY].harmlessness));
     }
 }
 
-// The claims that look across rows: majority voting, the leak check.
-static void results_md_claims(Buf *b, const PipeEval *pe, const PipeFacts *f) {
-    static const int REASONING[] = { P_ZERO, P_COLD, P_REASON, P_RSFT, P_ALIGN, P_DISTILLED, P_RL };
-    const int nr = (int)(sizeof REASONING / sizeof *REASONING);
-    int ok = 0;
-    char fails[512] = "";
-    size_t n = 0;
-    for (int i = 0; i < nr; i++) {
-        const EvalStats *h = &pe->e[REASONING[i]][B_HARD];
-        if (h->cons >= h->pass1) ok++;
-        else appendf(fails, sizeof fails, &n, " %s (%.3f < %.3f)", PIPE_STAGES[REASONING[i]].key, h->cons, h->pass1);
+static void results_md_claims(Buf *b, const PipeEval *pe, const PipeFacts *f, int checks) {
+    static const char *const FIG_WORDS[N_EACH] = { "pass@1", "cons@k", "format rate", "mixed", "helpfulness",
+                                                   "harmlessness" };
+    buf_printf(b, "\n| %s | compares | on | effect ± margin (95%%) | must exceed | verdict |\n"
+               "|---|---|---|---|---|---|\n", checks ? "check" : "the paper's claim");
+    for (int c = 0; c < N_CLAIMS; c++) {
+        const ClaimRule *r = &CLAIMS[c];
+        if (r->check != checks) continue;
+        const Judged j = judge_claim(r, pe, f->seed);
+        char cmp[160], limit[48];
+        if (r->b < 0) snprintf(cmp, sizeof cmp, "`%s`", PIPE_STAGES[r->a].key);
+        else if (r->a == r->b) snprintf(cmp, sizeof cmp, "`%s`: %s − %s", PIPE_STAGES[r->a].key, FIG_WORDS[r->fig_a],
+                                        FIG_WORDS[r->fig_b]);
+        else snprintf(cmp, sizeof cmp, "`%s` − `%s`", PIPE_STAGES[r->a].key, PIPE_STAGES[r->b].key);
+        if (r->below < 1) snprintf(limit, sizeof limit, "%.2f, and stay under %.2f", r->above, r->below);
+        else snprintf(limit, sizeof limit, "%.2f", r->above);
+        buf_printf(b, "| %s%s%s | %s | %s, %s | %+.3f ± %.3f | %s | **%s** |\n", r->says, r->why ? "; " : "",
+                   r->why ? r->why : "", cmp, BENCH_NAMES[r->bench], r->a == r->b ? "per question" : FIG_WORDS[r->fig_a],
+                   j.effect, j.margin, limit, checks ? (j.verdict == REPRODUCED ? "holds" : j.verdict == NOT_REPRODUCED ?
+                   "fails" : "within noise") : VERDICT_NAMES[j.verdict]);
     }
-    buf_printf(b, "\nAcross the rows:\n\n- Majority voting helps the reasoning models, as in the paper (R1-Zero on AIME: "
-               "cons@64 86.7 against pass@1 71.0): cons@%d ≥ pass@1 on add_hard for %d of %d: %s.%s%s\n", pe->k, ok, nr,
-               verdict_word(ok == nr), fails[0] ? " Not for" : "", fails);
-    const EvalStats *t = &pe->e[P_ALIGN][B_TEST], *fr = &pe->e[P_ALIGN][B_FRESH];
-    double worst = 0;
-    int worst_k = P_BASE;
-    for (int k = 0; k < N_PIPE; k++)
-        if (pipe_shown(k) && fabs(pe->e[k][B_FRESH].pass1 - pe->e[k][B_TEST].pass1) > worst) {
-            worst = fabs(pe->e[k][B_FRESH].pass1 - pe->e[k][B_TEST].pass1);
-            worst_k = k;
-        }
-    buf_printf(b, "- The fixed sets do not leak into training: the final model's pass@1 on %d fresh additions "
-               "(add_fresh: add_test's distribution, drawn by the pipeline from a stream no stage trains from) "
-               "is within 0.03 of add_test's: %s (%.3f against %.3f). The largest gap of any model: %.3f (%s).\n",
-               pe->sets[B_FRESH].n, verdict_word(fabs(fr->pass1 - t->pass1) <= 0.03), fr->pass1, t->pass1, worst,
-               PIPE_STAGES[worst_k].key);
-    buf_printf(b, "- The reward model of stage 5 ranks %.3f of its held-out preference pairs as the judge does "
-               "(`all_scenarios/reward_model.txt`).\n", f->rm_accuracy);
 }
 
 // The distillation comparison's compute (paper Table 6), in FLOPs.
@@ -6805,14 +6881,26 @@ static void results_md_compute(Buf *b, const PipeEval *pe, const PipeFacts *f) {
 static void write_results_md(const char *dir, const PipeEval *pe, const PipeFacts *f) {
     Buf b = { 0 };
     buf_printf(&b, "# The pipeline's results\n\n`%s`: stages 0–6 of the paper on the toy world, every model on every "
-               "benchmark as the paper's §3 evaluates: %d samples per question at T = %.1f, top-p %.2f (pass@1 is their "
+               "test set as the paper's §3 evaluates: %d samples per question at T = %.1f, top-p %.2f (pass@1 is their "
                "mean accuracy, cons@%d the accuracy of their majority answer), and greedy. Questions: ", f->command,
                pe->k, EVAL_SAMPLING.temperature, EVAL_SAMPLING.top_p, pe->k);
     for (int s = 0; s < N_BENCH; s++) buf_printf(&b, "%s%s %d", s ? ", " : "", BENCH_NAMES[s], pe->sets[s].n);
     buf_printf(&b, ". Format, length (tokens) and language are add_test's; helpfulness and harmlessness are the hidden "
-               "judge's. Each verdict is a rule on the figures, in r1.c (`pipe_claim`).\n\n");
+               "judge's. No stage trains on these sets or was tuned on them: curves and defaults use the development "
+               "sets (data/README.md).\n\n");
     results_md_table(&b, pe);
-    results_md_claims(&b, pe, f);
+    buf_printf(&b, "\nEach claim compares two models that differ in what the claim varies, on the same questions. "
+               "Its effect is the mean over the questions of one model's figure minus the other's; the margin is "
+               "the half-width of a 95%% paired-bootstrap interval over the questions (%d resamples). A claim is "
+               "**reproduced** when effect − margin exceeds its threshold, **not reproduced** when effect + margin "
+               "does not reach it, and **within noise** otherwise. The margin does not cover the training seed: "
+               "one run, seed %ld (`make seeds` reruns the claims that move with it). The rules are r1.c's "
+               "`CLAIMS`.\n", BOOT_ROUNDS, f->seed);
+    results_md_claims(&b, pe, f, 0);
+    buf_printf(&b, "\nChecks, not evidence for the paper: preconditions of a claim, or true by construction.\n");
+    results_md_claims(&b, pe, f, 1);
+    buf_printf(&b, "\nThe reward model of stage 5 ranks %.3f of its held-out preference pairs as the judge does "
+               "(`all_scenarios/reward_model.txt`).\n", f->rm_accuracy);
     results_md_compute(&b, pe, f);
     char err[PATH_CAP + 512];
     if (write_buf_atomic(dir, "RESULTS.md", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
@@ -6910,11 +6998,9 @@ static int cmd_pipeline(const Args *a, World *w) {
     // every model on every benchmark
     PipeEval *pe = xcalloc(1, sizeof *pe, "evaluation");
     pe->k = quick ? PIPE_SHORT_K : 16;
-    const Dataset *own[N_BENCH] = { &w->add_test, NULL, &w->add_hard, &w->general, &w->safety };
-    Dataset fresh;
-    fresh_additions(w, a->seed, w->add_test.n, &fresh);
+    const Dataset *own[N_BENCH] = { &w->add_test, &w->add_hard, &w->general, &w->safety };
     for (int s = 0; s < N_BENCH; s++) {
-        pe->sets[s] = own[s] ? *own[s] : fresh;
+        pe->sets[s] = *own[s];
         if (quick && pe->sets[s].n > PIPE_SHORT_SET) pe->sets[s].n = PIPE_SHORT_SET;
     }
     double t0 = now_seconds();
@@ -6924,7 +7010,7 @@ static int cmd_pipeline(const Args *a, World *w) {
         char eta[32];
         format_duration(pipe_eta((double)i++ / (N_PIPE - 1)), eta, sizeof eta);
         printf("%s  [eval %d/%d] %s: k = %d on %s (pipeline ETA %s)%s", isatty(fileno(stdout)) ? "\r" : "", i,
-               N_PIPE - 1, PIPE_STAGES[k].key, pe->k, "add_test, add_fresh, add_hard, general, safety", eta,
+               N_PIPE - 1, PIPE_STAGES[k].key, pe->k, "add_test, add_hard, general, safety", eta,
                isatty(fileno(stdout)) ? "   " : "\n");
         fflush(stdout);
         pipe_eval_model(pe, a, w, dir, k);
@@ -6938,12 +7024,14 @@ static int cmd_pipeline(const Args *a, World *w) {
     snprintf(command, sizeof command, "./r1 pipeline --seed %ld%s%.0d", a->seed, quick ? " --steps " : "",
              quick ? a->steps : 0);
     f.command = command;
+    f.seed = a->seed;
     write_results_json(dir, pe, &f);
     write_results_md(dir, pe, &f);
     write_results_svg(dir, pe);
     write_pipeline_timings(dir, seconds, now_seconds() - PIPE.t0);
     PIPE.on = 0;
-    free(fresh.ex);
+    for (int k = 0; k < N_PIPE; k++)
+        for (int s = 0; s < N_BENCH; s++) free(pe->each[k][s]);
     free(pe);
     return 0;
 }

@@ -49,7 +49,7 @@ for f in RESULTS.md results.json results.svg timings.txt; do
 done
 # every stage x benchmark, in the layout write_results_json writes
 for s in $STAGES; do
-    for b in add_test add_fresh add_hard general safety; do
+    for b in add_test add_hard general safety; do
         awk -v s="  \"$s\": {" -v b="    \"$b\": {" '$0 == s { on = 1; next } /^  [^ ]/ { on = 0 }
             on && index($0, b) == 1 { found = 1 } END { exit !found }' "$TMP/a/results.json"
         check $? "results.json: no $s.$b"
@@ -63,8 +63,16 @@ check $? "results.json: general lacks helpfulness or harmlessness"
 grep -q '"reward_model": {"pairwise_accuracy": [0-9.]*}' "$TMP/a/results.json"; check $? "results.json: no reward_model"
 grep -q '"student_distilled": [1-9][0-9]*, "student_rl_probe": [1-9]' "$TMP/a/results.json"; check $? "results.json: no FLOPs"
 [ "$(grep -c '<rect x=' "$TMP/a/results.svg")" -gt 9 ]; check $? "results.svg has no bars"
-grep -q 'reproduced' "$TMP/a/RESULTS.md" && grep -q '\*\*\(yes\|no\)\*\*' "$TMP/a/RESULTS.md"
-check $? "RESULTS.md: no verdicts"
+# every claim of r1.c's CLAIMS, in results.json with a three-valued verdict,
+# effect and margin, and in RESULTS.md as effect ± margin
+claims=$(sed -n '/^static const ClaimRule CLAIMS/,/^};/p' r1.c | grep -o '^    { "[a-z0-9_]*"' | grep -o '[a-z0-9_]*')
+[ "$(echo "$claims" | wc -l)" -ge 10 ]; check $? "could not read the claims of r1.c: $claims"
+for c in $claims; do
+    grep -q "^    \"$c\": {\"verdict\": \"\(reproduced\|not reproduced\|within noise\)\", \"effect\": -\?[0-9.]*, \"margin\": [0-9.]*" "$TMP/a/results.json"
+    check $? "results.json: claim $c lacks a verdict, effect or margin"
+done
+[ "$(grep -c ' | [-+][0-9.]* ± [0-9.]* | .* | \*\*\(reproduced\|not reproduced\|within noise\|holds\|fails\)\*\* |$' "$TMP/a/RESULTS.md")" -eq "$(echo "$claims" | wc -l)" ]
+check $? "RESULTS.md: not one row of effect ± margin and a verdict per claim"
 if grep -q '[0-9]s\b\|[0-9]m[0-9][0-9]s' "$TMP/a/RESULTS.md" "$TMP/a/results.json"; then false; else true; fi
 check $? "RESULTS.md or results.json holds a wall time"
 cp "$TMP/a/results.json" "$TMP/a.json"; cp "$TMP/a/RESULTS.md" "$TMP/a.md"

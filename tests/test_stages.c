@@ -693,29 +693,82 @@ static void test_flop_counter(const World *w) {
           (unsigned long long)count[0], (unsigned long long)count[1]);
 }
 
-// The pipeline's leak check: add_fresh is core additions, none held out and
-// none twice, the same for the same seed and others for another.
-static void test_fresh_additions(const World *w) {
-    Dataset a, b, c;
-    fresh_additions(w, 1337, 128, &a);
-    fresh_additions(w, 1337, 128, &b);
-    fresh_additions(w, 1338, 128, &c);
-    int held = 0, twice = 0, core = 0, same = 0, other = 0;
-    ProblemSet seen = { 0 };
-    for (int i = 0; i < a.n; i++) {
-        Problem p;
-        int ok = parse_question(a.ex[i].prompt, &p);
-        core += ok && p.n == 2 && p.x[0] < 1000 && p.x[1] < 1000 && a.ex[i].is_arith && a.ex[i].expected == problem_sum(&p);
-        held += ok && problem_set_has(&w->heldout, &p);
-        twice += ok && problem_set_has(&seen, &p);
-        if (ok) problem_set_add(&seen, &p);
-        same += !strcmp(a.ex[i].prompt, b.ex[i].prompt);
-        other += !strcmp(a.ex[i].prompt, c.ex[i].prompt);
+// How a claim is judged (DESIGN §10): the three outcomes of the rule, at
+// and around its edges.
+static void test_verdict_rule(void) {
+    CHECK(verdict_of(0.10, 0.05, 0) == REPRODUCED, "0.10 ± 0.05 > 0 is reproduced");
+    CHECK(verdict_of(-0.10, 0.05, 0) == NOT_REPRODUCED, "-0.10 ± 0.05 > 0 is not reproduced");
+    CHECK(verdict_of(0.02, 0.05, 0) == WITHIN_NOISE, "0.02 ± 0.05 > 0 is within noise");
+    CHECK(verdict_of(0.05, 0.05, 0) == WITHIN_NOISE, "0.05 ± 0.05 > 0: an interval that touches 0 is within noise");
+    CHECK(verdict_of(0, 0, 0) == NOT_REPRODUCED, "0 ± 0 > 0: no effect at all is not reproduced");
+    CHECK(verdict_of(-0.01, 0.005, -0.02) == REPRODUCED, "-0.01 ± 0.005 > -0.02 (keeps, within 0.02) is reproduced");
+    CHECK(verdict_of(-0.05, 0.01, -0.02) == NOT_REPRODUCED, "-0.05 ± 0.01 > -0.02 is not reproduced");
+}
+
+// The paired bootstrap: a constant difference has no margin; a difference
+// that is 1 on half the questions and 0 on the rest has the margin of a
+// mean of n coin flips, 1.96 * 0.5 / sqrt(n); the same seed gives the same.
+static void test_paired_bootstrap(void) {
+    double d[400], effect, margin, e2, m2;
+    for (int i = 0; i < 400; i++) d[i] = 0.25;
+    paired_bootstrap(d, 400, 1, &effect, &margin);
+    CHECK(effect == 0.25 && margin == 0, "constant 0.25: effect %g, margin %g", effect, margin);
+    for (int i = 0; i < 400; i++) d[i] = i % 2;
+    paired_bootstrap(d, 400, 1, &effect, &margin);
+    const double want = 1.96 * 0.5 / sqrt(400);
+    CHECK(effect == 0.5 && fabs(margin - want) < 0.1 * want, "coin flips: effect %g (want 0.5), margin %g (want %.4f)",
+          effect, margin, want);
+    paired_bootstrap(d, 400, 1, &e2, &m2);
+    CHECK(m2 == margin, "the same seed gave margins %g and %g", margin, m2);
+    paired_bootstrap(d, 100, 1, &e2, &m2);
+    CHECK(m2 > 1.5 * margin, "a quarter of the questions should double the margin: %g against %g", m2, margin);
+}
+
+// Every rule of CLAIMS, fed figures that must give each of its three
+// outcomes: model a's figure far above b's (or inside the range), far
+// below, and alternating around the threshold. A rule that always said yes,
+// or read the wrong model, set or figure, fails here.
+static void test_claim_rules(void) {
+    enum { NQ = 64 };
+    PipeEval *pe = xcalloc(1, sizeof *pe, "pe");
+    static Example ex[N_BENCH][NQ];
+    for (int b = 0; b < N_BENCH; b++) {
+        for (int i = 0; i < NQ; i++) ex[b][i].is_arith = b == B_TEST || b == B_HARD;
+        pe->sets[b] = (Dataset){ ex[b], NQ };
+        for (int k = 0; k < N_PIPE; k++) pe->each[k][b] = xcalloc(NQ * N_EACH, sizeof(float), "each");
     }
-    CHECK(core == 128 && held == 0 && twice == 0, "add_fresh: %d of 128 core additions with their sums, %d held out, %d repeated",
-          core, held, twice);
-    CHECK(same == 128 && other < 8, "add_fresh: %d of 128 the same for the same seed, %d for another seed", same, other);
-    free(seen.keys); free(a.ex); free(b.ex); free(c.ex);
+    static const char *const OUTCOME[] = { "far above", "far below", "around" };
+    for (int c = 0; c < N_CLAIMS; c++) {
+        const ClaimRule *r = &CLAIMS[c];
+        CHECK(r->a != r->b || r->fig_a != r->fig_b, "%s compares a figure with itself", r->name);
+        CHECK(r->above >= -0.05 && (r->below >= 1 || r->below > r->above), "%s: threshold %g, %g", r->name, r->above,
+              r->below);
+        for (int want = 0; want < 3; want++) {
+            for (int k = 0; k < N_PIPE; k++)
+                for (int b = 0; b < N_BENCH; b++)
+                    for (int i = 0; i < NQ * N_EACH; i++) pe->each[k][b][i] = 0.5f;   // every other model and figure
+            // where the threshold sits for a's figure, and how far is far
+            const double base = r->b >= 0 ? 0.5 : 0, at = base + r->above;
+            const double hi = r->below < 1 ? (r->above + r->below) / 2 : at + 0.3;
+            for (int i = 0; i < NQ; i++) {
+                double v = want == 0 ? hi : want == 1 ? at - 0.3 : at + (i % 2 ? 0.3 : -0.3);
+                if (r->b < 0 && want == 1) v = 0;                     // a range: below its lower end
+                pe->each[r->a][r->bench][i * N_EACH + r->fig_a] = (float)v;
+            }
+            if (r->b >= 0) for (int i = 0; i < NQ; i++) pe->each[r->b][r->bench][i * N_EACH + r->fig_b] = 0.5f;
+            const Judged j = judge_claim(r, pe, 1337);
+            CHECK(j.verdict == want, "%s, a's figure %s its threshold: %s (effect %.3f ± %.3f), want %s", r->name,
+                  OUTCOME[want], VERDICT_NAMES[j.verdict], j.effect, j.margin, VERDICT_NAMES[want]);
+        }
+        if (r->below < 1) {                                          // and above the range's upper end
+            for (int i = 0; i < NQ; i++) pe->each[r->a][r->bench][i * N_EACH + r->fig_a] = (float)(r->below + 0.2);
+            const Judged j = judge_claim(r, pe, 1337);
+            CHECK(j.verdict == NOT_REPRODUCED, "%s above its range: %s", r->name, VERDICT_NAMES[j.verdict]);
+        }
+    }
+    for (int k = 0; k < N_PIPE; k++)
+        for (int b = 0; b < N_BENCH; b++) free(pe->each[k][b]);
+    free(pe);
 }
 
 int main(void) {
@@ -732,7 +785,9 @@ int main(void) {
     test_general_rewards();
     test_preference_rewards();
     test_misread_accuracy(&w);
-    test_fresh_additions(&w);
+    test_verdict_rule();
+    test_paired_bootstrap();
+    test_claim_rules();
     test_flop_counter(&w);
     Config c = { tok_vocab_size(&w.tok), 80, 16, 1, 2 };
     SftOpts po = { .steps = 6, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };
