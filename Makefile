@@ -30,7 +30,7 @@ STRESS_KILLS ?= 200
 TEST_OPT ?= -O2
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test width-build stress sanitize variants cross-check fuzz demo pipeline readme-results tutorial-check clean
+.PHONY: all test width-build stress sanitize variants cross-check fuzz demo pipeline seeds readme-results tutorial-check clean
 
 all: r1
 
@@ -112,6 +112,20 @@ demo: r1
 # (timings.txt apart). A finished stage is reused while its inputs are unchanged.
 pipeline: r1
 	./r1 pipeline
+
+# The claims over several training seeds (SEEDS, default 1 2 3): a whole
+# pipeline per seed in runs/seed-N (about 10 minutes each), then one line per
+# claim with its verdict and effect ± margin at each seed. A claim whose
+# verdict changes with the seed rests on the seed, not only on the method.
+SEEDS ?= 1 2 3
+seeds: r1
+	@for s in $(SEEDS); do ./r1 pipeline --seed $$s --out runs/seed-$$s --quiet || exit 1; done
+	@printf '%-32s' claim; for s in $(SEEDS); do printf ' | %-30s' "seed $$s"; done; echo
+	@for s in $(SEEDS); do sed -n '/^  "claims": {/,/^  },/p' runs/seed-$$s/results.json | \
+	    sed -n 's/^    "\([a-z0-9_]*\)": {"verdict": "\([a-z ]*\)", "effect": \([-0-9.]*\), "margin": \([0-9.]*\).*/\1 \2 \3 \4/p' | \
+	    awk -v s=$$s '{ m = $$NF; e = $$(NF-1); v = $$2; for (i = 3; i < NF - 1; i++) v = v " " $$i; printf "%s %s %s (%+.3f ± %.3f)\n", s, $$1, v, e, m }'; done | \
+	    awk '{ k = $$2; if (!(k in row)) order[n++] = k; $$1 = ""; $$2 = ""; sub(/^  /, ""); row[k] = row[k] sprintf(" | %-30s", $$0) } \
+	         END { for (i = 0; i < n; i++) printf "%-32s%s\n", order[i], row[order[i]] }'
 
 # README.md quotes runs/pipeline/RESULTS.md (without its title) between two
 # markers and shows docs/pipeline-results.svg: after `make pipeline`, this

@@ -2821,7 +2821,7 @@ static const SftOpts PRETRAIN_DEFAULTS = {
 
 // Stage 1, R1-Zero (./r1 zero): GRPO as the paper runs it, sized for the toy.
 static const GrpoOpts ZERO_DEFAULTS = {
-    .steps = 70,          // GRPO steps
+    .steps = 100,         // GRPO steps: half the questions are hard, where the base is never right
     .prompts = 16,        // questions per step
     .group = 8,           // G, outputs per question
     .mu = 1,              // one update per batch: the policy is the old policy (rho = 1)
@@ -2998,7 +2998,7 @@ static void add_rule_rewards(RlTask *task, const GrpoOpts *o) {
 // others with --lang-reward or --process-reward, exercises; the paper's
 // R1-Zero has neither).
 static RlTask r1_zero_task(const World *w, const GrpoOpts *o) {
-    RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard };
+    RlTask task = { .prompts = { reasoning_question, (void *)w } };
     add_rule_rewards(&task, o);
     return task;
 }
@@ -6338,7 +6338,7 @@ enum { P_BASE, P_ZERO, P_COLD, P_REASON, P_RSFT, P_ALIGN, P_STUDENT, P_DISTILLED
 // stage timed, none reused); only their ratios matter.
 static const PipeStage PIPE_STAGES[N_PIPE] = {
     [P_BASE]      = { "base", "base (stage 0)", cmd_pretrain, "pretrain", NULL, NULL, 0, 0, 62 },
-    [P_ZERO]      = { "r1_zero", "R1-Zero (stage 1)", cmd_zero, "zero", "base", NULL, 0, 0, 11 },
+    [P_ZERO]      = { "r1_zero", "R1-Zero (stage 1)", cmd_zero, "zero", "base", NULL, 0, 0, 20 },
     [P_COLD]      = { "cold_start", "cold start (stage 2)", cmd_coldstart, "coldstart", "r1_zero", "base", 0, 1, 9 },
     [P_REASON]    = { "reasoning_rl", "reasoning RL (stage 3)", cmd_reason, "reason", "cold_start", NULL, 0, 0, 57 },
     [P_RSFT]      = { "rsft", "rejection sampling + SFT (stage 4)", cmd_rsft, "rsft", "reasoning_rl", "base", 0, 1, 91 },
