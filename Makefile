@@ -19,7 +19,7 @@ WARN    = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unknown-pragmas
 LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
-UNIT    = test_stages test_model test_rewards test_tokenizer test_fuzz_regress
+UNIT    = test_stages test_model test_rewards test_tokenizer test_grpo test_fuzz_regress
 SCRIPTS = tests/test_cli.sh tests/stress_resume.sh tests/test_pipeline.sh tests/test_width.sh tests/test_runs.sh tests/test_tutorial_check.sh
 SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200

@@ -2132,8 +2132,8 @@ static int seqs_batch(const Seqs *s, int i0, int i1, int completion_only, int *i
 // network: the group's mean reward is the baseline.
 //
 // grpo_step reads in the paper's order: questions -> rollouts -> rewards ->
-// advantages -> mu x (reference, policy, per-token coefficients, backward)
-// -> gradient clip -> AdamW.
+// advantages -> reference log-probs -> mu x (grpo_gradient: policy forward,
+// per-token coefficients, backward; then gradient clip -> AdamW).
 //
 // Two facts a reader might otherwise get wrong:
 // - With mu = 1 (the default, as in the paper) the policy that is updated is
@@ -2385,10 +2385,51 @@ static long grpo_keep_rows(Seqs *s, Seqs *k, float *adv, const int *flat, int G,
     return tokens;
 }
 
+// The log-probabilities under model m of the completion tokens of every row
+// of k, micro-batch by micro-batch (o->micro rows each, at o->temperature),
+// into logp laid out as grpo_gradient reads it: the micro-batch from row b0
+// at logp + b0 * k->T, (rows, its longest row - 1).
+static void grpo_logp(Model *m, const GrpoOpts *o, const Seqs *k, float *logp) {
+    const int MB = o->micro, T = k->T;
+    int *inputs = xmalloc(sizeof(int) * (size_t)MB * T, "inputs"), *targets = xmalloc(sizeof(int) * (size_t)MB * T, "targets");
+    for (int b0 = 0; b0 < k->n; b0 += MB) {
+        const int nb = k->n - b0 < MB ? k->n - b0 : MB, Tb = seqs_batch(k, b0, b0 + nb, 1, inputs, targets);
+        model_forward(m, inputs, targets, nb, Tb, o->temperature, b0 > 0);
+        memcpy(logp + (size_t)b0 * T, m->logp, sizeof(float) * (size_t)nb * Tb);
+    }
+    free(inputs); free(targets);
+}
+
+// The gradient of one optimizer step: policy->grads = -dJ/dtheta over the
+// rows of k (their advantages adv, their completion tokens batch_tokens),
+// micro-batch by micro-batch: policy forward, grpo_coefficients, backward.
+// logp_old and logp_ref (NULL when beta = 0) are laid out as grpo_logp
+// writes them. policy_is_old: the policy has not changed since it sampled
+// these rows, so this forward's log-probabilities are pi_old's: they are
+// written to logp_old, and rho = 1 in value.
+static void grpo_gradient(Model *policy, const GrpoOpts *o, const Seqs *k, const float *adv, long batch_tokens,
+                          float *logp_old, const float *logp_ref, int policy_is_old, GrpoTally *tally) {
+    const int MB = o->micro, T = k->T;
+    float *coef = xmalloc(sizeof(float) * (size_t)MB * T, "token weights");
+    int *inputs = xmalloc(sizeof(int) * (size_t)MB * T, "inputs"), *targets = xmalloc(sizeof(int) * (size_t)MB * T, "targets");
+    model_zero_grad(policy);
+    for (int b0 = 0; b0 < k->n; b0 += MB) {
+        const int nb = k->n - b0 < MB ? k->n - b0 : MB, Tb = seqs_batch(k, b0, b0 + nb, 1, inputs, targets);
+        float *old = logp_old + (size_t)b0 * T;
+        // the weights change only after the last micro-batch
+        model_forward(policy, inputs, targets, nb, Tb, o->temperature, b0 > 0);
+        if (policy_is_old) memcpy(old, policy->logp, sizeof(float) * (size_t)nb * Tb);   // pi_old = pi_theta
+        grpo_coefficients(o, k, b0, nb, Tb, targets, policy->logp, old, logp_ref ? logp_ref + (size_t)b0 * T : NULL,
+                          adv, batch_tokens, coef, tally);
+        model_backward(policy, coef);
+    }
+    free(coef); free(inputs); free(targets);
+}
+
 // One GRPO step on a fresh batch of questions: sample, reward, update.
 static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, const GrpoOpts *o,
                       const RlTask *task, long step, Rng *rng, GrpoStats *st) {
-    const int Q = o->prompts, G = o->group, N = Q * G, T = policy->config.n_ctx, MB = o->micro;
+    const int Q = o->prompts, G = o->group, N = Q * G, T = policy->config.n_ctx;
     memset(st, 0, sizeof *st);
     // 1. questions, G rows each
     Seqs s;
@@ -2413,35 +2454,21 @@ static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, co
     st->zero_var = (float)n_flat / Q;
     Seqs k;
     const long batch_tokens = grpo_keep_rows(&s, &k, adv, flat, G, o->loss);
-    // 5. mu updates on this batch: reference, policy, coefficients, backward, AdamW
+    // 5. the reference's log-probabilities, once per batch; then mu updates,
+    // each a gradient (the first one's forward gives pi_old), a clip, AdamW
     float *logp_old = xmalloc(sizeof(float) * (size_t)N * T, "old log-probs");
-    float *logp_ref = xmalloc(sizeof(float) * (size_t)N * T, "reference log-probs");
-    float *coef = xmalloc(sizeof(float) * (size_t)MB * T, "token weights");
-    int *inputs = xmalloc(sizeof(int) * (size_t)MB * T, "inputs"), *targets = xmalloc(sizeof(int) * (size_t)MB * T, "targets");
+    float *logp_ref = o->beta > 0.0f ? xmalloc(sizeof(float) * (size_t)N * T, "reference log-probs") : NULL;
+    if (logp_ref) grpo_logp(ref, o, &k, logp_ref);
     GrpoTally tally = { 0 };
     st->lr = lr_schedule(o->lr, step, 0, o->steps, 0.1f);
     for (int it = 0; it < o->mu && k.n > 0; it++) {
-        model_zero_grad(policy);
-        for (int b0 = 0; b0 < k.n; b0 += MB) {
-            const int nb = k.n - b0 < MB ? k.n - b0 : MB, Tb = seqs_batch(&k, b0, b0 + nb, 1, inputs, targets);
-            float *old = logp_old + (size_t)b0 * T, *lref = logp_ref + (size_t)b0 * T;
-            if (it == 0 && o->beta > 0.0f) {                 // the frozen reference, once per batch
-                model_forward(ref, inputs, targets, nb, Tb, o->temperature, b0 > 0);
-                memcpy(lref, ref->logp, sizeof(float) * (size_t)nb * Tb);
-            }
-            // the weights change only after the last micro-batch
-            model_forward(policy, inputs, targets, nb, Tb, o->temperature, b0 > 0);
-            if (it == 0) memcpy(old, policy->logp, sizeof(float) * (size_t)nb * Tb);   // pi_old = pi_theta
-            grpo_coefficients(o, &k, b0, nb, Tb, targets, policy->logp, old, o->beta > 0.0f ? lref : NULL,
-                              adv, batch_tokens, coef, &tally);
-            model_backward(policy, coef);
-        }
+        grpo_gradient(policy, o, &k, adv, batch_tokens, logp_old, logp_ref, it == 0, &tally);
         st->grad_norm = clip_grad_norm(policy, o->max_grad_norm);
         adamw_update(policy, st->lr, 0.9f, 0.99f, 1e-8f, 0.0f);
     }
     st->kl = tally.tokens ? (float)(tally.kl / tally.tokens) : 0.0f;
     st->clip_frac = tally.tokens ? (float)tally.clipped / tally.tokens : 0.0f;
-    free(logp_old); free(logp_ref); free(coef); free(inputs); free(targets);
+    free(logp_old); free(logp_ref);
     free(reward); free(adv); free(flat); free(q);
     seqs_free(&s);
 }

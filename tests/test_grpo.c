@@ -1,0 +1,429 @@
+// tests/test_grpo.c -- what GRPO puts into the parameters (DESIGN §10: "the
+// update is guarded, not only its formula").
+//
+//   make tests/test_grpo && ./tests/test_grpo
+//
+// What is checked:
+//   1. the whole surrogate through the model: on fixed rollouts (outputs of
+//      different lengths, fixed rewards, an old policy that is not the policy,
+//      a frozen reference that is not either, beta > 0), the gradient that
+//      grpo_gradient leaves in the parameters equals minus the central
+//      difference of J computed here, in double, from the model's
+//      log-probabilities; for --loss grpo, dr_grpo and dapo, and for rho = 1
+//      exactly (the mu = 1 path, where the forward itself is pi_old)
+//   2. group_advantages against advantages worked out by hand
+//   3. each loss's normaliser: the coefficient a token of a 3-token and of a
+//      7-token output receives
+//   4. behaviour: a few real grpo_step calls with a reward that prefers one
+//      answer make it more likely, and with the reward flipped, less likely
+#define R1_TESTING
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "../r1.c"
+#pragma GCC diagnostic pop
+#include "check.h"
+
+// ----------------------------------------------------------------------------
+// helpers
+
+// A random model far from model_init's near-uniform one: weights with a gain
+// of 1.5 over 1/sqrt(fan_in), LayerNorm weights around 1 but not 1, biases
+// that are not zero (as test_model.c's init_wide), so that log-probabilities
+// differ from token to token and every tensor's gradient is far from zero.
+static void init_random(Model *m, Rng *rng) {
+    const Config *c = &m->config;
+    const float D = (float)c->d_model, g = 1.5f;
+    size_t sz[N_PARAM_TENSORS];
+    param_sizes(c, sz);
+    const float mean[N_PARAM_TENSORS] = { 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0 };
+    const float sd[N_PARAM_TENSORS] = { 0.5f, 0.5f, 0.3f, 0.3f, g / sqrtf(D), 0.3f, g / sqrtf(D), 0.2f,
+        0.3f, 0.3f, g / sqrtf(D), 0.3f, g / sqrtf(4 * D), 0.2f, 0.3f, 0.3f };
+    float *x = m->params_memory;
+    for (int k = 0; k < N_PARAM_TENSORS; k++)
+        for (size_t i = 0; i < sz[k]; i++) *x++ = mean[k] + sd[k] * rng_normal(rng);
+}
+
+static const char *const PARAM_NAMES[N_PARAM_TENSORS] = {
+    "tok_emb", "pos_emb", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb" };
+
+// ----------------------------------------------------------------------------
+// 1. the whole GRPO surrogate through the model, by finite differences
+
+// The fixed rollouts: Q = 2 questions, G = 3 outputs each, of completion
+// lengths 3, 7, 5 and 2, 6, 4 after prompts of 3 or 4 tokens; tokens drawn
+// at random; fixed rewards.
+enum { FD_Q = 2, FD_G = 3, FD_N = FD_Q * FD_G, FD_CTX = 16 };
+static const int FD_PLEN[FD_N] = { 3, 4, 3, 4, 3, 4 }, FD_OLEN[FD_N] = { 3, 7, 5, 2, 6, 4 };
+static const float FD_REWARD[FD_N] = { 1.0f, 0.0f, 0.5f, 0.0f, 1.0f, 1.0f };
+
+static void fixed_rollouts(Seqs *k, int V, Rng *rng) {
+    seqs_alloc(k, FD_N, FD_CTX);
+    for (int i = 0; i < FD_N; i++) {
+        k->plen[i] = FD_PLEN[i];
+        k->len[i] = FD_PLEN[i] + FD_OLEN[i];
+        for (int t = 0; t < k->len[i]; t++) k->tok[i * FD_CTX + t] = rng_int(rng, V);
+    }
+}
+
+// Everything J depends on besides theta, laid out as one micro-batch of all
+// rows (o.micro = FD_N): entry (i, t) at i * Tb + t, for targets[...] >= 0.
+typedef struct {
+    Model *policy;
+    const GrpoOpts *o;
+    const Seqs *k;
+    int Tb;
+    const int *targets;
+    const double *adv;                 // worked out here, in double
+    const float *logp_old, *logp_ref;
+    float *logp;                       // scratch
+} Surrogate;
+
+// The advantage of each output, by eq. 3, in double: (r - mean) / (std + 1e-4)
+// with the unbiased std (grpo, dapo), or r - mean (dr_grpo).
+static void advantages_by_hand(int loss, double *adv) {
+    for (int q = 0; q < FD_Q; q++) {
+        const float *r = FD_REWARD + q * FD_G;
+        double mean = 0, ss = 0;
+        for (int g = 0; g < FD_G; g++) mean += r[g] / (double)FD_G;
+        for (int g = 0; g < FD_G; g++) ss += (r[g] - mean) * (r[g] - mean);
+        double sd = sqrt(ss / (FD_G - 1));
+        for (int g = 0; g < FD_G; g++)
+            adv[q * FD_G + g] = loss == LOSS_DR_GRPO ? r[g] - mean : (r[g] - mean) / (sd + 1e-4);
+    }
+}
+
+// J(theta) = sum_i norm_i sum_t ( min(rho A_i, clip(rho, 1-el, 1+eh) A_i) - beta KL_k3 ),
+// with norm_i = 1/(G_total |o_i|) (grpo), 1/(G_total n_ctx) (dr_grpo),
+// 1/(all completion tokens) (dapo). In double, from the policy's float
+// log-probabilities at theta.
+static double surrogate(void *p) {
+    Surrogate *s = p;
+    const GrpoOpts *o = s->o;
+    grpo_logp(s->policy, o, s->k, s->logp);
+    long tokens = 0;
+    for (int i = 0; i < FD_N; i++) tokens += FD_OLEN[i];
+    double J = 0;
+    for (int i = 0; i < FD_N; i++) {
+        const double norm = o->loss == LOSS_GRPO ? 1.0 / ((double)FD_N * FD_OLEN[i])
+                          : o->loss == LOSS_DR_GRPO ? 1.0 / ((double)FD_N * FD_CTX) : 1.0 / (double)tokens;
+        const double A = s->adv[i];
+        for (int t = 0; t < s->Tb; t++) {
+            const int bt = i * s->Tb + t;
+            if (s->targets[bt] < 0) continue;
+            const double lp = s->logp[bt], rho = exp(lp - s->logp_old[bt]);
+            const double rho_c = fmin(fmax(rho, 1.0 - o->clip_low), 1.0 + o->clip_high);
+            const double r = s->logp_ref[bt] - lp, kl = exp(r) - r - 1.0;
+            J += norm * (fmin(rho * A, rho_c * A) - o->beta * kl);
+        }
+    }
+    return J;
+}
+
+static double central_diff(Surrogate *s, float *x, float eps) {
+    const float x0 = *x;
+    *x = x0 + eps; const float up = *x; double Jp = surrogate(s);
+    *x = x0 - eps; const float down = *x; double Jm = surrogate(s);
+    *x = x0;
+    return (Jp - Jm) / ((double)up - (double)down);
+}
+
+// The noise: the forward runs in float, so each of the 27 log-probabilities
+// J sums carries a rounding of ~4e-7, and J (~1 in size, its KL terms
+// included) ~1e-6: ~1e-4 in a difference quotient over 2e-2, measured too
+// (entries with a gradient of 2e-3..1e-2 come out 1e-4 off at eps 1e-2; at
+// 3e-2 a step can cross a clip edge). So entries are compared relative to
+// |num| + |ana| with a floor of 5% of the largest gradient entry of the case
+// (an absolute error of 5e-4 * max|g| for small entries), and the derivative
+// along a random direction over a whole tensor, O(max|g|), with the same
+// floor. Correct code lands below 6e-3; a wrong sign, normaliser, advantage
+// or KL sign moves entries by 10% to 200%.
+#define SUR_FLOOR 0.05
+#define SUR_TOL 1e-2
+
+// One case: policy, reference and old log-probabilities fixed; rho1: the
+// policy is pi_old (grpo_gradient fills logp_old from its own forward, as on
+// the first inner update of grpo_step). Returns the largest relative error.
+static double check_surrogate(int loss, int rho1, Rng *rng) {
+    Config c = { 270, FD_CTX, 16, 2, 2 };
+    Model policy, ref;
+    model_alloc(&policy, &c);
+    init_random(&policy, rng);
+    copy_model(&ref, &policy);                              // the reference: the policy, moved
+    for (size_t i = 0; i < ref.num_params; i++) ref.params_memory[i] += 0.15f * rng_normal(rng);
+    Seqs k;
+    fixed_rollouts(&k, c.vocab_size, rng);
+    GrpoOpts o = ZERO_DEFAULTS;
+    o.loss = loss; o.beta = 0.3f; o.temperature = 0.9f; o.micro = FD_N;
+    o.clip_low = 0.2f; o.clip_high = loss == LOSS_DAPO ? DAPO_CLIP_HIGH : 0.2f;
+    // the advantages grpo_step would use, from the rewards, and the same by hand
+    float reward[FD_N], adv[FD_N];
+    int flat[FD_Q];
+    memcpy(reward, FD_REWARD, sizeof reward);
+    group_advantages(reward, FD_Q, FD_G, loss, adv, flat);
+    double adv_hand[FD_N];
+    advantages_by_hand(loss, adv_hand);
+    long batch_tokens = 0;
+    for (int i = 0; i < FD_N; i++) batch_tokens += k.len[i] - k.plen[i];
+    // pi_ref and pi_old: the reference's log-probabilities, and the policy's
+    // moved by log rho in -0.5..0.55, none within 0.06 of a clip edge (0.8,
+    // 1.2, 1.28), so that both branches of the min occur and a difference
+    // step never crosses an edge
+    const size_t NT = (size_t)FD_N * FD_CTX;
+    float *logp_ref = xcalloc(NT, sizeof(float), "test"), *logp_old = xcalloc(NT, sizeof(float), "test");
+    float *logp = xcalloc(NT, sizeof(float), "test");
+    int inputs[FD_N * FD_CTX], targets[FD_N * FD_CTX];
+    const int Tb = seqs_batch(&k, 0, FD_N, 1, inputs, targets);
+    grpo_logp(&ref, &o, &k, logp_ref);
+    grpo_logp(&policy, &o, &k, logp_old);
+    const float log_rho[6] = { -0.5f, 0.3f, -0.12f, 0.55f, 0.1f, -0.3f };
+    int n_tok = 0;
+    if (!rho1)
+        for (int bt = 0; bt < FD_N * Tb; bt++) if (targets[bt] >= 0) logp_old[bt] -= log_rho[n_tok++ % 6];
+    // the gradient r1.c puts into the parameters: -dJ/dtheta
+    GrpoTally tally = { 0 };
+    grpo_gradient(&policy, &o, &k, adv, batch_tokens, logp_old, logp_ref, rho1, &tally);
+    CHECK(tally.tokens == batch_tokens, "%s: %ld tokens got a coefficient, want %ld", LOSS_NAMES[loss], tally.tokens, batch_tokens);
+    CHECK(rho1 ? tally.clipped == 0 : tally.clipped > 0 && tally.clipped < tally.tokens,
+          "%s%s: %ld of %ld tokens clipped", LOSS_NAMES[loss], rho1 ? " rho = 1" : "", tally.clipped, tally.tokens);
+    Surrogate s = { &policy, &o, &k, Tb, targets, adv_hand, logp_old, logp_ref, logp };
+    double J = surrogate(&s);
+    size_t sz[N_PARAM_TENSORS];
+    param_sizes(&c, sz);
+    double gmax = 0;
+    for (size_t i = 0; i < policy.num_params; i++) gmax = fmax(gmax, fabs(policy.grads_memory[i]));
+    const double floor = SUR_FLOOR * gmax;
+    double worst = 0, worst_num = 0, worst_ana = 0;
+    const char *worst_at = "";
+    size_t off = 0, worst_i = 0;
+    for (int tn = 0; tn < N_PARAM_TENSORS; tn++) {
+        float *x = policy.params_memory + off;
+        const float *g = policy.grads_memory + off;
+        // the entry with the largest gradient and four at random
+        size_t big = 0;
+        for (size_t i = 1; i < sz[tn]; i++) if (fabsf(g[i]) > fabsf(g[big])) big = i;
+        for (int e = 0; e < 5; e++) {
+            size_t i = e == 0 ? big : (size_t)rng_int(rng, (int)sz[tn]);
+            double num = central_diff(&s, x + i, 1e-2f), ana = -(double)g[i];
+            double err = fabs(num - ana) / fmax(fabs(num) + fabs(ana), floor);
+            if (err > worst) { worst = err; worst_num = num; worst_ana = ana; worst_at = PARAM_NAMES[tn]; worst_i = i; }
+        }
+        // the derivative along a random direction d over the whole tensor:
+        // (J(x + eps d) - J(x - eps d)) / 2eps against -grads . d
+        float *d = xmalloc(sizeof(float) * sz[tn], "test"), *x0 = xmalloc(sizeof(float) * sz[tn], "test");
+        memcpy(x0, x, sizeof(float) * sz[tn]);
+        double ana = 0;
+        for (size_t i = 0; i < sz[tn]; i++) { d[i] = rng_normal(rng); ana -= (double)g[i] * d[i]; }
+        for (size_t i = 0; i < sz[tn]; i++) x[i] = x0[i] + 1e-3f * d[i];
+        double Jp = surrogate(&s);
+        for (size_t i = 0; i < sz[tn]; i++) x[i] = x0[i] - 1e-3f * d[i];
+        double Jm = surrogate(&s);
+        memcpy(x, x0, sizeof(float) * sz[tn]);
+        double num = (Jp - Jm) / 2e-3, err = fabs(num - ana) / fmax(fabs(num) + fabs(ana), floor);
+        if (err > worst) { worst = err; worst_num = num; worst_ana = ana; worst_at = PARAM_NAMES[tn]; worst_i = SIZE_MAX; }
+        free(d); free(x0);
+        off += sz[tn];
+    }
+    char where[64];
+    if (worst_i == SIZE_MAX) snprintf(where, sizeof where, "%s, a random direction", worst_at);
+    else snprintf(where, sizeof where, "%s[%zu]", worst_at, worst_i);
+    printf("grpo surrogate %-7s %s: J = %+.5f, %ld tokens (%ld clipped), largest relative error %.2e (%s), max|g| %.3g\n",
+           LOSS_NAMES[loss], rho1 ? "rho = 1 " : "rho != 1", J, tally.tokens, tally.clipped, worst, where, gmax);
+    CHECK(worst < SUR_TOL, "%s%s: dJ along %s: central difference %.7g, -grads %.7g (rel err %.3e)",
+          LOSS_NAMES[loss], rho1 ? " rho = 1" : "", where, worst_num, worst_ana, worst);
+    // the same gradient in micro-batches of 2 rows (memory only; the same
+    // sum, in another order): each row keeps its own advantage and normaliser
+    if (rho1) {
+        float *g_all = xmalloc(sizeof(float) * policy.num_params, "test");
+        memcpy(g_all, policy.grads_memory, sizeof(float) * policy.num_params);
+        o.micro = 2;
+        grpo_logp(&ref, &o, &k, logp_ref);
+        GrpoTally t2 = { 0 };
+        grpo_gradient(&policy, &o, &k, adv, batch_tokens, logp_old, logp_ref, 1, &t2);
+        double off = 0;
+        for (size_t i = 0; i < policy.num_params; i++) off = fmax(off, fabs(policy.grads_memory[i] - g_all[i]));
+        CHECK(off < 1e-5 * gmax, "%s: micro-batches of 2 rows give another gradient (off by %.3g, max|g| %.3g)",
+              LOSS_NAMES[loss], off, gmax);
+        free(g_all);
+    }
+    free(logp_ref); free(logp_old); free(logp);
+    seqs_free(&k);
+    model_free(&policy); model_free(&ref);
+    return worst;
+}
+
+static void test_surrogate(void) {
+    Rng rng = rng_seed(7);
+    for (int loss = 0; loss < 3; loss++)
+        for (int rho1 = 0; rho1 < 2; rho1++) check_surrogate(loss, rho1, &rng);
+}
+
+// ----------------------------------------------------------------------------
+// 2. group-relative advantages, worked out by hand (eq. 3)
+
+static void test_advantages_by_hand(void) {
+    enum { Q = 4, G = 4 };
+    // {0,1,1,1}: mean 0.75, squares 0.5625 + 3 * 0.0625 = 0.75, unbiased
+    //            variance 0.75/3 = 0.25, std 0.5
+    // {2,0,2,0}: mean 1, squares 4, variance 4/3, std 2/sqrt(3)
+    // {5,1,3,3}: mean 3, squares 8, variance 8/3, std sqrt(8/3)
+    // {0.25 x 4}: flat
+    const float r[Q * G] = { 0, 1, 1, 1,  2, 0, 2, 0,  5, 1, 3, 3,  0.25f, 0.25f, 0.25f, 0.25f };
+    const double sd[Q] = { 0.5, 2.0 / sqrt(3.0), sqrt(8.0 / 3.0), 0 };
+    const double dev[Q * G] = { -0.75, 0.25, 0.25, 0.25,  1, -1, 1, -1,  2, -2, 0, 0,  0, 0, 0, 0 };
+    for (int loss = 0; loss < 3; loss++) {
+        float adv[Q * G];
+        int flat[Q];
+        float reward_std = group_advantages(r, Q, G, loss, adv, flat);
+        double worst = 0;
+        int at = 0;
+        for (int i = 0; i < Q * G; i++) {
+            double want = loss == LOSS_DR_GRPO ? dev[i] : dev[i] / (sd[i / G] + 1e-4);
+            double err = fabs(adv[i] - want);
+            if (err > worst) { worst = err; at = i; }
+        }
+        CHECK(worst < 1e-6, "%s: advantage %d is %.8g, by hand %.8g", LOSS_NAMES[loss], at, adv[at],
+              loss == LOSS_DR_GRPO ? dev[at] : dev[at] / (sd[at / G] + 1e-4));
+        CHECK(!flat[0] && !flat[1] && !flat[2] && flat[3], "%s: flat %d %d %d %d, want 0 0 0 1", LOSS_NAMES[loss],
+              flat[0], flat[1], flat[2], flat[3]);
+        int zero = 1;
+        for (int g = 0; g < G; g++) zero &= adv[3 * G + g] == 0.0f;
+        CHECK(zero, "%s: a flat group's advantages are not exactly 0", LOSS_NAMES[loss]);
+        double want_std = (sd[0] + sd[1] + sd[2] + sd[3]) / Q;
+        CHECK(fabs(reward_std - want_std) < 1e-6, "%s: reward_std %.8g, by hand %.8g", LOSS_NAMES[loss], reward_std, want_std);
+        printf("advantages %-7s: largest difference from the hand-worked values %.1e\n", LOSS_NAMES[loss], worst);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// 3. each loss's normaliser, for outputs of 3 and 7 tokens
+
+static void test_normaliser(void) {
+    enum { T = 16, P = 2 };
+    const int olen[2] = { 3, 7 };
+    Seqs k;
+    seqs_alloc(&k, 2, T);
+    for (int i = 0; i < 2; i++) { k.plen[i] = P; k.len[i] = P + olen[i]; }
+    int inputs[2 * T], targets[2 * T];
+    const int Tb = seqs_batch(&k, 0, 2, 1, inputs, targets);
+    float zero[2 * T] = { 0 }, coef[2 * T], adv[2] = { 1.0f, 1.0f };
+    // rho = 1, A = 1, beta = 0: dJ/dlogp = 1, so each coefficient is norm_i
+    // want[loss][i]: grpo 1/(N |o_i|), dr_grpo 1/(N n_ctx), dapo 1/(3 + 7)
+    const float want[3][2] = { { 1.0f / (2 * 3), 1.0f / (2 * 7) }, { 1.0f / (2 * T), 1.0f / (2 * T) }, { 0.1f, 0.1f } };
+    for (int loss = 0; loss < 3; loss++) {
+        GrpoOpts o = ZERO_DEFAULTS;
+        o.loss = loss; o.beta = 0.0f;
+        GrpoTally tally = { 0 };
+        grpo_coefficients(&o, &k, 0, 2, Tb, targets, zero, zero, NULL, adv, 10, coef, &tally);
+        int bad = 0, n[2] = { 0, 0 };
+        float seen[2] = { 0, 0 };
+        for (int i = 0; i < 2; i++)
+            for (int t = 0; t < Tb; t++) {
+                const float cf = coef[i * Tb + t];
+                if (targets[i * Tb + t] < 0) { bad += cf != 0.0f; continue; }
+                n[i]++; seen[i] = cf;
+                bad += fabsf(cf - want[loss][i]) > 1e-6f * want[loss][i];
+            }
+        CHECK(bad == 0 && n[0] == 3 && n[1] == 7, "%s: coefficients %g (3 tokens) and %g (7 tokens), want %g and %g; "
+              "%d tokens off, %d and %d tokens weighted", LOSS_NAMES[loss], seen[0], seen[1], want[loss][0], want[loss][1],
+              bad, n[0], n[1]);
+        printf("normaliser %-7s: a token of a 3-token output gets %.4f, of a 7-token output %.4f (ratio %.3f)\n",
+               LOSS_NAMES[loss], seen[0], seen[1], seen[0] / seen[1]);
+    }
+    seqs_free(&k);
+}
+
+// ----------------------------------------------------------------------------
+// 4. behaviour: a rewarded answer becomes more likely
+
+// One question, always the same; the reward looks for the answer "7".
+static void fixed_question(void *ctx, Rng *rng, Question *q) {
+    (void)ctx; (void)rng;
+    memset(q, 0, sizeof *q);
+    snprintf(q->text, sizeof q->text, "3+4");
+    q->expected = 7;
+}
+static float is_7(const char *text, size_t len, int truncated, const Question *q) {
+    (void)truncated; (void)q;
+    return len == 1 && text[0] == '7' ? 1.0f : 0.0f;
+}
+static float not_7(const char *text, size_t len, int truncated, const Question *q) {
+    return 1.0f - is_7(text, len, truncated, q);
+}
+
+// log pi(completion | prompt) for the question's prompt and the completion
+// "7<|end|>", at temperature 1.
+static double answer_logp(Model *m, const World *w) {
+    Seqs s;
+    seqs_alloc(&s, 1, m->config.n_ctx);
+    seqs_set_prompt(&s, 0, &w->tok, "3+4", NULL);
+    s.tok[s.len[0]++] = '7';
+    s.tok[s.len[0]++] = TOK_END;
+    int inputs[128], targets[128];
+    const int Tb = seqs_batch(&s, 0, 1, 1, inputs, targets);
+    model_forward(m, inputs, targets, 1, Tb, 1.0f, 0);
+    double lp = 0;
+    for (int t = 0; t < Tb; t++) lp += m->logp[t];
+    seqs_free(&s);
+    return lp;
+}
+
+// A fresh model_init model whose outputs are mostly "7", "3" and <|end|>:
+// their embedding (also their unembedding) is one unit vector u, and the
+// final LayerNorm's bias adds 8u, so that each has a logit of ~8 against ~0
+// for the other tokens. Completions are then short, and about one in ten is
+// "7" alone (log p = -2.4): a group of 8 often has both rewards.
+static void peaked_model(Model *m, const World *w, Rng *rng) {
+    Config c = { tok_vocab_size(&w->tok), 32, 16, 1, 2 };
+    model_alloc(m, &c);
+    model_init(m, rng);
+    const int D = c.d_model, peak[3] = { '7', '3', TOK_END };
+    float u[64];
+    double norm = 0;
+    for (int i = 0; i < D; i++) { u[i] = rng_normal(rng); norm += u[i] * u[i]; }
+    for (int i = 0; i < D; i++) u[i] /= (float)sqrt(norm);
+    for (int j = 0; j < 3; j++) memcpy(m->params.tok_emb + (size_t)peak[j] * D, u, sizeof(float) * (size_t)D);
+    for (int i = 0; i < D; i++) m->params.lnfb[i] = 8.0f * u[i];
+}
+
+// GRPO steps of 2 questions x 8 from the peaked model with the reward r
+// (at lr 1e-2, to move in a few steps); returns how much log pi("7<|end|>")
+// rose.
+static double grpo_moves(const World *w, Reward r, int steps, double *before) {
+    Rng rng = rng_seed(11);
+    Model m, ref;
+    peaked_model(&m, w, &rng);
+    copy_model(&ref, &m);
+    GrpoOpts o = ZERO_DEFAULTS;
+    o.steps = steps; o.prompts = 2; o.group = 8; o.lr = 1e-2f;
+    KVCache kv;
+    kv_alloc(&kv, &m.config, o.prompts * o.group);
+    RlTask task = { .prompts = { fixed_question, NULL }, .n_reward = 1, .reward = { r } };
+    *before = answer_logp(&m, w);
+    GrpoStats st;
+    for (int step = 0; step < steps; step++) grpo_step(&m, &ref, &kv, w, &o, &task, step, &rng, &st);
+    double after = answer_logp(&m, w);
+    kv_free(&kv); model_free(&m); model_free(&ref);
+    return after - *before;
+}
+
+static void test_rewarded_answer_rises(const World *w) {
+    double before;
+    double up = grpo_moves(w, (Reward){ "answer_7", is_7, 1.0f, .general_too = 0 }, 5, &before);
+    double down = grpo_moves(w, (Reward){ "not_7", not_7, 1.0f, .general_too = 0 }, 5, &before);
+    printf("behaviour: log p(\"7<|end|>\") from %.3f: %+.3f after 5 steps rewarding it, %+.3f after 5 penalising it\n",
+           before, up, down);
+    CHECK(up > 0.2, "rewarding the answer 7 moved log p(\"7<|end|>\") by %+.3f, want > +0.2", up);
+    CHECK(down < -0.2, "penalising the answer 7 moved log p(\"7<|end|>\") by %+.3f, want < -0.2", down);
+}
+
+int main(void) {
+    test_surrogate();
+    test_advantages_by_hand();
+    test_normaliser();
+    World w;
+    world_load(&w, "data");
+    test_rewarded_answer_rises(&w);
+    world_free(&w);
+    return tests_done("grpo");
+}
