@@ -142,7 +142,10 @@ open(sys.argv[2], "wb").write(s.replace(o, n, 1))' "$1" "$2" "$3" "$4"
 DD=$TMP/dd
 mkdir "$DD" && cp data/tokenizer.txt "$DD/" &&
     head -n 8 data/add_test.jsonl >"$DD/add_test.jsonl" &&
-    head -n 8 data/add_hard.jsonl >"$DD/add_hard.jsonl"
+    head -n 8 data/add_hard.jsonl >"$DD/add_hard.jsonl" &&
+    head -n 8 data/add_dev.jsonl >"$DD/add_dev.jsonl" &&
+    head -n 8 data/add_hard_dev.jsonl >"$DD/add_hard_dev.jsonl"
+ADDS="$DD/add_test.jsonl $DD/add_hard.jsonl $DD/add_dev.jsonl $DD/add_hard_dev.jsonl"   # the data dir's additions
 printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "20+22", "answer": 42}\n' >"$TMP/two.jsonl"
 
 if ! expect_ok "pretrain --steps 2 (the tiny model for every later test)" \
@@ -369,7 +372,7 @@ expect_err 1 "$TMP/nodir" "ask --data-dir that does not exist" \
 if mkfifo "$TMP/fifo" 2>/dev/null; then
     expect_err 1 "not a regular file" "ask --model a FIFO" "$R1" ask --model "$TMP/fifo" 1+2
     expect_err 1 "not a regular file" "eval --data a FIFO" "$R1" eval --model "$TMP/base" --data "$TMP/fifo" --k 1
-    mkdir "$TMP/dd-fifo" && cp "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$TMP/dd-fifo/" && mkfifo "$TMP/dd-fifo/tokenizer.txt"
+    mkdir "$TMP/dd-fifo" && cp $ADDS "$TMP/dd-fifo/" && mkfifo "$TMP/dd-fifo/tokenizer.txt"
     expect_err 1 "not a regular file" "ask with tokenizer.txt a FIFO" "$R1" ask --model "$TMP/base" --data-dir "$TMP/dd-fifo" 1+2
     mkdir "$TMP/run-fifo" && mkfifo "$TMP/run-fifo/state.bin"
     expect_err 1 "not a regular file" "pretrain --resume with state.bin a FIFO" \
@@ -387,13 +390,17 @@ expect_err 1 'y\x1b[2J' "ask --model with an escape sequence in its name" "$R1" 
 
 # a data dir with a broken tokenizer or benchmark
 mkdir "$TMP/dd-tok" "$TMP/dd-bench"
-cp "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$TMP/dd-tok/"; head -c 200 "$DD/tokenizer.txt" >"$TMP/dd-tok/tokenizer.txt"
-cp "$DD/tokenizer.txt" "$DD/add_hard.jsonl" "$TMP/dd-bench/"
+cp $ADDS "$TMP/dd-tok/"; head -c 200 "$DD/tokenizer.txt" >"$TMP/dd-tok/tokenizer.txt"
+cp "$DD/tokenizer.txt" $ADDS "$TMP/dd-bench/"
 { head -n 2 "$DD/add_test.jsonl"; echo '{"prompt": "1+2", '; } >"$TMP/dd-bench/add_test.jsonl"
 expect_err 1 "$TMP/dd-tok/tokenizer.txt" "eval with a truncated tokenizer.txt" \
     "$R1" eval --data-dir "$TMP/dd-tok" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
 expect_err 1 "$TMP/dd-bench/add_test.jsonl:3" "pretrain with a malformed add_test.jsonl" \
     "$R1" pretrain --data-dir "$TMP/dd-bench" $SAFE_pretrain
+# a data dir from before the development sets: one line that names the file and the fix
+mkdir "$TMP/dd-nodev" && cp "$DD/tokenizer.txt" "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$TMP/dd-nodev/"
+expect_err 1 "add_dev.jsonl: no such file; training watches the development sets (\`./r1 make-data\` writes them)" \
+    "pretrain with no add_dev.jsonl" "$R1" pretrain --data-dir "$TMP/dd-nodev" $SAFE_pretrain
 
 # ---- the stages chain: each starts from the previous stage's checkpoint ------
 
@@ -621,7 +628,7 @@ if expect_ok "pretrain --out of ${#FITOUT} bytes" "$R1" pretrain --steps 1 --bat
 fi
 # a data dir deeper than 512 bytes is read whole, not through a cut-off name
 LONGDD=$TMP/ldd/$A200/$A200/$A200
-mkdir -p "$LONGDD" && cp "$DD/tokenizer.txt" "$DD/add_test.jsonl" "$DD/add_hard.jsonl" "$LONGDD/"
+mkdir -p "$LONGDD" && cp "$DD/tokenizer.txt" $ADDS "$LONGDD/"
 expect_ok "eval --data-dir of ${#LONGDD} bytes" "$R1" eval --data-dir "$LONGDD" --model "$TMP/base" --data "$TMP/two.jsonl" --k 1
 expect_err 2 "path too long" "ask --model of 5000 bytes" "$R1" ask --model "$TMP/$(printf '%05000d' 0)" 1+2
 

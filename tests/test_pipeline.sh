@@ -25,7 +25,7 @@ check() { if [ "$1" -eq 0 ]; then pass=$((pass + 1)); else nfail=$((nfail + 1));
 STAGES="base r1_zero cold_start reasoning_rl rsft all_scenarios student_base student_distilled student_rl"
 DD=$TMP/dd
 mkdir "$DD" && cp data/tokenizer.txt "$DD/" || exit 1
-for f in add_test add_hard general safety; do head -n 8 "data/$f.jsonl" >"$DD/$f.jsonl"; done
+for f in add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev; do head -n 8 "data/$f.jsonl" >"$DD/$f.jsonl"; done
 LIMIT=120; [ "${R1_SLOW:-0}" = 1 ] && LIMIT=1200   # the sanitizers' build is some ten times slower
 quick() { timeout -k 5 $LIMIT "$R1" pipeline --steps 1 --data-dir "$DD" --quiet "$@"; }
 

@@ -1289,28 +1289,44 @@ static void test_judge_harmless(void) {
 }
 
 // Every request of the held-out phrasings (the questions of data/general.jsonl,
-// and of data/safety.jsonl after each of its endings), and every training
-// request, after each opener the later stages use.
+// and of data/safety.jsonl after each of its endings: held[0, n_test)), and
+// of the development phrasings (general_dev.jsonl, safety_dev.jsonl after
+// each of theirs: held[n_test, n_held)), and every training request, after
+// each opener the later stages use.
 enum { MAX_REQUESTS = N_TASK * N_LANG * N_PHRASINGS * 10 * N_MORE_OPENERS };
 static char held[MAX_REQUESTS][128], train[MAX_REQUESTS][128];
-static int n_held, n_train;
+static int n_held, n_test, n_train;
+enum { N_SETS = 4 };   // general, safety, general_dev, safety_dev
 static int n_args(int task) { return task == TASK_TRANSLATE ? 10 : N_SHORT_WORDS; }
 static int find_question(char (*qs)[128], int n, const char *q) {
     for (int i = 0; i < n; i++) if (!strcmp(qs[i], q)) return i;
     return -1;
 }
+static void enumerate_heldout(const char *const phrasings[N_TASK][N_LANG][N_HELDOUT_PHRASINGS],
+                              const char *const endings[N_LANG][N_ENDINGS]) {
+    const int from = n_held;
+    for (int task = 0; task < N_TASK; task++)
+        for (int lang = 0; lang < N_LANG; lang++)
+            for (int arg = 0; arg < n_args(task); arg++)
+                for (int ph = 0; ph < N_HELDOUT_PHRASINGS; ph++) {
+                    Request r;
+                    make_request(&r, task, lang, arg, "", phrasings[task][lang][ph]);
+                    for (int e = 0; e < (task == TASK_SECRET ? N_ENDINGS : 1); e++) {
+                        char q[128];
+                        snprintf(q, sizeof q, "%s%s", r.question, task == TASK_SECRET ? endings[lang][e] : "");
+                        if (find_question(held + from, n_held - from, q) < 0) snprintf(held[n_held++], 128, "%s", q);
+                    }
+                }
+}
 static void enumerate_requests(void) {
     n_held = n_train = 0;
+    enumerate_heldout(HELDOUT_PHRASINGS, SAFETY_ENDINGS);
+    n_test = n_held;
+    enumerate_heldout(DEV_PHRASINGS, DEV_SAFETY_ENDINGS);
     for (int task = 0; task < N_TASK; task++)
         for (int lang = 0; lang < N_LANG; lang++)
             for (int arg = 0; arg < n_args(task); arg++) {
                 Request r;
-                for (int ph = 0; ph < N_HELDOUT_PHRASINGS; ph++) {
-                    make_request(&r, task, lang, arg, "", HELDOUT_PHRASINGS[task][lang][ph]);
-                    for (int e = 0; e < (task == TASK_SECRET ? N_ENDINGS : 1); e++)
-                        if (find_question(held, n_held, r.question) < 0 || e > 0)
-                            snprintf(held[n_held++], 128, "%s%s", r.question, task == TASK_SECRET ? SAFETY_ENDINGS[lang][e] : "");
-                }
                 for (int op = 0; op < N_MORE_OPENERS; op++)
                     for (int ph = 0; ph < N_PHRASINGS; ph++) {
                         make_request(&r, task, lang, arg, MORE_OPENERS[lang][op], PHRASINGS[task][lang][ph]);
@@ -1328,26 +1344,45 @@ static Dataset load_data(const char *name) {
 }
 
 // No training request (phrasing x language x argument) is a held-out one,
-// and the held-out enumeration is what the data files ask.
-static void test_training_requests_not_heldout(const Dataset sets[2]) {
+// test or development, and each split's enumeration is what its data files
+// ask (sets: general, safety, general_dev, safety_dev).
+static void test_training_requests_not_heldout(const Dataset sets[N_SETS]) {
     int clash = 0, missing = 0, in_train = 0;
     for (int t = 0; t < n_train; t++)
         if (find_question(held, n_held, train[t]) >= 0 && !clash++) fprintf(stderr, "\"%s\" is held out\n", train[t]);
     CHECK(clash == 0, "%d training requests equal a held-out one", clash);
     const int want = N_LANG * N_MORE_OPENERS * N_PHRASINGS * (1 + 10 + N_SHORT_WORDS + 1);   // per phrasing: 1, 10, 8, 1
     CHECK(n_train == want, "%d distinct training requests, want %d", n_train, want);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < N_SETS; k++)
         for (int i = 0; i < sets[k].n; i++) {
             const char *q = sets[k].ex[i].prompt;
-            if (find_question(held, n_held, q) < 0 && !missing++) fprintf(stderr, "\"%s\" is no held-out request\n", q);
+            const int dev = k >= 2, from = dev ? n_test : 0, n = dev ? n_held - n_test : n_test;
+            if (find_question(held + from, n, q) < 0 && !missing++)
+                fprintf(stderr, "\"%s\" is no %s request\n", q, dev ? "development" : "held-out test");
             in_train += find_question(train, n_train, q) >= 0;
         }
-    CHECK(missing == 0 && in_train == 0, "data files: %d prompts not held-out phrasings, %d training requests", missing, in_train);
+    CHECK(missing == 0 && in_train == 0, "data files: %d prompts not their split's phrasings, %d training requests",
+          missing, in_train);
+}
+
+// The development requests are none of the test requests (DESIGN §10: a
+// choice made on the development sets says nothing about the test sets),
+// in the enumerations and in the files.
+static void test_dev_requests_not_test(const Dataset sets[N_SETS]) {
+    int clash = 0, shared = 0;
+    for (int i = n_test; i < n_held; i++)
+        if (find_question(held, n_test, held[i]) >= 0 && !clash++) fprintf(stderr, "\"%s\" is dev and test\n", held[i]);
+    for (int k = 2; k < N_SETS; k++)
+        for (int i = 0; i < sets[k].n; i++)
+            for (int t = 0; t < 2; t++)
+                for (int j = 0; j < sets[t].n; j++) shared += !strcmp(sets[k].ex[i].prompt, sets[t].ex[j].prompt);
+    CHECK(n_test > 0 && n_held - n_test == n_test, "%d test and %d development requests, want as many", n_test, n_held - n_test);
+    CHECK(clash == 0 && shared == 0, "%d development phrasings are test ones; the files share %d prompts", clash, shared);
 }
 
 // random_request: always a training request, never a question of the files;
 // 10000 draws with the web's openers and phrasings reach every request the web can ask.
-static void test_random_requests_not_heldout(const Dataset sets[2]) {
+static void test_random_requests_not_heldout(const Dataset sets[N_SETS]) {
     Rng rng = rng_seed(47);
     static int seen[MAX_REQUESTS];
     int not_train = 0, held_hits = 0, distinct = 0;
@@ -1356,7 +1391,7 @@ static void test_random_requests_not_heldout(const Dataset sets[2]) {
         int t = find_question(train, n_train, r.question);
         if (t < 0) { if (!not_train++) fprintf(stderr, "random_request asked \"%s\"\n", r.question); }
         else if (it % 2) distinct += !seen[t]++;
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < N_SETS; k++)
             for (int i = 0; i < sets[k].n; i++) held_hits += !strcmp(sets[k].ex[i].prompt, r.question);
     }
     CHECK(not_train == 0 && held_hits == 0, "20000 random requests: %d not of the training phrasings, %d held out",
@@ -1369,7 +1404,7 @@ static void test_random_requests_not_heldout(const Dataset sets[2]) {
 // a question of the files (the endings are not the safety set's), and
 // random_request asks them: a training request, then one of USER_ENDINGS,
 // each ending drawn.
-static void test_user_requests_not_heldout(const Dataset sets[2]) {
+static void test_user_requests_not_heldout(const Dataset sets[N_SETS]) {
     int clash = 0, not_user = 0, held_hits = 0, endings_seen[N_USER_ENDINGS] = { 0 };
     for (int t = 0; t < n_train; t++)
         for (int lang = 0; lang < N_LANG; lang++)
@@ -1392,7 +1427,7 @@ static void test_user_requests_not_heldout(const Dataset sets[2]) {
             if (find_question(train, n_train, stem) >= 0) { found = 1; endings_seen[e]++; }
         }
         not_user += !found;
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < N_SETS; k++)
             for (int i = 0; i < sets[k].n; i++) held_hits += !strcmp(sets[k].ex[i].prompt, r.question);
     }
     int unseen = 0;
@@ -1403,9 +1438,9 @@ static void test_user_requests_not_heldout(const Dataset sets[2]) {
 }
 
 // Every reference answer of the files, as the answer, is helpful and harmless.
-static void test_reference_answers_judged_good(const Dataset sets[2]) {
+static void test_reference_answers_judged_good(const Dataset sets[N_SETS]) {
     int bad = 0;
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < N_SETS; k++)
         for (int i = 0; i < sets[k].n; i++) {
             char text[256];
             snprintf(text, sizeof text, "<think></think><answer>%s</answer>", sets[k].ex[i].answer);
@@ -1418,12 +1453,35 @@ static void test_reference_answers_judged_good(const Dataset sets[2]) {
 
 static void test_heldout_phrasings(void) {
     enumerate_requests();
-    Dataset sets[2] = { load_data("general.jsonl"), load_data("safety.jsonl") };
+    Dataset sets[N_SETS] = { load_data("general.jsonl"), load_data("safety.jsonl"),
+                             load_data("general_dev.jsonl"), load_data("safety_dev.jsonl") };
     test_training_requests_not_heldout(sets);
+    test_dev_requests_not_test(sets);
     test_random_requests_not_heldout(sets);
     test_user_requests_not_heldout(sets);
     test_reference_answers_judged_good(sets);
-    free(sets[0].ex); free(sets[1].ex);
+    for (int k = 0; k < N_SETS; k++) free(sets[k].ex);
+}
+
+// The development additions share no problem with the test additions, in
+// either language (a choice made on add_dev says nothing about add_test).
+static void test_dev_additions_not_test(void) {
+    Dataset sets[4] = { load_data("add_test.jsonl"), load_data("add_hard.jsonl"),
+                        load_data("add_dev.jsonl"), load_data("add_hard_dev.jsonl") };
+    ProblemSet test = { 0 };
+    int shared = 0, unparsed = 0;
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < sets[k].n; i++) {
+            Problem p;
+            if (!parse_question(sets[k].ex[i].prompt, &p)) { unparsed++; continue; }
+            if (k < 2) problem_set_add(&test, &p);
+            else shared += problem_set_has(&test, &p);
+        }
+    CHECK(sets[2].n == 128 && sets[3].n == 128 && unparsed == 0, "add_dev %d and add_hard_dev %d questions (want 128), "
+          "%d not additions", sets[2].n, sets[3].n, unparsed);
+    CHECK(shared == 0, "%d development additions are test problems", shared);
+    free(test.keys);
+    for (int k = 0; k < 4; k++) free(sets[k].ex);
 }
 
 static void test_write_response(void) {
@@ -1545,6 +1603,7 @@ int main(void) {
     test_judge_helpful();
     test_judge_harmless();
     test_heldout_phrasings();
+    test_dev_additions_not_test();
     test_write_response();
     printf("rewards: %.2f s\n", seconds_now() - t0);
     return tests_done("rewards");

@@ -92,13 +92,14 @@ expect 2 "base model" "demo --out runs/base" sh -c 'cd "$1" && shift && exec "$@
 expect 2 "base model" "demo --out ./runs/base/" sh -c 'cd "$1" && shift && exec "$@"' sh "$T/demo2" "$R1" demo --out ./runs/base/ $D
 # pretraining writes curves.svg and samples.txt like every run
 for f in curves.svg samples.txt; do [ -s "$T/p/$f" ] && ok || bad "pretrain wrote no $f"; done
-# eval scores additions by the verifier and other requests by the judge; zero refuses a held-out set without additions
+# eval scores additions by the verifier and other requests by the judge; zero refuses a development set without additions
 printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "who are you", "answer": "R1"}\n' >"$T/mixed.jsonl"
 "$R1" eval --model "$T/p" --data "$T/mixed.jsonl" --k 1 >"$T/out" 2>&1
 grep -q "^1 questions, k=1" "$T/out" && grep -q "^1 requests, k=1 .*by the judge: helpfulness 0.000 | harmlessness" "$T/out" && ok || bad "eval of a mixed set: $(cat "$T/out")"
-mkdir "$T/dd" && cp data/tokenizer.txt data/add_hard.jsonl "$T/dd/" && cp "$T/mixed.jsonl" "$T/dd/add_test.jsonl"
-sed -i '1d' "$T/dd/add_test.jsonl"
-expect 1 "no addition questions" "zero with a held-out set of no additions" "$R1" zero --model "$T/p" --data-dir "$T/dd" --out "$T/zz" --steps 1 --quiet
+mkdir "$T/dd" && cp data/tokenizer.txt data/add_test.jsonl data/add_hard.jsonl data/add_hard_dev.jsonl "$T/dd/" &&
+    cp "$T/mixed.jsonl" "$T/dd/add_dev.jsonl"
+sed -i '1d' "$T/dd/add_dev.jsonl"
+expect 1 "no addition questions" "zero with a development set of no additions" "$R1" zero --model "$T/p" --data-dir "$T/dd" --out "$T/zz" --steps 1 --quiet
 "$R1" score --model "$T/p" --data-dir data "1+2" >/dev/null 2>"$T/err" && ok || bad "score --data-dir: $(cat "$T/err")"
 
 echo "runs: $pass passed, $fail failed"

@@ -771,6 +771,21 @@ static void test_claim_rules(void) {
     free(pe);
 }
 
+// Every generator skips the development additions as it skips the test
+// ones: world_load puts both splits in w->heldout, which random_problem avoids.
+static void test_dev_problems_held_out(const World *w) {
+    const Dataset *sets[4] = { &w->add_test, &w->add_hard, &w->add_dev, &w->add_hard_dev };
+    int n = 0, held = 0;
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < sets[k]->n; i++) {
+            Problem p;
+            n++;
+            held += parse_question(sets[k]->ex[i].prompt, &p) && problem_set_has(&w->heldout, &p);
+        }
+    CHECK(w->add_dev.n > 0 && w->add_hard_dev.n > 0 && held == n, "%d of the %d test and development additions held out",
+          held, n);
+}
+
 int main(void) {
     World w;
     world_load(&w, "data");
@@ -788,6 +803,7 @@ int main(void) {
     test_verdict_rule();
     test_paired_bootstrap();
     test_claim_rules();
+    test_dev_problems_held_out(&w);
     test_flop_counter(&w);
     Config c = { tok_vocab_size(&w.tok), 80, 16, 1, 2 };
     SftOpts po = { .steps = 6, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };

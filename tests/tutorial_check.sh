@@ -46,7 +46,7 @@ trap 'exit 1' HUP INT TERM
 cp "$R1" "$TMP/r1"
 mkdir "$TMP/data"
 cp "$ROOT/data/tokenizer.txt" "$TMP/data/"
-for f in add_test add_hard general safety; do head -n 16 "$ROOT/data/$f.jsonl" >"$TMP/data/$f.jsonl"; done
+for f in add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev; do head -n 16 "$ROOT/data/$f.jsonl" >"$TMP/data/$f.jsonl"; done
 
 # The commands: "LINE<TAB>COMMAND", one per line, in file order.
 extract() {
