@@ -2137,8 +2137,8 @@ static int seqs_batch(const Seqs *s, int i0, int i1, int completion_only, int *i
 //
 // Mini-batches (--minibatches N, TRL: steps_per_generation): the paper's RL
 // splits each rollout batch into parts, each one optimizer step. The kept
-// rows are cut into N consecutive parts (whole groups, but where DAPO
-// dropped some), pi_old's log-probabilities of every row are taken before
+// rows are cut into N consecutive parts (whole groups when G divides the
+// part's size), pi_old's log-probabilities of every row are taken before
 // the first update, and each of the mu inner updates takes N steps. Each
 // step normalises over its own part (1/|o_i| averaged over the part's
 // outputs; dapo: over its tokens), as a batch of its own would be. From the

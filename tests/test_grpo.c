@@ -498,16 +498,18 @@ static void test_rewarded_answer_rises(const World *w) {
 
 // grpo_step with --minibatches: one update (mu = 1) in 1 step never clips
 // (rho = 1); in 4 steps, the later ones see the policy the earlier moved,
-// and clip. The rollouts are the same (the same Rng), so is the reward.
+// and clip; in 4 steps at learning rate 0 the policy stays pi_old, and
+// nothing clips (pi_old's log-probabilities of every part are the policy's
+// before the first step). The rollouts are the same (the same Rng).
 static void test_minibatch_steps(const World *w) {
-    float clip[2];
-    for (int v = 0; v < 2; v++) {
+    float clip[3];
+    for (int v = 0; v < 3; v++) {
         Rng rng = rng_seed(3);
         Model m, ref;
         peaked_model(&m, w, &rng);
         copy_model(&ref, &m);
         GrpoOpts o = ZERO_DEFAULTS;
-        o.steps = 1; o.prompts = 4; o.group = 8; o.lr = 3e-2f; o.micro = 4; o.minibatches = v ? 4 : 1;
+        o.steps = 1; o.prompts = 4; o.group = 8; o.lr = v == 2 ? 0.0f : 3e-2f; o.micro = 4; o.minibatches = v ? 4 : 1;
         KVCache kv;
         kv_alloc(&kv, &m.config, o.prompts * o.group);
         RlTask task = { .prompts = { fixed_question, NULL }, .n_reward = 1, .reward = { { "answer_7", is_7, 1.0f, 0 } } };
@@ -517,8 +519,9 @@ static void test_minibatch_steps(const World *w) {
         CHECK(m.step == o.minibatches, "--minibatches %d took %ld optimizer steps", o.minibatches, m.step);
         kv_free(&kv); model_free(&m); model_free(&ref);
     }
-    CHECK(clip[0] == 0.0f && clip[1] > 0.0f, "clip_frac %g in 1 step, %g in 4 mini-batches: want 0 and > 0", clip[0], clip[1]);
-    printf("mini-batches: clip_frac %.3f in one step, %.3f in 4 mini-batch steps\n", clip[0], clip[1]);
+    CHECK(clip[0] == 0.0f && clip[1] > 0.0f && clip[2] == 0.0f,
+          "clip_frac %g in 1 step, %g in 4 mini-batches, %g in 4 at lr 0: want 0, > 0, 0", clip[0], clip[1], clip[2]);
+    printf("mini-batches: clip_frac %.3f in one step, %.3f in 4 mini-batch steps, %.3f in 4 at lr 0\n", clip[0], clip[1], clip[2]);
 }
 
 int main(void) {
