@@ -2175,8 +2175,9 @@ static int seqs_batch(const Seqs *s, int i0, int i1, int completion_only, int *i
 // binds even with mu = 1. N = 1 is the whole batch in one step.
 //
 // Two facts a reader might otherwise get wrong:
-// - With mu = 1 (the default, as in the paper) the policy that is updated is
-//   the policy that sampled, so rho = 1 in value and the clip never binds:
+// - With mu = 1 and one mini-batch (the toy's default; the paper takes 16
+//   mini-batch steps per rollout batch) the policy that is updated is the
+//   policy that sampled, so rho = 1 in value and the clip never binds:
 //   the update is REINFORCE with a group baseline plus the KL term. The
 //   ratio still matters in the gradient (d rho / d theta = rho d log pi).
 //   With mu > 1 the later inner updates see rho != 1 and the clip works, and
@@ -2929,7 +2930,9 @@ static const SftOpts PRETRAIN_DEFAULTS = {
 #define EVAL_EVERY_ZERO 1
 #define EVAL_EVERY_LONG 5
 
-// Stage 1, R1-Zero (./r1 zero): GRPO as the paper runs it, sized for the toy.
+// Stage 1, R1-Zero (./r1 zero): the paper's GRPO objective, sized for the
+// toy. One optimizer step per batch, where the paper takes 16 (README: where
+// the toy differs): the demo then shows each step's change on its own.
 static const GrpoOpts ZERO_DEFAULTS = {
     .steps = 100,         // GRPO steps: half the questions are hard, where the base is never right
     .prompts = 16,        // questions per step
