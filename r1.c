@@ -2931,8 +2931,8 @@ static const SftOpts PRETRAIN_DEFAULTS = {
 #define EVAL_EVERY_LONG 5
 
 // Stage 1, R1-Zero (./r1 zero): the paper's GRPO objective, sized for the
-// toy. One optimizer step per batch, where the paper takes 16 (README: where
-// the toy differs): the demo then shows each step's change on its own.
+// toy. One optimizer step per batch, where the paper takes 16 mini-batch
+// steps per rollout batch (--minibatches; README: where the toy differs).
 static const GrpoOpts ZERO_DEFAULTS = {
     .steps = 100,         // GRPO steps: half the questions are hard, where the base is never right
     .prompts = 16,        // questions per step
