@@ -5887,7 +5887,7 @@ static int cmd_demo(const Args *a, World *w) {
     }
     print_precondition(&m, w, a->seed);
     RunOpts ro = rl_run_opts(a, out, 10, EVAL_EVERY_ZERO, grpo_identity(&o, a->seed, w, id, sizeof id), w);
-    printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
+    printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions (core and hard alike) x %d samples per step\n",
            o.prompts, o.group);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;
