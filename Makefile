@@ -113,11 +113,11 @@ demo: r1
 pipeline: r1
 	./r1 pipeline
 
-# The claims over several training seeds (SEEDS, default 1 2 3): a whole
+# The claims over several training seeds (SEEDS, default 1337 2 3): a whole
 # pipeline per seed in runs/seed-N (about 10 minutes each), then one line per
 # claim with its verdict and effect ± margin at each seed. A claim whose
 # verdict changes with the seed rests on the seed, not only on the method.
-SEEDS ?= 1 2 3
+SEEDS ?= 1337 2 3
 seeds: r1
 	@for s in $(SEEDS); do ./r1 pipeline --seed $$s --out runs/seed-$$s --quiet || exit 1; done
 	@printf '%-32s' claim; for s in $(SEEDS); do printf ' | %-30s' "seed $$s"; done; echo

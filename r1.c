@@ -2164,12 +2164,24 @@ static int seqs_batch(const Seqs *s, int i0, int i1, int completion_only, int *i
 // advantages -> reference log-probs -> mu x (grpo_gradient: policy forward,
 // per-token coefficients, backward; then gradient clip -> AdamW).
 //
+// Mini-batches (--minibatches N, TRL: steps_per_generation): the paper's RL
+// splits each rollout batch into parts, each one optimizer step. The kept
+// rows are cut into N consecutive parts (whole groups when G divides the
+// part's size), pi_old's log-probabilities of every row are taken before
+// the first update, and each of the mu inner updates takes N steps. Each
+// step normalises over its own part (1/|o_i| averaged over the part's
+// outputs; dapo: over its tokens), as a batch of its own would be. From the
+// second step on, the policy is no longer pi_old: rho != 1 and the clip
+// binds even with mu = 1. N = 1 is the whole batch in one step.
+//
 // Two facts a reader might otherwise get wrong:
-// - With mu = 1 (the default, as in the paper) the policy that is updated is
-//   the policy that sampled, so rho = 1 in value and the clip never binds:
+// - With mu = 1 and one mini-batch (the toy's default; the paper takes 16
+//   mini-batch steps per rollout batch) the policy that is updated is the
+//   policy that sampled, so rho = 1 in value and the clip never binds:
 //   the update is REINFORCE with a group baseline plus the KL term. The
 //   ratio still matters in the gradient (d rho / d theta = rho d log pi).
-//   With mu > 1 the later inner updates see rho != 1 and the clip works.
+//   With mu > 1 the later inner updates see rho != 1 and the clip works, and
+//   so do the later mini-batches of one update.
 // - The k3 estimator KL = e^r - r - 1 with r = log(pi_ref/pi_theta) has the
 //   gradient (1 - pi_ref/pi_theta) d log pi_theta, as DeepSeekMath and TRL
 //   use it; it is not the gradient of the true KL, but it is zero where the
@@ -2183,6 +2195,7 @@ typedef struct {
     int prompts;          // questions per step
     int group;            // G, outputs per question
     int mu;               // inner updates per batch (GRPO's mu)
+    int minibatches;      // optimizer steps per inner update, each on a part of the batch (1: the whole batch)
     int loss;             // LOSS_GRPO / LOSS_DR_GRPO / LOSS_DAPO
     float lr;             // peak learning rate (cosine decay to 10%)
     float beta;           // KL coefficient
@@ -2392,11 +2405,30 @@ static void grpo_batch_stats(const Seqs *s, const float *reward, GrpoStats *st) 
     st->truncated /= s->n;
 }
 
+// Rows [lo, hi) of k as a Seqs of their own (a view: nothing is copied).
+static Seqs seqs_rows(const Seqs *k, int lo, int hi) {
+    Seqs v = *k;
+    v.n = hi - lo;
+    v.tok += (size_t)lo * k->T; v.len += lo; v.plen += lo; v.truncated += lo; v.text += lo; v.text_len += lo;
+    return v;
+}
+
+// The completion tokens of the rows of k.
+static long completion_tokens(const Seqs *k) {
+    long tokens = 0;
+    for (int r = 0; r < k->n; r++) tokens += k->len[r] - k->plen[r];
+    return tokens;
+}
+
+// Where mini-batch j of nb starts among n rows (j = nb: n).
+static int minibatch_start(int j, int nb, int n) { return (int)((long)j * n / nb); }
+
 // DAPO's dynamic sampling: the groups without signal (flat) leave the batch
 // (we do not resample replacements, as DAPO does). *k becomes the rows that
-// stay, packed to the front of s with their advantages and sorted by length
-// for the micro-batches. Returns their completion tokens.
-static long grpo_keep_rows(Seqs *s, Seqs *k, float *adv, const int *flat, int G, int loss) {
+// stay, packed to the front of s with their advantages, then cut into *nb
+// mini-batches (fewer if fewer rows stay), each sorted by length for its
+// micro-batches. Returns their completion tokens.
+static long grpo_keep_rows(Seqs *s, Seqs *k, float *adv, const int *flat, int G, int loss, int *nb) {
     int n = 0;
     for (int i = 0; i < s->n; i++) {
         if (loss == LOSS_DAPO && flat[i / G]) continue;
@@ -2406,12 +2438,14 @@ static long grpo_keep_rows(Seqs *s, Seqs *k, float *adv, const int *flat, int G,
         }
         n++;
     }
-    *k = *s;                                   // a view of s's first n rows
-    k->n = n;
-    seqs_sort_by_length(k, adv);
-    long tokens = 0;
-    for (int r = 0; r < n; r++) tokens += k->len[r] - k->plen[r];
-    return tokens;
+    *k = seqs_rows(s, 0, n);
+    if (*nb > n) *nb = n > 0 ? n : 1;
+    for (int j = 0; j < *nb; j++) {
+        const int lo = minibatch_start(j, *nb, n);
+        Seqs part = seqs_rows(k, lo, minibatch_start(j + 1, *nb, n));
+        seqs_sort_by_length(&part, adv + lo);
+    }
+    return completion_tokens(k);
 }
 
 // The log-probabilities under model m of the completion tokens of every row
@@ -2482,19 +2516,31 @@ static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, co
     for (int i = 0; i < Q; i++) n_flat += flat[i];
     st->zero_var = (float)n_flat / Q;
     Seqs k;
-    const long batch_tokens = grpo_keep_rows(&s, &k, adv, flat, G, o->loss);
-    // 5. the reference's log-probabilities, once per batch; then mu updates,
-    // each a gradient (the first one's forward gives pi_old), a clip, AdamW
+    int NB = o->minibatches > 1 ? o->minibatches : 1;
+    grpo_keep_rows(&s, &k, adv, flat, G, o->loss, &NB);
+    // 5. the reference's and pi_old's log-probabilities, once per batch:
+    // pi_old's of the first mini-batch come with its first gradient, the
+    // others' before any update; then mu updates, each NB optimizer steps of
+    // a gradient, a clip and AdamW
     float *logp_old = xmalloc(sizeof(float) * (size_t)N * T, "old log-probs");
     float *logp_ref = o->beta > 0.0f ? xmalloc(sizeof(float) * (size_t)N * T, "reference log-probs") : NULL;
-    if (logp_ref) grpo_logp(ref, o, &k, logp_ref);
+    for (int j = 0; j < NB && k.n > 0; j++) {
+        const int lo = minibatch_start(j, NB, k.n);
+        const Seqs part = seqs_rows(&k, lo, minibatch_start(j + 1, NB, k.n));
+        if (logp_ref) grpo_logp(ref, o, &part, logp_ref + (size_t)lo * T);
+        if (j > 0) grpo_logp(policy, o, &part, logp_old + (size_t)lo * T);
+    }
     GrpoTally tally = { 0 };
     st->lr = lr_schedule(o->lr, step, 0, o->steps, 0.1f);
-    for (int it = 0; it < o->mu && k.n > 0; it++) {
-        grpo_gradient(policy, o, &k, adv, batch_tokens, logp_old, logp_ref, it == 0, &tally);
-        st->grad_norm = clip_grad_norm(policy, o->max_grad_norm);
-        adamw_update(policy, st->lr, 0.9f, 0.99f, 1e-8f, 0.0f);
-    }
+    for (int it = 0; it < o->mu && k.n > 0; it++)
+        for (int j = 0; j < NB; j++) {
+            const int lo = minibatch_start(j, NB, k.n);
+            const Seqs part = seqs_rows(&k, lo, minibatch_start(j + 1, NB, k.n));
+            grpo_gradient(policy, o, &part, adv + lo, completion_tokens(&part), logp_old + (size_t)lo * T,
+                          logp_ref ? logp_ref + (size_t)lo * T : NULL, it == 0 && j == 0, &tally);
+            st->grad_norm = clip_grad_norm(policy, o->max_grad_norm);
+            adamw_update(policy, st->lr, 0.9f, 0.99f, 1e-8f, 0.0f);
+        }
     st->kl = tally.tokens ? (float)(tally.kl / tally.tokens) : 0.0f;
     st->clip_frac = tally.tokens ? (float)tally.clipped / tally.tokens : 0.0f;
     free(logp_old); free(logp_ref);
@@ -2884,12 +2930,15 @@ static const SftOpts PRETRAIN_DEFAULTS = {
 #define EVAL_EVERY_ZERO 1
 #define EVAL_EVERY_LONG 5
 
-// Stage 1, R1-Zero (./r1 zero): GRPO as the paper runs it, sized for the toy.
+// Stage 1, R1-Zero (./r1 zero): the paper's GRPO objective, sized for the
+// toy. One optimizer step per batch, where the paper takes 16 mini-batch
+// steps per rollout batch (--minibatches; README: where the toy differs).
 static const GrpoOpts ZERO_DEFAULTS = {
     .steps = 100,         // GRPO steps: half the questions are hard, where the base is never right
     .prompts = 16,        // questions per step
     .group = 8,           // G, outputs per question
     .mu = 1,              // one update per batch: the policy is the old policy (rho = 1)
+    .minibatches = 1,     // ...in one optimizer step over the whole batch
     .loss = LOSS_GRPO,    // the paper's normaliser, 1/|o_i|
     .lr = 3e-4f,          // peak learning rate (cosine decay to 10%)
     .beta = 0.04f,        // KL coefficient
@@ -2934,7 +2983,7 @@ static const SftOpts COLDSTART_DEFAULTS = {
 // reward, longer and gentler: at R1-Zero's learning rate the cold start's
 // hard-tier skill is the first thing lost.
 static const GrpoOpts REASON_DEFAULTS = {
-    .steps = 200, .prompts = 16, .group = 8, .mu = 1, .loss = LOSS_GRPO, .lr = 1e-4f, .beta = 0.04f,
+    .steps = 200, .prompts = 16, .group = 8, .mu = 1, .minibatches = 1, .loss = LOSS_GRPO, .lr = 1e-4f, .beta = 0.04f,
     .clip_low = 0.2f, .clip_high = 0.2f, .max_grad_norm = 1.0f, .temperature = 1.0f, .ref_reset = 0, .micro = 16,
     .format_reward = 1.0f, .process_reward = 0.0f,
     .lang_reward = 1.0f,  // summed with the accuracy reward, as the paper does
@@ -2992,7 +3041,7 @@ static const AlignOpts ALIGN_SET = {
     .rm_weight = 1.0f,
 };
 static const GrpoOpts ALIGN_DEFAULTS = {
-    .steps = 100, .prompts = 16, .group = 8, .mu = 1, .loss = LOSS_GRPO, .lr = 2e-4f, .beta = 0.04f,
+    .steps = 100, .prompts = 16, .group = 8, .mu = 1, .minibatches = 1, .loss = LOSS_GRPO, .lr = 2e-4f, .beta = 0.04f,
     .clip_low = 0.2f, .clip_high = 0.2f, .max_grad_norm = 1.0f, .temperature = 1.0f, .ref_reset = 0, .micro = 16,
     .format_reward = 1.0f, .lang_reward = 1.0f, .process_reward = 0.0f,
 };
@@ -5493,6 +5542,7 @@ static const char *grpo_identity(const GrpoOpts *o, long seed, const World *w, c
     size_t n = strlen(out);                 // the exercises' weights, when they differ from the recipe's
     if (o->format_reward != 1.0f) appendf(out, cap, &n, " --format-reward=%.9g", o->format_reward);
     if (o->process_reward != 0.0f) appendf(out, cap, &n, " --process-reward=%.9g", o->process_reward);
+    if (o->minibatches > 1) appendf(out, cap, &n, " --minibatches=%d", o->minibatches);
     return out;
 }
 
@@ -5507,7 +5557,7 @@ typedef struct {
     const char *loss;      // grpo | dr_grpo | dapo
     const char *base;      // the base model a supervised stage starts from
     long seed;
-    int steps, threads, quiet, json, k, batch, prompts, group, mu, ref_reset, resume, save_every, eval_every, force, questions, rm_from;
+    int steps, threads, quiet, json, k, batch, prompts, group, mu, minibatches, ref_reset, resume, save_every, eval_every, force, questions, rm_from;
     int d_model, n_layer, n_head;   // the shape of a model pretrain makes (default the demo's)
     float lr, beta, clip, clip_high, temperature, top_p, lang_reward, format_reward, process_reward;
     const char *filter;    // strict | correct | none: what rsft and distill keep
@@ -5544,6 +5594,7 @@ static const Flag FLAGS[] = {
     { "--prompts", 'i', ARG(prompts), 1, 4096, "demo zero reason align", "questions per GRPO step" },
     { "--group", 'i', ARG(group), 2, 256, "demo zero reason align", "G: outputs sampled per question (TRL: num_generations)" },
     { "--mu", 'i', ARG(mu), 1, 64, "demo zero reason align", "GRPO updates per batch (TRL: num_iterations)" },
+    { "--minibatches", 'i', ARG(minibatches), 1, 4096, "demo zero reason align", "optimizer steps per update, each on a part of the batch; from the second on the clip can bind (default 1; TRL: steps_per_generation)" },
     { "--loss", 's', ARG(loss), 0, 0, "demo zero reason align", "grpo | dr_grpo | dapo (TRL: loss_type)" },
     { "--beta", 'f', ARG(beta), 0, 100, "demo zero reason align", "KL coefficient (TRL: beta)" },
     { "--clip", 'f', ARG(clip), 0, 10, "demo zero reason align", "clip range epsilon (TRL: epsilon)" },
@@ -5696,6 +5747,7 @@ static GrpoOpts grpo_from_args(const Args *a, GrpoOpts o) {
     if (given(a, ARG(prompts))) o.prompts = a->prompts;
     if (given(a, ARG(group))) o.group = a->group;
     if (given(a, ARG(mu))) o.mu = a->mu;
+    if (given(a, ARG(minibatches))) o.minibatches = a->minibatches;
     if (a->loss) {
         int k = -1;
         for (int i = 0; i < 3; i++) if (!strcmp(a->loss, LOSS_NAMES[i])) k = i;
@@ -5835,7 +5887,7 @@ static int cmd_demo(const Args *a, World *w) {
     }
     print_precondition(&m, w, a->seed);
     RunOpts ro = rl_run_opts(a, out, 10, EVAL_EVERY_ZERO, grpo_identity(&o, a->seed, w, id, sizeof id), w);
-    printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions x %d samples per step\n",
+    printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions (core and hard alike) x %d samples per step\n",
            o.prompts, o.group);
     Rng rng = rng_seed((uint64_t)a->seed + 1);
     EvalStats before, after;

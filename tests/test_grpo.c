@@ -9,13 +9,15 @@
 //      a frozen reference that is not either, beta > 0), the gradient that
 //      grpo_gradient leaves in the parameters equals minus the central
 //      difference of J computed here, in double, from the model's
-//      log-probabilities; for --loss grpo, dr_grpo and dapo, and for rho = 1
-//      exactly (the mu = 1 path, where the forward itself is pi_old)
+//      log-probabilities; for --loss grpo, dr_grpo and dapo, for rho = 1
+//      exactly (the mu = 1 path, where the forward itself is pi_old), and
+//      for the second of two mini-batches, after the first one's step
 //   2. group_advantages against advantages worked out by hand
 //   3. each loss's normaliser: the coefficient a token of a 3-token and of a
 //      7-token output receives
 //   4. behaviour: a few real grpo_step calls with a reward that prefers one
-//      answer make it more likely, and with the reward flipped, less likely
+//      answer make it more likely, and with the reward flipped, less likely;
+//      --minibatches 4 takes 4 optimizer steps, and the later ones clip
 #define R1_TESTING
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -66,8 +68,9 @@ static void fixed_rollouts(Seqs *k, int V, Rng *rng) {
     }
 }
 
-// Everything J depends on besides theta, laid out as one micro-batch of all
-// rows (o.micro = FD_N): entry (i, t) at i * Tb + t, for targets[...] >= 0.
+// Everything J depends on besides theta, for the rows of k (one optimizer
+// step's batch), laid out as one micro-batch of all its rows (o->micro >=
+// k->n): entry (i, t) at i * Tb + t, where targets[...] >= 0.
 typedef struct {
     Model *policy;
     const GrpoOpts *o;
@@ -93,20 +96,22 @@ static void advantages_by_hand(int loss, double *adv) {
     }
 }
 
-// J(theta) = sum_i norm_i sum_t ( min(rho A_i, clip(rho, 1-el, 1+eh) A_i) - beta KL_k3 ),
-// with norm_i = 1/(G_total |o_i|) (grpo), 1/(G_total n_ctx) (dr_grpo),
-// 1/(all completion tokens) (dapo). In double, from the policy's float
-// log-probabilities at theta.
+// J(theta) = sum_i norm_i sum_t ( min(rho A_i, clip(rho, 1-el, 1+eh) A_i) - beta KL_k3 )
+// over the n rows of k, with norm_i = 1/(n |o_i|) (grpo), 1/(n n_ctx)
+// (dr_grpo), 1/(all completion tokens of k) (dapo). In double, from the
+// policy's float log-probabilities at theta.
 static double surrogate(void *p) {
     Surrogate *s = p;
     const GrpoOpts *o = s->o;
-    grpo_logp(s->policy, o, s->k, s->logp);
+    const Seqs *k = s->k;
+    grpo_logp(s->policy, o, k, s->logp);
     long tokens = 0;
-    for (int i = 0; i < FD_N; i++) tokens += FD_OLEN[i];
+    for (int i = 0; i < k->n; i++) tokens += k->len[i] - k->plen[i];
     double J = 0;
-    for (int i = 0; i < FD_N; i++) {
-        const double norm = o->loss == LOSS_GRPO ? 1.0 / ((double)FD_N * FD_OLEN[i])
-                          : o->loss == LOSS_DR_GRPO ? 1.0 / ((double)FD_N * FD_CTX) : 1.0 / (double)tokens;
+    for (int i = 0; i < k->n; i++) {
+        const int out_len = k->len[i] - k->plen[i];
+        const double norm = o->loss == LOSS_GRPO ? 1.0 / ((double)k->n * out_len)
+                          : o->loss == LOSS_DR_GRPO ? 1.0 / ((double)k->n * k->T) : 1.0 / (double)tokens;
         const double A = s->adv[i];
         for (int t = 0; t < s->Tb; t++) {
             const int bt = i * s->Tb + t;
@@ -136,77 +141,40 @@ static double central_diff(Surrogate *s, float *x, float eps) {
 // |num| + |ana| with a floor of 5% of the largest gradient entry of the case
 // (an absolute error of 5e-4 * max|g| for small entries), and the derivative
 // along a random direction over a whole tensor, O(max|g|), with the same
-// floor. Correct code lands below 6e-3; a wrong sign, normaliser, advantage
-// or KL sign moves entries by 10% to 200%.
+// floor. Correct code lands below 3e-3 where rho is within e^+-0.55 of 1,
+// below 8e-3 on the second mini-batch (rho up to e^2.8 scales the noise; -O1
+// too); a wrong sign, normaliser, advantage, clip or KL sign moves entries
+// by 4% to 200% (errors of 0.04 to 1).
 #define SUR_FLOOR 0.05
-#define SUR_TOL 1e-2
+#define SUR_TOL 2e-2
 
-// One case: policy, reference and old log-probabilities fixed; rho1: the
-// policy is pi_old (grpo_gradient fills logp_old from its own forward, as on
-// the first inner update of grpo_step). Returns the largest relative error.
-static double check_surrogate(int loss, int rho1, Rng *rng) {
-    Config c = { 270, FD_CTX, 16, 2, 2 };
-    Model policy, ref;
-    model_alloc(&policy, &c);
-    init_random(&policy, rng);
-    copy_model(&ref, &policy);                              // the reference: the policy, moved
-    for (size_t i = 0; i < ref.num_params; i++) ref.params_memory[i] += 0.15f * rng_normal(rng);
-    Seqs k;
-    fixed_rollouts(&k, c.vocab_size, rng);
-    GrpoOpts o = ZERO_DEFAULTS;
-    o.loss = loss; o.beta = 0.3f; o.temperature = 0.9f; o.micro = FD_N;
-    o.clip_low = 0.2f; o.clip_high = loss == LOSS_DAPO ? DAPO_CLIP_HIGH : 0.2f;
-    // the advantages grpo_step would use, from the rewards, and the same by hand
-    float reward[FD_N], adv[FD_N];
-    int flat[FD_Q];
-    memcpy(reward, FD_REWARD, sizeof reward);
-    group_advantages(reward, FD_Q, FD_G, loss, adv, flat);
-    double adv_hand[FD_N];
-    advantages_by_hand(loss, adv_hand);
-    long batch_tokens = 0;
-    for (int i = 0; i < FD_N; i++) batch_tokens += k.len[i] - k.plen[i];
-    // pi_ref and pi_old: the reference's log-probabilities, and the policy's
-    // moved by log rho in -0.5..0.55, none within 0.06 of a clip edge (0.8,
-    // 1.2, 1.28), so that both branches of the min occur and a difference
-    // step never crosses an edge
-    const size_t NT = (size_t)FD_N * FD_CTX;
-    float *logp_ref = xcalloc(NT, sizeof(float), "test"), *logp_old = xcalloc(NT, sizeof(float), "test");
-    float *logp = xcalloc(NT, sizeof(float), "test");
-    int inputs[FD_N * FD_CTX], targets[FD_N * FD_CTX];
-    const int Tb = seqs_batch(&k, 0, FD_N, 1, inputs, targets);
-    grpo_logp(&ref, &o, &k, logp_ref);
-    grpo_logp(&policy, &o, &k, logp_old);
-    const float log_rho[6] = { -0.5f, 0.3f, -0.12f, 0.55f, 0.1f, -0.3f };
-    int n_tok = 0;
-    if (!rho1)
-        for (int bt = 0; bt < FD_N * Tb; bt++) if (targets[bt] >= 0) logp_old[bt] -= log_rho[n_tok++ % 6];
-    // the gradient r1.c puts into the parameters: -dJ/dtheta
-    GrpoTally tally = { 0 };
-    grpo_gradient(&policy, &o, &k, adv, batch_tokens, logp_old, logp_ref, rho1, &tally);
-    CHECK(tally.tokens == batch_tokens, "%s: %ld tokens got a coefficient, want %ld", LOSS_NAMES[loss], tally.tokens, batch_tokens);
-    CHECK(rho1 ? tally.clipped == 0 : tally.clipped > 0 && tally.clipped < tally.tokens,
-          "%s%s: %ld of %ld tokens clipped", LOSS_NAMES[loss], rho1 ? " rho = 1" : "", tally.clipped, tally.tokens);
-    Surrogate s = { &policy, &o, &k, Tb, targets, adv_hand, logp_old, logp_ref, logp };
-    double J = surrogate(&s);
+// The gradient in s->policy->grads (-dJ/dtheta) against central differences
+// of J, on the entry with the largest gradient and four at random of every
+// tensor, and along a random direction over each whole tensor. Prints the
+// largest relative error as "label: ..." and fails if it is above SUR_TOL.
+static double compare_with_fd(Surrogate *s, Rng *rng, const char *label, const GrpoTally *tally) {
+    Model *m = s->policy;
     size_t sz[N_PARAM_TENSORS];
-    param_sizes(&c, sz);
+    param_sizes(&m->config, sz);
     double gmax = 0;
-    for (size_t i = 0; i < policy.num_params; i++) gmax = fmax(gmax, fabs(policy.grads_memory[i]));
-    const double floor = SUR_FLOOR * gmax;
+    for (size_t i = 0; i < m->num_params; i++) gmax = fmax(gmax, fabs(m->grads_memory[i]));
+    const double floor = SUR_FLOOR * gmax, J = surrogate(s);
     double worst = 0, worst_num = 0, worst_ana = 0;
-    const char *worst_at = "";
-    size_t off = 0, worst_i = 0;
+    char where[64] = "";
+    size_t off = 0;
     for (int tn = 0; tn < N_PARAM_TENSORS; tn++) {
-        float *x = policy.params_memory + off;
-        const float *g = policy.grads_memory + off;
-        // the entry with the largest gradient and four at random
+        float *x = m->params_memory + off;
+        const float *g = m->grads_memory + off;
         size_t big = 0;
         for (size_t i = 1; i < sz[tn]; i++) if (fabsf(g[i]) > fabsf(g[big])) big = i;
         for (int e = 0; e < 5; e++) {
             size_t i = e == 0 ? big : (size_t)rng_int(rng, (int)sz[tn]);
-            double num = central_diff(&s, x + i, 1e-2f), ana = -(double)g[i];
+            double num = central_diff(s, x + i, 1e-2f), ana = -(double)g[i];
             double err = fabs(num - ana) / fmax(fabs(num) + fabs(ana), floor);
-            if (err > worst) { worst = err; worst_num = num; worst_ana = ana; worst_at = PARAM_NAMES[tn]; worst_i = i; }
+            if (err > worst) {
+                worst = err; worst_num = num; worst_ana = ana;
+                snprintf(where, sizeof where, "%s[%zu]", PARAM_NAMES[tn], i);
+            }
         }
         // the derivative along a random direction d over the whole tensor:
         // (J(x + eps d) - J(x - eps d)) / 2eps against -grads . d
@@ -215,47 +183,158 @@ static double check_surrogate(int loss, int rho1, Rng *rng) {
         double ana = 0;
         for (size_t i = 0; i < sz[tn]; i++) { d[i] = rng_normal(rng); ana -= (double)g[i] * d[i]; }
         for (size_t i = 0; i < sz[tn]; i++) x[i] = x0[i] + 1e-3f * d[i];
-        double Jp = surrogate(&s);
+        double Jp = surrogate(s);
         for (size_t i = 0; i < sz[tn]; i++) x[i] = x0[i] - 1e-3f * d[i];
-        double Jm = surrogate(&s);
+        double Jm = surrogate(s);
         memcpy(x, x0, sizeof(float) * sz[tn]);
         double num = (Jp - Jm) / 2e-3, err = fabs(num - ana) / fmax(fabs(num) + fabs(ana), floor);
-        if (err > worst) { worst = err; worst_num = num; worst_ana = ana; worst_at = PARAM_NAMES[tn]; worst_i = SIZE_MAX; }
+        if (err > worst) {
+            worst = err; worst_num = num; worst_ana = ana;
+            snprintf(where, sizeof where, "%s, a random direction", PARAM_NAMES[tn]);
+        }
         free(d); free(x0);
         off += sz[tn];
     }
-    char where[64];
-    if (worst_i == SIZE_MAX) snprintf(where, sizeof where, "%s, a random direction", worst_at);
-    else snprintf(where, sizeof where, "%s[%zu]", worst_at, worst_i);
-    printf("grpo surrogate %-7s %s: J = %+.5f, %ld tokens (%ld clipped), largest relative error %.2e (%s), max|g| %.3g\n",
-           LOSS_NAMES[loss], rho1 ? "rho = 1 " : "rho != 1", J, tally.tokens, tally.clipped, worst, where, gmax);
-    CHECK(worst < SUR_TOL, "%s%s: dJ along %s: central difference %.7g, -grads %.7g (rel err %.3e)",
-          LOSS_NAMES[loss], rho1 ? " rho = 1" : "", where, worst_num, worst_ana, worst);
+    printf("grpo surrogate %s: J = %+.5f, %ld tokens (%ld clipped), largest relative error %.2e (%s), max|g| %.3g\n",
+           label, J, tally->tokens, tally->clipped, worst, where, gmax);
+    CHECK(worst < SUR_TOL, "%s: dJ along %s: central difference %.7g, -grads %.7g (rel err %.3e)",
+          label, where, worst_num, worst_ana, worst);
+    return gmax;
+}
+
+// The fixed setting of every case: a random policy, a reference that is the
+// policy moved, the rollouts, the options (beta 0.3, temperature 0.9, one
+// micro-batch), the advantages from group_advantages and by hand.
+typedef struct {
+    Model policy, ref;
+    Seqs k;
+    GrpoOpts o;
+    float adv[FD_N];
+    double adv_hand[FD_N];
+    float *logp_old, *logp_ref, *logp;   // (FD_N, FD_CTX) each
+} Setting;
+
+static void setting_init(Setting *st, int loss, Rng *rng) {
+    Config c = { 270, FD_CTX, 16, 2, 2 };
+    model_alloc(&st->policy, &c);
+    init_random(&st->policy, rng);
+    copy_model(&st->ref, &st->policy);
+    for (size_t i = 0; i < st->ref.num_params; i++) st->ref.params_memory[i] += 0.15f * rng_normal(rng);
+    fixed_rollouts(&st->k, c.vocab_size, rng);
+    st->o = ZERO_DEFAULTS;
+    st->o.loss = loss; st->o.beta = 0.3f; st->o.temperature = 0.9f; st->o.micro = FD_N;
+    st->o.clip_low = 0.2f; st->o.clip_high = loss == LOSS_DAPO ? DAPO_CLIP_HIGH : 0.2f;
+    float reward[FD_N];
+    int flat[FD_Q];
+    memcpy(reward, FD_REWARD, sizeof reward);
+    group_advantages(reward, FD_Q, FD_G, loss, st->adv, flat);
+    advantages_by_hand(loss, st->adv_hand);
+    const size_t NT = (size_t)FD_N * FD_CTX;
+    st->logp_ref = xcalloc(NT, sizeof(float), "test");
+    st->logp_old = xcalloc(NT, sizeof(float), "test");
+    st->logp = xcalloc(NT, sizeof(float), "test");
+}
+static void setting_free(Setting *st) {
+    free(st->logp_ref); free(st->logp_old); free(st->logp);
+    seqs_free(&st->k);
+    model_free(&st->policy); model_free(&st->ref);
+}
+
+// One case on all FD_N rows: rho1: the policy is pi_old (grpo_gradient fills
+// logp_old from its own forward, as on grpo_step's first update); otherwise
+// pi_old is the policy moved by log rho in -0.5..0.55 per token, none within
+// 0.06 of a clip edge (0.8, 1.2, 1.28), so that both branches of the min
+// occur and a difference step never crosses an edge.
+static void check_surrogate(int loss, int rho1, Rng *rng) {
+    Setting st;
+    setting_init(&st, loss, rng);
+    Seqs *k = &st.k;
+    int inputs[FD_N * FD_CTX], targets[FD_N * FD_CTX];
+    const int Tb = seqs_batch(k, 0, FD_N, 1, inputs, targets);
+    const long batch_tokens = completion_tokens(k);
+    grpo_logp(&st.ref, &st.o, k, st.logp_ref);
+    grpo_logp(&st.policy, &st.o, k, st.logp_old);
+    const float log_rho[6] = { -0.5f, 0.3f, -0.12f, 0.55f, 0.1f, -0.3f };
+    int n_tok = 0;
+    if (!rho1)
+        for (int bt = 0; bt < FD_N * Tb; bt++) if (targets[bt] >= 0) st.logp_old[bt] -= log_rho[n_tok++ % 6];
+    // the gradient r1.c puts into the parameters: -dJ/dtheta
+    GrpoTally tally = { 0 };
+    grpo_gradient(&st.policy, &st.o, k, st.adv, batch_tokens, st.logp_old, st.logp_ref, rho1, &tally);
+    CHECK(tally.tokens == batch_tokens, "%s: %ld tokens got a coefficient, want %ld", LOSS_NAMES[loss], tally.tokens, batch_tokens);
+    CHECK(rho1 ? tally.clipped == 0 : tally.clipped > 0 && tally.clipped < tally.tokens,
+          "%s%s: %ld of %ld tokens clipped", LOSS_NAMES[loss], rho1 ? " rho = 1" : "", tally.clipped, tally.tokens);
+    Surrogate s = { &st.policy, &st.o, k, Tb, targets, st.adv_hand, st.logp_old, st.logp_ref, st.logp };
+    char label[64];
+    snprintf(label, sizeof label, "%-7s %s", LOSS_NAMES[loss], rho1 ? "rho = 1 " : "rho != 1");
+    const double gmax = compare_with_fd(&s, rng, label, &tally);
     // the same gradient in micro-batches of 2 rows (memory only; the same
     // sum, in another order): each row keeps its own advantage and normaliser
     if (rho1) {
-        float *g_all = xmalloc(sizeof(float) * policy.num_params, "test");
-        memcpy(g_all, policy.grads_memory, sizeof(float) * policy.num_params);
-        o.micro = 2;
-        grpo_logp(&ref, &o, &k, logp_ref);
+        float *g_all = xmalloc(sizeof(float) * st.policy.num_params, "test");
+        memcpy(g_all, st.policy.grads_memory, sizeof(float) * st.policy.num_params);
+        st.o.micro = 2;
+        grpo_logp(&st.ref, &st.o, k, st.logp_ref);
         GrpoTally t2 = { 0 };
-        grpo_gradient(&policy, &o, &k, adv, batch_tokens, logp_old, logp_ref, 1, &t2);
+        grpo_gradient(&st.policy, &st.o, k, st.adv, batch_tokens, st.logp_old, st.logp_ref, 1, &t2);
         double off = 0;
-        for (size_t i = 0; i < policy.num_params; i++) off = fmax(off, fabs(policy.grads_memory[i] - g_all[i]));
+        for (size_t i = 0; i < st.policy.num_params; i++) off = fmax(off, fabs(st.policy.grads_memory[i] - g_all[i]));
         CHECK(off < 1e-5 * gmax, "%s: micro-batches of 2 rows give another gradient (off by %.3g, max|g| %.3g)",
               LOSS_NAMES[loss], off, gmax);
         free(g_all);
     }
-    free(logp_ref); free(logp_old); free(logp);
-    seqs_free(&k);
-    model_free(&policy); model_free(&ref);
-    return worst;
+    setting_free(&st);
+}
+
+// Mini-batches (--minibatches 2), as grpo_step takes them: pi_old's
+// log-probabilities of the second half (the second question's outputs) are
+// taken first; then an optimizer step on the first half moves the policy, so
+// that on the second half rho != 1 though nothing but the policy itself set
+// pi_old. Its gradient is checked there.
+static void check_minibatch_surrogate(int loss, Rng *rng) {
+    Setting st;
+    setting_init(&st, loss, rng);
+    const int T = FD_CTX, half = FD_N / 2;
+    const Seqs first = seqs_rows(&st.k, 0, half), second = seqs_rows(&st.k, half, FD_N);
+    float *old2 = st.logp_old + (size_t)half * T, *ref2 = st.logp_ref + (size_t)half * T;
+    grpo_logp(&st.ref, &st.o, &first, st.logp_ref);
+    grpo_logp(&st.ref, &st.o, &second, ref2);
+    grpo_logp(&st.policy, &st.o, &second, old2);                     // before any update
+    GrpoTally tally = { 0 };
+    grpo_gradient(&st.policy, &st.o, &first, st.adv, completion_tokens(&first), st.logp_old, st.logp_ref, 1, &tally);
+    clip_grad_norm(&st.policy, st.o.max_grad_norm);
+    adamw_update(&st.policy, 1e-2f, 0.9f, 0.99f, 1e-8f, 0.0f);
+    tally = (GrpoTally){ 0 };
+    grpo_gradient(&st.policy, &st.o, &second, st.adv + half, completion_tokens(&second), old2, ref2, 0, &tally);
+    int inputs[FD_N * FD_CTX], targets[FD_N * FD_CTX];
+    const int Tb = seqs_batch(&second, 0, second.n, 1, inputs, targets);
+    // the largest |log rho| on the second half, and how close a rho comes to
+    // a clip edge (in log rho: a difference step moves log pi by up to ~0.01)
+    double moved = 0, edge = 1;
+    grpo_logp(&st.policy, &st.o, &second, st.logp);
+    for (int bt = 0; bt < second.n * Tb; bt++) {
+        if (targets[bt] < 0) continue;
+        const double lr = st.logp[bt] - old2[bt];
+        moved = fmax(moved, fabs(lr));
+        edge = fmin(edge, fmin(fabs(lr - log(1.0 - st.o.clip_low)), fabs(lr - log(1.0 + st.o.clip_high))));
+    }
+    CHECK(moved > 0.05 && tally.clipped > 0, "%s: after the first mini-batch's step, |log rho| <= %.3g and %ld tokens clipped "
+          "on the second", LOSS_NAMES[loss], moved, tally.clipped);
+    CHECK(edge > 0.03, "%s: a rho of the second mini-batch is %.3g from a clip edge in log rho: a difference step "
+          "may cross it (choose another step)", LOSS_NAMES[loss], edge);
+    Surrogate s = { &st.policy, &st.o, &second, Tb, targets, st.adv_hand + half, old2, ref2, st.logp };
+    char label[96];
+    snprintf(label, sizeof label, "%-7s 2nd mini-batch (|log rho| up to %.2f, >= %.2f from a clip edge)", LOSS_NAMES[loss], moved, edge);
+    compare_with_fd(&s, rng, label, &tally);
+    setting_free(&st);
 }
 
 static void test_surrogate(void) {
     Rng rng = rng_seed(7);
-    for (int loss = 0; loss < 3; loss++)
+    for (int loss = 0; loss < 3; loss++) {
         for (int rho1 = 0; rho1 < 2; rho1++) check_surrogate(loss, rho1, &rng);
+        check_minibatch_surrogate(loss, &rng);
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -417,6 +496,34 @@ static void test_rewarded_answer_rises(const World *w) {
     CHECK(down < -0.2, "penalising the answer 7 moved log p(\"7<|end|>\") by %+.3f, want < -0.2", down);
 }
 
+// grpo_step with --minibatches: one update (mu = 1) in 1 step never clips
+// (rho = 1); in 4 steps, the later ones see the policy the earlier moved,
+// and clip; in 4 steps at learning rate 0 the policy stays pi_old, and
+// nothing clips (pi_old's log-probabilities of every part are the policy's
+// before the first step). The rollouts are the same (the same Rng).
+static void test_minibatch_steps(const World *w) {
+    float clip[3];
+    for (int v = 0; v < 3; v++) {
+        Rng rng = rng_seed(3);
+        Model m, ref;
+        peaked_model(&m, w, &rng);
+        copy_model(&ref, &m);
+        GrpoOpts o = ZERO_DEFAULTS;
+        o.steps = 1; o.prompts = 4; o.group = 8; o.lr = v == 2 ? 0.0f : 3e-2f; o.micro = 4; o.minibatches = v ? 4 : 1;
+        KVCache kv;
+        kv_alloc(&kv, &m.config, o.prompts * o.group);
+        RlTask task = { .prompts = { fixed_question, NULL }, .n_reward = 1, .reward = { { "answer_7", is_7, 1.0f, 0 } } };
+        GrpoStats st;
+        grpo_step(&m, &ref, &kv, w, &o, &task, 0, &rng, &st);
+        clip[v] = st.clip_frac;
+        CHECK(m.step == o.minibatches, "--minibatches %d took %ld optimizer steps", o.minibatches, m.step);
+        kv_free(&kv); model_free(&m); model_free(&ref);
+    }
+    CHECK(clip[0] == 0.0f && clip[1] > 0.0f && clip[2] == 0.0f,
+          "clip_frac %g in 1 step, %g in 4 mini-batches, %g in 4 at lr 0: want 0, > 0, 0", clip[0], clip[1], clip[2]);
+    printf("mini-batches: clip_frac %.3f in one step, %.3f in 4 mini-batch steps, %.3f in 4 at lr 0\n", clip[0], clip[1], clip[2]);
+}
+
 int main(void) {
     test_surrogate();
     test_advantages_by_hand();
@@ -424,6 +531,7 @@ int main(void) {
     World w;
     world_load(&w, "data");
     test_rewarded_answer_rises(&w);
+    test_minibatch_steps(&w);
     world_free(&w);
     return tests_done("grpo");
 }
