@@ -92,20 +92,21 @@ enum { EXIT_USAGE = 2, EXIT_DATA = 1 };
 // Print "r1: <message>" and exit. Every user-facing failure goes through here,
 // so every error is one line that names the file, flag or input at fault.
 // What the message quotes (a path, a question) may hold any byte: control
-// characters are shown as \xNN, so that a newline cannot forge a second
-// "r1:" line and an escape sequence cannot drive the terminal.
-static void die(int code, const char *fmt, ...) {
+// characters are shown as \xNN (put_text, below), so that a newline cannot
+// forge a second "r1:" line and an escape sequence cannot drive the terminal.
+static void put_text(FILE *f, const char *s, size_t n, int one_line);
+static void vmessage(const char *prefix, const char *fmt, va_list ap) {
     char msg[8192];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    fputs(prefix, stderr);
+    put_text(stderr, msg, strlen(msg), 1);
+    fputs(n >= (int)sizeof msg ? "...\n" : "\n", stderr);
+}
+static void die(int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    vmessage("r1: ", fmt, ap);
     va_end(ap);
-    fputs("r1: ", stderr);
-    for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
-        if (*c < 0x20 || *c == 0x7f) fprintf(stderr, "\\x%02x", *c);
-        else fputc(*c, stderr);
-    }
-    fputs(n >= (int)sizeof msg ? "...\n" : "\n", stderr);
     exit(code);
 }
 
@@ -4531,6 +4532,36 @@ static int valid_utf8(const char *s) {
     }
     return 1;
 }
+// The length of the valid UTF-8 sequence that starts at s[i] (of n bytes), 0 if none.
+static int utf8_len_at(const char *s, size_t i, size_t n) {
+    unsigned char c = (unsigned char)s[i];
+    int len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    char one[5] = { 0 };
+    if (len == 0 || i + (size_t)len > n) return 0;
+    memcpy(one, s + i, (size_t)len);
+    return memchr(one, '\0', (size_t)len) == NULL && valid_utf8(one) ? len : 0;
+}
+// A control character of C1 (U+0080..U+009F, "\xc2\x80".."\xc2\x9f"): some
+// terminals obey them as they obey C0's (U+009B is CSI, ESC [).
+static int utf8_is_c1(const char *s, size_t i) {
+    return (unsigned char)s[i] == 0xC2 && (unsigned char)s[i + 1] <= 0x9F;
+}
+
+// Write n bytes of text for a human to read, on a terminal: control
+// characters (C0, DEL, C1) and bytes that are not UTF-8 are shown as \xNN,
+// so that what a model samples or a file holds cannot move the cursor, clear
+// the screen or retitle the window. Newline and tab pass, unless one_line.
+// Files keep the bytes as they are (samples.txt, --samples): they are data.
+static void put_text(FILE *f, const char *s, size_t n, int one_line) {
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        int len = utf8_len_at(s, i, n);
+        if ((c == '\n' || c == '\t') && !one_line) { fputc(c, f); i++; }
+        else if (c < 0x20 || c == 0x7f || len == 0) { fprintf(f, "\\x%02x", c); i++; }
+        else if (len == 2 && utf8_is_c1(s, i)) { fprintf(f, "\\x%02x\\x%02x", c, (unsigned char)s[i + 1]); i += 2; }
+        else { fwrite(s + i, 1, (size_t)len, f); i += (size_t)len; }
+    }
+}
 static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
     size_t len;
     char *text = read_file(path, (size_t)64 << 20, &len, err, errcap);
@@ -5155,13 +5186,21 @@ static void show_completion(FILE *f, const char *question, const char *text, siz
     long long v;
     int ok = extract_answer(text, len, &v) && v == expected;
     const char *ts; size_t tn;
-    fprintf(f, "    %s%s =>%s ", dim, question, off);
+    fprintf(f, "    %s", dim);                   // the question and the model's bytes escaped (put_text)
+    put_text(f, question, strlen(question), 1);
+    fprintf(f, " =>%s ", off);
     if (format_reward(text, len) > 0 && thinking_span(text, len, &ts, &tn)) {
-        fprintf(f, "%s<think>%.*s</think>%s", th, (int)tn, ts, off);
+        fprintf(f, "%s<think>", th);
+        put_text(f, ts, tn, 0);
+        fprintf(f, "</think>%s", off);
         const char *ans = ts + tn + strlen("</think>");
-        fprintf(f, "%s%.*s%s", ok ? good : bad, (int)(text + len - ans), ans, off);
+        fprintf(f, "%s", ok ? good : bad);
+        put_text(f, ans, (size_t)(text + len - ans), 0);
+        fprintf(f, "%s", off);
     } else {
-        fprintf(f, "%s%.*s%s", ok ? good : bad, (int)len, text, off);
+        fprintf(f, "%s", ok ? good : bad);
+        put_text(f, text, len, 0);
+        fprintf(f, "%s", off);
     }
     fprintf(f, "  %s\n", ok ? "(correct)" : lenient_accuracy(text, len, expected) > 0
                               ? "(right number, but not inside <answer></answer>: no reward)" : "(wrong)");
@@ -6230,22 +6269,20 @@ static int cmd_eval(const Args *a, World *w) {
 }
 
 // Print s as a JSON string. A model can write any bytes; those that are not
-// valid UTF-8 become U+FFFD so that the output is always valid JSON.
+// valid UTF-8 become U+FFFD so that the output is always valid JSON, and the
+// control characters (C0, DEL, C1) are escaped, so that it is also safe to
+// show on a terminal.
 static void json_print_string(FILE *f, const char *s, size_t n) {
     fputc('"', f);
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') { fprintf(f, "\\%c", c); i++; continue; }
-        if (c == '\n') { fprintf(f, "\\n"); i++; continue; }
-        if (c < 0x20) { fprintf(f, "\\u%04x", c); i++; continue; }
-        if (c < 0x80) { fputc(c, f); i++; continue; }
-        // a multi-byte sequence: copy it if it is valid UTF-8 on its own
-        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        char one[5] = { 0 };
-        int ok = len > 1 && i + (size_t)len <= n;
-        if (ok) { memcpy(one, s + i, (size_t)len); ok = valid_utf8(one); }
-        if (ok) { fwrite(one, 1, (size_t)len, f); i += (size_t)len; }
-        else { fprintf(f, "\\ufffd"); i++; }
+        int len = utf8_len_at(s, i, n);
+        if (c == '"' || c == '\\') { fprintf(f, "\\%c", c); i++; }
+        else if (c == '\n') { fprintf(f, "\\n"); i++; }
+        else if (c < 0x20 || c == 0x7f) { fprintf(f, "\\u%04x", c); i++; }
+        else if (len == 0) { fprintf(f, "\\ufffd"); i++; }
+        else if (len == 2 && utf8_is_c1(s, i)) { fprintf(f, "\\u%04x", (unsigned char)s[i + 1]); i += 2; }
+        else { fwrite(s + i, 1, (size_t)len, f); i += (size_t)len; }
     }
     fputc('"', f);
 }
@@ -6321,8 +6358,11 @@ static int cmd_ask(const Args *a, World *w) {
         json_print_string(stdout, content, cn);
         printf("}\n");
     } else {
-        printf("%sreasoning:%s %s%.*s%s\n", C_DIM, C_OFF, C_THINK, (int)tn, has_think ? ts : "", C_OFF);
-        printf("%sanswer:%s    %s%.*s%s\n", C_DIM, C_OFF, C_BOLD, (int)cn, content, C_OFF);
+        printf("%sreasoning:%s %s", C_DIM, C_OFF, C_THINK);       // the model's bytes, escaped (put_text)
+        put_text(stdout, has_think ? ts : "", tn, 0);
+        printf("%s\n%sanswer:%s    %s", C_OFF, C_DIM, C_OFF, C_BOLD);
+        put_text(stdout, content, cn, 0);
+        printf("%s\n", C_OFF);
         if (s.truncated[0]) printf("%s(the completion hit the context limit)%s\n", C_DIM, C_OFF);
     }
     kv_free(&kv);

@@ -576,6 +576,31 @@ for s in 1 2 3; do
     ask_json "ask --json --temperature 1 --seed $s 3+4" --temperature 1 --seed "$s" "3+4"
 done
 
+# what a model samples reaches the terminal escaped: no control character
+# but newline and tab (C0, DEL, C1) and no byte that is not UTF-8, in ask and
+# in the samples training shows. A barely trained model samples such bytes.
+# (--json escapes them its own way, above.)
+no_raw_bytes() {   # no_raw_bytes WHAT: the last run's stdout is safe to show
+    LC_ALL=C tr -d '\n\t' <"$TMP/out" | LC_ALL=C grep -q '[[:cntrl:]]' && { fail "$1: a raw control byte on stdout"; return; }
+    if [ -n "$PY" ]; then
+        "$PY" -c 'import sys
+s = open(sys.argv[1], "rb").read().decode("utf-8")
+assert not any(0x80 <= ord(c) <= 0x9f for c in s), "a C1 control"' "$TMP/out" 2>"$TMP/pyerr"
+        check $? "$1: stdout is not UTF-8 without control characters: $(tail -n 1 "$TMP/pyerr")"
+    else ok; fi
+}
+for s in 1 2 3 4; do
+    expect_ok "ask --temperature 1 --seed $s" "$R1" ask --model "$TMP/base" --temperature 1 --seed "$s" 3+4 &&
+        no_raw_bytes "ask --temperature 1 --seed $s"
+done
+expect_ok "zero showing its samples (not --quiet)" "$R1" zero --model "$TMP/base" --data-dir "$DD" --steps 1 --prompts 2 \
+    --group 2 --out "$TMP/zero-show" && no_raw_bytes "zero showing its samples"
+# ...while the files keep the model's bytes as they are (data, not display)
+if expect_ok "eval --samples --temperature 1" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 4 \
+        --temperature 1 --samples "$TMP/raw.txt"; then
+    LC_ALL=C grep -q '\\x[0-9a-f][0-9a-f]' "$TMP/raw.txt" && fail "eval --samples: the file holds escapes, not the model's bytes" || ok
+fi
+
 # ---- standard output that cannot be written -------------------------------------
 
 # full CMD ARGS...: with stdout on /dev/full, CMD fails (exit 1) and says so in one line

@@ -1586,6 +1586,33 @@ static void test_process_reward(void) {
     CHECK(bad == 0, "%d random strings out of range", bad);
 }
 
+// put_text: what a model writes, shown on a terminal. Control characters
+// (C0, DEL, C1) and bytes that are not UTF-8 become \xNN; newline and tab
+// pass unless one_line; everything else is copied as it is.
+static void test_put_text(void) {
+    struct { const char *in; int one_line; const char *want; } c[] = {
+        { "3+4=7", 0, "3+4=7" },
+        { "a\x1b[2Jb", 0, "a\\x1b[2Jb" },                  // ESC: would clear the screen
+        { "x\n\ty\r\x07\x7f", 0, "x\n\ty\\x0d\\x07\\x7f" },
+        { "x\n\ty", 1, "x\\x0a\\x09y" },                    // one line: an error message
+        { "\xc2\x9b" "31m", 0, "\\xc2\\x9b31m" },          // C1's CSI
+        { "\xc2\xa0中文，", 0, "\xc2\xa0中文，" },           // U+00A0 and CJK pass
+        { "\xff\xe4\xb8", 0, "\\xff\\xe4\\xb8" },           // not UTF-8, a truncated sequence
+        { "\xed\xa0\x80", 0, "\\xed\\xa0\\x80" },           // a surrogate
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        char *out = NULL; size_t n = 0;
+        FILE *f = open_memstream(&out, &n);
+        if (!f) { CHECK(0, "open_memstream"); return; }
+        put_text(f, c[i].in, strlen(c[i].in), c[i].one_line);
+        fclose(f);
+        if (strcmp(out, c[i].want)) { bad++; fprintf(stderr, "put_text case %zu: got \"%s\"\n", i, out); }
+        free(out);
+    }
+    CHECK(bad == 0, "%d put_text cases wrong", bad);
+}
+
 int main(void) {
     double t0 = seconds_now();
     test_find();
@@ -1605,6 +1632,7 @@ int main(void) {
     test_heldout_phrasings();
     test_dev_additions_not_test();
     test_write_response();
+    test_put_text();
     printf("rewards: %.2f s\n", seconds_now() - t0);
     return tests_done("rewards");
 }
