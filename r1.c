@@ -60,6 +60,7 @@
 #include <dirent.h>
 #include <stddef.h>
 #include <errno.h>
+#include <float.h>
 #include <fcntl.h>
 #include <math.h>
 #include <sched.h>
@@ -2598,6 +2599,17 @@ static void lang_tally_finish(const LangTally *t, EvalStats *e) {
     e->zh_mixed = t->samples[LANG_ZH] ? (float)(t->mixed[LANG_ZH] / t->samples[LANG_ZH]) : -1.0f;
 }
 
+// A figure for a human to read, with `decimals` decimals: "–" where it is
+// undefined (-1: nothing was counted, e.g. no thinking had words, no Chinese
+// question, no general request), never "-1.000". out holds 16 bytes. (JSON
+// leaves such a figure out: json_metric, and eval --json.)
+static const char *fig_to(char *out, float v, int decimals) {
+    if (v < 0 || !isfinite(v)) return strcpy(out, "–");
+    snprintf(out, 16, "%.*f", decimals, v);
+    return out;
+}
+static const char *fig(char *out, float v) { return fig_to(out, v, 3); }
+
 // An evaluation's figures per question, for paired comparisons of two models
 // on the same questions (the pipeline's claims): row i of `each` holds
 // question i's share of right samples, whether its majority vote is right
@@ -2880,11 +2892,14 @@ static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTa
         char more[96] = "";
         size_t n = 0;
         if (task->hard) appendf(more, sizeof more, &n, " | add_hard_dev %.2f", held[WATCH_HARD].pass1);
-        if (task->rm) appendf(more, sizeof more, &n, " | general_dev helpful %.2f | safety_dev harmless %.2f | rm %+.2f",
-                              held[WATCH_GENERAL].helpfulness, held[WATCH_SAFETY].harmlessness, st.rm_score);
+        char f1[16], f2[16];
+        if (task->rm) appendf(more, sizeof more, &n, " | general_dev helpful %s | safety_dev harmless %s | rm %+.2f",
+                              fig_to(f1, held[WATCH_GENERAL].helpfulness, 2), fig_to(f2, held[WATCH_SAFETY].harmlessness, 2),
+                              st.rm_score);
+        char zh[16];
         run_progress(run, step, o->steps, 1, "step %3ld/%d | reward %.2f | add_dev: format %.2f | accuracy %.2f%s | thinking %.2f | "
-                     "length %5.1f | mixed (zh) %.2f | kl %.4f", step, o->steps, st.reward, e.format_rate, e.pass1, more,
-                     e.think_rate, e.mean_length, e.zh_mixed, st.kl);
+                     "length %5.1f | mixed (zh) %s | kl %.4f", step, o->steps, st.reward, e.format_rate, e.pass1, more,
+                     e.think_rate, e.mean_length, fig_to(zh, e.zh_mixed, 2), st.kl);
         if (!ro->io.quiet && ro->show_every && step % ro->show_every == 0)
             show_sample(policy, &kv, w, (int)(step / ro->show_every), ro->eval, step);
         run_save(run, step, o->steps, policy, &ref, rng, &eval_rng);
@@ -5640,7 +5655,7 @@ static const Flag FLAGS[] = {
     { "--clip-high", 'f', ARG(clip_high), 0, 10, "demo zero reason align", "upper clip range (TRL: epsilon_high; DAPO default 0.28)" },
     { "--ref-reset", 'i', ARG(ref_reset), 0, 1000000, "demo zero reason align", "copy the policy into the reference every N steps (0: never)" },
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason rsft align distill", "peak learning rate" },
-    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason align", "sampling temperature (eval, ask: 0 is greedy; RL: above 0, and the ratio and KL use it too)" },
+    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason align", "sampling temperature, 0.01 or more (eval, ask: 0 is greedy; RL: the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
     { "--samples", 's', ARG(samples), 0, 0, "eval", "write every completion sampled to this file, each as \"QUESTION => COMPLETION\" and a newline" },
     { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align distill", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, 9000; distill: of the aligned model, 3000; align: general requests for the preference pairs, 1500)" },
@@ -5744,6 +5759,8 @@ static void parse_args(int argc, char **argv, Args *a) {
         if (end == v || *end || errno == ERANGE || !isfinite(x))
             die(EXIT_USAGE, "%s expects a %s, got '%s'", s, f->type == 'f' ? "number" : "whole number", v);
         if (x < f->lo || x > f->hi) die(EXIT_USAGE, "%s %s is out of range (%g..%g)", s, v, f->lo, f->hi);
+        if (f->type == 'f' && x != 0 && fabs(x) < FLT_MIN)     // 0 or a denormal as a float
+            die(EXIT_USAGE, "%s %s is too close to 0 to be a float (0, or a value like 0.01)", s, v);
         if (f->type == 'f') *(float *)dst = (float)x;
         else if (f->type == 'l') *(long *)dst = (long)x;
         else *(int *)dst = (int)x;
@@ -5780,6 +5797,23 @@ static void load_model_or_die(const char *arg, Model *m, const Tokenizer *tok, c
     load_stage_or_die(arg, m, tok, data_dir, NULL, NULL);
 }
 
+// --temperature, checked. Sampling and the ratio divide the logits by it:
+// below MIN_TEMPERATURE every sample is the greedy one in all but name, and
+// from about 1e-38 on, logits / temperature overflows a float (every logit
+// +-inf, NaN in the loss). eval and ask take 0 for greedy; RL (rl) needs
+// sampled rollouts, or every group's rewards are equal.
+#define MIN_TEMPERATURE 0.01f
+static float flag_temperature(const Args *a, int rl) {
+    float t = a->temperature;
+    if (rl && t < MIN_TEMPERATURE)
+        die(EXIT_USAGE, "--temperature %g: RL needs sampled rollouts (at least %g); greedy ones make every group's "
+            "rewards equal", t, MIN_TEMPERATURE);
+    if (t > 0 && t < MIN_TEMPERATURE)
+        die(EXIT_USAGE, "--temperature %g: below %g sampling is greedy in all but name, and the logits divided by it "
+            "overflow (0 is greedy)", t, MIN_TEMPERATURE);
+    return t;
+}
+
 // R1-Zero's options: the defaults, then the flags given.
 static GrpoOpts grpo_from_args(const Args *a, GrpoOpts o) {
     if (given(a, ARG(steps))) o.steps = a->steps;
@@ -5798,11 +5832,7 @@ static GrpoOpts grpo_from_args(const Args *a, GrpoOpts o) {
     if (given(a, ARG(clip))) o.clip_low = o.clip_high = a->clip;
     if (o.loss == LOSS_DAPO) o.clip_high = DAPO_CLIP_HIGH;     // DAPO's clip-higher...
     if (given(a, ARG(clip_high))) o.clip_high = a->clip_high;  // ...unless --clip-high says otherwise
-    if (given(a, ARG(temperature))) {
-        if (a->temperature <= 0.0f)
-            die(EXIT_USAGE, "--temperature %g: RL needs sampled rollouts (> 0); greedy ones make every group's rewards equal", a->temperature);
-        o.temperature = a->temperature;
-    }
+    if (given(a, ARG(temperature))) o.temperature = flag_temperature(a, 1);
     if (given(a, ARG(ref_reset))) o.ref_reset = a->ref_reset;
     if (given(a, ARG(lang_reward))) o.lang_reward = a->lang_reward;
     if (given(a, ARG(format_reward))) o.format_reward = a->format_reward;
@@ -5964,10 +5994,10 @@ static int cmd_pretrain(const Args *a, World *w) {
 }
 
 static int cmd_zero(const Args *a, World *w) {
+    GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);                // bad flags fail before any work
     Model m;
     load_model_or_die(a->model ? a->model : "runs/base", &m, &w->tok, w->data_dir);
     need_additions(w);
-    GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);
     const char *out = stage_dir(a, "runs/zero");
     char id[512];
     RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_ZERO, grpo_identity(&o, a->seed, w, id, sizeof id), w);
@@ -6031,8 +6061,9 @@ static int cmd_coldstart(const Args *a, World *w) {
     EvalStats h = evaluate(&base, &kv, w, &w->add_hard_dev, 1, EVAL_SAMPLING, 0, &eval_rng, NULL, NULL, 0);
     char el[32];
     format_duration(now_seconds() - t0, el, sizeof el);
-    printf("cold start: add_dev format %.2f, accuracy %.2f, language consistency %.3f, mixed %.3f; "
-           "add_hard_dev accuracy %.2f; wrote %s/ in %s\n", e.format_rate, e.pass1, e.lang_consistency, e.mixed,
+    char lc[16];
+    printf("cold start: add_dev format %.2f, accuracy %.2f, language consistency %s, mixed %.3f; "
+           "add_hard_dev accuracy %.2f; wrote %s/ in %s\n", e.format_rate, e.pass1, fig(lc, e.lang_consistency), e.mixed,
            h.pass1, out, el);
     kv_free(&kv);
     free(set.p);
@@ -6042,10 +6073,10 @@ static int cmd_coldstart(const Args *a, World *w) {
 
 // Stage 3: reasoning RL from the cold-start model.
 static int cmd_reason(const Args *a, World *w) {
+    GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);              // bad flags fail before any work
     Model m;
     load_stage_or_die(a->model ? a->model : "runs/coldstart", &m, &w->tok, w->data_dir, "cold_start", "./r1 coldstart");
     need_additions(w);
-    GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);
     const char *out = stage_dir(a, "runs/reason");
     char id[512];
     RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_LONG, grpo_identity(&o, a->seed, w, id, sizeof id), w);
@@ -6055,8 +6086,10 @@ static int cmd_reason(const Args *a, World *w) {
     Rng rng = rng_seed((uint64_t)a->seed + 4);
     EvalStats before, after;
     train_reasoning_rl(&m, w, &o, &ro, &rng, &before, &after);
-    printf("reasoning RL: add_dev accuracy %.2f -> %.2f, language consistency %.3f -> %.3f, mixed %.3f -> %.3f; wrote %s/\n",
-           before.pass1, after.pass1, before.lang_consistency, after.lang_consistency, before.mixed, after.mixed, out);
+    char lc0[16], lc1[16];
+    printf("reasoning RL: add_dev accuracy %.2f -> %.2f, language consistency %s -> %s, mixed %.3f -> %.3f; wrote %s/\n",
+           before.pass1, after.pass1, fig(lc0, before.lang_consistency), fig(lc1, after.lang_consistency), before.mixed,
+           after.mixed, out);
     model_free(&m);
     return 0;
 }
@@ -6074,9 +6107,10 @@ static void print_held_out(Model *m, const World *w, long seed, const char *stag
     EvalStats s = evaluate(m, &kv, w, &w->safety_dev, 1, EVAL_SAMPLING, 0, &rng, NULL, NULL, 0);
     char el[32];
     format_duration(now_seconds() - t0, el, sizeof el);
-    printf("%s: add_dev accuracy %.2f, add_hard_dev %.2f, language consistency %.3f; general_dev helpfulness %.2f, "
-           "safety_dev harmlessness %.2f; wrote %s/ in %s\n", stage, t.pass1, h.pass1, t.lang_consistency,
-           g.helpfulness, s.harmlessness, out, el);
+    char lc[16], hp[16], hm[16];
+    printf("%s: add_dev accuracy %.2f, add_hard_dev %.2f, language consistency %s; general_dev helpfulness %s, "
+           "safety_dev harmlessness %s; wrote %s/ in %s\n", stage, t.pass1, h.pass1, fig(lc, t.lang_consistency),
+           fig_to(hp, g.helpfulness, 2), fig_to(hm, s.harmlessness, 2), out, el);
     kv_free(&kv);
 }
 
@@ -6213,6 +6247,9 @@ static int cmd_align(const Args *a, World *w) {
 }
 
 static int cmd_eval(const Args *a, World *w) {
+    SampleOpts so = EVAL_SAMPLING;                  // bad flags fail before any work
+    if (given(a, ARG(temperature))) so.temperature = flag_temperature(a, 0);
+    if (given(a, ARG(top_p))) so.top_p = a->top_p;
     Model m;
     load_model_or_die(a->model, &m, &w->tok, w->data_dir);
     Dataset ds = w->add_test, own = { 0 };
@@ -6225,9 +6262,6 @@ static int cmd_eval(const Args *a, World *w) {
     KVCache kv;
     kv_alloc(&kv, &m.config, 256);
     Rng rng = rng_seed((uint64_t)a->seed);
-    SampleOpts so = EVAL_SAMPLING;
-    if (given(a, ARG(temperature))) so.temperature = a->temperature;
-    if (given(a, ARG(top_p))) so.top_p = a->top_p;
     if (ds.n == 0) die(EXIT_DATA, "%s: no questions to score", a->data ? a->data : "add_test");
     char tmp[PATH_CAP];
     FILE *samples = NULL;                           // --samples: written to a temporary, then renamed
@@ -6253,11 +6287,12 @@ static int cmd_eval(const Args *a, World *w) {
         if (e.n_general) printf("\"helpfulness\": %.4f, \"harmlessness\": %.4f, ", e.helpfulness, e.harmlessness);
         printf("\"k\": %d, \"n\": %d, \"n_general\": %d}\n", k, e.n, e.n_general);
     } else {
+        char f[4][16];                              // "–" where a figure is undefined, not -1.000
         if (e.n)
-            printf("%d questions, k=%d (T=%.2g, top-p %.2g): pass@1 %.3f | cons@%d %.3f | greedy %.3f | format %.3f | "
-                   "thinking %.3f | length %.1f | language consistency %.3f, mixed %.3f (Chinese questions: %.3f, %.3f)\n",
-                   e.n, k, so.temperature, so.top_p, e.pass1, k, e.cons, e.greedy, e.format_rate, e.think_rate,
-                   e.mean_length, e.lang_consistency, e.mixed, e.zh_consistency, e.zh_mixed);
+            printf("%d questions, k=%d (T=%.2g, top-p %.2g): pass@1 %.3f | cons@%d %.3f | greedy %s | format %.3f | "
+                   "thinking %.3f | length %.1f | language consistency %s, mixed %.3f (Chinese questions: %s, %s)\n",
+                   e.n, k, so.temperature, so.top_p, e.pass1, k, e.cons, fig(f[0], e.greedy), e.format_rate, e.think_rate,
+                   e.mean_length, fig(f[1], e.lang_consistency), e.mixed, fig(f[2], e.zh_consistency), fig(f[3], e.zh_mixed));
         if (e.n_general)
             printf("%d requests, k=%d (T=%.2g, top-p %.2g), by the judge: helpfulness %.3f | harmlessness %.3f\n",
                    e.n_general, k, so.temperature, so.top_p, e.helpfulness, e.harmlessness);
@@ -6331,6 +6366,9 @@ static void write_text_file(const char *dir, const char *name, const char *text)
 
 static int cmd_ask(const Args *a, World *w) {
     if (!a->text || !a->text[0]) die(EXIT_USAGE, "ask needs a question, e.g. ./r1 ask --model runs/demo \"347+285\"");
+    SampleOpts so = { 0.0f, 1.0f };                // greedy, unless the flags say otherwise
+    if (given(a, ARG(temperature))) so.temperature = flag_temperature(a, 0);
+    if (given(a, ARG(top_p))) so.top_p = a->top_p;
     Model m;
     load_model_or_die(a->model, &m, &w->tok, w->data_dir);
     Seqs s;
@@ -6339,9 +6377,6 @@ static int cmd_ask(const Args *a, World *w) {
     KVCache kv;
     kv_alloc(&kv, &m.config, 1);
     Rng rng = rng_seed((uint64_t)a->seed);
-    SampleOpts so = { 0.0f, 1.0f };                // greedy, unless the flags say otherwise
-    if (given(a, ARG(temperature))) so.temperature = a->temperature;
-    if (given(a, ARG(top_p))) so.top_p = a->top_p;
     rollout(&m, &kv, &w->tok, &s, so, &rng, NULL);
     const char *t = s.text[0]; size_t n = s.text_len[0];
     // reasoning_content: inside <think></think>; content: the rest (the answer)
@@ -6982,13 +7017,6 @@ static void write_results_json(const char *dir, const PipeEval *pe, const PipeFa
                (unsigned long long)f->teacher_flops, f->rl_steps);
     char err[PATH_CAP + 512];
     if (write_buf_atomic(dir, "results.json", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
-}
-
-// "0.123" or "–" where a figure does not apply
-static const char *fig(char *out, float v) {
-    if (v < 0 || !isfinite(v)) return strcpy(out, "–");
-    snprintf(out, 16, "%.3f", v);
-    return out;
 }
 
 // RESULTS.md: one table, every model on every benchmark; then the claims and

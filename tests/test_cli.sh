@@ -265,6 +265,16 @@ bad_num --temperature ask $COMMON -1 ""
 bad_num --temperature eval abc -1 nan inf
 bad_num --temperature zero -1 nan 0 0.0
 bad_num --temperature demo 0
+# a tiny positive temperature is refused up front: it would overflow logits / temperature
+# (or round to 0 as a float), not fail later or sample greedily in all but name
+bad_num --temperature zero 1e-45 1e-50 0.001 0.009
+bad_num --temperature ask 1e-45 1e-50 1e-39 0.001
+bad_num --temperature eval 1e-45 0.005
+bad_num --temperature reason 1e-45
+bad_num --temperature align 1e-45
+bad_num --beta zero 1e-45
+expect_ok "ask --temperature 0 (greedy)" "$R1" ask --model "$TMP/base" --temperature 0 1+2
+expect_ok "ask --temperature 0.01 (the least that samples)" "$R1" ask --model "$TMP/base" --temperature 0.01 1+2
 bad_num --top-p ask $COMMON 0 -0.5 2 ""
 bad_num --top-p eval nan 0 2
 bad_num --format-reward zero $COMMON -1 11 ""
@@ -416,6 +426,8 @@ if expect_ok "zero --steps 1 from the tiny base (for the chain)" \
         "$R1" reason --model "$TMP/zero" --data-dir "$DD" --steps 1 --prompts 2 --group 2 --out "$TMP/rs" --quiet
     if expect_ok "coldstart --questions 32 --steps 2 from the tiny R1-Zero" \
             "$R1" coldstart --model "$TMP/zero" --base "$TMP/base" --data-dir "$DD" --questions 32 --steps 2 --out "$TMP/cs" --quiet; then
+        ! grep -q -- '-1\.0' "$TMP/out"
+        check $? "coldstart's summary shows an undefined figure as -1: $(cat "$TMP/out")"
         for f in model.safetensors metrics.csv curves.svg samples.txt coldstart.jsonl coldstart.txt; do
             [ -s "$TMP/cs/$f" ]; check $? "coldstart: $f missing or empty"
         done
@@ -518,6 +530,9 @@ if expect_ok "eval --data noaddition.jsonl --k 1" "$R1" eval --model "$TMP/base"
 fi
 if expect_ok "eval --data two.jsonl --k 1" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 1; then
     grep -q '^2 questions' "$TMP/out"; check $? "eval --data two.jsonl: stdout does not say '2 questions'"
+    # no Chinese question: those figures are undefined, shown as "–", never as -1
+    grep -q 'Chinese questions: –, –' "$TMP/out" && ! grep -q -- '-1\.0' "$TMP/out"
+    check $? "eval --data two.jsonl: an undefined figure not shown as '–': $(cat "$TMP/out")"
 fi
 if expect_ok "eval --data two.jsonl --k 1 --json" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 1 --json; then
     [ "$(lines "$TMP/out")" -eq 1 ] && LC_ALL=C grep -q '^{.*"pass@1": *[0-9].*}$' "$TMP/out"
