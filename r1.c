@@ -249,6 +249,7 @@ static const Words WORDS[N_LANG] = {
 };
 
 #define MAX_OPERANDS 3
+#define OPERAND_MAX_DIGITS 6   // what parse_question reads: the hard tier's 4 digits, with room
 typedef struct { int n; long x[MAX_OPERANDS]; int lang; } Problem;
 
 static long problem_sum(const Problem *p) {
@@ -284,7 +285,7 @@ static int parse_question(const char *q, Problem *p) {
     for (;;) {
         if (!isdigit((unsigned char)*s) || p->n == MAX_OPERANDS) return 0;
         long v = 0; int nd = 0;
-        while (isdigit((unsigned char)*s)) { if (++nd > 6) return 0; v = v * 10 + (*s++ - '0'); }
+        while (isdigit((unsigned char)*s)) { if (++nd > OPERAND_MAX_DIGITS) return 0; v = v * 10 + (*s++ - '0'); }
         p->x[p->n++] = v;
         while (*s == ' ') s++;
         if (*s == '+') s++;
@@ -293,6 +294,52 @@ static int parse_question(const char *q, Problem *p) {
         while (*s == ' ') s++;
     }
     return *s == '\0' && p->n >= 2;
+}
+
+// Does q look like arithmetic? Either digits and operators only (ASCII or
+// full-width, + - * / = and their Chinese words), spaces, brackets and a
+// question mark, at least one digit and one operator ("1234567+1", "-3+5",
+// "1+2=", "３+４"); or words around two numbers and an operator between them
+// ("what is 2+3?"). "who are you" and "7" are not. A benchmark line that
+// looks so but is no question of the toy's (parse_question) would be judged
+// as a general request, its accuracy never counted: load_jsonl refuses it.
+static const char *const ARITH_WIDE[] = { "加", "减", "乘", "除", "＋", "－", "×", "÷",   // operations,
+                                          "等于", "＝", "？", "（", "）" };              // then the rest
+#define ARITH_WIDE_BINARY 8
+#define ARITH_WIDE_OPS 10
+static int arith_wide_at(const char *s) {    // which of ARITH_WIDE starts s (-1: none)
+    for (int i = 0; i < (int)(sizeof ARITH_WIDE / sizeof *ARITH_WIDE); i++)
+        if (!strncmp(s, ARITH_WIDE[i], strlen(ARITH_WIDE[i]))) return i;
+    return -1;
+}
+static int is_wide_digit(const unsigned char *s) { return s[0] == 0xEF && s[1] == 0xBC && s[2] >= 0x90 && s[2] <= 0x99; }
+static int looks_like_arithmetic(const char *q) {
+    int digit = 0, op = 0, only = 1;
+    for (const unsigned char *s = (const unsigned char *)q; *s;) {
+        if (isdigit(*s) || is_wide_digit(s)) {
+            digit = 1;
+            s += isdigit(*s) ? 1 : 3;
+            // a number, an operator, a number, with spaces between, anywhere in q
+            const unsigned char *t = s;
+            while (isdigit(*t)) t++;
+            while (*t == ' ') t++;
+            int k = arith_wide_at((const char *)t), o = 0;
+            if (*t && strchr("+-*/", *t)) o = 1;
+            else if (k >= 0 && k < ARITH_WIDE_BINARY) o = (int)strlen(ARITH_WIDE[k]);
+            if (o) {
+                t += o;
+                while (*t == ' ') t++;
+                if (isdigit(*t) || is_wide_digit(t)) return 1;
+            }
+            continue;
+        }
+        int k = arith_wide_at((const char *)s);
+        if (strchr(" \t\r\n.,()?", *s)) s++;
+        else if (strchr("+-*/=^", *s)) { op = 1; s++; }
+        else if (k >= 0) { op |= k < ARITH_WIDE_OPS; s += strlen(ARITH_WIDE[k]); }
+        else { only = 0; s++; }
+    }
+    return only && digit && op;
 }
 
 // The language of a question: Chinese if it contains CJK text, else English.
@@ -4582,7 +4629,8 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
     char *text = read_file(path, (size_t)64 << 20, &len, err, errcap);
     if (!text) return -1;
     ds->ex = NULL; ds->n = 0;
-    int cap = 0, line = 0;
+    int cap = 0, line = 0, n_unscorable = 0;
+    char unscorable[PATH_CAP + 512];
     size_t bom = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
     for (size_t pos = bom; pos < len;) {
         size_t end = pos;
@@ -4636,6 +4684,24 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
             j.err = digits > ANSWER_MAX_DIGITS ? why : "\"answer\" of an addition is not an integer";
             goto bad;
         }
+        // a line the evaluation would score wrongly: arithmetic that is no
+        // question of the toy's (judged as a general request, its accuracy
+        // never counted), or an addition whose answer is not its sum. Counted
+        // over the whole file, then refused, the first named.
+        if ((!e.is_arith && looks_like_arithmetic(e.prompt)) || (e.is_arith && e.expected != problem_sum(&p))) {
+            if (n_unscorable++ == 0) {
+                if (e.is_arith)
+                    snprintf(unscorable, sizeof unscorable, "%s:%d: \"answer\" %s, but %.60s is %ld", path, line,
+                             e.answer, e.prompt, problem_sum(&p));
+                else
+                    snprintf(unscorable, sizeof unscorable, "%s:%d: \"%.60s\" is arithmetic but no question of the toy "
+                             "world's (2 or %d whole numbers of at most %d digits, joined by + or 加), and eval would "
+                             "judge it as a general request, never scoring its answer", path, line, e.prompt,
+                             MAX_OPERANDS, OPERAND_MAX_DIGITS);
+            }
+            pos = end + 1;
+            continue;
+        }
         if (ds->n == cap) {
             cap = cap ? cap * 2 : 64;
             Example *x = realloc(ds->ex, sizeof(Example) * (size_t)cap);
@@ -4651,6 +4717,11 @@ static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
         return -1;
     }
     free(text);
+    if (n_unscorable) {
+        errf(err, errcap, "%s (%d such line%s in the file)", unscorable, n_unscorable, n_unscorable > 1 ? "s" : "");
+        free(ds->ex); ds->ex = NULL; ds->n = 0;
+        return -1;
+    }
     if (ds->n == 0) { errf(err, errcap, "%s: no examples (expected one {\"prompt\": ..., \"answer\": ...} per line)", path); return -1; }
     return 0;
 }

@@ -523,6 +523,37 @@ for f in malformed.jsonl:2 notjson.jsonl:1 array.jsonl:1 noanswer.jsonl:3 noprom
     expect_err 1 "$J/$f" "eval --data $name" "$R1" eval --model "$TMP/base" --data "$J/$name" --k 1
 done
 
+# arithmetic that is no question of the toy's (7-digit operands, a minus sign,
+# four operands, "=", full-width digits, words around an addition) and an
+# answer that is not the sum are refused, naming the first line and counting
+# them all, not judged as general requests or scored against the wrong number
+printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "1234567+1", "answer": "1234568"}\n{"prompt": "-3+5", "answer": "2"}\n' >"$J/arith-7digit.jsonl"
+printf '{"prompt": "-3+5", "answer": "2"}\n' >"$J/arith-minus.jsonl"
+printf '{"prompt": "1+2+3+4", "answer": "10"}\n' >"$J/arith-4ops.jsonl"
+printf '{"prompt": "1+2=", "answer": "3"}\n' >"$J/arith-equals.jsonl"
+printf '{"prompt": "3*4", "answer": "12"}\n' >"$J/arith-times.jsonl"
+printf '{"prompt": "1.5+2", "answer": "3"}\n' >"$J/arith-decimal.jsonl"
+printf '{"prompt": "\357\274\223+\357\274\224", "answer": "7"}\n' >"$J/arith-wide.jsonl"
+printf '{"prompt": "what is 2+3?", "answer": "5"}\n' >"$J/arith-words.jsonl"
+printf '{"prompt": "1加2加3加4", "answer": "10"}\n' >"$J/arith-zh.jsonl"
+printf '{"prompt": "who are you?", "answer": "a toy"}\n{"prompt": "1+2", "answer": "4"}\n' >"$J/arith-wrongsum.jsonl"
+for f in arith-7digit.jsonl:2 arith-minus.jsonl:1 arith-4ops.jsonl:1 arith-equals.jsonl:1 arith-times.jsonl:1 \
+         arith-decimal.jsonl:1 arith-wide.jsonl:1 arith-words.jsonl:1 arith-zh.jsonl:1 arith-wrongsum.jsonl:2; do
+    name=${f%%:*}
+    expect_err 1 "$J/$f" "eval --data $name (arithmetic the toy cannot score as asked)" \
+        "$R1" eval --model "$TMP/base" --data "$J/$name" --k 1
+done
+expect_err 1 "(2 such lines in the file)" "eval --data arith-7digit.jsonl says how many lines" \
+    "$R1" eval --model "$TMP/base" --data "$J/arith-7digit.jsonl" --k 1
+mkdir "$TMP/dd-wrongsum" && cp "$DD/tokenizer.txt" $ADDS "$TMP/dd-wrongsum/" &&
+    printf '{"prompt": "1+2", "answer": "4"}\n' >>"$TMP/dd-wrongsum/add_dev.jsonl"
+expect_err 1 "$TMP/dd-wrongsum/add_dev.jsonl:9" "zero with a data dir whose add_dev has a wrong answer" \
+    "$R1" zero --model "$TMP/base" --data-dir "$TMP/dd-wrongsum" --steps 1 --prompts 2 --group 2 --out "$TMP/junk" --quiet
+# a number alone, or a number in a request, is a request
+printf '{"prompt": "7", "answer": "7"}\n{"prompt": "reverse 12", "answer": "21"}\n' >"$J/numbers.jsonl"
+expect_ok "eval --data numbers.jsonl (numbers without arithmetic are requests)" \
+    "$R1" eval --model "$TMP/base" --data "$J/numbers.jsonl" --k 1
+
 # a set with no additions is scored by the hidden judge alone
 if expect_ok "eval --data noaddition.jsonl --k 1" "$R1" eval --model "$TMP/base" --data "$J/noaddition.jsonl" --k 1; then
     grep -q '^1 requests, k=1 .*helpfulness 0.000 | harmlessness [01].000' "$TMP/out" && ! grep -q 'pass@1' "$TMP/out"

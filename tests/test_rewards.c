@@ -620,6 +620,23 @@ static void test_worked_solutions(void) {
         if (!good) { bad_pq++; fprintf(stderr, "parse_question(\"%s\") = %d (n %d), want %d\n", c[i].q, ok, r.n, c[i].ok); }
     }
     CHECK(bad_pq == 0, "%d parse_question cases wrong", bad_pq);
+
+    // what parse_question refuses but that still looks like arithmetic: eval
+    // would judge it as a request, so load_jsonl refuses it
+    struct { const char *q; int arith; } l[] = {
+        { "1234567+1", 1 }, { "-1+2", 1 },   { "1-2", 1 },       { "1+2+3+4", 1 },   { "1+2=", 1 },
+        { "1+2?", 1 },      { "1\t+2", 1 },  { "3*4", 1 },       { "1.5+2", 1 },     { "1加2加3加4", 1 },
+        { "\xef\xbc\x93+\xef\xbc\x94", 1 }, { "what is 2+3?", 1 }, { "2 plus 3 is 5+0", 1 },
+        { "", 0 }, { "+", 0 }, { "7", 0 }, { "1 2", 0 }, { "1+a", 0 }, { "abc", 0 }, { "who are you", 0 },
+        { "reverse 12", 0 }, { "一加", 0 }, { "你好，你是谁", 0 },
+    };
+    int bad_la = 0;
+    for (size_t i = 0; i < sizeof l / sizeof *l; i++)
+        if (looks_like_arithmetic(l[i].q) != l[i].arith) {
+            bad_la++;
+            fprintf(stderr, "looks_like_arithmetic(\"%s\") = %d, want %d\n", l[i].q, !l[i].arith, l[i].arith);
+        }
+    CHECK(bad_la == 0, "%d looks_like_arithmetic cases wrong", bad_la);
 }
 
 // ----------------------------------------------------------------------------
@@ -789,7 +806,7 @@ static void test_jsonl(void) {
     const char good2[] = "{\"answer\":\"3\",\"prompt\":\"1+2\",\"id\":\"x\"}\r\n"
                          "  {\"prompt\": \"who are you\", \"answer\": \"I am \\\"R1\\\"\"}  \n"
                          "\t\n"
-                         "{\"prompt\": \"1\\u002b2\", \"answer\": -0}\n"
+                         "{\"prompt\": \"0\\u002b0\", \"answer\": -0}\n"
                          "{\"prompt\": \"\\u4e00\\u52a0\", \"answer\": \"\\u4e00\"}\n"
                          "{\"prompt\": \"999999+999999\", \"answer\": \" 1999998 \"}";
     rc = load_bytes("good2.jsonl", LIT(good2), &ds, err, sizeof err, path);
@@ -797,7 +814,7 @@ static void test_jsonl(void) {
     if (rc == 0 && ds.n == 5) {
         CHECK(ds.ex[0].is_arith && ds.ex[0].expected == 3, "keys in any order, extra keys ignored");
         CHECK(!ds.ex[1].is_arith && !strcmp(ds.ex[1].answer, "I am \"R1\""), "non-arithmetic with escapes: %s", ds.ex[1].answer);
-        CHECK(ds.ex[2].is_arith && !strcmp(ds.ex[2].prompt, "1+2") && ds.ex[2].expected == 0, "\\u002b is '+'");
+        CHECK(ds.ex[2].is_arith && !strcmp(ds.ex[2].prompt, "0+0") && ds.ex[2].expected == 0, "\\u002b is '+'");
         CHECK(!ds.ex[3].is_arith && !strcmp(ds.ex[3].prompt, "一加"), "\\u escapes become UTF-8: %s", ds.ex[3].prompt);
         CHECK(ds.ex[4].is_arith && ds.ex[4].expected == 1999998, "six-digit operands");
     }
