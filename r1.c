@@ -110,6 +110,14 @@ static void die(int code, const char *fmt, ...) {
     va_end(ap);
     exit(code);
 }
+// The same line for what is allowed but probably not meant ("r1: warning: ..."),
+// and the command goes on.
+static void warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("r1: warning: ", fmt, ap);
+    va_end(ap);
+}
 
 // Format a one-line error message into err (truncated to fit errcap).
 static void errf(char *err, size_t errcap, const char *fmt, ...) {
@@ -5683,6 +5691,7 @@ typedef struct {
     const char *base;      // the base model a supervised stage starts from
     long seed;
     int steps, threads, quiet, json, k, batch, prompts, group, mu, minibatches, ref_reset, resume, save_every, eval_every, force, questions, rm_from;
+    int allow_unfinished;  // a stage may train on a parent saved part-way (warned)
     int d_model, n_layer, n_head;   // the shape of a model pretrain makes (default the demo's)
     float lr, beta, clip, clip_high, temperature, top_p, lang_reward, format_reward, process_reward;
     const char *filter;    // strict | correct | none: what rsft and distill keep
@@ -5711,6 +5720,7 @@ static const Flag FLAGS[] = {
     { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason rsft align distill pipeline", "threads (default: one per core this process may use)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align distill pipeline", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "continue from the state saved in --out" },
+    { "--allow-unfinished", 'b', ARG(allow_unfinished), 0, 0, "zero coldstart reason rsft align distill", "train on a --model or --base saved part-way (its step below its steps), with a warning, instead of refusing" },
     { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero coldstart reason rsft align distill", "save checkpoint and state every N steps" },
     { "--eval-every", 'i', ARG(eval_every), 1, 1000000, "demo zero reason align", "held-out evaluation (a metrics row, a progress line) every N GRPO steps (demo, zero: 1; reason, align: 5)" },
     { "--json", 'b', ARG(json), 0, 0, "eval ask bench", "machine-readable output" },
@@ -5843,11 +5853,67 @@ static int default_threads(void) {
     return n > MAX_THREADS ? MAX_THREADS : n;
 }
 
+// The command that makes each stage's checkpoints, by the "stage" its metadata records.
+static const char *const STAGE_COMMANDS[][2] = {
+    { "base", "pretrain" }, { "r1_zero", "zero" }, { "cold_start", "coldstart" }, { "reasoning_rl", "reason" },
+    { "rsft", "rsft" }, { "all_scenarios", "align" }, { "distilled", "distill" },
+};
+
+// A checkpoint saved part-way says so: its "step" is below its "steps". Its
+// run was killed, or is still running; a stage that trains on it (`trains`)
+// would build on a model its own stage has not finished, and report figures
+// of a pipeline that never ran. So a stage refuses it, naming the command
+// that finishes it, unless --allow-unfinished (then a warning). A command
+// that only reads it (eval, ask, score, bench) goes on, with a warning on
+// stderr: looking at a run half-way is legitimate, and stdout stays as it is.
+// A checkpoint without the two keys (another tool's) counts as finished.
+static void check_finished(const char *arg, const char *path, const Meta *md, const Config *c, const Args *trains) {
+    const char *step = meta_get(md, "step"), *steps = meta_get(md, "steps"), *stage = meta_get(md, "stage");
+    char *e1, *e2;
+    long done = step ? strtol(step, &e1, 10) : 0, total = steps ? strtol(steps, &e2, 10) : 0;
+    if (!step || !steps || *e1 || *e2 || done >= total) return;
+    const char *cmd = NULL;
+    for (size_t i = 0; stage && i < sizeof STAGE_COMMANDS / sizeof *STAGE_COMMANDS; i++)
+        if (!strcmp(stage, STAGE_COMMANDS[i][0])) cmd = STAGE_COMMANDS[i][1];
+    // its run folder: --model itself, or the folder of the file
+    char dir[PATH_CAP], state[PATH_CAP], fix[PATH_CAP + 256];
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(dir, sizeof dir, "%s", arg);
+    else {
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        if (!dir[0]) snprintf(dir, sizeof dir, "/");
+    }
+    join_path(state, sizeof state, dir, "state.bin");
+    int resumable = stat(state, &st) == 0;
+    const char *q = strpbrk(dir, " \t\"'$`\\;&|<>*?()[]{}~#!") && !strchr(dir, '\'') ? "'" : "";
+    if (cmd) {
+        size_t n = 0;
+        fix[0] = '\0';
+        if (resumable) appendf(fix, sizeof fix, &n, "finish it with `./r1 %s --resume --out %s%s%s --steps %ld", cmd, q, dir,
+                               q, total);
+        else appendf(fix, sizeof fix, &n, "no state.bin beside it to resume from; make it again with `./r1 %s --steps %ld",
+                     cmd, total);
+        if (!strcmp(cmd, "pretrain"))
+            appendf(fix, sizeof fix, &n, " --d-model %d --layers %d --heads %d", c->d_model, c->n_layer, c->n_head);
+        appendf(fix, sizeof fix, &n, "` and the other flags it was started with");
+    } else snprintf(fix, sizeof fix, "finish it with the command that made it and --resume");
+    if (!trains)
+        warn("%s is unfinished, step %ld of %ld (its run was killed or is still running): %s", path, done, total, fix);
+    else if (trains->allow_unfinished)
+        warn("training on %s, unfinished at step %ld of %ld (--allow-unfinished)", path, done, total);
+    else
+        die(EXIT_DATA, "%s is unfinished, step %ld of %ld (its run was killed or is still running): %s; or pass "
+            "--allow-unfinished to train on it anyway", path, done, total, fix);
+}
+
 // Load --model for use with tok, the tokenizer of data_dir: it must be the
 // one the model was trained with. want (NULL: any) is the stage that must
-// have written it, made by the command named in hint.
+// have written it, made by the command named in hint. trains: the flags of
+// the stage that trains on it (NULL: a command that only reads it), which
+// refuses a checkpoint saved part-way (check_finished).
 static void load_stage_or_die(const char *arg, Model *m, const Tokenizer *tok, const char *data_dir,
-                              const char *want, const char *hint) {
+                              const char *want, const char *hint, const Args *trains) {
     char path[PATH_CAP], err[PATH_CAP + 512];
     Meta md;
     if (!arg) die(EXIT_USAGE, "--model is required (a checkpoint file or a run folder such as runs/demo)");
@@ -5862,10 +5928,12 @@ static void load_stage_or_die(const char *arg, Model *m, const Tokenizer *tok, c
     if (m->config.vocab_size != tok_vocab_size(tok))
         die(EXIT_DATA, "%s: vocab_size %d does not match the tokenizer in %s (%d tokens)", path,
             m->config.vocab_size, data_dir, tok_vocab_size(tok));
+    check_finished(arg, path, &md, &m->config, trains);
 }
 
+// Load a checkpoint a command only reads (eval, ask, score, bench).
 static void load_model_or_die(const char *arg, Model *m, const Tokenizer *tok, const char *data_dir) {
-    load_stage_or_die(arg, m, tok, data_dir, NULL, NULL);
+    load_stage_or_die(arg, m, tok, data_dir, NULL, NULL, NULL);
 }
 
 // --temperature, checked. Sampling and the ratio divide the logits by it:
@@ -6067,7 +6135,7 @@ static int cmd_pretrain(const Args *a, World *w) {
 static int cmd_zero(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);                // bad flags fail before any work
     Model m;
-    load_model_or_die(a->model ? a->model : "runs/base", &m, &w->tok, w->data_dir);
+    load_stage_or_die(a->model ? a->model : "runs/base", &m, &w->tok, w->data_dir, NULL, NULL, a);
     need_additions(w);
     const char *out = stage_dir(a, "runs/zero");
     char id[512];
@@ -6085,8 +6153,8 @@ static int cmd_zero(const Args *a, World *w) {
 // fine-tunes the base: --model (default_model, made by stage want) and --base.
 static void load_sampled_and_base(const Args *a, World *w, Model *sampled, const char *default_model, const char *want,
                                   const char *hint, Model *base, const char *default_base, const char *base_hint) {
-    load_stage_or_die(a->model ? a->model : default_model, sampled, &w->tok, w->data_dir, want, hint);
-    load_stage_or_die(a->base ? a->base : default_base, base, &w->tok, w->data_dir, "base", base_hint);
+    load_stage_or_die(a->model ? a->model : default_model, sampled, &w->tok, w->data_dir, want, hint, a);
+    load_stage_or_die(a->base ? a->base : default_base, base, &w->tok, w->data_dir, "base", base_hint, a);
     need_additions(w);
 }
 
@@ -6146,7 +6214,7 @@ static int cmd_coldstart(const Args *a, World *w) {
 static int cmd_reason(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);              // bad flags fail before any work
     Model m;
-    load_stage_or_die(a->model ? a->model : "runs/coldstart", &m, &w->tok, w->data_dir, "cold_start", "./r1 coldstart");
+    load_stage_or_die(a->model ? a->model : "runs/coldstart", &m, &w->tok, w->data_dir, "cold_start", "./r1 coldstart", a);
     need_additions(w);
     const char *out = stage_dir(a, "runs/reason");
     char id[512];
@@ -6273,7 +6341,7 @@ static int cmd_align(const Args *a, World *w) {
     if (given(a, ARG(questions))) ao.pref_requests = a->questions;
     if (given(a, ARG(rm_from))) ao.rm_from = a->rm_from;
     Model m;
-    load_stage_or_die(a->model ? a->model : "runs/rsft", &m, &w->tok, w->data_dir, "rsft", "./r1 rsft");
+    load_stage_or_die(a->model ? a->model : "runs/rsft", &m, &w->tok, w->data_dir, "rsft", "./r1 rsft", a);
     need_additions(w);
     if (w->general_dev.n == 0 || w->safety_dev.n == 0)
         die(EXIT_DATA, "%s has no general_dev.jsonl or safety_dev.jsonl, and align evaluates on them (`./r1 make-data` "

@@ -465,6 +465,72 @@ if expect_ok "zero --steps 1 from the tiny base (for the chain)" \
     fi
 fi
 
+# ---- unfinished parents ------------------------------------------------------
+
+# A run killed (or still running) leaves a checkpoint saved part-way: its
+# metadata says step k of n. A stage refuses to train on it, naming the file,
+# its step and the command that finishes it; --allow-unfinished makes that a
+# warning. Commands that only read (ask, eval, score) warn and go on.
+U=$TMP/unfinished
+"$R1" pretrain --steps 100000 --save-every 1 --batch 2 --threads 1 --out "$U" --quiet >/dev/null 2>&1 &
+holder=$!
+i=0
+while [ ! -s "$U/model.safetensors" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done    # at most 20 s
+kill -9 "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+if [ -s "$U/model.safetensors" ]; then
+    expect_err 1 "$U/model.safetensors is unfinished, step " "zero from a killed pretraining" \
+        "$R1" zero --model "$U" --data-dir "$DD" --steps 1 --prompts 2 --group 2 --out "$TMP/zu" --quiet
+    grep -q "of 100000 .*\`./r1 pretrain --resume --out $U --steps 100000 " "$TMP/err"
+    check $? "zero from a killed pretraining: the error does not name its steps and the command that finishes it"
+    [ ! -e "$TMP/zu" ]; check $? "zero from a killed pretraining: made its run folder anyway"
+    if expect_ok "zero --allow-unfinished from a killed pretraining" \
+            "$R1" zero --model "$U/model.safetensors" --allow-unfinished --data-dir "$DD" --steps 1 --prompts 2 --group 2 \
+            --out "$TMP/zu" --quiet; then
+        grep -q "^r1: warning: .*$U/model.safetensors, unfinished at step " "$TMP/err"
+        check $? "zero --allow-unfinished: no warning naming the unfinished checkpoint"
+    fi
+    for c in coldstart:zero rsft:rs; do     # --base: the base a stage fine-tunes
+        [ -s "$TMP/${c#*:}/model.safetensors" ] &&
+            expect_err 1 "$U/model.safetensors is unfinished" "${c%:*} --base a killed pretraining" \
+                "$R1" ${c%:*} --model "$TMP/${c#*:}" --base "$U" --data-dir "$DD" --questions 2 --steps 1 \
+                --out "$TMP/junk" --quiet
+    done
+    if expect_ok "ask from a killed pretraining (it only reads)" "$R1" ask --model "$U" 1+2; then
+        grep -q '^answer:' "$TMP/out" && [ "$(lines "$TMP/err")" -eq 1 ] &&
+            grep -q "^r1: warning: $U/model.safetensors is unfinished, step .* of 100000" "$TMP/err"
+        check $? "ask from a killed pretraining: want the answer and one warning line"
+    fi
+    if expect_ok "score from a killed pretraining (it only reads)" "$R1" score --model "$U" "1+2"; then
+        grep -q "^r1: warning: $U/model.safetensors is unfinished" "$TMP/err"
+        check $? "score from a killed pretraining: no warning"
+    fi
+    if expect_ok "eval --json from a killed pretraining" "$R1" eval --model "$U" --data "$TMP/two.jsonl" --k 1 --json; then
+        [ "$(lines "$TMP/out")" -eq 1 ] && grep -q "^r1: warning: " "$TMP/err"
+        check $? "eval --json from a killed pretraining: want one JSON line on stdout and the warning on stderr"
+    fi
+else fail "pretrain --save-every 1 saved nothing in 20 s"; fi
+# each later stage, from a parent whose metadata says it stopped part-way
+if [ -s "$TMP/cs/model.safetensors" ] && [ -s "$TMP/rs/model.safetensors" ]; then
+    mkdir "$TMP/zero-half" "$TMP/cs-half" "$TMP/rs-half"
+    replace "$TMP/zero/model.safetensors" "$TMP/zero-half/model.safetensors" '"step":"1"' '"step":"0"'
+    replace "$TMP/cs/model.safetensors" "$TMP/cs-half/model.safetensors" '"step":"2"' '"step":"1"'
+    replace "$TMP/rs/model.safetensors" "$TMP/rs-half/model.safetensors" '"step":"1"' '"step":"0"'
+    expect_err 1 "$TMP/zero-half/model.safetensors is unfinished, step 0 of 1" "coldstart from an unfinished R1-Zero" \
+        "$R1" coldstart --model "$TMP/zero-half" --base "$TMP/base" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/junk" --quiet
+    grep -q 'make it again with `./r1 zero --steps 1' "$TMP/err"
+    check $? "coldstart from an unfinished R1-Zero without its state: the error does not say how to make it again"
+    expect_err 1 "$TMP/cs-half/model.safetensors is unfinished, step 1 of 2" "reason from an unfinished cold start" \
+        "$R1" reason --model "$TMP/cs-half" --data-dir "$DD" --steps 1 --prompts 2 --group 2 --out "$TMP/junk" --quiet
+    expect_err 1 "$TMP/rs-half/model.safetensors is unfinished, step 0 of 1" "rsft from an unfinished reasoning RL" \
+        "$R1" rsft --model "$TMP/rs-half" --base "$TMP/base" --data-dir "$DD" --questions 2 --out "$TMP/junk" --quiet
+    if [ -s "$TMP/rsft-none/model.safetensors" ]; then
+        mkdir "$TMP/rsft-half"
+        replace "$TMP/rsft-none/model.safetensors" "$TMP/rsft-half/model.safetensors" '"step":"1"' '"step":"0"'
+        expect_err 1 "$TMP/rsft-half/model.safetensors is unfinished, step 0 of 1" "align from an unfinished rsft" \
+            "$R1" align --model "$TMP/rsft-half" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/junk" --quiet
+    fi
+fi
+
 # ---- the tokenizer a checkpoint was trained with ------------------------------
 
 # another seed's data dir has another tokenizer (same vocabulary size): every
