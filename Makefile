@@ -127,14 +127,12 @@ seeds: r1
 	    awk '{ k = $$2; if (!(k in row)) order[n++] = k; $$1 = ""; $$2 = ""; sub(/^  /, ""); row[k] = row[k] sprintf(" | %-30s", $$0) } \
 	         END { for (i = 0; i < n; i++) printf "%-32s%s\n", order[i], row[order[i]] }'
 
-# README.md quotes runs/pipeline/RESULTS.md (without its title) between two
-# markers and shows docs/pipeline-results.svg: after `make pipeline`, this
-# copies both in.
+# docs/RESULTS.md and docs/pipeline-results.svg are the default seed's
+# runs/pipeline/RESULTS.md and results.svg, which README links: after
+# `make pipeline`, this copies both in.
 readme-results:
 	@test -s runs/pipeline/RESULTS.md || { echo "no runs/pipeline/RESULTS.md: make pipeline first"; exit 1; }
-	awk 'FNR == NR { if (FNR > 1) body = body $$0 "\n"; next } /^<!-- end RESULTS.md -->$$/ { printf "%s", body; skip = 0 } \
-	     !skip { print } /^<!-- begin RESULTS.md -->$$/ { skip = 1 }' runs/pipeline/RESULTS.md README.md >README.md.tmp
-	mv README.md.tmp README.md
+	cp runs/pipeline/RESULTS.md docs/RESULTS.md
 	cp runs/pipeline/results.svg docs/pipeline-results.svg
 
 # Every command of TUTORIAL.md's ```sh blocks, in file order, in short mode

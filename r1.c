@@ -2974,8 +2974,8 @@ static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTa
 // whose stage did what the paper says it does. Until the development sets
 // existed that was judged on the test sets, which made every reported figure
 // a little optimistic; since then, choices are made on the development sets
-// only, and README ("How the defaults were chosen") gives what those say
-// about the earlier choices.
+// only, and TUTORIAL (appendix A, "How the defaults were chosen") gives what
+// those say about the earlier choices.
 
 // The demo's model: d=96, 3 layers, 4 heads, a context of 80 tokens (the
 // longest worked solution of the hard tier fits).
@@ -3003,7 +3003,7 @@ static const SftOpts PRETRAIN_DEFAULTS = {
 
 // Stage 1, R1-Zero (./r1 zero): the paper's GRPO objective, sized for the
 // toy. One optimizer step per batch, where the paper takes 16 mini-batch
-// steps per rollout batch (--minibatches; README: where the toy differs).
+// steps per rollout batch (--minibatches; TUTORIAL, appendix A: where the toy differs).
 static const GrpoOpts ZERO_DEFAULTS = {
     .steps = 100,         // GRPO steps: half the questions are hard, where the base is never right
     .prompts = 16,        // questions per step
@@ -6988,7 +6988,7 @@ typedef struct {
 //     not reproduced   effect + margin <= threshold  (none of it does)
 //     within noise     otherwise                     (this run cannot tell)
 // The margin covers the questions and the samples, not the training seed:
-// README says which claims move with the seed (`make seeds`).
+// TUTORIAL's appendix A says which claims move with the seed (`make seeds`).
 enum { REPRODUCED, NOT_REPRODUCED, WITHIN_NOISE };
 static const char *const VERDICT_NAMES[] = { "reproduced", "not reproduced", "within noise" };
 static int verdict_of(double effect, double margin, double threshold) {
@@ -7235,7 +7235,7 @@ static void write_results_md(const char *dir, const PipeEval *pe, const PipeFact
     buf_printf(&b, ". Format, length (tokens) and language are add_test's; helpfulness and harmlessness are the hidden "
                "judge's. No stage trains on these sets, and training's curves read the development sets "
                "(data/README.md); the defaults were first chosen on these test sets, and are now checked on the "
-               "development sets (README).\n\n");
+               "development sets (TUTORIAL, appendix A).\n\n");
     results_md_table(&b, pe);
     buf_printf(&b, "\nEach claim compares two models that differ in what the claim varies, on the same questions. "
                "Its effect is the mean over the questions of one model's figure minus the other's; the margin is "
