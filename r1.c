@@ -996,40 +996,30 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
 }
 
 // layernorm: out = (x - mean) * rstd * weight + bias, per row of C
-typedef struct {
-    float *out, *mean, *rstd; const float *inp, *weight, *bias; int C;
-} LayerNormJob;
-static void layernorm_rows(void *ctx, int r0, int r1) {
-    const LayerNormJob *j = ctx;
-    const int C = j->C;
-    for (int r = r0; r < r1; r++) {
-        const float *x = j->inp + (size_t)r * C;              // seek to inp[r,:]
-        float *o = j->out + (size_t)r * C;
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int N, int C) {
+    for (int r = 0; r < N; r++) {
+        const float *x = inp + (size_t)r * C;                 // seek to inp[r,:]
+        float *o = out + (size_t)r * C;
         const float m = sum_fixed(x, C) / C;
         for (int i = 0; i < C; i++) o[i] = x[i] - m;          // o holds x - mean for now
         const float v = dot_fixed(o, o, C) / C;
         const float s = 1.0f / sqrtf(v + 1e-5f);
-        for (int i = 0; i < C; i++) o[i] = o[i] * s * j->weight[i] + j->bias[i];
-        j->mean[r] = m; j->rstd[r] = s;
+        for (int i = 0; i < C; i++) o[i] = o[i] * s * weight[i] + bias[i];
+        mean[r] = m; rstd[r] = s;
     }
 }
-static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                              const float *weight, const float *bias, int N, int C) {
-    LayerNormJob j = { out, mean, rstd, inp, weight, bias, C };
-    parallel_for(N, 16, layernorm_rows, &j);
-}
-typedef struct {
-    float *dinp, *dweight, *dbias; const float *dout, *inp, *weight, *mean, *rstd; int N, C;
-} LayerNormBackJob;
-static void layernorm_backward_rows(void *ctx, int r0, int r1) {
-    const LayerNormBackJob *j = ctx;
-    const int C = j->C;
+static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean,
+                               const float *rstd, int N, int C) {
     float *norm = xmalloc(2 * (size_t)C * sizeof(float), "layernorm scratch"), *dnorm = norm + C;
-    for (int r = r0; r < r1; r++) {
-        const float *x = j->inp + (size_t)r * C, *d = j->dout + (size_t)r * C;
-        float *dx = j->dinp + (size_t)r * C;
-        const float m = j->mean[r], s = j->rstd[r];
-        for (int i = 0; i < C; i++) { norm[i] = (x[i] - m) * s; dnorm[i] = j->weight[i] * d[i]; }
+    for (int r = 0; r < N; r++) {
+        const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
+        float *dx = dinp + (size_t)r * C;
+        const float m = mean[r], s = rstd[r];
+        for (int i = 0; i < C; i++) { norm[i] = (x[i] - m) * s; dnorm[i] = weight[i] * d[i]; }
+        // out = norm * weight + bias
+        for (int i = 0; i < C; i++) { dbias[i] += d[i]; dweight[i] += norm[i] * d[i]; }
         // two reductions: mean of dnorm and mean of dnorm * norm
         const float dnorm_mean = sum_fixed(dnorm, C) / C, dnorm_norm_mean = dot_fixed(dnorm, norm, C) / C;
         // norm = (x - mean) * rstd, differentiated through mean and rstd
@@ -1037,51 +1027,15 @@ static void layernorm_backward_rows(void *ctx, int r0, int r1) {
     }
     free(norm);
 }
-static void layernorm_backward_columns(void *ctx, int i0, int i1) {
-    const LayerNormBackJob *j = ctx;
-    const int C = j->C;
-    for (int r = 0; r < j->N; r++) {                          // rows in order, for every split
-        const float *x = j->inp + (size_t)r * C, *d = j->dout + (size_t)r * C;
-        const float m = j->mean[r], s = j->rstd[r];
-        for (int i = i0; i < i1; i++) {
-            // out = norm * weight + bias
-            j->dbias[i] += d[i];
-            j->dweight[i] += (x[i] - m) * s * d[i];
-        }
-    }
-}
-static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                               const float *inp, const float *weight, const float *mean,
-                               const float *rstd, int N, int C) {
-    LayerNormBackJob j = { dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C };
-    parallel_for(N, 16, layernorm_backward_rows, &j);        // dinp, row by row
-    parallel_for(C, 16, layernorm_backward_columns, &j);     // dweight and dbias, column by column
-}
 
 // matmul: out (N,OC) = inp (N,C) . weight (OC,C)^T + bias (OC)
 // weight_t is weight transposed, (C,OC), so the product is the kernel's form.
-typedef struct { float *out; const float *bias; int OC; } BiasJob;
-static void bias_fill_rows(void *ctx, int r0, int r1) {     // out[r,:] = bias (or 0)
-    const BiasJob *j = ctx;
-    for (int r = r0; r < r1; r++) {
-        float *o = j->out + (size_t)r * j->OC;
-        if (j->bias) memcpy(o, j->bias, (size_t)j->OC * sizeof(float));
-        else memset(o, 0, (size_t)j->OC * sizeof(float));
-    }
-}
-typedef struct { float *dbias; const float *dout; int N, OC; } BiasBackJob;
-static void bias_backward_columns(void *ctx, int o0, int o1) {   // dbias[o] += sum_r dout[r,o]
-    const BiasBackJob *j = ctx;
-    for (int r = 0; r < j->N; r++) {                          // rows in order, for every split
-        const float *d = j->dout + (size_t)r * j->OC;
-#pragma omp simd
-        for (int o = o0; o < o1; o++) j->dbias[o] += d[o];
-    }
-}
 static void matmul_forward(float *out, const float *inp, const float *weight_t, const float *bias,
                            int N, int C, int OC) {
-    BiasJob bj = { out, bias, OC };
-    parallel_for(N, 16, bias_fill_rows, &bj);
+    for (int r = 0; r < N; r++) {                             // out[r,:] = bias (or 0)
+        if (bias) memcpy(out + (size_t)r * OC, bias, (size_t)OC * sizeof(float));
+        else memset(out + (size_t)r * OC, 0, (size_t)OC * sizeof(float));
+    }
     matmul_acc(out, inp, C, 1, weight_t, N, OC, C);
 }
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -1092,15 +1046,18 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
     // dweight[o,i] += sum_r dout[r,o] * inp[r,i]       dweight (OC,C) += dout^T (OC,N) . inp (N,C)
     matmul_acc(dweight, dout, 1, OC, inp, OC, C, N);
     // dbias[o] += sum_r dout[r,o]
-    BiasBackJob bj = { dbias, dout, N, OC };
-    if (dbias) parallel_for(OC, 16, bias_backward_columns, &bj);
+    for (int r = 0; dbias && r < N; r++) {
+        const float *d = dout + (size_t)r * OC;
+#pragma omp simd
+        for (int o = 0; o < OC; o++) dbias[o] += d[o];
+    }
 }
 
 // attention: inp is qkv (B,T,3C), out is (B,T,C), att is (B,NH,T,T).
 // For each head: att[t,s] = softmax_s<=t (q_t . k_s / sqrt(hs)), out_t = sum_s att[t,s] v_s
 
 // x[0..n) = softmax(x * scale); the one softmax of the model: both attention
-// paths below and the LM head (softmax_rows). The sum goes through sum_fixed,
+// paths below and the LM head (softmax_logp_forward). The sum goes through sum_fixed,
 // so its order, and so every bit of the result, is the same on every machine.
 static void softmax_scaled(float *x, int n, float scale) {
     float maxv = -INFINITY;
@@ -1230,26 +1187,16 @@ static void attention_backward(float *dinp, const float *dout, const float *inp,
 // tanh(u) = 1 - 2 / (exp(2u) + 1), with r1_expf so that the GELU loops vectorise
 static inline float tanh_vec(float u) { return 1.0f - 2.0f / (r1_expf(2.0f * u) + 1.0f); }
 
-typedef struct { float *out; const float *inp; } GeluJob;
-static void gelu_forward_range(void *ctx, int i0, int i1) {
-    const GeluJob *j = ctx;
-    float *out = j->out; const float *inp = j->inp;
+static void gelu_forward(float *out, const float *inp, size_t N) {
 #pragma omp simd
-    for (int i = i0; i < i1; i++) {
+    for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + tanh_vec(GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
-static void gelu_forward(float *out, const float *inp, size_t N) {
-    GeluJob j = { out, inp };
-    parallel_for((int)N, 1024, gelu_forward_range, &j);
-}
-typedef struct { float *dinp; const float *inp, *dout; } GeluBackJob;
-static void gelu_backward_range(void *ctx, int i0, int i1) {
-    const GeluBackJob *j = ctx;
-    float *dinp = j->dinp; const float *inp = j->inp, *dout = j->dout;
+static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
 #pragma omp simd
-    for (int i = i0; i < i1; i++) {
+    for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
         float th = tanh_vec(u), sech2 = 1.0f - th * th;
@@ -1258,13 +1205,8 @@ static void gelu_backward_range(void *ctx, int i0, int i1) {
         dinp[i] += (0.5f * (1.0f + th) + 0.5f * x * sech2 * du) * dout[i];
     }
 }
-static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
-    GeluBackJob j = { dinp, inp, dout };
-    parallel_for((int)N, 1024, gelu_backward_range, &j);
-}
 
-// residual: out = inp1 + inp2. A plain loop: it only moves memory, and
-// splitting it over the threads bought nothing measurable (see ./r1 bench).
+// residual: out = inp1 + inp2
 static void residual_forward(float *out, const float *inp1, const float *inp2, size_t N) {
     for (size_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];
 }
@@ -1276,45 +1218,31 @@ static void residual_backward(float *dinp1, float *dinp2, const float *dout, siz
 // place. Row r is position rows[r] of the batch (rows NULL: position r), and
 // logp[pos] = log softmax(logits[r])[targets[pos]], or 0 for a negative
 // target (padding).
-typedef struct { float *probs, *logp; const int *targets, *rows; int V; float inv_t; } SoftmaxJob;
-static void softmax_rows(void *ctx, int r0, int r1) {
-    const SoftmaxJob *j = ctx;
-    const int V = j->V;
-    for (int r = r0; r < r1; r++) {
-        float *p = j->probs + (size_t)r * V;
-        softmax_scaled(p, V, j->inv_t);                       // softmax(z / temperature)
-        const int pos = j->rows ? j->rows[r] : r, y = j->targets ? j->targets[pos] : -1;
-        if (j->logp) j->logp[pos] = y >= 0 ? r1_logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
-    }
-}
 static void softmax_logp_forward(float *probs, float *logp, const int *targets, const int *rows, int N, int V,
                                  float temperature) {
-    SoftmaxJob j = { probs, logp, targets, rows, V, 1.0f / temperature };
-    parallel_for(N, 8, softmax_rows, &j);
+    for (int r = 0; r < N; r++) {
+        float *p = probs + (size_t)r * V;
+        softmax_scaled(p, V, 1.0f / temperature);             // softmax(z / temperature)
+        const int pos = rows ? rows[r] : r, y = targets ? targets[pos] : -1;
+        if (logp) logp[pos] = y >= 0 ? r1_logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
+    }
 }
 // The weighted loss is  loss = -sum_r weight[r] * logp[r].  Its gradient with
 // respect to the logits of row r is  weight[r] * (probs[r,:] - onehot(target)),
 // divided by the temperature when the forward divided the logits by it.
 // Supervised fine-tuning puts 1/count on response tokens and 0 elsewhere;
 // GRPO puts its per-token coefficient here (see grpo_token below).
-typedef struct { float *dlogits; const float *probs, *weight; const int *targets, *rows; int V; float inv_t; } SoftmaxBackJob;
-static void softmax_logp_backward_rows(void *ctx, int r0, int r1) {
-    const SoftmaxBackJob *j = ctx;
-    const int V = j->V;
-    for (int r = r0; r < r1; r++) {
-        float *d = j->dlogits + (size_t)r * V;
-        const float *p = j->probs + (size_t)r * V;
-        const int pos = j->rows ? j->rows[r] : r;
-        const float w = j->weight[pos] * j->inv_t;
-        if (w == 0.0f || j->targets[pos] < 0) continue;
-        for (int i = 0; i < V; i++) d[i] += w * p[i];
-        d[j->targets[pos]] -= w;
-    }
-}
 static void softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
                                   const float *weight, const int *rows, int N, int V, float temperature) {
-    SoftmaxBackJob j = { dlogits, probs, weight, targets, rows, V, 1.0f / temperature };
-    parallel_for(N, 8, softmax_logp_backward_rows, &j);
+    for (int r = 0; r < N; r++) {
+        float *d = dlogits + (size_t)r * V;
+        const float *p = probs + (size_t)r * V;
+        const int pos = rows ? rows[r] : r;
+        const float w = weight[pos] * (1.0f / temperature);
+        if (w == 0.0f || targets[pos] < 0) continue;
+        for (int i = 0; i < V; i++) d[i] += w * p[i];
+        d[targets[pos]] -= w;
+    }
 }
 
 // ----------------------------------------------------------------------------
