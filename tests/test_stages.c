@@ -25,7 +25,8 @@ static int in_child;
 int __lsan_is_turned_off(void);
 int __lsan_is_turned_off(void) { return in_child; }
 
-// Run pretrain_base in a child whose stderr goes to a file; returns the exit status.
+// Run stage 0's training (sft_loop on the corpus) on m in a child whose stderr
+// goes to a file; returns the exit status.
 static int pretrain_in_child(Model *m, const World *w, const SftOpts *po, const RunIO *io, const char *errpath) {
     fflush(stdout);
     pid_t pid = fork();
@@ -33,7 +34,8 @@ static int pretrain_in_child(Model *m, const World *w, const SftOpts *po, const 
         in_child = 1;
         if (!freopen(errpath, "w", stderr)) _exit(99);
         Rng rng = rng_seed(1);
-        pretrain_base(m, w, po, &rng, io);
+        PairSource corpus = { corpus_pair, (void *)w };
+        sft_loop(m, w, po, corpus, "base", "test", &rng, io);
         _exit(0);
     }
     int st = 0;
@@ -133,9 +135,7 @@ static void test_fresh_optimizer(const World *w, const char *dir) {
     SftOpts po = { .steps = 3, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };
     RunIO none = { NULL, 1000, 0, 1, NULL, NULL };
     Model in_memory, loaded;
-    Rng rng = rng_seed(21);
-    model_alloc(&in_memory, &c); model_init(&in_memory, &rng);
-    pretrain_base(&in_memory, w, &po, &rng, &none);
+    stage_base(&in_memory, w, &c, &po, 21, &none);
     char path[400], err[800];
     snprintf(path, sizeof path, "%s/fresh.safetensors", dir);
     CHECK(save_safetensors(path, &in_memory.config, &in_memory.params, NULL, err, sizeof err) == 0, "%s", err);
@@ -144,9 +144,9 @@ static void test_fresh_optimizer(const World *w, const char *dir) {
     GrpoOpts o = ZERO_DEFAULTS;
     o.steps = 2; o.prompts = 2; o.group = 4;
     RunOpts ro = { none, 1, 0, EVAL_SAMPLING };
-    Rng r1 = rng_seed(4), r2 = rng_seed(4);
-    train_r1_zero(&in_memory, w, &o, &ro, &r1, NULL, NULL);
-    train_r1_zero(&loaded, w, &o, &ro, &r2, NULL, NULL);
+    StageFigures f;
+    stage_r1_zero(&in_memory, &f, w, &o, 3, &ro);
+    stage_r1_zero(&loaded, &f, w, &o, 3, &ro);
     CHECK(!memcmp(in_memory.params_memory, loaded.params_memory, loaded.num_params * sizeof(float)),
           "R1-Zero from a base in memory differs from R1-Zero from its checkpoint (AdamW state inherited?)");
     model_free(&in_memory); model_free(&loaded);
@@ -857,11 +857,8 @@ int main(void) {
     // 3. the same seed gives the same base, bit for bit
     Model a, b;
     RunIO quiet = { NULL, 1000, 0, 1, NULL, NULL };
-    Rng ra = rng_seed(9), rb = rng_seed(9);
-    model_alloc(&a, &c); model_init(&a, &ra);
-    model_alloc(&b, &c); model_init(&b, &rb);
-    pretrain_base(&a, &w, &po, &ra, &quiet);
-    pretrain_base(&b, &w, &po, &rb, &quiet);
+    stage_base(&a, &w, &c, &po, 9, &quiet);
+    stage_base(&b, &w, &c, &po, 9, &quiet);
     CHECK(!memcmp(a.params_memory, b.params_memory, a.num_params * sizeof(float)), "same seed, different weights");
     model_free(&a); model_free(&b); model_free(&m);
     world_free(&w);
