@@ -1754,10 +1754,11 @@ static int extract_answer(const char *text, size_t len, long long *value) {
     return parse_integer(body, (size_t)(close - body), value);
 }
 
-// Accuracy reward: 1 if the extracted answer equals the expected value.
-static float accuracy_reward(const char *text, size_t len, long long expected) {
+// Is the answer right? 1 if the extracted answer equals the expected value
+// (reward_accuracy, below, pays this).
+static int is_right(const char *text, size_t len, long long expected) {
     long long v;
-    return extract_answer(text, len, &v) && v == expected ? 1.0f : 0.0f;
+    return extract_answer(text, len, &v) && v == expected;
 }
 
 // Lenient accuracy, for the logs only: the last number anywhere in the text.
@@ -1771,7 +1772,7 @@ static float lenient_accuracy(const char *text, size_t len, long long expected) 
     return parse_integer(text + start, end - start, &v) && v == expected ? 1.0f : 0.0f;
 }
 
-// Format reward: the whole completion is exactly
+// Well-formed (what reward_format, below, pays): the whole completion is exactly
 //   <think>THINKING</think><answer>ANSWER</answer>
 // with no '<' or '>' inside THINKING or ANSWER. Matching the whole string
 // strictly matters: a loose check ("contains the tags") is hacked within a
@@ -1780,16 +1781,16 @@ static int no_angle(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) if (s[i] == '<' || s[i] == '>') return 0;
     return 1;
 }
-static float format_reward(const char *text, size_t len) {
+static int is_well_formed(const char *text, size_t len) {
     const char *a = "<think>", *b = "</think><answer>", *c = "</answer>";
     size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    if (len < la + lb + lc || memcmp(text, a, la) || memcmp(text + len - lc, c, lc)) return 0.0f;
+    if (len < la + lb + lc || memcmp(text, a, la) || memcmp(text + len - lc, c, lc)) return 0;
     const char *mid = find_first(text + la, len - la - lc, b);
-    if (!mid) return 0.0f;
+    if (!mid) return 0;
     const char *think = text + la, *answer = mid + lb;
-    if (!no_angle(think, (size_t)(mid - think))) return 0.0f;
-    if (!no_angle(answer, (size_t)(text + len - lc - answer))) return 0.0f;
-    return 1.0f;
+    if (!no_angle(think, (size_t)(mid - think))) return 0;
+    if (!no_angle(answer, (size_t)(text + len - lc - answer))) return 0;
+    return 1;
 }
 
 // The thinking: the text between the first <think> and the next </think>.
@@ -1867,11 +1868,11 @@ typedef struct { char text[128]; long long expected; int lang; int general; char
 // Format: 0 for a completion cut off by the context limit (it never closed its tags).
 static float reward_format(const char *text, size_t len, int truncated, const Question *q) {
     (void)q;
-    return truncated ? 0.0f : format_reward(text, len);
+    return truncated ? 0.0f : is_well_formed(text, len);
 }
 static float reward_accuracy(const char *text, size_t len, int truncated, const Question *q) {
     (void)truncated;
-    return accuracy_reward(text, len, q->expected);
+    return is_right(text, len, q->expected);
 }
 // Language (§2.3.2): consistency over the words the thinking holds; a
 // thinking without words earns nothing.
@@ -2562,8 +2563,8 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
                 q[EACH_HARMLESS] += (float)judge_harmless(t, tl);
                 continue;
             }
-            q[EACH_PASS] += accuracy_reward(t, tl, ex->expected);
-            q[EACH_FORMAT] += s.truncated[r] ? 0.0f : format_reward(t, tl);
+            q[EACH_PASS] += is_right(t, tl, ex->expected);
+            q[EACH_FORMAT] += s.truncated[r] ? 0.0f : is_well_formed(t, tl);
             q[EACH_MIXED] += (float)mixes_languages(t, tl);
             think += has_thinking(t, tl);
             len += s.len[r] - s.plen[r];
@@ -3263,8 +3264,8 @@ static void keep_cold_start(void *ctx, const Question *q, const Seqs *s, int row
     for (int g = 0; g < G && !kept; g++) {
         const char *t = s->text[row0 + g]; size_t tl = s->text_len[row0 + g];
         log->sampled++;
-        if (accuracy_reward(t, tl, problem_sum(p)) == 0) { log->wrong++; continue; }
-        if (s->truncated[row0 + g] || format_reward(t, tl) == 0 || !has_thinking(t, tl)) { log->malformed++; continue; }
+        if (is_right(t, tl, problem_sum(p)) == 0) { log->wrong++; continue; }
+        if (s->truncated[row0 + g] || is_well_formed(t, tl) == 0 || !has_thinking(t, tl)) { log->malformed++; continue; }
         if (!readable_completion(t, tl, p->lang, problem_sum(p), completion, sizeof completion)) { log->unreadable++; continue; }
         pairs_add(c->set, question, completion);
         log->kept++; kept = 1;
@@ -3357,7 +3358,7 @@ static void stage_reasoning_rl(Model *policy, StageFigures *f, const World *w, c
 
 // Long-winded thinking (the toy's "long paragraphs"): more steps than the
 // problem has columns, one corrected slip ("wait, ...") allowed.
-static int repetitive(const char *text, size_t len, const Problem *p) {
+static int long_winded(const char *text, size_t len, const Problem *p) {
     const char *s; size_t n;
     if (!thinking_span(text, len, &s, &n)) return 0;
     int columns = 1;
@@ -3367,7 +3368,7 @@ static int repetitive(const char *text, size_t len, const Problem *p) {
 }
 
 // Why sampled completions were dropped, for the run folder's rsft.txt.
-typedef struct { int sampled, wrong, malformed, mixed, repetitive, kept, general, general_thought; } RsftLog;
+typedef struct { int sampled, wrong, malformed, mixed, long_winded, kept, general, general_thought; } RsftLog;
 typedef struct { PairSet *set; RsftLog *log; const Tokenizer *tok; int n_ctx, filter; } RsftKeep;
 
 // §2.3.3's filters, in order: correct (the verifier); well-formed (the
@@ -3385,12 +3386,12 @@ static void keep_rejection_sampled(void *ctx, const Question *q, const Seqs *s, 
     for (int g = 0; g < G; g++) {
         const char *t = s->text[row0 + g]; size_t tl = s->text_len[row0 + g];
         log->sampled++;
-        if (c->filter != FILTER_NONE && accuracy_reward(t, tl, q->expected) == 0) log->wrong++;
-        else if ((strict && (s->truncated[row0 + g] || format_reward(t, tl) == 0 || !has_thinking(t, tl))) ||
+        if (c->filter != FILTER_NONE && is_right(t, tl, q->expected) == 0) log->wrong++;
+        else if ((strict && (s->truncated[row0 + g] || is_well_formed(t, tl) == 0 || !has_thinking(t, tl))) ||
                  memchr(t, 0, tl) || tl >= sizeof c->set->p->completion || !pair_fits(c->tok, q->text, t, c->n_ctx))
             log->malformed++;
         else if (strict && language_consistency(t, tl, q->lang) != 1.0f) log->mixed++;
-        else if (strict && repetitive(t, tl, &p)) log->repetitive++;
+        else if (strict && long_winded(t, tl, &p)) log->long_winded++;
         else { pairs_add(c->set, q->text, t); log->kept++; }
     }
 }
@@ -3431,7 +3432,7 @@ static void gather_kept_set(PairSet *set, Model *sampled, const char *what, cons
     appendf(info, sizeof info, &n, "%s: %d examples = %d reasoning + %d non-reasoning (%d of them with a chain of "
             "thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, %d long-winded, "
             "%d kept\nsampling them took %llu FLOPs\n", set_name, set->n, log.kept, log.general, log.general_thought,
-            log.sampled, log.wrong, log.malformed, log.mixed, log.repetitive, log.kept,
+            log.sampled, log.wrong, log.malformed, log.mixed, log.long_winded, log.kept,
             (unsigned long long)(flop_count() - f0));
     if (so->filter != FILTER_STRICT)
         appendf(info, sizeof info, &n, "(--filter %s: %s)\n", FILTER_NAMES[so->filter],
@@ -5223,7 +5224,7 @@ static void show_completion(FILE *f, const char *question, const char *text, siz
     int ok = extract_answer(text, len, &v) && v == expected;
     const char *ts; size_t tn;
     fprintf(f, "    %s%s =>%s ", dim, question, off);
-    if (format_reward(text, len) > 0 && thinking_span(text, len, &ts, &tn)) {
+    if (is_well_formed(text, len) > 0 && thinking_span(text, len, &ts, &tn)) {
         fprintf(f, "%s<think>%.*s</think>%s", th, (int)tn, ts, off);
         const char *ans = ts + tn + strlen("</think>");
         fprintf(f, "%s%.*s%s", ok ? good : bad, (int)(text + len - ans), ans, off);

@@ -298,10 +298,10 @@ static void test_rejection_filters(void) {
     RsftKeep keep = { &set, &log, test_tok, 80, FILTER_STRICT };
     keep_rejection_sampled(&keep, &en, &s, 0, 10);
     keep_rejection_sampled(&keep, &zh, &s, 10, 5);
-    CHECK(log.sampled == 15 && log.wrong == 1 && log.malformed == 5 && log.mixed == 3 && log.repetitive == 2 &&
+    CHECK(log.sampled == 15 && log.wrong == 1 && log.malformed == 5 && log.mixed == 3 && log.long_winded == 2 &&
           log.kept == 4 && log.general == 0 && log.general_thought == 0,
-          "RsftLog: sampled %d wrong %d malformed %d mixed %d repetitive %d kept %d general %d/%d; want 15 1 5 3 2 4 0/0",
-          log.sampled, log.wrong, log.malformed, log.mixed, log.repetitive, log.kept, log.general, log.general_thought);
+          "RsftLog: sampled %d wrong %d malformed %d mixed %d long-winded %d kept %d general %d/%d; want 15 1 5 3 2 4 0/0",
+          log.sampled, log.wrong, log.malformed, log.mixed, log.long_winded, log.kept, log.general, log.general_thought);
     const char *const want[4][2] = { { "47+85", EN_CLEAN }, { "47+85", EN_SLIP }, { "47加85", ZH_CLEAN }, { "47加85", ZH_SLIP } };
     CHECK(set.n == 4, "%d pairs kept, want 4", set.n);
     for (int i = 0; i < 4 && i < set.n; i++) {
@@ -343,10 +343,10 @@ static void test_rejection_keeps_what_it_judged(void) {
 static int repetitive_lit(const char *question, const char *text) {
     Problem p;
     parse_question(question, &p);
-    return repetitive(text, strlen(text), &p);
+    return long_winded(text, strlen(text), &p);
 }
 // Long-winded means more steps than columns + 1 (one corrected slip allowed).
-static void test_repetitive(void) {
+static void test_long_winded(void) {
     struct { const char *q, *text; int want; const char *why; } c[] = {
         { "11+11", "<think>1 plus 1 is 2, 1 plus 1 is 2, so 22</think><answer>22</answer>", 0, "two identical steps, both needed" },
         { "47+85", EN_CLEAN, 0, "one step per column" },
@@ -368,9 +368,9 @@ static void test_repetitive(void) {
     for (size_t i = 0; i < sizeof c / sizeof *c; i++)
         if (repetitive_lit(c[i].q, c[i].text) != c[i].want) {
             bad++;
-            fprintf(stderr, "repetitive (%s): got %d, want %d\n", c[i].why, !c[i].want, c[i].want);
+            fprintf(stderr, "long_winded (%s): got %d, want %d\n", c[i].why, !c[i].want, c[i].want);
         }
-    CHECK(bad == 0, "%d repetitive cases wrong", bad);
+    CHECK(bad == 0, "%d long_winded cases wrong", bad);
     // no worked solution, with or without one corrected slip, is long-winded
     Rng rng = rng_seed(44);
     int flagged = 0;
@@ -379,7 +379,7 @@ static void test_repetitive(void) {
         char work[256], text[300];
         worked_solution(&p, -1, it % 3 ? rng_int(&rng, 4) : -1, 0, work, sizeof work);
         snprintf(text, sizeof text, "<think>%s</think><answer>%ld</answer>", work, problem_sum(&p));
-        if (repetitive(text, strlen(text), &p) && !flagged++) fprintf(stderr, "a worked solution is long-winded: %s\n", text);
+        if (long_winded(text, strlen(text), &p) && !flagged++) fprintf(stderr, "a worked solution is long-winded: %s\n", text);
     }
     CHECK(flagged == 0, "%d of 2000 worked solutions called long-winded", flagged);
 }
@@ -793,7 +793,7 @@ int main(void) {
     // stages 4 and 5: the filters, the epochs, the pairs, the rewards of general requests
     test_rejection_filters();
     test_rejection_keeps_what_it_judged();        // it failed before keep_rejection_sampled dropped NUL bytes
-    test_repetitive();
+    test_long_winded();
     test_epoch_walk();
     test_keep_preference();
     test_keep_preference_ties();
