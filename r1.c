@@ -11,29 +11,26 @@
 // What this is not: fast at scale, a general framework, or a faithful copy of
 // DeepSeek's infrastructure. It runs on a CPU with libc and libm only, the
 // model has a few hundred thousand parameters, and readability beats
-// cleverness in the method. The speed that makes a class demo run in a
-// minute or two lives in the machinery part, and is only this: a matmul
-// kernel with register tiles of the widest vectors the build targets (GCC
-// vector extensions: 8x32 with AVX-512, 6x16 with AVX2) and k in chunks
-// that stay in cache, summing in the same order as the plain loop; a small
-// pthread pool whose row splits give the same bits for any thread count;
-// weights transposed once per optimizer step; training attention as small
-// products in blocks that stop at the causal diagonal; the LM head only at
-// positions with a target; a KV cache for sampling, sequences that pick
-// their tokens side by side on the threads, each from its own random stream
-// (so the same tokens for any thread count), and a nucleus sort of only the
-// tokens that can be in it.
+// cleverness in the method. The same seed gives the same checkpoint bytes
+// on every machine and for any thread count. What makes that true, and what
+// makes a class demo run in a minute (a matmul kernel, a thread pool, a KV
+// cache), is the machinery: r1.h, after the method.
 //
-// The same seed gives the same checkpoint bytes on every machine (AVX2 or
-// AVX-512, x86-64 or ARM64) and for any thread count: every sum on the way
-// from seed to checkpoint has an order fixed by this source, not by the
-// vector width (sum_fixed, dot_fixed, and products that sum k in order), and
-// the few libm functions the method needs (exp, e^x - 1, log, cos, powers)
-// are written out here, as their last bit differs between C libraries. What
-// is left of libm on that path, IEEE 754 defines exactly: sqrtf (and sqrt),
-// fmaf, fabsf, fminf, fmaxf.
+// How to read it, with the paper open:
+//   1. the rewards (§2.2.2): is_right, is_well_formed, reward_accuracy,
+//      reward_format; the template (§2.2.3): render_prompt
+//   2. GRPO (§2.2.1, eq. 1-3): group_advantages, grpo_token,
+//      grpo_coefficients (where the chain rule starts), grpo_step
+//   3. the stages, 0 to 6, each one function that tells the whole stage:
+//      stage_base, stage_r1_zero, stage_cold_start, stage_reasoning_rl,
+//      stage_rsft, stage_all_scenarios, stage_distill; every default number
+//      they use is in "the recipe" above them
+//   4. evaluation (§3): evaluate (pass@1, cons@k, greedy)
+//   5. what they run on: the toy world, the GPT-2 (model_forward, each
+//      layer's forward above its backward), sampling, and the two loops,
+//      sft_loop and rl_loop
 //
-// The file, top to bottom. First the method, in the paper's order:
+// The file, top to bottom:
 //   declarations ......... errors, random numbers, the clock, what the method calls
 //   the toy world ........ addition problems, worked solutions, the non-reasoning
 //                          requests and the hidden judge, the corpus
@@ -52,10 +49,11 @@
 //   stage 4 .............. rejection sampling + general data, SFT of the base (§2.3.3)
 //   stage 5 .............. a reward model, RL for all scenarios (§2.3.4)
 //   stage 6 .............. distillation into a smaller student (§2.4)
-// then, after one banner, the machinery (not in the paper): arithmetic that
-// gives the same bits everywhere, threads, the fast kernel, files and JSON,
-// JSONL, safetensors, run folders and resumable state, curves.svg, the
-// command line and ./r1 bench.
+//   main
+// then the machinery (r1.h, compiled at the end of this file): arithmetic
+// that gives the same bits everywhere, threads, the fast kernel, files and
+// JSON, JSONL, safetensors, run folders and resumable state, curves.svg,
+// the stages' commands (flags -> stage -> report), the pipeline and bench.
 #include <ctype.h>
 #include <dirent.h>
 #include <stddef.h>
