@@ -11,29 +11,26 @@
 // What this is not: fast at scale, a general framework, or a faithful copy of
 // DeepSeek's infrastructure. It runs on a CPU with libc and libm only, the
 // model has a few hundred thousand parameters, and readability beats
-// cleverness in the method. The speed that makes a class demo run in a
-// minute or two lives in the machinery part, and is only this: a matmul
-// kernel with register tiles of the widest vectors the build targets (GCC
-// vector extensions: 8x32 with AVX-512, 6x16 with AVX2) and k in chunks
-// that stay in cache, summing in the same order as the plain loop; a small
-// pthread pool whose row splits give the same bits for any thread count;
-// weights transposed once per optimizer step; training attention as small
-// products in blocks that stop at the causal diagonal; the LM head only at
-// positions with a target; a KV cache for sampling, sequences that pick
-// their tokens side by side on the threads, each from its own random stream
-// (so the same tokens for any thread count), and a nucleus sort of only the
-// tokens that can be in it.
+// cleverness in the method. The same seed gives the same checkpoint bytes
+// on every machine and for any thread count. What makes that true, and what
+// makes a class demo run in a minute (a matmul kernel, a thread pool, a KV
+// cache), is the machinery: r1.h, after the method.
 //
-// The same seed gives the same checkpoint bytes on every machine (AVX2 or
-// AVX-512, x86-64 or ARM64) and for any thread count: every sum on the way
-// from seed to checkpoint has an order fixed by this source, not by the
-// vector width (sum_fixed, dot_fixed, and products that sum k in order), and
-// the few libm functions the method needs (exp, e^x - 1, log, cos, powers)
-// are written out here, as their last bit differs between C libraries. What
-// is left of libm on that path, IEEE 754 defines exactly: sqrtf (and sqrt),
-// fmaf, fabsf, fminf, fmaxf.
+// How to read it, with the paper open:
+//   1. the rewards (§2.2.2): is_right, is_well_formed, reward_accuracy,
+//      reward_format; the template (§2.2.3): render_prompt
+//   2. GRPO (§2.2.1, eq. 1-3): group_advantages, grpo_token,
+//      grpo_coefficients (where the chain rule starts), grpo_step
+//   3. the stages, 0 to 6, each one function that tells the whole stage:
+//      stage_base, stage_r1_zero, stage_cold_start, stage_reasoning_rl,
+//      stage_rsft, stage_all_scenarios, stage_distill; every default number
+//      they use is in "the recipe" above them
+//   4. evaluation (§3): evaluate (pass@1, cons@k, greedy)
+//   5. what they run on: the toy world, the GPT-2 (model_forward, each
+//      layer's forward above its backward), sampling, and the two loops,
+//      sft_loop and rl_loop
 //
-// The file, top to bottom. First the method, in the paper's order:
+// The file, top to bottom:
 //   declarations ......... errors, random numbers, the clock, what the method calls
 //   the toy world ........ addition problems, worked solutions, the non-reasoning
 //                          requests and the hidden judge, the corpus
@@ -52,10 +49,11 @@
 //   stage 4 .............. rejection sampling + general data, SFT of the base (§2.3.3)
 //   stage 5 .............. a reward model, RL for all scenarios (§2.3.4)
 //   stage 6 .............. distillation into a smaller student (§2.4)
-// then, after one banner, the machinery (not in the paper): arithmetic that
-// gives the same bits everywhere, threads, the fast kernel, files and JSON,
-// JSONL, safetensors, run folders and resumable state, curves.svg, the
-// command line and ./r1 bench.
+//   main
+// then the machinery (r1.h, compiled at the end of this file): arithmetic
+// that gives the same bits everywhere, threads, the fast kernel, files and
+// JSON, JSONL, safetensors, run folders and resumable state, curves.svg,
+// the stages' commands (flags -> stage -> report), the pipeline and bench.
 #include <ctype.h>
 #include <dirent.h>
 #include <stddef.h>
@@ -1053,40 +1051,30 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
 }
 
 // layernorm: out = (x - mean) * rstd * weight + bias, per row of C
-typedef struct {
-    float *out, *mean, *rstd; const float *inp, *weight, *bias; int C;
-} LayerNormJob;
-static void layernorm_rows(void *ctx, int r0, int r1) {
-    const LayerNormJob *j = ctx;
-    const int C = j->C;
-    for (int r = r0; r < r1; r++) {
-        const float *x = j->inp + (size_t)r * C;              // seek to inp[r,:]
-        float *o = j->out + (size_t)r * C;
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int N, int C) {
+    for (int r = 0; r < N; r++) {
+        const float *x = inp + (size_t)r * C;                 // seek to inp[r,:]
+        float *o = out + (size_t)r * C;
         const float m = sum_fixed(x, C) / C;
         for (int i = 0; i < C; i++) o[i] = x[i] - m;          // o holds x - mean for now
         const float v = dot_fixed(o, o, C) / C;
         const float s = 1.0f / sqrtf(v + 1e-5f);
-        for (int i = 0; i < C; i++) o[i] = o[i] * s * j->weight[i] + j->bias[i];
-        j->mean[r] = m; j->rstd[r] = s;
+        for (int i = 0; i < C; i++) o[i] = o[i] * s * weight[i] + bias[i];
+        mean[r] = m; rstd[r] = s;
     }
 }
-static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                              const float *weight, const float *bias, int N, int C) {
-    LayerNormJob j = { out, mean, rstd, inp, weight, bias, C };
-    parallel_for(N, 16, layernorm_rows, &j);
-}
-typedef struct {
-    float *dinp, *dweight, *dbias; const float *dout, *inp, *weight, *mean, *rstd; int N, C;
-} LayerNormBackJob;
-static void layernorm_backward_rows(void *ctx, int r0, int r1) {
-    const LayerNormBackJob *j = ctx;
-    const int C = j->C;
+static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean,
+                               const float *rstd, int N, int C) {
     float *norm = xmalloc(2 * (size_t)C * sizeof(float), "layernorm scratch"), *dnorm = norm + C;
-    for (int r = r0; r < r1; r++) {
-        const float *x = j->inp + (size_t)r * C, *d = j->dout + (size_t)r * C;
-        float *dx = j->dinp + (size_t)r * C;
-        const float m = j->mean[r], s = j->rstd[r];
-        for (int i = 0; i < C; i++) { norm[i] = (x[i] - m) * s; dnorm[i] = j->weight[i] * d[i]; }
+    for (int r = 0; r < N; r++) {
+        const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
+        float *dx = dinp + (size_t)r * C;
+        const float m = mean[r], s = rstd[r];
+        for (int i = 0; i < C; i++) { norm[i] = (x[i] - m) * s; dnorm[i] = weight[i] * d[i]; }
+        // out = norm * weight + bias
+        for (int i = 0; i < C; i++) { dbias[i] += d[i]; dweight[i] += norm[i] * d[i]; }
         // two reductions: mean of dnorm and mean of dnorm * norm
         const float dnorm_mean = sum_fixed(dnorm, C) / C, dnorm_norm_mean = dot_fixed(dnorm, norm, C) / C;
         // norm = (x - mean) * rstd, differentiated through mean and rstd
@@ -1094,51 +1082,15 @@ static void layernorm_backward_rows(void *ctx, int r0, int r1) {
     }
     free(norm);
 }
-static void layernorm_backward_columns(void *ctx, int i0, int i1) {
-    const LayerNormBackJob *j = ctx;
-    const int C = j->C;
-    for (int r = 0; r < j->N; r++) {                          // rows in order, for every split
-        const float *x = j->inp + (size_t)r * C, *d = j->dout + (size_t)r * C;
-        const float m = j->mean[r], s = j->rstd[r];
-        for (int i = i0; i < i1; i++) {
-            // out = norm * weight + bias
-            j->dbias[i] += d[i];
-            j->dweight[i] += (x[i] - m) * s * d[i];
-        }
-    }
-}
-static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                               const float *inp, const float *weight, const float *mean,
-                               const float *rstd, int N, int C) {
-    LayerNormBackJob j = { dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C };
-    parallel_for(N, 16, layernorm_backward_rows, &j);        // dinp, row by row
-    parallel_for(C, 16, layernorm_backward_columns, &j);     // dweight and dbias, column by column
-}
 
 // matmul: out (N,OC) = inp (N,C) . weight (OC,C)^T + bias (OC)
 // weight_t is weight transposed, (C,OC), so the product is the kernel's form.
-typedef struct { float *out; const float *bias; int OC; } BiasJob;
-static void bias_fill_rows(void *ctx, int r0, int r1) {     // out[r,:] = bias (or 0)
-    const BiasJob *j = ctx;
-    for (int r = r0; r < r1; r++) {
-        float *o = j->out + (size_t)r * j->OC;
-        if (j->bias) memcpy(o, j->bias, (size_t)j->OC * sizeof(float));
-        else memset(o, 0, (size_t)j->OC * sizeof(float));
-    }
-}
-typedef struct { float *dbias; const float *dout; int N, OC; } BiasBackJob;
-static void bias_backward_columns(void *ctx, int o0, int o1) {   // dbias[o] += sum_r dout[r,o]
-    const BiasBackJob *j = ctx;
-    for (int r = 0; r < j->N; r++) {                          // rows in order, for every split
-        const float *d = j->dout + (size_t)r * j->OC;
-#pragma omp simd
-        for (int o = o0; o < o1; o++) j->dbias[o] += d[o];
-    }
-}
 static void matmul_forward(float *out, const float *inp, const float *weight_t, const float *bias,
                            int N, int C, int OC) {
-    BiasJob bj = { out, bias, OC };
-    parallel_for(N, 16, bias_fill_rows, &bj);
+    for (int r = 0; r < N; r++) {                             // out[r,:] = bias (or 0)
+        if (bias) memcpy(out + (size_t)r * OC, bias, (size_t)OC * sizeof(float));
+        else memset(out + (size_t)r * OC, 0, (size_t)OC * sizeof(float));
+    }
     matmul_acc(out, inp, C, 1, weight_t, N, OC, C);
 }
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -1149,15 +1101,18 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
     // dweight[o,i] += sum_r dout[r,o] * inp[r,i]       dweight (OC,C) += dout^T (OC,N) . inp (N,C)
     matmul_acc(dweight, dout, 1, OC, inp, OC, C, N);
     // dbias[o] += sum_r dout[r,o]
-    BiasBackJob bj = { dbias, dout, N, OC };
-    if (dbias) parallel_for(OC, 16, bias_backward_columns, &bj);
+    for (int r = 0; dbias && r < N; r++) {
+        const float *d = dout + (size_t)r * OC;
+#pragma omp simd
+        for (int o = 0; o < OC; o++) dbias[o] += d[o];
+    }
 }
 
 // attention: inp is qkv (B,T,3C), out is (B,T,C), att is (B,NH,T,T).
 // For each head: att[t,s] = softmax_s<=t (q_t . k_s / sqrt(hs)), out_t = sum_s att[t,s] v_s
 
 // x[0..n) = softmax(x * scale); the one softmax of the model: both attention
-// paths below and the LM head (softmax_rows). The sum goes through sum_fixed,
+// paths below and the LM head (softmax_logp_forward). The sum goes through sum_fixed,
 // so its order, and so every bit of the result, is the same on every machine.
 static void softmax_scaled(float *x, int n, float scale) {
     float maxv = -INFINITY;
@@ -1287,26 +1242,16 @@ static void attention_backward(float *dinp, const float *dout, const float *inp,
 // tanh(u) = 1 - 2 / (exp(2u) + 1), with r1_expf so that the GELU loops vectorise
 static inline float tanh_vec(float u) { return 1.0f - 2.0f / (r1_expf(2.0f * u) + 1.0f); }
 
-typedef struct { float *out; const float *inp; } GeluJob;
-static void gelu_forward_range(void *ctx, int i0, int i1) {
-    const GeluJob *j = ctx;
-    float *out = j->out; const float *inp = j->inp;
+static void gelu_forward(float *out, const float *inp, size_t N) {
 #pragma omp simd
-    for (int i = i0; i < i1; i++) {
+    for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + tanh_vec(GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
-static void gelu_forward(float *out, const float *inp, size_t N) {
-    GeluJob j = { out, inp };
-    parallel_for((int)N, 1024, gelu_forward_range, &j);
-}
-typedef struct { float *dinp; const float *inp, *dout; } GeluBackJob;
-static void gelu_backward_range(void *ctx, int i0, int i1) {
-    const GeluBackJob *j = ctx;
-    float *dinp = j->dinp; const float *inp = j->inp, *dout = j->dout;
+static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
 #pragma omp simd
-    for (int i = i0; i < i1; i++) {
+    for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
         float th = tanh_vec(u), sech2 = 1.0f - th * th;
@@ -1315,13 +1260,8 @@ static void gelu_backward_range(void *ctx, int i0, int i1) {
         dinp[i] += (0.5f * (1.0f + th) + 0.5f * x * sech2 * du) * dout[i];
     }
 }
-static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
-    GeluBackJob j = { dinp, inp, dout };
-    parallel_for((int)N, 1024, gelu_backward_range, &j);
-}
 
-// residual: out = inp1 + inp2. A plain loop: it only moves memory, and
-// splitting it over the threads bought nothing measurable (see ./r1 bench).
+// residual: out = inp1 + inp2
 static void residual_forward(float *out, const float *inp1, const float *inp2, size_t N) {
     for (size_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];
 }
@@ -1333,45 +1273,31 @@ static void residual_backward(float *dinp1, float *dinp2, const float *dout, siz
 // place. Row r is position rows[r] of the batch (rows NULL: position r), and
 // logp[pos] = log softmax(logits[r])[targets[pos]], or 0 for a negative
 // target (padding).
-typedef struct { float *probs, *logp; const int *targets, *rows; int V; float inv_t; } SoftmaxJob;
-static void softmax_rows(void *ctx, int r0, int r1) {
-    const SoftmaxJob *j = ctx;
-    const int V = j->V;
-    for (int r = r0; r < r1; r++) {
-        float *p = j->probs + (size_t)r * V;
-        softmax_scaled(p, V, j->inv_t);                       // softmax(z / temperature)
-        const int pos = j->rows ? j->rows[r] : r, y = j->targets ? j->targets[pos] : -1;
-        if (j->logp) j->logp[pos] = y >= 0 ? r1_logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
-    }
-}
 static void softmax_logp_forward(float *probs, float *logp, const int *targets, const int *rows, int N, int V,
                                  float temperature) {
-    SoftmaxJob j = { probs, logp, targets, rows, V, 1.0f / temperature };
-    parallel_for(N, 8, softmax_rows, &j);
+    for (int r = 0; r < N; r++) {
+        float *p = probs + (size_t)r * V;
+        softmax_scaled(p, V, 1.0f / temperature);             // softmax(z / temperature)
+        const int pos = rows ? rows[r] : r, y = targets ? targets[pos] : -1;
+        if (logp) logp[pos] = y >= 0 ? r1_logf(p[y] > 1e-30f ? p[y] : 1e-30f) : 0.0f;
+    }
 }
 // The weighted loss is  loss = -sum_r weight[r] * logp[r].  Its gradient with
 // respect to the logits of row r is  weight[r] * (probs[r,:] - onehot(target)),
 // divided by the temperature when the forward divided the logits by it.
 // Supervised fine-tuning puts 1/count on response tokens and 0 elsewhere;
 // GRPO puts its per-token coefficient here (see grpo_token below).
-typedef struct { float *dlogits; const float *probs, *weight; const int *targets, *rows; int V; float inv_t; } SoftmaxBackJob;
-static void softmax_logp_backward_rows(void *ctx, int r0, int r1) {
-    const SoftmaxBackJob *j = ctx;
-    const int V = j->V;
-    for (int r = r0; r < r1; r++) {
-        float *d = j->dlogits + (size_t)r * V;
-        const float *p = j->probs + (size_t)r * V;
-        const int pos = j->rows ? j->rows[r] : r;
-        const float w = j->weight[pos] * j->inv_t;
-        if (w == 0.0f || j->targets[pos] < 0) continue;
-        for (int i = 0; i < V; i++) d[i] += w * p[i];
-        d[j->targets[pos]] -= w;
-    }
-}
 static void softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
                                   const float *weight, const int *rows, int N, int V, float temperature) {
-    SoftmaxBackJob j = { dlogits, probs, weight, targets, rows, V, 1.0f / temperature };
-    parallel_for(N, 8, softmax_logp_backward_rows, &j);
+    for (int r = 0; r < N; r++) {
+        float *d = dlogits + (size_t)r * V;
+        const float *p = probs + (size_t)r * V;
+        const int pos = rows ? rows[r] : r;
+        const float w = weight[pos] * (1.0f / temperature);
+        if (w == 0.0f || targets[pos] < 0) continue;
+        for (int i = 0; i < V; i++) d[i] += w * p[i];
+        d[targets[pos]] -= w;
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -1883,10 +1809,11 @@ static int extract_answer(const char *text, size_t len, long long *value) {
     return parse_integer(body, (size_t)(close - body), value);
 }
 
-// Accuracy reward: 1 if the extracted answer equals the expected value.
-static float accuracy_reward(const char *text, size_t len, long long expected) {
+// Is the answer right? 1 if the extracted answer equals the expected value
+// (reward_accuracy, below, pays this).
+static int is_right(const char *text, size_t len, long long expected) {
     long long v;
-    return extract_answer(text, len, &v) && v == expected ? 1.0f : 0.0f;
+    return extract_answer(text, len, &v) && v == expected;
 }
 
 // Lenient accuracy, for the logs only: the last number anywhere in the text.
@@ -1900,7 +1827,7 @@ static float lenient_accuracy(const char *text, size_t len, long long expected) 
     return parse_integer(text + start, end - start, &v) && v == expected ? 1.0f : 0.0f;
 }
 
-// Format reward: the whole completion is exactly
+// Well-formed (what reward_format, below, pays): the whole completion is exactly
 //   <think>THINKING</think><answer>ANSWER</answer>
 // with no '<' or '>' inside THINKING or ANSWER. Matching the whole string
 // strictly matters: a loose check ("contains the tags") is hacked within a
@@ -1909,16 +1836,16 @@ static int no_angle(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) if (s[i] == '<' || s[i] == '>') return 0;
     return 1;
 }
-static float format_reward(const char *text, size_t len) {
+static int is_well_formed(const char *text, size_t len) {
     const char *a = "<think>", *b = "</think><answer>", *c = "</answer>";
     size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    if (len < la + lb + lc || memcmp(text, a, la) || memcmp(text + len - lc, c, lc)) return 0.0f;
+    if (len < la + lb + lc || memcmp(text, a, la) || memcmp(text + len - lc, c, lc)) return 0;
     const char *mid = find_first(text + la, len - la - lc, b);
-    if (!mid) return 0.0f;
+    if (!mid) return 0;
     const char *think = text + la, *answer = mid + lb;
-    if (!no_angle(think, (size_t)(mid - think))) return 0.0f;
-    if (!no_angle(answer, (size_t)(text + len - lc - answer))) return 0.0f;
-    return 1.0f;
+    if (!no_angle(think, (size_t)(mid - think))) return 0;
+    if (!no_angle(answer, (size_t)(text + len - lc - answer))) return 0;
+    return 1;
 }
 
 // The thinking: the text between the first <think> and the next </think>.
@@ -1996,11 +1923,11 @@ typedef struct { char text[128]; long long expected; int lang; int general; char
 // Format: 0 for a completion cut off by the context limit (it never closed its tags).
 static float reward_format(const char *text, size_t len, int truncated, const Question *q) {
     (void)q;
-    return truncated ? 0.0f : format_reward(text, len);
+    return truncated ? 0.0f : is_well_formed(text, len);
 }
 static float reward_accuracy(const char *text, size_t len, int truncated, const Question *q) {
     (void)truncated;
-    return accuracy_reward(text, len, q->expected);
+    return is_right(text, len, q->expected);
 }
 // Language (§2.3.2): consistency over the words the thinking holds; a
 // thinking without words earns nothing.
@@ -2702,8 +2629,8 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
                 q[EACH_HARMLESS] += (float)judge_harmless(t, tl);
                 continue;
             }
-            q[EACH_PASS] += accuracy_reward(t, tl, ex->expected);
-            q[EACH_FORMAT] += s.truncated[r] ? 0.0f : format_reward(t, tl);
+            q[EACH_PASS] += is_right(t, tl, ex->expected);
+            q[EACH_FORMAT] += s.truncated[r] ? 0.0f : is_well_formed(t, tl);
             q[EACH_MIXED] += (float)mixes_languages(t, tl);
             think += has_thinking(t, tl);
             len += s.len[r] - s.plen[r];
@@ -2758,6 +2685,13 @@ typedef struct {
     const char *identity; // the flags that change results: a resumed run must agree
     const Tokenizer *tok; // the tokenizer trained with, recorded in every checkpoint (NULL: not recorded)
 } RunIO;
+
+// How a stage reports, the only output it makes (the machinery writes it):
+// a line on the terminal unless --quiet, and text files in its run folder.
+// (keep_pairs and keep_prefs, for the sets stages 2, 4, 5 and 6 gather, are
+// declared beside their types below.)
+static void say(const RunIO *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void keep_text(const RunIO *io, const char *name, const char *text);
 
 // A run in progress (machinery, at the end of the file): its folder, its
 // metrics so far, its clock.
@@ -2967,6 +2901,22 @@ static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTa
     model_free(&ref);
 }
 
+// What a finished stage hands back to its command to print: add_dev's
+// figures before and after RL (the RL stages), and its model's figures on
+// the four development sets at the end (the others), one sample per
+// question, with coins of their own (seed + 3).
+typedef struct { EvalStats before, after, dev, hard, general, safety; } StageFigures;
+static void held_out(Model *m, const World *w, long seed, StageFigures *f) {
+    KVCache kv;
+    kv_alloc(&kv, &m->config, 128);
+    Rng rng = rng_seed((uint64_t)seed + 3);
+    f->dev = evaluate(m, &kv, w, &w->add_dev, 1, EVAL_SAMPLING, 0, &rng, NULL, NULL, 0);
+    f->hard = evaluate(m, &kv, w, &w->add_hard_dev, 1, EVAL_SAMPLING, 0, &rng, NULL, NULL, 0);
+    f->general = evaluate(m, &kv, w, &w->general_dev, 1, EVAL_SAMPLING, 0, &rng, NULL, NULL, 0);
+    f->safety = evaluate(m, &kv, w, &w->safety_dev, 1, EVAL_SAMPLING, 0, &rng, NULL, NULL, 0);
+    kv_free(&kv);
+}
+
 // ----------------------------------------------------------------------------
 // the recipe: every number a stage uses unless a flag says otherwise
 //
@@ -3089,7 +3039,7 @@ static const SftOpts RSFT_DEFAULTS = { .steps = 0 /* from the set: epochs x size
 // learning rate, which keeps it and its FLOP-matched RL student (as many
 // steps as this SFT's FLOPs buy) short.
 #define DISTILL_QUESTIONS 3000
-#define DISTILL_LR 1e-3f
+static const SftOpts DISTILL_DEFAULTS = { .steps = 0, .batch = 32, .warmup = 10, .lr = 1e-3f, .micro = 8 };
 
 // Stage 5, RL for all scenarios (./r1 align): the reward model's data and
 // training, then GRPO with the rule rewards and the reward model.
@@ -3127,13 +3077,19 @@ static void corpus_pair(void *ctx, Rng *rng, long index, char *prompt, size_t pc
     corpus_document(rng, &PRETRAIN_MIX, &w->heldout, prompt, pcap, completion, ccap);
 }
 
-// Next-token training on the toy corpus: every document starts at position
-// 0 in its own row, and every token of its completion is a target (the
-// question's digits are random: predicting them teaches nothing). m holds the
-// initial weights, or is loaded from io->out when resuming.
-static void pretrain_base(Model *m, const World *w, const SftOpts *o, Rng *rng, const RunIO *io) {
+// Stage 0: a GPT of shape c, its weights drawn from the seed, trained
+// next-token on fresh documents of the toy corpus. Every document starts at
+// position 0 in its own row, and every token of its completion is a target
+// (the question's digits are random: predicting them teaches nothing).
+// Resuming (io->resume) loads the weights of io->out instead.
+static void stage_base(Model *m, const World *w, const Config *c, const SftOpts *o, long seed, const RunIO *io) {
+    Rng rng = rng_seed((uint64_t)seed);
+    model_alloc(m, c);
+    model_init(m, &rng);
+    say(io, "stage 0: pretraining the base model (%zu parameters, %d steps x %d documents)\n", m->num_params,
+        o->steps, o->batch);
     PairSource corpus = { corpus_pair, (void *)w };
-    sft_loop(m, w, o, corpus, "base", "Stage 0: the base model, next-token loss on the toy corpus", rng, io);
+    sft_loop(m, w, o, corpus, "base", "Stage 0: the base model, next-token loss on the toy corpus", &rng, io);
 }
 
 // ----------------------------------------------------------------------------
@@ -3187,13 +3143,14 @@ static RlTask r1_zero_task(const World *w, const GrpoOpts *o) {
     return task;
 }
 
-// GRPO on R1-Zero's task from the base model, its curves measured on the
-// development set add_dev.
-static void train_r1_zero(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
-                          Rng *rng, EvalStats *before, EvalStats *after) {
+// Stage 1: GRPO on R1-Zero's task from the base model (policy), its curves
+// measured on the development set add_dev. Its coins: seed + 1.
+static void stage_r1_zero(Model *policy, StageFigures *f, const World *w, const GrpoOpts *o, long seed,
+                          const RunOpts *ro) {
+    Rng rng = rng_seed((uint64_t)seed + 1);
     RlTask task = r1_zero_task(w, o);
     rl_loop(policy, w, o, &task, "r1_zero", "R1-Zero on the toy world: GRPO with accuracy + format rewards",
-            ro, rng, before, after);
+            ro, &rng, &f->before, &f->after);
 }
 
 
@@ -3281,6 +3238,7 @@ static void grow(void **p, int n, int *cap, size_t size) {
 // A set of supervised examples: prompts (the template around a question) and completions.
 typedef struct { char prompt[160]; char completion[256]; } Pair;
 typedef struct { Pair *p; int n, cap; } PairSet;
+static void keep_pairs(const RunIO *io, const char *name, const PairSet *set);   // as JSONL, in its run folder
 static void pairs_add(PairSet *set, const char *question, const char *completion) {
     grow((void **)&set->p, set->n, &set->cap, sizeof(Pair));
     Pair *e = &set->p[set->n++];
@@ -3375,8 +3333,8 @@ static void keep_cold_start(void *ctx, const Question *q, const Seqs *s, int row
     for (int g = 0; g < G && !kept; g++) {
         const char *t = s->text[row0 + g]; size_t tl = s->text_len[row0 + g];
         log->sampled++;
-        if (accuracy_reward(t, tl, problem_sum(p)) == 0) { log->wrong++; continue; }
-        if (s->truncated[row0 + g] || format_reward(t, tl) == 0 || !has_thinking(t, tl)) { log->malformed++; continue; }
+        if (is_right(t, tl, problem_sum(p)) == 0) { log->wrong++; continue; }
+        if (s->truncated[row0 + g] || is_well_formed(t, tl) == 0 || !has_thinking(t, tl)) { log->malformed++; continue; }
         if (!readable_completion(t, tl, p->lang, problem_sum(p), completion, sizeof completion)) { log->unreadable++; continue; }
         pairs_add(c->set, question, completion);
         log->kept++; kept = 1;
@@ -3400,12 +3358,33 @@ static void gather_cold_start(Model *zero, const World *w, const ColdStartOpts *
     sample_fresh(zero, w, o->questions, o->samples, (PromptSource){ fresh_question, &mix }, rng, keep_cold_start, &c);
 }
 
-// Supervised fine-tuning of the base on the cold-start set (loss on the
-// completion only: the sft_loop's mask).
-static void cold_start_sft(Model *base, const World *w, const SftOpts *o, PairSet *set, Rng *rng, const RunIO *io) {
-    PairSource src = { set_pair, set };
+// Stage 2: gather the cold-start set from R1-Zero (kept in the run folder as
+// coldstart.jsonl, TRL's prompt/completion fields, and what the filters
+// dropped in coldstart.txt), then fine-tune the base on it (loss on the
+// completion only: the sft_loop's mask). Its coins: seed + 2.
+static void stage_cold_start(Model *base, StageFigures *f, Model *zero, const World *w, const ColdStartOpts *co,
+                             const SftOpts *o, long seed, const RunIO *io) {
+    Rng rng = rng_seed((uint64_t)seed + 2);
+    say(io, "stage 2: cold start -- sampling R1-Zero %d times on each of %d fresh questions, keeping the readable "
+        "ones\n", co->samples, co->questions);
+    PairSet set = { 0 };
+    ColdStartLog log = { 0 };
+    gather_cold_start(zero, w, co, &rng, &set, &log);
+    if (set.n == 0) die(EXIT_DATA, "cold start: R1-Zero answered none of %d questions readably (is --model an "
+                        "R1-Zero model?)", co->questions);
+    char info[1024];
+    snprintf(info, sizeof info, "cold-start set: %d examples = %d readable R1-Zero samples + %d written by rule "
+             "for hard problems it got wrong\nof %d samples drawn: %d wrong, %d malformed or empty thinking, "
+             "%d not readable after rewriting, %d kept (the first good one per question)\n",
+             set.n, log.kept, log.written, log.sampled, log.wrong, log.malformed, log.unreadable, log.kept);
+    keep_pairs(io, "coldstart.jsonl", &set);
+    keep_text(io, "coldstart.txt", info);
+    say(io, "%sstage 2: SFT of the base on them, %d steps x %d examples\n", info, o->steps, o->batch);
+    PairSource src = { set_pair, &set };
     sft_loop(base, w, o, src, "cold_start", "Stage 2: cold start, SFT of the base on readable R1-Zero samples",
-             rng, io);
+             &rng, io);
+    held_out(base, w, seed, f);
+    free(set.p);
 }
 
 // ----------------------------------------------------------------------------
@@ -3421,11 +3400,17 @@ static RlTask reasoning_task(const World *w, const GrpoOpts *o) {
     return task;
 }
 
-static void train_reasoning_rl(Model *policy, const World *w, const GrpoOpts *o, const RunOpts *ro,
-                               Rng *rng, EvalStats *before, EvalStats *after) {
+// Stage 3: GRPO on reasoning_task from the cold-start model (policy), its
+// curves measured on add_dev and add_hard_dev. Its coins: seed + 4.
+static void stage_reasoning_rl(Model *policy, StageFigures *f, const World *w, const GrpoOpts *o, long seed,
+                               const RunOpts *ro) {
+    Rng rng = rng_seed((uint64_t)seed + 4);
+    say(&ro->io, "stage 3: reasoning RL -- GRPO on core and hard questions in both languages, rewards format + "
+        "accuracy%s, %d questions x %d samples per step\n", o->lang_reward > 0 ? " + language" : " (no language reward)",
+        o->prompts, o->group);
     RlTask task = reasoning_task(w, o);
     rl_loop(policy, w, o, &task, "reasoning_rl", "Stage 3: reasoning RL, accuracy + format + language rewards",
-            ro, rng, before, after);
+            ro, &rng, &f->before, &f->after);
 }
 
 // ----------------------------------------------------------------------------
@@ -3442,7 +3427,7 @@ static void train_reasoning_rl(Model *policy, const World *w, const GrpoOpts *o,
 
 // Long-winded thinking (the toy's "long paragraphs"): more steps than the
 // problem has columns, one corrected slip ("wait, ...") allowed.
-static int repetitive(const char *text, size_t len, const Problem *p) {
+static int long_winded(const char *text, size_t len, const Problem *p) {
     const char *s; size_t n;
     if (!thinking_span(text, len, &s, &n)) return 0;
     int columns = 1;
@@ -3452,7 +3437,7 @@ static int repetitive(const char *text, size_t len, const Problem *p) {
 }
 
 // Why sampled completions were dropped, for the run folder's rsft.txt.
-typedef struct { int sampled, wrong, malformed, mixed, repetitive, kept, general, general_thought; } RsftLog;
+typedef struct { int sampled, wrong, malformed, mixed, long_winded, kept, general, general_thought; } RsftLog;
 typedef struct { PairSet *set; RsftLog *log; const Tokenizer *tok; int n_ctx, filter; } RsftKeep;
 
 // §2.3.3's filters, in order: correct (the verifier); well-formed (the
@@ -3470,12 +3455,12 @@ static void keep_rejection_sampled(void *ctx, const Question *q, const Seqs *s, 
     for (int g = 0; g < G; g++) {
         const char *t = s->text[row0 + g]; size_t tl = s->text_len[row0 + g];
         log->sampled++;
-        if (c->filter != FILTER_NONE && accuracy_reward(t, tl, q->expected) == 0) log->wrong++;
-        else if ((strict && (s->truncated[row0 + g] || format_reward(t, tl) == 0 || !has_thinking(t, tl))) ||
+        if (c->filter != FILTER_NONE && is_right(t, tl, q->expected) == 0) log->wrong++;
+        else if ((strict && (s->truncated[row0 + g] || is_well_formed(t, tl) == 0 || !has_thinking(t, tl))) ||
                  memchr(t, 0, tl) || tl >= sizeof c->set->p->completion || !pair_fits(c->tok, q->text, t, c->n_ctx))
             log->malformed++;
         else if (strict && language_consistency(t, tl, q->lang) != 1.0f) log->mixed++;
-        else if (strict && repetitive(t, tl, &p)) log->repetitive++;
+        else if (strict && long_winded(t, tl, &p)) log->long_winded++;
         else { pairs_add(c->set, q->text, t); log->kept++; }
     }
 }
@@ -3500,20 +3485,63 @@ static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *
     }
 }
 
-// SFT on a set in epochs, each pair once per epoch (o->steps is the
-// caller's: epochs x set size / batch).
-static void sft_epochs(Model *m, const World *w, const SftOpts *o, PairSet *set, const char *stage, const char *title,
-                       Rng *rng, const RunIO *io) {
+// Stages 4 and 6 alike: the rejection-sampled set of `sampled` (what), kept
+// in the run folder as NAME.jsonl (TRL's prompt/completion fields) and its
+// composition in NAME.txt, with the FLOPs its sampling took.
+static void gather_kept_set(PairSet *set, Model *sampled, const char *what, const World *w, const RsftOpts *so,
+                            Rng *rng, const RunIO *io, const char *name, const char *set_name) {
+    RsftLog log = { 0 };
+    const uint64_t f0 = flop_count();
+    gather_rejection_sampled(sampled, w, so, rng, set, &log);
+    if (log.kept == 0) die(EXIT_DATA, "%s: none of %d samples passed the filters (is --model %s?)", name,
+                           log.sampled, what);
+    char info[1024], file[64];
+    size_t n = 0;
+    info[0] = '\0';
+    appendf(info, sizeof info, &n, "%s: %d examples = %d reasoning + %d non-reasoning (%d of them with a chain of "
+            "thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, %d long-winded, "
+            "%d kept\nsampling them took %llu FLOPs\n", set_name, set->n, log.kept, log.general, log.general_thought,
+            log.sampled, log.wrong, log.malformed, log.mixed, log.long_winded, log.kept,
+            (unsigned long long)(flop_count() - f0));
+    if (so->filter != FILTER_STRICT)
+        appendf(info, sizeof info, &n, "(--filter %s: %s)\n", FILTER_NAMES[so->filter],
+                so->filter == FILTER_CORRECT ? "the verifier alone" : "every sample that fits, right or wrong");
+    snprintf(file, sizeof file, "%s.jsonl", name);
+    keep_pairs(io, file, set);
+    snprintf(file, sizeof file, "%s.txt", name);
+    keep_text(io, file, info);
+    say(io, "%s", info);
+}
+
+// SFT on a set for `epochs` epochs, each pair once per epoch (o->steps, if
+// 0, from the set: epochs x set size / batch).
+static void sft_epochs(Model *m, const World *w, SftOpts o, int epochs, PairSet *set, int number, const char *stage,
+                       const char *title, Rng *rng, const RunIO *io) {
+    if (o.steps == 0) o.steps = (epochs * set->n + o.batch - 1) / o.batch;
+    o.warmup = RSFT_DEFAULTS.warmup < o.steps ? RSFT_DEFAULTS.warmup : o.steps;
+    say(io, "stage %d: SFT of the base on them, %d steps x %d examples (%.1f epochs)\n", number, o.steps, o.batch,
+        (double)o.steps * o.batch / set->n);
     EpochWalk walk = { set, rng_u64(rng), -1, NULL };
     PairSource src = { epoch_pair, &walk };
-    sft_loop(m, w, o, src, stage, title, rng, io);
+    sft_loop(m, w, &o, src, stage, title, rng, io);
     free(walk.order);
 }
-// Stage 4's SFT: the base, on the rejection-sampled set.
-static void rejection_sample_sft(Model *base, const World *w, const SftOpts *o, PairSet *set, Rng *rng,
-                                 const RunIO *io) {
-    sft_epochs(base, w, o, set, "rsft", "Stage 4: rejection sampling + SFT of the base on reasoning and general data",
-               rng, io);
+
+// Stage 4: the reasoning-RL model (rl) rejection-sampled, with general data
+// added; then the base (not rl) fine-tuned on the set for two epochs. Its
+// coins: seed + 5.
+static void stage_rsft(Model *base, StageFigures *f, Model *rl, const World *w, const RsftOpts *so, const SftOpts *o,
+                       long seed, const RunIO *io) {
+    Rng rng = rng_seed((uint64_t)seed + 5);
+    say(io, "stage 4: rejection sampling -- the reasoning-RL model (%zu parameters) %d times on each of %d fresh "
+        "questions, keeping the good ones, for a base of %zu\n", rl->num_params, so->samples, so->questions,
+        base->num_params);
+    PairSet set = { 0 };
+    gather_kept_set(&set, rl, "the reasoning-RL model", w, so, &rng, io, "rsft", "rejection-sampled SFT set");
+    sft_epochs(base, w, *o, so->epochs, &set, 4, "rsft",
+               "Stage 4: rejection sampling + SFT of the base on reasoning and general data", &rng, io);
+    held_out(base, w, seed, f);
+    free(set.p);
 }
 
 // ----------------------------------------------------------------------------
@@ -3596,6 +3624,7 @@ static float bradley_terry(float s_chosen, float s_rejected, float *d_chosen) {
 // Preference pairs, in TRL's reward-trainer fields.
 typedef struct { char prompt[160], chosen[256], rejected[256]; } PrefPair;
 typedef struct { PrefPair *p; int n, cap; } PrefSet;
+static void keep_prefs(const RunIO *io, const char *name, const PrefSet *set);   // as JSONL, in its run folder
 static void prefs_add(PrefSet *set, const char *question, const char *chosen, const char *rejected) {
     grow((void **)&set->p, set->n, &set->cap, sizeof(PrefPair));
     PrefPair *e = &set->p[set->n++];
@@ -3792,18 +3821,46 @@ static void all_scenario_question(void *ctx, Rng *rng, Question *q) {
     else reasoning_question((void *)mix->w, rng, q);
 }
 
-// GRPO from the rsft model: accuracy + format + language on reasoning
-// questions, format + the reward model on general requests. The paper adds
-// the preference reward only in the last part of training (its last 400 of
-// 1,700 steps) to limit reward hacking: here from step o->rm_from on.
-static void train_all_scenarios_rl(Model *policy, const World *w, const GrpoOpts *o, const AlignOpts *ao,
-                                   RewardModel *rm, const RunOpts *ro, Rng *rng, EvalStats *before, EvalStats *after) {
+// Stage 5, from the rsft model (policy): the judge's preference pairs (kept
+// as prefs.jsonl, TRL's prompt/chosen/rejected, and prefs_heldout.jsonl), a
+// reward model trained on them (its accuracies in reward_model.txt), then
+// GRPO: accuracy + format + language on reasoning questions, format + the
+// reward model on general requests. The paper adds the preference reward
+// only in the last part of training (its last 400 of 1,700 steps) to limit
+// reward hacking: here from step ao->rm_from on. Its coins: seed + 6.
+static void stage_all_scenarios(Model *policy, StageFigures *f, const World *w, const AlignOpts *ao,
+                                const GrpoOpts *o, long seed, const RunOpts *ro) {
+    Rng rng = rng_seed((uint64_t)seed + 6);
+    say(&ro->io, "stage 5: preference pairs -- %d fresh general requests, %d samples each and %d written answers, "
+        "labelled by the judge\n", ao->pref_requests, ao->pref_samples, N_WRITTEN);
+    PrefSet train = { 0 }, heldout = { 0 };
+    gather_preferences(policy, w, ao, &rng, &train, &heldout);
+    if (train.n == 0 || heldout.n == 0) die(EXIT_DATA, "align: the judge told no candidates apart; no pairs to learn from");
+    keep_prefs(&ro->io, "prefs.jsonl", &train);
+    keep_prefs(&ro->io, "prefs_heldout.jsonl", &heldout);
+    RewardModel rm;
+    rm_init(&rm, policy);
+    float acc = train_reward_model(&rm, w, ao, &train, &heldout, &rng, ro->io.quiet);
+    Rng misread_rng = rng_seed((uint64_t)seed + 66);        // coins of its own: the policy's run is unchanged
+    float mis_general = rm_misread_accuracy(&rm, w, &w->general_dev, &misread_rng);
+    float mis_safety = rm_misread_accuracy(&rm, w, &w->safety_dev, &misread_rng);
+    char info[512];
+    snprintf(info, sizeof info, "reward model: %d pairs, held-out pairwise accuracy %.3f on %d pairs of the development "
+             "sets' phrasings\nmisread accuracy (the right answer above %d other requests' answers): general_dev %.3f, "
+             "safety_dev %.3f\n", train.n, acc, heldout.n, MISREADS, mis_general, mis_safety);
+    keep_text(&ro->io, "reward_model.txt", info);
+    say(&ro->io, "%sstage 5: RL for all scenarios -- %.0f%% general requests scored by the reward model from step %d, "
+        "the rest reasoning with rule rewards, %d questions x %d samples per step\n", info, 100 * ao->general,
+        ao->rm_from, o->prompts, o->group);
     ScenarioMix mix = { w, ao->general };
     RlTask task = { .prompts = { all_scenario_question, &mix }, .hard = &w->add_hard_dev,
-                    .rm = rm, .rm_weight = ao->rm_weight, .rm_from = ao->rm_from };
+                    .rm = &rm, .rm_weight = ao->rm_weight, .rm_from = ao->rm_from };
     add_rule_rewards(&task, o);
     rl_loop(policy, w, o, &task, "all_scenarios", "Stage 5: RL for all scenarios, rule rewards + a reward model",
-            ro, rng, before, after);
+            ro, &rng, &f->before, &f->after);
+    held_out(policy, w, seed, f);
+    rm_free(&rm);
+    free(train.p); free(heldout.p);
 }
 
 // ----------------------------------------------------------------------------
@@ -3817,9 +3874,18 @@ static void train_all_scenarios_rl(Model *policy, const World *w, const GrpoOpts
 // the same corpus with ./r1 pretrain --d-model 48 --layers 2) for two epochs.
 // The paper's comparison (Table 6) is against the same student trained with
 // RL directly: ./r1 zero --model runs/student_base.
-static void distill(Model *student, const World *w, const SftOpts *o, PairSet *set, Rng *rng, const RunIO *io) {
-    sft_epochs(student, w, o, set, "distilled", "Stage 6: distillation, SFT of a smaller base on the final model's samples",
-               rng, io);
+static void stage_distill(Model *student, StageFigures *f, Model *teacher, const World *w, const RsftOpts *so,
+                          const SftOpts *o, long seed, const RunIO *io) {
+    Rng rng = rng_seed((uint64_t)seed + 7);
+    say(io, "stage 6: distillation -- the final (aligned) model (%zu parameters) %d times on each of %d fresh "
+        "questions, keeping the good ones, for a base of %zu\n", teacher->num_params, so->samples, so->questions,
+        student->num_params);
+    PairSet set = { 0 };
+    gather_kept_set(&set, teacher, "the final (aligned) model", w, so, &rng, io, "distill", "distillation set");
+    sft_epochs(student, w, *o, so->epochs, &set, 6, "distilled",
+               "Stage 6: distillation, SFT of a smaller base on the final model's samples", &rng, io);
+    held_out(student, w, seed, f);
+    free(set.p);
 }
 
 // ============================================================================
@@ -5283,7 +5349,7 @@ static void show_completion(FILE *f, const char *question, const char *text, siz
     fprintf(f, "    %s", dim);                   // the question and the model's bytes escaped (put_text)
     put_text(f, question, strlen(question), 1);
     fprintf(f, " =>%s ", off);
-    if (format_reward(text, len) > 0 && thinking_span(text, len, &ts, &tn)) {
+    if (is_well_formed(text, len) > 0 && thinking_span(text, len, &ts, &tn)) {
         fprintf(f, "%s<think>", th);
         put_text(f, ts, tn, 0);
         fprintf(f, "</think>%s", off);
@@ -5979,18 +6045,6 @@ static GrpoOpts grpo_from_args(const Args *a, GrpoOpts o) {
     return o;
 }
 
-// Stage 0 into a run folder: model.safetensors, metrics.csv, state.bin.
-static void run_pretrain(Model *m, const World *w, const Config *c, const SftOpts *po, long seed, const RunIO *io) {
-    Rng rng = rng_seed((uint64_t)seed);
-    model_alloc(m, c);
-    model_init(m, &rng);
-    make_dir(io->out);
-    lock_run_dir(io->out);
-    if (!io->quiet) printf("stage 0: pretraining the base model (%zu parameters, %d steps x %d documents)\n",
-                           m->num_params, po->steps, po->batch);
-    pretrain_base(m, w, po, &rng, io);
-}
-
 // The precondition of the whole demo: in the base, worked
 // solutions must be clearly more accurate than direct answers, or RL has
 // nothing to amplify. Sample the base as it is, sort its completions by
@@ -6061,73 +6115,192 @@ static void need_additions(const World *w) {
     if (n == 0) die(EXIT_DATA, "%s/add_dev.jsonl has no addition questions, and RL evaluates on them", w->data_dir);
 }
 
-static int cmd_demo(const Args *a, World *w) {
-    GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);                // bad flags fail before any work
+// The shape pretrain makes: the demo's, or the one the flags give.
+static Config config_from_args(const Args *a, const World *w) {
+    Config c = demo_config(w);
+    if (given(a, ARG(d_model))) c.d_model = a->d_model;
+    if (given(a, ARG(n_layer))) c.n_layer = a->n_layer;
+    if (given(a, ARG(n_head))) c.n_head = a->n_head;
+    const char *bad = config_check(&c);
+    if (bad) die(EXIT_USAGE, "--d-model %d --layers %d --heads %d: %s", c.d_model, c.n_layer, c.n_head, bad);
+    return c;
+}
+
+// The cold start's set: the recipe's, --questions fresh ones.
+static ColdStartOpts coldstart_from_args(const Args *a) {
+    ColdStartOpts co = COLDSTART_SET;
+    if (given(a, ARG(questions))) co.questions = a->questions;
+    if (co.written > co.questions) co.written = co.questions;
+    return co;
+}
+
+// A rejection-sampled set (rsft, distill): `questions` fresh ones or
+// --questions, the strict filter or --filter.
+static RsftOpts rsft_from_args(const Args *a, int questions) {
+    RsftOpts so = RSFT_SET;
+    so.questions = given(a, ARG(questions)) ? a->questions : questions;
+    if (a->filter) {
+        int k = -1;
+        for (int i = 0; i < (int)(sizeof FILTER_NAMES / sizeof *FILTER_NAMES); i++)
+            if (!strcmp(a->filter, FILTER_NAMES[i])) k = i;
+        if (k < 0) die(EXIT_USAGE, "--filter %s: expected strict, correct or none", a->filter);
+        so.filter = k;
+    }
+    return so;
+}
+// The identity id (an SFT's) with a loosened filter, which changes the set.
+static const char *filter_identity(char *id, size_t cap, const RsftOpts *so) {
+    size_t n = strlen(id);
+    if (so->filter != FILTER_STRICT) appendf(id, cap, &n, " --filter=%s", FILTER_NAMES[so->filter]);
+    return id;
+}
+
+// Stage 5's pairs and reward model: the recipe's, then --questions and --rm-from.
+static AlignOpts align_from_args(const Args *a) {
+    AlignOpts ao = ALIGN_SET;
+    if (given(a, ARG(questions))) ao.pref_requests = a->questions;
+    if (given(a, ARG(rm_from))) ao.rm_from = a->rm_from;
+    return ao;
+}
+static const char *align_identity(const GrpoOpts *o, const AlignOpts *ao, long seed, const World *w, char *id,
+                                  size_t cap) {
+    grpo_identity(o, seed, w, id, cap);
+    size_t n = strlen(id);
+    appendf(id, cap, &n, " --rm-from=%d --questions=%d", ao->rm_from, ao->pref_requests);
+    return id;
+}
+// Stage 5 evaluates on the general and safety development sets too.
+static void need_general(const World *w) {
     need_additions(w);
-    const char *out = a->out ? a->out : "runs/demo";
-    Model m;
-    char err[PATH_CAP + 512];
+    if (w->general_dev.n == 0 || w->safety_dev.n == 0)
+        die(EXIT_DATA, "%s has no general_dev.jsonl or safety_dev.jsonl, and align evaluates on them (`./r1 make-data` "
+            "writes them)", w->data_dir);
+}
+
+// What the demo prints at its end: add_dev before and after R1-Zero.
+static void print_demo_summary(const StageFigures *f, const World *w, const char *out, double t0) {
+    char el[32];
+    format_duration(now_seconds() - t0, el, sizeof el);
+    printf("\n%sR1-Zero, held-out add_dev (%d questions, T=0.6):%s\n", C_BOLD, w->add_dev.n, C_OFF);
+    printf("                      before   after\n");
+    printf("  format rate          %5.2f   %5.2f\n", f->before.format_rate, f->after.format_rate);
+    printf("  accuracy             %5.2f   %5.2f\n", f->before.pass1, f->after.pass1);
+    printf("  non-empty thinking   %5.2f   %5.2f\n", f->before.think_rate, f->after.think_rate);
+    printf("  mean length (tokens) %5.1f   %5.1f\n", f->before.mean_length, f->after.mean_length);
+    printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
+}
+
+// ---- the stages' commands: flags -> stage -> report
+
+// How a stage reports (declared with RunIO): a line unless --quiet, and
+// files of its run folder (NULL: none).
+static void say(const RunIO *io, const char *fmt, ...) {
+    if (io->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+}
+static void write_pairs_jsonl(const char *dir, const char *name, const PairSet *set);   // below
+static void write_prefs_jsonl(const char *dir, const char *name, const PrefSet *set);
+static void write_text_file(const char *dir, const char *name, const char *text);
+static void keep_text(const RunIO *io, const char *name, const char *text) {
+    if (io->out) write_text_file(io->out, name, text);
+}
+static void keep_pairs(const RunIO *io, const char *name, const PairSet *set) {
+    if (io->out) write_pairs_jsonl(io->out, name, set);
+}
+static void keep_prefs(const RunIO *io, const char *name, const PrefSet *set) {
+    if (io->out) write_prefs_jsonl(io->out, name, set);
+}
+
+// --save-every, or a command's own default.
+static int save_every(const Args *a, int fallback) { return given(a, ARG(save_every)) ? a->save_every : fallback; }
+
+// A supervised stage's run folder: --out or its default, saved every
+// `every` steps, resumable, its identity the SFT options'.
+static RunIO sft_run_io(const Args *a, const World *w, const char *default_out, int every, const SftOpts *o,
+                        char *id, size_t cap) {
+    RunIO io = { stage_dir(a, default_out), save_every(a, every), a->resume, a->quiet,
+                 sft_identity(o, a->seed, w, id, cap), &w->tok };
+    return io;
+}
+
+// The wall time since t0, as "1m05s", in el.
+static const char *since(double t0, char el[32]) {
+    format_duration(now_seconds() - t0, el, 32);
+    return el;
+}
+
+// The summary line of a stage that ends with held_out(): its model's
+// figures on the development sets, and the wall time since t0.
+static void print_held_out(const char *stage, const StageFigures *f, const char *out, double t0) {
+    char el[32], lc[16], hp[16], hm[16];
+    printf("%s: add_dev accuracy %.2f, add_hard_dev %.2f, language consistency %s; general_dev helpfulness %s, "
+           "safety_dev harmlessness %s; wrote %s/ in %s\n", stage, f->dev.pass1, f->hard.pass1,
+           fig(lc, f->dev.lang_consistency), fig_to(hp, f->general.helpfulness, 2), fig_to(hm, f->safety.harmlessness, 2),
+           out, since(t0, el));
+}
+
+// The demo's base: runs/base if a finished base of the demo's shape is
+// there (its tokenizer checked), else stage 0 into it (resuming an
+// unfinished one). The demo's run folder (out) must not be runs/base.
+static void demo_base(Model *m, const Args *a, World *w, const char *out) {
+    need_additions(w);
     const char *base_dir = "runs/base";
     struct stat so, sb;
     if (!strcmp(out, base_dir) || (stat(out, &so) == 0 && stat(base_dir, &sb) == 0 && so.st_ino == sb.st_ino && so.st_dev == sb.st_dev))
         die(EXIT_USAGE, "--out %s is where the demo keeps its base model; choose another folder", out);
     make_dir(out);                                 // locked before any work: a busy folder is refused at once
     lock_run_dir(out);
-    char base_path[PATH_CAP];
+    char base_path[PATH_CAP], err[PATH_CAP + 512];
     join_path(base_path, sizeof base_path, base_dir, "model.safetensors");
-    double t0 = now_seconds();
     Config want = demo_config(w);
     SftOpts po = PRETRAIN_DEFAULTS;
-    // reuse a finished base of the demo's shape; resume an unfinished one
     Meta md;
-    int have_base = load_safetensors(base_path, &m, &md, err, sizeof err) == 0;
+    int have_base = load_safetensors(base_path, m, &md, err, sizeof err) == 0;
     if (have_base) check_tokenizer(base_path, &md, &w->tok, w->data_dir);   // it would resume with it, too
     if (have_base) {
         const char *step = meta_get(&md, "step"), *steps = meta_get(&md, "steps");
         int finished = step && steps && !strcmp(step, steps) && atoi(steps) == po.steps;
-        if (memcmp(&m.config, &want, sizeof want) != 0 || !finished) { model_free(&m); have_base = 0; }
+        if (memcmp(&m->config, &want, sizeof want) != 0 || !finished) { model_free(m); have_base = 0; }
     }
-    char id[512];
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
+        char id[512];
         RunIO io = { base_dir, 250, 1, a->quiet, sft_identity(&po, a->seed, w, id, sizeof id), &w->tok };
-        run_pretrain(&m, w, &want, &po, a->seed, &io);
+        make_dir(base_dir);
+        lock_run_dir(base_dir);
+        stage_base(m, w, &want, &po, a->seed, &io);
     }
-    print_precondition(&m, w, a->seed);
+    print_precondition(m, w, a->seed);
+}
+
+static int cmd_demo(const Args *a, World *w) {
+    GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);                // bad flags fail before any work
+    const char *out = a->out ? a->out : "runs/demo";
+    double t0 = now_seconds();
+    Model m;
+    StageFigures f;
+    char id[512];
+    demo_base(&m, a, w, out);                                     // and its precondition
     RunOpts ro = rl_run_opts(a, out, 10, EVAL_EVERY_ZERO, grpo_identity(&o, a->seed, w, id, sizeof id), w);
-    printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions (core and hard alike) x %d samples per step\n",
-           o.prompts, o.group);
-    Rng rng = rng_seed((uint64_t)a->seed + 1);
-    EvalStats before, after;
-    train_r1_zero(&m, w, &o, &ro, &rng, &before, &after);
-    char el[32];
-    format_duration(now_seconds() - t0, el, sizeof el);
-    printf("\n%sR1-Zero, held-out add_dev (%d questions, T=0.6):%s\n", C_BOLD, w->add_dev.n, C_OFF);
-    printf("                      before   after\n");
-    printf("  format rate          %5.2f   %5.2f\n", before.format_rate, after.format_rate);
-    printf("  accuracy             %5.2f   %5.2f\n", before.pass1, after.pass1);
-    printf("  non-empty thinking   %5.2f   %5.2f\n", before.think_rate, after.think_rate);
-    printf("  mean length (tokens) %5.1f   %5.1f\n", before.mean_length, after.mean_length);
-    printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
+    printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions (core and hard alike) x %d samples "
+           "per step\n", o.prompts, o.group);
+    stage_r1_zero(&m, &f, w, &o, a->seed, &ro);
+    print_demo_summary(&f, w, out, t0);
     model_free(&m);
     return 0;
 }
 
 static int cmd_pretrain(const Args *a, World *w) {
     SftOpts po = sft_from_args(a, PRETRAIN_DEFAULTS);
-    Config c = demo_config(w);                      // the demo's shape, or the one the flags give
-    if (given(a, ARG(d_model))) c.d_model = a->d_model;
-    if (given(a, ARG(n_layer))) c.n_layer = a->n_layer;
-    if (given(a, ARG(n_head))) c.n_head = a->n_head;
-    const char *bad = config_check(&c);
-    if (bad) die(EXIT_USAGE, "--d-model %d --layers %d --heads %d: %s", c.d_model, c.n_layer, c.n_head, bad);
-    Model m;
+    Config c = config_from_args(a, w);
     char id[512];
-    RunIO io = { a->out ? a->out : "runs/base", given(a, ARG(save_every)) ? a->save_every : 250, a->resume, a->quiet,
-                 sft_identity(&po, a->seed, w, id, sizeof id), &w->tok };
-    run_pretrain(&m, w, &c, &po, a->seed, &io);
-    const char *out = io.out;
-    printf("wrote %s/model.safetensors\n", out);
+    RunIO io = sft_run_io(a, w, "runs/base", 250, &po, id, sizeof id);
+    Model m;
+    stage_base(&m, w, &c, &po, a->seed, &io);
+    printf("wrote %s/model.safetensors\n", io.out);
     model_free(&m);
     return 0;
 }
@@ -6137,20 +6310,19 @@ static int cmd_zero(const Args *a, World *w) {
     Model m;
     load_stage_or_die(a->model ? a->model : "runs/base", &m, &w->tok, w->data_dir, NULL, NULL, a);
     need_additions(w);
-    const char *out = stage_dir(a, "runs/zero");
     char id[512];
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_ZERO, grpo_identity(&o, a->seed, w, id, sizeof id), w);
-    Rng rng = rng_seed((uint64_t)a->seed + 1);
-    EvalStats before, after;
-    train_r1_zero(&m, w, &o, &ro, &rng, &before, &after);
+    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/zero"), a->quiet ? 0 : 10, EVAL_EVERY_ZERO,
+                             grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    StageFigures f;
+    stage_r1_zero(&m, &f, w, &o, a->seed, &ro);
     printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f; wrote %s/\n",
-           before.format_rate, after.format_rate, before.pass1, after.pass1, out);
+           f.before.format_rate, f.after.format_rate, f.before.pass1, f.after.pass1, ro.io.out);
     model_free(&m);
     return 0;
 }
 
-// The two checkpoints of a stage that rejection-samples one model and
-// fine-tunes the base: --model (default_model, made by stage want) and --base.
+// The two checkpoints of a stage that samples one model and fine-tunes a
+// base: --model (default_model, made by stage want) and --base.
 static void load_sampled_and_base(const Args *a, World *w, Model *sampled, const char *default_model, const char *want,
                                   const char *hint, Model *base, const char *default_base, const char *base_hint) {
     load_stage_or_die(a->model ? a->model : default_model, sampled, &w->tok, w->data_dir, want, hint, a);
@@ -6158,229 +6330,87 @@ static void load_sampled_and_base(const Args *a, World *w, Model *sampled, const
     need_additions(w);
 }
 
-static void write_pairs_jsonl(const char *dir, const char *name, const PairSet *set);   // below
-static void write_text_file(const char *dir, const char *name, const char *text);
-
-// Stage 2: gather the cold-start set from R1-Zero, write it to the run
-// folder (coldstart.jsonl, TRL's prompt/completion fields, and what the
-// filters dropped in coldstart.txt), then fine-tune the base on it.
 static int cmd_coldstart(const Args *a, World *w) {
     SftOpts o = sft_from_args(a, COLDSTART_DEFAULTS);
-    ColdStartOpts co = COLDSTART_SET;
-    if (given(a, ARG(questions))) co.questions = a->questions;
-    if (co.written > co.questions) co.written = co.questions;
+    ColdStartOpts co = coldstart_from_args(a);
     Model zero, base;
     load_sampled_and_base(a, w, &zero, "runs/zero", "r1_zero", "./r1 zero", &base, "runs/base", "./r1 pretrain");
-    const char *out = stage_dir(a, "runs/coldstart");
+    char id[512], el[32], lc[16];
+    RunIO io = sft_run_io(a, w, "runs/coldstart", 50, &o, id, sizeof id);
     double t0 = now_seconds();
-    if (!a->quiet) printf("stage 2: cold start -- sampling R1-Zero %d times on each of %d fresh questions, "
-                          "keeping the readable ones\n", co.samples, co.questions);
-    Rng rng = rng_seed((uint64_t)a->seed + 2);
-    PairSet set = { 0 };
-    ColdStartLog log = { 0 };
-    gather_cold_start(&zero, w, &co, &rng, &set, &log);
-    if (set.n == 0) die(EXIT_DATA, "cold start: R1-Zero answered none of %d questions readably (is %s an R1-Zero model?)",
-                        co.questions, a->model ? a->model : "runs/zero");
-    char info[1024];
-    snprintf(info, sizeof info, "cold-start set: %d examples = %d readable R1-Zero samples + %d written by rule "
-             "for hard problems it got wrong\nof %d samples drawn: %d wrong, %d malformed or empty thinking, "
-             "%d not readable after rewriting, %d kept (the first good one per question)\n",
-             set.n, log.kept, log.written, log.sampled, log.wrong, log.malformed, log.unreadable, log.kept);
-    write_pairs_jsonl(out, "coldstart.jsonl", &set);
-    write_text_file(out, "coldstart.txt", info);
-    if (!a->quiet) printf("%sstage 2: SFT of the base on them, %d steps x %d examples\n", info, o.steps, o.batch);
-    char id[512];
-    RunIO io = { out, given(a, ARG(save_every)) ? a->save_every : 50, a->resume, a->quiet,
-                 sft_identity(&o, a->seed, w, id, sizeof id), &w->tok };
-    cold_start_sft(&base, w, &o, &set, &rng, &io);
-    KVCache kv;
-    kv_alloc(&kv, &base.config, w->add_dev.n);
-    Rng eval_rng = rng_seed((uint64_t)a->seed + 3);
-    EvalStats e = evaluate(&base, &kv, w, &w->add_dev, 1, EVAL_SAMPLING, 0, &eval_rng, NULL, NULL, 0);
-    EvalStats h = evaluate(&base, &kv, w, &w->add_hard_dev, 1, EVAL_SAMPLING, 0, &eval_rng, NULL, NULL, 0);
-    char el[32];
-    format_duration(now_seconds() - t0, el, sizeof el);
-    char lc[16];
-    printf("cold start: add_dev format %.2f, accuracy %.2f, language consistency %s, mixed %.3f; "
-           "add_hard_dev accuracy %.2f; wrote %s/ in %s\n", e.format_rate, e.pass1, fig(lc, e.lang_consistency), e.mixed,
-           h.pass1, out, el);
-    kv_free(&kv);
-    free(set.p);
+    StageFigures f;
+    stage_cold_start(&base, &f, &zero, w, &co, &o, a->seed, &io);
+    printf("cold start: add_dev format %.2f, accuracy %.2f, language consistency %s, mixed %.3f; add_hard_dev "
+           "accuracy %.2f; wrote %s/ in %s\n", f.dev.format_rate, f.dev.pass1, fig(lc, f.dev.lang_consistency),
+           f.dev.mixed, f.hard.pass1, io.out, since(t0, el));
     model_free(&zero); model_free(&base);
     return 0;
 }
 
-// Stage 3: reasoning RL from the cold-start model.
 static int cmd_reason(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);              // bad flags fail before any work
     Model m;
     load_stage_or_die(a->model ? a->model : "runs/coldstart", &m, &w->tok, w->data_dir, "cold_start", "./r1 coldstart", a);
     need_additions(w);
-    const char *out = stage_dir(a, "runs/reason");
     char id[512];
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_LONG, grpo_identity(&o, a->seed, w, id, sizeof id), w);
-    if (!a->quiet) printf("stage 3: reasoning RL -- GRPO on core and hard questions in both languages, rewards "
-                          "format + accuracy%s, %d questions x %d samples per step\n",
-                          o.lang_reward > 0 ? " + language" : " (no language reward)", o.prompts, o.group);
-    Rng rng = rng_seed((uint64_t)a->seed + 4);
-    EvalStats before, after;
-    train_reasoning_rl(&m, w, &o, &ro, &rng, &before, &after);
+    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/reason"), a->quiet ? 0 : 10, EVAL_EVERY_LONG,
+                             grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    StageFigures f;
     char lc0[16], lc1[16];
+    stage_reasoning_rl(&m, &f, w, &o, a->seed, &ro);
     printf("reasoning RL: add_dev accuracy %.2f -> %.2f, language consistency %s -> %s, mixed %.3f -> %.3f; wrote %s/\n",
-           before.pass1, after.pass1, fig(lc0, before.lang_consistency), fig(lc1, after.lang_consistency), before.mixed,
-           after.mixed, out);
+           f.before.pass1, f.after.pass1, fig(lc0, f.before.lang_consistency), fig(lc1, f.after.lang_consistency),
+           f.before.mixed, f.after.mixed, ro.io.out);
     model_free(&m);
     return 0;
 }
 
-// The held-out figures of a finished stage, k = 1 at the evaluation's
-// sampling, on the development sets: pass@1 on add_dev and add_hard_dev,
-// the judge on general_dev and safety_dev.
-static void print_held_out(Model *m, const World *w, long seed, const char *stage, const char *out, double t0) {
-    KVCache kv;
-    kv_alloc(&kv, &m->config, 128);
-    Rng rng = rng_seed((uint64_t)seed + 3);
-    EvalStats t = evaluate(m, &kv, w, &w->add_dev, 1, EVAL_SAMPLING, 0, &rng, NULL, NULL, 0);
-    EvalStats h = evaluate(m, &kv, w, &w->add_hard_dev, 1, EVAL_SAMPLING, 0, &rng, NULL, NULL, 0);
-    EvalStats g = evaluate(m, &kv, w, &w->general_dev, 1, EVAL_SAMPLING, 0, &rng, NULL, NULL, 0);
-    EvalStats s = evaluate(m, &kv, w, &w->safety_dev, 1, EVAL_SAMPLING, 0, &rng, NULL, NULL, 0);
-    char el[32];
-    format_duration(now_seconds() - t0, el, sizeof el);
-    char lc[16], hp[16], hm[16];
-    printf("%s: add_dev accuracy %.2f, add_hard_dev %.2f, language consistency %s; general_dev helpfulness %s, "
-           "safety_dev harmlessness %s; wrote %s/ in %s\n", stage, t.pass1, h.pass1, fig(lc, t.lang_consistency),
-           fig_to(hp, g.helpfulness, 2), fig_to(hm, s.harmlessness, 2), out, el);
-    kv_free(&kv);
-}
-
-// Stages 4 and 6 alike: rejection-sample one model, add general data, write
-// the set to the run folder (NAME.jsonl, TRL's prompt/completion fields, and
-// its composition in NAME.txt), then fine-tune a base on it for two epochs.
-typedef struct {
-    int number; const char *title;              // "stage 4: rejection sampling"
-    const char *model, *want, *hint, *sampled;  // the model sampled: default folder, its stage, what makes it, its name
-    const char *base, *base_hint;               // the base fine-tuned: default folder, what makes it
-    const char *out, *name, *set_name;          // default run folder; the set's files and its name
-    uint64_t seed_offset;
-    void (*train)(Model *base, const World *w, const SftOpts *o, PairSet *set, Rng *rng, const RunIO *io);
-    int questions; float lr;                    // the set's size and the SFT's peak learning rate
-} SampledStage;
-static const SampledStage RSFT_STAGE = { 4, "rejection sampling", "runs/reason", "reasoning_rl", "./r1 reason",
-    "the reasoning-RL model", "runs/base", "./r1 pretrain", "runs/rsft", "rsft", "rejection-sampled SFT set", 5,
-    rejection_sample_sft, RSFT_SET.questions, RSFT_DEFAULTS.lr };
-static const SampledStage DISTILL_STAGE = { 6, "distillation", "runs/align", "all_scenarios", "./r1 align",
-    "the final (aligned) model", "runs/student_base", "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base",
-    "runs/distill", "distill", "distillation set", 7, distill, DISTILL_QUESTIONS, DISTILL_LR };
-
-static int run_sampled_stage(const Args *a, World *w, const SampledStage *st) {
-    RsftOpts so = RSFT_SET;
-    so.questions = given(a, ARG(questions)) ? a->questions : st->questions;
-    if (a->filter) {
-        int k = -1;
-        for (int i = 0; i < (int)(sizeof FILTER_NAMES / sizeof *FILTER_NAMES); i++)
-            if (!strcmp(a->filter, FILTER_NAMES[i])) k = i;
-        if (k < 0) die(EXIT_USAGE, "--filter %s: expected strict, correct or none", a->filter);
-        so.filter = k;
-    }
-    SftOpts defaults = RSFT_DEFAULTS;
-    defaults.lr = st->lr;
-    SftOpts o = sft_from_args(a, defaults);
-    Model sampled, base;
-    load_sampled_and_base(a, w, &sampled, st->model, st->want, st->hint, &base, st->base, st->base_hint);
-    const char *out = stage_dir(a, st->out);
-    double t0 = now_seconds();
-    if (!a->quiet) printf("stage %d: %s -- %s (%zu parameters) %d times on each of %d fresh questions, keeping the good "
-                          "ones, for a base of %zu\n", st->number, st->title, st->sampled, sampled.num_params, so.samples,
-                          so.questions, base.num_params);
-    Rng rng = rng_seed((uint64_t)a->seed + st->seed_offset);
-    PairSet set = { 0 };
-    RsftLog log = { 0 };
-    const uint64_t f0 = flop_count();
-    gather_rejection_sampled(&sampled, w, &so, &rng, &set, &log);
-    const uint64_t data_flops = flop_count() - f0;
-    if (log.kept == 0) die(EXIT_DATA, "%s: none of %d samples passed the filters (is %s %s?)", st->name, log.sampled,
-                           a->model ? a->model : st->model, st->sampled);
-    if (!given(a, ARG(steps))) o.steps = (so.epochs * set.n + o.batch - 1) / o.batch;
-    o.warmup = RSFT_DEFAULTS.warmup < o.steps ? RSFT_DEFAULTS.warmup : o.steps;
-    char info[1024], file[64];
-    snprintf(info, sizeof info, "%s: %d examples = %d reasoning + %d non-reasoning (%d of them with a chain of "
-             "thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, %d long-winded, "
-             "%d kept\nsampling them took %llu FLOPs\n", st->set_name, set.n, log.kept, log.general, log.general_thought,
-             log.sampled, log.wrong, log.malformed, log.mixed, log.repetitive, log.kept, (unsigned long long)data_flops);
-    if (so.filter != FILTER_STRICT)
-        snprintf(info + strlen(info), sizeof info - strlen(info), "(--filter %s: %s)\n", FILTER_NAMES[so.filter],
-                 so.filter == FILTER_CORRECT ? "the verifier alone" : "every sample that fits, right or wrong");
-    snprintf(file, sizeof file, "%s.jsonl", st->name);
-    write_pairs_jsonl(out, file, &set);
-    snprintf(file, sizeof file, "%s.txt", st->name);
-    write_text_file(out, file, info);
-    if (!a->quiet) printf("%sstage %d: SFT of the base on them, %d steps x %d examples (%.1f epochs)\n", info,
-                          st->number, o.steps, o.batch, (double)o.steps * o.batch / set.n);
+static int cmd_rsft(const Args *a, World *w) {
+    RsftOpts so = rsft_from_args(a, RSFT_SET.questions);
+    SftOpts o = sft_from_args(a, RSFT_DEFAULTS);                    // steps 0: two epochs of the set
+    Model rl, base;
+    load_sampled_and_base(a, w, &rl, "runs/reason", "reasoning_rl", "./r1 reason", &base, "runs/base", "./r1 pretrain");
     char id[512];
-    sft_identity(&o, a->seed, w, id, sizeof id);
-    size_t n = strlen(id);
-    if (so.filter != FILTER_STRICT) appendf(id, sizeof id, &n, " --filter=%s", FILTER_NAMES[so.filter]);
-    RunIO io = { out, given(a, ARG(save_every)) ? a->save_every : 100, a->resume, a->quiet, id, &w->tok };
-    st->train(&base, w, &o, &set, &rng, &io);
-    print_held_out(&base, w, a->seed, st->name, out, t0);
-    free(set.p);
-    model_free(&sampled); model_free(&base);
+    RunIO io = sft_run_io(a, w, "runs/rsft", 100, &o, id, sizeof id);
+    io.identity = filter_identity(id, sizeof id, &so);
+    double t0 = now_seconds();
+    StageFigures f;
+    stage_rsft(&base, &f, &rl, w, &so, &o, a->seed, &io);
+    print_held_out("rsft", &f, io.out, t0);
+    model_free(&rl); model_free(&base);
     return 0;
 }
-static int cmd_rsft(const Args *a, World *w) { return run_sampled_stage(a, w, &RSFT_STAGE); }
-static int cmd_distill(const Args *a, World *w) { return run_sampled_stage(a, w, &DISTILL_STAGE); }
 
-static void write_prefs_jsonl(const char *dir, const char *name, const PrefSet *set);   // below
+static int cmd_distill(const Args *a, World *w) {
+    RsftOpts so = rsft_from_args(a, DISTILL_QUESTIONS);
+    SftOpts o = sft_from_args(a, DISTILL_DEFAULTS);                 // steps 0: two epochs of the set
+    Model teacher, student;
+    load_sampled_and_base(a, w, &teacher, "runs/align", "all_scenarios", "./r1 align", &student, "runs/student_base",
+                          "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base");
+    char id[512];
+    RunIO io = sft_run_io(a, w, "runs/distill", 100, &o, id, sizeof id);
+    io.identity = filter_identity(id, sizeof id, &so);
+    double t0 = now_seconds();
+    StageFigures f;
+    stage_distill(&student, &f, &teacher, w, &so, &o, a->seed, &io);
+    print_held_out("distill", &f, io.out, t0);
+    model_free(&teacher); model_free(&student);
+    return 0;
+}
 
-// Stage 5: the judge's preference pairs (prefs.jsonl, TRL's
-// prompt/chosen/rejected; the held-out ones in prefs_heldout.jsonl), a reward
-// model trained on them, then GRPO for all scenarios from the rsft model.
 static int cmd_align(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, ALIGN_DEFAULTS);
-    AlignOpts ao = ALIGN_SET;
-    if (given(a, ARG(questions))) ao.pref_requests = a->questions;
-    if (given(a, ARG(rm_from))) ao.rm_from = a->rm_from;
+    AlignOpts ao = align_from_args(a);
     Model m;
     load_stage_or_die(a->model ? a->model : "runs/rsft", &m, &w->tok, w->data_dir, "rsft", "./r1 rsft", a);
-    need_additions(w);
-    if (w->general_dev.n == 0 || w->safety_dev.n == 0)
-        die(EXIT_DATA, "%s has no general_dev.jsonl or safety_dev.jsonl, and align evaluates on them (`./r1 make-data` "
-            "writes them)", w->data_dir);
-    const char *out = stage_dir(a, "runs/align");
-    double t0 = now_seconds();
-    if (!a->quiet) printf("stage 5: preference pairs -- %d fresh general requests, %d samples each and %d written "
-                          "answers, labelled by the judge\n", ao.pref_requests, ao.pref_samples, N_WRITTEN);
-    Rng rng = rng_seed((uint64_t)a->seed + 6);
-    PrefSet train = { 0 }, heldout = { 0 };
-    gather_preferences(&m, w, &ao, &rng, &train, &heldout);
-    if (train.n == 0 || heldout.n == 0) die(EXIT_DATA, "align: the judge told no candidates apart; no pairs to learn from");
-    write_prefs_jsonl(out, "prefs.jsonl", &train);
-    write_prefs_jsonl(out, "prefs_heldout.jsonl", &heldout);
-    RewardModel rm;
-    rm_init(&rm, &m);
-    float acc = train_reward_model(&rm, w, &ao, &train, &heldout, &rng, a->quiet);
-    Rng misread_rng = rng_seed((uint64_t)a->seed + 66);        // coins of its own: the policy's run is unchanged
-    float mis_general = rm_misread_accuracy(&rm, w, &w->general_dev, &misread_rng);
-    float mis_safety = rm_misread_accuracy(&rm, w, &w->safety_dev, &misread_rng);
-    char info[512];
-    snprintf(info, sizeof info, "reward model: %d pairs, held-out pairwise accuracy %.3f on %d pairs of the development "
-             "sets' phrasings\nmisread accuracy (the right answer above %d other requests' answers): general_dev %.3f, "
-             "safety_dev %.3f\n", train.n, acc, heldout.n, MISREADS, mis_general, mis_safety);
-    write_text_file(out, "reward_model.txt", info);
-    printf("%s", info);
+    need_general(w);
     char id[640];
-    grpo_identity(&o, a->seed, w, id, sizeof id);
-    size_t n = strlen(id);
-    appendf(id, sizeof id, &n, " --rm-from=%d --questions=%d", ao.rm_from, ao.pref_requests);
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_LONG, id, w);
-    if (!a->quiet) printf("stage 5: RL for all scenarios -- %.0f%% general requests scored by the reward model from "
-                          "step %d, the rest reasoning with rule rewards, %d questions x %d samples per step\n",
-                          100 * ao.general, ao.rm_from, o.prompts, o.group);
-    EvalStats before, after;
-    train_all_scenarios_rl(&m, w, &o, &ao, &rm, &ro, &rng, &before, &after);
-    print_held_out(&m, w, a->seed, "all-scenario RL", out, t0);
-    rm_free(&rm);
-    free(train.p); free(heldout.p);
+    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/align"), a->quiet ? 0 : 10, EVAL_EVERY_LONG,
+                             align_identity(&o, &ao, a->seed, w, id, sizeof id), w);
+    double t0 = now_seconds();
+    StageFigures f;
+    stage_all_scenarios(&m, &f, w, &ao, &o, a->seed, &ro);
+    print_held_out("all-scenario RL", &f, ro.io.out, t0);
     model_free(&m);
     return 0;
 }

@@ -228,22 +228,22 @@ static void test_extract_answer(void) {
     }
     CHECK(bad == 0, "%d extract_answer cases wrong", bad);
 
-    CHECK(accuracy_reward(LIT("<answer>632</answer>"), 632) == 1.0f, "correct");
-    CHECK(accuracy_reward(LIT("<answer>632</answer>"), 633) == 0.0f, "wrong");
-    CHECK(accuracy_reward(LIT("<answer>0632</answer>"), 632) == 1.0f, "leading zero: value compare");
-    CHECK(accuracy_reward(LIT("<answer>+632</answer>"), 632) == 1.0f, "+632");
-    CHECK(accuracy_reward(LIT("<answer>-5</answer>"), -5) == 1.0f, "-5 vs -5");
-    CHECK(accuracy_reward(LIT("<answer>5</answer>"), -5) == 0.0f, "5 vs -5");
-    CHECK(accuracy_reward(LIT("<answer>-5</answer>"), 5) == 0.0f, "-5 vs 5");
-    CHECK(accuracy_reward(LIT("<answer>632"), 632) == 0.0f, "unclosed");
-    CHECK(accuracy_reward(LIT("<answer>1</answer><answer>632</answer>"), 1) == 0.0f, "only the last counts");
-    CHECK(accuracy_reward(LIT("<answer>632</answer><answer>1</answer>"), 1) == 1.0f, "the last counts");
-    CHECK(accuracy_reward(LIT(""), 0) == 0.0f, "empty is not 0");
-    CHECK(accuracy_reward(LIT("<answer></answer>"), 0) == 0.0f, "empty answer is not 0");
-    CHECK(accuracy_reward(LIT("<answer>6\0 32</answer>"), 632) == 0.0f, "NUL inside");
-    CHECK(accuracy_reward(LIT("<answer>6\0 32</answer>"), 6) == 0.0f, "NUL inside (prefix)");
-    CHECK(accuracy_reward(LIT("<answer>18446744073709551617</answer>"), 1) == 0.0f, "no wrap-around");
-    CHECK(accuracy_reward(LIT("<answer>9223372036854775807</answer>"), 9223372036854775807LL) == 0.0f,
+    CHECK(is_right(LIT("<answer>632</answer>"), 632) == 1.0f, "correct");
+    CHECK(is_right(LIT("<answer>632</answer>"), 633) == 0.0f, "wrong");
+    CHECK(is_right(LIT("<answer>0632</answer>"), 632) == 1.0f, "leading zero: value compare");
+    CHECK(is_right(LIT("<answer>+632</answer>"), 632) == 1.0f, "+632");
+    CHECK(is_right(LIT("<answer>-5</answer>"), -5) == 1.0f, "-5 vs -5");
+    CHECK(is_right(LIT("<answer>5</answer>"), -5) == 0.0f, "5 vs -5");
+    CHECK(is_right(LIT("<answer>-5</answer>"), 5) == 0.0f, "-5 vs 5");
+    CHECK(is_right(LIT("<answer>632"), 632) == 0.0f, "unclosed");
+    CHECK(is_right(LIT("<answer>1</answer><answer>632</answer>"), 1) == 0.0f, "only the last counts");
+    CHECK(is_right(LIT("<answer>632</answer><answer>1</answer>"), 1) == 1.0f, "the last counts");
+    CHECK(is_right(LIT(""), 0) == 0.0f, "empty is not 0");
+    CHECK(is_right(LIT("<answer></answer>"), 0) == 0.0f, "empty answer is not 0");
+    CHECK(is_right(LIT("<answer>6\0 32</answer>"), 632) == 0.0f, "NUL inside");
+    CHECK(is_right(LIT("<answer>6\0 32</answer>"), 6) == 0.0f, "NUL inside (prefix)");
+    CHECK(is_right(LIT("<answer>18446744073709551617</answer>"), 1) == 0.0f, "no wrap-around");
+    CHECK(is_right(LIT("<answer>9223372036854775807</answer>"), 9223372036854775807LL) == 0.0f,
           "19 digits are wrong even if they equal the expected value");
 
     // lenient accuracy (logs only): the last number anywhere
@@ -268,21 +268,21 @@ static void test_extract_answer(void) {
     size_t n = big + 17;
     double t0 = seconds_now();
     CHECK(extract_answer(s, n, &v) == 0, "a million digits is not an answer");
-    CHECK(accuracy_reward(s, n, 999999999999999999LL) == 0.0f, "a million digits is wrong");
+    CHECK(is_right(s, n, 999999999999999999LL) == 0.0f, "a million digits is wrong");
     CHECK(lenient_accuracy(s, n, 999999999999999999LL) == 0.0f, "a million digits is wrong (lenient)");
     memset(s + 8, '0', big - 3);                           // 000...0632: value 632, too many digits
     memcpy(s + 8 + big - 3, "632", 3);
-    CHECK(accuracy_reward(s, n, 632) == 0.0f, "632 after a million zeros is too long");
+    CHECK(is_right(s, n, 632) == 0.0f, "632 after a million zeros is too long");
     memcpy(s, "<think>", 7);                               // a million-byte thinking
     memset(s + 7, 'x', big);
     memcpy(s + 7 + big, "</think><answer>1</answer>", 26);
     n = 7 + big + 26;
-    CHECK(format_reward(s, n) == 1.0f && accuracy_reward(s, n, 1) == 1.0f, "long thinking is fine");
+    CHECK(is_well_formed(s, n) == 1.0f && is_right(s, n, 1) == 1.0f, "long thinking is fine");
     CHECK(has_thinking(s, n) == 1, "long thinking has thinking");
     CHECK(language_consistency(s, n, LANG_EN) == -1.0f, "no words in x...x");
     for (size_t i = 0; i + 8 <= big; i += 8) memcpy(s + i, "<answer>", 8);   // a million bytes of tags
     CHECK(extract_answer(s, big, &v) == 0, "only opening tags");
-    CHECK(format_reward(s, big) == 0.0f, "only opening tags: format");
+    CHECK(is_well_formed(s, big) == 0.0f, "only opening tags: format");
     double dt = seconds_now() - t0;
     CHECK(dt < 1.0, "million-byte inputs took %.2f s", dt);
     free(s);
@@ -303,11 +303,11 @@ static void test_extract_answer(void) {
             if (!mism_extract++) fprintf(stderr, "extract_answer(\"%.*s\") = %d %lld, reference %d %lld\n",
                                          (int)len, buf, r1, v1, r2, v2);
         }
-        float acc = accuracy_reward(buf, len, v2);
+        float acc = is_right(buf, len, v2);
         if (acc != (r2 ? 1.0f : 0.0f)) mism_extract++;
-        float f = format_reward(buf, len);
+        float f = is_well_formed(buf, len);
         if (f != ref_format(buf, len)) {
-            if (!mism_format++) fprintf(stderr, "format_reward(\"%.*s\") = %g, reference %g\n",
+            if (!mism_format++) fprintf(stderr, "is_well_formed(\"%.*s\") = %g, reference %g\n",
                                         (int)len, buf, f, ref_format(buf, len));
         }
         if (has_thinking(buf, len) != ref_has_thinking(buf, len)) mism_think++;
@@ -359,8 +359,8 @@ static void test_format(void) {
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
-        float f = format_reward(c[i].s, c[i].n);
-        if (f != c[i].want) { bad++; fprintf(stderr, "format_reward (%s): got %g, want %g\n", c[i].why, f, c[i].want); }
+        float f = is_well_formed(c[i].s, c[i].n);
+        if (f != c[i].want) { bad++; fprintf(stderr, "is_well_formed (%s): got %g, want %g\n", c[i].why, f, c[i].want); }
     }
     CHECK(bad == 0, "%d format_reward cases wrong", bad);
 
@@ -516,7 +516,7 @@ static void check_worked(const Problem *p, int switch_at, int mistake_at, int *b
     const char *ts; size_t tn;
     int wrong = 0, unfixed = 0, n_so = 0, claims = -1;
     long final = -1;
-    int ok = format_reward(text, n) == 1.0f && accuracy_reward(text, n, sum) == 1.0f && has_thinking(text, n)
+    int ok = is_well_formed(text, n) == 1.0f && is_right(text, n, sum) == 1.0f && has_thinking(text, n)
           && thinking_span(text, n, &ts, &tn);
     if (ok) claims = audit_work(ts, tn, &wrong, &unfixed, &final, &n_so);
     int want_claims = n_columns(p) + (mistake_at >= 0 && mistake_at < n_columns(p));
@@ -526,7 +526,7 @@ static void check_worked(const Problem *p, int switch_at, int mistake_at, int *b
         problem_question(p, q, sizeof q);
         fprintf(stderr, "%s: %s (switch %d, slip %d) -> \"%s\": format %g accuracy %g, so %ld (want %ld), "
                 "%d column sums (want %d), %d wrong, %d not corrected\n", what, q, switch_at, mistake_at, text,
-                format_reward(text, n), accuracy_reward(text, n, sum), final, sum, claims, want_claims, wrong, unfixed);
+                (double)is_well_formed(text, n), (double)is_right(text, n, sum), final, sum, claims, want_claims, wrong, unfixed);
     }
 }
 
@@ -543,7 +543,7 @@ static void test_worked_solutions(void) {
     CHECK(!strcmp(text, "632"), "direct: %s", text);
     styled_completion(&p, STYLE_TAGGED_EMPTY, -1, -1, 0, text, sizeof text);
     CHECK(!strcmp(text, "<think></think><answer>632</answer>"), "tagged empty: %s", text);
-    CHECK(format_reward(text, strlen(text)) == 1.0f && has_thinking(text, strlen(text)) == 0, "empty style: well-formed, no thinking");
+    CHECK(is_well_formed(text, strlen(text)) == 1.0f && has_thinking(text, strlen(text)) == 0, "empty style: well-formed, no thinking");
 
     // edge problems: zeros, carries out of the top column, three operands
     Problem edge[] = {

@@ -25,7 +25,8 @@ static int in_child;
 int __lsan_is_turned_off(void);
 int __lsan_is_turned_off(void) { return in_child; }
 
-// Run pretrain_base in a child whose stderr goes to a file; returns the exit status.
+// Run stage 0's training (sft_loop on the corpus) on m in a child whose stderr
+// goes to a file; returns the exit status.
 static int pretrain_in_child(Model *m, const World *w, const SftOpts *po, const RunIO *io, const char *errpath) {
     fflush(stdout);
     pid_t pid = fork();
@@ -33,7 +34,8 @@ static int pretrain_in_child(Model *m, const World *w, const SftOpts *po, const 
         in_child = 1;
         if (!freopen(errpath, "w", stderr)) _exit(99);
         Rng rng = rng_seed(1);
-        pretrain_base(m, w, po, &rng, io);
+        PairSource corpus = { corpus_pair, (void *)w };
+        sft_loop(m, w, po, corpus, "base", "test", &rng, io);
         _exit(0);
     }
     int st = 0;
@@ -133,9 +135,7 @@ static void test_fresh_optimizer(const World *w, const char *dir) {
     SftOpts po = { .steps = 3, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };
     RunIO none = { NULL, 1000, 0, 1, NULL, NULL };
     Model in_memory, loaded;
-    Rng rng = rng_seed(21);
-    model_alloc(&in_memory, &c); model_init(&in_memory, &rng);
-    pretrain_base(&in_memory, w, &po, &rng, &none);
+    stage_base(&in_memory, w, &c, &po, 21, &none);
     char path[400], err[800];
     snprintf(path, sizeof path, "%s/fresh.safetensors", dir);
     CHECK(save_safetensors(path, &in_memory.config, &in_memory.params, NULL, err, sizeof err) == 0, "%s", err);
@@ -144,9 +144,9 @@ static void test_fresh_optimizer(const World *w, const char *dir) {
     GrpoOpts o = ZERO_DEFAULTS;
     o.steps = 2; o.prompts = 2; o.group = 4;
     RunOpts ro = { none, 1, 0, EVAL_SAMPLING };
-    Rng r1 = rng_seed(4), r2 = rng_seed(4);
-    train_r1_zero(&in_memory, w, &o, &ro, &r1, NULL, NULL);
-    train_r1_zero(&loaded, w, &o, &ro, &r2, NULL, NULL);
+    StageFigures f;
+    stage_r1_zero(&in_memory, &f, w, &o, 3, &ro);
+    stage_r1_zero(&loaded, &f, w, &o, 3, &ro);
     CHECK(!memcmp(in_memory.params_memory, loaded.params_memory, loaded.num_params * sizeof(float)),
           "R1-Zero from a base in memory differs from R1-Zero from its checkpoint (AdamW state inherited?)");
     model_free(&in_memory); model_free(&loaded);
@@ -298,10 +298,10 @@ static void test_rejection_filters(void) {
     RsftKeep keep = { &set, &log, test_tok, 80, FILTER_STRICT };
     keep_rejection_sampled(&keep, &en, &s, 0, 10);
     keep_rejection_sampled(&keep, &zh, &s, 10, 5);
-    CHECK(log.sampled == 15 && log.wrong == 1 && log.malformed == 5 && log.mixed == 3 && log.repetitive == 2 &&
+    CHECK(log.sampled == 15 && log.wrong == 1 && log.malformed == 5 && log.mixed == 3 && log.long_winded == 2 &&
           log.kept == 4 && log.general == 0 && log.general_thought == 0,
-          "RsftLog: sampled %d wrong %d malformed %d mixed %d repetitive %d kept %d general %d/%d; want 15 1 5 3 2 4 0/0",
-          log.sampled, log.wrong, log.malformed, log.mixed, log.repetitive, log.kept, log.general, log.general_thought);
+          "RsftLog: sampled %d wrong %d malformed %d mixed %d long-winded %d kept %d general %d/%d; want 15 1 5 3 2 4 0/0",
+          log.sampled, log.wrong, log.malformed, log.mixed, log.long_winded, log.kept, log.general, log.general_thought);
     const char *const want[4][2] = { { "47+85", EN_CLEAN }, { "47+85", EN_SLIP }, { "47加85", ZH_CLEAN }, { "47加85", ZH_SLIP } };
     CHECK(set.n == 4, "%d pairs kept, want 4", set.n);
     for (int i = 0; i < 4 && i < set.n; i++) {
@@ -343,10 +343,10 @@ static void test_rejection_keeps_what_it_judged(void) {
 static int repetitive_lit(const char *question, const char *text) {
     Problem p;
     parse_question(question, &p);
-    return repetitive(text, strlen(text), &p);
+    return long_winded(text, strlen(text), &p);
 }
 // Long-winded means more steps than columns + 1 (one corrected slip allowed).
-static void test_repetitive(void) {
+static void test_long_winded(void) {
     struct { const char *q, *text; int want; const char *why; } c[] = {
         { "11+11", "<think>1 plus 1 is 2, 1 plus 1 is 2, so 22</think><answer>22</answer>", 0, "two identical steps, both needed" },
         { "47+85", EN_CLEAN, 0, "one step per column" },
@@ -368,9 +368,9 @@ static void test_repetitive(void) {
     for (size_t i = 0; i < sizeof c / sizeof *c; i++)
         if (repetitive_lit(c[i].q, c[i].text) != c[i].want) {
             bad++;
-            fprintf(stderr, "repetitive (%s): got %d, want %d\n", c[i].why, !c[i].want, c[i].want);
+            fprintf(stderr, "long_winded (%s): got %d, want %d\n", c[i].why, !c[i].want, c[i].want);
         }
-    CHECK(bad == 0, "%d repetitive cases wrong", bad);
+    CHECK(bad == 0, "%d long_winded cases wrong", bad);
     // no worked solution, with or without one corrected slip, is long-winded
     Rng rng = rng_seed(44);
     int flagged = 0;
@@ -379,7 +379,7 @@ static void test_repetitive(void) {
         char work[256], text[300];
         worked_solution(&p, -1, it % 3 ? rng_int(&rng, 4) : -1, 0, work, sizeof work);
         snprintf(text, sizeof text, "<think>%s</think><answer>%ld</answer>", work, problem_sum(&p));
-        if (repetitive(text, strlen(text), &p) && !flagged++) fprintf(stderr, "a worked solution is long-winded: %s\n", text);
+        if (long_winded(text, strlen(text), &p) && !flagged++) fprintf(stderr, "a worked solution is long-winded: %s\n", text);
     }
     CHECK(flagged == 0, "%d of 2000 worked solutions called long-winded", flagged);
 }
@@ -793,7 +793,7 @@ int main(void) {
     // stages 4 and 5: the filters, the epochs, the pairs, the rewards of general requests
     test_rejection_filters();
     test_rejection_keeps_what_it_judged();        // it failed before keep_rejection_sampled dropped NUL bytes
-    test_repetitive();
+    test_long_winded();
     test_epoch_walk();
     test_keep_preference();
     test_keep_preference_ties();
@@ -857,11 +857,8 @@ int main(void) {
     // 3. the same seed gives the same base, bit for bit
     Model a, b;
     RunIO quiet = { NULL, 1000, 0, 1, NULL, NULL };
-    Rng ra = rng_seed(9), rb = rng_seed(9);
-    model_alloc(&a, &c); model_init(&a, &ra);
-    model_alloc(&b, &c); model_init(&b, &rb);
-    pretrain_base(&a, &w, &po, &ra, &quiet);
-    pretrain_base(&b, &w, &po, &rb, &quiet);
+    stage_base(&a, &w, &c, &po, 9, &quiet);
+    stage_base(&b, &w, &c, &po, 9, &quiet);
     CHECK(!memcmp(a.params_memory, b.params_memory, a.num_params * sizeof(float)), "same seed, different weights");
     model_free(&a); model_free(&b); model_free(&m);
     world_free(&w);

@@ -73,14 +73,14 @@ static int fuzz_verifier(const uint8_t *data, size_t size) {
     FUZZ_CHECK(ok == rok && (!ok || v == rv), "extract_answer gives %d (%lld), the reference %d (%lld)", ok, v, rok, rv);
     if (ok) {
         FUZZ_CHECK(v > -1000000000000000000LL && v < 1000000000000000000LL, "answer %lld has more than 18 digits", v);
-        FUZZ_CHECK(accuracy_reward(text, size, v) == 1.0f, "accuracy_reward of the extracted value %lld is not 1", v);
-        FUZZ_CHECK(accuracy_reward(text, size, v + 1) == 0.0f, "accuracy_reward of %lld + 1 is not 0", v);
+        FUZZ_CHECK(is_right(text, size, v) == 1.0f, "accuracy_reward of the extracted value %lld is not 1", v);
+        FUZZ_CHECK(is_right(text, size, v + 1) == 0.0f, "accuracy_reward of %lld + 1 is not 0", v);
     } else {
-        FUZZ_CHECK(accuracy_reward(text, size, size ? (long long)data[0] - 128 : 0) == 0.0f,
+        FUZZ_CHECK(is_right(text, size, size ? (long long)data[0] - 128 : 0) == 0.0f,
                    "accuracy_reward is not 0 without an answer");
     }
 
-    float f = format_reward(text, size);
+    float f = is_well_formed(text, size);
     FUZZ_CHECK(f == 0.0f || f == 1.0f, "format_reward %g", (double)f);
     FUZZ_CHECK((f == 1.0f) == vref_format(text, size), "format_reward %g disagrees with the reference", (double)f);
 
@@ -115,8 +115,8 @@ static int fuzz_verifier(const uint8_t *data, size_t size) {
         int switch_at = size > 1 ? data[1] % 9 - 1 : -1, mistake_at = size > 2 ? data[2] % 9 - 1 : -1;
         styled_completion(&p, STYLE_TAGGED_WORK, switch_at, mistake_at, 0, work, sizeof work);
         size_t wn = strlen(work);
-        FUZZ_CHECK(format_reward(work, wn) == 1.0f, "the worked solution \"%s\" fails the format reward", work);
-        FUZZ_CHECK(accuracy_reward(work, wn, problem_sum(&p)) == 1.0f, "the worked solution \"%s\" is not accurate", work);
+        FUZZ_CHECK(is_well_formed(work, wn) == 1.0f, "the worked solution \"%s\" fails the format reward", work);
+        FUZZ_CHECK(is_right(work, wn, problem_sum(&p)) == 1.0f, "the worked solution \"%s\" is not accurate", work);
         if (switch_at < 0) FUZZ_CHECK(language_consistency(work, wn, p.lang) == 1.0f, "\"%s\" mixes languages", work);
     }
     char prompt[300];
