@@ -5,8 +5,10 @@
 # and results.svg; a second run reuses every stage and writes the same bytes;
 # an interrupted stage, in a copy of the folder at another thread count, is
 # resumed to the same checkpoint and the stages after it reused, with the
-# same RESULTS.md and results.json; another seed reuses nothing; bad flags
-# get one line.
+# same RESULTS.md and results.json; a stage is reused only if its stamp
+# still holds: another command's checkpoint or an edited figure in a finished
+# stage's folder, an edited evaluation cache or data file make it again;
+# another seed reuses nothing; bad flags get one line.
 # Run from the repository root after `make r1`:
 #
 #     sh tests/test_pipeline.sh        # R1=path/to/r1: test another build; KEEP=1: keep the temp folder
@@ -102,7 +104,7 @@ check $? "the second run changed results.json or RESULTS.md"
 # (Each stage's own run from scratch at any thread count is test_runs.sh's,
 # stress_resume.sh's and test_width.sh's; a second whole pipeline is not re-run here.)
 cp -R "$TMP/a" "$TMP/b" || exit 1
-sed 's/^finished$/started/' "$TMP/b/rsft/pipeline.stamp" >"$TMP/stamp" && mv "$TMP/stamp" "$TMP/b/rsft/pipeline.stamp"
+sed -e 's/^finished$/started/' -e '/^output /d' "$TMP/b/rsft/pipeline.stamp" >"$TMP/stamp" && mv "$TMP/stamp" "$TMP/b/rsft/pipeline.stamp"
 quick --out "$TMP/b" --threads 1 >"$TMP/b.out" 2>&1
 check $? "the resumed run failed: $(tail -c 300 "$TMP/b.out")"
 grep -q '^\[5/10 rsft\] ./r1 rsft .*, resuming' "$TMP/b.out" && [ "$(grep -c '] reused ' "$TMP/b.out")" -eq 9 ]
@@ -111,6 +113,46 @@ cmp -s "$TMP/b/results.json" "$TMP/a.json"; check $? "the resumed run, 1 thread:
 cmp -s "$TMP/b/RESULTS.md" "$TMP/a.md"; check $? "the resumed run, 1 thread: RESULTS.md differs"
 cmp -s "$TMP/b/rsft/model.safetensors" "$TMP/a/rsft/model.safetensors"
 check $? "the resumed run, 1 thread: rsft's checkpoint differs"
+
+# ---- the pipeline reuses only what it made (issue 25, class 2): a stage's
+# stamp holds the hashes of the data dir's files, of its parents'
+# checkpoints, and, once it has finished, of every file it left in its
+# folder; the evaluation cache holds a checksum of its figures.
+stamped() { sed -n 's/^\(data\|output\) \([^:]*\): [0-9a-f]\{16\}$/\1 \2/p' "$1/pipeline.stamp"; }
+for s in $STAGES student_rl_probe; do
+    missing=""
+    for f in "$DD"/*; do stamped "$TMP/a/$s" | grep -qx "data ${f##*/}" || missing="$missing ${f##*/}"; done
+    for f in "$TMP/a/$s"/*; do
+        case ${f##*/} in pipeline.stamp|state.bin|eval.txt) continue ;; esac
+        stamped "$TMP/a/$s" | grep -qx "output ${f##*/}" || missing="$missing $s/${f##*/}"
+    done
+    [ -z "$missing" ]; check $? "$s/pipeline.stamp lacks the hashes of:$missing"
+done
+# another command's checkpoint in a finished stage's folder, and a figure
+# edited in a file RESULTS.md reads (reward_model.txt) and in the evaluation
+# cache: the stages are made again (to the same bytes: the stages after
+# them are reused) and the results are the pipeline's own
+cp -R "$TMP/a" "$TMP/c" || exit 1
+"$R1" zero --model "$TMP/c/base" --out "$TMP/c/r1_zero" --steps 2 --prompts 2 --group 2 --data-dir "$DD" --quiet >/dev/null 2>&1
+sed 's/pairwise accuracy [0-9.]*/pairwise accuracy 0.123/' "$TMP/a/all_scenarios/reward_model.txt" >"$TMP/c/all_scenarios/reward_model.txt"
+sed '2s/^\([a-z_]* [0-9]* [0-9]* [0-9]*\) [0-9.]*/\1 0.987/' "$TMP/a/base/eval.txt" >"$TMP/c/base/eval.txt"
+! cmp -s "$TMP/c/r1_zero/model.safetensors" "$TMP/a/r1_zero/model.safetensors" && ! cmp -s "$TMP/c/base/eval.txt" "$TMP/a/base/eval.txt"
+check $? "could not set up the foreign checkpoint and the edited evaluation"
+quick --out "$TMP/c" >"$TMP/c.out" 2>&1
+check $? "the run over a foreign checkpoint failed: $(tail -c 300 "$TMP/c.out")"
+grep -q '^\[2/10 r1_zero\] ./r1 zero ' "$TMP/c.out" && grep -q '^\[6/10 all_scenarios\] ./r1 align ' "$TMP/c.out" &&
+    [ "$(grep -c '] reused ' "$TMP/c.out")" -eq 8 ]
+check $? "a foreign r1_zero checkpoint and an edited reward_model.txt: want both stages made again and 8 reused, got: $(grep -c '] reused ' "$TMP/c.out") reused"
+cmp -s "$TMP/c/r1_zero/model.safetensors" "$TMP/a/r1_zero/model.safetensors"; check $? "r1_zero's checkpoint is not the pipeline's after the rerun"
+cmp -s "$TMP/c/results.json" "$TMP/a.json" && cmp -s "$TMP/c/RESULTS.md" "$TMP/a.md"
+check $? "a foreign checkpoint or an edited figure reached RESULTS.md or results.json"
+# an edited development set (watched while training, and excluded from every
+# training stream) makes every stage again
+DD2=$TMP/dd2
+cp -R "$DD" "$DD2" && sed '$d' "$DD/add_hard_dev.jsonl" >"$DD2/add_hard_dev.jsonl" || exit 1
+quick --out "$TMP/c" --data-dir "$DD2" >"$TMP/c2.out" 2>&1
+check $? "the run with an edited development set failed: $(tail -c 300 "$TMP/c2.out")"
+[ "$(grep -c '] reused ' "$TMP/c2.out")" -eq 0 ]; check $? "an edited add_hard_dev.jsonl: $(grep -c '] reused ' "$TMP/c2.out") stages reused"
 
 # ---- another seed reuses nothing (its first stage starts; the run is cut short after that line)
 quick --out "$TMP/a" --seed 7 2>/dev/null | head -n 1 >"$TMP/s.out"
