@@ -2685,7 +2685,7 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
 typedef struct {
     const char *out;      // run folder (NULL: write nothing)
     int save_every;       // checkpoint and state every N steps (and at the end)
-    int resume;           // continue from out/state.bin when there is one
+    int resume;           // continue from out/state.bin when there is one (2: or, if it cannot, remove it)
     int quiet;            // no progress lines
     const char *identity; // the flags that change results: a resumed run must agree
     const Tokenizer *tok; // the tokenizer trained with, recorded in every checkpoint (NULL: not recorded)
@@ -5380,9 +5380,54 @@ static Run *run_open(const RunIO *io, const char *stage, const char *columns, co
     return r;
 }
 
+// Whether io->out/state.bin can resume stage, a model of shape c (with a
+// reference policy if need_ref; ncol metrics columns, 0: the state's own):
+// load_state's checks, also for a command to run before work it would
+// otherwise do in vain (align gathers pairs and trains a reward model before
+// its RL loop resumes). Returns 1 if it can, 0 if there is none. A state it
+// cannot use ends the command (exit 2 if it was saved with other flags), or,
+// with io->resume 2 (the pipeline, which owns its folders and has no
+// --resume to drop), is removed, and the stage starts afresh.
+static int run_state_check(const RunIO *io, const char *stage, const Config *c, int ncol, int need_ref) {
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    if (!io->out || !io->resume) return 0;
+    join_path(path, sizeof path, io->out, "state.bin");
+    if (ncol == 0) {                                 // the count its header says (a FIFO is not waited for)
+        StateHeader h;
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_NONBLOCK);
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, &h, sizeof h) == (ssize_t)sizeof h)
+            ncol = h.ncol;
+        if (fd >= 0) close(fd);
+    }
+    Model saved = { 0 }, ref = { 0 };
+    Curves curves = { "", ncol, 0, 0, NULL };
+    StateParts parts = { NULL, NULL, 0, &curves, NULL, 0, 0 };
+    int got = load_state(io->out, stage, io->identity, &saved, need_ref ? &ref : NULL, &parts, err, sizeof err);
+    if (got == 1) {
+        if (memcmp(&saved.config, c, sizeof *c)) {
+            snprintf(err, sizeof err, "%s: saved for another model shape", path);
+            got = -1;
+        }
+        model_free(&saved); model_free(&ref);
+        free(curves.v); free(parts.samples);
+    }
+    if (got >= 0) return got;
+    if (io->resume != 2) die(got == -2 ? EXIT_USAGE : EXIT_DATA, "%s", err);
+    if (unlink(path) != 0)
+        die(EXIT_DATA, "%s is not a state this stage can resume, and cannot be removed (%s): remove the folder %s and "
+            "run the pipeline again", path, strerror(errno), io->out);
+    printf("%s was not a state this stage can resume (another run's, or damaged): removed; the stage starts afresh\n",
+           path);
+    return 0;
+}
+
 static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done) {
     char err[1024];
-    if (!r->io.out || !r->io.resume) { adamw_reset(m); return 0; }     // a new stage starts AdamW afresh
+    if (!r->io.out || !r->io.resume || !run_state_check(&r->io, r->stage, &m->config, r->curves.ncol, ref != NULL)) {
+        adamw_reset(m);                              // a new stage starts AdamW afresh
+        return 0;
+    }
     Model saved;
     StateParts parts = { r0, r1, 0, &r->curves, NULL, 0, 0 };
     int got = load_state(r->io.out, r->stage, r->io.identity, &saved, ref, &parts, err, sizeof err);
@@ -6135,6 +6180,12 @@ static int cmd_align(const Args *a, World *w) {
         die(EXIT_DATA, "%s has no general_dev.jsonl or safety_dev.jsonl, and align evaluates on them (`./r1 make-data` "
             "writes them)", w->data_dir);
     const char *out = stage_dir(a, "runs/align");
+    char id[640];
+    grpo_identity(&o, a->seed, w, id, sizeof id);
+    size_t n = strlen(id);
+    appendf(id, sizeof id, &n, " --rm-from=%d --questions=%d", ao.rm_from, ao.pref_requests);
+    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_LONG, id, w);
+    run_state_check(&ro.io, "all_scenarios", &m.config, 0, 1);   // before minutes of pairs and reward model
     double t0 = now_seconds();
     if (!a->quiet) printf("stage 5: preference pairs -- %d fresh general requests, %d samples each and %d written "
                           "answers, labelled by the judge\n", ao.pref_requests, ao.pref_samples, N_WRITTEN);
@@ -6156,11 +6207,6 @@ static int cmd_align(const Args *a, World *w) {
              "safety_dev %.3f\n", train.n, acc, heldout.n, MISREADS, mis_general, mis_safety);
     write_text_file(out, "reward_model.txt", info);
     printf("%s", info);
-    char id[640];
-    grpo_identity(&o, a->seed, w, id, sizeof id);
-    size_t n = strlen(id);
-    appendf(id, sizeof id, &n, " --rm-from=%d --questions=%d", ao.rm_from, ao.pref_requests);
-    RunOpts ro = rl_run_opts(a, out, a->quiet ? 0 : 10, EVAL_EVERY_LONG, id, w);
     if (!a->quiet) printf("stage 5: RL for all scenarios -- %.0f%% general requests scored by the reward model from "
                           "step %d, the rest reasoning with rule rewards, %d questions x %d samples per step\n",
                           100 * ao.general, ao.rm_from, o.prompts, o.group);
@@ -6711,7 +6757,7 @@ static double pipe_run_stage(const Args *pa, World *w, const char *dir, const ch
     Buf b = { 0 };
     buf_printf(&b, "%sstarted\n", stamp);
     if (write_buf_atomic(sa.out, "pipeline.stamp", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
-    sa.a.resume = started;                          // an interrupted run of the same inputs continues
+    sa.a.resume = started ? 2 : 0;                  // an interrupted run of the same inputs continues, if its state can
     format_duration(pipe_eta(0), eta, sizeof eta);
     printf("[%d/%d %s] ./r1 %s%s (pipeline ETA %s)\n", k + 1, N_PIPE, st->key, sa.desc,
            started ? ", resuming" : "", eta);

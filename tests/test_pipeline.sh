@@ -7,8 +7,11 @@
 # resumed to the same checkpoint and the stages after it reused, with the
 # same RESULTS.md and results.json; a stage is reused only if its stamp
 # still holds: another command's checkpoint or an edited figure in a finished
-# stage's folder, an edited evaluation cache or data file make it again;
-# another seed reuses nothing; bad flags get one line.
+# stage's folder, an edited evaluation cache or data file make it again; an
+# interrupted stage whose folder holds another run's or a damaged state is
+# made afresh (one it cannot clear is named, exit 1), and align --resume
+# refuses another run's state before any work; another seed reuses nothing;
+# bad flags get one line.
 # Run from the repository root after `make r1`:
 #
 #     sh tests/test_pipeline.sh        # R1=path/to/r1: test another build; KEEP=1: keep the temp folder
@@ -153,6 +156,41 @@ cp -R "$DD" "$DD2" && sed '$d' "$DD/add_hard_dev.jsonl" >"$DD2/add_hard_dev.json
 quick --out "$TMP/c" --data-dir "$DD2" >"$TMP/c2.out" 2>&1
 check $? "the run with an edited development set failed: $(tail -c 300 "$TMP/c2.out")"
 [ "$(grep -c '] reused ' "$TMP/c2.out")" -eq 0 ]; check $? "an edited add_hard_dev.jsonl: $(grep -c '] reused ' "$TMP/c2.out") stages reused"
+
+# ---- the pipeline owns its folders (issue 25, class 5): an interrupted
+# stage whose folder holds another run's state (made by ./r1 rsft with other
+# flags) or a damaged one is started afresh, to the same bytes; a state it
+# cannot remove is named, exit 1
+cp -R "$TMP/a" "$TMP/d" || exit 1
+"$R1" rsft --model "$TMP/d/reasoning_rl" --base "$TMP/d/base" --out "$TMP/d/rsft" --steps 2 --questions 8 --filter none \
+    --data-dir "$DD" --quiet >/dev/null 2>&1
+head -c 1000 "$TMP/a/cold_start/state.bin" >"$TMP/d/cold_start/state.bin"
+for s in rsft cold_start; do
+    sed -e 's/^finished$/started/' -e '/^output /d' "$TMP/a/$s/pipeline.stamp" >"$TMP/d/$s/pipeline.stamp"
+done
+quick --out "$TMP/d" >"$TMP/d.out" 2>"$TMP/d.err"
+rc=$?
+[ $rc -eq 0 ]; check $? "another run's state in rsft/, a damaged one in cold_start/: want exit 0, got $rc: $(head -c 300 "$TMP/d.err")"
+grep -q '^\[3/10 cold_start\] ./r1 coldstart ' "$TMP/d.out" && grep -q '^\[5/10 rsft\] ./r1 rsft ' "$TMP/d.out" &&
+    [ "$(grep -c '] reused ' "$TMP/d.out")" -eq 8 ]
+check $? "another run's state in rsft/, a damaged one in cold_start/: want both made afresh and 8 stages reused, got $(grep -c '] reused ' "$TMP/d.out")"
+cmp -s "$TMP/d/rsft/model.safetensors" "$TMP/a/rsft/model.safetensors" &&
+    cmp -s "$TMP/d/cold_start/model.safetensors" "$TMP/a/cold_start/model.safetensors" &&
+    cmp -s "$TMP/d/results.json" "$TMP/a.json" && cmp -s "$TMP/d/RESULTS.md" "$TMP/a.md"
+check $? "rsft and cold_start made afresh over another run's state: not the same bytes"
+sed -e 's/^finished$/started/' -e '/^output /d' "$TMP/a/rsft/pipeline.stamp" >"$TMP/d/rsft/pipeline.stamp"
+rm -f "$TMP/d/rsft/state.bin" && mkdir -p "$TMP/d/rsft/state.bin/x" || exit 1
+quick --out "$TMP/d" >"$TMP/d.out" 2>"$TMP/d.err"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$TMP/d.err")" -eq 1 ] && grep -q "remove .*$TMP/d/rsft" "$TMP/d.err" && ! grep -q -- '--resume' "$TMP/d.err"
+check $? "a state.bin the pipeline cannot remove: want exit 1 naming the folder to remove, got $rc: $(head -c 300 "$TMP/d.err")"
+# ./r1 align --resume refuses another run's state before it gathers pairs
+# and trains the reward model, not minutes later
+mkdir "$TMP/e" && cp "$TMP/a/all_scenarios/state.bin" "$TMP/e/" || exit 1
+"$R1" align --resume --model "$TMP/a/rsft" --out "$TMP/e" --steps 2 --prompts 2 --group 2 --questions 8 --data-dir "$DD" >"$TMP/e.out" 2>"$TMP/e.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q 'steps' "$TMP/e.err" && [ ! -e "$TMP/e/prefs.jsonl" ] && [ ! -e "$TMP/e/reward_model.txt" ] && ! grep -q 'preference pairs' "$TMP/e.out"
+check $? "align --resume over another run's state: want exit 2 before any pair is gathered, got $rc, $(ls "$TMP/e" | tr '\n' ' ')"
 
 # ---- another seed reuses nothing (its first stage starts; the run is cut short after that line)
 quick --out "$TMP/a" --seed 7 2>/dev/null | head -n 1 >"$TMP/s.out"
