@@ -6706,18 +6706,26 @@ static const char *pipe_outputs_changed(const char *folder, const char *rest, ch
     return changed[0] ? changed : model ? NULL : "model.safetensors";
 }
 
-// Before a stage starts afresh: the state and checkpoint of whatever was in
-// its folder go first (a run killed before its first save must not leave
-// them to be resumed or read), and the evaluation's cache. Only files of
-// these names, in a folder of the pipeline's own: one it cannot clear is
-// named, for the user to remove.
-static void pipe_clear_stage(const char *folder) {
-    static const char *const stale[] = { "state.bin", "model.safetensors", "eval.txt" };
+// A stage runs only in a folder of the pipeline's own: not through a
+// symbolic link (into another run's folder), and not where a file is.
+static void pipe_own_folder(const char *folder) {
     struct stat st;
     if (lstat(folder, &st) == 0 && S_ISLNK(st.st_mode))
         die(EXIT_DATA, "%s is a symbolic link, and the pipeline writes only in folders of its own: remove it and run "
             "the pipeline again", folder);
-    for (int i = 0; i < 3; i++) {
+    if (lstat(folder, &st) == 0 && !S_ISDIR(st.st_mode))
+        die(EXIT_DATA, "%s is not a folder, and the pipeline makes a stage there: remove it and run the pipeline again",
+            folder);
+}
+
+// Before a stage starts afresh: the state and checkpoint of whatever was in
+// its folder go first (a run killed before its first save must not leave
+// them to be resumed or read), and the evaluation's cache and the old
+// stamp. Only files of these names: one it cannot remove is named, with the
+// folder for the user to remove.
+static void pipe_clear_stage(const char *folder) {
+    static const char *const stale[] = { "state.bin", "model.safetensors", "eval.txt", "pipeline.stamp" };
+    for (int i = 0; i < 4; i++) {
         char path[PATH_CAP];
         join_path(path, sizeof path, folder, stale[i]);
         if (unlink(path) != 0 && errno != ENOENT)
@@ -6751,6 +6759,7 @@ static double pipe_run_stage(const Args *pa, World *w, const char *dir, const ch
     }
     if (*gone) printf("[%d/%d %s] %s/%s is not what this stage left there: making the stage again\n", k + 1, N_PIPE,
                       st->key, sa.out, gone);
+    pipe_own_folder(sa.out);
     make_dir(sa.out);
     lock_run_dir(sa.out);                           // no other ./r1 is writing there
     if (!started) pipe_clear_stage(sa.out);

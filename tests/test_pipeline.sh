@@ -184,6 +184,20 @@ quick --out "$TMP/d" >"$TMP/d.out" 2>"$TMP/d.err"
 rc=$?
 [ $rc -eq 1 ] && [ "$(wc -l <"$TMP/d.err")" -eq 1 ] && grep -q "remove .*$TMP/d/rsft" "$TMP/d.err" && ! grep -q -- '--resume' "$TMP/d.err"
 check $? "a state.bin the pipeline cannot remove: want exit 1 naming the folder to remove, got $rc: $(head -c 300 "$TMP/d.err")"
+# a stage "folder" that is a file, or a symbolic link into another run's
+# folder: named, exit 1, and nothing written through the link
+rm -rf "$TMP/d/rsft" && echo x >"$TMP/d/rsft" || exit 1
+quick --out "$TMP/d" >"$TMP/d.out" 2>"$TMP/d.err"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$TMP/d.err")" -eq 1 ] && grep -q "$TMP/d/rsft is not a folder.*remove it" "$TMP/d.err"
+check $? "a file where the rsft folder goes: want exit 1 naming it, got $rc: $(head -c 300 "$TMP/d.err")"
+cp -R "$TMP/c/rsft" "$TMP/other" && sed '/^output /d' "$TMP/c/rsft/pipeline.stamp" >"$TMP/other/pipeline.stamp" &&
+    rm -f "$TMP/d/rsft" && ln -s "$TMP/other" "$TMP/d/rsft" || exit 1
+(cd "$TMP/other" && cksum ./* >"$TMP/other.sums")
+quick --out "$TMP/d" >"$TMP/d.out" 2>"$TMP/d.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "$TMP/d/rsft is a symbolic link" "$TMP/d.err" && (cd "$TMP/other" && cksum ./* | cmp -s - "$TMP/other.sums")
+check $? "rsft a symbolic link to another folder: want exit 1 and that folder untouched, got $rc: $(head -c 300 "$TMP/d.err")"
 # ./r1 align --resume refuses another run's state before it gathers pairs
 # and trains the reward model, not minutes later
 mkdir "$TMP/e" && cp "$TMP/a/all_scenarios/state.bin" "$TMP/e/" || exit 1
