@@ -6510,9 +6510,12 @@ static int cmd_make_data(const Args *a) {
 // and, once the stage has finished, a hash of every file it left in its
 // folder (but its state.bin and eval.txt). A finished stage whose stamp
 // matches and whose files are still those is reused; an unfinished one is
-// resumed (--resume); any other starts afresh, its old state and checkpoint
-// removed first. A parent's hash is in its children's stamps, so a stage
-// made again to other bytes makes every stage after it again.
+// resumed (--resume, but a state.bin it cannot resume, another run's or a
+// damaged one, is removed instead); any other starts afresh, its old state
+// and checkpoint removed first. The pipeline owns these folders: one it
+// cannot clear is named for the user to remove, exit 1. A parent's hash is
+// in its children's stamps, so a stage made again to other bytes makes every
+// stage after it again.
 
 typedef struct {
     const char *key;          // its name in results.json, and its folder under --out
