@@ -2680,7 +2680,7 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
 typedef struct {
     const char *out;      // run folder (NULL: write nothing)
     int save_every;       // checkpoint and state every N steps (and at the end)
-    int resume;           // continue from out/state.bin when there is one
+    int resume;           // continue from out/state.bin when there is one (2: or, if it cannot, remove it)
     int quiet;            // no progress lines
     const char *identity; // the flags that change results: a resumed run must agree
     const Tokenizer *tok; // the tokenizer trained with, recorded in every checkpoint (NULL: not recorded)
@@ -5579,9 +5579,54 @@ static Run *run_open(const RunIO *io, const char *stage, const char *columns, co
     return r;
 }
 
+// Whether io->out/state.bin can resume stage, a model of shape c (with a
+// reference policy if need_ref; ncol metrics columns, 0: the state's own):
+// load_state's checks, also for a command to run before work it would
+// otherwise do in vain (align gathers pairs and trains a reward model before
+// its RL loop resumes). Returns 1 if it can, 0 if there is none. A state it
+// cannot use ends the command (exit 2 if it was saved with other flags), or,
+// with io->resume 2 (the pipeline, which owns its folders and has no
+// --resume to drop), is removed, and the stage starts afresh.
+static int run_state_check(const RunIO *io, const char *stage, const Config *c, int ncol, int need_ref) {
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    if (!io->out || !io->resume) return 0;
+    join_path(path, sizeof path, io->out, "state.bin");
+    if (ncol == 0) {                                 // the count its header says (a FIFO is not waited for)
+        StateHeader h;
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_NONBLOCK);
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, &h, sizeof h) == (ssize_t)sizeof h)
+            ncol = h.ncol;
+        if (fd >= 0) close(fd);
+    }
+    Model saved = { 0 }, ref = { 0 };
+    Curves curves = { "", ncol, 0, 0, NULL };
+    StateParts parts = { NULL, NULL, 0, &curves, NULL, 0, 0 };
+    int got = load_state(io->out, stage, io->identity, &saved, need_ref ? &ref : NULL, &parts, err, sizeof err);
+    if (got == 1) {
+        if (memcmp(&saved.config, c, sizeof *c)) {
+            snprintf(err, sizeof err, "%s: saved for another model shape", path);
+            got = -1;
+        }
+        model_free(&saved); model_free(&ref);
+        free(curves.v); free(parts.samples);
+    }
+    if (got >= 0) return got;
+    if (io->resume != 2) die(got == -2 ? EXIT_USAGE : EXIT_DATA, "%s", err);
+    if (unlink(path) != 0)
+        die(EXIT_DATA, "%s is not a state this stage can resume, and cannot be removed (%s): remove the folder %s and "
+            "run the pipeline again", path, strerror(errno), io->out);
+    printf("%s was not a state this stage can resume (another run's, or damaged): removed; the stage starts afresh\n",
+           path);
+    return 0;
+}
+
 static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done) {
     char err[1024];
-    if (!r->io.out || !r->io.resume) { adamw_reset(m); return 0; }     // a new stage starts AdamW afresh
+    if (!r->io.out || !r->io.resume || !run_state_check(&r->io, r->stage, &m->config, r->curves.ncol, ref != NULL)) {
+        adamw_reset(m);                              // a new stage starts AdamW afresh
+        return 0;
+    }
     Model saved;
     StateParts parts = { r0, r1, 0, &r->curves, NULL, 0, 0 };
     int got = load_state(r->io.out, r->stage, r->io.identity, &saved, ref, &parts, err, sizeof err);
@@ -6407,6 +6452,7 @@ static int cmd_align(const Args *a, World *w) {
     char id[640];
     RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/align"), a->quiet ? 0 : 10, EVAL_EVERY_LONG,
                              align_identity(&o, &ao, a->seed, w, id, sizeof id), w);
+    run_state_check(&ro.io, "all_scenarios", &m.config, 0, 1);   // before minutes of pairs and reward model
     double t0 = now_seconds();
     StageFigures f;
     stage_all_scenarios(&m, &f, w, &ao, &o, a->seed, &ro);
@@ -6702,9 +6748,18 @@ static int cmd_make_data(const Args *a) {
 // ./r1 pretrain && ./r1 zero && ... && ./r1 distill, plus the distillation
 // student's base and the RL student. Every stage folder holds pipeline.stamp,
 // what the stage was made from: its command and flags, a hash of the r1
-// program, the tokenizer, and a hash of each parent checkpoint. A finished
-// stage whose stamp matches is reused; an unfinished one is resumed
-// (--resume); any other starts afresh.
+// program, of each file of the data dir (every stage reads them all: the
+// tokenizer, and the test and development sets, whose problems no training
+// stream may draw and which the curves watch) and of each parent checkpoint;
+// and, once the stage has finished, a hash of every file it left in its
+// folder (but its state.bin and eval.txt). A finished stage whose stamp
+// matches and whose files are still those is reused; an unfinished one is
+// resumed (--resume, but a state.bin it cannot resume, another run's or a
+// damaged one, is removed instead); any other starts afresh, its old state
+// and checkpoint removed first. The pipeline owns these folders: one it
+// cannot clear is named for the user to remove, exit 1. A parent's hash is
+// in its children's stamps, so a stage made again to other bytes makes every
+// stage after it again.
 
 typedef struct {
     const char *key;          // its name in results.json, and its folder under --out
@@ -6813,13 +6868,27 @@ static void pipe_stage_args(const Args *pa, const char *dir, int k, int steps, S
     }
 }
 
-// What stage k is made from, as its pipeline.stamp says it.
-static void pipe_stamp(const World *w, const char *dir, int k, const StageArgs *sa, char *out, size_t cap) {
-    char tok[17], path[PATH_CAP];
-    tok_hash(&w->tok, tok);
+// The files of the data dir a stage reads (world_load's), as lines
+// "data NAME: HASH" of the stamp ("absent" for an optional set it lacks).
+static const char *const PIPE_DATA_FILES[] = { "tokenizer.txt", "add_test.jsonl", "add_hard.jsonl", "general.jsonl",
+    "safety.jsonl", "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };
+#define N_PIPE_DATA ((int)(sizeof PIPE_DATA_FILES / sizeof *PIPE_DATA_FILES))
+static void pipe_data_lines(const char *data_dir, char *out, size_t cap) {
     size_t n = 0;
-    appendf(out, cap, &n, "r1 pipeline stamp 1\ncommand: %s\nprogram: %016llx\ntokenizer: %s\n", sa->desc,
-            (unsigned long long)file_hash("/proc/self/exe"), tok);
+    for (int i = 0; i < N_PIPE_DATA; i++) {
+        char path[PATH_CAP];
+        join_path(path, sizeof path, data_dir, PIPE_DATA_FILES[i]);
+        if (access(path, F_OK) != 0 && errno == ENOENT) appendf(out, cap, &n, "data %s: absent\n", PIPE_DATA_FILES[i]);
+        else appendf(out, cap, &n, "data %s: %016llx\n", PIPE_DATA_FILES[i], (unsigned long long)file_hash(path));
+    }
+}
+
+// What stage k is made from, as its pipeline.stamp says it.
+static void pipe_stamp(const char *data_lines, const char *dir, int k, const StageArgs *sa, char *out, size_t cap) {
+    char path[PATH_CAP];
+    size_t n = 0;
+    appendf(out, cap, &n, "r1 pipeline stamp 2\ncommand: %s\nprogram: %016llx\n%s", sa->desc,
+            (unsigned long long)file_hash("/proc/self/exe"), data_lines);
     const char *parents[2] = { PIPE_STAGES[k].model, PIPE_STAGES[k].base };
     for (int i = 0; i < 2; i++) {
         if (!parents[i]) continue;
@@ -6830,41 +6899,132 @@ static void pipe_stamp(const World *w, const char *dir, int k, const StageArgs *
     }
 }
 
+// The files a finished stage leaves in its folder, as lines "output NAME:
+// HASH" of its stamp, in name order: every regular file but the stamp, the
+// state (only --resume reads it), the evaluation's cache (keyed by its own
+// hashes) and the hidden ones (.lock).
+static int cmp_name(const void *a, const void *b) { return strcmp(a, b); }
+static void pipe_output_lines(const char *folder, Buf *b) {
+    char names[64][256];
+    int n = 0;
+    DIR *d = opendir(folder);
+    if (!d) die(EXIT_DATA, "cannot read the folder %s: %s", folder, strerror(errno));
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *s = e->d_name;
+        char path[PATH_CAP];
+        struct stat st;
+        join_path(path, sizeof path, folder, s);
+        if (s[0] == '.' || strstr(s, ".tmp.") || strpbrk(s, "\n:") || !strcmp(s, "pipeline.stamp") ||
+            !strcmp(s, "state.bin") || !strcmp(s, "eval.txt") || lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n == 64) die(EXIT_DATA, "%s: more than 64 files; this is not a folder the pipeline made", folder);
+        snprintf(names[n++], sizeof *names, "%s", s);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_name);
+    for (int i = 0; i < n; i++) {
+        char path[PATH_CAP];
+        join_path(path, sizeof path, folder, names[i]);
+        buf_printf(b, "output %s: %016llx\n", names[i], (unsigned long long)file_hash(path));
+    }
+}
+
+// Whether a finished stage's folder still holds what it wrote: rest is its
+// stamp after the inputs, "finished\n" and the output lines, and every file
+// they name (model.safetensors among them) must have its hash. NULL if so,
+// else the name of a file that does not (model.safetensors if it is one).
+static const char *pipe_outputs_changed(const char *folder, const char *rest, char *changed, size_t cap) {
+    if (strncmp(rest, "finished\n", 9)) return "pipeline.stamp";
+    int model = 0;
+    changed[0] = '\0';
+    for (const char *p = rest + 9; *p; p = strchr(p, '\n') + 1) {
+        const size_t line = strcspn(p, "\n"), colon = strcspn(p, ":");
+        char name[256], hex[17], path[PATH_CAP];
+        if (p[line] != '\n' || strncmp(p, "output ", 7) || colon >= line || colon - 7 >= sizeof name ||
+            line != colon + 18 || sscanf(p + colon + 2, "%16[0-9a-f]", hex) != 1 || strlen(hex) != 16)
+            return "pipeline.stamp";
+        snprintf(name, sizeof name, "%.*s", (int)(colon - 7), p + 7);
+        if (strchr(name, '/') || !strcmp(name, "..")) return "pipeline.stamp";
+        const int is_model = !strcmp(name, "model.safetensors");
+        model |= is_model;
+        join_path(path, sizeof path, folder, name);
+        if (file_hash(path) != strtoull(hex, NULL, 16) && (!changed[0] || is_model)) snprintf(changed, cap, "%s", name);
+    }
+    return changed[0] ? changed : model ? NULL : "model.safetensors";
+}
+
+// A stage runs only in a folder of the pipeline's own: not through a
+// symbolic link (into another run's folder), and not where a file is.
+static void pipe_own_folder(const char *folder) {
+    struct stat st;
+    if (lstat(folder, &st) == 0 && S_ISLNK(st.st_mode))
+        die(EXIT_DATA, "%s is a symbolic link, and the pipeline writes only in folders of its own: remove it and run "
+            "the pipeline again", folder);
+    if (lstat(folder, &st) == 0 && !S_ISDIR(st.st_mode))
+        die(EXIT_DATA, "%s is not a folder, and the pipeline makes a stage there: remove it and run the pipeline again",
+            folder);
+}
+
+// Before a stage starts afresh: the state and checkpoint of whatever was in
+// its folder go first (a run killed before its first save must not leave
+// them to be resumed or read), and the evaluation's cache and the old
+// stamp. Only files of these names: one it cannot remove is named, with the
+// folder for the user to remove.
+static void pipe_clear_stage(const char *folder) {
+    static const char *const stale[] = { "state.bin", "model.safetensors", "eval.txt", "pipeline.stamp" };
+    for (int i = 0; i < 4; i++) {
+        char path[PATH_CAP];
+        join_path(path, sizeof path, folder, stale[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            die(EXIT_DATA, "cannot remove %s (%s), which the pipeline must make afresh: remove the folder %s and run the "
+                "pipeline again", path, strerror(errno), folder);
+    }
+}
+
 // Run stage k of the pipeline in dir (steps > 0: --steps), or reuse it.
-// Returns its wall time, or -1 if it was reused.
-static double pipe_run_stage(const Args *pa, World *w, const char *dir, int k, int steps) {
+// data_lines: the data dir's hashes (pipe_data_lines). Returns its wall
+// time, or -1 if it was reused.
+static double pipe_run_stage(const Args *pa, World *w, const char *dir, const char *data_lines, int k, int steps) {
     const PipeStage *st = &PIPE_STAGES[k];
     StageArgs sa;
-    char stamp[2048] = "", path[PATH_CAP], ckpt[PATH_CAP], err[PATH_CAP + 512], eta[32];
+    char stamp[4096] = "", path[PATH_CAP], err[PATH_CAP + 512], eta[32], changed[256];
     pipe_stage_args(pa, dir, k, steps, &sa);
-    pipe_stamp(w, dir, k, &sa, stamp, sizeof stamp);
+    pipe_stamp(data_lines, dir, k, &sa, stamp, sizeof stamp);
     join_path(path, sizeof path, sa.out, "pipeline.stamp");
-    join_path(ckpt, sizeof ckpt, sa.out, "model.safetensors");
     size_t len = 0, n = strlen(stamp);
     char *have = access(path, F_OK) == 0 ? read_file(path, 1 << 20, &len, err, sizeof err) : NULL;
-    const int same = have && len >= n && !memcmp(have, stamp, n);
-    const int finished = same && len == n + 9 && !memcmp(have + n, "finished\n", 9) && access(ckpt, F_OK) == 0;
+    const int same = have && len >= n && !memcmp(have, stamp, n) && !memchr(have, '\0', len);
+    if (have) have[len] = '\0';
+    const int started = same && !strcmp(have + n, "started\n");
+    const char *gone = same && !started ? pipe_outputs_changed(sa.out, have + n, changed, sizeof changed) : "";
     free(have);
     PIPE.k = k + 1; PIPE.key = st->key;
-    if (finished) {
+    if (!gone) {
         PIPE.total -= st->seconds;                  // reused: no part of the ETA
         printf("[%d/%d %s] reused %s/ (%s; its inputs are unchanged)\n", k + 1, N_PIPE, st->key, sa.out, sa.desc);
         return -1;
     }
+    if (*gone) printf("[%d/%d %s] %s/%s is not what this stage left there: making the stage again\n", k + 1, N_PIPE,
+                      st->key, sa.out, gone);
+    pipe_own_folder(sa.out);
     make_dir(sa.out);
-    char started[2100];
-    snprintf(started, sizeof started, "%sstarted\n", stamp);
-    write_text_file(sa.out, "pipeline.stamp", started);
-    sa.a.resume = same;                             // an interrupted run of the same inputs continues
+    lock_run_dir(sa.out);                           // no other ./r1 is writing there
+    if (!started) pipe_clear_stage(sa.out);
+    Buf b = { 0 };
+    buf_printf(&b, "%sstarted\n", stamp);
+    if (write_buf_atomic(sa.out, "pipeline.stamp", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    sa.a.resume = started ? 2 : 0;                  // an interrupted run of the same inputs continues, if its state can
     format_duration(pipe_eta(0), eta, sizeof eta);
     printf("[%d/%d %s] ./r1 %s%s (pipeline ETA %s)\n", k + 1, N_PIPE, st->key, sa.desc,
-           same ? ", resuming" : "", eta);
+           started ? ", resuming" : "", eta);
     fflush(stdout);
     PIPE.now = st->seconds;
     double t0 = now_seconds();
     st->run(&sa.a, w);
-    snprintf(started, sizeof started, "%sfinished\n", stamp);
-    write_text_file(sa.out, "pipeline.stamp", started);
+    b = (Buf){ 0 };
+    buf_printf(&b, "%sfinished\n", stamp);
+    pipe_output_lines(sa.out, &b);
+    if (write_buf_atomic(sa.out, "pipeline.stamp", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     PIPE.done += st->seconds; PIPE.now = 0;
     return now_seconds() - t0;
 }
@@ -6902,9 +7062,13 @@ static double pipe_read_number(const char *dir, const char *key, const char *nam
 // samples per question at T = 0.6, top-p 0.95 (pass@1, cons@k), and greedy;
 // and each question's figures, for the paired comparisons of the claims. A
 // model's figures are kept in its folder (eval.txt) with what they were made
-// from (this program, the model, the sets, k, the seed), so that a reused
-// stage is not evaluated again.
-typedef struct { EvalStats e[N_PIPE][N_BENCH]; float *each[N_PIPE][N_BENCH]; Dataset sets[N_BENCH]; int k; } PipeEval;
+// from (this program, the model, the data dir's files, the questions asked,
+// k, the seed) and a checksum of them, so that a reused stage is not
+// evaluated again, and figures made otherwise, or edited, are not read.
+typedef struct {
+    EvalStats e[N_PIPE][N_BENCH]; float *each[N_PIPE][N_BENCH]; Dataset sets[N_BENCH]; int k;
+    uint64_t data;   // a hash of the data dir's files (pipe_data_lines)
+} PipeEval;
 
 #define EVAL_TXT_FIELDS "%31s %d %d %d %f %f %f %f %f %f %f %f %f %f\n%n"
 static int pipe_eval_load(const char *path, const char *key_line, const PipeEval *pe, EvalStats *e, float **each) {
@@ -6914,6 +7078,16 @@ static int pipe_eval_load(const char *path, const char *key_line, const PipeEval
     int got = 0;
     if (text) {
         text[len] = '\0';
+        // the last line: "checksum HASH", of all before it
+        size_t last = len > 1 ? len - 1 : 0;
+        while (last > 0 && text[last - 1] != '\n') last--;
+        unsigned long long sum = 0;
+        int tail = 0;
+        if (sscanf(text + last, "checksum %16llx\n%n", &sum, &tail) != 1 || last + (size_t)tail != len ||
+            fnv1a(FNV_START, text, last) != sum || memchr(text, '\0', len))
+            len = 0;
+        else
+            text[len = last] = '\0';
         size_t n = strlen(key_line);
         const char *p = text;
         if (len > n && !memcmp(text, key_line, n)) {
@@ -6957,9 +7131,10 @@ static void pipe_eval_model(PipeEval *pe, const Args *pa, World *w, const char *
             sets = fnv1a(fnv1a(sets, ex->prompt, strlen(ex->prompt) + 1), ex->answer, strlen(ex->answer) + 1);
         }
     }
-    snprintf(key_line, sizeof key_line, "r1 pipeline eval 2: program %016llx model %016llx sets %016llx k %d seed %ld\n",
+    snprintf(key_line, sizeof key_line,
+             "r1 pipeline eval 3: program %016llx model %016llx data %016llx sets %016llx k %d seed %ld\n",
              (unsigned long long)file_hash("/proc/self/exe"), (unsigned long long)file_hash(path),
-             (unsigned long long)sets, pe->k, pa->seed);
+             (unsigned long long)pe->data, (unsigned long long)sets, pe->k, pa->seed);
     char cache[PATH_CAP];
     join_path(cache, sizeof cache, folder, "eval.txt");
     if (pipe_eval_load(cache, key_line, pe, pe->e[k], pe->each[k])) return;
@@ -6981,6 +7156,7 @@ static void pipe_eval_model(PipeEval *pe, const Args *pa, World *w, const char *
             for (int c = 0; c < N_EACH; c++)
                 buf_printf(&b, "%.9g%s", pe->each[k][s][(size_t)i * N_EACH + c], c + 1 < N_EACH ? " " : "\n");
     }
+    buf_printf(&b, "checksum %016llx\n", (unsigned long long)fnv1a(FNV_START, b.s, b.len));
     char err[PATH_CAP + 512];
     if (write_buf_atomic(folder, "eval.txt", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     kv_free(&kv);
@@ -7368,14 +7544,17 @@ static int cmd_pipeline(const Args *a, World *w) {
     for (int k = 0; k < N_PIPE; k++) PIPE.total += PIPE_STAGES[k].seconds;
     double seconds[N_PIPE + 1];
     PipeFacts f = { 0 };
+    char data_lines[1024] = "";
+    pipe_data_lines(w->data_dir, data_lines, sizeof data_lines);
     for (int k = 0; k < N_PIPE; k++) {
         int steps = k == P_PROBE ? 1 : k == P_RL ? pipe_rl_steps(dir, quick ? a->steps : 0) : quick ? a->steps : 0;
         if (k == P_RL) f.rl_steps = steps;
-        seconds[k] = pipe_run_stage(a, w, dir, k, steps);
+        seconds[k] = pipe_run_stage(a, w, dir, data_lines, k, steps);
     }
     // every model on every benchmark
     PipeEval *pe = xcalloc(1, sizeof *pe, "evaluation");
     pe->k = quick ? PIPE_SHORT_K : 16;
+    pe->data = fnv1a(FNV_START, data_lines, strlen(data_lines));
     const Dataset *own[N_BENCH] = { &w->add_test, &w->add_hard, &w->general, &w->safety };
     for (int s = 0; s < N_BENCH; s++) {
         pe->sets[s] = *own[s];

@@ -5,8 +5,13 @@
 # and results.svg; a second run reuses every stage and writes the same bytes;
 # an interrupted stage, in a copy of the folder at another thread count, is
 # resumed to the same checkpoint and the stages after it reused, with the
-# same RESULTS.md and results.json; another seed reuses nothing; bad flags
-# get one line.
+# same RESULTS.md and results.json; a stage is reused only if its stamp
+# still holds: another command's checkpoint or an edited figure in a finished
+# stage's folder, an edited evaluation cache or data file make it again; an
+# interrupted stage whose folder holds another run's or a damaged state is
+# made afresh (one it cannot clear is named, exit 1), and align --resume
+# refuses another run's state before any work; another seed reuses nothing;
+# bad flags get one line.
 # Run from the repository root after `make r1`:
 #
 #     sh tests/test_pipeline.sh        # R1=path/to/r1: test another build; KEEP=1: keep the temp folder
@@ -102,7 +107,7 @@ check $? "the second run changed results.json or RESULTS.md"
 # (Each stage's own run from scratch at any thread count is test_runs.sh's,
 # stress_resume.sh's and test_width.sh's; a second whole pipeline is not re-run here.)
 cp -R "$TMP/a" "$TMP/b" || exit 1
-sed 's/^finished$/started/' "$TMP/b/rsft/pipeline.stamp" >"$TMP/stamp" && mv "$TMP/stamp" "$TMP/b/rsft/pipeline.stamp"
+sed -e 's/^finished$/started/' -e '/^output /d' "$TMP/b/rsft/pipeline.stamp" >"$TMP/stamp" && mv "$TMP/stamp" "$TMP/b/rsft/pipeline.stamp"
 quick --out "$TMP/b" --threads 1 >"$TMP/b.out" 2>&1
 check $? "the resumed run failed: $(tail -c 300 "$TMP/b.out")"
 grep -q '^\[5/10 rsft\] ./r1 rsft .*, resuming' "$TMP/b.out" && [ "$(grep -c '] reused ' "$TMP/b.out")" -eq 9 ]
@@ -111,6 +116,95 @@ cmp -s "$TMP/b/results.json" "$TMP/a.json"; check $? "the resumed run, 1 thread:
 cmp -s "$TMP/b/RESULTS.md" "$TMP/a.md"; check $? "the resumed run, 1 thread: RESULTS.md differs"
 cmp -s "$TMP/b/rsft/model.safetensors" "$TMP/a/rsft/model.safetensors"
 check $? "the resumed run, 1 thread: rsft's checkpoint differs"
+
+# ---- the pipeline reuses only what it made (issue 25, class 2): a stage's
+# stamp holds the hashes of the data dir's files, of its parents'
+# checkpoints, and, once it has finished, of every file it left in its
+# folder; the evaluation cache holds a checksum of its figures.
+stamped() { sed -n 's/^\(data\|output\) \([^:]*\): [0-9a-f]\{16\}$/\1 \2/p' "$1/pipeline.stamp"; }
+for s in $STAGES student_rl_probe; do
+    missing=""
+    for f in "$DD"/*; do stamped "$TMP/a/$s" | grep -qx "data ${f##*/}" || missing="$missing ${f##*/}"; done
+    for f in "$TMP/a/$s"/*; do
+        case ${f##*/} in pipeline.stamp|state.bin|eval.txt) continue ;; esac
+        stamped "$TMP/a/$s" | grep -qx "output ${f##*/}" || missing="$missing $s/${f##*/}"
+    done
+    [ -z "$missing" ]; check $? "$s/pipeline.stamp lacks the hashes of:$missing"
+done
+# another command's checkpoint in a finished stage's folder, and a figure
+# edited in a file RESULTS.md reads (reward_model.txt) and in the evaluation
+# cache: the stages are made again (to the same bytes: the stages after
+# them are reused) and the results are the pipeline's own
+cp -R "$TMP/a" "$TMP/c" || exit 1
+"$R1" zero --model "$TMP/c/base" --out "$TMP/c/r1_zero" --steps 2 --prompts 2 --group 2 --data-dir "$DD" --quiet >/dev/null 2>&1
+sed 's/pairwise accuracy [0-9.]*/pairwise accuracy 0.123/' "$TMP/a/all_scenarios/reward_model.txt" >"$TMP/c/all_scenarios/reward_model.txt"
+sed '2s/^\([a-z_]* [0-9]* [0-9]* [0-9]*\) [0-9.]*/\1 0.987/' "$TMP/a/base/eval.txt" >"$TMP/c/base/eval.txt"
+! cmp -s "$TMP/c/r1_zero/model.safetensors" "$TMP/a/r1_zero/model.safetensors" && ! cmp -s "$TMP/c/base/eval.txt" "$TMP/a/base/eval.txt"
+check $? "could not set up the foreign checkpoint and the edited evaluation"
+quick --out "$TMP/c" >"$TMP/c.out" 2>&1
+check $? "the run over a foreign checkpoint failed: $(tail -c 300 "$TMP/c.out")"
+grep -q '^\[2/10 r1_zero\] ./r1 zero ' "$TMP/c.out" && grep -q '^\[6/10 all_scenarios\] ./r1 align ' "$TMP/c.out" &&
+    [ "$(grep -c '] reused ' "$TMP/c.out")" -eq 8 ]
+check $? "a foreign r1_zero checkpoint and an edited reward_model.txt: want both stages made again and 8 reused, got: $(grep -c '] reused ' "$TMP/c.out") reused"
+cmp -s "$TMP/c/r1_zero/model.safetensors" "$TMP/a/r1_zero/model.safetensors"; check $? "r1_zero's checkpoint is not the pipeline's after the rerun"
+cmp -s "$TMP/c/results.json" "$TMP/a.json" && cmp -s "$TMP/c/RESULTS.md" "$TMP/a.md"
+check $? "a foreign checkpoint or an edited figure reached RESULTS.md or results.json"
+# an edited development set (watched while training, and excluded from every
+# training stream) makes every stage again
+DD2=$TMP/dd2
+cp -R "$DD" "$DD2" && sed '$d' "$DD/add_hard_dev.jsonl" >"$DD2/add_hard_dev.jsonl" || exit 1
+quick --out "$TMP/c" --data-dir "$DD2" >"$TMP/c2.out" 2>&1
+check $? "the run with an edited development set failed: $(tail -c 300 "$TMP/c2.out")"
+[ "$(grep -c '] reused ' "$TMP/c2.out")" -eq 0 ]; check $? "an edited add_hard_dev.jsonl: $(grep -c '] reused ' "$TMP/c2.out") stages reused"
+
+# ---- the pipeline owns its folders (issue 25, class 5): an interrupted
+# stage whose folder holds another run's state (made by ./r1 rsft with other
+# flags) or a damaged one is started afresh, to the same bytes; a state it
+# cannot remove is named, exit 1
+cp -R "$TMP/a" "$TMP/d" || exit 1
+"$R1" rsft --model "$TMP/d/reasoning_rl" --base "$TMP/d/base" --out "$TMP/d/rsft" --steps 2 --questions 8 --filter none \
+    --data-dir "$DD" --quiet >/dev/null 2>&1
+head -c 1000 "$TMP/a/cold_start/state.bin" >"$TMP/d/cold_start/state.bin"
+for s in rsft cold_start; do
+    sed -e 's/^finished$/started/' -e '/^output /d' "$TMP/a/$s/pipeline.stamp" >"$TMP/d/$s/pipeline.stamp"
+done
+quick --out "$TMP/d" >"$TMP/d.out" 2>"$TMP/d.err"
+rc=$?
+[ $rc -eq 0 ]; check $? "another run's state in rsft/, a damaged one in cold_start/: want exit 0, got $rc: $(head -c 300 "$TMP/d.err")"
+grep -q '^\[3/10 cold_start\] ./r1 coldstart ' "$TMP/d.out" && grep -q '^\[5/10 rsft\] ./r1 rsft ' "$TMP/d.out" &&
+    [ "$(grep -c '] reused ' "$TMP/d.out")" -eq 8 ]
+check $? "another run's state in rsft/, a damaged one in cold_start/: want both made afresh and 8 stages reused, got $(grep -c '] reused ' "$TMP/d.out")"
+cmp -s "$TMP/d/rsft/model.safetensors" "$TMP/a/rsft/model.safetensors" &&
+    cmp -s "$TMP/d/cold_start/model.safetensors" "$TMP/a/cold_start/model.safetensors" &&
+    cmp -s "$TMP/d/results.json" "$TMP/a.json" && cmp -s "$TMP/d/RESULTS.md" "$TMP/a.md"
+check $? "rsft and cold_start made afresh over another run's state: not the same bytes"
+sed -e 's/^finished$/started/' -e '/^output /d' "$TMP/a/rsft/pipeline.stamp" >"$TMP/d/rsft/pipeline.stamp"
+rm -f "$TMP/d/rsft/state.bin" && mkdir -p "$TMP/d/rsft/state.bin/x" || exit 1
+quick --out "$TMP/d" >"$TMP/d.out" 2>"$TMP/d.err"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$TMP/d.err")" -eq 1 ] && grep -q "remove .*$TMP/d/rsft" "$TMP/d.err" && ! grep -q -- '--resume' "$TMP/d.err"
+check $? "a state.bin the pipeline cannot remove: want exit 1 naming the folder to remove, got $rc: $(head -c 300 "$TMP/d.err")"
+# a stage "folder" that is a file, or a symbolic link into another run's
+# folder: named, exit 1, and nothing written through the link
+rm -rf "$TMP/d/rsft" && echo x >"$TMP/d/rsft" || exit 1
+quick --out "$TMP/d" >"$TMP/d.out" 2>"$TMP/d.err"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$TMP/d.err")" -eq 1 ] && grep -q "$TMP/d/rsft is not a folder.*remove it" "$TMP/d.err"
+check $? "a file where the rsft folder goes: want exit 1 naming it, got $rc: $(head -c 300 "$TMP/d.err")"
+cp -R "$TMP/c/rsft" "$TMP/other" && sed '/^output /d' "$TMP/c/rsft/pipeline.stamp" >"$TMP/other/pipeline.stamp" &&
+    rm -f "$TMP/d/rsft" && ln -s "$TMP/other" "$TMP/d/rsft" || exit 1
+(cd "$TMP/other" && cksum ./* >"$TMP/other.sums")
+quick --out "$TMP/d" >"$TMP/d.out" 2>"$TMP/d.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "$TMP/d/rsft is a symbolic link" "$TMP/d.err" && (cd "$TMP/other" && cksum ./* | cmp -s - "$TMP/other.sums")
+check $? "rsft a symbolic link to another folder: want exit 1 and that folder untouched, got $rc: $(head -c 300 "$TMP/d.err")"
+# ./r1 align --resume refuses another run's state before it gathers pairs
+# and trains the reward model, not minutes later
+mkdir "$TMP/e" && cp "$TMP/a/all_scenarios/state.bin" "$TMP/e/" || exit 1
+"$R1" align --resume --model "$TMP/a/rsft" --out "$TMP/e" --steps 2 --prompts 2 --group 2 --questions 8 --data-dir "$DD" >"$TMP/e.out" 2>"$TMP/e.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q 'steps' "$TMP/e.err" && [ ! -e "$TMP/e/prefs.jsonl" ] && [ ! -e "$TMP/e/reward_model.txt" ] && ! grep -q 'preference pairs' "$TMP/e.out"
+check $? "align --resume over another run's state: want exit 2 before any pair is gathered, got $rc, $(ls "$TMP/e" | tr '\n' ' ')"
 
 # ---- another seed reuses nothing (its first stage starts; the run is cut short after that line)
 quick --out "$TMP/a" --seed 7 2>/dev/null | head -n 1 >"$TMP/s.out"
