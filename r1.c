@@ -6382,6 +6382,7 @@ static int cmd_coldstart(const Args *a, World *w) {
     load_sampled_and_base(a, w, &zero, "runs/zero", "r1_zero", "./r1 zero", &base, "runs/base", "./r1 pretrain");
     char id[512], el[32], lc[16];
     RunIO io = sft_run_io(a, w, "runs/coldstart", 50, &o, id, sizeof id);
+    run_state_check(&io, "cold_start", &base.config, 0, 0);       // before the samples it would gather in vain
     double t0 = now_seconds();
     StageFigures f;
     stage_cold_start(&base, &f, &zero, w, &co, &o, a->seed, &io);
@@ -6418,6 +6419,7 @@ static int cmd_rsft(const Args *a, World *w) {
     char id[512];
     RunIO io = sft_run_io(a, w, "runs/rsft", 100, &o, id, sizeof id);
     io.identity = filter_identity(id, sizeof id, &so);
+    run_state_check(&io, "rsft", &base.config, 0, 0);             // before the samples it would gather in vain
     double t0 = now_seconds();
     StageFigures f;
     stage_rsft(&base, &f, &rl, w, &so, &o, a->seed, &io);
@@ -6435,6 +6437,7 @@ static int cmd_distill(const Args *a, World *w) {
     char id[512];
     RunIO io = sft_run_io(a, w, "runs/distill", 100, &o, id, sizeof id);
     io.identity = filter_identity(id, sizeof id, &so);
+    run_state_check(&io, "distilled", &student.config, 0, 0);     // before the samples it would gather in vain
     double t0 = now_seconds();
     StageFigures f;
     stage_distill(&student, &f, &teacher, w, &so, &o, a->seed, &io);

@@ -9,8 +9,8 @@
 # still holds: another command's checkpoint or an edited figure in a finished
 # stage's folder, an edited evaluation cache or data file make it again; an
 # interrupted stage whose folder holds another run's or a damaged state is
-# made afresh (one it cannot clear is named, exit 1), and align --resume
-# refuses another run's state before any work; another seed reuses nothing;
+# made afresh (one it cannot clear is named, exit 1), and align, coldstart,
+# rsft and distill --resume refuse another run's state before any work; another seed reuses nothing;
 # bad flags get one line.
 # Run from the repository root after `make r1`:
 #
@@ -205,6 +205,17 @@ mkdir "$TMP/e" && cp "$TMP/a/all_scenarios/state.bin" "$TMP/e/" || exit 1
 rc=$?
 [ $rc -eq 2 ] && grep -q 'steps' "$TMP/e.err" && [ ! -e "$TMP/e/prefs.jsonl" ] && [ ! -e "$TMP/e/reward_model.txt" ] && ! grep -q 'preference pairs' "$TMP/e.out"
 check $? "align --resume over another run's state: want exit 2 before any pair is gathered, got $rc, $(ls "$TMP/e" | tr '\n' ' ')"
+# so do coldstart, rsft and distill, before they sample their sets
+for c in "coldstart cold_start coldstart.jsonl --model $TMP/a/r1_zero --base $TMP/a/base" \
+         "rsft rsft rsft.jsonl --model $TMP/a/reasoning_rl --base $TMP/a/base --filter none" \
+         "distill student_distilled distill.jsonl --model $TMP/a/all_scenarios --base $TMP/a/student_base --filter none"; do
+    set -- $c; cmd=$1 key=$2 set=$3; shift 3
+    mkdir "$TMP/e-$cmd" && cp "$TMP/a/$key/state.bin" "$TMP/e-$cmd/" || exit 1
+    "$R1" $cmd --resume "$@" --out "$TMP/e-$cmd" --steps 3 --questions 8 --data-dir "$DD" >"$TMP/e.out" 2>"$TMP/e.err"
+    rc=$?
+    [ $rc -eq 2 ] && grep -q 'steps' "$TMP/e.err" && [ ! -e "$TMP/e-$cmd/$set" ]
+    check $? "$cmd --resume over another run's state: want exit 2 before its set is gathered, got $rc, $(ls "$TMP/e-$cmd" | tr '\n' ' ') $(head -c 200 "$TMP/e.err")"
+done
 
 # ---- another seed reuses nothing (its first stage starts; the run is cut short after that line)
 quick --out "$TMP/a" --seed 7 2>/dev/null | head -n 1 >"$TMP/s.out"
