@@ -4346,9 +4346,11 @@ static void refuse_input_folder(const char *flag, const char *dir) {
         join_path(path, sizeof path, dir, e->d_name);
         int i = input_at(path);
         if (i < 0) continue;
+        char name[256];                            // e belongs to d: copied before d is closed
+        snprintf(name, sizeof name, "%s", e->d_name);
         closedir(d);
         die(EXIT_USAGE, "%s %s holds %s %s (as %s), an input of this command: the run's files would destroy it "
-            "(choose another folder)", flag, dir, INPUTS.f[i].flag, INPUTS.f[i].path, e->d_name);
+            "(choose another folder)", flag, dir, INPUTS.f[i].flag, INPUTS.f[i].path, name);
     }
     if (d) closedir(d);
 }
