@@ -4431,6 +4431,67 @@ static void transpose(float *out, const float *inp, int C, int R) {
 // ----------------------------------------------------------------------------
 // utilities: files and JSON
 
+// What a command reads: its checkpoints (--model, --base), its data (--data,
+// the files of --data-dir). No output may replace one: eval --samples onto
+// the --data set, or a stage's --out in its parent's folder, would destroy
+// the input it has just read. Files are compared by device and inode, not by
+// name, so that ./x, x/, a symlink and a hard link are the same file.
+#define MAX_INPUTS 32
+static struct {
+    int n;
+    struct { dev_t dev; ino_t ino; const char *flag; char path[PATH_CAP]; } f[MAX_INPUTS];
+} INPUTS;
+
+// Record path (the value of flag, or a file it names) as an input, if it exists.
+static void input_add(const char *flag, const char *path) {
+    struct stat st;
+    if (INPUTS.n == MAX_INPUTS || stat(path, &st) != 0 || strlen(path) >= PATH_CAP) return;
+    INPUTS.f[INPUTS.n].dev = st.st_dev;
+    INPUTS.f[INPUTS.n].ino = st.st_ino;
+    INPUTS.f[INPUTS.n].flag = flag;
+    memcpy(INPUTS.f[INPUTS.n].path, path, strlen(path) + 1);
+    INPUTS.n++;
+}
+
+// The input that path is (the same file, still where it was read), or -1.
+static int input_at(const char *path) {
+    struct stat st, now;
+    if (stat(path, &st) != 0) return -1;           // a file that is not there yet is no input
+    for (int i = 0; i < INPUTS.n; i++)
+        if (st.st_dev == INPUTS.f[i].dev && st.st_ino == INPUTS.f[i].ino && stat(INPUTS.f[i].path, &now) == 0 &&
+            now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+            return i;
+    return -1;
+}
+
+// Exit, a usage error naming both, if writing path (flag's value) would replace an input.
+static void refuse_input_file(const char *flag, const char *path) {
+    int i = input_at(path);
+    if (i >= 0)
+        die(EXIT_USAGE, "%s %s is %s %s, an input of this command: writing it would destroy it (choose another path)",
+            flag, path, INPUTS.f[i].flag, INPUTS.f[i].path);
+}
+
+// Exit, likewise, if the folder dir, where flag writes a run (model.safetensors,
+// state.bin, metrics.csv, the sets it gathers, ...), holds an input: the
+// folder of the --model it starts from, of its --base, its --data-dir.
+static void refuse_input_folder(const char *flag, const char *dir) {
+    DIR *d = opendir(dir);
+    char path[PATH_CAP];
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        join_path(path, sizeof path, dir, e->d_name);
+        int i = input_at(path);
+        if (i < 0) continue;
+        char name[256];                            // e belongs to d: copied before d is closed
+        snprintf(name, sizeof name, "%s", e->d_name);
+        closedir(d);
+        die(EXIT_USAGE, "%s %s holds %s %s (as %s), an input of this command: the run's files would destroy it "
+            "(choose another folder)", flag, dir, INPUTS.f[i].flag, INPUTS.f[i].path, name);
+    }
+    if (d) closedir(d);
+}
+
 // Write a whole file atomically: to PATH.tmp.PID (a name of its own, so that
 // two processes writing PATH never fill the same temporary), flushed and
 // closed with every error checked, then renamed over PATH. A crash leaves the
@@ -4440,6 +4501,11 @@ static int write_file_atomic(const char *path, const Chunk *chunks, int n, char 
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
         errf(err, errcap, "%s: path too long", path);
+        return -1;
+    }
+    int in = input_at(path);                       // the commands refuse this up front; a last guard
+    if (in >= 0) {
+        errf(err, errcap, "not writing %s: it is %s %s, an input of this command", path, INPUTS.f[in].flag, INPUTS.f[in].path);
         return -1;
     }
     FILE *f = fopen(tmp, "wb");
@@ -5400,7 +5466,7 @@ static void format_duration(double s, char *out, size_t cap) {
 // any moment resumes (--resume) from its last save and ends with the same
 // bytes as a run that was never interrupted.
 
-#define STATE_MAGIC "r1-state 3\n"
+#define STATE_MAGIC "r1-state 4\n"      // 4: a longer identity, recorded whole
 typedef struct {
     char magic[12], stage[16];
     int64_t step, adam_step;          // steps done; AdamW updates done
@@ -5410,8 +5476,9 @@ typedef struct {
     int64_t samples_len;              // bytes of samples.txt
     uint64_t train_flops;             // FLOPs of the training steps so far
     uint64_t checksum;                // FNV-1a of all but the clock, this field read as 0
-    char identity[512];               // the flags that change results, "--steps=70 --seed=1337 ..."
+    char identity[1024];              // what the results depend on, "--seed=1337 --steps=70 ... --model=#..."
 } StateHeader;
+#define ID_CAP ((int)sizeof ((StateHeader *)0)->identity)
 
 // The value of the word "KEY=value" in a line of such words (NULL if none);
 // *n gets its length.
@@ -5421,20 +5488,22 @@ static const char *identity_value(const char *line, const char *key, size_t klen
     return NULL;
 }
 
-// What a resumed run must agree on with the run that saved: every word of
-// want ("--steps=70 --seed=1337 ...") must be in have with the same value.
-// Returns NULL if they agree, else the first word of want that differs, and
-// the saved value in had ("none" if the saved run did not record it).
-static const char *identity_mismatch(const char *have, const char *want, char *had, size_t cap) {
-    for (const char *w = want; *w; w += strcspn(w, " "), w += *w == ' ') {
-        size_t klen = strcspn(w, "="), wn = strcspn(w + klen + (w[klen] == '='), " "), hn = 0;
-        const char *h = identity_value(have, w, klen, &hn);
-        if (!h || hn != wn || strncmp(h, w + klen + 1, wn)) {
-            snprintf(had, cap, "%.*s", h ? (int)hn : 4, h ? h : "none");
-            return w;
-        }
+// The first word of a ("--KEY=value") that b lacks or holds with another
+// value, or NULL. A resumed run must agree with the run that saved both ways:
+// no word of either may be missing from the other or differ.
+static const char *identity_diff(const char *a, const char *b) {
+    for (const char *w = a; *w; w += strcspn(w, " "), w += *w == ' ') {
+        size_t klen = strcspn(w, "= "), wn = strcspn(w, " "), n = 0;
+        const char *v = identity_value(b, w, klen, &n);
+        if (!v || w[klen] != '=' || n != wn - klen - 1 || strncmp(v, w + klen + 1, n)) return w;
     }
     return NULL;
+}
+
+// An identity cut short would let a resumed run differ in what was cut.
+static void identity_fits(const char *identity) {
+    if (identity && strlen(identity) >= (size_t)ID_CAP - 1)
+        die(EXIT_DATA, "internal: a run's identity is %zu bytes, state.bin holds %d", strlen(identity), ID_CAP - 1);
 }
 
 static int save_state(const char *dir, const char *stage, const char *identity, long step, const Model *m,
@@ -5444,6 +5513,7 @@ static int save_state(const char *dir, const char *stage, const char *identity, 
     memset(&h, 0, sizeof h);
     memcpy(h.magic, STATE_MAGIC, sizeof h.magic);
     snprintf(h.stage, sizeof h.stage, "%s", stage);
+    identity_fits(identity);
     snprintf(h.identity, sizeof h.identity, "%s", identity ? identity : "");
     h.step = step; h.adam_step = m->step;
     h.rng[0] = r0 ? r0->s : 0; h.rng[1] = r1 ? r1->s : 0;
@@ -5472,48 +5542,82 @@ static int save_state(const char *dir, const char *stage, const char *identity, 
 // What load_state reads besides the models.
 typedef struct { Rng *r0, *r1; long step; Curves *curves; char *samples; size_t samples_len; uint64_t train_flops; } StateParts;
 
+// Read DIR/state.bin of a stage and check it: its version, its header, its
+// checksum, its stage, and that identity (what the resuming command's results
+// depend on) is the saved run's. Returns 1 with the file in *data (to free)
+// and its header in *h; 0 if there is no state file; -1 (with err) if it is
+// damaged, of another version or another stage's; -2 if the identities differ.
+static int read_state(const char *dir, const char *stage, const char *identity, char **data, size_t *len,
+                      StateHeader *h, char *err, size_t errcap) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    struct stat st;
+    *data = NULL;
+    if (stat(path, &st) != 0) return 0;
+    identity_fits(identity);
+    if (!identity) identity = "";
+    char *d = read_file(path, (size_t)1 << 31, len, err, errcap);
+    if (!d) return -1;
+    int rc = -1;
+    if (*len >= sizeof h->magic && memcmp(d, STATE_MAGIC, sizeof h->magic)) {    // first: another version's header differs
+        const int old = !memcmp(d, STATE_MAGIC, strlen("r1-state "));
+        errf(err, errcap, "%s: %s (this one reads %.*s; start afresh without --resume)", path,
+             old ? "saved by another version of r1, in another state format" : "not a state file of r1",
+             (int)strlen(STATE_MAGIC) - 1, STATE_MAGIC);
+        goto done;
+    }
+    if (*len < sizeof *h) { errf(err, errcap, "%s: truncated", path); goto done; }
+    memcpy(h, d, sizeof *h);
+    const char *why = config_check(&h->config);
+    if (why || h->ncol < 2 || h->ncol > 64 || h->nrow < 0 || h->nrow > 10000000 || h->step < 0 || h->samples_len < 0 ||
+        h->samples_len > (int64_t)*len) {
+        errf(err, errcap, "%s: damaged (a corrupt header: %s; start afresh without --resume)", path, why ? why : "sizes");
+        goto done;
+    }
+    size_t np = param_count(&h->config) * sizeof(float), clock = sizeof(double) * (size_t)h->nrow;
+    size_t want = sizeof *h + np * (3 + (h->has_ref ? 1 : 0)) + sizeof(double) * (size_t)h->nrow * h->ncol +
+                  (size_t)h->samples_len + clock;
+    if (*len != want) { errf(err, errcap, "%s: %zu bytes, expected %zu (truncated?)", path, *len, want); goto done; }
+    uint64_t sum = h->checksum;
+    memset(d + offsetof(StateHeader, checksum), 0, sizeof h->checksum);
+    if (fnv1a(FNV_START, d, *len - clock) != sum) { errf(err, errcap, "%s: damaged (its checksum does not match; start afresh without --resume)", path); goto done; }
+    h->stage[sizeof h->stage - 1] = '\0'; h->identity[sizeof h->identity - 1] = '\0';
+    if (strcmp(h->stage, stage)) { errf(err, errcap, "%s: saved by stage '%s', not '%s'", path, h->stage, stage); goto done; }
+    const char *diff = identity_diff(identity, h->identity);
+    if (!diff) diff = identity_diff(h->identity, identity);
+    if (diff) {
+        size_t klen = strcspn(diff, "= "), sn = 0, cn = 0;
+        const char *saved = identity_value(h->identity, diff, klen, &sn), *cmd = identity_value(identity, diff, klen, &cn);
+        errf(err, errcap, "%s: saved by a run with %.*s %.*s; this command has %.*s %.*s (%sresume with the same flags "
+             "and inputs, or start afresh without --resume)", path, (int)klen, diff, saved ? (int)sn : 4,
+             saved ? saved : "none", (int)klen, diff, cmd ? (int)cn : 4, cmd ? cmd : "none",
+             (saved && saved[0] == '#') || (cmd && cmd[0] == '#') ? "#... is a hash of the files' bytes; " : "");
+        rc = -2;
+        goto done;
+    }
+    *data = d;
+    return 1;
+done:
+    free(d);
+    return rc;
+}
+
 // Load DIR/state.bin of a stage into m (allocated here), ref (if non-NULL:
 // the state must have one), the generators, the metrics and the samples.
 // identity: what the resuming command must agree on. Returns 1 if loaded, 0
 // if there is no state file, -1 (with err) if it is damaged or another
-// stage's, -2 if the command's flags differ from the saved run's.
+// stage's, -2 if the command's flags or inputs differ from the saved run's.
 static int load_state(const char *dir, const char *stage, const char *identity, Model *m, Model *ref,
                       StateParts *out, char *err, size_t errcap) {
-    char path[600], had[64];
-    snprintf(path, sizeof path, "%s/state.bin", dir);
-    struct stat st;
-    if (stat(path, &st) != 0) return 0;
+    char *data;
     size_t len;
-    char *data = read_file(path, (size_t)1 << 31, &len, err, errcap);
-    if (!data) return -1;
     StateHeader h;
-    int rc = -1;
-    if (len < sizeof h) { errf(err, errcap, "%s: truncated", path); goto done; }
-    memcpy(&h, data, sizeof h);
-    if (memcmp(h.magic, STATE_MAGIC, sizeof h.magic)) { errf(err, errcap, "%s: not a state file of this version of r1 (start afresh without --resume)", path); goto done; }
-    const char *why = config_check(&h.config);
-    if (why || h.ncol < 2 || h.ncol > 64 || h.nrow < 0 || h.nrow > 10000000 || h.step < 0 || h.samples_len < 0 ||
-        h.samples_len > (int64_t)len) {
-        errf(err, errcap, "%s: damaged (a corrupt header: %s; start afresh without --resume)", path, why ? why : "sizes");
-        goto done;
-    }
-    size_t np = param_count(&h.config) * sizeof(float), clock = sizeof(double) * (size_t)h.nrow;
-    size_t want = sizeof h + np * (3 + (h.has_ref ? 1 : 0)) + sizeof(double) * (size_t)h.nrow * h.ncol +
-                  (size_t)h.samples_len + clock;
-    if (len != want) { errf(err, errcap, "%s: %zu bytes, expected %zu (truncated?)", path, len, want); goto done; }
-    uint64_t sum = h.checksum;
-    memset(data + offsetof(StateHeader, checksum), 0, sizeof h.checksum);
-    if (fnv1a(FNV_START, data, len - clock) != sum) { errf(err, errcap, "%s: damaged (its checksum does not match; start afresh without --resume)", path); goto done; }
-    h.stage[sizeof h.stage - 1] = '\0'; h.identity[sizeof h.identity - 1] = '\0';
-    if (strcmp(h.stage, stage)) { errf(err, errcap, "%s: saved by stage '%s', not '%s'", path, h.stage, stage); goto done; }
-    const char *diff = identity_mismatch(h.identity, identity ? identity : "", had, sizeof had);
-    if (diff) {
-        int klen = (int)strcspn(diff, "=");
-        errf(err, errcap, "%s: saved by a run with %.*s %s; this command has %.*s %.*s (resume with the same flags, or start afresh without --resume)",
-             path, klen, diff, had, klen, diff, (int)strcspn(diff + klen, " ") - 1, diff + klen + 1);
-        rc = -2;
-        goto done;
-    }
+    int rc = read_state(dir, stage, identity, &data, &len, &h, err, errcap);
+    if (rc <= 0) return rc;
+    rc = -1;
+    size_t np = param_count(&h.config) * sizeof(float);
+    char path[600];
+    snprintf(path, sizeof path, "%s/state.bin", dir);
     if (h.ncol != out->curves->ncol) { errf(err, errcap, "%s: its metrics have %d columns, this stage's %d", path, h.ncol, out->curves->ncol); goto done; }
     if (ref && !h.has_ref) { errf(err, errcap, "%s: has no reference policy (damaged?)", path); goto done; }
     model_alloc(m, &h.config);
@@ -5766,27 +5870,61 @@ static void run_close(Run *r) {
     free(r);
 }
 
-// The flags of a stage that change its results, as its state.bin records
-// them: a run resumes only with the same (--threads, --quiet and
-// --save-every may differ: they change no number).
-static const char *sft_identity(const SftOpts *o, long seed, const World *w, char *out, size_t cap) {
-    char tok[17];
+// The identity of a run, as its state.bin records it and --resume checks it
+// both ways: one "--KEY=value" word for every flag and input its results
+// depend on, each written always, at its default too, so that a run resumes
+// only with the same. Inputs are hashes of their bytes ("#" and 16 hex
+// digits): --model and --base, the checkpoints a stage starts from, and
+// --data-dir, every file of the data dir (the tokenizer, the benchmarks whose
+// problems training never draws, the development sets a run watches). Not
+// in it: --threads, --quiet and --save-every (they change no number), --out,
+// and what the recipe fixes (warm-up, micro-batches): that is the program's.
+static uint64_t file_hash(const char *path);   // (the pipeline's, below)
+static const char *const DATA_DIR_FILES[] = { "tokenizer.txt", "add_test.jsonl", "add_hard.jsonl", "general.jsonl",
+    "safety.jsonl", "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };   // world_load's
+#define N_DATA_DIR_FILES ((int)(sizeof DATA_DIR_FILES / sizeof *DATA_DIR_FILES))
+
+// "--data-dir=#H --tokenizer=T", then "--model=#H" and "--base=#H" for the
+// checkpoints given (their hashes, from checkpoint_input; NULL: none).
+static void identity_inputs(const World *w, const char *model, const char *base, char *out, size_t cap, size_t *n) {
+    char tok[17], path[PATH_CAP];
+    uint64_t h = FNV_START;
+    for (int i = 0; i < N_DATA_DIR_FILES; i++) {
+        join_path(path, sizeof path, w->data_dir, DATA_DIR_FILES[i]);
+        const uint64_t f = file_hash(path);          // 0: an optional set the data dir does not have
+        h = fnv1a(fnv1a(h, DATA_DIR_FILES[i], strlen(DATA_DIR_FILES[i]) + 1), &f, sizeof f);
+    }
     tok_hash(&w->tok, tok);
-    snprintf(out, cap, "--seed=%ld --steps=%d --batch=%d --warmup=%d --lr=%.9g --micro=%d --tokenizer=%s",
-             seed, o->steps, o->batch, o->warmup, o->lr, o->micro, tok);
+    appendf(out, cap, n, " --data-dir=#%016llx --tokenizer=%s", (unsigned long long)h, tok);
+    if (model) appendf(out, cap, n, " --model=#%s", model);
+    if (base) appendf(out, cap, n, " --base=#%s", base);
+}
+
+// A supervised stage's identity. steps 0: --steps was not given, and the
+// stage takes it from the size of the set it gathers ("auto").
+static const char *sft_identity(const SftOpts *o, long seed, const World *w, const char *model, const char *base,
+                                char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    appendf(out, cap, &n, "--seed=%ld", seed);
+    if (o->steps > 0) appendf(out, cap, &n, " --steps=%d", o->steps);
+    else appendf(out, cap, &n, " --steps=auto");
+    appendf(out, cap, &n, " --batch=%d --lr=%.9g", o->batch, o->lr);
+    identity_inputs(w, model, base, out, cap, &n);
     return out;
 }
-static const char *grpo_identity(const GrpoOpts *o, long seed, const World *w, char *out, size_t cap) {
-    char tok[17];
-    tok_hash(&w->tok, tok);
-    snprintf(out, cap, "--seed=%ld --steps=%d --prompts=%d --group=%d --mu=%d --loss=%s --lr=%.9g --beta=%.9g "
-             "--clip=%.9g --clip-high=%.9g --temperature=%.9g --ref-reset=%d --micro=%d --lang-reward=%.9g --tokenizer=%s",
-             seed, o->steps, o->prompts, o->group, o->mu, LOSS_NAMES[o->loss], o->lr, o->beta, o->clip_low,
-             o->clip_high, o->temperature, o->ref_reset, o->micro, o->lang_reward, tok);
-    size_t n = strlen(out);                 // the exercises' weights, when they differ from the recipe's
-    if (o->format_reward != 1.0f) appendf(out, cap, &n, " --format-reward=%.9g", o->format_reward);
-    if (o->process_reward != 0.0f) appendf(out, cap, &n, " --process-reward=%.9g", o->process_reward);
-    if (o->minibatches > 1) appendf(out, cap, &n, " --minibatches=%d", o->minibatches);
+// An RL stage's identity: the GRPO options, the held-out evaluation's
+// period (its rows and its coins), and the model it starts from.
+static const char *grpo_identity(const GrpoOpts *o, long seed, int eval_every, const World *w, const char *model,
+                                 char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    appendf(out, cap, &n, "--seed=%ld --steps=%d --prompts=%d --group=%d --mu=%d --minibatches=%d --loss=%s --lr=%.9g "
+            "--beta=%.9g --clip=%.9g --clip-high=%.9g --temperature=%.9g --ref-reset=%d --lang-reward=%.9g "
+            "--format-reward=%.9g --process-reward=%.9g --eval-every=%d", seed, o->steps, o->prompts, o->group, o->mu,
+            o->minibatches, LOSS_NAMES[o->loss], o->lr, o->beta, o->clip_low, o->clip_high, o->temperature,
+            o->ref_reset, o->lang_reward, o->format_reward, o->process_reward, eval_every);
+    identity_inputs(w, model, NULL, out, cap, &n);
     return out;
 }
 
@@ -5823,14 +5961,14 @@ typedef struct {
 #define ARG(f) offsetof(Args, f)
 static const Flag FLAGS[] = {
     { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench coldstart reason rsft align distill", "checkpoint file or run folder (zero, coldstart, reason, rsft, align, distill: default the previous stage's, runs/base, runs/zero, runs/coldstart, runs/reason, runs/rsft, runs/align)" },
-    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason rsft align distill pipeline", "run folder to write" },
+    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason rsft align distill pipeline", "run folder to write (not one that holds an input: the --model's, the --base's, the data dir)" },
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
     { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason rsft align distill pipeline", "folder with tokenizer.txt and the benchmarks" },
     { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason rsft align distill pipeline", "random seed" },
     { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason rsft align distill pipeline", "steps (pretrain, coldstart, rsft, distill: optimizer steps, rsft's and distill's default two epochs; demo, zero, reason, align: GRPO steps; bench: timed runs, at most 15; pipeline: every stage at most N, small sets, a quick check)" },
     { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason rsft align distill pipeline", "threads (default: one per core this process may use)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align distill pipeline", "print only the summary" },
-    { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "continue from the state saved in --out" },
+    { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "continue from the state saved in --out (only with the same flags and inputs: the state names any that differs)" },
     { "--allow-unfinished", 'b', ARG(allow_unfinished), 0, 0, "zero coldstart reason rsft align distill", "train on a --model or --base saved part-way (its step below its steps), with a warning, instead of refusing" },
     { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero coldstart reason rsft align distill", "save checkpoint and state every N steps" },
     { "--eval-every", 'i', ARG(eval_every), 1, 1000000, "demo zero reason align", "held-out evaluation (a metrics row, a progress line) every N GRPO steps (demo, zero: 1; reason, align: 5)" },
@@ -6145,9 +6283,29 @@ static SftOpts sft_from_args(const Args *a, SftOpts o) {
     if (o.warmup > o.steps) o.warmup = o.steps;
     return o;
 }
-// A stage's run folder, --out or its default: made, and locked before any work.
+// Record the checkpoint flag names (a file or a run folder) as an input of
+// the command, and its hash (16 hex digits) for the run's identity.
+static const char *checkpoint_input(const char *flag, const char *arg, char hash[17]) {
+    char path[PATH_CAP];
+    model_path(arg, path, sizeof path);
+    input_add(flag, path);
+    snprintf(hash, 17, "%016llx", (unsigned long long)file_hash(path));
+    return hash;
+}
+
+// Pretraining's identity: a supervised stage's, and the shape it makes.
+static const char *pretrain_identity(const SftOpts *po, long seed, const World *w, const Config *c, char *id, size_t cap) {
+    sft_identity(po, seed, w, NULL, NULL, id, cap);
+    size_t n = strlen(id);
+    appendf(id, cap, &n, " --d-model=%d --layers=%d --heads=%d", c->d_model, c->n_layer, c->n_head);
+    return id;
+}
+
+// A stage's run folder, --out or its default: never the folder of an input,
+// made, and locked before any work.
 static const char *stage_dir(const Args *a, const char *default_out) {
     const char *out = a->out ? a->out : default_out;
+    refuse_input_folder("--out", out);
     make_dir(out);
     lock_run_dir(out);
     return out;
@@ -6193,10 +6351,14 @@ static RsftOpts rsft_from_args(const Args *a, int questions) {
     }
     return so;
 }
-// The identity id (an SFT's) with a loosened filter, which changes the set.
-static const char *filter_identity(char *id, size_t cap, const RsftOpts *so) {
+// The identity of a stage that gathers a set from --model and fine-tunes
+// --base (coldstart, rsft, distill): the SFT's, the set's size, its filter.
+static const char *set_identity(const SftOpts *o, const Args *a, const World *w, const char *model, const char *base,
+                                int questions, const char *filter, char *id, size_t cap) {
+    sft_identity(o, a->seed, w, model, base, id, cap);
     size_t n = strlen(id);
-    if (so->filter != FILTER_STRICT) appendf(id, cap, &n, " --filter=%s", FILTER_NAMES[so->filter]);
+    appendf(id, cap, &n, " --questions=%d", questions);
+    if (filter) appendf(id, cap, &n, " --filter=%s", filter);
     return id;
 }
 
@@ -6207,11 +6369,11 @@ static AlignOpts align_from_args(const Args *a) {
     if (given(a, ARG(rm_from))) ao.rm_from = a->rm_from;
     return ao;
 }
-static const char *align_identity(const GrpoOpts *o, const AlignOpts *ao, long seed, const World *w, char *id,
-                                  size_t cap) {
-    grpo_identity(o, seed, w, id, cap);
+static const char *align_identity(const GrpoOpts *o, const AlignOpts *ao, long seed, int eval_every, const World *w,
+                                  const char *model, char *id, size_t cap) {
+    grpo_identity(o, seed, eval_every, w, model, id, cap);
     size_t n = strlen(id);
-    appendf(id, cap, &n, " --rm-from=%d --questions=%d", ao->rm_from, ao->pref_requests);
+    appendf(id, cap, &n, " --questions=%d --rm-from=%d", ao->pref_requests, ao->rm_from);
     return id;
 }
 // Stage 5 evaluates on the general and safety development sets too.
@@ -6262,12 +6424,10 @@ static void keep_prefs(const RunIO *io, const char *name, const PrefSet *set) {
 // --save-every, or a command's own default.
 static int save_every(const Args *a, int fallback) { return given(a, ARG(save_every)) ? a->save_every : fallback; }
 
-// A supervised stage's run folder: --out or its default, saved every
-// `every` steps, resumable, its identity the SFT options'.
-static RunIO sft_run_io(const Args *a, const World *w, const char *default_out, int every, const SftOpts *o,
-                        char *id, size_t cap) {
-    RunIO io = { stage_dir(a, default_out), save_every(a, every), a->resume, a->quiet,
-                 sft_identity(o, a->seed, w, id, cap), &w->tok };
+// A supervised stage's run folder: --out or its default (never an input's),
+// saved every `every` steps, resumable, with its identity.
+static RunIO sft_run_io(const Args *a, const World *w, const char *default_out, int every, const char *identity) {
+    RunIO io = { stage_dir(a, default_out), save_every(a, every), a->resume, a->quiet, identity, &w->tok };
     return io;
 }
 
@@ -6287,15 +6447,26 @@ static void print_held_out(const char *stage, const StageFigures *f, const char 
            out, since(t0, el));
 }
 
+// A stage's parent: flag's checkpoint (--model or --base, or the default
+// folder), made by stage want (NULL: any) with the command hint, loaded and
+// recorded as an input of the command, with its hash for the identity.
+static void load_parent(const Args *a, const char *flag, const char *fallback, Model *m, const World *w,
+                        const char *want, const char *hint, char hash[17]) {
+    const char *given_arg = !strcmp(flag, "--base") ? a->base : a->model, *arg = given_arg ? given_arg : fallback;
+    load_stage_or_die(arg, m, &w->tok, w->data_dir, want, hint, a);
+    checkpoint_input(flag, arg, hash);
+}
+
 // The demo's base: runs/base if a finished base of the demo's shape is
 // there (its tokenizer checked), else stage 0 into it (resuming an
 // unfinished one). The demo's run folder (out) must not be runs/base.
-static void demo_base(Model *m, const Args *a, World *w, const char *out) {
+static void demo_base(Model *m, const Args *a, World *w, const char *out, char hash[17]) {
     need_additions(w);
     const char *base_dir = "runs/base";
     struct stat so, sb;
     if (!strcmp(out, base_dir) || (stat(out, &so) == 0 && stat(base_dir, &sb) == 0 && so.st_ino == sb.st_ino && so.st_dev == sb.st_dev))
         die(EXIT_USAGE, "--out %s is where the demo keeps its base model; choose another folder", out);
+    refuse_input_folder("--out", out);
     make_dir(out);                                 // locked before any work: a busy folder is refused at once
     lock_run_dir(out);
     char base_path[PATH_CAP], err[PATH_CAP + 512];
@@ -6312,12 +6483,13 @@ static void demo_base(Model *m, const Args *a, World *w, const char *out) {
     }
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
-        char id[512];
-        RunIO io = { base_dir, 250, 1, a->quiet, sft_identity(&po, a->seed, w, id, sizeof id), &w->tok };
+        char id[ID_CAP];
+        RunIO io = { base_dir, 250, 1, a->quiet, pretrain_identity(&po, a->seed, w, &want, id, sizeof id), &w->tok };
         make_dir(base_dir);
         lock_run_dir(base_dir);
         stage_base(m, w, &want, &po, a->seed, &io);
     }
+    checkpoint_input("the demo's base", base_dir, hash);
     print_precondition(m, w, a->seed);
 }
 
@@ -6327,9 +6499,10 @@ static int cmd_demo(const Args *a, World *w) {
     double t0 = now_seconds();
     Model m;
     StageFigures f;
-    char id[512];
-    demo_base(&m, a, w, out);                                     // and its precondition
-    RunOpts ro = rl_run_opts(a, out, 10, EVAL_EVERY_ZERO, grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    char id[ID_CAP], base[17];
+    demo_base(&m, a, w, out, base);                               // and its precondition
+    RunOpts ro = rl_run_opts(a, out, 10, EVAL_EVERY_ZERO, id, w);
+    grpo_identity(&o, a->seed, ro.eval_every, w, base, id, sizeof id);
     printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions (core and hard alike) x %d samples "
            "per step\n", o.prompts, o.group);
     stage_r1_zero(&m, &f, w, &o, a->seed, &ro);
@@ -6341,8 +6514,8 @@ static int cmd_demo(const Args *a, World *w) {
 static int cmd_pretrain(const Args *a, World *w) {
     SftOpts po = sft_from_args(a, PRETRAIN_DEFAULTS);
     Config c = config_from_args(a, w);
-    char id[512];
-    RunIO io = sft_run_io(a, w, "runs/base", 250, &po, id, sizeof id);
+    char id[ID_CAP];
+    RunIO io = sft_run_io(a, w, "runs/base", 250, pretrain_identity(&po, a->seed, w, &c, id, sizeof id));
     Model m;
     stage_base(&m, w, &c, &po, a->seed, &io);
     printf("wrote %s/model.safetensors\n", io.out);
@@ -6353,11 +6526,11 @@ static int cmd_pretrain(const Args *a, World *w) {
 static int cmd_zero(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);                // bad flags fail before any work
     Model m;
-    load_stage_or_die(a->model ? a->model : "runs/base", &m, &w->tok, w->data_dir, NULL, NULL, a);
+    char id[ID_CAP], model[17];
+    load_parent(a, "--model", "runs/base", &m, w, NULL, NULL, model);
     need_additions(w);
-    char id[512];
-    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/zero"), a->quiet ? 0 : 10, EVAL_EVERY_ZERO,
-                             grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/zero"), a->quiet ? 0 : 10, EVAL_EVERY_ZERO, id, w);
+    grpo_identity(&o, a->seed, ro.eval_every, w, model, id, sizeof id);
     StageFigures f;
     stage_r1_zero(&m, &f, w, &o, a->seed, &ro);
     printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f; wrote %s/\n",
@@ -6369,9 +6542,10 @@ static int cmd_zero(const Args *a, World *w) {
 // The two checkpoints of a stage that samples one model and fine-tunes a
 // base: --model (default_model, made by stage want) and --base.
 static void load_sampled_and_base(const Args *a, World *w, Model *sampled, const char *default_model, const char *want,
-                                  const char *hint, Model *base, const char *default_base, const char *base_hint) {
-    load_stage_or_die(a->model ? a->model : default_model, sampled, &w->tok, w->data_dir, want, hint, a);
-    load_stage_or_die(a->base ? a->base : default_base, base, &w->tok, w->data_dir, "base", base_hint, a);
+                                  const char *hint, Model *base, const char *default_base, const char *base_hint,
+                                  char model_hash[17], char base_hash[17]) {
+    load_parent(a, "--model", default_model, sampled, w, want, hint, model_hash);
+    load_parent(a, "--base", default_base, base, w, "base", base_hint, base_hash);
     need_additions(w);
 }
 
@@ -6379,9 +6553,11 @@ static int cmd_coldstart(const Args *a, World *w) {
     SftOpts o = sft_from_args(a, COLDSTART_DEFAULTS);
     ColdStartOpts co = coldstart_from_args(a);
     Model zero, base;
-    load_sampled_and_base(a, w, &zero, "runs/zero", "r1_zero", "./r1 zero", &base, "runs/base", "./r1 pretrain");
-    char id[512], el[32], lc[16];
-    RunIO io = sft_run_io(a, w, "runs/coldstart", 50, &o, id, sizeof id);
+    char id[ID_CAP], model[17], base_hash[17], el[32], lc[16];
+    load_sampled_and_base(a, w, &zero, "runs/zero", "r1_zero", "./r1 zero", &base, "runs/base", "./r1 pretrain", model,
+                          base_hash);
+    RunIO io = sft_run_io(a, w, "runs/coldstart", 50, set_identity(&o, a, w, model, base_hash, co.questions, NULL, id,
+                                                                 sizeof id));
     run_state_check(&io, "cold_start", &base.config, 0, 0);       // before the samples it would gather in vain
     double t0 = now_seconds();
     StageFigures f;
@@ -6396,11 +6572,11 @@ static int cmd_coldstart(const Args *a, World *w) {
 static int cmd_reason(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);              // bad flags fail before any work
     Model m;
-    load_stage_or_die(a->model ? a->model : "runs/coldstart", &m, &w->tok, w->data_dir, "cold_start", "./r1 coldstart", a);
+    char id[ID_CAP], model[17];
+    load_parent(a, "--model", "runs/coldstart", &m, w, "cold_start", "./r1 coldstart", model);
     need_additions(w);
-    char id[512];
-    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/reason"), a->quiet ? 0 : 10, EVAL_EVERY_LONG,
-                             grpo_identity(&o, a->seed, w, id, sizeof id), w);
+    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/reason"), a->quiet ? 0 : 10, EVAL_EVERY_LONG, id, w);
+    grpo_identity(&o, a->seed, ro.eval_every, w, model, id, sizeof id);
     StageFigures f;
     char lc0[16], lc1[16];
     stage_reasoning_rl(&m, &f, w, &o, a->seed, &ro);
@@ -6415,10 +6591,11 @@ static int cmd_rsft(const Args *a, World *w) {
     RsftOpts so = rsft_from_args(a, RSFT_SET.questions);
     SftOpts o = sft_from_args(a, RSFT_DEFAULTS);                    // steps 0: two epochs of the set
     Model rl, base;
-    load_sampled_and_base(a, w, &rl, "runs/reason", "reasoning_rl", "./r1 reason", &base, "runs/base", "./r1 pretrain");
-    char id[512];
-    RunIO io = sft_run_io(a, w, "runs/rsft", 100, &o, id, sizeof id);
-    io.identity = filter_identity(id, sizeof id, &so);
+    char id[ID_CAP], model[17], base_hash[17];
+    load_sampled_and_base(a, w, &rl, "runs/reason", "reasoning_rl", "./r1 reason", &base, "runs/base", "./r1 pretrain",
+                          model, base_hash);
+    RunIO io = sft_run_io(a, w, "runs/rsft", 100, set_identity(&o, a, w, model, base_hash, so.questions,
+                                                             FILTER_NAMES[so.filter], id, sizeof id));
     run_state_check(&io, "rsft", &base.config, 0, 0);             // before the samples it would gather in vain
     double t0 = now_seconds();
     StageFigures f;
@@ -6432,11 +6609,11 @@ static int cmd_distill(const Args *a, World *w) {
     RsftOpts so = rsft_from_args(a, DISTILL_QUESTIONS);
     SftOpts o = sft_from_args(a, DISTILL_DEFAULTS);                 // steps 0: two epochs of the set
     Model teacher, student;
+    char id[ID_CAP], model[17], base_hash[17];
     load_sampled_and_base(a, w, &teacher, "runs/align", "all_scenarios", "./r1 align", &student, "runs/student_base",
-                          "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base");
-    char id[512];
-    RunIO io = sft_run_io(a, w, "runs/distill", 100, &o, id, sizeof id);
-    io.identity = filter_identity(id, sizeof id, &so);
+                          "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base", model, base_hash);
+    RunIO io = sft_run_io(a, w, "runs/distill", 100, set_identity(&o, a, w, model, base_hash, so.questions,
+                                                                FILTER_NAMES[so.filter], id, sizeof id));
     run_state_check(&io, "distilled", &student.config, 0, 0);     // before the samples it would gather in vain
     double t0 = now_seconds();
     StageFigures f;
@@ -6450,11 +6627,11 @@ static int cmd_align(const Args *a, World *w) {
     GrpoOpts o = grpo_from_args(a, ALIGN_DEFAULTS);
     AlignOpts ao = align_from_args(a);
     Model m;
-    load_stage_or_die(a->model ? a->model : "runs/rsft", &m, &w->tok, w->data_dir, "rsft", "./r1 rsft", a);
+    char id[ID_CAP], model[17];
+    load_parent(a, "--model", "runs/rsft", &m, w, "rsft", "./r1 rsft", model);
     need_general(w);
-    char id[640];
-    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/align"), a->quiet ? 0 : 10, EVAL_EVERY_LONG,
-                             align_identity(&o, &ao, a->seed, w, id, sizeof id), w);
+    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/align"), a->quiet ? 0 : 10, EVAL_EVERY_LONG, id, w);
+    align_identity(&o, &ao, a->seed, ro.eval_every, w, model, id, sizeof id);
     run_state_check(&ro.io, "all_scenarios", &m.config, 0, 1);   // before minutes of pairs and reward model
     double t0 = now_seconds();
     StageFigures f;
@@ -6469,28 +6646,32 @@ static int cmd_eval(const Args *a, World *w) {
     if (given(a, ARG(temperature))) so.temperature = flag_temperature(a, 0);
     if (given(a, ARG(top_p))) so.top_p = a->top_p;
     Model m;
+    char model_hash[17];
     load_model_or_die(a->model, &m, &w->tok, w->data_dir);
+    checkpoint_input("--model", a->model, model_hash);
     Dataset ds = w->add_test, own = { 0 };
     char err[PATH_CAP + 512];
     if (a->data) {
         if (load_jsonl(a->data, &own, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+        input_add("--data", a->data);
         ds = own;
     }
+    if (a->samples) refuse_input_file("--samples", a->samples);
     int k = given(a, ARG(k)) ? a->k : 16;
     KVCache kv;
     kv_alloc(&kv, &m.config, 256);
     Rng rng = rng_seed((uint64_t)a->seed);
     if (ds.n == 0) die(EXIT_DATA, "%s: no questions to score", a->data ? a->data : "add_test");
-    char tmp[PATH_CAP];
-    FILE *samples = NULL;                           // --samples: written to a temporary, then renamed
-    if (a->samples) {
-        if (snprintf(tmp, sizeof tmp, "%s.tmp", a->samples) >= (int)sizeof tmp) die(EXIT_USAGE, "--samples: path too long");
-        if (!(samples = fopen(tmp, "w"))) die(EXIT_DATA, "cannot write %s: %s", tmp, strerror(errno));
-    }
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *samples = NULL;                           // --samples: in memory, then written atomically
+    if (a->samples && !(samples = open_memstream(&text, &text_len))) die(EXIT_DATA, "out of memory for --samples");
     EvalStats e = evaluate(&m, &kv, w, &ds, k, so, 1, &rng, NULL, samples, ds.n * k);
-    if (samples && (fclose(samples) != 0 || rename(tmp, a->samples) != 0)) {
-        remove(tmp);
-        die(EXIT_DATA, "cannot write %s: %s", a->samples, strerror(errno));
+    if (samples) {
+        if (fclose(samples) != 0) die(EXIT_DATA, "out of memory for --samples");
+        Chunk ch = { text, text_len };
+        if (write_file_atomic(a->samples, &ch, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+        free(text);
     }
     if (a->json) {                                  // DESIGN §6, what applies: no figure where nothing was counted (-1)
         printf("{");
@@ -7540,6 +7721,12 @@ static int cmd_pipeline(const Args *a, World *w) {
     const char *dir = a->out ? a->out : "runs/pipeline";
     const int quick = given(a, ARG(steps));
     need_additions(w);
+    refuse_input_folder("--out", dir);                // nor any of its stages' folders, before the first starts
+    for (int k = 0; k < N_PIPE; k++) {
+        char stage[PATH_CAP];
+        join_path(stage, sizeof stage, dir, PIPE_STAGES[k].key);
+        refuse_input_folder("--out", stage);
+    }
     make_dir(dir);
     lock_run_dir(dir);                                // one pipeline per folder
     PIPE.on = 1; PIPE.show = !a->quiet; PIPE.n = N_PIPE; PIPE.t0 = now_seconds();
@@ -7814,6 +8001,11 @@ int main(int argc, char **argv) {
     // every other command works in the toy world of --data-dir
     World w;
     world_load(&w, a.data_dir);
+    for (int i = 0; i < N_DATA_DIR_FILES; i++) {     // what no output may replace
+        char path[PATH_CAP];
+        join_path(path, sizeof path, a.data_dir, DATA_DIR_FILES[i]);
+        input_add("--data-dir", path);
+    }
     int rc = !strcmp(cmd, "demo") ? cmd_demo(&a, &w) : !strcmp(cmd, "pretrain") ? cmd_pretrain(&a, &w)
            : !strcmp(cmd, "zero") ? cmd_zero(&a, &w) : !strcmp(cmd, "coldstart") ? cmd_coldstart(&a, &w)
            : !strcmp(cmd, "reason") ? cmd_reason(&a, &w) : !strcmp(cmd, "rsft") ? cmd_rsft(&a, &w)

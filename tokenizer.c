@@ -453,16 +453,17 @@ int tok_save(const Tokenizer *t, const char *path, char *err, size_t errcap) {
         set_err(err, errcap, "tok_save: no tokenizer or no path");
         return -1;
     }
-    // Write PATH.tmp and rename it over PATH only when it is complete, so a
-    // crash or a full disk never leaves a half-written tokenizer behind.
+    // Write PATH.tmp.PID (a name of its own: two processes never share it,
+    // and no other file is written through) and rename it over PATH only when
+    // it is complete, so a crash or a full disk never leaves a half-written
+    // tokenizer behind.
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
+    char *tmp = malloc(plen + 32);
     if (!tmp) {
         set_err(err, errcap, "%s: out of memory", path);
         return -1;
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) {
         set_err(err, errcap, "%s: cannot open for writing: %s", tmp, strerror(errno));

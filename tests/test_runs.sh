@@ -59,8 +59,9 @@ printf '\177' | dd of="$T/p4/state.bin" bs=1 seek=$((size / 2)) conv=notrunc 2>/
 expect 1 "damaged" "a flipped byte in the weights of state.bin" "$R1" $P --out "$T/p4" --resume
 head -c 100 "$T/p/state.bin" >"$T/p4/state.bin"
 expect 1 "truncated" "a truncated state.bin" "$R1" $P --out "$T/p4" --resume
+cp -r "$T/p" "$T/p5"    # (not --out "$T/p": the folder of its --model is refused before its state is read)
 expect 1 "stage 'base'" "zero --resume on a pretraining folder" \
-    "$R1" zero --model "$T/p" --out "$T/p" --resume --steps 1 --prompts 2 --group 2 --quiet
+    "$R1" zero --model "$T/p" --out "$T/p5" --resume --steps 1 --prompts 2 --group 2 --quiet
 
 # 5. --resume with other flags: refused, naming the flag
 expect 2 "\-\-steps 6; this command has \-\-steps 7" "resume with another --steps" "$R1" pretrain --steps 7 --batch 4 --save-every 2 --seed 3 --quiet --out "$T/p" --resume
