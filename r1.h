@@ -1,9 +1,11 @@
-// r1.h -- the types and functions that the tests (and readers) of r1.c see.
+// r1.h -- the tokenizer's interface, then r1.c's machinery.
 //
 // r1.c is the DeepSeek-R1 training pipeline on a toy model: a tiny GPT with
 // hand-written backprop, GRPO with rule-based rewards, and the paper's stages
-// in order. tokenizer.c is its byte-level BPE tokenizer. Everything else is in
-// r1.c; this header only names what more than one file needs.
+// in order. tokenizer.c is its byte-level BPE tokenizer; its interface below
+// is what more than one file needs. After it comes r1.c's machinery (threads,
+// the fast kernel, files, checkpoints, run folders, the command line), which
+// only r1.c compiles (R1_IMPLEMENTATION): a reader of the paper stops before it.
 #ifndef R1_H
 #define R1_H
 
@@ -61,3 +63,4111 @@ int tok_load(Tokenizer *t, const char *path, char *err, size_t errcap);
 void tok_free(Tokenizer *t);
 
 #endif
+
+// ============================================================================
+// r1.c's machinery (not in the paper)
+//
+// Compiled once, by r1.c (which defines R1_IMPLEMENTATION and includes this
+// file again after its method): everything that serves the method without
+// being part of it. It sees every type and function of r1.c's method, and
+// the method sees it through the declarations at r1.c's top. A reader of the
+// paper does not need to read on.
+//
+// Speed. What makes a class demo run in a minute or two is only this: a
+// matmul kernel with register tiles of the widest vectors the build targets
+// (GCC vector extensions: 8x32 with AVX-512, 6x16 with AVX2) and k in chunks
+// that stay in cache, summing in the same order as the plain loop; a small
+// pthread pool whose row splits give the same bits for any thread count;
+// weights transposed once per optimizer step; training attention as small
+// products in blocks that stop at the causal diagonal; the LM head only at
+// positions with a target; a KV cache for sampling, sequences that pick
+// their tokens side by side on the threads, each from its own random stream
+// (so the same tokens for any thread count), and a nucleus sort of only the
+// tokens that can be in it.
+//
+// Determinism. The same seed gives the same checkpoint bytes on every
+// machine (AVX2 or AVX-512, x86-64 or ARM64) and for any thread count: every
+// sum on the way from seed to checkpoint has an order fixed by the source,
+// not by the vector width (sum_fixed, dot_fixed, and products that sum k in
+// order), and the few libm functions the method needs (exp, e^x - 1, log,
+// cos, powers) are written out here, as their last bit differs between C
+// libraries. What is left of libm on that path, IEEE 754 defines exactly:
+// sqrtf (and sqrt), fmaf, fabsf, fminf, fmaxf.
+// ============================================================================
+#ifdef R1_IMPLEMENTATION
+#ifndef R1_IMPLEMENTATION_DONE
+#define R1_IMPLEMENTATION_DONE
+
+
+// ----------------------------------------------------------------------------
+// utilities: arithmetic that gives the same bits on every machine (DESIGN §9)
+//
+// One float operation (+, -, *, /, sqrtf, a fused multiply-add) has exactly
+// one correct result under IEEE 754, on every machine. Two things can still
+// make an AVX2 build, an AVX-512 build and an ARM64 build disagree:
+// - the order of a sum. `#pragma omp simd reduction(+:s)` lets the compiler
+//   keep as many partial sums as its vectors have lanes (8, 16, 4), so the
+//   rounding changes with the machine. And in a plain loop `s += a[i] * b[i]`
+//   the compiler may fuse each product into the sum or round it first (when it
+//   vectorises the products, or when a tuning says FMA chains are slow), so
+//   even a serial loop is not fixed by its source. sum_fixed and dot_fixed
+//   below fix both: eight partial sums, always, and fmaf for every product.
+// - libm. expf, logf, cosf, expm1f and powf may differ in their last bit
+//   between C libraries and their versions. The ones the method needs are
+//   written out below, each within 1 ulp of the exact value
+//   (tests/test_model.c sweeps them against libm). sqrtf and fmaf stay: IEEE
+//   754 defines their results exactly (correctly rounded), like + and *.
+
+// Sums in a fixed order. Lane l (of 8) adds x[l], x[l+8], x[l+16], ... in
+// that order; then the lanes are added pairwise, lane l + lane l+4, then +2,
+// +1. The compiler may run the eight lanes as one 8-wide vector (AVX2,
+// AVX-512), two 4-wide ones (ARM64) or one by one: each lane still adds the
+// same numbers in the same order, so the total is the same bits. (Eight,
+// not sixteen: on the short rows summed here, a 24-float attention head or
+// a softmax row of up to 80, GCC's code for eight lanes runs 2-5x faster.)
+#define SUM_LANES 8
+static inline float lanes_total(float *acc) {
+    for (int w = SUM_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+static inline float sum_fixed(const float *x, int n) {
+    float acc[SUM_LANES] = { 0 };
+    int i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int l = 0; l < SUM_LANES; l++) acc[l] += x[i + l];
+    for (int l = 0; i + l < n; l++) acc[l] += x[i + l];           // the last n % 8
+    return lanes_total(acc);
+}
+// The same for a[0] b[0] + ... + a[n-1] b[n-1]: one fused multiply-add per
+// term, written as fmaf so that no compiler rounds the product first (fmaf
+// is one instruction wherever there is FMA: x86-64-v3 and later, ARM64).
+static inline float dot_fixed(const float *a, const float *b, int n) {
+    float acc[SUM_LANES] = { 0 };
+    int i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int l = 0; l < SUM_LANES; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    for (int l = 0; i + l < n; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    return lanes_total(acc);
+}
+
+// e^x for every float x, within 1 ulp (0 below about -103.97, inf above
+// 88.72, NaN for NaN), without branches, so that the loops calling it
+// (softmax, GELU) vectorise: e^x = 2^k e^r with k = round(x / ln 2) and
+// |r| <= ln(2)/2, e^r by its Taylor series to r^7 (the first term left out,
+// r^8/8!, is below 1e-8 of e^r).
+static inline float r1_expf(float x) {
+    float xc = x > -104.0f ? x : -104.0f;                     // past these, e^x rounds to 0 or inf
+    xc = xc < 89.0f ? xc : 89.0f;                             // (a NaN becomes -104 here, NaN at the end)
+    const float round = 12582912.0f;                          // 1.5 * 2^23: adding it rounds to an integer
+    float k = (xc * 1.44269504f + round) - round;             // x / ln 2, rounded
+    float r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;   // x - k ln 2, with ln 2 in two parts
+    float p = 1.0f + r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+              r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    // 2^k for k in [-150, 128] as two normal floats 2^(k/2) and 2^(k - k/2),
+    // made from their exponent bits (one factor would not reach below 2^-126)
+    int32_t ki = (int32_t)k, kh = ki / 2;
+    union { uint32_t i; float f; } s1 = { .i = (uint32_t)(kh + 127) << 23 }, s2 = { .i = (uint32_t)(ki - kh + 127) << 23 };
+    float y = p * s1.f * s2.f;
+    return x == x ? y : x;
+}
+
+// The functions below are called once per token or per row, not in vector
+// loops: they compute in double and round once at the end, which leaves them
+// well within 1 ulp with plain Taylor series.
+
+// e^x - 1, within 1 ulp, without the cancellation of e^x - 1 near 0 (GRPO's
+// KL estimator e^r - r - 1 is mostly tiny r): e^x - 1 = 2^k (e^r - 1) + 2^k - 1
+// with k = round(x / ln 2), |r| <= ln(2)/2, and
+// e^r - 1 = r (1 + r/2 (1 + r/3 (1 + ... (1 + r/12)))), to r^12.
+static float r1_expm1f(float x) {
+    if (x != x) return x;                                     // NaN
+    const double d = x < -40.0f ? -40.0 : x > 89.0f ? 89.0 : x;    // past these: -1 and inf as floats
+    const double round = 6755399441055744.0;                  // 1.5 * 2^52: adding it rounds to an integer
+    double k = (d * 1.4426950408889634 + round) - round;
+    double r = (d - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;   // ln 2 in two parts
+    double q = 1.0;
+    for (int n = 12; n >= 2; n--) q = 1.0 + r * (1.0 / n) * q;       // (1.0 / n: a constant, once unrolled)
+    union { uint64_t i; double f; } two_k = { .i = (uint64_t)((int64_t)k + 1023) << 52 };   // 2^k, k in [-58, 129]
+    return (float)(two_k.f * (r * q) + (two_k.f - 1.0));
+}
+
+// log x, within 1 ulp, for x > 0 (log 0 = -inf, log inf = inf, NaN for NaN
+// and x < 0): x = 2^e m with m in [sqrt(1/2), sqrt(2)), and
+// log m = 2 atanh s = 2 (s + s^3/3 + s^5/5 + ...) with s = (m-1)/(m+1),
+// |s| < 0.172, to s^13.
+static float r1_logf(float x) {
+    if (x != x || x == INFINITY) return x;
+    if (x <= 0.0f) return x == 0.0f ? -INFINITY : NAN;
+    union { float f; uint32_t i; } u = { x };
+    int e = 0;
+    if (u.i < 0x00800000u) { u.f *= 16777216.0f; e = -24; }   // a subnormal x: times 2^24, into the normal range
+    e += (int)(u.i >> 23) - 127;                              // x = 2^e m with m in [1, 2)
+    u.i = (u.i & 0x007fffffu) | 0x3f800000u;
+    double m = u.f;
+    if (m > 1.4142135623730951) { m /= 2; e++; }
+    const double s = (m - 1) / (m + 1), s2 = s * s;
+    double series = 0.0;                                      // 1 + s^2/3 + s^4/5 + ... + s^12/13
+    for (int n = 13; n >= 1; n -= 2) series = 1.0 / n + s2 * series;
+    return (float)(e * 0.69314718055994531 + 2 * s * series);
+}
+
+// cos x, within 1 ulp, for |x| <= 2^20 (r1 needs [0, 2 pi]; NaN beyond, where
+// this reduction would lose accuracy): x = k pi/2 + r with |r| <= pi/4, and
+// cos x is cos r, -sin r, -cos r or sin r as k mod 4 is 0, 1, 2 or 3, with
+// cos r = 1 - r^2/2 (1 - r^2/(3*4) (1 - ...)) to r^14,
+// sin r = r (1 - r^2/(2*3) (1 - r^2/(4*5) (1 - ...))) to r^15.
+static float r1_cosf(float x) {
+    if (!(fabsf(x) <= 1048576.0f)) return NAN;
+    const double d = x, round = 6755399441055744.0;           // 1.5 * 2^52: adding it rounds to an integer
+    double k = (d * 0.63661977236758134 + round) - round;     // x / (pi/2), rounded: |k| < 2^20
+    // pi/2 in two parts; the first has 33 bits, so k times it is exact
+    double r = (d - k * 1.57079632673412561417) - k * 6.07710050650619224932e-11, r2 = r * r;
+    double c = 1.0, s = 1.0;
+    for (int n = 14; n >= 2; n -= 2) c = 1.0 - r2 * (1.0 / (n * (n - 1))) * c;
+    for (int n = 15; n >= 3; n -= 2) s = 1.0 - r2 * (1.0 / (n * (n - 1))) * s;
+    s *= r;
+    switch ((unsigned)(long)k & 3u) {
+    case 0: return (float)c;
+    case 1: return (float)-s;
+    case 2: return (float)-c;
+    default: return (float)s;
+    }
+}
+
+// x^n for an integer n >= 0 (AdamW's bias corrections beta^t), by repeated
+// squaring in double, rounded once: within 1 ulp.
+static float r1_powi(float x, long n) {
+    double result = 1.0, b = x;
+    for (; n > 0; n >>= 1, b *= b)
+        if (n & 1) result *= b;
+    return (float)result;
+}
+
+// ----------------------------------------------------------------------------
+// utilities: threads
+//
+// parallel_for(n, grain, fn, ctx) splits the items [0,n) into one contiguous
+// range per thread and calls fn(ctx, i0, i1) on each. Every output element is
+// computed by exactly one thread in a fixed order, so results are bit-identical
+// for any thread count (ranges start at multiples of `grain`, so an element
+// never changes between a kernel's fast path and its tail path). Build with
+// -DR1_NO_THREADS for a single-threaded binary.
+//
+// The ranges are fixed; which thread runs which is not: each thread, the
+// caller too, takes the next range not yet taken until none is left. So a
+// thread that is slow to start (descheduled, or one of more threads than
+// CPUs) delays nobody: the others run its range.
+
+typedef void (*RangeFn)(void *ctx, int i0, int i1);
+#define MAX_THREADS 64
+
+static struct {
+    int n_threads;                // including the calling thread
+#ifndef R1_NO_THREADS
+    int crowded;                  // more threads than CPUs: nobody spins, and a round
+    int wake;                     // wakes only this many workers (one per spare CPU)
+    pthread_t th[MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    atomic_uint generation;       // bumped once per parallel_for
+    _Atomic uint64_t next;        // generation << 32 | the next range to take
+    atomic_int pending;           // ranges not finished in this round
+    RangeFn fn;
+    void *ctx;
+    int n, grain;
+#endif
+} pool = { .n_threads = 1 };
+
+// The CPUs this process may run on: on Linux its affinity mask (taskset,
+// cgroup cpusets), elsewhere the CPUs online. <sched.h> declares
+// sched_getaffinity only under _GNU_SOURCE, which would also declare names
+// this file and its tests use (splice, ...), so we declare it ourselves.
+#if defined(__linux__) && !defined(CPU_SETSIZE)
+int sched_getaffinity(pid_t pid, size_t size, void *mask);
+#endif
+static int available_cpus(void) {
+#ifdef __linux__
+    unsigned char mask[512];                            // room for 4096 CPUs
+    int n = 0;
+    if (sched_getaffinity(0, sizeof mask, (void *)mask) == 0)
+        for (size_t i = 0; i < sizeof mask; i++)
+            for (int b = 0; b < 8; b++) n += mask[i] >> b & 1;
+    if (n > 0) return n;
+#endif
+    long k = sysconf(_SC_NPROCESSORS_ONLN);
+    return k < 1 ? 1 : k > 1 << 20 ? 1 << 20 : (int)k;
+}
+
+#ifndef R1_NO_THREADS
+static void chunk_of(int n, int grain, int parts, int k, int *i0, int *i1) {
+    int units = (n + grain - 1) / grain;              // whole grains
+    int u0 = (int)((long)units * k / parts), u1 = (int)((long)units * (k + 1) / parts);
+    *i0 = u0 * grain < n ? u0 * grain : n;
+    *i1 = u1 * grain < n ? u1 * grain : n;
+}
+
+// Take and run ranges of round `gen` until none is left (or the round is over).
+static void run_ranges(unsigned gen) {
+    const uint64_t round = (uint64_t)gen << 32;
+    uint64_t c = atomic_load_explicit(&pool.next, memory_order_acquire);
+    while ((c & ~0xffffffffull) == round && (int)(c & 0xffffffff) < pool.n_threads) {
+        if (!atomic_compare_exchange_weak_explicit(&pool.next, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;                                   // another thread took it: c is the new value
+        int i0, i1;
+        chunk_of(pool.n, pool.grain, pool.n_threads, (int)(c & 0xffffffff), &i0, &i1);
+        if (i0 < i1) pool.fn(pool.ctx, i0, i1);
+        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1 && pool.crowded) {
+            pthread_mutex_lock(&pool.mu);               // the last one wakes the caller
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        c = atomic_load_explicit(&pool.next, memory_order_acquire);
+    }
+}
+
+// With a CPU per thread, workers spin briefly on the generation counter (a
+// training step issues hundreds of small parallel_for calls, and waking a
+// sleeping thread costs more than most of them), then sleep on a condition
+// variable. With more threads than CPUs a spinning thread would take the CPU
+// of a thread with work to do, so they sleep at once.
+static void *pool_worker(void *arg) {
+    (void)arg;
+    unsigned seen = 0;
+    const int spin = pool.crowded ? 0 : 200000;
+    for (;;) {
+        int spins = 0;
+        while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen) {
+            if (++spins < spin) continue;
+            pthread_mutex_lock(&pool.mu);
+            while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.go, &pool.mu);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        seen = atomic_load(&pool.generation);
+        run_ranges(seen);
+    }
+    return NULL;
+}
+#endif
+
+static void threads_init(int n) {
+#ifdef R1_NO_THREADS
+    (void)n;
+    pool.n_threads = 1;
+#else
+    if (pool.n_threads > 1 || n <= 1) return;          // started once per process
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.go, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    int cpus = available_cpus();
+    pool.crowded = n > cpus;
+    pool.wake = cpus - 1;
+    pool.n_threads = n;
+    for (int i = 1; i < n; i++)
+        if (pthread_create(&pool.th[i], NULL, pool_worker, NULL) != 0) {
+            pool.n_threads = i;                         // fewer threads still give the same results
+            break;
+        }
+#endif
+}
+
+static void parallel_for(int n, int grain, RangeFn fn, void *ctx) {
+    if (n <= 0) return;
+#ifndef R1_NO_THREADS
+    if (pool.n_threads > 1 && n > grain) {
+        pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.grain = grain;
+        atomic_store(&pool.pending, pool.n_threads);
+        unsigned gen = atomic_load(&pool.generation) + 1;  // only this thread changes it
+        atomic_store_explicit(&pool.next, (uint64_t)gen << 32, memory_order_release);
+        pthread_mutex_lock(&pool.mu);
+        atomic_store_explicit(&pool.generation, gen, memory_order_release);
+        if (!pool.crowded) pthread_cond_broadcast(&pool.go);
+        else for (int i = 0; i < pool.wake; i++) pthread_cond_signal(&pool.go);
+        pthread_mutex_unlock(&pool.mu);
+        run_ranges(gen);
+        if (!pool.crowded) {
+            while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) { /* spin: the others finish soon */ }
+            return;
+        }
+        pthread_mutex_lock(&pool.mu);                   // leave the CPU to the workers
+        while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+        return;
+    }
+#endif
+    (void)grain;
+    fn(ctx, 0, n);
+}
+
+// p[0..n) = 0, split over the threads in chunks of 16k floats
+#define ZERO_CHUNK 16384
+typedef struct { float *p; size_t n; } ZeroJob;
+static void zero_chunks(void *ctx, int c0, int c1) {
+    const ZeroJob *j = ctx;
+    size_t i0 = (size_t)c0 * ZERO_CHUNK, i1 = (size_t)c1 * ZERO_CHUNK;
+    if (i1 > j->n) i1 = j->n;
+    memset(j->p + i0, 0, (i1 - i0) * sizeof(float));
+}
+static void zero_floats(float *p, size_t n) {
+    ZeroJob j = { p, n };
+    parallel_for((int)((n + ZERO_CHUNK - 1) / ZERO_CHUNK), 1, zero_chunks, &j);
+}
+
+// ----------------------------------------------------------------------------
+// the model: the one matmul kernel
+//
+// Every matrix product in this file is  c (M,N) += a (M,K) . b (K,N)  with the
+// rows of b and c contiguous (row strides ldb, ldc), and a read through
+// strides (element (m,k) of a is a[m*ars + k*acs]), so that a transposed a
+// costs nothing. Its inner loop is "c[m, n..n+15] += a[m,k] * b[k, n..n+15]":
+// a broadcast times a contiguous row, which the compiler turns into vector
+// fused multiply-adds. Four rows of c share each row of b. Every c element
+// sums over k from 0 to K-1 in order, whichever thread computes it, so
+// results do not depend on thread count.
+typedef struct {
+    float *c; const float *a, *b;
+    size_t ars, acs, ldb, ldc;
+    int N, K;
+} MatmulJob;
+
+#ifdef __GNUC__
+__attribute__((noinline))    // inlined into the fast kernel's leftover rows, it ran 1.5x slower there
+#endif
+static void matmul_rows(void *ctx, int m0, int m1) {
+    const MatmulJob *j = ctx;
+    const float *a = j->a;
+    const int N = j->N, K = j->K; const size_t ars = j->ars, acs = j->acs;
+    int m = m0;
+    for (; m + 4 <= m1; m += 4) {                    // four rows at a time
+        int n = 0;
+        for (; n + 16 <= N; n += 16) {               // sixteen columns at a time
+            float acc[4][16];
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 16; q++) acc[r][q] = j->c[(m + r) * j->ldc + n + q];
+            for (int k = 0; k < K; k++) {
+                const float *bk = j->b + k * j->ldb + n;
+                for (int r = 0; r < 4; r++) {
+                    const float x = a[(m + r) * ars + k * acs];
+#pragma omp simd
+                    for (int q = 0; q < 16; q++) acc[r][q] += x * bk[q];
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 16; q++) j->c[(m + r) * j->ldc + n + q] = acc[r][q];
+        }
+        for (int r = 0; r < 4; r++)                   // leftover columns
+            for (int k = 0; k < K; k++) {
+                const float x = a[(m + r) * ars + k * acs];
+                for (int q = n; q < N; q++) j->c[(m + r) * j->ldc + q] += x * j->b[k * j->ldb + q];
+            }
+    }
+    for (; m < m1; m++)                               // leftover rows
+        for (int k = 0; k < K; k++) {
+            const float x = a[m * ars + k * acs];
+            float *cm = j->c + m * j->ldc; const float *bk = j->b + k * j->ldb;
+#pragma omp simd
+            for (int q = 0; q < N; q++) cm[q] += x * bk[q];
+        }
+}
+
+#if defined(__GNUC__) && defined(__AVX__) && !defined(R1_PLAIN_MATMUL)
+// The same product, written for the register file and the caches.
+// Registers: a tile of MM_ROWS rows of c by two vectors of MM_LANES floats
+// (GCC/clang vector extensions) lives in registers while k runs; each row of b
+// is loaded once per k and used MM_ROWS times. The vectors are as wide as the
+// compiler's target allows, and the tile as tall as its registers allow:
+//   AVX-512: 16 floats a vector, 8 x 32 tiles, 16 + 2 + 1 of 32 registers
+//   AVX/AVX2: 8 floats a vector, 6 x 16 tiles, 12 + 2 + 1 of 16 registers
+// (accumulators, the row of b, the broadcast a). Measured on the demo's
+// shapes with AVX-512, 8 rows did as well as 6 or 12 on the big products
+// and take attention's 16-row blocks whole (6 left 4 of them to the plain
+// loop, and that product ran 3x slower); 3 or 4 vectors a row gained nothing.
+// Caches: k runs in chunks of MM_KC, and one chunk is applied to every tile
+// before the next begins, so the slices of a and b that the tiles share stay
+// in cache instead of streaming from memory once per tile (this matters for
+// the weight gradients, where K is the number of tokens in the batch).
+// Every c element still sums k = 0, 1, ..., K-1 in order, one fused
+// multiply-add per term, exactly as matmul_rows does, whatever the vector
+// width: the same numbers (tests/test_model.c checks bit for bit), so an
+// AVX2 and an AVX-512 build write the same checkpoints. Columns left after
+// the whole tiles go through one narrower tile (one vector, a half vector,
+// or both), the last few through a padded half tile; leftover rows go the
+// plain way.
+#if defined(__AVX512F__)
+#define MM_LANES 16
+#define MM_ROWS 8
+#else
+#define MM_LANES 8
+#define MM_ROWS 6
+#endif
+#define MM_KC 192
+#define MM_HALF (MM_LANES / 2)
+typedef float fvec __attribute__((vector_size(4 * MM_LANES)));     // MM_LANES floats
+typedef float fhalf __attribute__((vector_size(4 * MM_HALF)));     // half as many
+static inline fvec loadv(const float *p) { fvec v; memcpy(&v, p, sizeof v); return v; }
+static inline void storev(float *p, fvec v) { memcpy(p, &v, sizeof v); }
+static inline fhalf loadh(const float *p) { fhalf v; memcpy(&v, p, sizeof v); return v; }
+static inline void storeh(float *p, fhalf v) { memcpy(p, &v, sizeof v); }
+#if defined(__clang__) && MM_LANES == 16
+#define MM_WIDE __attribute__((min_vector_width(512)))    // clang would split the vectors in two
+#else
+#define MM_WIDE
+#endif
+
+// c[m..m+MM_ROWS, n..) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..), on
+// nv whole vectors (0 to 2) and then nh half vectors (0 or 1) of columns.
+// nv and nh are constants wherever tile is called, and it is always inlined,
+// so the compiler unrolls the loops over them and keeps acc in registers.
+// That is also what makes every a*b+c one fused multiply-add: left a real
+// function, clang compiled the half vector's with a multiply and an add
+// apart, which the bit-for-bit test caught.
+MM_WIDE __attribute__((always_inline))
+static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv, const int nh) {
+    const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
+    float *c = j->c + m * ldc + n, *ch = c + MM_LANES * nv;      // ch: the half vector's columns
+    fvec acc[MM_ROWS][2];
+    fhalf acch[MM_ROWS];
+    for (int r = 0; r < MM_ROWS; r++) {
+        for (int v = 0; v < nv; v++) acc[r][v] = loadv(c + r * ldc + MM_LANES * v);
+        if (nh) acch[r] = loadh(ch + r * ldc);
+    }
+    const float *ak = j->a + m * ars + k0 * acs, *bk = j->b + k0 * ldb + n;
+    for (int k = k0; k < k1; k++, ak += acs, bk += ldb) {
+        fvec bv[2];
+        fhalf bh = { 0 };
+        for (int v = 0; v < nv; v++) bv[v] = loadv(bk + MM_LANES * v);
+        if (nh) bh = loadh(bk + MM_LANES * nv);
+        for (int r = 0; r < MM_ROWS; r++) {
+            const float s = ak[r * ars];                           // a[m+r, k], broadcast
+            for (int v = 0; v < nv; v++) acc[r][v] += s * bv[v];
+            if (nh) acch[r] += s * bh;
+        }
+    }
+    for (int r = 0; r < MM_ROWS; r++) {
+        for (int v = 0; v < nv; v++) storev(c + r * ldc + MM_LANES * v, acc[r][v]);
+        if (nh) storeh(ch + r * ldc, acch[r]);
+    }
+}
+
+MM_WIDE static void matmul_rows_fast(void *ctx, int m0, int m1) {
+    const MatmulJob *j = ctx;
+    const int N = j->N, K = j->K;
+    const int nt = N / (2 * MM_LANES) * (2 * MM_LANES);      // columns [0, nt) in whole tiles,
+    const int halves = (N - nt) / MM_HALF;                   // then 0 to 3 half vectors' worth,
+    const int n1 = nt + halves * MM_HALF, rest = N - n1;     // then the last `rest` columns
+    const int mt = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;       // rows [m0, mt) in tiles
+    // The last few columns (fewer than MM_HALF) go through a half tile too,
+    // on copies of their slices of b and c padded with zeros (which add
+    // nothing to the columns that are copied back).
+    float bpad[MM_KC][MM_HALF], cpad[MM_ROWS][MM_HALF];
+    for (int k0 = 0; k0 < K; k0 += MM_KC) {
+        const int k1 = k0 + MM_KC < K ? k0 + MM_KC : K;
+        for (int k = k0; k < k1 && rest > 0 && mt > m0; k++)
+            for (int q = 0; q < MM_HALF; q++) bpad[k - k0][q] = q < rest ? j->b[k * j->ldb + n1 + q] : 0.0f;
+        for (int m = m0; m < mt; m += MM_ROWS) {
+            for (int n = 0; n < nt; n += 2 * MM_LANES) tile(j, m, n, k0, k1, 2, 0);
+            if (halves == 1) tile(j, m, nt, k0, k1, 0, 1);
+            if (halves == 2) tile(j, m, nt, k0, k1, 1, 0);
+            if (halves == 3) tile(j, m, nt, k0, k1, 1, 1);
+            if (rest == 0) continue;
+            float *c = j->c + m * j->ldc + n1;
+            for (int r = 0; r < MM_ROWS; r++)
+                for (int q = 0; q < MM_HALF; q++) cpad[r][q] = q < rest ? c[r * j->ldc + q] : 0.0f;
+            const MatmulJob pad = { .c = cpad[0], .a = j->a + m * j->ars + k0 * j->acs, .b = bpad[0],
+                                    .ars = j->ars, .acs = j->acs, .ldb = MM_HALF, .ldc = MM_HALF };
+            tile(&pad, 0, 0, 0, k1 - k0, 0, 1);
+            for (int r = 0; r < MM_ROWS; r++)
+                for (int q = 0; q < rest; q++) c[r * j->ldc + q] = cpad[r][q];
+        }
+    }
+    if (mt < m1) matmul_rows(ctx, mt, m1);                   // leftover rows, the plain way
+}
+#define MATMUL_KERNEL matmul_rows_fast
+#else
+#define MM_ROWS 4
+#define MATMUL_KERNEL matmul_rows
+#endif
+
+// The FLOP counter: a relaxed atomic, as the attention's small products are
+// counted on the threads (a sum of integers: the same in any order).
+#ifndef R1_NO_THREADS
+static _Atomic uint64_t flops_counted;
+static void flops_add(uint64_t n) { atomic_fetch_add_explicit(&flops_counted, n, memory_order_relaxed); }
+static uint64_t flop_count(void) { return atomic_load(&flops_counted); }
+#else
+static uint64_t flops_counted;
+static void flops_add(uint64_t n) { flops_counted += n; }
+static uint64_t flop_count(void) { return flops_counted; }
+#endif
+
+// c (M,N) += a (M,K) . b (K,N), split over rows of c in blocks of MM_ROWS.
+static void matmul_acc(float *c, const float *a, int ars, int acs, const float *b, int M, int N, int K) {
+    MatmulJob j = { c, a, b, (size_t)ars, (size_t)acs, (size_t)N, (size_t)N, N, K };
+    flops_add(2 * (uint64_t)M * (uint64_t)N * (uint64_t)K);
+    // leftover rows take a different (but equally ordered) path: keep the
+    // split at whole blocks so that each row always takes the same path
+    parallel_for(M, MM_ROWS, MATMUL_KERNEL, &j);
+}
+// The same on the calling thread, with row strides for b and c: the small
+// products inside one attention head (attention runs a head per thread).
+static void matmul_acc_here(float *c, size_t ldc, const float *a, size_t ars, size_t acs,
+                            const float *b, size_t ldb, int M, int N, int K) {
+    MatmulJob j = { c, a, b, ars, acs, ldb, ldc, N, K };
+    flops_add(2 * (uint64_t)M * (uint64_t)N * (uint64_t)K);
+    MATMUL_KERNEL(&j, 0, M);
+}
+
+// out (R,C) = transpose of inp (C,R); used to lay a weight out for the forward.
+typedef struct { float *out; const float *inp; int C, R; } TransposeJob;
+static void transpose_rows(void *ctx, int i0, int i1) {
+    const TransposeJob *j = ctx;
+    for (int i = i0; i < i1; i++)
+        for (int k = 0; k < j->R; k++) j->out[(size_t)k * j->C + i] = j->inp[(size_t)i * j->R + k];
+}
+static void transpose(float *out, const float *inp, int C, int R) {
+    TransposeJob j = { out, inp, C, R };
+    parallel_for(C, 16, transpose_rows, &j);
+}
+
+// ----------------------------------------------------------------------------
+// utilities: files and JSON
+
+// What a command reads: its checkpoints (--model, --base), its data (--data,
+// the files of --data-dir). No output may replace one: eval --samples onto
+// the --data set, or a stage's --out in its parent's folder, would destroy
+// the input it has just read. Files are compared by device and inode, not by
+// name, so that ./x, x/, a symlink and a hard link are the same file.
+#define MAX_INPUTS 32
+static struct {
+    int n;
+    struct { dev_t dev; ino_t ino; const char *flag; char path[PATH_CAP]; } f[MAX_INPUTS];
+} INPUTS;
+
+// Record path (the value of flag, or a file it names) as an input, if it exists.
+static void input_add(const char *flag, const char *path) {
+    struct stat st;
+    if (INPUTS.n == MAX_INPUTS || stat(path, &st) != 0 || strlen(path) >= PATH_CAP) return;
+    INPUTS.f[INPUTS.n].dev = st.st_dev;
+    INPUTS.f[INPUTS.n].ino = st.st_ino;
+    INPUTS.f[INPUTS.n].flag = flag;
+    memcpy(INPUTS.f[INPUTS.n].path, path, strlen(path) + 1);
+    INPUTS.n++;
+}
+
+// The input that path is (the same file, still where it was read), or -1.
+static int input_at(const char *path) {
+    struct stat st, now;
+    if (stat(path, &st) != 0) return -1;           // a file that is not there yet is no input
+    for (int i = 0; i < INPUTS.n; i++)
+        if (st.st_dev == INPUTS.f[i].dev && st.st_ino == INPUTS.f[i].ino && stat(INPUTS.f[i].path, &now) == 0 &&
+            now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+            return i;
+    return -1;
+}
+
+// Exit, a usage error naming both, if writing path (flag's value) would replace an input.
+static void refuse_input_file(const char *flag, const char *path) {
+    int i = input_at(path);
+    if (i >= 0)
+        die(EXIT_USAGE, "%s %s is %s %s, an input of this command: writing it would destroy it (choose another path)",
+            flag, path, INPUTS.f[i].flag, INPUTS.f[i].path);
+}
+
+// Exit, likewise, if the folder dir, where flag writes a run (model.safetensors,
+// state.bin, metrics.csv, the sets it gathers, ...), holds an input: the
+// folder of the --model it starts from, of its --base, its --data-dir.
+static void refuse_input_folder(const char *flag, const char *dir) {
+    DIR *d = opendir(dir);
+    char path[PATH_CAP];
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        join_path(path, sizeof path, dir, e->d_name);
+        int i = input_at(path);
+        if (i < 0) continue;
+        char name[256];                            // e belongs to d: copied before d is closed
+        snprintf(name, sizeof name, "%s", e->d_name);
+        closedir(d);
+        die(EXIT_USAGE, "%s %s holds %s %s (as %s), an input of this command: the run's files would destroy it "
+            "(choose another folder)", flag, dir, INPUTS.f[i].flag, INPUTS.f[i].path, name);
+    }
+    if (d) closedir(d);
+}
+
+// Write a whole file atomically: to PATH.tmp.PID (a name of its own, so that
+// two processes writing PATH never fill the same temporary), flushed and
+// closed with every error checked, then renamed over PATH. A crash leaves the
+// old file intact, and a PATH.tmp.PID that lock_run_dir removes.
+typedef struct { const void *data; size_t len; } Chunk;
+static int write_file_atomic(const char *path, const Chunk *chunks, int n, char *err, size_t errcap) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        errf(err, errcap, "%s: path too long", path);
+        return -1;
+    }
+    int in = input_at(path);                       // the commands refuse this up front; a last guard
+    if (in >= 0) {
+        errf(err, errcap, "not writing %s: it is %s %s, an input of this command", path, INPUTS.f[in].flag, INPUTS.f[in].path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { errf(err, errcap, "cannot write %s: %s", tmp, strerror(errno)); return -1; }
+    int ok = 1;
+    for (int i = 0; i < n && ok; i++)
+        if (chunks[i].len && fwrite(chunks[i].data, 1, chunks[i].len, f) != chunks[i].len) ok = 0;
+    if (fflush(f) != 0) ok = 0;
+    if (fsync(fileno(f)) != 0 && errno != EINVAL && errno != EROFS) ok = 0;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) {
+        errf(err, errcap, "cannot write %s: %s (disk full?)", tmp, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        errf(err, errcap, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+// FNV-1a, 64 bits: a checksum that any flipped bit changes.
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+#define FNV_START 0xcbf29ce484222325ULL
+
+// Append printf-formatted text to a growing buffer.
+typedef struct { char *s; size_t len, cap; } Buf;
+static void buf_printf(Buf *b, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->len;
+        int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (b->s && (size_t)k < room) { b->len += (size_t)k; return; }
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + (size_t)k + 1) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) die(EXIT_DATA, "out of memory");
+        b->s = s; b->cap = cap;
+    }
+}
+
+// Read a whole regular file of at most max bytes. NULL and a message on
+// failure. The file is opened first and then looked at (fstat: no race),
+// opened without blocking (a FIFO would wait for a writer forever), and
+// sized before it is read (/dev/zero never ends): only regular files.
+static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        errf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        if (S_ISDIR(st.st_mode)) errf(err, errcap, "%s is a directory, not a file", path);
+        else if (!S_ISREG(st.st_mode)) errf(err, errcap, "%s is not a regular file (a FIFO, a device or a socket)", path);
+        else errf(err, errcap, "%s is larger than %zu bytes", path, max);
+        close(fd);
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);    // reads of a regular file never block anyway
+    size_t cap = (size_t)st.st_size, n = 0;
+    char *data = malloc(cap + 1);
+    ssize_t k = 0;
+    while (data && n < cap && (k = read(fd, data + n, cap - n)) > 0) n += (size_t)k;
+    int read_errno = errno;
+    close(fd);
+    if (!data) { errf(err, errcap, "out of memory reading %s", path); return NULL; }
+    if (k < 0) { errf(err, errcap, "cannot read %s: %s", path, strerror(read_errno)); free(data); return NULL; }
+    *len = n;
+    return data;
+}
+
+// A minimal JSON reader for the safetensors header: objects, strings,
+// non-negative integers and arrays of them. Anything else is an error.
+typedef struct { const char *s, *end; const char *err; } Json;
+
+static void json_ws(Json *j) { while (j->s < j->end && isspace((unsigned char)*j->s)) j->s++; }
+static int json_eat(Json *j, char ch) {
+    json_ws(j);
+    if (j->s < j->end && *j->s == ch) { j->s++; return 1; }
+    return 0;
+}
+// Four hex digits of a \u escape into *v; 0 if they are not.
+static int json_hex4(Json *j, unsigned *v) {
+    if (j->end - j->s < 4) return 0;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int hx = tolower((unsigned char)*j->s++);
+        if (!isxdigit(hx)) return 0;
+        *v = *v * 16 + (unsigned)(isdigit(hx) ? hx - '0' : hx - 'a' + 10);
+    }
+    return 1;
+}
+// Read a string into out (cap bytes, NUL-terminated). Every JSON escape is
+// understood, \uXXXX as UTF-8 (a character past U+FFFF is a surrogate pair,
+// \ud83d\ude00, as Python's json.dumps writes it); longer strings than cap
+// are an error.
+static int json_string(Json *j, char *out, size_t cap) {
+    if (!json_eat(j, '"')) { j->err = "expected a string"; return 0; }
+    size_t n = 0;
+    while (j->s < j->end && *j->s != '"') {
+        char ch = *j->s++;
+        if ((unsigned char)ch < 0x20) { j->err = "control character in a string"; return 0; }
+        if (ch == '\\') {
+            if (j->s >= j->end) break;
+            char e = *j->s++;
+            if (e == 'n') ch = '\n';
+            else if (e == 't') ch = '\t';
+            else if (e == 'r') ch = '\r';
+            else if (e == 'b') ch = '\b';
+            else if (e == 'f') ch = '\f';
+            else if (e == '"' || e == '\\' || e == '/') ch = e;
+            else if (e == 'u') {
+                unsigned v, lo;
+                if (!json_hex4(j, &v)) { j->err = "bad \\u escape"; return 0; }
+                if (v >= 0xd800 && v < 0xdc00) {            // a high surrogate: its low half must follow
+                    int pair = j->end - j->s >= 2 && j->s[0] == '\\' && j->s[1] == 'u';
+                    if (pair) j->s += 2;
+                    if (!pair || !json_hex4(j, &lo) || lo < 0xdc00 || lo > 0xdfff) { j->err = "bad \\u escape: a lone surrogate"; return 0; }
+                    v = 0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00);
+                }
+                if (v >= 0xdc00 && v <= 0xdfff) { j->err = "bad \\u escape: a lone surrogate"; return 0; }
+                if (v == 0) { j->err = "\\u0000 in a string"; return 0; }   // it would cut the string short
+                if (v >= 0x80) {                            // write it as UTF-8, 2 to 4 bytes
+                    static const unsigned char LEAD[5] = { 0, 0, 0xC0, 0xE0, 0xF0 };
+                    int k = v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
+                    if (n + (size_t)k + 1 >= cap) { j->err = "string too long"; return 0; }
+                    for (int i = k - 1; i > 0; i--, v >>= 6) out[n + (size_t)i] = (char)(0x80 | (v & 0x3F));
+                    out[n] = (char)(LEAD[k] | v);
+                    n += (size_t)k;
+                    continue;
+                }
+                ch = (char)v;
+            } else { j->err = "bad escape in a string"; return 0; }
+        }
+        // no control characters, escaped or not: what we read ends up in
+        // one-line error messages and on terminals
+        if ((unsigned char)ch < 0x20 || ch == 0x7f) { j->err = "control character in a string"; return 0; }
+        if (n + 1 >= cap) { j->err = "string too long"; return 0; }
+        out[n++] = ch;
+    }
+    if (!json_eat(j, '"')) { j->err = "unterminated string"; return 0; }
+    out[n] = '\0';
+    return 1;
+}
+static int json_uint(Json *j, uint64_t *v) {
+    json_ws(j);
+    if (j->s >= j->end || !isdigit((unsigned char)*j->s)) { j->err = "expected a non-negative integer"; return 0; }
+    uint64_t x = 0;
+    while (j->s < j->end && isdigit((unsigned char)*j->s)) {
+        if (x > (UINT64_MAX - 9) / 10) { j->err = "integer too large"; return 0; }
+        x = x * 10 + (uint64_t)(*j->s++ - '0');
+    }
+    *v = x;
+    return 1;
+}
+// [a, b, ...] of at most max integers; returns the count or -1.
+static int json_uint_array(Json *j, uint64_t *out, int max) {
+    if (!json_eat(j, '[')) { j->err = "expected an array"; return -1; }
+    int n = 0;
+    if (json_eat(j, ']')) return 0;
+    do {
+        uint64_t v;
+        if (!json_uint(j, &v)) return -1;
+        if (n >= max) { j->err = "array too long"; return -1; }
+        out[n++] = v;
+    } while (json_eat(j, ','));
+    if (!json_eat(j, ']')) { j->err = "expected ']'"; return -1; }
+    return n;
+}
+static void json_digits(Json *j) { while (j->s < j->end && isdigit((unsigned char)*j->s)) j->s++; }
+// A number, its text as written copied into out (cap bytes); *integer says
+// if it has neither a fraction nor an exponent. 0 (j->err) if there is none.
+static int json_number(Json *j, char *out, size_t cap, int *integer) {
+    json_ws(j);
+    const char *s = j->s;
+    if (j->s < j->end && *j->s == '-') j->s++;
+    const char *digits = j->s;
+    json_digits(j);
+    if (j->s == digits) { j->err = "expected a number"; return 0; }
+    *integer = 1;
+    if (j->s < j->end && *j->s == '.') { j->s++; json_digits(j); *integer = 0; }
+    if (j->s < j->end && (*j->s == 'e' || *j->s == 'E')) {
+        j->s++;
+        if (j->s < j->end && (*j->s == '+' || *j->s == '-')) j->s++;
+        json_digits(j);
+        *integer = 0;
+    }
+    if ((size_t)(j->s - s) >= cap) { j->err = "number too long"; return 0; }
+    memcpy(out, s, (size_t)(j->s - s));
+    out[j->s - s] = '\0';
+    return 1;
+}
+
+// ----------------------------------------------------------------------------
+// JSONL: the benchmarks in data/
+
+// Read a JSONL benchmark: one {"prompt": "...", "answer": "..."} per line;
+// the answer may also be an integer (632), other keys are ignored when their
+// values are strings or numbers ("id": 7), and a leading byte-order mark is
+// skipped. Every malformed line is an error naming the file, the line and,
+// where one is at fault, the key.
+static int valid_utf8(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        int n; unsigned lo = 0x80, hi = 0xBF;                // allowed range of the second byte
+        if (*u < 0x80) n = 0;
+        else if (*u >= 0xC2 && *u <= 0xDF) n = 1;
+        else if (*u >= 0xE0 && *u <= 0xEF) { n = 2; if (*u == 0xE0) lo = 0xA0; if (*u == 0xED) hi = 0x9F; }
+        else if (*u >= 0xF0 && *u <= 0xF4) { n = 3; if (*u == 0xF0) lo = 0x90; if (*u == 0xF4) hi = 0x8F; }
+        else return 0;                                        // overlong lead, or past U+10FFFF
+        u++;
+        for (int i = 0; i < n; i++, u++) {
+            if (i == 0 ? (*u < lo || *u > hi) : (*u >> 6) != 2) return 0;
+        }
+    }
+    return 1;
+}
+// The length of the valid UTF-8 sequence that starts at s[i] (of n bytes), 0 if none.
+static int utf8_len_at(const char *s, size_t i, size_t n) {
+    unsigned char c = (unsigned char)s[i];
+    int len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    char one[5] = { 0 };
+    if (len == 0 || i + (size_t)len > n) return 0;
+    memcpy(one, s + i, (size_t)len);
+    return memchr(one, '\0', (size_t)len) == NULL && valid_utf8(one) ? len : 0;
+}
+// A control character of C1 (U+0080..U+009F, "\xc2\x80".."\xc2\x9f"): some
+// terminals obey them as they obey C0's (U+009B is CSI, ESC [).
+static int utf8_is_c1(const char *s, size_t i) {
+    return (unsigned char)s[i] == 0xC2 && (unsigned char)s[i + 1] <= 0x9F;
+}
+
+// Write n bytes of text for a human to read, on a terminal: control
+// characters (C0, DEL, C1) and bytes that are not UTF-8 are shown as \xNN,
+// so that what a model samples or a file holds cannot move the cursor, clear
+// the screen or retitle the window. Newline and tab pass, unless one_line.
+// Files keep the bytes as they are (samples.txt, --samples): they are data.
+static void put_text(FILE *f, const char *s, size_t n, int one_line) {
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        int len = utf8_len_at(s, i, n);
+        if ((c == '\n' || c == '\t') && !one_line) { fputc(c, f); i++; }
+        else if (c < 0x20 || c == 0x7f || len == 0) { fprintf(f, "\\x%02x", c); i++; }
+        else if (len == 2 && utf8_is_c1(s, i)) { fprintf(f, "\\x%02x\\x%02x", c, (unsigned char)s[i + 1]); i += 2; }
+        else { fwrite(s + i, 1, (size_t)len, f); i += (size_t)len; }
+    }
+}
+static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
+    size_t len;
+    char *text = read_file(path, (size_t)64 << 20, &len, err, errcap);
+    if (!text) return -1;
+    ds->ex = NULL; ds->n = 0;
+    int cap = 0, line = 0, n_unscorable = 0;
+    char unscorable[PATH_CAP + 512];
+    size_t bom = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    for (size_t pos = bom; pos < len;) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n') end++;
+        line++;
+        char why[160];                                          // a message naming the key
+        Json j = { text + pos, text + end, NULL };
+        json_ws(&j);
+        if (j.s == j.end) { pos = end + 1; continue; }               // blank line
+        if (memchr(text + pos, '\0', end - pos)) { j.err = "NUL byte in the line"; goto bad; }
+        Example e = { 0 };
+        int have_p = 0, have_a = 0;
+        if (!json_eat(&j, '{')) { j.err = "expected a JSON object"; goto bad; }
+        int empty = json_eat(&j, '}');
+        if (!empty) do {
+            char key[64], val[256];
+            if (!json_string(&j, key, sizeof key) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected \"key\":"; goto bad; }
+            json_ws(&j);
+            int prompt = !strcmp(key, "prompt"), answer = !strcmp(key, "answer"), integer = 0;
+            const char *wrong = NULL, *shown = "";           // what is wrong with the value
+            if (j.s < j.end && *j.s == '"') {
+                if (!json_string(&j, val, sizeof val)) wrong = j.err;
+            } else if (!prompt && j.s < j.end && (*j.s == '-' || isdigit((unsigned char)*j.s))) {
+                if (!json_number(&j, val, sizeof val, &integer)) wrong = j.err;
+                else if (answer && !integer) { wrong = "must be an integer or a string, not "; shown = val; }
+            } else wrong = prompt ? "expected a string" : answer ? "expected a string or an integer" : "expected a string or a number";
+            if (wrong) {
+                snprintf(why, sizeof why, "\"%s\": %s%.40s", key, wrong, shown);
+                j.err = why;
+                goto bad;
+            }
+            if (prompt) { snprintf(e.prompt, sizeof e.prompt, "%s", val); have_p = 1; }
+            else if (answer) {
+                if (strlen(val) >= sizeof e.answer) { j.err = "\"answer\" is too long"; goto bad; }
+                memcpy(e.answer, val, strlen(val) + 1);
+                have_a = 1;
+            }
+        } while (json_eat(&j, ','));
+        if (!empty && !json_eat(&j, '}')) { j.err = "expected '}'"; goto bad; }
+        json_ws(&j);
+        if (j.s != j.end) { j.err = "text after the object"; goto bad; }
+        if (!have_p || !have_a) { j.err = have_p ? "missing \"answer\"" : "missing \"prompt\""; goto bad; }
+        if (!e.prompt[0]) { j.err = "empty \"prompt\""; goto bad; }
+        if (!valid_utf8(e.prompt) || !valid_utf8(e.answer)) { j.err = "invalid UTF-8"; goto bad; }
+        Problem p;
+        e.is_arith = parse_question(e.prompt, &p);
+        if (e.is_arith && !parse_integer(e.answer, strlen(e.answer), &e.expected)) {
+            size_t digits = strspn(e.answer + strspn(e.answer, " +-"), "0123456789");
+            snprintf(why, sizeof why, "\"answer\" is too long: an integer answer has at most %d digits (this one has %zu)",
+                     ANSWER_MAX_DIGITS, digits);
+            j.err = digits > ANSWER_MAX_DIGITS ? why : "\"answer\" of an addition is not an integer";
+            goto bad;
+        }
+        // a line the evaluation would score wrongly: arithmetic that is no
+        // question of the toy's (judged as a general request, its accuracy
+        // never counted), or an addition whose answer is not its sum. Counted
+        // over the whole file, then refused, the first named.
+        if ((!e.is_arith && looks_like_arithmetic(e.prompt)) || (e.is_arith && e.expected != problem_sum(&p))) {
+            if (n_unscorable++ == 0) {
+                if (e.is_arith)
+                    snprintf(unscorable, sizeof unscorable, "%s:%d: \"answer\" %s, but %.60s is %ld", path, line,
+                             e.answer, e.prompt, problem_sum(&p));
+                else
+                    snprintf(unscorable, sizeof unscorable, "%s:%d: \"%.60s\" is arithmetic but no question of the toy "
+                             "world's (2 or %d whole numbers of at most %d digits, joined by + or 加), and eval would "
+                             "judge it as a general request, never scoring its answer", path, line, e.prompt,
+                             MAX_OPERANDS, OPERAND_MAX_DIGITS);
+            }
+            pos = end + 1;
+            continue;
+        }
+        if (ds->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            Example *x = realloc(ds->ex, sizeof(Example) * (size_t)cap);
+            if (!x) { j.err = "out of memory"; goto bad; }
+            ds->ex = x;
+        }
+        ds->ex[ds->n++] = e;
+        pos = end + 1;
+        continue;
+    bad:
+        errf(err, errcap, "%s:%d: %s", path, line, j.err ? j.err : "malformed line");
+        free(text); free(ds->ex); ds->ex = NULL; ds->n = 0;
+        return -1;
+    }
+    free(text);
+    if (n_unscorable) {
+        errf(err, errcap, "%s (%d such line%s in the file)", unscorable, n_unscorable, n_unscorable > 1 ? "s" : "");
+        free(ds->ex); ds->ex = NULL; ds->n = 0;
+        return -1;
+    }
+    if (ds->n == 0) { errf(err, errcap, "%s: no examples (expected one {\"prompt\": ..., \"answer\": ...} per line)", path); return -1; }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// checkpoints: safetensors
+//
+// A safetensors file is: 8 bytes, the little-endian length of a JSON header;
+// the header, mapping each tensor's name to its dtype, shape and byte range
+// [begin, end) in the data that follows; then the raw little-endian data.
+// The configuration rides along as strings in "__metadata__".
+
+#define CKPT_MAX_TENSORS (4 + 12 * 64)
+typedef struct {
+    char name[48];
+    int rank, shape[2];
+    float *data;
+    size_t numel;
+} CkptTensor;
+
+// The checkpoint's tensors, with PyTorch names and (out, in) shapes, pointing
+// into p. Returns how many there are.
+static int ckpt_tensors(const Config *c, const Params *p, CkptTensor *t) {
+    const int V = c->vocab_size, T = c->n_ctx, D = c->d_model;
+    int n = 0;
+#define TENSOR(nm, ptr, r0, r1) do {                                              \
+        snprintf(t[n].name, sizeof t[n].name, "%s", nm);                          \
+        t[n].rank = (r1) != 0 ? 2 : 1; t[n].shape[0] = (r0); t[n].shape[1] = (r1);     \
+        t[n].data = (ptr); t[n].numel = (size_t)(r0) * ((r1) != 0 ? (size_t)(r1) : 1); \
+        n++;                                                                      \
+    } while (0)
+    TENSOR("tok_emb", p->tok_emb, V, D);
+    TENSOR("pos_emb", p->pos_emb, T, D);
+    for (int l = 0; l < c->n_layer; l++) {
+        char nm[48];
+        size_t dd = (size_t)D * D;
+#define LAYER(suffix, ptr, r0, r1) do {                                           \
+        snprintf(nm, sizeof nm, "blocks.%d.%s", l, suffix);                       \
+        TENSOR(nm, ptr, r0, r1);                                                  \
+    } while (0)
+        LAYER("ln1.weight", p->ln1w + l * D, D, 0);
+        LAYER("ln1.bias", p->ln1b + l * D, D, 0);
+        LAYER("attn.qkv.weight", p->qkvw + l * 3 * dd, 3 * D, D);
+        LAYER("attn.qkv.bias", p->qkvb + l * 3 * D, 3 * D, 0);
+        LAYER("attn.proj.weight", p->attprojw + l * dd, D, D);
+        LAYER("attn.proj.bias", p->attprojb + l * D, D, 0);
+        LAYER("ln2.weight", p->ln2w + l * D, D, 0);
+        LAYER("ln2.bias", p->ln2b + l * D, D, 0);
+        LAYER("mlp.fc.weight", p->fcw + l * 4 * dd, 4 * D, D);
+        LAYER("mlp.fc.bias", p->fcb + l * 4 * D, 4 * D, 0);
+        LAYER("mlp.proj.weight", p->fcprojw + l * 4 * dd, D, 4 * D);
+        LAYER("mlp.proj.bias", p->fcprojb + l * D, D, 0);
+#undef LAYER
+    }
+    TENSOR("ln_f.weight", p->lnfw, D, 0);
+    TENSOR("ln_f.bias", p->lnfb, D, 0);
+#undef TENSOR
+    return n;
+}
+
+// Save the model's parameters. meta is extra "key", "value" string pairs
+// (NULL-terminated) for __metadata__.
+static int save_safetensors(const char *path, const Config *c, const Params *p,
+                            const char *const *meta, char *err, size_t errcap) {
+    CkptTensor *t = xmalloc(sizeof(CkptTensor) * CKPT_MAX_TENSORS, "checkpoint index");
+    int n = ckpt_tensors(c, p, t);
+    Buf h = { 0 };
+    buf_printf(&h, "{\"__metadata__\":{\"format\":\"pt\",\"vocab_size\":\"%d\",\"n_ctx\":\"%d\","
+               "\"d_model\":\"%d\",\"n_layer\":\"%d\",\"n_head\":\"%d\"",
+               c->vocab_size, c->n_ctx, c->d_model, c->n_layer, c->n_head);
+    for (int i = 0; meta && meta[i] && meta[i + 1]; i += 2) {
+        buf_printf(&h, ",\"%s\":\"", meta[i]);
+        for (const char *s = meta[i + 1]; *s; s++) {      // JSON-escape the value
+            unsigned char ch = (unsigned char)*s;
+            if (ch == '"' || ch == '\\') buf_printf(&h, "\\%c", ch);
+            else if (ch < 0x20 || ch == 0x7f) buf_printf(&h, " ");      // the loader refuses control characters
+            else buf_printf(&h, "%c", ch);
+        }
+        buf_printf(&h, "\"");
+    }
+    buf_printf(&h, "}");
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        size_t bytes = t[i].numel * sizeof(float);
+        if (t[i].rank == 2)
+            buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
+                       t[i].name, t[i].shape[0], t[i].shape[1], off, off + bytes);
+        else
+            buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}",
+                       t[i].name, t[i].shape[0], off, off + bytes);
+        off += bytes;
+    }
+    buf_printf(&h, "}");
+    while (h.len % 8) buf_printf(&h, " ");               // pad so the data is 8-byte aligned
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    // The tensors are contiguous in Params in exactly this order except that
+    // per-layer tensors interleave; so write one chunk per tensor.
+    Chunk *chunks = xmalloc(sizeof(Chunk) * (size_t)(n + 2), "checkpoint chunks");
+    chunks[0] = (Chunk){ len8, 8 };
+    chunks[1] = (Chunk){ h.s, h.len };
+    for (int i = 0; i < n; i++) chunks[i + 2] = (Chunk){ t[i].data, t[i].numel * sizeof(float) };
+    int rc = write_file_atomic(path, chunks, n + 2, err, errcap);
+    free(chunks); free(h.s); free(t);
+    return rc;
+}
+
+typedef struct {
+    char name[64], dtype[16];
+    int rank; uint64_t shape[4];
+    uint64_t begin, end;
+    int used;
+} HeaderEntry;
+
+static int cmp_entry_begin(const void *a, const void *b) {
+    const HeaderEntry *x = *(HeaderEntry *const *)a, *y = *(HeaderEntry *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+// A run folder or a file: "runs/demo" means "runs/demo/model.safetensors".
+static void model_path(const char *arg, char *out, size_t cap) {
+    struct stat st;
+    join_path(out, cap, arg, stat(arg, &st) == 0 && S_ISDIR(st.st_mode) ? "model.safetensors" : NULL);
+}
+
+#define META_MAX 64      // entries of __metadata__ kept; a header with more is refused
+typedef struct { char key[META_MAX][32], val[META_MAX][256]; int n; } Meta;
+
+static const char *meta_get(const Meta *md, const char *key) {
+    for (int i = 0; i < md->n; i++) if (!strcmp(md->key[i], key)) return md->val[i];
+    return NULL;
+}
+
+// A checkpoint records the tokenizer it was trained with as "tokenizer_hash":
+// FNV-1a 64 of the merge lines of tokenizer.txt ("left right\n" each), in hex.
+// Another tokenizer of the same size would load fine and garble every text.
+static void tok_hash(const Tokenizer *t, char out[17]) {
+    uint64_t h = FNV_START;
+    for (int i = 0; i < t->n_merges; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "%d %d\n", t->merges[i][0], t->merges[i][1]);
+        h = fnv1a(h, line, strlen(line));
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+// Exit unless the checkpoint at path (metadata md) was trained with tok, the
+// tokenizer of data_dir. A checkpoint older than the key is not checked.
+static void check_tokenizer(const char *path, const Meta *md, const Tokenizer *tok, const char *data_dir) {
+    const char *want = meta_get(md, "tokenizer_hash");
+    char have[17];
+    tok_hash(tok, have);
+    if (want && strcmp(want, have))
+        die(EXIT_DATA, "%s was trained with another tokenizer (hash %s); %s/tokenizer.txt is %s: use the --data-dir it was trained with",
+            path, want, data_dir, have);
+}
+
+// Load a checkpoint into a freshly allocated model. Every way a file can be
+// wrong is checked and reported in err (one line, naming the file); the
+// model is untouched (and unallocated) on failure. md, if non-NULL, receives
+// the metadata.
+static int load_safetensors(const char *path, Model *m, Meta *md_out, char *err, size_t errcap) {
+    size_t len = 0;
+    char *file = read_file(path, (size_t)1 << 31, &len, err, errcap);
+    if (!file) return -1;
+    int rc = -1;
+    HeaderEntry *e = NULL;
+    HeaderEntry **order = NULL;
+    CkptTensor *want = NULL;
+    Meta md = { 0 };
+    if (len < 8) { errf(err, errcap, "%s: truncated (%zu bytes; a safetensors file starts with an 8-byte header length)", path, len); goto done; }
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | (unsigned char)file[i];
+    if (hlen < 2 || hlen > len - 8 || hlen > (1u << 24)) {
+        errf(err, errcap, "%s: header length %llu is out of bounds for a file of %zu bytes (truncated or not a safetensors file?)",
+                 path, (unsigned long long)hlen, len);
+        goto done;
+    }
+    const unsigned char *data = (const unsigned char *)file + 8 + hlen;
+    uint64_t data_len = len - 8 - hlen;
+    Json j = { file + 8, file + 8 + hlen, NULL };
+    int ne = 0, cap_e = CKPT_MAX_TENSORS + 8;
+    e = xcalloc((size_t)cap_e, sizeof(HeaderEntry), "header entries");
+    if (!json_eat(&j, '{')) { j.err = "header is not a JSON object"; goto bad_json; }
+    int empty = json_eat(&j, '}');
+    if (!empty) do {
+        char key[64];
+        if (!json_string(&j, key, sizeof key)) goto bad_json;
+        if (!json_eat(&j, ':')) { j.err = "expected ':'"; goto bad_json; }
+        if (!json_eat(&j, '{')) { j.err = "expected an object"; goto bad_json; }
+        if (!strcmp(key, "__metadata__")) {
+            if (!json_eat(&j, '}')) do {
+                char k[32], v[256];
+                if (!json_string(&j, k, sizeof k) || !json_eat(&j, ':') || !json_string(&j, v, sizeof v)) {
+                    if (!j.err) j.err = "bad metadata entry";
+                    goto bad_json;
+                }
+                if (md.n == META_MAX) { errf(err, errcap, "%s: more than %d metadata entries", path, META_MAX); goto done; }
+                strcpy(md.key[md.n], k); strcpy(md.val[md.n], v); md.n++;
+            } while (json_eat(&j, ','));
+            if (md.n && !json_eat(&j, '}')) { j.err = "expected '}' after metadata"; goto bad_json; }
+            continue;
+        }
+        if (ne >= cap_e) { j.err = "too many tensors"; goto bad_json; }
+        HeaderEntry *x = &e[ne];
+        for (int i = 0; i < ne; i++)
+            if (!strcmp(e[i].name, key)) { errf(err, errcap, "%s: tensor '%s' appears twice", path, key); goto done; }
+        strcpy(x->name, key);
+        x->rank = -1;
+        int have_off = 0;
+        do {
+            char field[32];
+            if (!json_string(&j, field, sizeof field) || !json_eat(&j, ':')) { if (!j.err) j.err = "expected ':'"; goto bad_json; }
+            if (!strcmp(field, "dtype")) {
+                if (!json_string(&j, x->dtype, sizeof x->dtype)) goto bad_json;
+            } else if (!strcmp(field, "shape")) {
+                if ((x->rank = json_uint_array(&j, x->shape, 4)) < 0) goto bad_json;
+            } else if (!strcmp(field, "data_offsets")) {
+                uint64_t off[2];
+                if (json_uint_array(&j, off, 2) != 2) { if (!j.err) j.err = "data_offsets needs two numbers"; goto bad_json; }
+                x->begin = off[0]; x->end = off[1]; have_off = 1;
+            } else { j.err = "unknown field in a tensor entry"; goto bad_json; }
+        } while (json_eat(&j, ','));
+        if (!json_eat(&j, '}')) { j.err = "expected '}' after a tensor entry"; goto bad_json; }
+        if (x->rank < 0 || !have_off || !x->dtype[0]) {
+            errf(err, errcap, "%s: tensor '%s' lacks dtype, shape or data_offsets", path, key);
+            goto done;
+        }
+        ne++;
+    } while (json_eat(&j, ','));
+    if (!empty && !json_eat(&j, '}')) { j.err = "expected '}' at the end of the header"; goto bad_json; }
+    json_ws(&j);
+    if (j.s != j.end) { j.err = "trailing bytes after the header object"; goto bad_json; }
+    if (ne == 0) { errf(err, errcap, "%s: the header lists no tensors%s", path, md.n ? "" : " and no metadata"); goto done; }
+
+    // the configuration, from the metadata
+    Config c;
+    const char *keys[5] = { "vocab_size", "n_ctx", "d_model", "n_layer", "n_head" };
+    int *vals[5] = { &c.vocab_size, &c.n_ctx, &c.d_model, &c.n_layer, &c.n_head };
+    for (int i = 0; i < 5; i++) {
+        const char *v = meta_get(&md, keys[i]);
+        char *endp;
+        long x = v ? strtol(v, &endp, 10) : 0;
+        if (!v || !*v || *endp) {
+            errf(err, errcap, "%s: metadata '%s' is %s (expected a positive integer)", path, keys[i], v ? "not a number" : "missing");
+            goto done;
+        }
+        *vals[i] = x < 0 || x > 1 << 20 ? 0 : (int)x;     // config_check says what is out of range
+    }
+    const char *why = config_check(&c);
+    if (why) { errf(err, errcap, "%s: bad configuration in metadata: %s", path, why); goto done; }
+    if ((uint64_t)param_count(&c) * 4 > data_len) {          // the metadata lies: refuse before allocating
+        errf(err, errcap, "%s: the metadata describes %zu parameters (%llu bytes) but the file holds %llu bytes of data",
+             path, param_count(&c), (unsigned long long)param_count(&c) * 4, (unsigned long long)data_len);
+        goto done;
+    }
+    // every tensor we expect must be there once, with the right dtype, shape and size
+    model_alloc(m, &c);
+    want = xmalloc(sizeof(CkptTensor) * CKPT_MAX_TENSORS, "checkpoint index");
+    int nw = ckpt_tensors(&c, &m->params, want);
+    for (int i = 0; i < nw; i++) {
+        HeaderEntry *x = NULL;
+        for (int k = 0; k < ne; k++) if (!strcmp(e[k].name, want[i].name)) { x = &e[k]; break; }
+        if (!x) { errf(err, errcap, "%s: tensor '%s' is missing", path, want[i].name); goto fail_model; }
+        x->used = 1;
+        if (strcmp(x->dtype, "F32")) { errf(err, errcap, "%s: tensor '%s' has dtype %s; only F32 is supported", path, x->name, x->dtype); goto fail_model; }
+        int shape_ok = x->rank == want[i].rank && x->shape[0] == (uint64_t)want[i].shape[0] &&
+                       (want[i].rank == 1 || x->shape[1] == (uint64_t)want[i].shape[1]);
+        if (!shape_ok) {
+            errf(err, errcap, "%s: tensor '%s' has the wrong shape for the configuration in its metadata (expected [%d%s%.0d])",
+                     path, x->name, want[i].shape[0], want[i].rank == 2 ? "," : "", want[i].rank == 2 ? want[i].shape[1] : 0);
+            goto fail_model;
+        }
+        if (x->begin > x->end || x->end > data_len || x->end - x->begin != want[i].numel * 4) {
+            errf(err, errcap, "%s: tensor '%s' has data_offsets [%llu,%llu] outside the %llu data bytes or of the wrong size",
+                     path, x->name, (unsigned long long)x->begin, (unsigned long long)x->end, (unsigned long long)data_len);
+            goto fail_model;
+        }
+    }
+    for (int k = 0; k < ne; k++)
+        if (!e[k].used) { errf(err, errcap, "%s: unexpected tensor '%s'", path, e[k].name); goto fail_model; }
+    // the byte ranges must tile the data exactly: no overlaps, no holes
+    order = xmalloc(sizeof(HeaderEntry *) * (size_t)(ne ? ne : 1), "header order");
+    for (int k = 0; k < ne; k++) order[k] = &e[k];
+    qsort(order, (size_t)ne, sizeof *order, cmp_entry_begin);
+    uint64_t pos = 0;
+    for (int k = 0; k < ne; k++) {
+        if (order[k]->begin != pos) {
+            errf(err, errcap, "%s: tensor '%s' %s", path, order[k]->name,
+                     order[k]->begin < pos ? "overlaps the tensor before it" : "leaves a hole in the data");
+            goto fail_model;
+        }
+        pos = order[k]->end;
+    }
+    if (pos != data_len) { errf(err, errcap, "%s: %llu bytes of data follow the last tensor", path, (unsigned long long)(data_len - pos)); goto fail_model; }
+    // copy the data in (little-endian F32, as on every machine we build for)
+    for (int i = 0; i < nw; i++) {
+        const HeaderEntry *x = NULL;
+        for (int k = 0; k < ne; k++) if (!strcmp(e[k].name, want[i].name)) { x = &e[k]; break; }
+        memcpy(want[i].data, data + x->begin, want[i].numel * 4);
+        for (size_t q = 0; q < want[i].numel; q++)
+            if (!isfinite(want[i].data[q])) {
+                errf(err, errcap, "%s: tensor '%s' holds a non-finite value at index %zu", path, want[i].name, q);
+                goto fail_model;
+            }
+    }
+    if (md_out) *md_out = md;
+    rc = 0;
+    goto done;
+fail_model:
+    model_free(m);
+    goto done;
+bad_json:
+    errf(err, errcap, "%s: malformed header at byte %ld: %s", path, (long)(j.s - file), j.err ? j.err : "syntax error");
+done:
+    free(file); free(e); free(order); free(want);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// run folders: metrics.csv, curves.svg, samples.txt
+
+static int use_color(void) {
+    const char *nc = getenv("NO_COLOR");
+    return isatty(fileno(stdout)) && !(nc && nc[0]);
+}
+#define C_DIM   (use_color() ? "\033[2m" : "")
+#define C_THINK (use_color() ? "\033[36m" : "")
+#define C_GOOD  (use_color() ? "\033[1;32m" : "")
+#define C_BAD   (use_color() ? "\033[1;31m" : "")
+#define C_BOLD  (use_color() ? "\033[1m" : "")
+#define C_OFF   (use_color() ? "\033[0m" : "")
+
+// Create a folder (and its parents) that we can write in, or exit.
+static void make_dir(const char *path) {
+    char tmp[DIR_MAX + 1], probe[PATH_CAP];
+    if (strlen(path) > DIR_MAX)
+        die(EXIT_USAGE, "%.60s...: path too long for a folder (%zu bytes; at most %d)", path, strlen(path), DIR_MAX);
+    memcpy(tmp, path, strlen(path) + 1);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') { *p = '\0'; mkdir(tmp, 0755); *p = '/'; }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) die(EXIT_USAGE, "cannot create folder %s: %s", path, strerror(errno));
+    struct stat st;
+    if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) die(EXIT_USAGE, "--out %s is not a folder", path);
+    join_path(probe, sizeof probe, path, ".write-test");
+    FILE *f = fopen(probe, "w");
+    if (!f) die(EXIT_USAGE, "cannot write in %s: %s", path, strerror(errno));
+    fclose(f);
+    remove(probe);
+}
+
+// A training run owns its folder while it lives: an fcntl lock on DIR/.lock,
+// which holds the owner's pid for the message a second run gets. The kernel
+// drops the lock when the process ends, even on kill -9, so the temporaries
+// (NAME.tmp.PID) a killed run left can be removed once the lock is ours.
+static void lock_run_dir(const char *path) {
+    char lock[600];
+    snprintf(lock, sizeof lock, "%s/.lock", path);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);        // stays open: closing it would drop the lock
+    if (fd < 0) die(EXIT_DATA, "cannot write %s: %s", lock, strerror(errno));
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        if (errno != EACCES && errno != EAGAIN) return;  // a file system without locks: run unlocked
+        char pid[24] = "";
+        ssize_t k = pread(fd, pid, sizeof pid - 1, 0);
+        pid[k > 0 ? k : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        die(EXIT_DATA, "%s is in use by pid %s (another ./r1 writing there?)", path, pid[0] ? pid : "?");
+    }
+    char pid[24];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        die(EXIT_DATA, "cannot write %s: %s (disk full?)", lock, strerror(errno));
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *t = strstr(e->d_name, ".tmp."), *digits = t ? t + 5 : NULL;
+        if (!t || !*digits || strspn(digits, "0123456789") != strlen(digits)) continue;
+        char stale[1200];
+        snprintf(stale, sizeof stale, "%s/%s", path, e->d_name);
+        remove(stale);
+    }
+    if (d) closedir(d);
+}
+
+// A run's metrics: one row of ncol numbers per step, written as metrics.csv
+// (header row first) and kept in the run's state for --resume.
+typedef struct { const char *header; int ncol, n, cap; double *v; } Curves;
+static void curves_add(Curves *c, const double *row) {
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 256;
+        double *x = realloc(c->v, sizeof(double) * (size_t)c->cap * c->ncol);
+        if (!x) die(EXIT_DATA, "out of memory");
+        c->v = x;
+    }
+    memcpy(c->v + (size_t)c->n++ * c->ncol, row, sizeof(double) * (size_t)c->ncol);
+}
+static double curve_at(const Curves *c, int row, int col) { return c->v[(size_t)row * c->ncol + col]; }
+// The column named name in the header, or -1.
+static int curve_col(const Curves *c, const char *name) {
+    size_t n = strlen(name);
+    int col = 0;
+    for (const char *p = c->header; *p; col++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !memcmp(p, name, n)) return col;
+        if (!end) break;
+        p = end + 1;
+    }
+    return -1;
+}
+static int count_columns(const char *header) {
+    int n = 1;
+    for (const char *p = header; *p; p++) n += *p == ',';
+    return n;
+}
+
+// The metrics.csv columns of an RL stage: the rewards' batch means go after
+// the total reward, one column each (TRL: rewards/NAME/mean).
+static const char *grpo_columns(const RlTask *task, char *out, size_t cap) {
+    size_t n = 0;
+    appendf(out, cap, &n, "step,reward,reward_std");
+    for (int f = 0; f < task->n_reward; f++) appendf(out, cap, &n, ",%s_reward", task->reward[f].name);
+    appendf(out, cap, &n, ",format_rate,accuracy,lenient_accuracy,think_rate,mean_length,min_length,max_length,"
+                          "truncated,lang_consistency,mixed,zh_lang_consistency,zh_mixed,kl,clip_frac,zero_var_groups,"
+                          "grad_norm,lr");
+    if (task->hard) appendf(out, cap, &n, ",hard_accuracy,hard_think_rate,hard_mean_length");
+    if (task->rm) appendf(out, cap, &n, ",rm_score,judge_helpfulness,judge_harmlessness,helpfulness,harmlessness");
+    appendf(out, cap, &n, ",seconds");
+    return out;
+}
+// One row in the order of grpo_columns: the training batch's statistics,
+// then the held-out evaluation's.
+static void grpo_row(double *row, long step, const GrpoStats *st, const RlTask *task, const EvalStats held[N_WATCH]) {
+    const EvalStats *e = &held[WATCH_DEV], *hard = task->hard ? &held[WATCH_HARD] : NULL;
+    int k = 0;
+    row[k++] = (double)step; row[k++] = st->reward; row[k++] = st->reward_std;
+    for (int f = 0; f < task->n_reward; f++) row[k++] = st->reward_mean[f];
+    const double rest[] = { e->format_rate, e->pass1, e->lenient, e->think_rate, e->mean_length, st->len_min,
+                            st->len_max, st->truncated, e->lang_consistency, e->mixed, e->zh_consistency, e->zh_mixed,
+                            st->kl, st->clip_frac, st->zero_var, st->grad_norm, st->lr };
+    memcpy(row + k, rest, sizeof rest);
+    k += (int)(sizeof rest / sizeof *rest);
+    if (hard) { row[k++] = hard->pass1; row[k++] = hard->think_rate; row[k++] = hard->mean_length; }
+    if (task->rm) {
+        row[k++] = st->rm_score; row[k++] = st->judge_helpful; row[k++] = st->judge_harmless;
+        row[k++] = held[WATCH_GENERAL].helpfulness; row[k++] = held[WATCH_SAFETY].harmlessness;
+    }
+    row[k] = 0.0;                                   // the seconds, filled in by run_log
+}
+
+// Write a buffer as DIR/NAME, atomically, and free it.
+static int write_buf_atomic(const char *dir, const char *name, Buf *b, char *err, size_t errcap) {
+    char path[PATH_CAP];
+    join_path(path, sizeof path, dir, name);
+    Chunk ch = { b->s, b->len };
+    int rc = write_file_atomic(path, &ch, 1, err, errcap);
+    free(b->s);
+    return rc;
+}
+
+// metrics.csv; the last column is the wall clock, the only one that differs
+// between two runs with the same seed.
+static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t errcap) {
+    Buf b = { 0 };
+    buf_printf(&b, "%s\n", c->header);
+    for (int i = 0; i < c->n; i++) {
+        for (int k = 0; k < c->ncol; k++)
+            buf_printf(&b, k == 0 ? "%.0f" : k == c->ncol - 1 ? ",%.2f" : ",%.6g", curve_at(c, i, k));
+        buf_printf(&b, "\n");
+    }
+    return write_buf_atomic(dir, "metrics.csv", &b, err, errcap);
+}
+
+// curves.svg, two panels against the step: an RL run's format rate, accuracy
+// and non-empty thinking (left, 0..1) and mean completion length (right); a
+// supervised run's loss (left) and learning rate (right).
+typedef struct { const char *col, *name, *color; } Series;
+static void svg_panel(Buf *b, const Curves *c, int x0, int y0, int pw, int ph, const Series *series, int ns, int unit) {
+    const int step_col = 0;
+    double max_step = 1, ymax = unit ? 1.0 : 0.0;
+    for (int i = 0; i < c->n; i++) {
+        if (curve_at(c, i, step_col) > max_step) max_step = curve_at(c, i, step_col);
+        for (int s = 0; s < ns && !unit; s++) {
+            if (curve_col(c, series[s].col) < 0) continue;            // a column this run does not log
+            double v = curve_at(c, i, curve_col(c, series[s].col));
+            if (isfinite(v) && v > ymax) ymax = v;
+        }
+    }
+    if (!unit) {                                          // a round top: 1, 2 or 5 times a power of ten
+        double p = ymax > 0 ? pow(10, floor(log10(ymax))) : 1;
+        ymax = ymax <= p ? p : ymax <= 2 * p ? 2 * p : ymax <= 5 * p ? 5 * p : 10 * p;
+    }
+    buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x0, y0, pw, ph);
+    for (int t = 0; t <= 4; t++) {
+        int y = y0 + ph - (int)(ph * t / 4);
+        buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", x0, y, x0 + pw, y);
+        buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n", x0 - 4, y + 4, ymax * t / 4);
+    }
+    double tick = 1;                                      // a round step: at most 7 ticks
+    static const double TICKS[] = { 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 1e5, 1e6 };
+    for (size_t d = 0; d + 1 < sizeof TICKS / sizeof *TICKS && max_step / tick > 7; d++) tick = TICKS[d + 1];
+    for (int k = 0; k * tick <= max_step + 1e-9 && k <= 8; k++)
+        buf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", x0 + pw * k * tick / max_step, y0 + ph + 15, k * tick);
+    buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n", x0 + pw / 2, y0 + ph + 32);
+    int legend = 0;
+    for (int s = 0; s < ns; s++) {
+        int col = curve_col(c, series[s].col);
+        if (col < 0) continue;
+        buf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
+        for (int i = 0; i < c->n; i++) {
+            double v = curve_at(c, i, col);
+            buf_printf(b, "%.1f,%.1f ", x0 + pw * curve_at(c, i, step_col) / max_step,
+                       y0 + ph - ph * (isfinite(v) ? fmax(fmin(v / ymax, 1.0), 0.0) : 0.0));
+        }
+        buf_printf(b, "\"/>\n");
+        buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"%s\" font-weight=\"bold\">%s</text>\n", x0, y0 + ph + 52 + legend,
+                   series[s].color, series[s].name);
+        legend += 15;                                     // one legend line per curve
+    }
+}
+static int write_curves_svg(const char *dir, const Curves *c, const char *title, char *err, size_t errcap) {
+    const int px = 50, py = 30, pw = 300, ph = 220, gap = 80, H = py + ph + 52 + 3 * 15;
+    static const Series RL_LEFT[] = { { "format_rate", "format rate", "#1f77b4" }, { "accuracy", "accuracy", "#2ca02c" },
+                                      { "think_rate", "non-empty thinking", "#ff7f0e" } };
+    static const Series RL_RIGHT[] = { { "mean_length", "mean length (tokens)", "#9467bd" } };
+    static const Series RL_THIRD[] = { { "zh_mixed", "Chinese questions: thinking mixes languages", "#e377c2" },
+                                       { "mixed", "all questions: thinking mixes languages", "#8c564b" },
+                                       { "hard_accuracy", "add_hard_dev accuracy", "#17becf" } };
+    static const Series SFT_LEFT[] = { { "loss", "loss (completion tokens)", "#d62728" } };
+    static const Series SFT_RIGHT[] = { { "lr", "learning rate", "#7f7f7f" } };
+    const int rl = curve_col(c, "format_rate") >= 0, W = rl ? 3 * pw + 2 * gap + 2 * px : 2 * pw + gap + 2 * px;
+    Buf b = { 0 };
+    buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    buf_printf(&b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-weight=\"bold\">%s%s</text>\n", px, title,
+               rl ? ", measured on add_dev" : "");   // the held-out curves read the development sets
+    svg_panel(&b, c, px, py, pw, ph, rl ? RL_LEFT : SFT_LEFT, rl ? 3 : 1, rl);
+    svg_panel(&b, c, px + pw + gap, py, pw, ph, rl ? RL_RIGHT : SFT_RIGHT, 1, 0);
+    if (rl) svg_panel(&b, c, px + 2 * (pw + gap), py, pw, ph, RL_THIRD, 3, 1);
+    buf_printf(&b, "</svg>\n");
+    return write_buf_atomic(dir, "curves.svg", &b, err, errcap);
+}
+
+// Print a completion with its thinking and its answer visibly apart.
+static void show_completion(FILE *f, const char *question, const char *text, size_t len, long long expected, int color) {
+    const char *dim = color ? "\033[2m" : "", *th = color ? "\033[36m" : "", *off = color ? "\033[0m" : "";
+    const char *good = color ? "\033[1;32m" : "", *bad = color ? "\033[1;31m" : "";
+    long long v;
+    int ok = extract_answer(text, len, &v) && v == expected;
+    const char *ts; size_t tn;
+    fprintf(f, "    %s", dim);                   // the question and the model's bytes escaped (put_text)
+    put_text(f, question, strlen(question), 1);
+    fprintf(f, " =>%s ", off);
+    if (is_well_formed(text, len) > 0 && thinking_span(text, len, &ts, &tn)) {
+        fprintf(f, "%s<think>", th);
+        put_text(f, ts, tn, 0);
+        fprintf(f, "</think>%s", off);
+        const char *ans = ts + tn + strlen("</think>");
+        fprintf(f, "%s", ok ? good : bad);
+        put_text(f, ans, (size_t)(text + len - ans), 0);
+        fprintf(f, "%s", off);
+    } else {
+        fprintf(f, "%s", ok ? good : bad);
+        put_text(f, text, len, 0);
+        fprintf(f, "%s", off);
+    }
+    fprintf(f, "  %s\n", ok ? "(correct)" : lenient_accuracy(text, len, expected) > 0
+                              ? "(right number, but not inside <answer></answer>: no reward)" : "(wrong)");
+}
+
+// One fresh sample of m on add_dev's question number `which`, printed. It
+// draws its own coins (from seed), so showing it changes no other number.
+static void show_sample(Model *m, KVCache *kv, const World *w, int which, SampleOpts so, long seed) {
+    const Example *ex = &w->add_dev.ex[which % w->add_dev.n];
+    Seqs s;
+    seqs_alloc(&s, 1, m->config.n_ctx);
+    seqs_set_prompt(&s, 0, &w->tok, ex->prompt, NULL);
+    Rng rng = rng_seed((uint64_t)seed);
+    rollout(m, kv, &w->tok, &s, so, &rng, NULL);
+    show_completion(stdout, ex->prompt, s.text[0], s.text_len[0], ex->expected, use_color());
+    seqs_free(&s);
+}
+
+static void format_duration(double s, char *out, size_t cap) {
+    if (s < 60) snprintf(out, cap, "%.0fs", s);
+    else snprintf(out, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
+}
+
+// ----------------------------------------------------------------------------
+// run folders: resumable state
+//
+// DIR/state.bin holds everything a stage needs to continue exactly where it
+// saved, and to rewrite every other file of the folder: the parameters, the
+// AdamW moments and step count, the reference policy (GRPO), the random
+// generators, the metrics and the samples so far, and last the wall clock
+// of each metrics row (the one part that differs between two runs with the
+// same seed: everything before it is byte-identical). It names what it belongs
+// to (the stage, the model's shape, the flags that change results, the
+// tokenizer) and carries a checksum, so a damaged state or one of another
+// run is refused with a message, never half-used. It is written atomically
+// every --save-every steps, just before the other files, so a run killed at
+// any moment resumes (--resume) from its last save and ends with the same
+// bytes as a run that was never interrupted.
+
+#define STATE_MAGIC "r1-state 4\n"      // 4: a longer identity, recorded whole
+typedef struct {
+    char magic[12], stage[16];
+    int64_t step, adam_step;          // steps done; AdamW updates done
+    uint64_t rng[2];                  // generator states (training, evaluation)
+    Config config;
+    int32_t has_ref, ncol, nrow, pad;
+    int64_t samples_len;              // bytes of samples.txt
+    uint64_t train_flops;             // FLOPs of the training steps so far
+    uint64_t checksum;                // FNV-1a of all but the clock, this field read as 0
+    char identity[1024];              // what the results depend on, "--seed=1337 --steps=70 ... --model=#..."
+} StateHeader;
+#define ID_CAP ((int)sizeof ((StateHeader *)0)->identity)
+
+// The value of the word "KEY=value" in a line of such words (NULL if none);
+// *n gets its length.
+static const char *identity_value(const char *line, const char *key, size_t klen, size_t *n) {
+    for (const char *w = line; *w; w += strcspn(w, " "), w += *w == ' ')
+        if (!strncmp(w, key, klen) && w[klen] == '=') { *n = strcspn(w + klen + 1, " "); return w + klen + 1; }
+    return NULL;
+}
+
+// The first word of a ("--KEY=value") that b lacks or holds with another
+// value, or NULL. A resumed run must agree with the run that saved both ways:
+// no word of either may be missing from the other or differ.
+static const char *identity_diff(const char *a, const char *b) {
+    for (const char *w = a; *w; w += strcspn(w, " "), w += *w == ' ') {
+        size_t klen = strcspn(w, "= "), wn = strcspn(w, " "), n = 0;
+        const char *v = identity_value(b, w, klen, &n);
+        if (!v || w[klen] != '=' || n != wn - klen - 1 || strncmp(v, w + klen + 1, n)) return w;
+    }
+    return NULL;
+}
+
+// An identity cut short would let a resumed run differ in what was cut.
+static void identity_fits(const char *identity) {
+    if (identity && strlen(identity) >= (size_t)ID_CAP - 1)
+        die(EXIT_DATA, "internal: a run's identity is %zu bytes, state.bin holds %d", strlen(identity), ID_CAP - 1);
+}
+
+static int save_state(const char *dir, const char *stage, const char *identity, long step, const Model *m,
+                      const Model *ref, const Rng *r0, const Rng *r1, const Curves *c, const char *samples,
+                      size_t samples_len, uint64_t train_flops, char *err, size_t errcap) {
+    StateHeader h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, STATE_MAGIC, sizeof h.magic);
+    snprintf(h.stage, sizeof h.stage, "%s", stage);
+    identity_fits(identity);
+    snprintf(h.identity, sizeof h.identity, "%s", identity ? identity : "");
+    h.step = step; h.adam_step = m->step;
+    h.rng[0] = r0 ? r0->s : 0; h.rng[1] = r1 ? r1->s : 0;
+    h.config = m->config; h.has_ref = ref != NULL; h.ncol = c->ncol; h.nrow = c->n;
+    h.samples_len = (int64_t)samples_len;
+    h.train_flops = train_flops;
+    size_t np = m->num_params * sizeof(float), nv = (size_t)c->n * c->ncol;
+    float *zeros = m->m_memory ? NULL : xcalloc(m->num_params, sizeof(float), "state");
+    double *rows = xmalloc(sizeof(double) * (nv + 1), "state"), *clock = xmalloc(sizeof(double) * ((size_t)c->n + 1), "state");
+    for (size_t i = 0; i < nv; i++) rows[i] = (i + 1) % c->ncol ? c->v[i] : 0.0;   // the clock goes last
+    for (int i = 0; i < c->n; i++) clock[i] = curve_at(c, i, c->ncol - 1);
+    Chunk ch[8] = { { &h, sizeof h }, { m->params_memory, np },
+                    { m->m_memory ? m->m_memory : zeros, np }, { m->v_memory ? m->v_memory : zeros, np },
+                    { ref ? ref->params_memory : NULL, ref ? np : 0 }, { rows, sizeof(double) * nv },
+                    { samples, samples_len }, { clock, sizeof(double) * (size_t)c->n } };
+    uint64_t sum = FNV_START;
+    for (int i = 0; i < 7; i++) sum = fnv1a(sum, ch[i].data, ch[i].len);
+    h.checksum = sum;                                 // computed with the field at 0
+    char path[600];
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    int rc = write_file_atomic(path, ch, 8, err, errcap);
+    free(zeros); free(rows); free(clock);
+    return rc;
+}
+
+// What load_state reads besides the models.
+typedef struct { Rng *r0, *r1; long step; Curves *curves; char *samples; size_t samples_len; uint64_t train_flops; } StateParts;
+
+// Read DIR/state.bin of a stage and check it: its version, its header, its
+// checksum, its stage, and that identity (what the resuming command's results
+// depend on) is the saved run's. Returns 1 with the file in *data (to free)
+// and its header in *h; 0 if there is no state file; -1 (with err) if it is
+// damaged, of another version or another stage's; -2 if the identities differ.
+static int read_state(const char *dir, const char *stage, const char *identity, char **data, size_t *len,
+                      StateHeader *h, char *err, size_t errcap) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    struct stat st;
+    *data = NULL;
+    if (stat(path, &st) != 0) return 0;
+    identity_fits(identity);
+    if (!identity) identity = "";
+    char *d = read_file(path, (size_t)1 << 31, len, err, errcap);
+    if (!d) return -1;
+    int rc = -1;
+    if (*len >= sizeof h->magic && memcmp(d, STATE_MAGIC, sizeof h->magic)) {    // first: another version's header differs
+        const int old = !memcmp(d, STATE_MAGIC, strlen("r1-state "));
+        errf(err, errcap, "%s: %s (this one reads %.*s; start afresh without --resume)", path,
+             old ? "saved by another version of r1, in another state format" : "not a state file of r1",
+             (int)strlen(STATE_MAGIC) - 1, STATE_MAGIC);
+        goto done;
+    }
+    if (*len < sizeof *h) { errf(err, errcap, "%s: truncated", path); goto done; }
+    memcpy(h, d, sizeof *h);
+    const char *why = config_check(&h->config);
+    if (why || h->ncol < 2 || h->ncol > 64 || h->nrow < 0 || h->nrow > 10000000 || h->step < 0 || h->samples_len < 0 ||
+        h->samples_len > (int64_t)*len) {
+        errf(err, errcap, "%s: damaged (a corrupt header: %s; start afresh without --resume)", path, why ? why : "sizes");
+        goto done;
+    }
+    size_t np = param_count(&h->config) * sizeof(float), clock = sizeof(double) * (size_t)h->nrow;
+    size_t want = sizeof *h + np * (3 + (h->has_ref ? 1 : 0)) + sizeof(double) * (size_t)h->nrow * h->ncol +
+                  (size_t)h->samples_len + clock;
+    if (*len != want) { errf(err, errcap, "%s: %zu bytes, expected %zu (truncated?)", path, *len, want); goto done; }
+    uint64_t sum = h->checksum;
+    memset(d + offsetof(StateHeader, checksum), 0, sizeof h->checksum);
+    if (fnv1a(FNV_START, d, *len - clock) != sum) { errf(err, errcap, "%s: damaged (its checksum does not match; start afresh without --resume)", path); goto done; }
+    h->stage[sizeof h->stage - 1] = '\0'; h->identity[sizeof h->identity - 1] = '\0';
+    if (strcmp(h->stage, stage)) { errf(err, errcap, "%s: saved by stage '%s', not '%s'", path, h->stage, stage); goto done; }
+    const char *diff = identity_diff(identity, h->identity);
+    if (!diff) diff = identity_diff(h->identity, identity);
+    if (diff) {
+        size_t klen = strcspn(diff, "= "), sn = 0, cn = 0;
+        const char *saved = identity_value(h->identity, diff, klen, &sn), *cmd = identity_value(identity, diff, klen, &cn);
+        errf(err, errcap, "%s: saved by a run with %.*s %.*s; this command has %.*s %.*s (%sresume with the same flags "
+             "and inputs, or start afresh without --resume)", path, (int)klen, diff, saved ? (int)sn : 4,
+             saved ? saved : "none", (int)klen, diff, cmd ? (int)cn : 4, cmd ? cmd : "none",
+             (saved && saved[0] == '#') || (cmd && cmd[0] == '#') ? "#... is a hash of the files' bytes; " : "");
+        rc = -2;
+        goto done;
+    }
+    *data = d;
+    return 1;
+done:
+    free(d);
+    return rc;
+}
+
+// Load DIR/state.bin of a stage into m (allocated here), ref (if non-NULL:
+// the state must have one), the generators, the metrics and the samples.
+// identity: what the resuming command must agree on. Returns 1 if loaded, 0
+// if there is no state file, -1 (with err) if it is damaged or another
+// stage's, -2 if the command's flags or inputs differ from the saved run's.
+static int load_state(const char *dir, const char *stage, const char *identity, Model *m, Model *ref,
+                      StateParts *out, char *err, size_t errcap) {
+    char *data;
+    size_t len;
+    StateHeader h;
+    int rc = read_state(dir, stage, identity, &data, &len, &h, err, errcap);
+    if (rc <= 0) return rc;
+    rc = -1;
+    size_t np = param_count(&h.config) * sizeof(float);
+    char path[600];
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    if (h.ncol != out->curves->ncol) { errf(err, errcap, "%s: its metrics have %d columns, this stage's %d", path, h.ncol, out->curves->ncol); goto done; }
+    if (ref && !h.has_ref) { errf(err, errcap, "%s: has no reference policy (damaged?)", path); goto done; }
+    model_alloc(m, &h.config);
+    m->m_memory = xmalloc(np, "AdamW first moment");
+    m->v_memory = xmalloc(np, "AdamW second moment");
+    const char *p = data + sizeof h;
+    memcpy(m->params_memory, p, np); p += np;
+    memcpy(m->m_memory, p, np); p += np;
+    memcpy(m->v_memory, p, np); p += np;
+    m->step = h.adam_step;
+    if (h.has_ref) {
+        if (ref) { model_alloc(ref, &h.config); memcpy(ref->params_memory, p, np); }
+        p += np;
+    }
+    out->curves->n = 0;
+    for (int i = 0; i < h.nrow; i++, p += sizeof(double) * (size_t)h.ncol) curves_add(out->curves, (const double *)(const void *)p);
+    out->samples_len = (size_t)h.samples_len;
+    out->samples = xmalloc(out->samples_len + 1, "samples");
+    memcpy(out->samples, p, out->samples_len);
+    p += out->samples_len;
+    for (int i = 0; i < h.nrow; i++, p += sizeof(double)) {    // the clock, into the last column
+        double sec;
+        memcpy(&sec, p, sizeof sec);
+        out->curves->v[(size_t)i * h.ncol + h.ncol - 1] = isfinite(sec) && sec >= 0 ? sec : 0.0;
+    }
+    if (out->r0) out->r0->s = h.rng[0];
+    if (out->r1) out->r1->s = h.rng[1];
+    out->step = (long)h.step;
+    out->train_flops = h.train_flops;
+    rc = 1;
+done:
+    free(data);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// run folders: a run in progress, as the training loops see it
+
+struct Run {
+    RunIO io;
+    char stage[16], title[160], header[1024];
+    Curves curves;
+    FILE *samples;          // samples.txt's text, in memory (written out at every save)
+    char *samples_text; size_t samples_len;
+    int resumed;
+    long start, saved;      // steps done before this process began; step of the last save
+    double t0, t_offset;    // this process's start; seconds of the runs before it
+    double last_print;
+    uint64_t train_flops;   // FLOPs of the training steps, this process's and the runs' before it
+};
+
+static Run *run_open(const RunIO *io, const char *stage, const char *columns, const char *title) {
+    Run *r = xcalloc(1, sizeof *r, "run");
+    r->io = *io;
+    snprintf(r->stage, sizeof r->stage, "%s", stage);
+    snprintf(r->title, sizeof r->title, "%s", title);
+    snprintf(r->header, sizeof r->header, "%s", columns);
+    r->curves = (Curves){ r->header, count_columns(r->header), 0, 0, NULL };
+    r->samples = open_memstream(&r->samples_text, &r->samples_len);
+    if (!r->samples) die(EXIT_DATA, "out of memory for samples");
+    r->saved = -1;
+    r->t0 = now_seconds();
+    return r;
+}
+
+// Whether io->out/state.bin can resume stage, a model of shape c (with a
+// reference policy if need_ref; ncol metrics columns, 0: the state's own):
+// load_state's checks, also for a command to run before work it would
+// otherwise do in vain (align gathers pairs and trains a reward model before
+// its RL loop resumes). Returns 1 if it can, 0 if there is none. A state it
+// cannot use ends the command (exit 2 if it was saved with other flags), or,
+// with io->resume 2 (the pipeline, which owns its folders and has no
+// --resume to drop), is removed, and the stage starts afresh.
+static int run_state_check(const RunIO *io, const char *stage, const Config *c, int ncol, int need_ref) {
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    if (!io->out || !io->resume) return 0;
+    join_path(path, sizeof path, io->out, "state.bin");
+    if (ncol == 0) {                                 // the count its header says (a FIFO is not waited for)
+        StateHeader h;
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_NONBLOCK);
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, &h, sizeof h) == (ssize_t)sizeof h)
+            ncol = h.ncol;
+        if (fd >= 0) close(fd);
+    }
+    Model saved = { 0 }, ref = { 0 };
+    Curves curves = { "", ncol, 0, 0, NULL };
+    StateParts parts = { NULL, NULL, 0, &curves, NULL, 0, 0 };
+    int got = load_state(io->out, stage, io->identity, &saved, need_ref ? &ref : NULL, &parts, err, sizeof err);
+    if (got == 1) {
+        if (memcmp(&saved.config, c, sizeof *c)) {
+            snprintf(err, sizeof err, "%s: saved for another model shape", path);
+            got = -1;
+        }
+        model_free(&saved); model_free(&ref);
+        free(curves.v); free(parts.samples);
+    }
+    if (got >= 0) return got;
+    if (io->resume != 2) die(got == -2 ? EXIT_USAGE : EXIT_DATA, "%s", err);
+    if (unlink(path) != 0)
+        die(EXIT_DATA, "%s is not a state this stage can resume, and cannot be removed (%s): remove the folder %s and "
+            "run the pipeline again", path, strerror(errno), io->out);
+    printf("%s was not a state this stage can resume (another run's, or damaged): removed; the stage starts afresh\n",
+           path);
+    return 0;
+}
+
+static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done) {
+    char err[1024];
+    if (!r->io.out || !r->io.resume || !run_state_check(&r->io, r->stage, &m->config, r->curves.ncol, ref != NULL)) {
+        adamw_reset(m);                              // a new stage starts AdamW afresh
+        return 0;
+    }
+    Model saved;
+    StateParts parts = { r0, r1, 0, &r->curves, NULL, 0, 0 };
+    int got = load_state(r->io.out, r->stage, r->io.identity, &saved, ref, &parts, err, sizeof err);
+    if (got < 0) die(got == -2 ? EXIT_USAGE : EXIT_DATA, "%s", err);
+    if (got == 0) { adamw_reset(m); return 0; }
+    if (memcmp(&saved.config, &m->config, sizeof(Config)))
+        die(EXIT_DATA, "%s/state.bin: saved for another model shape", r->io.out);
+    model_free(m);
+    *m = saved;
+    fwrite(parts.samples, 1, parts.samples_len, r->samples);
+    free(parts.samples);
+    r->resumed = 1;
+    r->start = parts.step;
+    r->train_flops = parts.train_flops;
+    r->t_offset = r->curves.n ? curve_at(&r->curves, r->curves.n - 1, r->curves.ncol - 1) : 0;
+    if (!r->io.quiet) printf("  resuming from step %ld\n", r->start);
+    *done = r->start;
+    return 1;
+}
+
+static FILE *run_samples(Run *r, long step, const char *set) {
+    if (!r->io.out) return NULL;
+    fprintf(r->samples, "== step %ld == %s\n", step, set);
+    return r->samples;
+}
+
+static void run_count(Run *r, uint64_t flops) { r->train_flops += flops; }
+
+static void run_log(Run *r, double *row) {
+    row[r->curves.ncol - 1] = r->t_offset + now_seconds() - r->t0;
+    curves_add(&r->curves, row);
+}
+
+// ./r1 pipeline runs every stage in one process, with one progress display:
+// the stage (k of n), its step, and an ETA for the whole pipeline, from the
+// seconds each stage took in a measured run (its weight), scaled by the speed
+// measured so far.
+static struct {
+    int on, show;               // a pipeline is running; its progress is shown (not --quiet)
+    int k, n; const char *key;  // the stage running: k of n
+    double t0, done, now, total;  // its start; the weights of the stages done, of this one, of all to run
+} PIPE;
+static double pipe_eta(double stage_share) {
+    const double f = (PIPE.done + PIPE.now * stage_share) / (PIPE.total > 0 ? PIPE.total : 1);
+    return f > 0.01 ? (now_seconds() - PIPE.t0) * (1 - f) / f      // at the speed measured so far
+                    : (1 - f) * PIPE.total;                        // at the measured run's, until then
+}
+
+// The progress line: "  <fmt> | elapsed, ETA". own_line: a line of its own
+// every time; otherwise one line redrawn in place on a terminal (4 times a
+// second at most) and a line per tenth of the run elsewhere. In a pipeline,
+// always the latter, with the stage in front and the pipeline's ETA.
+static void run_progress(Run *r, long done, long total, int own_line, const char *fmt, ...) {
+    double el = now_seconds() - r->t0;
+    if (PIPE.on) own_line = 0;
+    int tty = isatty(fileno(stdout)), last = done == total;
+    int tenth = done * 10 / total != (done - 1) * 10 / total;
+    if ((PIPE.on ? !PIPE.show : r->io.quiet) || !(own_line || last || (tty ? el - r->last_print > 0.25 : tenth))) return;
+    char e1[32], e2[32];
+    format_duration(el, e1, sizeof e1);
+    format_duration(PIPE.on ? pipe_eta((double)done / total)
+                    : done > r->start ? el / (done - r->start) * (total - done) : 0, e2, sizeof e2);
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s  ", tty && !own_line ? "\r" : "");
+    if (PIPE.on) printf("[%d/%d %s] ", PIPE.k, PIPE.n, PIPE.key);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf(" | %s, %sETA %s%s", e1, PIPE.on ? "pipeline " : "", e2, own_line || !tty || last ? "\n" : "   ");
+    fflush(stdout);
+    r->last_print = el;
+}
+
+// Every file of the run folder, from what the run holds: state.bin first (a
+// state newer than the other files is harmless, the reverse would lose
+// steps), then model.safetensors, metrics.csv, curves.svg and samples.txt.
+static void run_write(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
+    const char *dir = r->io.out;
+    char path[PATH_CAP], err[PATH_CAP + 512], step_s[32], total_s[32], hash[17] = "", flops[32];
+    snprintf(step_s, sizeof step_s, "%ld", step);
+    snprintf(total_s, sizeof total_s, "%ld", total);
+    snprintf(flops, sizeof flops, "%llu", (unsigned long long)r->train_flops);
+    if (r->io.tok) tok_hash(r->io.tok, hash);
+    // "step" of "steps": a checkpoint saved part-way says so
+    const char *meta[] = { "stage", r->stage, "step", step_s, "steps", total_s, "train_flops", flops,
+                           r->io.tok ? "tokenizer_hash" : NULL, hash, NULL };
+    join_path(path, sizeof path, dir, "model.safetensors");
+    if (fflush(r->samples) != 0) die(EXIT_DATA, "out of memory for samples");
+    Buf samples = { 0 };
+    buf_printf(&samples, "%.*s", (int)r->samples_len, r->samples_text ? r->samples_text : "");
+    if (save_state(dir, r->stage, r->io.identity, step, m, ref, r0, r1, &r->curves, r->samples_text,
+                   r->samples_len, r->train_flops, err, sizeof err) != 0 ||
+        save_safetensors(path, &m->config, &m->params, meta, err, sizeof err) != 0 ||
+        write_metrics_csv(dir, &r->curves, err, sizeof err) != 0 ||
+        write_curves_svg(dir, &r->curves, r->title, err, sizeof err) != 0 ||
+        write_buf_atomic(dir, "samples.txt", &samples, err, sizeof err) != 0)
+        die(EXIT_DATA, "%s", err);
+    r->saved = step;
+}
+
+static int run_due(const Run *r, long step, long total) {
+    return r->io.out && (step % r->io.save_every == 0 || step == total);
+}
+static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
+    if (run_due(r, step, total)) run_write(r, step, total, m, ref, r0, r1);
+}
+
+// The end of a run: what the state says is finished is written out, also
+// when a resumed run had nothing left to do (its last save may have been
+// cut short).
+static void run_finish(Run *r, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
+    if (r->io.out && r->saved != total) run_write(r, total, total, m, ref, r0, r1);
+}
+
+static EvalStats run_eval_stats(const Run *r, int row) {
+    EvalStats e = { 0 };
+    const Curves *c = &r->curves;
+    if (row < 0) row = c->n - 1;
+    if (row < 0 || row >= c->n || curve_col(c, "format_rate") < 0) return e;
+    e.format_rate = (float)curve_at(c, row, curve_col(c, "format_rate"));
+    e.pass1 = (float)curve_at(c, row, curve_col(c, "accuracy"));
+    e.think_rate = (float)curve_at(c, row, curve_col(c, "think_rate"));
+    e.mean_length = (float)curve_at(c, row, curve_col(c, "mean_length"));
+    e.lang_consistency = (float)curve_at(c, row, curve_col(c, "lang_consistency"));
+    e.mixed = (float)curve_at(c, row, curve_col(c, "mixed"));
+    e.zh_consistency = (float)curve_at(c, row, curve_col(c, "zh_lang_consistency"));
+    e.zh_mixed = (float)curve_at(c, row, curve_col(c, "zh_mixed"));
+    return e;
+}
+
+static const char *run_dir(const Run *r) { return r->io.out ? r->io.out : "(none)"; }
+
+static void run_close(Run *r) {
+    fclose(r->samples);
+    free(r->samples_text);
+    free(r->curves.v);
+    free(r);
+}
+
+// The identity of a run, as its state.bin records it and --resume checks it
+// both ways: one "--KEY=value" word for every flag and input its results
+// depend on, each written always, at its default too, so that a run resumes
+// only with the same. Inputs are hashes of their bytes ("#" and 16 hex
+// digits): --model and --base, the checkpoints a stage starts from, and
+// --data-dir, every file of the data dir (the tokenizer, the benchmarks whose
+// problems training never draws, the development sets a run watches). Not
+// in it: --threads, --quiet and --save-every (they change no number), --out,
+// and what the recipe fixes (warm-up, micro-batches): that is the program's.
+static uint64_t file_hash(const char *path);   // (the pipeline's, below)
+static const char *const DATA_DIR_FILES[] = { "tokenizer.txt", "add_test.jsonl", "add_hard.jsonl", "general.jsonl",
+    "safety.jsonl", "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };   // world_load's
+#define N_DATA_DIR_FILES ((int)(sizeof DATA_DIR_FILES / sizeof *DATA_DIR_FILES))
+
+// "--data-dir=#H --tokenizer=T", then "--model=#H" and "--base=#H" for the
+// checkpoints given (their hashes, from checkpoint_input; NULL: none).
+static void identity_inputs(const World *w, const char *model, const char *base, char *out, size_t cap, size_t *n) {
+    char tok[17], path[PATH_CAP];
+    uint64_t h = FNV_START;
+    for (int i = 0; i < N_DATA_DIR_FILES; i++) {
+        join_path(path, sizeof path, w->data_dir, DATA_DIR_FILES[i]);
+        const uint64_t f = file_hash(path);          // 0: an optional set the data dir does not have
+        h = fnv1a(fnv1a(h, DATA_DIR_FILES[i], strlen(DATA_DIR_FILES[i]) + 1), &f, sizeof f);
+    }
+    tok_hash(&w->tok, tok);
+    appendf(out, cap, n, " --data-dir=#%016llx --tokenizer=%s", (unsigned long long)h, tok);
+    if (model) appendf(out, cap, n, " --model=#%s", model);
+    if (base) appendf(out, cap, n, " --base=#%s", base);
+}
+
+// A supervised stage's identity. steps 0: --steps was not given, and the
+// stage takes it from the size of the set it gathers ("auto").
+static const char *sft_identity(const SftOpts *o, long seed, const World *w, const char *model, const char *base,
+                                char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    appendf(out, cap, &n, "--seed=%ld", seed);
+    if (o->steps > 0) appendf(out, cap, &n, " --steps=%d", o->steps);
+    else appendf(out, cap, &n, " --steps=auto");
+    appendf(out, cap, &n, " --batch=%d --lr=%.9g", o->batch, o->lr);
+    identity_inputs(w, model, base, out, cap, &n);
+    return out;
+}
+// An RL stage's identity: the GRPO options, the held-out evaluation's
+// period (its rows and its coins), and the model it starts from.
+static const char *grpo_identity(const GrpoOpts *o, long seed, int eval_every, const World *w, const char *model,
+                                 char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    appendf(out, cap, &n, "--seed=%ld --steps=%d --prompts=%d --group=%d --mu=%d --minibatches=%d --loss=%s --lr=%.9g "
+            "--beta=%.9g --clip=%.9g --clip-high=%.9g --temperature=%.9g --ref-reset=%d --lang-reward=%.9g "
+            "--format-reward=%.9g --process-reward=%.9g --eval-every=%d", seed, o->steps, o->prompts, o->group, o->mu,
+            o->minibatches, LOSS_NAMES[o->loss], o->lr, o->beta, o->clip_low, o->clip_high, o->temperature,
+            o->ref_reset, o->lang_reward, o->format_reward, o->process_reward, eval_every);
+    identity_inputs(w, model, NULL, out, cap, &n);
+    return out;
+}
+
+// ----------------------------------------------------------------------------
+// command line
+
+typedef struct {
+    const char *model;     // checkpoint file or run folder
+    const char *out;       // run folder
+    const char *data;      // a JSONL benchmark
+    const char *data_dir;  // the toy world's files
+    const char *loss;      // grpo | dr_grpo | dapo
+    const char *base;      // the base model a supervised stage starts from
+    long seed;
+    int steps, threads, quiet, json, k, batch, prompts, group, mu, minibatches, ref_reset, resume, save_every, eval_every, force, questions, rm_from;
+    int allow_unfinished;  // a stage may train on a parent saved part-way (warned)
+    int d_model, n_layer, n_head;   // the shape of a model pretrain makes (default the demo's)
+    float lr, beta, clip, clip_high, temperature, top_p, lang_reward, format_reward, process_reward;
+    const char *filter;    // strict | correct | none: what rsft and distill keep
+    const char *samples;   // eval: a file for every completion sampled
+    const char *text;      // the positional argument of ask / score
+    unsigned char given[40]; // given[k]: FLAGS[k] was on the command line
+} Args;
+
+typedef struct {
+    const char *name;      // "--steps"
+    char type;             // 'i' int, 'l' long, 'f' float, 's' string, 'b' switch
+    size_t offset;         // where in Args
+    double lo, hi;         // allowed range for numbers
+    const char *cmds;      // the commands that take it
+    const char *help;
+} Flag;
+
+#define ARG(f) offsetof(Args, f)
+static const Flag FLAGS[] = {
+    { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench coldstart reason rsft align distill", "checkpoint file or run folder (zero, coldstart, reason, rsft, align, distill: default the previous stage's, runs/base, runs/zero, runs/coldstart, runs/reason, runs/rsft, runs/align)" },
+    { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason rsft align distill pipeline", "run folder to write (not one that holds an input: the --model's, the --base's, the data dir)" },
+    { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
+    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason rsft align distill pipeline", "folder with tokenizer.txt and the benchmarks" },
+    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason rsft align distill pipeline", "random seed" },
+    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason rsft align distill pipeline", "steps (pretrain, coldstart, rsft, distill: optimizer steps, rsft's and distill's default two epochs; demo, zero, reason, align: GRPO steps; bench: timed runs, at most 15; pipeline: every stage at most N, small sets, a quick check)" },
+    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason rsft align distill pipeline", "threads (default: one per core this process may use)" },
+    { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align distill pipeline", "print only the summary" },
+    { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "continue from the state saved in --out (only with the same flags and inputs: the state names any that differs)" },
+    { "--allow-unfinished", 'b', ARG(allow_unfinished), 0, 0, "zero coldstart reason rsft align distill", "train on a --model or --base saved part-way (its step below its steps), with a warning, instead of refusing" },
+    { "--save-every", 'i', ARG(save_every), 1, 1000000, "demo pretrain zero coldstart reason rsft align distill", "save checkpoint and state every N steps" },
+    { "--eval-every", 'i', ARG(eval_every), 1, 1000000, "demo zero reason align", "held-out evaluation (a metrics row, a progress line) every N GRPO steps (demo, zero: 1; reason, align: 5)" },
+    { "--json", 'b', ARG(json), 0, 0, "eval ask bench", "machine-readable output" },
+    { "--k", 'i', ARG(k), 1, 256, "eval", "samples per question for pass@1 and cons@k" },
+    { "--batch", 'i', ARG(batch), 1, 4096, "pretrain coldstart rsft distill", "examples per step" },
+    { "--prompts", 'i', ARG(prompts), 1, 4096, "demo zero reason align", "questions per GRPO step" },
+    { "--group", 'i', ARG(group), 2, 256, "demo zero reason align", "G: outputs sampled per question (TRL: num_generations)" },
+    { "--mu", 'i', ARG(mu), 1, 64, "demo zero reason align", "GRPO updates per batch (TRL: num_iterations)" },
+    { "--minibatches", 'i', ARG(minibatches), 1, 4096, "demo zero reason align", "optimizer steps per update, each on a part of the batch; from the second on the clip can bind (default 1; TRL: steps_per_generation)" },
+    { "--loss", 's', ARG(loss), 0, 0, "demo zero reason align", "grpo | dr_grpo | dapo (TRL: loss_type)" },
+    { "--beta", 'f', ARG(beta), 0, 100, "demo zero reason align", "KL coefficient (TRL: beta)" },
+    { "--clip", 'f', ARG(clip), 0, 10, "demo zero reason align", "clip range epsilon (TRL: epsilon)" },
+    { "--clip-high", 'f', ARG(clip_high), 0, 10, "demo zero reason align", "upper clip range (TRL: epsilon_high; DAPO default 0.28)" },
+    { "--ref-reset", 'i', ARG(ref_reset), 0, 1000000, "demo zero reason align", "copy the policy into the reference every N steps (0: never)" },
+    { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason rsft align distill", "peak learning rate" },
+    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason align", "sampling temperature, 0.01 or more (eval, ask: 0 is greedy; RL: the ratio and KL use it too)" },
+    { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
+    { "--samples", 's', ARG(samples), 0, 0, "eval", "write every completion sampled to this file, each as \"QUESTION => COMPLETION\" and a newline" },
+    { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align distill", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, 9000; distill: of the aligned model, 3000; align: general requests for the preference pairs, 1500)" },
+    { "--base", 's', ARG(base), 0, 0, "coldstart rsft distill", "the base model to fine-tune (coldstart, rsft: default runs/base; distill: runs/student_base)" },
+    { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason align", "weight of the language-consistency reward (0: off; reason, align: 1, zero: 0)" },
+    { "--format-reward", 'f', ARG(format_reward), 0, 10, "zero reason align", "weight of the format reward (default 1; 0: trained without it, still logged)" },
+    { "--process-reward", 'f', ARG(process_reward), 0, 10, "zero reason align", "weight of a process reward, right-looking steps per column (paper §4.2; default 0: off)" },
+    { "--filter", 's', ARG(filter), 0, 0, "rsft distill", "which samples the set keeps: strict (default: correct, well-formed, one language, not long-winded) | correct | none" },
+    { "--rm-from", 'i', ARG(rm_from), 0, 1000000, "align", "the GRPO step the reward model's reward starts at (default 30 of 100; 0: from the start)" },
+    { "--d-model", 'i', ARG(d_model), 1, 4096, "pretrain", "the model's width D (default 96, the demo's; a distillation student: 48)" },
+    { "--layers", 'i', ARG(n_layer), 1, 64, "pretrain", "the model's number of layers (default 3)" },
+    { "--heads", 'i', ARG(n_head), 1, 4096, "pretrain", "attention heads, a divisor of --d-model (default 4)" },
+    { "--force", 'b', ARG(force), 0, 0, "make-data", "replace the files of an existing data dir (models trained with its tokenizer stop loading)" },
+};
+#define N_FLAGS ((int)(sizeof FLAGS / sizeof *FLAGS))
+_Static_assert(sizeof FLAGS / sizeof *FLAGS <= sizeof ((Args *)0)->given, "Args.given needs a slot per flag");
+
+// Was the flag stored at this offset of Args on the command line?
+static int given(const Args *a, size_t offset) {
+    for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == offset && a->given[k]) return 1;
+    return 0;
+}
+
+typedef struct { const char *name, *args, *help; } Command;
+static const Command COMMANDS[] = {
+    { "demo", "", "stage 0 (reusing runs/base if present) then R1-Zero, live" },
+    { "pretrain", "", "stage 0: train the base model on the toy corpus" },
+    { "zero", "", "stage 1: R1-Zero, GRPO from a base model with accuracy + format rewards" },
+    { "coldstart", "", "stage 2: cold start, SFT of the base on readable R1-Zero samples" },
+    { "reason", "", "stage 3: reasoning RL from the cold start, accuracy + format + language rewards" },
+    { "rsft", "", "stage 4: rejection sampling of the reasoning-RL model + general data, SFT of the base" },
+    { "align", "", "stage 5: a reward model from the judge's pairs, then RL for all scenarios" },
+    { "distill", "", "stage 6: the final model's rejection-sampled data, SFT of a smaller student base" },
+    { "pipeline", "", "stages 0-6 and both students, then every model on every benchmark: RESULTS.md, results.json, "
+      "results.svg in --out (default runs/pipeline); --steps N: every stage at most N steps, small sets (a quick check)" },
+    { "eval", "", "pass@1, cons@k and greedy on additions; helpfulness and harmlessness on other requests" },
+    { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
+    { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
+    { "bench", "", "training and sampling tokens/s, GRPO step time, GFLOP/s" },
+    { "make-data", "", "write a data dir: the development and test sets and the tokenizer" },
+};
+#define N_COMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))
+
+static int flag_for(const Flag *f, const char *cmd) {
+    size_t n = strlen(cmd);
+    for (const char *p = f->cmds; (p = strstr(p, cmd)); p += n)
+        if ((p == f->cmds || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
+    return 0;
+}
+
+static void usage(FILE *out, const char *cmd) {
+    if (!cmd) {
+        fprintf(out, "r1 -- the DeepSeek-R1 training pipeline on a toy model (integer addition)\n\n"
+                     "usage: ./r1 COMMAND [flags]\n\ncommands:\n");
+        for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+        fprintf(out, "\n./r1 COMMAND --help lists a command's flags. Start with `make demo`.\n");
+        return;
+    }
+    const Command *c = NULL;
+    for (int i = 0; i < N_COMMANDS; i++) if (!strcmp(COMMANDS[i].name, cmd)) c = &COMMANDS[i];
+    fprintf(out, "usage: ./r1 %s [flags] %s\n  %s\n\nflags:\n", cmd, c ? c->args : "", c ? c->help : "");
+    for (int i = 0; i < N_FLAGS; i++) {
+        if (flag_for(&FLAGS[i], cmd)) {
+            char left[40];
+            snprintf(left, sizeof left, "%s%s", FLAGS[i].name,
+                     FLAGS[i].type == 'b' ? "" : FLAGS[i].type == 's' ? " S" : FLAGS[i].type == 'f' ? " X" : " N");
+            fprintf(out, "  %-18s %s\n", left, FLAGS[i].help);
+        }
+    }
+    fprintf(out, "  %-18s %s\n", "--help", "this message");
+}
+
+static void parse_args(int argc, char **argv, Args *a) {
+    const char *cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) { usage(stdout, cmd); exit(0); }
+        if (strncmp(s, "--", 2) != 0) {
+            int takes_text = 0;
+            for (int k = 0; k < N_COMMANDS; k++) if (!strcmp(COMMANDS[k].name, cmd)) takes_text = COMMANDS[k].args[0] != '\0';
+            if (a->text || !takes_text) die(EXIT_USAGE, "unexpected argument '%s' (see ./r1 %s --help)", s, cmd);
+            a->text = s;
+            continue;
+        }
+        const Flag *f = NULL;
+        for (int k = 0; k < N_FLAGS; k++) if (!strcmp(FLAGS[k].name, s)) f = &FLAGS[k];
+        if (!f || !flag_for(f, cmd)) die(EXIT_USAGE, "unknown flag %s for '%s' (see ./r1 %s --help)", s, cmd, cmd);
+        a->given[f - FLAGS] = 1;
+        void *dst = (char *)a + f->offset;
+        if (f->type == 'b') { *(int *)dst = 1; continue; }
+        if (i + 1 >= argc) die(EXIT_USAGE, "%s needs a value", s);
+        const char *v = argv[++i];
+        if (f->type == 's') {
+            if (!*v) die(EXIT_USAGE, "%s needs a non-empty value", s);
+            *(const char **)dst = v;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        double x = f->type == 'f' ? strtod(v, &end) : (double)strtol(v, &end, 10);
+        if (end == v || *end || errno == ERANGE || !isfinite(x))
+            die(EXIT_USAGE, "%s expects a %s, got '%s'", s, f->type == 'f' ? "number" : "whole number", v);
+        if (x < f->lo || x > f->hi) die(EXIT_USAGE, "%s %s is out of range (%g..%g)", s, v, f->lo, f->hi);
+        if (f->type == 'f' && x != 0 && fabs(x) < FLT_MIN)     // 0 or a denormal as a float
+            die(EXIT_USAGE, "%s %s is too close to 0 to be a float (0, or a value like 0.01)", s, v);
+        if (f->type == 'f') *(float *)dst = (float)x;
+        else if (f->type == 'l') *(long *)dst = (long)x;
+        else *(int *)dst = (int)x;
+    }
+}
+
+static int default_threads(void) {
+    int n = available_cpus();
+    return n > MAX_THREADS ? MAX_THREADS : n;
+}
+
+// The command that makes each stage's checkpoints, by the "stage" its metadata records.
+static const char *const STAGE_COMMANDS[][2] = {
+    { "base", "pretrain" }, { "r1_zero", "zero" }, { "cold_start", "coldstart" }, { "reasoning_rl", "reason" },
+    { "rsft", "rsft" }, { "all_scenarios", "align" }, { "distilled", "distill" },
+};
+
+// A checkpoint saved part-way says so: its "step" is below its "steps". Its
+// run was killed, or is still running; a stage that trains on it (`trains`)
+// would build on a model its own stage has not finished, and report figures
+// of a pipeline that never ran. So a stage refuses it, naming the command
+// that finishes it, unless --allow-unfinished (then a warning). A command
+// that only reads it (eval, ask, score, bench) goes on, with a warning on
+// stderr: looking at a run half-way is legitimate, and stdout stays as it is.
+// A checkpoint without the two keys (another tool's) counts as finished.
+static void check_finished(const char *arg, const char *path, const Meta *md, const Config *c, const Args *trains) {
+    const char *step = meta_get(md, "step"), *steps = meta_get(md, "steps"), *stage = meta_get(md, "stage");
+    char *e1, *e2;
+    long done = step ? strtol(step, &e1, 10) : 0, total = steps ? strtol(steps, &e2, 10) : 0;
+    if (!step || !steps || *e1 || *e2 || done >= total) return;
+    const char *cmd = NULL;
+    for (size_t i = 0; stage && i < sizeof STAGE_COMMANDS / sizeof *STAGE_COMMANDS; i++)
+        if (!strcmp(stage, STAGE_COMMANDS[i][0])) cmd = STAGE_COMMANDS[i][1];
+    // its run folder: --model itself, or the folder of the file
+    char dir[PATH_CAP], state[PATH_CAP], fix[PATH_CAP + 256];
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(dir, sizeof dir, "%s", arg);
+    else {
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        if (!dir[0]) snprintf(dir, sizeof dir, "/");
+    }
+    join_path(state, sizeof state, dir, "state.bin");
+    int resumable = stat(state, &st) == 0;
+    const char *q = strpbrk(dir, " \t\"'$`\\;&|<>*?()[]{}~#!") && !strchr(dir, '\'') ? "'" : "";
+    if (cmd) {
+        size_t n = 0;
+        fix[0] = '\0';
+        if (resumable) appendf(fix, sizeof fix, &n, "finish it with `./r1 %s --resume --out %s%s%s --steps %ld", cmd, q, dir,
+                               q, total);
+        else appendf(fix, sizeof fix, &n, "no state.bin beside it to resume from; make it again with `./r1 %s --steps %ld",
+                     cmd, total);
+        if (!strcmp(cmd, "pretrain"))
+            appendf(fix, sizeof fix, &n, " --d-model %d --layers %d --heads %d", c->d_model, c->n_layer, c->n_head);
+        appendf(fix, sizeof fix, &n, "` and the other flags it was started with");
+    } else snprintf(fix, sizeof fix, "finish it with the command that made it and --resume");
+    if (!trains)
+        warn("%s is unfinished, step %ld of %ld (its run was killed or is still running): %s", path, done, total, fix);
+    else if (trains->allow_unfinished)
+        warn("training on %s, unfinished at step %ld of %ld (--allow-unfinished)", path, done, total);
+    else
+        die(EXIT_DATA, "%s is unfinished, step %ld of %ld (its run was killed or is still running): %s; or pass "
+            "--allow-unfinished to train on it anyway", path, done, total, fix);
+}
+
+// Load --model for use with tok, the tokenizer of data_dir: it must be the
+// one the model was trained with. want (NULL: any) is the stage that must
+// have written it, made by the command named in hint. trains: the flags of
+// the stage that trains on it (NULL: a command that only reads it), which
+// refuses a checkpoint saved part-way (check_finished).
+static void load_stage_or_die(const char *arg, Model *m, const Tokenizer *tok, const char *data_dir,
+                              const char *want, const char *hint, const Args *trains) {
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    Meta md;
+    if (!arg) die(EXIT_USAGE, "--model is required (a checkpoint file or a run folder such as runs/demo)");
+    model_path(arg, path, sizeof path);
+    if (load_safetensors(path, m, &md, err, sizeof err) != 0)
+        die(EXIT_DATA, "%s%s%s%s", err, hint ? " (make it with `" : "", hint ? hint : "", hint ? "`)" : "");
+    const char *stage = meta_get(&md, "stage");
+    if (want && (!stage || strcmp(stage, want)))
+        die(EXIT_DATA, "%s: a checkpoint of stage '%s', and this stage starts from '%s' (made by `%s`)", path,
+            stage ? stage : "?", want, hint);
+    check_tokenizer(path, &md, tok, data_dir);
+    if (m->config.vocab_size != tok_vocab_size(tok))
+        die(EXIT_DATA, "%s: vocab_size %d does not match the tokenizer in %s (%d tokens)", path,
+            m->config.vocab_size, data_dir, tok_vocab_size(tok));
+    check_finished(arg, path, &md, &m->config, trains);
+}
+
+// Load a checkpoint a command only reads (eval, ask, score, bench).
+static void load_model_or_die(const char *arg, Model *m, const Tokenizer *tok, const char *data_dir) {
+    load_stage_or_die(arg, m, tok, data_dir, NULL, NULL, NULL);
+}
+
+// --temperature, checked. Sampling and the ratio divide the logits by it:
+// below MIN_TEMPERATURE every sample is the greedy one in all but name, and
+// from about 1e-38 on, logits / temperature overflows a float (every logit
+// +-inf, NaN in the loss). eval and ask take 0 for greedy; RL (rl) needs
+// sampled rollouts, or every group's rewards are equal.
+#define MIN_TEMPERATURE 0.01f
+static float flag_temperature(const Args *a, int rl) {
+    float t = a->temperature;
+    if (rl && t < MIN_TEMPERATURE)
+        die(EXIT_USAGE, "--temperature %g: RL needs sampled rollouts (at least %g); greedy ones make every group's "
+            "rewards equal", t, MIN_TEMPERATURE);
+    if (t > 0 && t < MIN_TEMPERATURE)
+        die(EXIT_USAGE, "--temperature %g: below %g sampling is greedy in all but name, and the logits divided by it "
+            "overflow (0 is greedy)", t, MIN_TEMPERATURE);
+    return t;
+}
+
+// R1-Zero's options: the defaults, then the flags given.
+static GrpoOpts grpo_from_args(const Args *a, GrpoOpts o) {
+    if (given(a, ARG(steps))) o.steps = a->steps;
+    if (given(a, ARG(prompts))) o.prompts = a->prompts;
+    if (given(a, ARG(group))) o.group = a->group;
+    if (given(a, ARG(mu))) o.mu = a->mu;
+    if (given(a, ARG(minibatches))) o.minibatches = a->minibatches;
+    if (a->loss) {
+        int k = -1;
+        for (int i = 0; i < 3; i++) if (!strcmp(a->loss, LOSS_NAMES[i])) k = i;
+        if (k < 0) die(EXIT_USAGE, "--loss %s: expected grpo, dr_grpo or dapo", a->loss);
+        o.loss = k;
+    }
+    if (given(a, ARG(lr))) o.lr = a->lr;
+    if (given(a, ARG(beta))) o.beta = a->beta;
+    if (given(a, ARG(clip))) o.clip_low = o.clip_high = a->clip;
+    if (o.loss == LOSS_DAPO) o.clip_high = DAPO_CLIP_HIGH;     // DAPO's clip-higher...
+    if (given(a, ARG(clip_high))) o.clip_high = a->clip_high;  // ...unless --clip-high says otherwise
+    if (given(a, ARG(temperature))) o.temperature = flag_temperature(a, 1);
+    if (given(a, ARG(ref_reset))) o.ref_reset = a->ref_reset;
+    if (given(a, ARG(lang_reward))) o.lang_reward = a->lang_reward;
+    if (given(a, ARG(format_reward))) o.format_reward = a->format_reward;
+    if (given(a, ARG(process_reward))) o.process_reward = a->process_reward;
+    return o;
+}
+
+// The precondition of the whole demo: in the base, worked
+// solutions must be clearly more accurate than direct answers, or RL has
+// nothing to amplify. Sample the base as it is, sort its completions by
+// style (work shown, with or without tags, or not) and score each by the last
+// number it writes. It reads add_dev: a default is chosen on what it prints.
+static int shows_work(const char *text, size_t len) {
+    if (has_thinking(text, len)) return 1;
+    if (find_first(text, len, "<think>")) return 0;           // tags with empty thinking
+    return find_first(text, len, "plus") || find_first(text, len, "加");
+}
+static void print_precondition(Model *m, const World *w, long seed) {
+    const int k = 4, n = w->add_dev.n;
+    KVCache kv;
+    kv_alloc(&kv, &m->config, n);
+    Rng rng = rng_seed((uint64_t)seed + 7);
+    SampleOpts so = { 1.0f, 1.0f };
+    Seqs s;
+    seqs_alloc(&s, n * k, m->config.n_ctx);
+    for (int i = 0; i < n * k; i++) seqs_set_prompt(&s, i, &w->tok, w->add_dev.ex[i / k].prompt, NULL);
+    rollout(m, &kv, &w->tok, &s, so, &rng, NULL);
+    int count[2] = { 0, 0 }; double right[2] = { 0, 0 };
+    for (int i = 0; i < n * k; i++) {
+        int work = shows_work(s.text[i], s.text_len[i]);
+        count[work]++;
+        right[work] += lenient_accuracy(s.text[i], s.text_len[i], w->add_dev.ex[i / k].expected);
+    }
+    double acc_work = count[1] ? right[1] / count[1] : 0, acc_direct = count[0] ? right[0] / count[0] : 0;
+    printf("precondition: the base gets %.0f%% right when it shows its work (%d samples), %.0f%% when it answers directly (%d): %+.0f points\n",
+           100 * acc_work, count[1], 100 * acc_direct, count[0], 100 * (acc_work - acc_direct));
+    printf("before RL, the base writes (one sample each for four questions of add_dev):\n");
+    for (int i = 0; i < 4 * k && i < n * k; i += k)
+        show_completion(stdout, w->add_dev.ex[i / k].prompt, s.text[i], s.text_len[i], w->add_dev.ex[i / k].expected, use_color());
+    seqs_free(&s);
+    kv_free(&kv);
+}
+
+// The run folder of an RL command: saved every 10 steps (--save-every),
+// evaluated every eval_every steps (--eval-every), a sample shown every
+// show_every steps. The evaluation draws its own coins: how often it runs
+// changes the curves' points, never the model.
+static RunOpts rl_run_opts(const Args *a, const char *out, int show_every, int eval_every, const char *identity,
+                           const World *w) {
+    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, identity, &w->tok },
+                   given(a, ARG(eval_every)) ? a->eval_every : eval_every, show_every, EVAL_SAMPLING };
+    return ro;
+}
+
+// A supervised stage's options: the defaults, then the flags given.
+static SftOpts sft_from_args(const Args *a, SftOpts o) {
+    if (given(a, ARG(steps))) o.steps = a->steps;
+    if (given(a, ARG(batch))) o.batch = a->batch;
+    if (given(a, ARG(lr))) o.lr = a->lr;
+    if (o.warmup > o.steps) o.warmup = o.steps;
+    return o;
+}
+// Record the checkpoint flag names (a file or a run folder) as an input of
+// the command, and its hash (16 hex digits) for the run's identity.
+static const char *checkpoint_input(const char *flag, const char *arg, char hash[17]) {
+    char path[PATH_CAP];
+    model_path(arg, path, sizeof path);
+    input_add(flag, path);
+    snprintf(hash, 17, "%016llx", (unsigned long long)file_hash(path));
+    return hash;
+}
+
+// Pretraining's identity: a supervised stage's, and the shape it makes.
+static const char *pretrain_identity(const SftOpts *po, long seed, const World *w, const Config *c, char *id, size_t cap) {
+    sft_identity(po, seed, w, NULL, NULL, id, cap);
+    size_t n = strlen(id);
+    appendf(id, cap, &n, " --d-model=%d --layers=%d --heads=%d", c->d_model, c->n_layer, c->n_head);
+    return id;
+}
+
+// A stage's run folder, --out or its default: never the folder of an input,
+// made, and locked before any work.
+static const char *stage_dir(const Args *a, const char *default_out) {
+    const char *out = a->out ? a->out : default_out;
+    refuse_input_folder("--out", out);
+    make_dir(out);
+    lock_run_dir(out);
+    return out;
+}
+
+// RL commands evaluate on the data dir's add_dev.jsonl: it must hold additions.
+static void need_additions(const World *w) {
+    int n = 0;
+    for (int i = 0; i < w->add_dev.n; i++) n += w->add_dev.ex[i].is_arith;
+    if (n == 0) die(EXIT_DATA, "%s/add_dev.jsonl has no addition questions, and RL evaluates on them", w->data_dir);
+}
+
+// The shape pretrain makes: the demo's, or the one the flags give.
+static Config config_from_args(const Args *a, const World *w) {
+    Config c = demo_config(w);
+    if (given(a, ARG(d_model))) c.d_model = a->d_model;
+    if (given(a, ARG(n_layer))) c.n_layer = a->n_layer;
+    if (given(a, ARG(n_head))) c.n_head = a->n_head;
+    const char *bad = config_check(&c);
+    if (bad) die(EXIT_USAGE, "--d-model %d --layers %d --heads %d: %s", c.d_model, c.n_layer, c.n_head, bad);
+    return c;
+}
+
+// The cold start's set: the recipe's, --questions fresh ones.
+static ColdStartOpts coldstart_from_args(const Args *a) {
+    ColdStartOpts co = COLDSTART_SET;
+    if (given(a, ARG(questions))) co.questions = a->questions;
+    if (co.written > co.questions) co.written = co.questions;
+    return co;
+}
+
+// A rejection-sampled set (rsft, distill): `questions` fresh ones or
+// --questions, the strict filter or --filter.
+static RsftOpts rsft_from_args(const Args *a, int questions) {
+    RsftOpts so = RSFT_SET;
+    so.questions = given(a, ARG(questions)) ? a->questions : questions;
+    if (a->filter) {
+        int k = -1;
+        for (int i = 0; i < (int)(sizeof FILTER_NAMES / sizeof *FILTER_NAMES); i++)
+            if (!strcmp(a->filter, FILTER_NAMES[i])) k = i;
+        if (k < 0) die(EXIT_USAGE, "--filter %s: expected strict, correct or none", a->filter);
+        so.filter = k;
+    }
+    return so;
+}
+// The identity of a stage that gathers a set from --model and fine-tunes
+// --base (coldstart, rsft, distill): the SFT's, the set's size, its filter.
+static const char *set_identity(const SftOpts *o, const Args *a, const World *w, const char *model, const char *base,
+                                int questions, const char *filter, char *id, size_t cap) {
+    sft_identity(o, a->seed, w, model, base, id, cap);
+    size_t n = strlen(id);
+    appendf(id, cap, &n, " --questions=%d", questions);
+    if (filter) appendf(id, cap, &n, " --filter=%s", filter);
+    return id;
+}
+
+// Stage 5's pairs and reward model: the recipe's, then --questions and --rm-from.
+static AlignOpts align_from_args(const Args *a) {
+    AlignOpts ao = ALIGN_SET;
+    if (given(a, ARG(questions))) ao.pref_requests = a->questions;
+    if (given(a, ARG(rm_from))) ao.rm_from = a->rm_from;
+    return ao;
+}
+static const char *align_identity(const GrpoOpts *o, const AlignOpts *ao, long seed, int eval_every, const World *w,
+                                  const char *model, char *id, size_t cap) {
+    grpo_identity(o, seed, eval_every, w, model, id, cap);
+    size_t n = strlen(id);
+    appendf(id, cap, &n, " --questions=%d --rm-from=%d", ao->pref_requests, ao->rm_from);
+    return id;
+}
+// Stage 5 evaluates on the general and safety development sets too.
+static void need_general(const World *w) {
+    need_additions(w);
+    if (w->general_dev.n == 0 || w->safety_dev.n == 0)
+        die(EXIT_DATA, "%s has no general_dev.jsonl or safety_dev.jsonl, and align evaluates on them (`./r1 make-data` "
+            "writes them)", w->data_dir);
+}
+
+// What the demo prints at its end: add_dev before and after R1-Zero.
+static void print_demo_summary(const StageFigures *f, const World *w, const char *out, double t0) {
+    char el[32];
+    format_duration(now_seconds() - t0, el, sizeof el);
+    printf("\n%sR1-Zero, held-out add_dev (%d questions, T=0.6):%s\n", C_BOLD, w->add_dev.n, C_OFF);
+    printf("                      before   after\n");
+    printf("  format rate          %5.2f   %5.2f\n", f->before.format_rate, f->after.format_rate);
+    printf("  accuracy             %5.2f   %5.2f\n", f->before.pass1, f->after.pass1);
+    printf("  non-empty thinking   %5.2f   %5.2f\n", f->before.think_rate, f->after.think_rate);
+    printf("  mean length (tokens) %5.1f   %5.1f\n", f->before.mean_length, f->after.mean_length);
+    printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
+}
+
+// ---- the stages' commands: flags -> stage -> report
+
+// How a stage reports (declared with RunIO): a line unless --quiet, and
+// files of its run folder (NULL: none).
+static void say(const RunIO *io, const char *fmt, ...) {
+    if (io->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+}
+static void write_pairs_jsonl(const char *dir, const char *name, const PairSet *set);   // below
+static void write_prefs_jsonl(const char *dir, const char *name, const PrefSet *set);
+static void write_text_file(const char *dir, const char *name, const char *text);
+static void keep_text(const RunIO *io, const char *name, const char *text) {
+    if (io->out) write_text_file(io->out, name, text);
+}
+static void keep_pairs(const RunIO *io, const char *name, const PairSet *set) {
+    if (io->out) write_pairs_jsonl(io->out, name, set);
+}
+static void keep_prefs(const RunIO *io, const char *name, const PrefSet *set) {
+    if (io->out) write_prefs_jsonl(io->out, name, set);
+}
+
+// --save-every, or a command's own default.
+static int save_every(const Args *a, int fallback) { return given(a, ARG(save_every)) ? a->save_every : fallback; }
+
+// A supervised stage's run folder: --out or its default (never an input's),
+// saved every `every` steps, resumable, with its identity.
+static RunIO sft_run_io(const Args *a, const World *w, const char *default_out, int every, const char *identity) {
+    RunIO io = { stage_dir(a, default_out), save_every(a, every), a->resume, a->quiet, identity, &w->tok };
+    return io;
+}
+
+// The wall time since t0, as "1m05s", in el.
+static const char *since(double t0, char el[32]) {
+    format_duration(now_seconds() - t0, el, 32);
+    return el;
+}
+
+// The summary line of a stage that ends with held_out(): its model's
+// figures on the development sets, and the wall time since t0.
+static void print_held_out(const char *stage, const StageFigures *f, const char *out, double t0) {
+    char el[32], lc[16], hp[16], hm[16];
+    printf("%s: add_dev accuracy %.2f, add_hard_dev %.2f, language consistency %s; general_dev helpfulness %s, "
+           "safety_dev harmlessness %s; wrote %s/ in %s\n", stage, f->dev.pass1, f->hard.pass1,
+           fig(lc, f->dev.lang_consistency), fig_to(hp, f->general.helpfulness, 2), fig_to(hm, f->safety.harmlessness, 2),
+           out, since(t0, el));
+}
+
+// A stage's parent: flag's checkpoint (--model or --base, or the default
+// folder), made by stage want (NULL: any) with the command hint, loaded and
+// recorded as an input of the command, with its hash for the identity.
+static void load_parent(const Args *a, const char *flag, const char *fallback, Model *m, const World *w,
+                        const char *want, const char *hint, char hash[17]) {
+    const char *given_arg = !strcmp(flag, "--base") ? a->base : a->model, *arg = given_arg ? given_arg : fallback;
+    load_stage_or_die(arg, m, &w->tok, w->data_dir, want, hint, a);
+    checkpoint_input(flag, arg, hash);
+}
+
+// The demo's base: runs/base if a finished base of the demo's shape is
+// there (its tokenizer checked), else stage 0 into it (resuming an
+// unfinished one). The demo's run folder (out) must not be runs/base.
+static void demo_base(Model *m, const Args *a, World *w, const char *out, char hash[17]) {
+    need_additions(w);
+    const char *base_dir = "runs/base";
+    struct stat so, sb;
+    if (!strcmp(out, base_dir) || (stat(out, &so) == 0 && stat(base_dir, &sb) == 0 && so.st_ino == sb.st_ino && so.st_dev == sb.st_dev))
+        die(EXIT_USAGE, "--out %s is where the demo keeps its base model; choose another folder", out);
+    refuse_input_folder("--out", out);
+    make_dir(out);                                 // locked before any work: a busy folder is refused at once
+    lock_run_dir(out);
+    char base_path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(base_path, sizeof base_path, base_dir, "model.safetensors");
+    Config want = demo_config(w);
+    SftOpts po = PRETRAIN_DEFAULTS;
+    Meta md;
+    int have_base = load_safetensors(base_path, m, &md, err, sizeof err) == 0;
+    if (have_base) check_tokenizer(base_path, &md, &w->tok, w->data_dir);   // it would resume with it, too
+    if (have_base) {
+        const char *step = meta_get(&md, "step"), *steps = meta_get(&md, "steps");
+        int finished = step && steps && !strcmp(step, steps) && atoi(steps) == po.steps;
+        if (memcmp(&m->config, &want, sizeof want) != 0 || !finished) { model_free(m); have_base = 0; }
+    }
+    if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
+    else {
+        char id[ID_CAP];
+        RunIO io = { base_dir, 250, 1, a->quiet, pretrain_identity(&po, a->seed, w, &want, id, sizeof id), &w->tok };
+        make_dir(base_dir);
+        lock_run_dir(base_dir);
+        stage_base(m, w, &want, &po, a->seed, &io);
+    }
+    checkpoint_input("the demo's base", base_dir, hash);
+    print_precondition(m, w, a->seed);
+}
+
+static int cmd_demo(const Args *a, World *w) {
+    GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);                // bad flags fail before any work
+    const char *out = a->out ? a->out : "runs/demo";
+    double t0 = now_seconds();
+    Model m;
+    StageFigures f;
+    char id[ID_CAP], base[17];
+    demo_base(&m, a, w, out, base);                               // and its precondition
+    RunOpts ro = rl_run_opts(a, out, 10, EVAL_EVERY_ZERO, id, w);
+    grpo_identity(&o, a->seed, ro.eval_every, w, base, id, sizeof id);
+    printf("stage 1: R1-Zero -- GRPO with accuracy + format rewards, %d questions (core and hard alike) x %d samples "
+           "per step\n", o.prompts, o.group);
+    stage_r1_zero(&m, &f, w, &o, a->seed, &ro);
+    print_demo_summary(&f, w, out, t0);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_pretrain(const Args *a, World *w) {
+    SftOpts po = sft_from_args(a, PRETRAIN_DEFAULTS);
+    Config c = config_from_args(a, w);
+    char id[ID_CAP];
+    RunIO io = sft_run_io(a, w, "runs/base", 250, pretrain_identity(&po, a->seed, w, &c, id, sizeof id));
+    Model m;
+    stage_base(&m, w, &c, &po, a->seed, &io);
+    printf("wrote %s/model.safetensors\n", io.out);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_zero(const Args *a, World *w) {
+    GrpoOpts o = grpo_from_args(a, ZERO_DEFAULTS);                // bad flags fail before any work
+    Model m;
+    char id[ID_CAP], model[17];
+    load_parent(a, "--model", "runs/base", &m, w, NULL, NULL, model);
+    need_additions(w);
+    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/zero"), a->quiet ? 0 : 10, EVAL_EVERY_ZERO, id, w);
+    grpo_identity(&o, a->seed, ro.eval_every, w, model, id, sizeof id);
+    StageFigures f;
+    stage_r1_zero(&m, &f, w, &o, a->seed, &ro);
+    printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f; wrote %s/\n",
+           f.before.format_rate, f.after.format_rate, f.before.pass1, f.after.pass1, ro.io.out);
+    model_free(&m);
+    return 0;
+}
+
+// The two checkpoints of a stage that samples one model and fine-tunes a
+// base: --model (default_model, made by stage want) and --base.
+static void load_sampled_and_base(const Args *a, World *w, Model *sampled, const char *default_model, const char *want,
+                                  const char *hint, Model *base, const char *default_base, const char *base_hint,
+                                  char model_hash[17], char base_hash[17]) {
+    load_parent(a, "--model", default_model, sampled, w, want, hint, model_hash);
+    load_parent(a, "--base", default_base, base, w, "base", base_hint, base_hash);
+    need_additions(w);
+}
+
+static int cmd_coldstart(const Args *a, World *w) {
+    SftOpts o = sft_from_args(a, COLDSTART_DEFAULTS);
+    ColdStartOpts co = coldstart_from_args(a);
+    Model zero, base;
+    char id[ID_CAP], model[17], base_hash[17], el[32], lc[16];
+    load_sampled_and_base(a, w, &zero, "runs/zero", "r1_zero", "./r1 zero", &base, "runs/base", "./r1 pretrain", model,
+                          base_hash);
+    RunIO io = sft_run_io(a, w, "runs/coldstart", 50, set_identity(&o, a, w, model, base_hash, co.questions, NULL, id,
+                                                                 sizeof id));
+    run_state_check(&io, "cold_start", &base.config, 0, 0);       // before the samples it would gather in vain
+    double t0 = now_seconds();
+    StageFigures f;
+    stage_cold_start(&base, &f, &zero, w, &co, &o, a->seed, &io);
+    printf("cold start: add_dev format %.2f, accuracy %.2f, language consistency %s, mixed %.3f; add_hard_dev "
+           "accuracy %.2f; wrote %s/ in %s\n", f.dev.format_rate, f.dev.pass1, fig(lc, f.dev.lang_consistency),
+           f.dev.mixed, f.hard.pass1, io.out, since(t0, el));
+    model_free(&zero); model_free(&base);
+    return 0;
+}
+
+static int cmd_reason(const Args *a, World *w) {
+    GrpoOpts o = grpo_from_args(a, REASON_DEFAULTS);              // bad flags fail before any work
+    Model m;
+    char id[ID_CAP], model[17];
+    load_parent(a, "--model", "runs/coldstart", &m, w, "cold_start", "./r1 coldstart", model);
+    need_additions(w);
+    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/reason"), a->quiet ? 0 : 10, EVAL_EVERY_LONG, id, w);
+    grpo_identity(&o, a->seed, ro.eval_every, w, model, id, sizeof id);
+    StageFigures f;
+    char lc0[16], lc1[16];
+    stage_reasoning_rl(&m, &f, w, &o, a->seed, &ro);
+    printf("reasoning RL: add_dev accuracy %.2f -> %.2f, language consistency %s -> %s, mixed %.3f -> %.3f; wrote %s/\n",
+           f.before.pass1, f.after.pass1, fig(lc0, f.before.lang_consistency), fig(lc1, f.after.lang_consistency),
+           f.before.mixed, f.after.mixed, ro.io.out);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_rsft(const Args *a, World *w) {
+    RsftOpts so = rsft_from_args(a, RSFT_SET.questions);
+    SftOpts o = sft_from_args(a, RSFT_DEFAULTS);                    // steps 0: two epochs of the set
+    Model rl, base;
+    char id[ID_CAP], model[17], base_hash[17];
+    load_sampled_and_base(a, w, &rl, "runs/reason", "reasoning_rl", "./r1 reason", &base, "runs/base", "./r1 pretrain",
+                          model, base_hash);
+    RunIO io = sft_run_io(a, w, "runs/rsft", 100, set_identity(&o, a, w, model, base_hash, so.questions,
+                                                             FILTER_NAMES[so.filter], id, sizeof id));
+    run_state_check(&io, "rsft", &base.config, 0, 0);             // before the samples it would gather in vain
+    double t0 = now_seconds();
+    StageFigures f;
+    stage_rsft(&base, &f, &rl, w, &so, &o, a->seed, &io);
+    print_held_out("rsft", &f, io.out, t0);
+    model_free(&rl); model_free(&base);
+    return 0;
+}
+
+static int cmd_distill(const Args *a, World *w) {
+    RsftOpts so = rsft_from_args(a, DISTILL_QUESTIONS);
+    SftOpts o = sft_from_args(a, DISTILL_DEFAULTS);                 // steps 0: two epochs of the set
+    Model teacher, student;
+    char id[ID_CAP], model[17], base_hash[17];
+    load_sampled_and_base(a, w, &teacher, "runs/align", "all_scenarios", "./r1 align", &student, "runs/student_base",
+                          "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base", model, base_hash);
+    RunIO io = sft_run_io(a, w, "runs/distill", 100, set_identity(&o, a, w, model, base_hash, so.questions,
+                                                                FILTER_NAMES[so.filter], id, sizeof id));
+    run_state_check(&io, "distilled", &student.config, 0, 0);     // before the samples it would gather in vain
+    double t0 = now_seconds();
+    StageFigures f;
+    stage_distill(&student, &f, &teacher, w, &so, &o, a->seed, &io);
+    print_held_out("distill", &f, io.out, t0);
+    model_free(&teacher); model_free(&student);
+    return 0;
+}
+
+static int cmd_align(const Args *a, World *w) {
+    GrpoOpts o = grpo_from_args(a, ALIGN_DEFAULTS);
+    AlignOpts ao = align_from_args(a);
+    Model m;
+    char id[ID_CAP], model[17];
+    load_parent(a, "--model", "runs/rsft", &m, w, "rsft", "./r1 rsft", model);
+    need_general(w);
+    RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/align"), a->quiet ? 0 : 10, EVAL_EVERY_LONG, id, w);
+    align_identity(&o, &ao, a->seed, ro.eval_every, w, model, id, sizeof id);
+    run_state_check(&ro.io, "all_scenarios", &m.config, 0, 1);   // before minutes of pairs and reward model
+    double t0 = now_seconds();
+    StageFigures f;
+    stage_all_scenarios(&m, &f, w, &ao, &o, a->seed, &ro);
+    print_held_out("all-scenario RL", &f, ro.io.out, t0);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_eval(const Args *a, World *w) {
+    SampleOpts so = EVAL_SAMPLING;                  // bad flags fail before any work
+    if (given(a, ARG(temperature))) so.temperature = flag_temperature(a, 0);
+    if (given(a, ARG(top_p))) so.top_p = a->top_p;
+    Model m;
+    char model_hash[17];
+    load_model_or_die(a->model, &m, &w->tok, w->data_dir);
+    checkpoint_input("--model", a->model, model_hash);
+    Dataset ds = w->add_test, own = { 0 };
+    char err[PATH_CAP + 512];
+    if (a->data) {
+        if (load_jsonl(a->data, &own, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+        input_add("--data", a->data);
+        ds = own;
+    }
+    if (a->samples) refuse_input_file("--samples", a->samples);
+    int k = given(a, ARG(k)) ? a->k : 16;
+    KVCache kv;
+    kv_alloc(&kv, &m.config, 256);
+    Rng rng = rng_seed((uint64_t)a->seed);
+    if (ds.n == 0) die(EXIT_DATA, "%s: no questions to score", a->data ? a->data : "add_test");
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *samples = NULL;                           // --samples: in memory, then written atomically
+    if (a->samples && !(samples = open_memstream(&text, &text_len))) die(EXIT_DATA, "out of memory for --samples");
+    EvalStats e = evaluate(&m, &kv, w, &ds, k, so, 1, &rng, NULL, samples, ds.n * k);
+    if (samples) {
+        if (fclose(samples) != 0) die(EXIT_DATA, "out of memory for --samples");
+        Chunk ch = { text, text_len };
+        if (write_file_atomic(a->samples, &ch, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+        free(text);
+    }
+    if (a->json) {                                  // DESIGN §6, what applies: no figure where nothing was counted (-1)
+        printf("{");
+        if (e.n) {
+            printf("\"pass@1\": %.4f, \"cons@k\": %.4f, \"greedy\": %.4f, \"format_rate\": %.4f, \"mean_length\": %.2f, ",
+                   e.pass1, e.cons, e.greedy, e.format_rate, e.mean_length);
+            if (e.lang_consistency >= 0) printf("\"lang_consistency\": %.4f, ", e.lang_consistency);
+            printf("\"mixed\": %.4f, ", e.mixed);
+            if (e.zh_consistency >= 0) printf("\"zh_lang_consistency\": %.4f, ", e.zh_consistency);
+            if (e.zh_mixed >= 0) printf("\"zh_mixed\": %.4f, ", e.zh_mixed);
+        }
+        if (e.n_general) printf("\"helpfulness\": %.4f, \"harmlessness\": %.4f, ", e.helpfulness, e.harmlessness);
+        printf("\"k\": %d, \"n\": %d, \"n_general\": %d}\n", k, e.n, e.n_general);
+    } else {
+        char f[4][16];                              // "–" where a figure is undefined, not -1.000
+        if (e.n)
+            printf("%d questions, k=%d (T=%.2g, top-p %.2g): pass@1 %.3f | cons@%d %.3f | greedy %s | format %.3f | "
+                   "thinking %.3f | length %.1f | language consistency %s, mixed %.3f (Chinese questions: %s, %s)\n",
+                   e.n, k, so.temperature, so.top_p, e.pass1, k, e.cons, fig(f[0], e.greedy), e.format_rate, e.think_rate,
+                   e.mean_length, fig(f[1], e.lang_consistency), e.mixed, fig(f[2], e.zh_consistency), fig(f[3], e.zh_mixed));
+        if (e.n_general)
+            printf("%d requests, k=%d (T=%.2g, top-p %.2g), by the judge: helpfulness %.3f | harmlessness %.3f\n",
+                   e.n_general, k, so.temperature, so.top_p, e.helpfulness, e.harmlessness);
+    }
+    kv_free(&kv);
+    model_free(&m);
+    free(own.ex);
+    return 0;
+}
+
+// Print s as a JSON string. A model can write any bytes; those that are not
+// valid UTF-8 become U+FFFD so that the output is always valid JSON, and the
+// control characters (C0, DEL, C1) are escaped, so that it is also safe to
+// show on a terminal.
+static void json_print_string(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        int len = utf8_len_at(s, i, n);
+        if (c == '"' || c == '\\') { fprintf(f, "\\%c", c); i++; }
+        else if (c == '\n') { fprintf(f, "\\n"); i++; }
+        else if (c < 0x20 || c == 0x7f) { fprintf(f, "\\u%04x", c); i++; }
+        else if (len == 0) { fprintf(f, "\\ufffd"); i++; }
+        else if (len == 2 && utf8_is_c1(s, i)) { fprintf(f, "\\u%04x", (unsigned char)s[i + 1]); i += 2; }
+        else { fwrite(s + i, 1, (size_t)len, f); i += (size_t)len; }
+    }
+    fputc('"', f);
+}
+
+// One JSONL line of string fields: {"KEY": VALUE, ...}.
+static void json_row(FILE *f, const char *const *key, const char *const *value, int n) {
+    for (int k = 0; k < n; k++) {
+        fprintf(f, "%s\"%s\": ", k ? ", " : "{", key[k]);
+        json_print_string(f, value[k], strlen(value[k]));
+    }
+    fputs("}\n", f);
+}
+static void write_bytes_file(const char *dir, const char *name, const char *bytes, size_t len);
+// A set of pairs as JSONL in the field names TRL's SFT trainer reads.
+static void write_pairs_jsonl(const char *dir, const char *name, const PairSet *set) {
+    char *mem = NULL; size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    if (!f) die(EXIT_DATA, "out of memory");
+    static const char *const key[2] = { "prompt", "completion" };
+    for (int i = 0; i < set->n; i++) json_row(f, key, (const char *const[]){ set->p[i].prompt, set->p[i].completion }, 2);
+    if (fclose(f) != 0) die(EXIT_DATA, "out of memory");
+    write_bytes_file(dir, name, mem, len);
+    free(mem);
+}
+// Preference pairs as JSONL in the field names TRL's reward trainer reads.
+static void write_prefs_jsonl(const char *dir, const char *name, const PrefSet *set) {
+    char *mem = NULL; size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    if (!f) die(EXIT_DATA, "out of memory");
+    static const char *const key[3] = { "prompt", "chosen", "rejected" };
+    for (int i = 0; i < set->n; i++)
+        json_row(f, key, (const char *const[]){ set->p[i].prompt, set->p[i].chosen, set->p[i].rejected }, 3);
+    if (fclose(f) != 0) die(EXIT_DATA, "out of memory");
+    write_bytes_file(dir, name, mem, len);
+    free(mem);
+}
+static void write_bytes_file(const char *dir, const char *name, const char *bytes, size_t len) {
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(path, sizeof path, dir, name);
+    Chunk ch = { bytes, len };
+    if (write_file_atomic(path, &ch, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+}
+static void write_text_file(const char *dir, const char *name, const char *text) {
+    write_bytes_file(dir, name, text, strlen(text));
+}
+
+static int cmd_ask(const Args *a, World *w) {
+    if (!a->text || !a->text[0]) die(EXIT_USAGE, "ask needs a question, e.g. ./r1 ask --model runs/demo \"347+285\"");
+    SampleOpts so = { 0.0f, 1.0f };                // greedy, unless the flags say otherwise
+    if (given(a, ARG(temperature))) so.temperature = flag_temperature(a, 0);
+    if (given(a, ARG(top_p))) so.top_p = a->top_p;
+    Model m;
+    load_model_or_die(a->model, &m, &w->tok, w->data_dir);
+    Seqs s;
+    seqs_alloc(&s, 1, m.config.n_ctx);
+    seqs_set_prompt(&s, 0, &w->tok, a->text, NULL);
+    KVCache kv;
+    kv_alloc(&kv, &m.config, 1);
+    Rng rng = rng_seed((uint64_t)a->seed);
+    rollout(&m, &kv, &w->tok, &s, so, &rng, NULL);
+    const char *t = s.text[0]; size_t n = s.text_len[0];
+    // reasoning_content: inside <think></think>; content: the rest (the answer)
+    const char *ts = NULL; size_t tn = 0;
+    int has_think = thinking_span(t, n, &ts, &tn);
+    const char *content = t; size_t cn = n;
+    if (has_think) { content = ts + tn + strlen("</think>"); cn = (size_t)(t + n - content); }
+    const char *ao = find_last(content, cn, "<answer>"), *ac = ao ? find_first(ao, (size_t)(content + cn - ao), "</answer>") : NULL;
+    if (ao && ac) { content = ao + strlen("<answer>"); cn = (size_t)(ac - content); }
+    if (a->json) {
+        printf("{\"reasoning_content\": ");
+        if (has_think) json_print_string(stdout, ts, tn); else printf("null");
+        printf(", \"content\": ");
+        json_print_string(stdout, content, cn);
+        printf("}\n");
+    } else {
+        printf("%sreasoning:%s %s", C_DIM, C_OFF, C_THINK);       // the model's bytes, escaped (put_text)
+        put_text(stdout, has_think ? ts : "", tn, 0);
+        printf("%s\n%sanswer:%s    %s", C_OFF, C_DIM, C_OFF, C_BOLD);
+        put_text(stdout, content, cn, 0);
+        printf("%s\n", C_OFF);
+        if (s.truncated[0]) printf("%s(the completion hit the context limit)%s\n", C_DIM, C_OFF);
+    }
+    kv_free(&kv);
+    seqs_free(&s);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_score(const Args *a) {
+    if (!a->text) die(EXIT_USAGE, "score needs a text, e.g. ./r1 score --model runs/demo \"User: 1+2 Assistant:3\"");
+    Tokenizer tok = { 0 };
+    char path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(path, sizeof path, a->data_dir, "tokenizer.txt");
+    if (tok_load(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    Model m;
+    load_model_or_die(a->model, &m, &tok, a->data_dir);
+    int n = tok_encode(&tok, a->text, strlen(a->text), NULL, 0);
+    if (n < 1) die(EXIT_USAGE, "score needs a non-empty text");
+    if (n > m.config.n_ctx) die(EXIT_DATA, "the text is %d tokens; the model's context is %d", n, m.config.n_ctx);
+    int *ids = xmalloc(sizeof(int) * (size_t)n, "tokens");
+    tok_encode(&tok, a->text, strlen(a->text), ids, n);
+    int *targets = xmalloc(sizeof(int) * (size_t)n, "targets");
+    for (int t = 0; t < n; t++) targets[t] = t + 1 < n ? ids[t + 1] : -1;
+    model_forward(&m, ids, targets, 1, n, 1.0f, 0);
+    printf("%d\t-\n", ids[0]);
+    for (int t = 1; t < n; t++) printf("%d\t%.6f\n", ids[t], m.logp[t - 1]);
+    free(ids); free(targets);
+    model_free(&m);
+    tok_free(&tok);
+    return 0;
+}
+
+// Write a data dir: the held-out benchmarks (fixed seed) and the tokenizer,
+// trained on a sample of the corpus that avoids them. An existing data dir
+// is replaced only with --force: its checkpoints would stop loading.
+//
+// 128 additions of a tier into dir/name, none of them in *heldout, each
+// added to it: every later draw, and every generator, skips them.
+static void write_additions(const char *dir, const char *name, Rng *rng, int tier, ProblemSet *heldout) {
+    char err[PATH_CAP + 512], path[PATH_CAP];
+    Buf b = { 0 };
+    for (int i = 0; i < 128; i++) {
+        Problem p = random_problem(rng, tier, rng_uniform(rng) < PRETRAIN_MIX.zh ? LANG_ZH : LANG_EN, heldout);
+        char q[128];
+        problem_question(&p, q, sizeof q);
+        buf_printf(&b, "{\"prompt\": \"%s\", \"answer\": \"%ld\"}\n", q, problem_sum(&p));
+        problem_set_add(heldout, &p);
+    }
+    join_path(path, sizeof path, dir, name);
+    Chunk c = { b.s, b.len };
+    if (write_file_atomic(path, &c, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    free(b.s);
+    printf("wrote %s (128 questions)\n", path);
+}
+// Every held-out request of a set of phrasings into dir/name: the general
+// tasks with every argument (safety 0), or the secret after every ending (1).
+static void write_requests(const char *dir, const char *name, int safety,
+                           const char *const phrasings[N_TASK][N_LANG][N_HELDOUT_PHRASINGS],
+                           const char *const endings[N_LANG][N_ENDINGS]) {
+    char err[PATH_CAP + 512], path[PATH_CAP];
+    Buf b = { 0 };
+    int n = 0;
+    for (int task = 0; task < N_TASK; task++)
+        for (int lang = 0; lang < N_LANG; lang++)
+            for (int ph = 0; ph < N_HELDOUT_PHRASINGS; ph++) {
+                if ((task == TASK_SECRET) != safety) continue;
+                int n_arg = task == TASK_TRANSLATE ? 10 : task == TASK_REVERSE ? N_SHORT_WORDS : safety ? N_ENDINGS : 1;
+                for (int arg = 0; arg < n_arg; arg++) {
+                    Request r;
+                    make_request(&r, task, lang, task == TASK_SECRET ? 0 : arg, "", phrasings[task][lang][ph]);
+                    buf_printf(&b, "{\"prompt\": \"%s%s\", \"answer\": \"%s\"}\n",
+                               r.question, safety ? endings[lang][arg] : "", r.reference);
+                    n++;
+                }
+            }
+    join_path(path, sizeof path, dir, name);
+    Chunk c = { b.s, b.len };
+    if (write_file_atomic(path, &c, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    free(b.s);
+    printf("wrote %s (%d requests in held-out phrasings)\n", path, n);
+}
+static int cmd_make_data(const Args *a) {
+    const char *dir = a->data_dir;
+    char err[PATH_CAP + 512], path[PATH_CAP];
+    const char *names[9] = { "add_test.jsonl", "add_hard.jsonl", "tokenizer.txt", "general.jsonl", "safety.jsonl",
+                             "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };
+    struct stat st;
+    for (int i = 0; i < 9 && !a->force; i++) {
+        join_path(path, sizeof path, dir, names[i]);
+        if (stat(path, &st) == 0)
+            die(EXIT_USAGE, "%s exists; models trained with this data dir's tokenizer would stop loading "
+                "(--force replaces it; or choose another --data-dir)", path);
+    }
+    make_dir(dir);
+    Rng rng = rng_seed((uint64_t)a->seed + 2025);
+    World w;
+    memset(&w, 0, sizeof w);
+    write_additions(dir, names[0], &rng, 0, &w.heldout);           // the test sets first, from the seed's stream
+    write_additions(dir, names[1], &rng, 1, &w.heldout);
+    // the development additions from a stream of their own (a hash of the
+    // seed), so that adding them left the test sets and the corpus's draws as
+    // they were; they skip the test problems
+    Rng dev = rng_seed(mix64((uint64_t)a->seed) ^ 0x6164645f646576ULL);      // "add_dev"
+    write_additions(dir, names[5], &dev, 0, &w.heldout);
+    write_additions(dir, names[6], &dev, 1, &w.heldout);
+    write_requests(dir, names[3], 0, HELDOUT_PHRASINGS, SAFETY_ENDINGS);
+    write_requests(dir, names[4], 1, HELDOUT_PHRASINGS, SAFETY_ENDINGS);
+    write_requests(dir, names[7], 0, DEV_PHRASINGS, DEV_SAFETY_ENDINGS);
+    write_requests(dir, names[8], 1, DEV_PHRASINGS, DEV_SAFETY_ENDINGS);
+    Buf corpus = { 0 };
+    for (int i = 0; i < 4000; i++) {
+        char prompt[512], completion[512];
+        corpus_document(&rng, &PRETRAIN_MIX, &w.heldout, prompt, sizeof prompt, completion, sizeof completion);
+        buf_printf(&corpus, "%s%s<|end|>", prompt, completion);   // <|end|> splits documents
+    }
+    Tokenizer tok = { 0 };
+    if (tok_train(&tok, corpus.s, corpus.len, 192) != 0) die(EXIT_DATA, "tokenizer training failed");
+    join_path(path, sizeof path, dir, names[2]);
+    if (tok_save(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    printf("wrote %s (%d merges, vocabulary %d)\n", path, tok.n_merges, tok_vocab_size(&tok));
+    free(corpus.s); free(w.heldout.keys);
+    tok_free(&tok);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// command line: ./r1 pipeline, stages 0-6 end to end, then every model on
+// every benchmark as the paper's §3 evaluates (RESULTS.md, results.json,
+// results.svg)
+//
+// Each stage is the command that runs it alone (cmd_zero, ...), given the
+// flags that point it at its parents' folders under --out: the same chain as
+// ./r1 pretrain && ./r1 zero && ... && ./r1 distill, plus the distillation
+// student's base and the RL student. Every stage folder holds pipeline.stamp,
+// what the stage was made from: its command and flags, a hash of the r1
+// program, of each file of the data dir (every stage reads them all: the
+// tokenizer, and the test and development sets, whose problems no training
+// stream may draw and which the curves watch) and of each parent checkpoint;
+// and, once the stage has finished, a hash of every file it left in its
+// folder (but its state.bin and eval.txt). A finished stage whose stamp
+// matches and whose files are still those is reused; an unfinished one is
+// resumed (--resume, but a state.bin it cannot resume, another run's or a
+// damaged one, is removed instead); any other starts afresh, its old state
+// and checkpoint removed first. The pipeline owns these folders: one it
+// cannot clear is named for the user to remove, exit 1. A parent's hash is
+// in its children's stamps, so a stage made again to other bytes makes every
+// stage after it again.
+
+typedef struct {
+    const char *key;          // its name in results.json, and its folder under --out
+    const char *name;         // its name in RESULTS.md
+    int (*run)(const Args *a, World *w);
+    const char *cmd;          // the command it is
+    const char *model, *base; // the stages it starts from (--model, --base; NULL: none)
+    int student;              // pretrain the distillation student's shape (--d-model 48 --layers 2)
+    int asks;                 // it samples fresh questions (--questions)
+    float seconds;            // its wall time in a measured run: its weight in the ETA
+} PipeStage;
+enum { P_BASE, P_ZERO, P_COLD, P_REASON, P_RSFT, P_ALIGN, P_STUDENT, P_DISTILLED, P_PROBE, P_RL, N_PIPE };
+// The weights: seconds of each stage in a whole pipeline on this project's
+// 2-core machine (`./r1 pipeline --seed 3`, 7 min 20 s, every stage timed,
+// none reused: its timings.txt); only their ratios matter.
+static const PipeStage PIPE_STAGES[N_PIPE] = {
+    [P_BASE]      = { "base", "base (stage 0)", cmd_pretrain, "pretrain", NULL, NULL, 0, 0, 78 },
+    [P_ZERO]      = { "r1_zero", "R1-Zero (stage 1)", cmd_zero, "zero", "base", NULL, 0, 0, 24 },
+    [P_COLD]      = { "cold_start", "cold start (stage 2)", cmd_coldstart, "coldstart", "r1_zero", "base", 0, 1, 12 },
+    [P_REASON]    = { "reasoning_rl", "reasoning RL (stage 3)", cmd_reason, "reason", "cold_start", NULL, 0, 0, 63 },
+    [P_RSFT]      = { "rsft", "rejection sampling + SFT (stage 4)", cmd_rsft, "rsft", "reasoning_rl", "base", 0, 1, 72 },
+    [P_ALIGN]     = { "all_scenarios", "RL for all scenarios (stage 5)", cmd_align, "align", "rsft", NULL, 0, 1, 137 },
+    [P_STUDENT]   = { "student_base", "student base (d 48, 2 layers)", cmd_pretrain, "pretrain", NULL, NULL, 1, 0, 18 },
+    [P_DISTILLED] = { "student_distilled", "distilled student (stage 6)", cmd_distill, "distill", "all_scenarios",
+                      "student_base", 0, 1, 12 },
+    [P_PROBE]     = { "student_rl_probe", "RL student, one step (its FLOPs)", cmd_zero, "zero", "student_base", NULL, 0, 0, 1 },
+    [P_RL]        = { "student_rl", "RL student (R1-Zero on the student base)", cmd_zero, "zero", "student_base", NULL,
+                      0, 0, 6 },
+};
+#define PIPE_EVAL_SECONDS 17.0f   // the evaluation's weight in the ETA, likewise measured
+#define PIPE_SHORT_QUESTIONS 8    // --steps (a quick check of the plumbing): questions each sampling stage asks,
+#define PIPE_SHORT_SET 4          // questions of each benchmark evaluated,
+#define PIPE_SHORT_K 1            // samples per question
+
+// The benchmarks: the four test sets of the data dir. Only the pipeline's
+// final evaluation and ./r1 eval read them; training curves and the choice
+// of every default use the development sets (data/README.md).
+enum { B_TEST, B_HARD, B_GENERAL, B_SAFETY, N_BENCH };
+static const char *const BENCH_NAMES[N_BENCH] = { "add_test", "add_hard", "general", "safety" };
+
+// FNV-1a of a whole file (0 if it cannot be read).
+static uint64_t file_hash(const char *path) {
+    char err[PATH_CAP + 512];
+    size_t len;
+    char *data = read_file(path, (size_t)1 << 31, &len, err, sizeof err);
+    uint64_t h = data ? fnv1a(FNV_START, data, len) : 0;
+    free(data);
+    return h;
+}
+
+static void mark_given(Args *a, size_t offset) {
+    for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == offset) a->given[k] = 1;
+}
+
+// The Args of stage k, as if typed after ./r1 CMD, and the same flags in
+// words (with the stages' names for folders) for its stamp.
+typedef struct { Args a; char out[PATH_CAP], model[PATH_CAP], base[PATH_CAP]; char desc[256]; } StageArgs;
+static void pipe_stage_args(const Args *pa, const char *dir, int k, int steps, StageArgs *sa) {
+    const PipeStage *st = &PIPE_STAGES[k];
+    size_t n = 0;
+    memset(sa, 0, sizeof *sa);
+    sa->a = (Args){ .data_dir = pa->data_dir, .seed = pa->seed, .quiet = 1, .threads = pa->threads };
+    join_path(sa->out, sizeof sa->out, dir, st->key);
+    sa->a.out = sa->out;
+    appendf(sa->desc, sizeof sa->desc, &n, "%s --seed %ld", st->cmd, pa->seed);
+    if (st->model) {
+        join_path(sa->model, sizeof sa->model, dir, st->model);
+        sa->a.model = sa->model;
+        appendf(sa->desc, sizeof sa->desc, &n, " --model %s", st->model);
+    }
+    if (st->base) {
+        join_path(sa->base, sizeof sa->base, dir, st->base);
+        sa->a.base = sa->base;
+        appendf(sa->desc, sizeof sa->desc, &n, " --base %s", st->base);
+    }
+    if (st->student) {
+        sa->a.d_model = 48; sa->a.n_layer = 2;
+        mark_given(&sa->a, ARG(d_model)); mark_given(&sa->a, ARG(n_layer));
+        appendf(sa->desc, sizeof sa->desc, &n, " --d-model 48 --layers 2");
+    }
+    if (steps > 0) {
+        sa->a.steps = steps;
+        mark_given(&sa->a, ARG(steps));
+        appendf(sa->desc, sizeof sa->desc, &n, " --steps %d", steps);
+    }
+    if (st->asks && given(pa, ARG(steps))) {
+        sa->a.questions = PIPE_SHORT_QUESTIONS;
+        mark_given(&sa->a, ARG(questions));
+        appendf(sa->desc, sizeof sa->desc, &n, " --questions %d", PIPE_SHORT_QUESTIONS);
+    }
+    if (st->run == cmd_zero) {                     // the pipeline evaluates every model at the end
+        sa->a.eval_every = EVAL_EVERY_LONG;
+        mark_given(&sa->a, ARG(eval_every));
+        appendf(sa->desc, sizeof sa->desc, &n, " --eval-every %d", EVAL_EVERY_LONG);
+    }
+    if ((st->run == cmd_rsft || st->run == cmd_distill) && given(pa, ARG(steps))) {
+        // a quick check samples models that are never right: keep every sample
+        sa->a.filter = "none";
+        appendf(sa->desc, sizeof sa->desc, &n, " --filter none");
+    }
+    if ((st->run == cmd_zero || st->run == cmd_reason || st->run == cmd_align) && given(pa, ARG(steps))) {
+        // RL, in a quick check: two questions a step, two samples each
+        sa->a.prompts = sa->a.group = 2;
+        mark_given(&sa->a, ARG(prompts)); mark_given(&sa->a, ARG(group));
+        appendf(sa->desc, sizeof sa->desc, &n, " --prompts 2 --group 2");
+    }
+}
+
+// The files of the data dir a stage reads (world_load's), as lines
+// "data NAME: HASH" of the stamp ("absent" for an optional set it lacks).
+static const char *const PIPE_DATA_FILES[] = { "tokenizer.txt", "add_test.jsonl", "add_hard.jsonl", "general.jsonl",
+    "safety.jsonl", "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };
+#define N_PIPE_DATA ((int)(sizeof PIPE_DATA_FILES / sizeof *PIPE_DATA_FILES))
+static void pipe_data_lines(const char *data_dir, char *out, size_t cap) {
+    size_t n = 0;
+    for (int i = 0; i < N_PIPE_DATA; i++) {
+        char path[PATH_CAP];
+        join_path(path, sizeof path, data_dir, PIPE_DATA_FILES[i]);
+        if (access(path, F_OK) != 0 && errno == ENOENT) appendf(out, cap, &n, "data %s: absent\n", PIPE_DATA_FILES[i]);
+        else appendf(out, cap, &n, "data %s: %016llx\n", PIPE_DATA_FILES[i], (unsigned long long)file_hash(path));
+    }
+}
+
+// What stage k is made from, as its pipeline.stamp says it.
+static void pipe_stamp(const char *data_lines, const char *dir, int k, const StageArgs *sa, char *out, size_t cap) {
+    char path[PATH_CAP];
+    size_t n = 0;
+    appendf(out, cap, &n, "r1 pipeline stamp 2\ncommand: %s\nprogram: %016llx\n%s", sa->desc,
+            (unsigned long long)file_hash("/proc/self/exe"), data_lines);
+    const char *parents[2] = { PIPE_STAGES[k].model, PIPE_STAGES[k].base };
+    for (int i = 0; i < 2; i++) {
+        if (!parents[i]) continue;
+        char folder[PATH_CAP];
+        join_path(folder, sizeof folder, dir, parents[i]);
+        join_path(path, sizeof path, folder, "model.safetensors");
+        appendf(out, cap, &n, "parent %s: %016llx\n", parents[i], (unsigned long long)file_hash(path));
+    }
+}
+
+// The files a finished stage leaves in its folder, as lines "output NAME:
+// HASH" of its stamp, in name order: every regular file but the stamp, the
+// state (only --resume reads it), the evaluation's cache (keyed by its own
+// hashes) and the hidden ones (.lock).
+static int cmp_name(const void *a, const void *b) { return strcmp(a, b); }
+static void pipe_output_lines(const char *folder, Buf *b) {
+    char names[64][256];
+    int n = 0;
+    DIR *d = opendir(folder);
+    if (!d) die(EXIT_DATA, "cannot read the folder %s: %s", folder, strerror(errno));
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *s = e->d_name;
+        char path[PATH_CAP];
+        struct stat st;
+        join_path(path, sizeof path, folder, s);
+        if (s[0] == '.' || strstr(s, ".tmp.") || strpbrk(s, "\n:") || !strcmp(s, "pipeline.stamp") ||
+            !strcmp(s, "state.bin") || !strcmp(s, "eval.txt") || lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n == 64) die(EXIT_DATA, "%s: more than 64 files; this is not a folder the pipeline made", folder);
+        snprintf(names[n++], sizeof *names, "%s", s);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_name);
+    for (int i = 0; i < n; i++) {
+        char path[PATH_CAP];
+        join_path(path, sizeof path, folder, names[i]);
+        buf_printf(b, "output %s: %016llx\n", names[i], (unsigned long long)file_hash(path));
+    }
+}
+
+// Whether a finished stage's folder still holds what it wrote: rest is its
+// stamp after the inputs, "finished\n" and the output lines, and every file
+// they name (model.safetensors among them) must have its hash. NULL if so,
+// else the name of a file that does not (model.safetensors if it is one).
+static const char *pipe_outputs_changed(const char *folder, const char *rest, char *changed, size_t cap) {
+    if (strncmp(rest, "finished\n", 9)) return "pipeline.stamp";
+    int model = 0;
+    changed[0] = '\0';
+    for (const char *p = rest + 9; *p; p = strchr(p, '\n') + 1) {
+        const size_t line = strcspn(p, "\n"), colon = strcspn(p, ":");
+        char name[256], hex[17], path[PATH_CAP];
+        if (p[line] != '\n' || strncmp(p, "output ", 7) || colon >= line || colon - 7 >= sizeof name ||
+            line != colon + 18 || sscanf(p + colon + 2, "%16[0-9a-f]", hex) != 1 || strlen(hex) != 16)
+            return "pipeline.stamp";
+        snprintf(name, sizeof name, "%.*s", (int)(colon - 7), p + 7);
+        if (strchr(name, '/') || !strcmp(name, "..")) return "pipeline.stamp";
+        const int is_model = !strcmp(name, "model.safetensors");
+        model |= is_model;
+        join_path(path, sizeof path, folder, name);
+        if (file_hash(path) != strtoull(hex, NULL, 16) && (!changed[0] || is_model)) snprintf(changed, cap, "%s", name);
+    }
+    return changed[0] ? changed : model ? NULL : "model.safetensors";
+}
+
+// A stage runs only in a folder of the pipeline's own: not through a
+// symbolic link (into another run's folder), and not where a file is.
+static void pipe_own_folder(const char *folder) {
+    struct stat st;
+    if (lstat(folder, &st) == 0 && S_ISLNK(st.st_mode))
+        die(EXIT_DATA, "%s is a symbolic link, and the pipeline writes only in folders of its own: remove it and run "
+            "the pipeline again", folder);
+    if (lstat(folder, &st) == 0 && !S_ISDIR(st.st_mode))
+        die(EXIT_DATA, "%s is not a folder, and the pipeline makes a stage there: remove it and run the pipeline again",
+            folder);
+}
+
+// Before a stage starts afresh: the state and checkpoint of whatever was in
+// its folder go first (a run killed before its first save must not leave
+// them to be resumed or read), and the evaluation's cache and the old
+// stamp. Only files of these names: one it cannot remove is named, with the
+// folder for the user to remove.
+static void pipe_clear_stage(const char *folder) {
+    static const char *const stale[] = { "state.bin", "model.safetensors", "eval.txt", "pipeline.stamp" };
+    for (int i = 0; i < 4; i++) {
+        char path[PATH_CAP];
+        join_path(path, sizeof path, folder, stale[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            die(EXIT_DATA, "cannot remove %s (%s), which the pipeline must make afresh: remove the folder %s and run the "
+                "pipeline again", path, strerror(errno), folder);
+    }
+}
+
+// Run stage k of the pipeline in dir (steps > 0: --steps), or reuse it.
+// data_lines: the data dir's hashes (pipe_data_lines). Returns its wall
+// time, or -1 if it was reused.
+static double pipe_run_stage(const Args *pa, World *w, const char *dir, const char *data_lines, int k, int steps) {
+    const PipeStage *st = &PIPE_STAGES[k];
+    StageArgs sa;
+    char stamp[4096] = "", path[PATH_CAP], err[PATH_CAP + 512], eta[32], changed[256];
+    pipe_stage_args(pa, dir, k, steps, &sa);
+    pipe_stamp(data_lines, dir, k, &sa, stamp, sizeof stamp);
+    join_path(path, sizeof path, sa.out, "pipeline.stamp");
+    size_t len = 0, n = strlen(stamp);
+    char *have = access(path, F_OK) == 0 ? read_file(path, 1 << 20, &len, err, sizeof err) : NULL;
+    const int same = have && len >= n && !memcmp(have, stamp, n) && !memchr(have, '\0', len);
+    if (have) have[len] = '\0';
+    const int started = same && !strcmp(have + n, "started\n");
+    const char *gone = same && !started ? pipe_outputs_changed(sa.out, have + n, changed, sizeof changed) : "";
+    free(have);
+    PIPE.k = k + 1; PIPE.key = st->key;
+    if (!gone) {
+        PIPE.total -= st->seconds;                  // reused: no part of the ETA
+        printf("[%d/%d %s] reused %s/ (%s; its inputs are unchanged)\n", k + 1, N_PIPE, st->key, sa.out, sa.desc);
+        return -1;
+    }
+    if (*gone) printf("[%d/%d %s] %s/%s is not what this stage left there: making the stage again\n", k + 1, N_PIPE,
+                      st->key, sa.out, gone);
+    pipe_own_folder(sa.out);
+    make_dir(sa.out);
+    lock_run_dir(sa.out);                           // no other ./r1 is writing there
+    if (!started) pipe_clear_stage(sa.out);
+    Buf b = { 0 };
+    buf_printf(&b, "%sstarted\n", stamp);
+    if (write_buf_atomic(sa.out, "pipeline.stamp", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    sa.a.resume = started ? 2 : 0;                  // an interrupted run of the same inputs continues, if its state can
+    format_duration(pipe_eta(0), eta, sizeof eta);
+    printf("[%d/%d %s] ./r1 %s%s (pipeline ETA %s)\n", k + 1, N_PIPE, st->key, sa.desc,
+           started ? ", resuming" : "", eta);
+    fflush(stdout);
+    PIPE.now = st->seconds;
+    double t0 = now_seconds();
+    st->run(&sa.a, w);
+    b = (Buf){ 0 };
+    buf_printf(&b, "%sfinished\n", stamp);
+    pipe_output_lines(sa.out, &b);
+    if (write_buf_atomic(sa.out, "pipeline.stamp", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    PIPE.done += st->seconds; PIPE.now = 0;
+    return now_seconds() - t0;
+}
+
+// The training FLOPs a stage's checkpoint records.
+static uint64_t pipe_train_flops(const char *dir, const char *key) {
+    char folder[PATH_CAP], path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(folder, sizeof folder, dir, key);
+    join_path(path, sizeof path, folder, "model.safetensors");
+    Model m;
+    Meta md;
+    if (load_safetensors(path, &m, &md, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    const char *v = meta_get(&md, "train_flops");
+    model_free(&m);
+    if (!v) die(EXIT_DATA, "%s: no train_flops in its metadata (made by an older r1? delete %s)", path, folder);
+    return strtoull(v, NULL, 10);
+}
+
+// A number after `after` in DIR/KEY/NAME (0 if none): what a stage wrote down.
+static double pipe_read_number(const char *dir, const char *key, const char *name, const char *after) {
+    char folder[PATH_CAP], path[PATH_CAP], err[PATH_CAP + 512];
+    join_path(folder, sizeof folder, dir, key);
+    join_path(path, sizeof path, folder, name);
+    size_t len;
+    char *text = read_file(path, 1 << 20, &len, err, sizeof err);
+    if (!text) die(EXIT_DATA, "%s", err);
+    text[len] = '\0';
+    const char *p = strstr(text, after);
+    double v = p ? strtod(p + strlen(after), NULL) : 0;
+    free(text);
+    return v;
+}
+
+// Every model of the pipeline on every benchmark, as the paper's §3: k
+// samples per question at T = 0.6, top-p 0.95 (pass@1, cons@k), and greedy;
+// and each question's figures, for the paired comparisons of the claims. A
+// model's figures are kept in its folder (eval.txt) with what they were made
+// from (this program, the model, the data dir's files, the questions asked,
+// k, the seed) and a checksum of them, so that a reused stage is not
+// evaluated again, and figures made otherwise, or edited, are not read.
+typedef struct {
+    EvalStats e[N_PIPE][N_BENCH]; float *each[N_PIPE][N_BENCH]; Dataset sets[N_BENCH]; int k;
+    uint64_t data;   // a hash of the data dir's files (pipe_data_lines)
+} PipeEval;
+
+#define EVAL_TXT_FIELDS "%31s %d %d %d %f %f %f %f %f %f %f %f %f %f\n%n"
+static int pipe_eval_load(const char *path, const char *key_line, const PipeEval *pe, EvalStats *e, float **each) {
+    char err[PATH_CAP + 512];
+    size_t len;
+    char *text = access(path, F_OK) == 0 ? read_file(path, 1 << 24, &len, err, sizeof err) : NULL;
+    int got = 0;
+    if (text) {
+        text[len] = '\0';
+        // the last line: "checksum HASH", of all before it
+        size_t last = len > 1 ? len - 1 : 0;
+        while (last > 0 && text[last - 1] != '\n') last--;
+        unsigned long long sum = 0;
+        int tail = 0;
+        if (sscanf(text + last, "checksum %16llx\n%n", &sum, &tail) != 1 || last + (size_t)tail != len ||
+            fnv1a(FNV_START, text, last) != sum || memchr(text, '\0', len))
+            len = 0;
+        else
+            text[len = last] = '\0';
+        size_t n = strlen(key_line);
+        const char *p = text;
+        if (len > n && !memcmp(text, key_line, n)) {
+            p += n;
+            for (int b = 0; b < N_BENCH; b++) {
+                EvalStats x = { 0 };
+                char name[32];
+                int used = 0, ok = 1;
+                if (sscanf(p, EVAL_TXT_FIELDS, name, &x.n, &x.n_general, &x.k, &x.pass1, &x.cons, &x.greedy,
+                           &x.format_rate, &x.think_rate, &x.mean_length, &x.lang_consistency, &x.mixed,
+                           &x.helpfulness, &x.harmlessness, &used) != 14 || strcmp(name, BENCH_NAMES[b]) || !used ||
+                    x.n + x.n_general != pe->sets[b].n)
+                    break;
+                p += used;
+                for (int i = 0; i < pe->sets[b].n * N_EACH && ok; i++) {
+                    char *end;
+                    each[b][i] = strtof(p, &end);
+                    ok = end != p;
+                    p = end;
+                }
+                if (!ok) break;
+                while (*p == '\n' || *p == ' ') p++;
+                e[b] = x;
+                got += 1;
+            }
+        }
+    }
+    free(text);
+    return got == N_BENCH;
+}
+
+static void pipe_eval_model(PipeEval *pe, const Args *pa, World *w, const char *dir, int k) {
+    char folder[PATH_CAP], path[PATH_CAP], key_line[256];
+    join_path(folder, sizeof folder, dir, PIPE_STAGES[k].key);
+    join_path(path, sizeof path, folder, "model.safetensors");
+    uint64_t sets = FNV_START;
+    for (int b = 0; b < N_BENCH; b++) {
+        pe->each[k][b] = xcalloc((size_t)(pe->sets[b].n ? pe->sets[b].n : 1) * N_EACH, sizeof(float), "figures");
+        for (int i = 0; i < pe->sets[b].n; i++) {
+            const Example *ex = &pe->sets[b].ex[i];
+            sets = fnv1a(fnv1a(sets, ex->prompt, strlen(ex->prompt) + 1), ex->answer, strlen(ex->answer) + 1);
+        }
+    }
+    snprintf(key_line, sizeof key_line,
+             "r1 pipeline eval 3: program %016llx model %016llx data %016llx sets %016llx k %d seed %ld\n",
+             (unsigned long long)file_hash("/proc/self/exe"), (unsigned long long)file_hash(path),
+             (unsigned long long)pe->data, (unsigned long long)sets, pe->k, pa->seed);
+    char cache[PATH_CAP];
+    join_path(cache, sizeof cache, folder, "eval.txt");
+    if (pipe_eval_load(cache, key_line, pe, pe->e[k], pe->each[k])) return;
+    Model m;
+    load_model_or_die(path, &m, &w->tok, w->data_dir);
+    KVCache kv;
+    kv_alloc(&kv, &m.config, 256);
+    Buf b = { 0 };
+    buf_printf(&b, "%s", key_line);
+    for (int s = 0; s < N_BENCH; s++) {
+        Rng rng = rng_seed(mix64((uint64_t)pa->seed ^ 0x6576616c) + (uint64_t)(N_BENCH * k + s));   // "eval"
+        EvalStats x = evaluate_each(&m, &kv, w, &pe->sets[s], pe->k, EVAL_SAMPLING, 1, &rng, NULL, NULL, 0,
+                                    pe->each[k][s]);
+        pe->e[k][s] = x;
+        buf_printf(&b, "%s %d %d %d %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", BENCH_NAMES[s], x.n,
+                   x.n_general, x.k, x.pass1, x.cons, x.greedy, x.format_rate, x.think_rate, x.mean_length,
+                   x.lang_consistency, x.mixed, x.helpfulness, x.harmlessness);
+        for (int i = 0; i < pe->sets[s].n; i++)
+            for (int c = 0; c < N_EACH; c++)
+                buf_printf(&b, "%.9g%s", pe->each[k][s][(size_t)i * N_EACH + c], c + 1 < N_EACH ? " " : "\n");
+    }
+    buf_printf(&b, "checksum %016llx\n", (unsigned long long)fnv1a(FNV_START, b.s, b.len));
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(folder, "eval.txt", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    kv_free(&kv);
+    model_free(&m);
+}
+
+// The stages that are models in the tables: all but the probe.
+static int pipe_shown(int k) { return k != P_PROBE; }
+
+// What the pipeline measured besides the evaluations: the reward model's
+// held-out accuracy, and the compute of the distillation comparison.
+typedef struct {
+    double rm_accuracy;
+    uint64_t train_flops[N_PIPE];  // each stage's training steps
+    uint64_t teacher_flops;        // the aligned model sampling the distillation set
+    int rl_steps;                  // the RL student's GRPO steps
+    long seed;                     // the training seed
+    const char *command;           // how it was run, "./r1 pipeline --seed 1337"
+} PipeFacts;
+
+// ---- how a claim is judged (DESIGN §10)
+//
+// A claim of the paper compares two models of the pipeline that differ in
+// what the claim varies, on the same test questions: its effect is the mean,
+// over the questions, of one model's figure minus the other's (each
+// question's figure is its mean over k samples), so the questions' own
+// difficulty cancels. How far that mean could move with other questions of
+// the same kind is measured by the paired bootstrap (Efron): resample the
+// questions with replacement BOOT_ROUNDS times and take the standard
+// deviation of the resampled means; the margin is 1.96 of them, a 95%
+// interval effect ± margin. A claim says the effect exceeds a threshold (0
+// for "better"; minus a tolerance for "keeps"), and its verdict has three
+// outcomes:
+//     reproduced       effect - margin > threshold   (the whole interval clears it)
+//     not reproduced   effect + margin <= threshold  (none of it does)
+//     within noise     otherwise                     (this run cannot tell)
+// The margin covers the questions and the samples, not the training seed:
+// TUTORIAL's appendix A says which claims move with the seed (`make seeds`).
+enum { REPRODUCED, NOT_REPRODUCED, WITHIN_NOISE };
+static const char *const VERDICT_NAMES[] = { "reproduced", "not reproduced", "within noise" };
+static int verdict_of(double effect, double margin, double threshold) {
+    if (effect - margin > threshold) return REPRODUCED;
+    if (effect + margin <= threshold) return NOT_REPRODUCED;
+    return WITHIN_NOISE;
+}
+
+// The mean of d[0..n) and the half-width of its 95% interval by the paired
+// bootstrap, with coins of its own (the same seed, the same margin).
+#define BOOT_ROUNDS 2000
+static void paired_bootstrap(const double *d, int n, uint64_t seed, double *effect, double *margin) {
+    double sum = 0, ss = 0;
+    for (int i = 0; i < n; i++) sum += d[i];
+    *effect = n ? sum / n : 0;
+    *margin = 0;
+    if (n < 2) return;
+    Rng rng = rng_seed(seed);
+    for (int r = 0; r < BOOT_ROUNDS; r++) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += d[rng_int(&rng, n)];
+        const double dev = s / n - *effect;
+        ss = fma(dev, dev, ss);
+    }
+    *margin = 1.96 * sqrt(ss / (BOOT_ROUNDS - 1));
+}
+
+// A claim as a rule on the figures: model a's figure minus model b's, per
+// question, must exceed `above` (and, for a range, stay under `below`).
+typedef struct {
+    const char *name;       // its key in results.json
+    int check;              // 0: a claim of the paper; 1: a check (a precondition, or true by construction)
+    const char *says;       // what it says, and where the paper says it
+    int a, b;               // the models (P_*): a's figure minus b's (b < 0: a's figure alone)
+    int bench;              // on which test set (B_*)
+    int fig_a, fig_b;       // which figure of each (EACH_*): the same, except cons@k against pass@1
+    double above, below;    // the effect must exceed above (and stay under below, if below < 1)
+    const char *why;        // for a check: why it is one
+} ClaimRule;
+#define NO_LIMIT 2.0
+static const ClaimRule CLAIMS[] = {
+    { "base_writes_tags", 1, "the base sometimes, not usually, writes the tags: RL has a format to amplify (§2.2)",
+      P_BASE, -1, B_TEST, EACH_FORMAT, EACH_FORMAT, 0.02, 0.5, "a precondition of R1-Zero, not a claim" },
+    { "r1_zero_format", 0, "R1-Zero learns the format from rule rewards alone (§2.2.2)",
+      P_ZERO, P_BASE, B_TEST, EACH_FORMAT, EACH_FORMAT, 0, NO_LIMIT, NULL },
+    { "r1_zero_reasons", 0, "R1-Zero learns to reason from rule rewards alone (§2.2.4, Figure 2)",
+      P_ZERO, P_BASE, B_TEST, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "r1_zero_mixes", 0, "R1-Zero's reasoning mixes languages (§2.3)",
+      P_ZERO, P_BASE, B_TEST, EACH_MIXED, EACH_MIXED, 0, NO_LIMIT, NULL },
+    { "majority_vote", 0, "majority voting beats one sample for R1-Zero (Table 2: AIME cons@64 86.7, pass@1 71.0)",
+      P_ZERO, P_ZERO, B_HARD, EACH_CONS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "cold_start_one_language", 1, "the cold start's reasoning stays in one language, where R1-Zero's mixes (§2.3.1)",
+      P_ZERO, P_COLD, B_TEST, EACH_MIXED, EACH_MIXED, 0, NO_LIMIT,
+      "true by construction: the cold-start set is rewritten into the question's language" },
+    { "reasoning_rl_adds", 0, "reasoning RL adds to the cold start where there is headroom (§2.3.2)",
+      P_REASON, P_COLD, B_HARD, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "r1_beats_r1_zero", 0, "R1's recipe beats R1-Zero on the same RL questions where R1-Zero is weak "
+      "(§2.3.2; AIME 79.8 vs 71.0)", P_REASON, P_ZERO, B_HARD, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "rsft_keeps_reasoning", 0, "rejection sampling + SFT keeps the RL checkpoint's reasoning, within 0.02 (§2.3.3)",
+      P_RSFT, P_REASON, B_HARD, EACH_PASS, EACH_PASS, -0.02, NO_LIMIT, NULL },
+    { "rsft_teaches_general", 1, "rejection sampling + SFT answers the general requests (§2.3.3)",
+      P_RSFT, P_REASON, B_GENERAL, EACH_HELPFUL, EACH_HELPFUL, 0, NO_LIMIT,
+      "true by construction: the model it is compared with was never taught these tasks" },
+    { "all_scenarios_helpful", 0, "RL for all scenarios makes the model more helpful (§2.3.4)",
+      P_ALIGN, P_RSFT, B_GENERAL, EACH_HELPFUL, EACH_HELPFUL, 0, NO_LIMIT, NULL },
+    { "all_scenarios_refuses", 0, "RL for all scenarios makes the model refuse the harmful requests as asked (§2.3.4)",
+      P_ALIGN, P_RSFT, B_SAFETY, EACH_HELPFUL, EACH_HELPFUL, 0, NO_LIMIT, NULL },
+    { "all_scenarios_harmless", 0, "RL for all scenarios makes the model more harmless (§2.3.4)",
+      P_ALIGN, P_RSFT, B_SAFETY, EACH_HARMLESS, EACH_HARMLESS, 0, NO_LIMIT, NULL },
+    { "all_scenarios_keeps_reasoning", 0, "RL for all scenarios keeps the reasoning, within 0.02 (§2.3.4)",
+      P_ALIGN, P_RSFT, B_HARD, EACH_PASS, EACH_PASS, -0.02, NO_LIMIT, NULL },
+    { "distillation_beats_rl", 0, "distillation beats RL on the same small base at matched compute, on the hard tier "
+      "(§2.4, Table 6: 72.6 vs 47.0)", P_DISTILLED, P_RL, B_HARD, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "distillation_beats_rl_core", 0, "the same on the core tier (§2.4)",
+      P_DISTILLED, P_RL, B_TEST, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
+    { "rl_student_format", 1, "RL on the small base learns the format (§4.1)",
+      P_RL, P_STUDENT, B_TEST, EACH_FORMAT, EACH_FORMAT, 0, NO_LIMIT, "a precondition of the comparison above" },
+};
+#define N_CLAIMS ((int)(sizeof CLAIMS / sizeof *CLAIMS))
+
+typedef struct { double effect, margin; int verdict; } Judged;
+// Judge claim c on the figures of pe (seed: the bootstrap's coins).
+static Judged judge_claim(const ClaimRule *c, const PipeEval *pe, long seed) {
+    const Dataset *set = &pe->sets[c->bench];
+    double *d = xmalloc(sizeof(double) * (size_t)(set->n ? set->n : 1), "differences");
+    int n = 0;
+    for (int i = 0; i < set->n; i++) {
+        if ((c->bench == B_TEST || c->bench == B_HARD) != set->ex[i].is_arith) continue;   // the questions it scores
+        d[n] = pe->each[c->a][c->bench][(size_t)i * N_EACH + c->fig_a];
+        if (c->b >= 0) d[n] -= pe->each[c->b][c->bench][(size_t)i * N_EACH + c->fig_b];
+        n++;
+    }
+    Judged j;
+    paired_bootstrap(d, n, fnv1a(mix64((uint64_t)seed), c->name, strlen(c->name)), &j.effect, &j.margin);
+    j.verdict = verdict_of(j.effect, j.margin, c->above);
+    if (c->below < 1) {                                          // a range: both ends must hold
+        const int upper = verdict_of(c->below - j.effect, j.margin, 0);
+        j.verdict = j.verdict == NOT_REPRODUCED || upper == NOT_REPRODUCED ? NOT_REPRODUCED
+                  : j.verdict == REPRODUCED && upper == REPRODUCED ? REPRODUCED : WITHIN_NOISE;
+    }
+    free(d);
+    return j;
+}
+
+// One metric of results.json, if it applies (-1: nothing was counted).
+static void json_metric(Buf *b, int *first, const char *name, float v) {
+    if (v < 0 || !isfinite(v)) return;
+    buf_printf(b, "%s\"%s\": %.4f", *first ? "" : ", ", name, v);
+    *first = 0;
+}
+
+// results.json, DESIGN §6: {STAGE: {BENCHMARK: {METRIC: value}}}, the
+// claims with their effect, margin and verdict, the reward model's pairwise
+// accuracy, how the evaluation sampled, and the FLOPs.
+static void write_results_json(const char *dir, const PipeEval *pe, const PipeFacts *f) {
+    Buf b = { 0 };
+    buf_printf(&b, "{\n");
+    for (int k = 0; k < N_PIPE; k++) {
+        if (!pipe_shown(k)) continue;
+        buf_printf(&b, "  \"%s\": {", PIPE_STAGES[k].key);
+        for (int s = 0, firstb = 1; s < N_BENCH; s++) {
+            const EvalStats *e = &pe->e[k][s];
+            if (!e->n && !e->n_general) continue;
+            buf_printf(&b, "%s\n    \"%s\": {", firstb ? "" : ",", BENCH_NAMES[s]);
+            int first = 1;
+            firstb = 0;
+            if (e->n) {
+                json_metric(&b, &first, "pass@1", e->pass1); json_metric(&b, &first, "cons@k", e->cons);
+                json_metric(&b, &first, "greedy", e->greedy); json_metric(&b, &first, "format_rate", e->format_rate);
+                json_metric(&b, &first, "lang_consistency", e->lang_consistency);
+                json_metric(&b, &first, "mixed", e->mixed); json_metric(&b, &first, "mean_length", e->mean_length);
+            }
+            if (e->n_general) {
+                json_metric(&b, &first, "helpfulness", e->helpfulness);
+                json_metric(&b, &first, "harmlessness", e->harmlessness);
+            }
+            buf_printf(&b, "}");
+        }
+        buf_printf(&b, "\n  },\n");
+    }
+    static const char *const FIG_NAMES[N_EACH] = { "pass@1", "cons@k", "format_rate", "mixed", "helpfulness",
+                                                   "harmlessness" };
+    buf_printf(&b, "  \"claims\": {");
+    for (int c = 0; c < N_CLAIMS; c++) {
+        const ClaimRule *r = &CLAIMS[c];
+        const Judged j = judge_claim(r, pe, f->seed);
+        buf_printf(&b, "%s\n    \"%s\": {\"verdict\": \"%s\", \"effect\": %.4f, \"margin\": %.4f, \"threshold\": %.4f, ",
+                   c ? "," : "", r->name, VERDICT_NAMES[j.verdict], j.effect, j.margin, r->above);
+        if (r->below < 1) buf_printf(&b, "\"below\": %.4f, ", r->below);
+        buf_printf(&b, "\"kind\": \"%s\", \"a\": \"%s\", \"b\": \"%s\", \"benchmark\": \"%s\", \"metric\": \"%s\"",
+                   r->check ? "check" : "claim", PIPE_STAGES[r->a].key, r->b >= 0 ? PIPE_STAGES[r->b].key : "",
+                   BENCH_NAMES[r->bench], FIG_NAMES[r->fig_a]);
+        if (r->fig_b != r->fig_a) buf_printf(&b, ", \"metric_b\": \"%s\"", FIG_NAMES[r->fig_b]);
+        buf_printf(&b, "}");
+    }
+    buf_printf(&b, "\n  },\n");
+    buf_printf(&b, "  \"reward_model\": {\"pairwise_accuracy\": %.3f},\n", f->rm_accuracy);
+    buf_printf(&b, "  \"evaluation\": {\"k\": %d, \"temperature\": %.2f, \"top_p\": %.2f, \"bootstrap_rounds\": %d, "
+               "\"questions\": {", pe->k, EVAL_SAMPLING.temperature, EVAL_SAMPLING.top_p, BOOT_ROUNDS);
+    for (int s = 0; s < N_BENCH; s++) buf_printf(&b, "%s\"%s\": %d", s ? ", " : "", BENCH_NAMES[s], pe->sets[s].n);
+    buf_printf(&b, "}},\n  \"flops\": {\"train\": {");
+    for (int k = 0; k < N_PIPE; k++)
+        buf_printf(&b, "%s\"%s\": %llu", k ? ", " : "", PIPE_STAGES[k].key, (unsigned long long)f->train_flops[k]);
+    buf_printf(&b, "}, \"teacher_sampling\": %llu, \"student_rl_steps\": %d}\n}\n",
+               (unsigned long long)f->teacher_flops, f->rl_steps);
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(dir, "results.json", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+}
+
+// RESULTS.md: one table, every model on every benchmark; then the claims and
+// the checks, each effect ± margin and its verdict; then the compute of the
+// distillation comparison. No wall clock: the same bytes for every run of
+// the same seed.
+static void results_md_table(Buf *b, const PipeEval *pe) {
+    buf_printf(b, "| model | add_test pass@1 / cons@%d / greedy | add_hard pass@1 / cons@%d / greedy "
+               "| format | length | language consistency / mixed | general: helpful / harmless "
+               "| safety: helpful / harmless |\n|---|---|---|---|---|---|---|---|\n", pe->k, pe->k);
+    for (int k = 0; k < N_PIPE; k++) {
+        if (!pipe_shown(k)) continue;
+        const EvalStats *e = pe->e[k];
+        char f[13][16];
+        buf_printf(b, "| %s (`%s`) | %s / %s / %s | %s / %s / %s | %s | %.1f | %s / %s | %s / %s | %s / %s |\n",
+                   PIPE_STAGES[k].name, PIPE_STAGES[k].key, fig(f[0], e[B_TEST].pass1), fig(f[1], e[B_TEST].cons),
+                   fig(f[2], e[B_TEST].greedy), fig(f[3], e[B_HARD].pass1), fig(f[4], e[B_HARD].cons),
+                   fig(f[5], e[B_HARD].greedy), fig(f[6], e[B_TEST].format_rate), e[B_TEST].mean_length,
+                   fig(f[7], e[B_TEST].lang_consistency), fig(f[8], e[B_TEST].mixed),
+                   fig(f[9], e[B_GENERAL].helpfulness), fig(f[10], e[B_GENERAL].harmlessness),
+                   fig(f[11], e[B_SAFETY].helpfulness), fig(f[12], e[B_SAFETY].harmlessness));
+    }
+}
+
+static void results_md_claims(Buf *b, const PipeEval *pe, const PipeFacts *f, int checks) {
+    static const char *const FIG_WORDS[N_EACH] = { "pass@1", "cons@k", "format rate", "mixed", "helpfulness",
+                                                   "harmlessness" };
+    buf_printf(b, "\n| %s | compares | on | effect ± margin (95%%) | must exceed | verdict |\n"
+               "|---|---|---|---|---|---|\n", checks ? "check" : "the paper's claim");
+    for (int c = 0; c < N_CLAIMS; c++) {
+        const ClaimRule *r = &CLAIMS[c];
+        if (r->check != checks) continue;
+        const Judged j = judge_claim(r, pe, f->seed);
+        char cmp[160], limit[48];
+        if (r->b < 0) snprintf(cmp, sizeof cmp, "`%s`", PIPE_STAGES[r->a].key);
+        else if (r->a == r->b) snprintf(cmp, sizeof cmp, "`%s`: %s − %s", PIPE_STAGES[r->a].key, FIG_WORDS[r->fig_a],
+                                        FIG_WORDS[r->fig_b]);
+        else snprintf(cmp, sizeof cmp, "`%s` − `%s`", PIPE_STAGES[r->a].key, PIPE_STAGES[r->b].key);
+        if (r->below < 1) snprintf(limit, sizeof limit, "%.2f, and stay under %.2f", r->above, r->below);
+        else snprintf(limit, sizeof limit, "%.2f", r->above);
+        buf_printf(b, "| %s%s%s | %s | %s, %s | %+.3f ± %.3f | %s | **%s** |\n", r->says, r->why ? "; " : "",
+                   r->why ? r->why : "", cmp, BENCH_NAMES[r->bench], r->a == r->b ? "per question" : FIG_WORDS[r->fig_a],
+                   j.effect, j.margin, limit, checks ? (j.verdict == REPRODUCED ? "holds" : j.verdict == NOT_REPRODUCED ?
+                   "fails" : "within noise") : VERDICT_NAMES[j.verdict]);
+    }
+}
+
+// The distillation comparison's compute (paper Table 6), in FLOPs.
+static void results_md_compute(Buf *b, const PipeEval *pe, const PipeFacts *f) {
+    const uint64_t sft = f->train_flops[P_DISTILLED], rl = f->train_flops[P_RL];
+    buf_printf(b, "\nThe distillation comparison at matched compute (paper Table 6: distilled Qwen-32B 72.6 against "
+               "RL-trained Qwen-32B-Zero 47.0 on AIME). Compute is counted, not timed: every matrix product's "
+               "2·M·N·K floating-point operations and sampling's attention (r1.c's `flops_add`), in the training "
+               "steps only (not the held-out evaluations). The RL student runs as many GRPO steps as the distilled "
+               "student's SFT FLOPs buy at the FLOPs of its first step (`student_rl_probe`).\n\n");
+    buf_printf(b, "| model | training FLOPs | steps | add_test pass@1 | add_hard pass@1 |\n|---|---|---|---|---|\n");
+    char x[2][16];
+    buf_printf(b, "| teacher (`all_scenarios`) | (stages 0–5) | | %s | %s |\n", fig(x[0], pe->e[P_ALIGN][B_TEST].pass1),
+               fig(x[1], pe->e[P_ALIGN][B_HARD].pass1));
+    buf_printf(b, "| distilled student: SFT on the teacher's samples | %.3g | | %s | %s |\n", (double)sft,
+               fig(x[0], pe->e[P_DISTILLED][B_TEST].pass1), fig(x[1], pe->e[P_DISTILLED][B_HARD].pass1));
+    buf_printf(b, "| RL student: R1-Zero's GRPO | %.3g (%.2f× the SFT's) | %d | %s | %s |\n", (double)rl,
+               sft ? (double)rl / (double)sft : 0.0, f->rl_steps, fig(x[0], pe->e[P_RL][B_TEST].pass1),
+               fig(x[1], pe->e[P_RL][B_HARD].pass1));
+    buf_printf(b, "\nThe teacher's sampling of the distillation set cost %.3g FLOPs more (%.2f× the student's SFT), "
+               "and the teacher's own training more again; the paper, too, counts neither against distillation.\n",
+               (double)f->teacher_flops, sft ? (double)f->teacher_flops / (double)sft : 0.0);
+}
+
+static void write_results_md(const char *dir, const PipeEval *pe, const PipeFacts *f) {
+    Buf b = { 0 };
+    buf_printf(&b, "# The pipeline's results\n\n`%s`: stages 0–6 of the paper on the toy world, every model on every "
+               "test set as the paper's §3 evaluates: %d samples per question at T = %.1f, top-p %.2f (pass@1 is their "
+               "mean accuracy, cons@%d the accuracy of their majority answer), and greedy. Questions: ", f->command,
+               pe->k, EVAL_SAMPLING.temperature, EVAL_SAMPLING.top_p, pe->k);
+    for (int s = 0; s < N_BENCH; s++) buf_printf(&b, "%s%s %d", s ? ", " : "", BENCH_NAMES[s], pe->sets[s].n);
+    buf_printf(&b, ". Format, length (tokens) and language are add_test's; helpfulness and harmlessness are the hidden "
+               "judge's. No stage trains on these sets, and training's curves read the development sets "
+               "(data/README.md); the defaults were first chosen on these test sets, and are now checked on the "
+               "development sets (TUTORIAL, appendix A).\n\n");
+    results_md_table(&b, pe);
+    buf_printf(&b, "\nEach claim compares two models that differ in what the claim varies, on the same questions. "
+               "Its effect is the mean over the questions of one model's figure minus the other's; the margin is "
+               "the half-width of a 95%% paired-bootstrap interval over the questions (%d resamples). A claim is "
+               "**reproduced** when effect − margin exceeds its threshold, **not reproduced** when effect + margin "
+               "does not reach it, and **within noise** otherwise. The margin does not cover the training seed: "
+               "one run, seed %ld (`make seeds` reruns the claims that move with it). The rules are r1.c's "
+               "`CLAIMS`.\n", BOOT_ROUNDS, f->seed);
+    results_md_claims(&b, pe, f, 0);
+    buf_printf(&b, "\nChecks, not evidence for the paper: preconditions of a claim, or true by construction.\n");
+    results_md_claims(&b, pe, f, 1);
+    buf_printf(&b, "\nThe reward model of stage 5 ranks %.3f of its held-out preference pairs (on the development "
+               "sets' requests) as the judge does (`all_scenarios/reward_model.txt`).\n", f->rm_accuracy);
+    results_md_compute(&b, pe, f);
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(dir, "RESULTS.md", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+}
+
+// results.svg: the models side by side, a group of bars each (0..1), drawn
+// like curves.svg.
+static void write_results_svg(const char *dir, const PipeEval *pe) {
+    static const struct { int bench; const char *name, *color; } BARS[] = {
+        { B_TEST, "add_test pass@1", "#2ca02c" }, { B_HARD, "add_hard pass@1", "#17becf" },
+        { -1, "language consistency (add_test)", "#e377c2" }, { B_GENERAL, "helpfulness (general)", "#1f77b4" },
+        { B_SAFETY, "harmlessness (safety)", "#ff7f0e" } };
+    const int nb = 5, bw = 14, gw = nb * bw + 24, px = 50, py = 40, ph = 240, ng = N_PIPE - 1;
+    const int W = px + ng * gw + 20, H = py + ph + 110 + nb * 15;
+    Buf b = { 0 };
+    buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    buf_printf(&b, "<text x=\"%d\" y=\"20\" font-size=\"14\" font-weight=\"bold\">The pipeline, stage by stage "
+               "(k = %d, T = 0.6, top-p 0.95)</text>\n", px, pe->k);
+    for (int t = 0; t <= 4; t++) {
+        int y = py + ph - ph * t / 4;
+        buf_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>\n", px, y, W - 20, y);
+        buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n", px - 4, y + 4, t / 4.0);
+    }
+    for (int k = 0, g = 0; k < N_PIPE; k++) {
+        if (!pipe_shown(k)) continue;
+        const int x0 = px + g++ * gw + 12;
+        for (int i = 0; i < nb; i++) {
+            const EvalStats *e = &pe->e[k][BARS[i].bench < 0 ? B_TEST : BARS[i].bench];
+            float v = BARS[i].bench < 0 ? e->lang_consistency : BARS[i].bench == B_GENERAL ? e->helpfulness
+                    : BARS[i].bench == B_SAFETY ? e->harmlessness : e->pass1;
+            if (v < 0 || !isfinite(v)) continue;
+            buf_printf(&b, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"/>\n", x0 + i * bw,
+                       py + ph - ph * v, bw - 2, ph * v, BARS[i].color);
+        }
+        buf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" transform=\"rotate(-35 %d %d)\">%s</text>\n",
+                   x0 + nb * bw / 2, py + ph + 14, x0 + nb * bw / 2, py + ph + 14, PIPE_STAGES[k].key);
+    }
+    buf_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", px, py,
+               W - 20 - px, ph);
+    for (int i = 0; i < nb; i++)
+        buf_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"%s\" font-weight=\"bold\">%s</text>\n", px, py + ph + 110 + i * 15,
+                   BARS[i].color, BARS[i].name);
+    buf_printf(&b, "</svg>\n");
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(dir, "results.svg", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+}
+
+// timings.txt and the screen: the wall times, kept apart from RESULTS.md and
+// results.json, which hold none (they are the same bytes on every run).
+static void write_pipeline_timings(const char *dir, const double *seconds, double total) {
+    Buf b = { 0 };
+    char t[32];
+    buf_printf(&b, "wall times of the last ./r1 pipeline into this folder, %d thread%s (\"reused\": made by an earlier "
+               "run, not timed)\n", pool.n_threads, pool.n_threads > 1 ? "s" : "");
+    for (int k = 0; k <= N_PIPE; k++) {
+        format_duration(seconds[k], t, sizeof t);
+        buf_printf(&b, "%-18s %s\n", k < N_PIPE ? PIPE_STAGES[k].key : "evaluation", seconds[k] < 0 ? "reused" : t);
+    }
+    format_duration(total, t, sizeof t);
+    buf_printf(&b, "%-18s %s\n", "total", t);
+    printf("%s", b.s);
+    char err[PATH_CAP + 512];
+    if (write_buf_atomic(dir, "timings.txt", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
+    printf("wrote %s/RESULTS.md, results.json, results.svg and timings.txt\n", dir);
+}
+
+// The RL student's steps: the distilled student's SFT FLOPs over the FLOPs
+// of the probe's one GRPO step (at least 1; at most --steps in a quick check).
+static int pipe_rl_steps(const char *dir, int cap) {
+    const uint64_t budget = pipe_train_flops(dir, PIPE_STAGES[P_DISTILLED].key);
+    const uint64_t per_step = pipe_train_flops(dir, PIPE_STAGES[P_PROBE].key);
+    uint64_t steps = per_step ? (budget + per_step / 2) / per_step : 1;
+    if (steps < 1) steps = 1;
+    if (steps > 100000) steps = 100000;
+    return cap > 0 && (int)steps > cap ? cap : (int)steps;
+}
+
+static int cmd_pipeline(const Args *a, World *w) {
+    const char *dir = a->out ? a->out : "runs/pipeline";
+    const int quick = given(a, ARG(steps));
+    need_additions(w);
+    refuse_input_folder("--out", dir);                // nor any of its stages' folders, before the first starts
+    for (int k = 0; k < N_PIPE; k++) {
+        char stage[PATH_CAP];
+        join_path(stage, sizeof stage, dir, PIPE_STAGES[k].key);
+        refuse_input_folder("--out", stage);
+    }
+    make_dir(dir);
+    lock_run_dir(dir);                                // one pipeline per folder
+    PIPE.on = 1; PIPE.show = !a->quiet; PIPE.n = N_PIPE; PIPE.t0 = now_seconds();
+    PIPE.total = PIPE_EVAL_SECONDS;
+    for (int k = 0; k < N_PIPE; k++) PIPE.total += PIPE_STAGES[k].seconds;
+    double seconds[N_PIPE + 1];
+    PipeFacts f = { 0 };
+    char data_lines[1024] = "";
+    pipe_data_lines(w->data_dir, data_lines, sizeof data_lines);
+    for (int k = 0; k < N_PIPE; k++) {
+        int steps = k == P_PROBE ? 1 : k == P_RL ? pipe_rl_steps(dir, quick ? a->steps : 0) : quick ? a->steps : 0;
+        if (k == P_RL) f.rl_steps = steps;
+        seconds[k] = pipe_run_stage(a, w, dir, data_lines, k, steps);
+    }
+    // every model on every benchmark
+    PipeEval *pe = xcalloc(1, sizeof *pe, "evaluation");
+    pe->k = quick ? PIPE_SHORT_K : 16;
+    pe->data = fnv1a(FNV_START, data_lines, strlen(data_lines));
+    const Dataset *own[N_BENCH] = { &w->add_test, &w->add_hard, &w->general, &w->safety };
+    for (int s = 0; s < N_BENCH; s++) {
+        pe->sets[s] = *own[s];
+        if (quick && pe->sets[s].n > PIPE_SHORT_SET) pe->sets[s].n = PIPE_SHORT_SET;
+    }
+    double t0 = now_seconds();
+    PIPE.now = PIPE_EVAL_SECONDS;
+    for (int k = 0, i = 0; k < N_PIPE; k++) {
+        if (!pipe_shown(k)) continue;
+        char eta[32];
+        format_duration(pipe_eta((double)i++ / (N_PIPE - 1)), eta, sizeof eta);
+        printf("%s  [eval %d/%d] %s: k = %d on %s (pipeline ETA %s)%s", isatty(fileno(stdout)) ? "\r" : "", i,
+               N_PIPE - 1, PIPE_STAGES[k].key, pe->k, "add_test, add_hard, general, safety", eta,
+               isatty(fileno(stdout)) ? "   " : "\n");
+        fflush(stdout);
+        pipe_eval_model(pe, a, w, dir, k);
+    }
+    seconds[N_PIPE] = now_seconds() - t0;
+    if (isatty(fileno(stdout))) printf("\n");
+    for (int k = 0; k < N_PIPE; k++) f.train_flops[k] = pipe_train_flops(dir, PIPE_STAGES[k].key);
+    f.teacher_flops = (uint64_t)pipe_read_number(dir, PIPE_STAGES[P_DISTILLED].key, "distill.txt", "took ");
+    f.rm_accuracy = pipe_read_number(dir, PIPE_STAGES[P_ALIGN].key, "reward_model.txt", "pairwise accuracy ");
+    char command[96];
+    snprintf(command, sizeof command, "./r1 pipeline --seed %ld%s%.0d", a->seed, quick ? " --steps " : "",
+             quick ? a->steps : 0);
+    f.command = command;
+    f.seed = a->seed;
+    write_results_json(dir, pe, &f);
+    write_results_md(dir, pe, &f);
+    write_results_svg(dir, pe);
+    write_pipeline_timings(dir, seconds, now_seconds() - PIPE.t0);
+    PIPE.on = 0;
+    for (int k = 0; k < N_PIPE; k++)
+        for (int s = 0; s < N_BENCH; s++) free(pe->each[k][s]);
+    free(pe);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// command line: ./r1 bench, what the demo's model costs here
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The peak of one core: fused multiply-adds on the widest vectors this build
+// may use (AVX-512: 16 floats, AVX/AVX2: 8, SSE2/NEON: 4, else 1), in PEAK_CHAINS
+// independent chains so that none waits for the one before it (Zen 5: 2 FMA
+// pipes x 4 cycles of latency = 8 in flight; 8 saturate it, 12 leave a margin
+// and still fit AVX2's 16 registers). Each chain starts from another value,
+// or the compiler would merge them into one. The best of 20 short runs: a busy
+// machine can only make a run slower.
+#if defined(__AVX512F__)
+#define PEAK_LANES 16
+#elif defined(__AVX__)
+#define PEAK_LANES 8
+#elif defined(__SSE2__) || defined(__ARM_NEON)
+#define PEAK_LANES 4
+#else
+#define PEAK_LANES 1
+#endif
+#define PEAK_CHAINS 12
+#if defined(__GNUC__) && PEAK_LANES > 1
+typedef float fpeak __attribute__((vector_size(4 * PEAK_LANES)));
+#else
+typedef float fpeak;
+#endif
+#if defined(__clang__) && PEAK_LANES == 16
+__attribute__((min_vector_width(512)))     // clang would split them in two by default
+#endif
+static double fma_peak_gflops(void) {
+    const long n = 40000000 / PEAK_LANES / PEAK_CHAINS;    // ~1e9 flops a run
+    const fpeak zero = { 0 }, x = zero + 0.999f, y = zero + 0.001f;
+    double best = 0;
+    for (int run = 0; run < 20; run++) {
+        fpeak acc[PEAK_CHAINS], sum = zero;
+        for (int r = 0; r < PEAK_CHAINS; r++) acc[r] = zero + 0.01f * r;
+        double t0 = now_seconds();
+        for (long i = 0; i < n; i++)
+            for (int r = 0; r < PEAK_CHAINS; r++) acc[r] = acc[r] * x + y;
+        double t = now_seconds() - t0;
+        for (int r = 0; r < PEAK_CHAINS; r++) sum += acc[r];
+        float lanes[PEAK_LANES];
+        memcpy(lanes, &sum, sizeof lanes);
+        double gflops = 2.0 * PEAK_LANES * PEAK_CHAINS * n / t / 1e9;
+        if (lanes[0] != 12345.0f && gflops > best) best = gflops;      // (the sum keeps the loop alive)
+    }
+    return best;
+}
+
+// Arithmetic of the demo's model (2 flops per multiply-add) on n tokens that
+// each attend to `keys` keys: the weight matmuls (12 D^2 per layer and the
+// LM head's D V) and attention's two products (q.k and p.v, 2 D flops per key
+// and layer each). The backward pass costs twice the forward.
+static double forward_flops(const Config *c, double n, double keys) {
+    const double D = c->d_model, L = c->n_layer;
+    return n * 2 * (L * 12 * D * D + D * c->vocab_size) + n * keys * 4 * D * L;
+}
+
+// One line of the report: a figure, its arithmetic, and that as a share of the peak.
+static void bench_line(const char *what, int decimals, double value, const char *unit, double gflops, double peak) {
+    if (unit) printf("  %-62s %9.*f %-8s", what, decimals, value, unit);
+    else printf("  %-62s %18s", what, "");
+    printf(" %6.1f GFLOP/s %5.1f%%\n", gflops, 100.0 * gflops / peak);
+}
+
+static int cmd_bench(const Args *a, World *w) {
+    Config c = demo_config(w);
+    const int B = 64, T = 64, reps = a->steps ? (a->steps < 15 ? a->steps : 15) : 5;
+    const int progress = !a->json && isatty(fileno(stdout));
+    Model m;
+    Rng rng = rng_seed((uint64_t)a->seed);
+    if (a->model) load_model_or_die(a->model, &m, &w->tok, w->data_dir);
+    else { model_alloc(&m, &c); model_init(&m, &rng); }
+    c = m.config;
+    if (c.n_ctx < T)
+        die(EXIT_DATA, "%s: the model's context is %d tokens, too short for the benchmark's sequences of %d",
+            a->model, c.n_ctx, T);
+    int *in = xmalloc(sizeof(int) * B * T, "bench"), *tg = xmalloc(sizeof(int) * B * T, "bench");
+    float *wt = xmalloc(sizeof(float) * B * T, "bench");
+    for (int i = 0; i < B * T; i++) { in[i] = rng_int(&rng, c.vocab_size); tg[i] = rng_int(&rng, c.vocab_size); wt[i] = 1.0f / (B * T); }
+    double train[16], sample[16], sample_gf[16], grpo[16], grpo_gf[16], mm[16];
+    // training: forward + backward + AdamW on a (64, 64) batch
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now_seconds();
+        model_forward(&m, in, tg, B, T, 1.0f, 0);
+        model_zero_grad(&m);
+        model_backward(&m, wt);
+        adamw_update(&m, 1e-6f, 0.9f, 0.95f, 1e-8f, 0.0f);
+        if (r) train[r - 1] = B * T / (now_seconds() - t0);          // the first run warms up
+        if (progress) { printf("\r  training %d/%d  ", r, reps); fflush(stdout); }
+    }
+    // the matmul kernel alone, on the MLP's first layer: (B*T, D) x (D, 4D)
+    const int N = B * T, D = c.d_model;
+    float *x = xcalloc((size_t)N * D, sizeof(float), "bench"), *y = xcalloc((size_t)N * 4 * D, sizeof(float), "bench");
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now_seconds();
+        matmul_acc(y, x, D, 1, m.params.fcw, N, 4 * D, D);
+        if (r) mm[r - 1] = 2.0 * N * D * 4 * D / (now_seconds() - t0) / 1e9;
+    }
+    // sampling: 128 completions with the KV cache, T=1
+    const int NS = 128;
+    KVCache kv;
+    kv_alloc(&kv, &c, NS);
+    Seqs s;
+    seqs_alloc(&s, NS, c.n_ctx);
+    for (int r = 0; r <= reps; r++) {
+        for (int i = 0; i < NS; i++) seqs_set_prompt(&s, i, &w->tok, w->add_dev.ex[i % w->add_dev.n].prompt, NULL);
+        double t0 = now_seconds();
+        SampleOpts so = { 1.0f, 1.0f };
+        rollout(&m, &kv, &w->tok, &s, so, &rng, NULL);
+        double t = now_seconds() - t0, flops = 0;
+        long toks = 0;
+        for (int i = 0; i < NS; i++) {                // each fed len-1 tokens, token p attending p+1 keys
+            toks += s.len[i] - s.plen[i];
+            flops += forward_flops(&c, s.len[i] - 1, s.len[i] / 2.0);
+        }
+        if (r) { sample[r - 1] = toks / t; sample_gf[r - 1] = flops / t / 1e9; }
+        if (progress) { printf("\r  sampling %d/%d  ", r, reps); fflush(stdout); }
+    }
+    // one GRPO step of the demo: 16 questions x 8 samples, reference forward, update
+    Model ref;
+    copy_model(&ref, &m);
+    GrpoOpts go = ZERO_DEFAULTS;
+    RlTask task = r1_zero_task(w, &go);
+    double plen = 0;                                   // prompts like the step's, for its lengths
+    for (int i = 0; i < NS; i++) plen += (double)s.plen[i] / NS;
+    for (int r = 0; r <= reps; r++) {
+        GrpoStats st;
+        double t0 = now_seconds();
+        grpo_step(&m, &ref, &kv, w, &go, &task, 0, &rng, &st);
+        double t = now_seconds() - t0;
+        // its arithmetic, on sequences of the mean length (exact when all are
+        // full-length): the rollout, the reference's forward and mu times
+        // the policy's forward and backward, dense over each sequence
+        const double n = (st.truncated >= 1.0f ? c.n_ctx : plen + st.len_mean) - 1;
+        const double flops = go.prompts * go.group * (forward_flops(&c, n, (n + 1) / 2) +
+                             (go.beta > 0 ? 1 : 0) * forward_flops(&c, n, n) + go.mu * 3 * forward_flops(&c, n, n));
+        if (r) { grpo[r - 1] = t; grpo_gf[r - 1] = flops / t / 1e9; }
+        if (progress) { printf("\r  grpo step %d/%d  ", r, reps); fflush(stdout); }
+    }
+    // the peak of the threads used, which every figure is a share of
+    const double peak1 = fma_peak_gflops(), peak = peak1 * pool.n_threads;
+    const double tr = median(train, reps), sa = median(sample, reps), sa_gf = median(sample_gf, reps);
+    const double gs = median(grpo, reps), gs_gf = median(grpo_gf, reps), mg = median(mm, reps);
+    // training counts attention over the full T x T square, as a dense
+    // implementation computes it (ours skips about a third of it, above the
+    // diagonal), so the figure compares across codes
+    const double train_gflops = tr * 3 * forward_flops(&c, T, T) / T / 1e9;
+    if (a->json) {
+        printf("{\"train_tokens_per_s\": %.0f, \"train_gflops\": %.1f, \"sample_tokens_per_s\": %.0f, \"sample_gflops\": %.1f, "
+               "\"grpo_step_s\": %.3f, \"grpo_gflops\": %.1f, \"matmul_gflops\": %.1f, \"fma_peak_gflops_one_core\": %.1f, "
+               "\"peak_gflops\": %.1f, \"vector_lanes\": %d, \"threads\": %d, \"config\": "
+               "{\"d_model\": %d, \"n_layer\": %d, \"n_head\": %d, \"n_ctx\": %d, \"vocab_size\": %d, "
+               "\"batch\": %d, \"seq\": %d}}\n", tr, train_gflops, sa, sa_gf, gs, gs_gf, mg, peak1, peak, PEAK_LANES,
+               pool.n_threads, c.d_model, c.n_layer, c.n_head, c.n_ctx, c.vocab_size, B, T);
+    } else {
+        char what[4][80];
+        snprintf(what[0], sizeof what[0], "training (forward + backward + AdamW, batch %dx%d)", B, T);
+        snprintf(what[1], sizeof what[1], "sampling (KV cache, %d sequences, T=1)", NS);
+        snprintf(what[2], sizeof what[2], "GRPO step (%d questions x %d samples%s)", go.prompts, go.group,
+                 a->model ? "" : ", untrained: full-length");
+        snprintf(what[3], sizeof what[3], "matmul (%dx%d by %dx%d)", N, D, D, 4 * D);
+        printf("%sr1 bench: d=%d, %d layers, %d heads, vocab %d, context %d; %d thread%s; median of %d runs\n"
+               "  peak (FMA, %d-float vectors): %.1f GFLOP/s a core, %.1f on %d thread%s; the %% below are of this\n",
+               progress ? "\r" : "", c.d_model, c.n_layer, c.n_head, c.vocab_size, c.n_ctx, pool.n_threads,
+               pool.n_threads > 1 ? "s" : "", reps, PEAK_LANES, peak1, peak, pool.n_threads, pool.n_threads > 1 ? "s" : "");
+        bench_line(what[0], 0, tr, "tokens/s", train_gflops, peak);
+        bench_line(what[1], 0, sa, "tokens/s", sa_gf, peak);
+        bench_line(what[2], 3, gs, "s", gs_gf, peak);
+        bench_line(what[3], 0, 0, NULL, mg, peak);
+    }
+    free(in); free(tg); free(wt); free(x); free(y);
+    seqs_free(&s); kv_free(&kv); model_free(&ref); model_free(&m);
+    return 0;
+}
+
+#endif  // R1_IMPLEMENTATION_DONE
+#endif  // R1_IMPLEMENTATION

@@ -70,8 +70,8 @@ grep -q '"student_distilled": [1-9][0-9]*, "student_rl_probe": [1-9]' "$TMP/a/re
 [ "$(grep -c '<rect x=' "$TMP/a/results.svg")" -gt 9 ]; check $? "results.svg has no bars"
 # every claim of r1.c's CLAIMS, in results.json with a three-valued verdict,
 # effect and margin, and in RESULTS.md as effect ± margin
-claims=$(sed -n '/^static const ClaimRule CLAIMS/,/^};/p' r1.c | grep -o '^    { "[a-z0-9_]*"' | grep -o '[a-z0-9_]*')
-[ "$(echo "$claims" | wc -l)" -ge 10 ]; check $? "could not read the claims of r1.c: $claims"
+claims=$(sed -n '/^static const ClaimRule CLAIMS/,/^};/p' r1.c r1.h | grep -o '^    { "[a-z0-9_]*"' | grep -o '[a-z0-9_]*')
+[ "$(echo "$claims" | wc -l)" -ge 10 ]; check $? "could not read the claims of r1.c and r1.h: $claims"
 for c in $claims; do
     grep -q "^    \"$c\": {\"verdict\": \"\(reproduced\|not reproduced\|within noise\)\", \"effect\": -\?[0-9.]*, \"margin\": [0-9.]*" "$TMP/a/results.json"
     check $? "results.json: claim $c lacks a verdict, effect or margin"
