@@ -2083,7 +2083,8 @@ static void run_close(Run *r) {
 // and what the recipe fixes (warm-up, micro-batches): that is the program's.
 static uint64_t file_hash(const char *path);   // (the pipeline's, below)
 static const char *const DATA_DIR_FILES[] = { "tokenizer.txt", "add_test.jsonl", "add_hard.jsonl", "general.jsonl",
-    "safety.jsonl", "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };   // world_load's
+    "safety.jsonl", "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };
+// (world_load's files: the run identity, the pipeline's stamps and the inputs no output may replace all read this list)
 #define N_DATA_DIR_FILES ((int)(sizeof DATA_DIR_FILES / sizeof *DATA_DIR_FILES))
 
 // "--data-dir=#H --tokenizer=T", then "--model=#H" and "--base=#H" for the
@@ -3254,18 +3255,15 @@ static void pipe_stage_args(const Args *pa, const char *dir, int k, int steps, S
     }
 }
 
-// The files of the data dir a stage reads (world_load's), as lines
+// The files of the data dir a stage reads (DATA_DIR_FILES), as lines
 // "data NAME: HASH" of the stamp ("absent" for an optional set it lacks).
-static const char *const PIPE_DATA_FILES[] = { "tokenizer.txt", "add_test.jsonl", "add_hard.jsonl", "general.jsonl",
-    "safety.jsonl", "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };
-#define N_PIPE_DATA ((int)(sizeof PIPE_DATA_FILES / sizeof *PIPE_DATA_FILES))
 static void pipe_data_lines(const char *data_dir, char *out, size_t cap) {
     size_t n = 0;
-    for (int i = 0; i < N_PIPE_DATA; i++) {
+    for (int i = 0; i < N_DATA_DIR_FILES; i++) {
         char path[PATH_CAP];
-        join_path(path, sizeof path, data_dir, PIPE_DATA_FILES[i]);
-        if (access(path, F_OK) != 0 && errno == ENOENT) appendf(out, cap, &n, "data %s: absent\n", PIPE_DATA_FILES[i]);
-        else appendf(out, cap, &n, "data %s: %016llx\n", PIPE_DATA_FILES[i], (unsigned long long)file_hash(path));
+        join_path(path, sizeof path, data_dir, DATA_DIR_FILES[i]);
+        if (access(path, F_OK) != 0 && errno == ENOENT) appendf(out, cap, &n, "data %s: absent\n", DATA_DIR_FILES[i]);
+        else appendf(out, cap, &n, "data %s: %016llx\n", DATA_DIR_FILES[i], (unsigned long long)file_hash(path));
     }
 }
 
