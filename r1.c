@@ -3518,7 +3518,7 @@ static void gather_kept_set(PairSet *set, Model *sampled, const char *what, cons
 static void sft_epochs(Model *m, const World *w, SftOpts o, int epochs, PairSet *set, int number, const char *stage,
                        const char *title, Rng *rng, const RunIO *io) {
     if (o.steps == 0) o.steps = (epochs * set->n + o.batch - 1) / o.batch;
-    o.warmup = RSFT_DEFAULTS.warmup < o.steps ? RSFT_DEFAULTS.warmup : o.steps;
+    if (o.warmup > o.steps) o.warmup = o.steps;
     say(io, "stage %d: SFT of the base on them, %d steps x %d examples (%.1f epochs)\n", number, o.steps, o.batch,
         (double)o.steps * o.batch / set->n);
     EpochWalk walk = { set, rng_u64(rng), -1, NULL };

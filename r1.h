@@ -2483,7 +2483,7 @@ static SftOpts sft_from_args(const Args *a, SftOpts o) {
     if (given(a, ARG(steps))) o.steps = a->steps;
     if (given(a, ARG(batch))) o.batch = a->batch;
     if (given(a, ARG(lr))) o.lr = a->lr;
-    if (o.warmup > o.steps) o.warmup = o.steps;
+    if (o.steps > 0 && o.warmup > o.steps) o.warmup = o.steps;   // steps 0: from the set (sft_epochs)
     return o;
 }
 // Record the checkpoint flag names (a file or a run folder) as an input of
@@ -2554,17 +2554,6 @@ static RsftOpts rsft_from_args(const Args *a, int questions) {
     }
     return so;
 }
-// The identity of a stage that gathers a set from --model and fine-tunes
-// --base (coldstart, rsft, distill): the SFT's, the set's size, its filter.
-static const char *set_identity(const SftOpts *o, const Args *a, const World *w, const char *model, const char *base,
-                                int questions, const char *filter, char *id, size_t cap) {
-    sft_identity(o, a->seed, w, model, base, id, cap);
-    size_t n = strlen(id);
-    appendf(id, cap, &n, " --questions=%d", questions);
-    if (filter) appendf(id, cap, &n, " --filter=%s", filter);
-    return id;
-}
-
 // Stage 5's pairs and reward model: the recipe's, then --questions and --rm-from.
 static AlignOpts align_from_args(const Args *a) {
     AlignOpts ao = ALIGN_SET;
@@ -2742,26 +2731,47 @@ static int cmd_zero(const Args *a, World *w) {
     return 0;
 }
 
-// The two checkpoints of a stage that samples one model and fine-tunes a
-// base: --model (default_model, made by stage want) and --base.
-static void load_sampled_and_base(const Args *a, World *w, Model *sampled, const char *default_model, const char *want,
-                                  const char *hint, Model *base, const char *default_base, const char *base_hint,
-                                  char model_hash[17], char base_hash[17]) {
-    load_parent(a, "--model", default_model, sampled, w, want, hint, model_hash);
-    load_parent(a, "--base", default_base, base, w, "base", base_hint, base_hash);
+// The stages that gather a set from one model (--model) and fine-tune a base
+// on it (--base): coldstart, rsft and distill. Their defaults, as data:
+typedef struct {
+    const char *model, *want, *hint;  // --model's default folder, the stage that makes it, the command that does
+    const char *base, *base_hint;     // --base's default folder, the command that makes it
+    const char *out, *stage;          // --out's default folder; the stage its checkpoint and state say
+    int save_every;                   // --save-every's default
+} SetStage;
+static const SetStage COLDSTART_RUN = { "runs/zero", "r1_zero", "./r1 zero", "runs/base", "./r1 pretrain",
+                                        "runs/coldstart", "cold_start", 50 };
+static const SetStage RSFT_RUN = { "runs/reason", "reasoning_rl", "./r1 reason", "runs/base", "./r1 pretrain",
+                                   "runs/rsft", "rsft", 100 };
+static const SetStage DISTILL_RUN = { "runs/align", "all_scenarios", "./r1 align", "runs/student_base",
+                                      "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base", "runs/distill",
+                                      "distilled", 100 };
+
+// Such a stage's two checkpoints, loaded and hashed, and its run folder:
+// its identity the SFT's (o) and the set's (its size, its filter: NULL for
+// the cold start's own), its state checked before the set is gathered, not
+// minutes later.
+static RunIO set_stage_run(const Args *a, World *w, const SetStage *st, Model *sampled, Model *base, const SftOpts *o,
+                           int questions, const char *filter, char id[ID_CAP]) {
+    char model[17], base_hash[17];
+    load_parent(a, "--model", st->model, sampled, w, st->want, st->hint, model);
+    load_parent(a, "--base", st->base, base, w, "base", st->base_hint, base_hash);
     need_additions(w);
+    sft_identity(o, a->seed, w, model, base_hash, id, ID_CAP);
+    size_t n = strlen(id);
+    appendf(id, ID_CAP, &n, " --questions=%d", questions);
+    if (filter) appendf(id, ID_CAP, &n, " --filter=%s", filter);
+    RunIO io = sft_run_io(a, w, st->out, st->save_every, id);
+    run_state_check(&io, st->stage, &base->config, 0, 0);
+    return io;
 }
 
 static int cmd_coldstart(const Args *a, World *w) {
     SftOpts o = sft_from_args(a, COLDSTART_DEFAULTS);
     ColdStartOpts co = coldstart_from_args(a);
     Model zero, base;
-    char id[ID_CAP], model[17], base_hash[17], el[32], lc[16];
-    load_sampled_and_base(a, w, &zero, "runs/zero", "r1_zero", "./r1 zero", &base, "runs/base", "./r1 pretrain", model,
-                          base_hash);
-    RunIO io = sft_run_io(a, w, "runs/coldstart", 50, set_identity(&o, a, w, model, base_hash, co.questions, NULL, id,
-                                                                 sizeof id));
-    run_state_check(&io, "cold_start", &base.config, 0, 0);       // before the samples it would gather in vain
+    char id[ID_CAP], el[32], lc[16];
+    RunIO io = set_stage_run(a, w, &COLDSTART_RUN, &zero, &base, &o, co.questions, NULL, id);
     double t0 = now_seconds();
     StageFigures f;
     stage_cold_start(&base, &f, &zero, w, &co, &o, a->seed, &io);
@@ -2794,12 +2804,8 @@ static int cmd_rsft(const Args *a, World *w) {
     RsftOpts so = rsft_from_args(a, RSFT_SET.questions);
     SftOpts o = sft_from_args(a, RSFT_DEFAULTS);                    // steps 0: two epochs of the set
     Model rl, base;
-    char id[ID_CAP], model[17], base_hash[17];
-    load_sampled_and_base(a, w, &rl, "runs/reason", "reasoning_rl", "./r1 reason", &base, "runs/base", "./r1 pretrain",
-                          model, base_hash);
-    RunIO io = sft_run_io(a, w, "runs/rsft", 100, set_identity(&o, a, w, model, base_hash, so.questions,
-                                                             FILTER_NAMES[so.filter], id, sizeof id));
-    run_state_check(&io, "rsft", &base.config, 0, 0);             // before the samples it would gather in vain
+    char id[ID_CAP];
+    RunIO io = set_stage_run(a, w, &RSFT_RUN, &rl, &base, &o, so.questions, FILTER_NAMES[so.filter], id);
     double t0 = now_seconds();
     StageFigures f;
     stage_rsft(&base, &f, &rl, w, &so, &o, a->seed, &io);
@@ -2812,12 +2818,8 @@ static int cmd_distill(const Args *a, World *w) {
     RsftOpts so = rsft_from_args(a, DISTILL_QUESTIONS);
     SftOpts o = sft_from_args(a, DISTILL_DEFAULTS);                 // steps 0: two epochs of the set
     Model teacher, student;
-    char id[ID_CAP], model[17], base_hash[17];
-    load_sampled_and_base(a, w, &teacher, "runs/align", "all_scenarios", "./r1 align", &student, "runs/student_base",
-                          "./r1 pretrain --d-model 48 --layers 2 --out runs/student_base", model, base_hash);
-    RunIO io = sft_run_io(a, w, "runs/distill", 100, set_identity(&o, a, w, model, base_hash, so.questions,
-                                                                FILTER_NAMES[so.filter], id, sizeof id));
-    run_state_check(&io, "distilled", &student.config, 0, 0);     // before the samples it would gather in vain
+    char id[ID_CAP];
+    RunIO io = set_stage_run(a, w, &DISTILL_RUN, &teacher, &student, &o, so.questions, FILTER_NAMES[so.filter], id);
     double t0 = now_seconds();
     StageFigures f;
     stage_distill(&student, &f, &teacher, w, &so, &o, a->seed, &io);
