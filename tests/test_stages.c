@@ -340,7 +340,7 @@ static void test_rejection_keeps_what_it_judged(void) {
     seqs_free(&s);
 }
 
-static int repetitive_lit(const char *question, const char *text) {
+static int long_winded_lit(const char *question, const char *text) {
     Problem p;
     parse_question(question, &p);
     return long_winded(text, strlen(text), &p);
@@ -366,7 +366,7 @@ static void test_long_winded(void) {
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof c / sizeof *c; i++)
-        if (repetitive_lit(c[i].q, c[i].text) != c[i].want) {
+        if (long_winded_lit(c[i].q, c[i].text) != c[i].want) {
             bad++;
             fprintf(stderr, "long_winded (%s): got %d, want %d\n", c[i].why, !c[i].want, c[i].want);
         }
