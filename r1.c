@@ -17,10 +17,10 @@
 // cache), is the machinery: r1.h, after the method.
 //
 // How to read it, with the paper open:
-//   1. the rewards (§2.2.2): is_right, is_well_formed, reward_accuracy,
-//      reward_format; the template (§2.2.3): render_prompt
-//   2. GRPO (§2.2.1, eq. 1-3): group_advantages, grpo_token,
+//   1. GRPO (§2.2.1, eq. 1-3): group_advantages, grpo_token,
 //      grpo_coefficients (where the chain rule starts), grpo_step
+//   2. the rewards (§2.2.2): is_right, is_well_formed, reward_accuracy,
+//      reward_format; the template (§2.2.3): render_prompt
 //   3. the stages, 0 to 6, each one function that tells the whole stage:
 //      stage_base, stage_r1_zero, stage_cold_start, stage_reasoning_rl,
 //      stage_rsft, stage_all_scenarios, stage_distill; every default number
@@ -36,9 +36,9 @@
 //                          requests and the hidden judge, the corpus
 //   the model ............ GPT-2 layers, each forward right above its backward, AdamW
 //   sampling ............. KV cache, temperature, top-p
-//   rewards .............. the verifier, the format and language rewards (paper §2.2.2)
 //   rollouts ............. prompts in, completions out
 //   GRPO ................. group advantages, clipped ratio, KL (paper §2.2.1)
+//   rewards .............. the verifier, the format and language rewards (paper §2.2.2)
 //   evaluation ........... pass@1, cons@k, greedy; helpfulness, harmlessness (paper §3)
 //   the training loops ... one supervised loop and one RL loop, shared by every stage
 //   the recipe ........... every default number, in one block
@@ -1754,250 +1754,13 @@ static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *p
 }
 
 // ----------------------------------------------------------------------------
-// rewards and the verifier (paper §2.2.2)
-//
-// R1-Zero is trained with rule-based rewards only: an accuracy reward (does
-// the answer check out?) and a format reward (is the thinking inside
-// <think></think> and the answer inside <answer></answer>?). The paper avoids
-// neural reward models here because they get hacked; so must the rules.
-
-// Last occurrence of needle in hay[0..len) (hay may hold NUL bytes), or NULL.
-static const char *find_last(const char *hay, size_t len, const char *needle) {
-    size_t k = strlen(needle);
-    if (k == 0 || k > len) return NULL;
-    for (size_t i = len - k + 1; i-- > 0;)
-        if (hay[i] == needle[0] && !memcmp(hay + i, needle, k)) return hay + i;
-    return NULL;
-}
-static const char *find_first(const char *hay, size_t len, const char *needle) {
-    size_t k = strlen(needle);
-    if (k == 0 || k > len) return NULL;
-    for (size_t i = 0; i + k <= len; i++)
-        if (hay[i] == needle[0] && !memcmp(hay + i, needle, k)) return hay + i;
-    return NULL;
-}
-
-#define ANSWER_MAX_DIGITS 18   // |value| < 10^18 fits a long long with room to spare
-
-// Parse s[0..len) as an integer: optional spaces, an optional sign, 1 to 18
-// digits (leading zeros allowed), optional spaces, nothing else. 1 on success.
-static int parse_integer(const char *s, size_t len, long long *value) {
-    size_t i = 0;
-    while (i < len && s[i] == ' ') i++;
-    int neg = 0;
-    if (i < len && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
-    size_t start = i;
-    long long v = 0;
-    while (i < len && s[i] >= '0' && s[i] <= '9') {
-        if (i - start >= ANSWER_MAX_DIGITS) return 0;     // too long to be an answer: wrong
-        v = v * 10 + (s[i++] - '0');
-    }
-    if (i == start) return 0;
-    while (i < len && s[i] == ' ') i++;
-    if (i != len) return 0;
-    *value = neg ? -v : v;
-    return 1;
-}
-
-// The verifier: the integer inside the last <answer>...</answer>. 1 if found.
-static int extract_answer(const char *text, size_t len, long long *value) {
-    const char *open = find_last(text, len, "<answer>");
-    if (!open) return 0;
-    const char *body = open + strlen("<answer>");
-    const char *close = find_first(body, len - (size_t)(body - text), "</answer>");
-    if (!close) return 0;
-    return parse_integer(body, (size_t)(close - body), value);
-}
-
-// Is the answer right? 1 if the extracted answer equals the expected value
-// (reward_accuracy, below, pays this).
-static int is_right(const char *text, size_t len, long long expected) {
-    long long v;
-    return extract_answer(text, len, &v) && v == expected;
-}
-
-// Lenient accuracy, for the logs only: the last number anywhere in the text.
-static float lenient_accuracy(const char *text, size_t len, long long expected) {
-    size_t end = len;
-    while (end > 0 && !(text[end - 1] >= '0' && text[end - 1] <= '9')) end--;
-    if (end == 0) return 0.0f;
-    size_t start = end;
-    while (start > 0 && text[start - 1] >= '0' && text[start - 1] <= '9') start--;
-    long long v;
-    return parse_integer(text + start, end - start, &v) && v == expected ? 1.0f : 0.0f;
-}
-
-// Well-formed (what reward_format, below, pays): the whole completion is exactly
-//   <think>THINKING</think><answer>ANSWER</answer>
-// with no '<' or '>' inside THINKING or ANSWER. Matching the whole string
-// strictly matters: a loose check ("contains the tags") is hacked within a
-// few steps by outputs like <think></think></think><answer>.
-static int no_angle(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++) if (s[i] == '<' || s[i] == '>') return 0;
-    return 1;
-}
-static int is_well_formed(const char *text, size_t len) {
-    const char *a = "<think>", *b = "</think><answer>", *c = "</answer>";
-    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    if (len < la + lb + lc || memcmp(text, a, la) || memcmp(text + len - lc, c, lc)) return 0;
-    const char *mid = find_first(text + la, len - la - lc, b);
-    if (!mid) return 0;
-    const char *think = text + la, *answer = mid + lb;
-    if (!no_angle(think, (size_t)(mid - think))) return 0;
-    if (!no_angle(answer, (size_t)(text + len - lc - answer))) return 0;
-    return 1;
-}
-
-// The thinking: the text between the first <think> and the next </think>.
-static int thinking_span(const char *text, size_t len, const char **start, size_t *n) {
-    const char *open = find_first(text, len, "<think>");
-    if (!open) return 0;
-    const char *body = open + strlen("<think>");
-    const char *close = find_first(body, len - (size_t)(body - text), "</think>");
-    if (!close) return 0;
-    *start = body; *n = (size_t)(close - body);
-    return 1;
-}
-
-// Non-empty thinking: some non-space character inside <think></think>.
-static int has_thinking(const char *text, size_t len) {
-    const char *s; size_t n;
-    if (!thinking_span(text, len, &s, &n)) return 0;
-    for (size_t i = 0; i < n; i++) if (s[i] != ' ') return 1;
-    return 0;
-}
-
-// How often word occurs in s[0..n) as a whole word. An English word must not
-// touch another letter ("this" does not hold "is", "also" not "so"); Chinese
-// words are their characters, with no spaces to mark them.
-static int count_word(const char *s, size_t n, const char *word) {
-    const size_t wl = strlen(word);
-    const int latin = (unsigned char)word[0] < 0x80;
-    int count = 0;
-    for (size_t i = 0; i + wl <= n; i++) {
-        if (memcmp(s + i, word, wl)) continue;
-        int joined = (i > 0 && isalpha((unsigned char)s[i - 1])) || (i + wl < n && isalpha((unsigned char)s[i + wl]));
-        count += !(latin && joined);
-    }
-    return count;
-}
-
-// The language words of the thinking, counted per language as whole words
-// (WORDS without their spacing). 0 if there is no thinking.
-static int thinking_words(const char *text, size_t len, int count[N_LANG]) {
-    static const char *const lang_words[N_LANG][4] = { { "plus", "is", "so", "wait" },
-                                                       { "加", "得", "所以", "等等" } };
-    const char *s; size_t n;
-    count[LANG_EN] = count[LANG_ZH] = 0;
-    if (!thinking_span(text, len, &s, &n)) return 0;
-    for (int l = 0; l < N_LANG; l++)
-        for (int k = 0; k < 4; k++) count[l] += count_word(s, n, lang_words[l][k]);
-    return 1;
-}
-
-// Language consistency (paper §2.3.2): the share of target-language words
-// among the language words of the thinking, Num(Words_target) / Num(Words).
-// Scored only over the words present: a thinking with no words gets -1 ("no
-// score"), not 1, because a reward that calls empty thinking perfectly
-// consistent teaches the model to stop thinking.
-static float language_consistency(const char *text, size_t len, int lang) {
-    int count[N_LANG];
-    if (!thinking_words(text, len, count)) return -1.0f;
-    int total = count[LANG_EN] + count[LANG_ZH];
-    return total ? (float)count[lang] / (float)total : -1.0f;
-}
-
-// Language mixing: the thinking holds words of both languages.
-static int mixes_languages(const char *text, size_t len) {
-    int count[N_LANG];
-    return thinking_words(text, len, count) && count[LANG_EN] > 0 && count[LANG_ZH] > 0;
-}
-
-// The rewards of an RL stage, as its loop calls them: one score per
-// completion of a question. The question an RL stage asks: its text, the
-// answer the verifier expects, its language.
-// A general request (all-scenario RL, §2.3.4) has no verifier: the reward
-// model scores it, and the judge's reference answer is kept for the logs.
-typedef struct { char text[128]; long long expected; int lang; int general; char reference[64]; } Question;
-
-// Format: 0 for a completion cut off by the context limit (it never closed its tags).
-static float reward_format(const char *text, size_t len, int truncated, const Question *q) {
-    (void)q;
-    return truncated ? 0.0f : is_well_formed(text, len);
-}
-static float reward_accuracy(const char *text, size_t len, int truncated, const Question *q) {
-    (void)truncated;
-    return is_right(text, len, q->expected);
-}
-// Language (§2.3.2): consistency over the words the thinking holds; a
-// thinking without words earns nothing.
-static float reward_language(const char *text, size_t len, int truncated, const Question *q) {
-    (void)truncated;
-    float c = language_consistency(text, len, q->lang);
-    return c < 0 ? 0.0f : c;
-}
-
-// A process reward (paper §4.2, one of the attempts that did not work out):
-// score the steps, not the answer. A step is "a plus b [plus c ...] is s" in
-// either language (WORDS' plus and is), and it looks right when the terms
-// add up to s. Each step is judged on its own, as a step-level reward model
-// judges it: nothing asks whether the step belongs to the question, or
-// whether there are more steps than columns. It pays for steps, not for
-// solutions: a policy that writes more right-looking steps is paid more,
-// which is the hack the paper warns of (TUTORIAL, exercise 12.1, looks for it).
-// A number of 1 to 7 digits at *p (within end), read into *x (no overflow).
-static int step_number(const char **p, const char *end, long *x) {
-    const char *s = *p;
-    for (*x = 0; *p < end && isdigit((unsigned char)**p) && *p - s < 8; (*p)++) *x = 10 * *x + (**p - '0');
-    return *p > s && *p - s <= 7;
-}
-static int step_word(const char **p, const char *end, const char *word) {
-    size_t n = strlen(word);
-    if ((size_t)(end - *p) < n || memcmp(*p, word, n)) return 0;
-    *p += n;
-    return 1;
-}
-// One step at s (within end): its length if one parses there (else 0), and
-// *right: do its terms add up?
-static size_t looks_like_step(const char *s, const char *end, int *right) {
-    for (int l = 0; l < N_LANG; l++) {
-        const char *p = s;
-        long x, sum = 0;
-        int terms = 0;
-        while (step_number(&p, end, &x)) {                       // a plus b plus ...
-            sum += x; terms++;
-            if (step_word(&p, end, WORDS[l].plus)) continue;
-            if (terms >= 2 && step_word(&p, end, WORDS[l].is) && step_number(&p, end, &x)) {   // ... is s
-                *right = x == sum;
-                return (size_t)(p - s);
-            }
-            break;
-        }
-    }
-    return 0;
-}
-// The reward: right-looking steps in the thinking, per column of the
-// question's widest operand (1 for a clean worked solution; more for more).
-// 0 for a completion cut off by the context limit, as the format reward.
-static float reward_process(const char *text, size_t len, int truncated, const Question *q) {
-    const char *s; size_t n;
-    if (truncated || !thinking_span(text, len, &s, &n)) return 0.0f;
-    Problem p;
-    int columns = 1, steps = 0;
-    if (parse_question(q->text, &p))
-        for (int i = 0; i < p.n; i++)
-            for (long x = p.x[i], c = 1; x >= 10; x /= 10) if (++c > columns) columns = (int)c;
-    for (const char *c = s, *end = s + n; c < end;) {
-        int right = 0;
-        size_t k = c > s && isdigit((unsigned char)c[-1]) ? 0 : looks_like_step(c, end, &right);
-        steps += k && right;
-        c += k ? k : 1;
-    }
-    return (float)steps / (float)columns;
-}
-
-// ----------------------------------------------------------------------------
 // rollouts: prompts in, completions (as tokens and as text) out
+
+// The question an RL stage asks: its text, the answer the verifier
+// expects, its language. A general request (all-scenario RL, §2.3.4) has no
+// verifier: the reward model scores it, and the judge's reference answer is
+// kept for the logs.
+typedef struct { char text[128]; long long expected; int lang; int general; char reference[64]; } Question;
 
 // Sequences of tokens, each a prompt followed by its completion.
 typedef struct {
@@ -2530,6 +2293,245 @@ static void grpo_step(Model *policy, Model *ref, KVCache *kv, const World *w, co
     free(logp_old); free(logp_ref);
     free(reward); free(adv); free(flat); free(q);
     seqs_free(&s);
+}
+
+// ----------------------------------------------------------------------------
+// rewards and the verifier (paper §2.2.2)
+//
+// R1-Zero is trained with rule-based rewards only: an accuracy reward (does
+// the answer check out?) and a format reward (is the thinking inside
+// <think></think> and the answer inside <answer></answer>?). The paper avoids
+// neural reward models here because they get hacked; so must the rules.
+
+// Last occurrence of needle in hay[0..len) (hay may hold NUL bytes), or NULL.
+static const char *find_last(const char *hay, size_t len, const char *needle) {
+    size_t k = strlen(needle);
+    if (k == 0 || k > len) return NULL;
+    for (size_t i = len - k + 1; i-- > 0;)
+        if (hay[i] == needle[0] && !memcmp(hay + i, needle, k)) return hay + i;
+    return NULL;
+}
+static const char *find_first(const char *hay, size_t len, const char *needle) {
+    size_t k = strlen(needle);
+    if (k == 0 || k > len) return NULL;
+    for (size_t i = 0; i + k <= len; i++)
+        if (hay[i] == needle[0] && !memcmp(hay + i, needle, k)) return hay + i;
+    return NULL;
+}
+
+#define ANSWER_MAX_DIGITS 18   // |value| < 10^18 fits a long long with room to spare
+
+// Parse s[0..len) as an integer: optional spaces, an optional sign, 1 to 18
+// digits (leading zeros allowed), optional spaces, nothing else. 1 on success.
+static int parse_integer(const char *s, size_t len, long long *value) {
+    size_t i = 0;
+    while (i < len && s[i] == ' ') i++;
+    int neg = 0;
+    if (i < len && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+    size_t start = i;
+    long long v = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (i - start >= ANSWER_MAX_DIGITS) return 0;     // too long to be an answer: wrong
+        v = v * 10 + (s[i++] - '0');
+    }
+    if (i == start) return 0;
+    while (i < len && s[i] == ' ') i++;
+    if (i != len) return 0;
+    *value = neg ? -v : v;
+    return 1;
+}
+
+// The verifier: the integer inside the last <answer>...</answer>. 1 if found.
+static int extract_answer(const char *text, size_t len, long long *value) {
+    const char *open = find_last(text, len, "<answer>");
+    if (!open) return 0;
+    const char *body = open + strlen("<answer>");
+    const char *close = find_first(body, len - (size_t)(body - text), "</answer>");
+    if (!close) return 0;
+    return parse_integer(body, (size_t)(close - body), value);
+}
+
+// Is the answer right? 1 if the extracted answer equals the expected value
+// (reward_accuracy, below, pays this).
+static int is_right(const char *text, size_t len, long long expected) {
+    long long v;
+    return extract_answer(text, len, &v) && v == expected;
+}
+
+// Lenient accuracy, for the logs only: the last number anywhere in the text.
+static float lenient_accuracy(const char *text, size_t len, long long expected) {
+    size_t end = len;
+    while (end > 0 && !(text[end - 1] >= '0' && text[end - 1] <= '9')) end--;
+    if (end == 0) return 0.0f;
+    size_t start = end;
+    while (start > 0 && text[start - 1] >= '0' && text[start - 1] <= '9') start--;
+    long long v;
+    return parse_integer(text + start, end - start, &v) && v == expected ? 1.0f : 0.0f;
+}
+
+// Well-formed (what reward_format, below, pays): the whole completion is exactly
+//   <think>THINKING</think><answer>ANSWER</answer>
+// with no '<' or '>' inside THINKING or ANSWER. Matching the whole string
+// strictly matters: a loose check ("contains the tags") is hacked within a
+// few steps by outputs like <think></think></think><answer>.
+static int no_angle(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) if (s[i] == '<' || s[i] == '>') return 0;
+    return 1;
+}
+static int is_well_formed(const char *text, size_t len) {
+    const char *a = "<think>", *b = "</think><answer>", *c = "</answer>";
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    if (len < la + lb + lc || memcmp(text, a, la) || memcmp(text + len - lc, c, lc)) return 0;
+    const char *mid = find_first(text + la, len - la - lc, b);
+    if (!mid) return 0;
+    const char *think = text + la, *answer = mid + lb;
+    if (!no_angle(think, (size_t)(mid - think))) return 0;
+    if (!no_angle(answer, (size_t)(text + len - lc - answer))) return 0;
+    return 1;
+}
+
+// The thinking: the text between the first <think> and the next </think>.
+static int thinking_span(const char *text, size_t len, const char **start, size_t *n) {
+    const char *open = find_first(text, len, "<think>");
+    if (!open) return 0;
+    const char *body = open + strlen("<think>");
+    const char *close = find_first(body, len - (size_t)(body - text), "</think>");
+    if (!close) return 0;
+    *start = body; *n = (size_t)(close - body);
+    return 1;
+}
+
+// Non-empty thinking: some non-space character inside <think></think>.
+static int has_thinking(const char *text, size_t len) {
+    const char *s; size_t n;
+    if (!thinking_span(text, len, &s, &n)) return 0;
+    for (size_t i = 0; i < n; i++) if (s[i] != ' ') return 1;
+    return 0;
+}
+
+// How often word occurs in s[0..n) as a whole word. An English word must not
+// touch another letter ("this" does not hold "is", "also" not "so"); Chinese
+// words are their characters, with no spaces to mark them.
+static int count_word(const char *s, size_t n, const char *word) {
+    const size_t wl = strlen(word);
+    const int latin = (unsigned char)word[0] < 0x80;
+    int count = 0;
+    for (size_t i = 0; i + wl <= n; i++) {
+        if (memcmp(s + i, word, wl)) continue;
+        int joined = (i > 0 && isalpha((unsigned char)s[i - 1])) || (i + wl < n && isalpha((unsigned char)s[i + wl]));
+        count += !(latin && joined);
+    }
+    return count;
+}
+
+// The language words of the thinking, counted per language as whole words
+// (WORDS without their spacing). 0 if there is no thinking.
+static int thinking_words(const char *text, size_t len, int count[N_LANG]) {
+    static const char *const lang_words[N_LANG][4] = { { "plus", "is", "so", "wait" },
+                                                       { "加", "得", "所以", "等等" } };
+    const char *s; size_t n;
+    count[LANG_EN] = count[LANG_ZH] = 0;
+    if (!thinking_span(text, len, &s, &n)) return 0;
+    for (int l = 0; l < N_LANG; l++)
+        for (int k = 0; k < 4; k++) count[l] += count_word(s, n, lang_words[l][k]);
+    return 1;
+}
+
+// Language consistency (paper §2.3.2): the share of target-language words
+// among the language words of the thinking, Num(Words_target) / Num(Words).
+// Scored only over the words present: a thinking with no words gets -1 ("no
+// score"), not 1, because a reward that calls empty thinking perfectly
+// consistent teaches the model to stop thinking.
+static float language_consistency(const char *text, size_t len, int lang) {
+    int count[N_LANG];
+    if (!thinking_words(text, len, count)) return -1.0f;
+    int total = count[LANG_EN] + count[LANG_ZH];
+    return total ? (float)count[lang] / (float)total : -1.0f;
+}
+
+// Language mixing: the thinking holds words of both languages.
+static int mixes_languages(const char *text, size_t len) {
+    int count[N_LANG];
+    return thinking_words(text, len, count) && count[LANG_EN] > 0 && count[LANG_ZH] > 0;
+}
+
+// The rewards of an RL stage, as its loop calls them: one score per
+// completion of a question.
+
+// Format: 0 for a completion cut off by the context limit (it never closed its tags).
+static float reward_format(const char *text, size_t len, int truncated, const Question *q) {
+    (void)q;
+    return truncated ? 0.0f : is_well_formed(text, len);
+}
+static float reward_accuracy(const char *text, size_t len, int truncated, const Question *q) {
+    (void)truncated;
+    return is_right(text, len, q->expected);
+}
+// Language (§2.3.2): consistency over the words the thinking holds; a
+// thinking without words earns nothing.
+static float reward_language(const char *text, size_t len, int truncated, const Question *q) {
+    (void)truncated;
+    float c = language_consistency(text, len, q->lang);
+    return c < 0 ? 0.0f : c;
+}
+
+// A process reward (paper §4.2, one of the attempts that did not work out):
+// score the steps, not the answer. A step is "a plus b [plus c ...] is s" in
+// either language (WORDS' plus and is), and it looks right when the terms
+// add up to s. Each step is judged on its own, as a step-level reward model
+// judges it: nothing asks whether the step belongs to the question, or
+// whether there are more steps than columns. It pays for steps, not for
+// solutions: a policy that writes more right-looking steps is paid more,
+// which is the hack the paper warns of (TUTORIAL, exercise 12.1, looks for it).
+// A number of 1 to 7 digits at *p (within end), read into *x (no overflow).
+static int step_number(const char **p, const char *end, long *x) {
+    const char *s = *p;
+    for (*x = 0; *p < end && isdigit((unsigned char)**p) && *p - s < 8; (*p)++) *x = 10 * *x + (**p - '0');
+    return *p > s && *p - s <= 7;
+}
+static int step_word(const char **p, const char *end, const char *word) {
+    size_t n = strlen(word);
+    if ((size_t)(end - *p) < n || memcmp(*p, word, n)) return 0;
+    *p += n;
+    return 1;
+}
+// One step at s (within end): its length if one parses there (else 0), and
+// *right: do its terms add up?
+static size_t looks_like_step(const char *s, const char *end, int *right) {
+    for (int l = 0; l < N_LANG; l++) {
+        const char *p = s;
+        long x, sum = 0;
+        int terms = 0;
+        while (step_number(&p, end, &x)) {                       // a plus b plus ...
+            sum += x; terms++;
+            if (step_word(&p, end, WORDS[l].plus)) continue;
+            if (terms >= 2 && step_word(&p, end, WORDS[l].is) && step_number(&p, end, &x)) {   // ... is s
+                *right = x == sum;
+                return (size_t)(p - s);
+            }
+            break;
+        }
+    }
+    return 0;
+}
+// The reward: right-looking steps in the thinking, per column of the
+// question's widest operand (1 for a clean worked solution; more for more).
+// 0 for a completion cut off by the context limit, as the format reward.
+static float reward_process(const char *text, size_t len, int truncated, const Question *q) {
+    const char *s; size_t n;
+    if (truncated || !thinking_span(text, len, &s, &n)) return 0.0f;
+    Problem p;
+    int columns = 1, steps = 0;
+    if (parse_question(q->text, &p))
+        for (int i = 0; i < p.n; i++)
+            for (long x = p.x[i], c = 1; x >= 10; x /= 10) if (++c > columns) columns = (int)c;
+    for (const char *c = s, *end = s + n; c < end;) {
+        int right = 0;
+        size_t k = c > s && isdigit((unsigned char)c[-1]) ? 0 : looks_like_step(c, end, &right);
+        steps += k && right;
+        c += k ? k : 1;
+    }
+    return (float)steps / (float)columns;
 }
 
 // ----------------------------------------------------------------------------
