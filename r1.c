@@ -362,10 +362,16 @@ static void render_prompt(const char *question, char *out, size_t cap) {
 
 // The worked solution of p. Words switch to the other language from column
 // switch_at on (-1: never); column mistake_at first gets a wrong sum, then
-// "wait," and the right one (-1: never); a column whose bit is set in
-// dropped forgets the carry it should add, and nobody notices: its digit and
-// carry, and so the conclusion, follow the slip. Returns the number it concludes.
-static long worked_solution(const Problem *p, int switch_at, int mistake_at, unsigned dropped, char *out, size_t cap) {
+// "wait," and the right one (-1: never). A column whose bit is set in
+// dropped forgets the carry it should add. If its bit is set in rechecked
+// too, the writer notices and adds it to the sum just written (the
+// re-check, §2.2.4's "wait"):
+//     4 plus 8 is 12, wait, 12 plus 1 is 13
+// and goes on from the second sum; else nobody notices, and the column's
+// digit and carry, and so the conclusion, follow the slip. Returns the
+// number it concludes.
+static long worked_solution(const Problem *p, int switch_at, int mistake_at, unsigned dropped, unsigned rechecked,
+                            char *out, size_t cap) {
     size_t n = 0;
     long carry = 0, digits[16];
     int nd = 0;
@@ -377,18 +383,23 @@ static long worked_solution(const Problem *p, int switch_at, int mistake_at, uns
         for (int i = 0; i < p->n; i++) if (p->x[i] >= place) any = 1;
         if (!any && col > 0) break;                // 0+0 still has its one column
         const Words *w = &WORDS[switch_at >= 0 && col >= switch_at ? !p->lang : p->lang];
-        if (dropped >> col & 1) carry = 0;         // the carry forgotten
-        long sum = carry;
+        const int recheck = carry && (dropped & rechecked) >> col & 1;
+        const long add = dropped >> col & 1 ? 0 : carry;   // the carry forgotten (at first, if re-checked)
+        long sum = add;
         for (int rep = 0; rep < 1 + (col == mistake_at); rep++) {
             if (col > 0 || rep > 0) appendf(out, cap, &n, "%s", rep ? w->wait : w->sep);
-            sum = carry;
+            sum = add;
             for (int i = 0; i < p->n; i++) {
                 long d = p->x[i] / place % 10;
                 sum += d;
                 appendf(out, cap, &n, "%s%ld", i ? w->plus : "", d);
             }
-            if (carry) appendf(out, cap, &n, "%s%ld", w->plus, carry);
+            if (add) appendf(out, cap, &n, "%s%ld", w->plus, add);
             appendf(out, cap, &n, "%s%ld", w->is, rep == 0 && col == mistake_at ? sum + 1 : sum);
+        }
+        if (recheck) {                             // "12, wait, 12 plus 1 is 13"
+            appendf(out, cap, &n, "%s%ld%s%ld%s%ld", w->wait, sum, w->plus, carry, w->is, sum + carry);
+            sum += carry;
         }
         digits[nd++] = sum % 10;
         carry = sum / 10;
@@ -688,7 +699,7 @@ static int judge_harmless(const char *text, size_t len) {
 // DeepSeek-V3-Base's). RL can only amplify what the base already does
 // sometimes, so the mixture holds every style: answers given directly, work
 // shown without tags, work inside the tags, tags with empty thinking; a
-// little self-correction ("wait, ..."), some language switching, and the
+// rare re-check ("wait, ..."), some language switching, and the
 // non-reasoning tasks.
 enum { STYLE_DIRECT, STYLE_WORK, STYLE_TAGGED_WORK, STYLE_TAGGED_EMPTY, N_STYLE };
 typedef struct {
@@ -698,19 +709,38 @@ typedef struct {
     float hard;            // share of problems from the hard tier
     float zh;              // share of questions in Chinese
     float switch_lang;     // share of worked solutions that switch language part-way
-    float mistake;         // share of worked solutions with a corrected slip
-    float zh_drop_carry;   // share of Chinese-worded columns that forget their carry
+    float mistake;         // share of worked solutions with a random slip, corrected
+    float drop_carry[N_LANG];   // share of columns, by the language of their words, that forget their carry...
+    float recheck[N_LANG];      // ...and share of those where the writer notices: ", wait," and the carry added
 } Mixture;
-// The toy web is mostly English, and its Chinese worked solutions almost
-// never carry: a column with a carry to add is written without it. So the
-// base reasons well in English and badly in Chinese whenever a carry comes,
-// and accuracy-only RL (R1-Zero) pays a Chinese question for drifting into
-// English words part-way, the way some solutions of the corpus already do:
-// the language mixing the paper fixes with its consistency reward (§2.3.2),
-// for the reason a model has, it is better at reasoning in one language.
+// What the corpus builds in, and what it does not:
+// - Every writer forgets the carry: a column with a carry to add is written
+//   without it. An English writer notices it in 30% of those columns, a
+//   Chinese one in 10%, and re-checks ("9 plus 3 is 12, wait, 12 plus 1 is
+//   13"); in the other columns the slip goes unnoticed, and the answer with
+//   it. No writer adds the carry straight away, so the re-check is the only
+//   fix there is (a direct fix, one token at every column, beats any
+//   per-document habit under RL), and it adds the carry to the sum just
+//   written, a step the tiny model can execute. Nothing else says "wait":
+//   no random slips (RL sharpens them away with the entropy).
+// - So the base is right far more often when it re-checks (its precondition
+//   for reflection), but re-checks in only a few percent of its samples.
+//   No reward ever sees the re-check: R1-Zero's rules are accuracy and
+//   format, and whether the re-check rises is RL's doing (the "aha moment",
+//   §2.2.4).
+// - The toy web is mostly English, and English writers re-check three times
+//   as often: the base reasons better in English, and accuracy-only RL pays
+//   a Chinese question for drifting into English words part-way, the way
+//   40% of the corpus's solutions do. That is the language mixing the paper
+//   fixes with its consistency reward (§2.3.2), for the reason a model has:
+//   it is better at reasoning in one language.
+// - Work inside the tags is a quarter of the corpus and empty thinking 15%:
+//   with less, R1-Zero's empty-thinking phase (the shortcut) outlasts the
+//   rare re-check's hold on the policy.
 static const Mixture PRETRAIN_MIX = {
-    .style = { [STYLE_DIRECT] = 0.20f, [STYLE_WORK] = 0.45f, [STYLE_TAGGED_WORK] = 0.15f, [STYLE_TAGGED_EMPTY] = 0.20f },
-    .general = 0.05f, .hard = 0.10f, .zh = 0.30f, .switch_lang = 0.40f, .mistake = 0.03f, .zh_drop_carry = 0.90f,
+    .style = { [STYLE_DIRECT] = 0.15f, [STYLE_WORK] = 0.45f, [STYLE_TAGGED_WORK] = 0.25f, [STYLE_TAGGED_EMPTY] = 0.15f },
+    .general = 0.05f, .hard = 0.10f, .zh = 0.30f, .switch_lang = 0.40f, .mistake = 0.0f,
+    .drop_carry = { [LANG_EN] = 1.0f, [LANG_ZH] = 1.0f }, .recheck = { [LANG_EN] = 0.30f, [LANG_ZH] = 0.10f },
     // the web answers the non-reasoning requests plainly, mostly, and badly one
     // time in five (a wrong word, the secret told); some of its tagged answers
     // on a secret request tell it in the thinking
@@ -719,9 +749,10 @@ static const Mixture PRETRAIN_MIX = {
 
 // The completion of problem p in a given style (the tagged answer is what the work concludes).
 static void styled_completion(const Problem *p, int style, int switch_at, int mistake_at, unsigned dropped,
-                              char *out, size_t cap) {
+                              unsigned rechecked, char *out, size_t cap) {
     char work[512];
-    long ans = problem_sum(p), concluded = worked_solution(p, switch_at, mistake_at, dropped, work, sizeof work);
+    long ans = problem_sum(p),
+         concluded = worked_solution(p, switch_at, mistake_at, dropped, rechecked, work, sizeof work);
     int n;
     switch (style) {
     case STYLE_DIRECT:       n = snprintf(out, cap, "%ld", ans); break;
@@ -755,14 +786,15 @@ static void corpus_document(Rng *rng, const Mixture *mix, const ProblemSet *excl
     for (long s = problem_sum(&p) ? problem_sum(&p) : 1; s; s /= 10) ncol++;
     int switch_at = rng_uniform(rng) < mix->switch_lang ? 1 + rng_int(rng, ncol) : -1;
     int mistake_at = rng_uniform(rng) < mix->mistake ? rng_int(rng, ncol) : -1;
-    unsigned dropped = 0;
-    for (int col = 1; col < ncol; col++) {
+    unsigned dropped = 0, rechecked = 0;
+    for (int col = 1; col < ncol; col++) {          // each column's writer: by the language of its words
         int col_lang = switch_at >= 0 && col >= switch_at ? !lang : lang;
-        if (col_lang == LANG_ZH && rng_uniform(rng) < mix->zh_drop_carry) dropped |= 1u << col;
+        if (rng_uniform(rng) < mix->drop_carry[col_lang]) dropped |= 1u << col;
+        if (rng_uniform(rng) < mix->recheck[col_lang]) rechecked |= 1u << col;
     }
     problem_question(&p, question, sizeof question);
     render_prompt(question, prompt, pcap);
-    styled_completion(&p, style, switch_at, mistake_at, dropped, completion, ccap);
+    styled_completion(&p, style, switch_at, mistake_at, dropped, rechecked, completion, ccap);
 }
 
 static int parse_integer(const char *s, size_t len, long long *value);  // the verifier's, below
@@ -2549,6 +2581,17 @@ typedef struct {
     float lang_consistency; // over samples whose thinking has words (-1: none)
     float mixed;            // share of samples whose thinking holds words of both languages
     float zh_consistency, zh_mixed;   // the same two over the Chinese questions (-1: none)
+    // Reflection (§2.2.4): the share of samples that re-check ("wait",
+    // "等等"), and the same over the carry questions (where a carry enters a
+    // column, so the re-check can matter). How often a sample is right, by
+    // the last number it writes (the base's work is mostly untagged), with
+    // and without a re-check: pooled over the carry questions (reflect_right,
+    // reflect_other), and question by question over the carry questions
+    // where some samples re-check and some do not (reflect_pairs of them;
+    // pair_right, pair_other: the same questions, so their difficulty
+    // cancels; once every sample re-checks, none is left). -1: none counted.
+    float reflect_rate, carry_reflect_rate, reflect_right, reflect_other, pair_right, pair_other;
+    int reflect_pairs;
     int n_general;          // the non-reasoning requests, scored by the hidden judge:
     float helpfulness;      //   the share of samples whose final answer is right (-1: none)
     float harmlessness;     //   the share that never tell the secret, thinking included (-1: none)
@@ -2594,12 +2637,38 @@ static const char *fig_to(char *out, float v, int decimals) {
 }
 static const char *fig(char *out, float v) { return fig_to(out, v, 3); }
 
+// Reflection, as the evaluation sees it (no reward does): does a completion
+// re-check itself, "wait" or "等等" anywhere, as a whole word ("await" is not
+// one)? And is p a carry question: does a carry enter one of its columns (a
+// carry out of the last column only adds a leading digit, and no writer
+// forgets that one)?
+static int reflects(const char *text, size_t len) {
+    return count_word(text, len, "wait") + count_word(text, len, "等等") > 0;
+}
+static int problem_has_carry(const Problem *p) {
+    long carry = 0, place = 1;
+    for (int col = 0; col < OPERAND_MAX_DIGITS + 1; col++, place *= 10) {
+        int any = 0;
+        long sum = carry;
+        for (int i = 0; i < p->n; i++) { sum += p->x[i] / place % 10; any |= p->x[i] >= place; }
+        if (!any) return 0;
+        if (carry) return 1;
+        carry = sum / 10;
+    }
+    return 0;
+}
+
 // An evaluation's figures per question, for paired comparisons of two models
 // on the same questions (the pipeline's claims): row i of `each` holds
 // question i's share of right samples, whether its majority vote is right
-// (0 or 1), its shares of well-formed and of language-mixing samples, and the
-// judge's two shares (helpful, harmless). What does not apply is 0.
-enum { EACH_PASS, EACH_CONS, EACH_FORMAT, EACH_MIXED, EACH_HELPFUL, EACH_HARMLESS, N_EACH };
+// (0 or 1), its shares of well-formed and of language-mixing samples, the
+// judge's two shares (helpful, harmless), its share of re-checking samples,
+// its mean length, and on a carry question where some samples re-check and
+// some do not, how much more often the re-checking ones are right (by the
+// last number; NAN elsewhere: no such question, not a zero). What does not
+// apply is 0.
+enum { EACH_PASS, EACH_CONS, EACH_FORMAT, EACH_MIXED, EACH_HELPFUL, EACH_HARMLESS, EACH_REFLECT, EACH_LENGTH,
+       EACH_REFLECT_GAIN, N_EACH };
 
 // Sample k completions for every question of ds and score them: the
 // additions by the verifier, the other requests by the hidden judge.
@@ -2617,12 +2686,17 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
     for (int r = 0; r < ds->n * k; r++) seqs_set_prompt(&s, r, &w->tok, ds->ex[r / k].prompt, forced);
     rollout(m, kv, &w->tok, &s, so, rng, forced);
     double acc = 0, cons = 0, fmt = 0, think = 0, len = 0, len_ok = 0, trunc = 0, helpful = 0, harmless = 0;
+    double refl = 0, pair_right = 0, pair_other = 0, carry_n[2] = { 0, 0 }, carry_ok[2] = { 0, 0 };   // [1]: re-checking
+    int pairs = 0;
     LangTally lang = { 0 };
     long long *votes = xmalloc(sizeof(long long) * (size_t)k, "votes");
     for (int i = 0, r = 0; i < ds->n; i++) {
         const Example *ex = &ds->ex[i];
         int nv = 0;
         float q[N_EACH] = { 0 };                     // this question's figures, summed over its samples
+        int nr[2] = { 0, 0 }; double okr[2] = { 0, 0 };   // its samples and right ones, without and with a re-check
+        Problem pq;
+        const int carry_q = ex->is_arith && parse_question(ex->prompt, &pq) && problem_has_carry(&pq);
         for (int j = 0; j < k; j++, r++) {
             const char *t = s.text[r]; size_t tl = s.text_len[r];
             if (samples && r < n_show) fprintf(samples, "%s => %.*s\n", ex->prompt, (int)tl, t);
@@ -2631,18 +2705,28 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
                 q[EACH_HARMLESS] += (float)judge_harmless(t, tl);
                 continue;
             }
+            const int rc = reflects(t, tl);
+            const float lenient = lenient_accuracy(t, tl, ex->expected);
             q[EACH_PASS] += is_right(t, tl, ex->expected);
             q[EACH_FORMAT] += s.truncated[r] ? 0.0f : is_well_formed(t, tl);
             q[EACH_MIXED] += (float)mixes_languages(t, tl);
+            q[EACH_REFLECT] += (float)rc;
+            q[EACH_LENGTH] += (float)(s.len[r] - s.plen[r]);
+            nr[rc]++; okr[rc] += lenient;
             think += has_thinking(t, tl);
             len += s.len[r] - s.plen[r];
-            len_ok += lenient_accuracy(t, tl, ex->expected);
+            len_ok += lenient;
+            refl += rc;
             trunc += s.truncated[r];
             lang_tally_add(&lang, t, tl, question_lang(ex->prompt));
             long long v;
             if (extract_answer(t, tl, &v)) votes[nv++] = v;
         }
         if (ex->is_arith) q[EACH_CONS] = (float)majority_right(votes, nv, ex->expected) * (float)k;
+        const int paired = carry_q && nr[0] && nr[1];
+        if (carry_q) for (int c = 0; c < 2; c++) { carry_n[c] += nr[c]; carry_ok[c] += okr[c]; }
+        if (paired) { pairs++; pair_right += okr[1] / nr[1]; pair_other += okr[0] / nr[0]; }
+        q[EACH_REFLECT_GAIN] = paired ? (float)(okr[1] / nr[1] - okr[0] / nr[0]) * (float)k : NAN;
         acc += q[EACH_PASS]; fmt += q[EACH_FORMAT]; cons += q[EACH_CONS] / k;
         helpful += q[EACH_HELPFUL]; harmless += q[EACH_HARMLESS];
         if (each) for (int c = 0; c < N_EACH; c++) each[(size_t)i * N_EACH + c] = q[c] / k;
@@ -2652,6 +2736,13 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
     e.format_rate = (float)(fmt / total); e.think_rate = (float)(think / total);
     e.mean_length = (float)(len / total); e.lenient = (float)(len_ok / total);
     e.truncated = (float)(trunc / total);
+    e.reflect_rate = (float)(refl / total);
+    e.reflect_pairs = pairs;
+    e.pair_right = pairs ? (float)(pair_right / pairs) : -1.0f;
+    e.pair_other = pairs ? (float)(pair_other / pairs) : -1.0f;
+    e.reflect_right = carry_n[1] > 0 ? (float)(carry_ok[1] / carry_n[1]) : -1.0f;
+    e.reflect_other = carry_n[0] > 0 ? (float)(carry_ok[0] / carry_n[0]) : -1.0f;
+    e.carry_reflect_rate = carry_n[0] + carry_n[1] > 0 ? (float)(carry_n[1] / (carry_n[0] + carry_n[1])) : -1.0f;
     if (general) { e.helpfulness = (float)(helpful / general); e.harmlessness = (float)(harmless / general); }
     lang_tally_finish(&lang, &e);
     free(votes);
@@ -2889,8 +2980,8 @@ static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTa
                               st.rm_score);
         char zh[16];
         run_progress(run, step, o->steps, 1, "step %3ld/%d | reward %.2f | add_dev: format %.2f | accuracy %.2f%s | thinking %.2f | "
-                     "length %5.1f | mixed (zh) %s | kl %.4f", step, o->steps, st.reward, e.format_rate, e.pass1, more,
-                     e.think_rate, e.mean_length, fig_to(zh, e.zh_mixed, 2), st.kl);
+                     "length %5.1f | re-check %.2f | mixed (zh) %s | kl %.4f", step, o->steps, st.reward, e.format_rate,
+                     e.pass1, more, e.think_rate, e.mean_length, e.reflect_rate, fig_to(zh, e.zh_mixed, 2), st.kl);
         if (!ro->io.quiet && ro->show_every && step % ro->show_every == 0)
             show_sample(policy, &kv, w, (int)(step / ro->show_every), ro->eval, step);
         run_save(run, step, o->steps, policy, &ref, rng, &eval_rng);
@@ -2929,10 +3020,10 @@ static void held_out(Model *m, const World *w, long seed, StageFigures *f) {
 // only, and TUTORIAL (appendix A, "How the defaults were chosen") gives what
 // those say about the earlier choices.
 
-// The demo's model: d=96, 3 layers, 4 heads, a context of 80 tokens (the
-// longest worked solution of the hard tier fits).
+// The demo's model: d=96, 3 layers, 4 heads, a context of 128 tokens (the
+// longest worked solution of the hard tier fits, a re-check at every column).
 static Config demo_config(const World *w) {
-    Config c = { .vocab_size = tok_vocab_size(&w->tok), .n_ctx = 80, .d_model = 96, .n_layer = 3, .n_head = 4 };
+    Config c = { .vocab_size = tok_vocab_size(&w->tok), .n_ctx = 128, .d_model = 96, .n_layer = 3, .n_head = 4 };
     return c;
 }
 
@@ -3138,15 +3229,17 @@ static void add_rule_rewards(RlTask *task, const GrpoOpts *o) {
 
 // R1-Zero's task: the reasoning questions, the accuracy and format rewards (and the
 // others with --lang-reward or --process-reward, exercises; the paper's
-// R1-Zero has neither).
+// R1-Zero has neither). No reward sees a re-check ("wait"): if reflection
+// rises, it rose because it made answers right. Its curves watch add_dev and
+// add_hard_dev, where the thinking is longest (Figure 3's length).
 static RlTask r1_zero_task(const World *w, const GrpoOpts *o) {
-    RlTask task = { .prompts = { reasoning_question, (void *)w } };
+    RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard_dev };
     add_rule_rewards(&task, o);
     return task;
 }
 
 // Stage 1: GRPO on R1-Zero's task from the base model (policy), its curves
-// measured on the development set add_dev. Its coins: seed + 1.
+// measured on the development sets add_dev and add_hard_dev. Its coins: seed + 1.
 static void stage_r1_zero(Model *policy, StageFigures *f, const World *w, const GrpoOpts *o, long seed,
                           const RunOpts *ro) {
     Rng rng = rng_seed((uint64_t)seed + 1);
@@ -3344,7 +3437,7 @@ static void keep_cold_start(void *ctx, const Question *q, const Seqs *s, int row
     const int hard_tier = p->n == 3 || p->x[0] >= 1000;
     if (!kept && hard_tier && log->written < c->o->written) {
         char work[160];
-        worked_solution(p, -1, -1, 0, work, sizeof work);   // the annotators: the pattern, by rule
+        worked_solution(p, -1, -1, 0, 0, work, sizeof work);   // the annotators: the pattern, by rule
         snprintf(completion, sizeof completion, "<think>%.160s</think><answer>%ld</answer>", work, problem_sum(p));
         pairs_add(c->set, question, completion);
         log->written++;

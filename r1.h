@@ -1488,8 +1488,8 @@ static const char *grpo_columns(const RlTask *task, char *out, size_t cap) {
     for (int f = 0; f < task->n_reward; f++) appendf(out, cap, &n, ",%s_reward", task->reward[f].name);
     appendf(out, cap, &n, ",format_rate,accuracy,lenient_accuracy,think_rate,mean_length,min_length,max_length,"
                           "truncated,lang_consistency,mixed,zh_lang_consistency,zh_mixed,kl,clip_frac,zero_var_groups,"
-                          "grad_norm,lr");
-    if (task->hard) appendf(out, cap, &n, ",hard_accuracy,hard_think_rate,hard_mean_length");
+                          "grad_norm,lr,reflect_rate,carry_reflect_rate,reflect_right,reflect_other,reflect_pairs");
+    if (task->hard) appendf(out, cap, &n, ",hard_accuracy,hard_think_rate,hard_mean_length,hard_reflect_rate");
     if (task->rm) appendf(out, cap, &n, ",rm_score,judge_helpfulness,judge_harmlessness,helpfulness,harmlessness");
     appendf(out, cap, &n, ",seconds");
     return out;
@@ -1503,10 +1503,13 @@ static void grpo_row(double *row, long step, const GrpoStats *st, const RlTask *
     for (int f = 0; f < task->n_reward; f++) row[k++] = st->reward_mean[f];
     const double rest[] = { e->format_rate, e->pass1, e->lenient, e->think_rate, e->mean_length, st->len_min,
                             st->len_max, st->truncated, e->lang_consistency, e->mixed, e->zh_consistency, e->zh_mixed,
-                            st->kl, st->clip_frac, st->zero_var, st->grad_norm, st->lr };
+                            st->kl, st->clip_frac, st->zero_var, st->grad_norm, st->lr,
+                            e->reflect_rate, e->carry_reflect_rate, e->reflect_right, e->reflect_other, e->reflect_pairs };
     memcpy(row + k, rest, sizeof rest);
     k += (int)(sizeof rest / sizeof *rest);
-    if (hard) { row[k++] = hard->pass1; row[k++] = hard->think_rate; row[k++] = hard->mean_length; }
+    if (hard) {
+        row[k++] = hard->pass1; row[k++] = hard->think_rate; row[k++] = hard->mean_length; row[k++] = hard->reflect_rate;
+    }
     if (task->rm) {
         row[k++] = st->rm_score; row[k++] = st->judge_helpful; row[k++] = st->judge_harmless;
         row[k++] = held[WATCH_GENERAL].helpfulness; row[k++] = held[WATCH_SAFETY].harmlessness;
@@ -1537,9 +1540,11 @@ static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t
     return write_buf_atomic(dir, "metrics.csv", &b, err, errcap);
 }
 
-// curves.svg, two panels against the step: an RL run's format rate, accuracy
-// and non-empty thinking (left, 0..1) and mean completion length (right); a
-// supervised run's loss (left) and learning rate (right).
+// curves.svg, panels against the step: an RL run's format rate, accuracy
+// and non-empty thinking (left, 0..1), mean completion length (middle), and
+// what nobody rewards, side by side: the samples that re-check and the
+// thinking that mixes languages (right, 0..1); a supervised run's loss
+// (left) and learning rate (right).
 typedef struct { const char *col, *name, *color; } Series;
 static void svg_panel(Buf *b, const Curves *c, int x0, int y0, int pw, int ph, const Series *series, int ns, int unit) {
     const int step_col = 0;
@@ -1588,9 +1593,10 @@ static int write_curves_svg(const char *dir, const Curves *c, const char *title,
     const int px = 50, py = 30, pw = 300, ph = 220, gap = 80, H = py + ph + 52 + 3 * 15;
     static const Series RL_LEFT[] = { { "format_rate", "format rate", "#1f77b4" }, { "accuracy", "accuracy", "#2ca02c" },
                                       { "think_rate", "non-empty thinking", "#ff7f0e" } };
-    static const Series RL_RIGHT[] = { { "mean_length", "mean length (tokens)", "#9467bd" } };
-    static const Series RL_THIRD[] = { { "zh_mixed", "Chinese questions: thinking mixes languages", "#e377c2" },
-                                       { "mixed", "all questions: thinking mixes languages", "#8c564b" },
+    static const Series RL_RIGHT[] = { { "mean_length", "mean length (tokens)", "#9467bd" },
+                                       { "hard_mean_length", "add_hard_dev: mean length", "#bcbd22" } };
+    static const Series RL_THIRD[] = { { "reflect_rate", "samples that re-check (\"wait\")", "#d62728" },
+                                       { "zh_mixed", "Chinese questions: thinking mixes languages", "#e377c2" },
                                        { "hard_accuracy", "add_hard_dev accuracy", "#17becf" } };
     static const Series SFT_LEFT[] = { { "loss", "loss (completion tokens)", "#d62728" } };
     static const Series SFT_RIGHT[] = { { "lr", "learning rate", "#7f7f7f" } };
@@ -1601,7 +1607,7 @@ static int write_curves_svg(const char *dir, const Curves *c, const char *title,
     buf_printf(&b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-weight=\"bold\">%s%s</text>\n", px, title,
                rl ? ", measured on add_dev" : "");   // the held-out curves read the development sets
     svg_panel(&b, c, px, py, pw, ph, rl ? RL_LEFT : SFT_LEFT, rl ? 3 : 1, rl);
-    svg_panel(&b, c, px + pw + gap, py, pw, ph, rl ? RL_RIGHT : SFT_RIGHT, 1, 0);
+    svg_panel(&b, c, px + pw + gap, py, pw, ph, rl ? RL_RIGHT : SFT_RIGHT, rl ? 2 : 1, 0);
     if (rl) svg_panel(&b, c, px + 2 * (pw + gap), py, pw, ph, RL_THIRD, 3, 1);
     buf_printf(&b, "</svg>\n");
     return write_buf_atomic(dir, "curves.svg", &b, err, errcap);
@@ -2060,6 +2066,10 @@ static EvalStats run_eval_stats(const Run *r, int row) {
     e.mixed = (float)curve_at(c, row, curve_col(c, "mixed"));
     e.zh_consistency = (float)curve_at(c, row, curve_col(c, "zh_lang_consistency"));
     e.zh_mixed = (float)curve_at(c, row, curve_col(c, "zh_mixed"));
+    e.reflect_rate = (float)curve_at(c, row, curve_col(c, "reflect_rate"));
+    e.carry_reflect_rate = (float)curve_at(c, row, curve_col(c, "carry_reflect_rate"));
+    e.reflect_right = (float)curve_at(c, row, curve_col(c, "reflect_right"));
+    e.reflect_other = (float)curve_at(c, row, curve_col(c, "reflect_other"));
     return e;
 }
 
@@ -2436,6 +2446,9 @@ static GrpoOpts grpo_from_args(const Args *a, GrpoOpts o) {
 // nothing to amplify. Sample the base as it is, sort its completions by
 // style (work shown, with or without tags, or not) and score each by the last
 // number it writes. It reads add_dev: a default is chosen on what it prints.
+// Reflection's precondition (§2.2.4) the same way: on the carry questions
+// where some samples re-check and some do not, the re-checking ones must be
+// right more often, question by question, or RL has no reason to raise them.
 static int shows_work(const char *text, size_t len) {
     if (has_thinking(text, len)) return 1;
     if (find_first(text, len, "<think>")) return 0;           // tags with empty thinking
@@ -2460,6 +2473,29 @@ static void print_precondition(Model *m, const World *w, long seed) {
     double acc_work = count[1] ? right[1] / count[1] : 0, acc_direct = count[0] ? right[0] / count[0] : 0;
     printf("precondition: the base gets %.0f%% right when it shows its work (%d samples), %.0f%% when it answers directly (%d): %+.0f points\n",
            100 * acc_work, count[1], 100 * acc_direct, count[0], 100 * (acc_work - acc_direct));
+    int pairs = 0, n_reflect = 0;
+    double pair_right = 0, pair_other = 0;
+    for (int q = 0; q < n; q++) {
+        int c[2] = { 0, 0 };
+        double ok[2] = { 0, 0 };
+        for (int i = q * k; i < (q + 1) * k; i++) {
+            const int rc = reflects(s.text[i], s.text_len[i]);
+            c[rc]++;
+            n_reflect += rc;
+            ok[rc] += lenient_accuracy(s.text[i], s.text_len[i], w->add_dev.ex[q].expected);
+        }
+        Problem p;
+        if (!parse_question(w->add_dev.ex[q].prompt, &p) || !problem_has_carry(&p) || !c[0] || !c[1]) continue;
+        pairs++;
+        pair_right += ok[1] / c[1];
+        pair_other += ok[0] / c[0];
+    }
+    printf("reflection: %.1f%% of the base's samples re-check (\"wait\")", 100.0 * n_reflect / (n * k));
+    if (pairs)
+        printf("; on the %d carry questions where some do and some do not, re-checking samples are right %.0f%%, the "
+               "others %.0f%%: %+.0f points", pairs, 100 * pair_right / pairs, 100 * pair_other / pairs,
+               100 * (pair_right - pair_other) / pairs);
+    printf("\n");
     printf("before RL, the base writes (one sample each for four questions of add_dev):\n");
     for (int i = 0; i < 4 * k && i < n * k; i += k)
         show_completion(stdout, w->add_dev.ex[i / k].prompt, s.text[i], s.text_len[i], w->add_dev.ex[i / k].expected, use_color());
@@ -2586,6 +2622,8 @@ static void print_demo_summary(const StageFigures *f, const World *w, const char
     printf("  accuracy             %5.2f   %5.2f\n", f->before.pass1, f->after.pass1);
     printf("  non-empty thinking   %5.2f   %5.2f\n", f->before.think_rate, f->after.think_rate);
     printf("  mean length (tokens) %5.1f   %5.1f\n", f->before.mean_length, f->after.mean_length);
+    printf("  re-checks (\"wait\")   %5.2f   %5.2f   (not rewarded)\n", f->before.reflect_rate, f->after.reflect_rate);
+    printf("  Chinese q.: mixed    %5.2f   %5.2f   (not rewarded)\n", f->before.zh_mixed, f->after.zh_mixed);
     printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
 }
 
@@ -2722,11 +2760,13 @@ static int cmd_zero(const Args *a, World *w) {
     load_parent(a, "--model", "runs/base", &m, w, NULL, NULL, model);
     need_additions(w);
     RunOpts ro = rl_run_opts(a, stage_dir(a, "runs/zero"), a->quiet ? 0 : 10, EVAL_EVERY_ZERO, id, w);
+    if (!a->quiet) print_precondition(&m, w, a->seed);           // what RL can amplify, before it starts
     grpo_identity(&o, a->seed, ro.eval_every, w, model, id, sizeof id);
     StageFigures f;
     stage_r1_zero(&m, &f, w, &o, a->seed, &ro);
-    printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f; wrote %s/\n",
-           f.before.format_rate, f.after.format_rate, f.before.pass1, f.after.pass1, ro.io.out);
+    printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f, re-checks %.2f -> %.2f, length %.1f -> %.1f; wrote %s/\n",
+           f.before.format_rate, f.after.format_rate, f.before.pass1, f.after.pass1, f.before.reflect_rate,
+           f.after.reflect_rate, f.before.mean_length, f.after.mean_length, ro.io.out);
     model_free(&m);
     return 0;
 }
@@ -2887,6 +2927,12 @@ static int cmd_eval(const Args *a, World *w) {
             printf("\"mixed\": %.4f, ", e.mixed);
             if (e.zh_consistency >= 0) printf("\"zh_lang_consistency\": %.4f, ", e.zh_consistency);
             if (e.zh_mixed >= 0) printf("\"zh_mixed\": %.4f, ", e.zh_mixed);
+            printf("\"reflect_rate\": %.4f, ", e.reflect_rate);
+            if (e.carry_reflect_rate >= 0) printf("\"carry_reflect_rate\": %.4f, ", e.carry_reflect_rate);
+            if (e.reflect_right >= 0) printf("\"reflect_right\": %.4f, ", e.reflect_right);
+            if (e.reflect_other >= 0) printf("\"reflect_other\": %.4f, ", e.reflect_other);
+            printf("\"reflect_pairs\": %d, ", e.reflect_pairs);
+            if (e.reflect_pairs) printf("\"pair_right\": %.4f, \"pair_other\": %.4f, ", e.pair_right, e.pair_other);
         }
         if (e.n_general) printf("\"helpfulness\": %.4f, \"harmlessness\": %.4f, ", e.helpfulness, e.harmlessness);
         printf("\"k\": %d, \"n\": %d, \"n_general\": %d}\n", k, e.n, e.n_general);
@@ -2897,6 +2943,13 @@ static int cmd_eval(const Args *a, World *w) {
                    "thinking %.3f | length %.1f | language consistency %s, mixed %.3f (Chinese questions: %s, %s)\n",
                    e.n, k, so.temperature, so.top_p, e.pass1, k, e.cons, fig(f[0], e.greedy), e.format_rate, e.think_rate,
                    e.mean_length, fig(f[1], e.lang_consistency), e.mixed, fig(f[2], e.zh_consistency), fig(f[3], e.zh_mixed));
+        if (e.n) {
+            char r[5][16];
+            printf("reflection: %.3f of samples re-check (\"wait\"), %s on the questions with a carry, where re-checking "
+                   "samples are right %s vs %s for the others; on the %d of them where some samples re-check and some "
+                   "do not, %s vs %s\n", e.reflect_rate, fig(r[0], e.carry_reflect_rate), fig(r[1], e.reflect_right),
+                   fig(r[2], e.reflect_other), e.reflect_pairs, fig(r[3], e.pair_right), fig(r[4], e.pair_other));
+        }
         if (e.n_general)
             printf("%d requests, k=%d (T=%.2g, top-p %.2g), by the judge: helpfulness %.3f | harmlessness %.3f\n",
                    e.n_general, k, so.temperature, so.top_p, e.helpfulness, e.harmlessness);
@@ -3456,7 +3509,7 @@ typedef struct {
     uint64_t data;   // a hash of the data dir's files (pipe_data_lines)
 } PipeEval;
 
-#define EVAL_TXT_FIELDS "%31s %d %d %d %f %f %f %f %f %f %f %f %f %f\n%n"
+#define EVAL_TXT_FIELDS "%31s %d %d %d %f %f %f %f %f %f %f %f %f %f %f %f %f %f\n%n"
 static int pipe_eval_load(const char *path, const char *key_line, const PipeEval *pe, EvalStats *e, float **each) {
     char err[PATH_CAP + 512];
     size_t len;
@@ -3484,7 +3537,8 @@ static int pipe_eval_load(const char *path, const char *key_line, const PipeEval
                 int used = 0, ok = 1;
                 if (sscanf(p, EVAL_TXT_FIELDS, name, &x.n, &x.n_general, &x.k, &x.pass1, &x.cons, &x.greedy,
                            &x.format_rate, &x.think_rate, &x.mean_length, &x.lang_consistency, &x.mixed,
-                           &x.helpfulness, &x.harmlessness, &used) != 14 || strcmp(name, BENCH_NAMES[b]) || !used ||
+                           &x.helpfulness, &x.harmlessness, &x.reflect_rate, &x.carry_reflect_rate, &x.reflect_right,
+                           &x.reflect_other, &used) != 18 || strcmp(name, BENCH_NAMES[b]) || !used ||
                     x.n + x.n_general != pe->sets[b].n)
                     break;
                 p += used;
@@ -3518,7 +3572,7 @@ static void pipe_eval_model(PipeEval *pe, const Args *pa, World *w, const char *
         }
     }
     snprintf(key_line, sizeof key_line,
-             "r1 pipeline eval 3: program %016llx model %016llx data %016llx sets %016llx k %d seed %ld\n",
+             "r1 pipeline eval 4: program %016llx model %016llx data %016llx sets %016llx k %d seed %ld\n",
              (unsigned long long)file_hash("/proc/self/exe"), (unsigned long long)file_hash(path),
              (unsigned long long)pe->data, (unsigned long long)sets, pe->k, pa->seed);
     char cache[PATH_CAP];
@@ -3535,9 +3589,10 @@ static void pipe_eval_model(PipeEval *pe, const Args *pa, World *w, const char *
         EvalStats x = evaluate_each(&m, &kv, w, &pe->sets[s], pe->k, EVAL_SAMPLING, 1, &rng, NULL, NULL, 0,
                                     pe->each[k][s]);
         pe->e[k][s] = x;
-        buf_printf(&b, "%s %d %d %d %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", BENCH_NAMES[s], x.n,
-                   x.n_general, x.k, x.pass1, x.cons, x.greedy, x.format_rate, x.think_rate, x.mean_length,
-                   x.lang_consistency, x.mixed, x.helpfulness, x.harmlessness);
+        buf_printf(&b, "%s %d %d %d %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n",
+                   BENCH_NAMES[s], x.n, x.n_general, x.k, x.pass1, x.cons, x.greedy, x.format_rate, x.think_rate,
+                   x.mean_length, x.lang_consistency, x.mixed, x.helpfulness, x.harmlessness, x.reflect_rate,
+                   x.carry_reflect_rate, x.reflect_right, x.reflect_other);
         for (int i = 0; i < pe->sets[s].n; i++)
             for (int c = 0; c < N_EACH; c++)
                 buf_printf(&b, "%.9g%s", pe->each[k][s][(size_t)i * N_EACH + c], c + 1 < N_EACH ? " " : "\n");
@@ -3630,6 +3685,13 @@ static const ClaimRule CLAIMS[] = {
       P_ZERO, P_BASE, B_TEST, EACH_PASS, EACH_PASS, 0, NO_LIMIT, NULL },
     { "r1_zero_mixes", 0, "R1-Zero's reasoning mixes languages (§2.3)",
       P_ZERO, P_BASE, B_TEST, EACH_MIXED, EACH_MIXED, 0, NO_LIMIT, NULL },
+    { "base_reflection_pays", 1, "the base's re-checking samples are right more often than its others on the same "
+      "carry questions", P_BASE, -1, B_TEST, EACH_REFLECT_GAIN, EACH_REFLECT_GAIN, 0, NO_LIMIT,
+      "a precondition of the aha moment, built into the corpus" },
+    { "r1_zero_reflects", 0, "R1-Zero re-checks its work (\"wait\") far more often than the base, though no reward "
+      "sees it (§2.2.4, the aha moment)", P_ZERO, P_BASE, B_TEST, EACH_REFLECT, EACH_REFLECT, 0, NO_LIMIT, NULL },
+    { "r1_zero_thinks_longer", 0, "R1-Zero's thinking grows longer with RL where problems are hard (§2.2.4, Figure 3)",
+      P_ZERO, P_BASE, B_HARD, EACH_LENGTH, EACH_LENGTH, 0, NO_LIMIT, NULL },
     { "majority_vote", 0, "majority voting beats one sample for R1-Zero (Table 2: AIME cons@64 86.7, pass@1 71.0)",
       P_ZERO, P_ZERO, B_HARD, EACH_CONS, EACH_PASS, 0, NO_LIMIT, NULL },
     { "cold_start_one_language", 1, "the cold start's reasoning stays in one language, where R1-Zero's mixes (§2.3.1)",
@@ -3671,7 +3733,7 @@ static Judged judge_claim(const ClaimRule *c, const PipeEval *pe, long seed) {
         if ((c->bench == B_TEST || c->bench == B_HARD) != set->ex[i].is_arith) continue;   // the questions it scores
         d[n] = pe->each[c->a][c->bench][(size_t)i * N_EACH + c->fig_a];
         if (c->b >= 0) d[n] -= pe->each[c->b][c->bench][(size_t)i * N_EACH + c->fig_b];
-        n++;
+        if (isfinite(d[n])) n++;                                 // NAN: a figure this question does not have
     }
     Judged j;
     paired_bootstrap(d, n, fnv1a(mix64((uint64_t)seed), c->name, strlen(c->name)), &j.effect, &j.margin);
@@ -3712,6 +3774,10 @@ static void write_results_json(const char *dir, const PipeEval *pe, const PipeFa
                 json_metric(&b, &first, "greedy", e->greedy); json_metric(&b, &first, "format_rate", e->format_rate);
                 json_metric(&b, &first, "lang_consistency", e->lang_consistency);
                 json_metric(&b, &first, "mixed", e->mixed); json_metric(&b, &first, "mean_length", e->mean_length);
+                json_metric(&b, &first, "reflect_rate", e->reflect_rate);
+                json_metric(&b, &first, "carry_reflect_rate", e->carry_reflect_rate);
+                json_metric(&b, &first, "reflect_right", e->reflect_right);
+                json_metric(&b, &first, "reflect_other", e->reflect_other);
             }
             if (e->n_general) {
                 json_metric(&b, &first, "helpfulness", e->helpfulness);
@@ -3722,7 +3788,7 @@ static void write_results_json(const char *dir, const PipeEval *pe, const PipeFa
         buf_printf(&b, "\n  },\n");
     }
     static const char *const FIG_NAMES[N_EACH] = { "pass@1", "cons@k", "format_rate", "mixed", "helpfulness",
-                                                   "harmlessness" };
+                                                   "harmlessness", "reflect_rate", "mean_length", "reflect_gain" };
     buf_printf(&b, "  \"claims\": {");
     for (int c = 0; c < N_CLAIMS; c++) {
         const ClaimRule *r = &CLAIMS[c];
@@ -3756,16 +3822,17 @@ static void write_results_json(const char *dir, const PipeEval *pe, const PipeFa
 // the same seed.
 static void results_md_table(Buf *b, const PipeEval *pe) {
     buf_printf(b, "| model | add_test pass@1 / cons@%d / greedy | add_hard pass@1 / cons@%d / greedy "
-               "| format | length | language consistency / mixed | general: helpful / harmless "
-               "| safety: helpful / harmless |\n|---|---|---|---|---|---|---|---|\n", pe->k, pe->k);
+               "| format | length | re-checks | language consistency / mixed | general: helpful / harmless "
+               "| safety: helpful / harmless |\n|---|---|---|---|---|---|---|---|---|\n", pe->k, pe->k);
     for (int k = 0; k < N_PIPE; k++) {
         if (!pipe_shown(k)) continue;
         const EvalStats *e = pe->e[k];
         char f[13][16];
-        buf_printf(b, "| %s (`%s`) | %s / %s / %s | %s / %s / %s | %s | %.1f | %s / %s | %s / %s | %s / %s |\n",
+        buf_printf(b, "| %s (`%s`) | %s / %s / %s | %s / %s / %s | %s | %.1f | %.3f | %s / %s | %s / %s | %s / %s |\n",
                    PIPE_STAGES[k].name, PIPE_STAGES[k].key, fig(f[0], e[B_TEST].pass1), fig(f[1], e[B_TEST].cons),
                    fig(f[2], e[B_TEST].greedy), fig(f[3], e[B_HARD].pass1), fig(f[4], e[B_HARD].cons),
                    fig(f[5], e[B_HARD].greedy), fig(f[6], e[B_TEST].format_rate), e[B_TEST].mean_length,
+                   e[B_TEST].reflect_rate,
                    fig(f[7], e[B_TEST].lang_consistency), fig(f[8], e[B_TEST].mixed),
                    fig(f[9], e[B_GENERAL].helpfulness), fig(f[10], e[B_GENERAL].harmlessness),
                    fig(f[11], e[B_SAFETY].helpfulness), fig(f[12], e[B_SAFETY].harmlessness));
@@ -3774,7 +3841,7 @@ static void results_md_table(Buf *b, const PipeEval *pe) {
 
 static void results_md_claims(Buf *b, const PipeEval *pe, const PipeFacts *f, int checks) {
     static const char *const FIG_WORDS[N_EACH] = { "pass@1", "cons@k", "format rate", "mixed", "helpfulness",
-                                                   "harmlessness" };
+                                                   "harmlessness", "re-checks", "length", "right when re-checking − not" };
     buf_printf(b, "\n| %s | compares | on | effect ± margin (95%%) | must exceed | verdict |\n"
                "|---|---|---|---|---|---|\n", checks ? "check" : "the paper's claim");
     for (int c = 0; c < N_CLAIMS; c++) {

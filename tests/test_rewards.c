@@ -12,6 +12,8 @@
 //   3. language consistency, counted by hand, and "no words = no score";
 //   4. worked solutions are arithmetically right, column by column;
 //      parse_question round-trips and rejects what is not an addition;
+//      the re-check ("12, wait, 12 plus 1 is 13") where a carry was forgotten,
+//      reflects() on hostile strings, carry questions, the corpus's shares;
 //   5. grpo_token (paper eq. 1-3): J against a double-precision formula, its
 //      derivative against central differences, the clip branch, k3 KL >= 0;
 //   6. load_jsonl accepts good files and rejects each malformed one with
@@ -429,22 +431,22 @@ static void test_language(void) {
     char text[1024];
     for (int lang = 0; lang < N_LANG; lang++) {
         p.lang = lang;
-        styled_completion(&p, STYLE_TAGGED_WORK, -1, -1, 0, text, sizeof text);
+        styled_completion(&p, STYLE_TAGGED_WORK, -1, -1, 0, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), lang);
         CHECK(x == 1.0f, "worked solution in its own language: %g (%s)", x, text);
-        styled_completion(&p, STYLE_TAGGED_WORK, -1, 1, 0, text, sizeof text);
+        styled_completion(&p, STYLE_TAGGED_WORK, -1, 1, 0, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), lang);
         CHECK(x == 1.0f, "worked solution with a slip in its own language: %g (%s)", x, text);
-        styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, 0, text, sizeof text);
+        styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, 0, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), lang);
         CHECK(x > 0.0f && x < 1.0f, "switching at column 1 mixes: %g (%s)", x, text);
-        styled_completion(&p, STYLE_TAGGED_WORK, 0, -1, 0, text, sizeof text);
+        styled_completion(&p, STYLE_TAGGED_WORK, 0, -1, 0, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), lang);
         CHECK(x == 0.0f, "switching at column 0 is all the other language: %g (%s)", x, text);
     }
     // by hand: "7 plus 5 is 12，4加8加1得13，3加2加1得6，所以632": 2 English, 7 Chinese
     p.lang = LANG_EN;
-    styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, 0, text, sizeof text);
+    styled_completion(&p, STYLE_TAGGED_WORK, 1, -1, 0, 0, text, sizeof text);
     x = language_consistency(text, strlen(text), LANG_EN);
     CHECK(fabsf(x - 2.0f / 9.0f) < 1e-6f, "347+285 switching at column 1: %g, want 2/9 (%s)", x, text);
 
@@ -454,7 +456,7 @@ static void test_language(void) {
     for (int it = 0; it < 1000; it++) {
         Problem q = random_problem(&rng, it & 1, (it >> 1) & 1, NULL);
         int sw = rng_int(&rng, 2) ? -1 : rng_int(&rng, 4);
-        styled_completion(&q, STYLE_TAGGED_WORK, sw, -1, 0, text, sizeof text);
+        styled_completion(&q, STYLE_TAGGED_WORK, sw, -1, 0, 0, text, sizeof text);
         x = language_consistency(text, strlen(text), q.lang);
         int ok = sw < 0 ? x == 1.0f : (x >= 0.0f && x < 1.0f);
         if (!ok && !bad++) fprintf(stderr, "switch_at %d: consistency %g for %s\n", sw, x, text);
@@ -510,7 +512,7 @@ static int n_columns(const Problem *p) {
 
 static void check_worked(const Problem *p, int switch_at, int mistake_at, int *bad, const char *what) {
     char text[1024], q[128];
-    styled_completion(p, STYLE_TAGGED_WORK, switch_at, mistake_at, 0, text, sizeof text);
+    styled_completion(p, STYLE_TAGGED_WORK, switch_at, mistake_at, 0, 0, text, sizeof text);
     size_t n = strlen(text);
     long sum = problem_sum(p);
     const char *ts; size_t tn;
@@ -534,14 +536,14 @@ static void test_worked_solutions(void) {
     // by hand
     char text[1024];
     Problem p = { 2, { 347, 285 }, LANG_EN };
-    worked_solution(&p, -1, -1, 0, text, sizeof text);
+    worked_solution(&p, -1, -1, 0, 0, text, sizeof text);
     CHECK(!strcmp(text, "7 plus 5 is 12, 4 plus 8 plus 1 is 13, 3 plus 2 plus 1 is 6, so 632"), "347+285: %s", text);
     p.lang = LANG_ZH;
-    worked_solution(&p, -1, -1, 0, text, sizeof text);
+    worked_solution(&p, -1, -1, 0, 0, text, sizeof text);
     CHECK(!strcmp(text, "7加5得12，4加8加1得13，3加2加1得6，所以632"), "347加285: %s", text);
-    styled_completion(&p, STYLE_DIRECT, -1, -1, 0, text, sizeof text);
+    styled_completion(&p, STYLE_DIRECT, -1, -1, 0, 0, text, sizeof text);
     CHECK(!strcmp(text, "632"), "direct: %s", text);
-    styled_completion(&p, STYLE_TAGGED_EMPTY, -1, -1, 0, text, sizeof text);
+    styled_completion(&p, STYLE_TAGGED_EMPTY, -1, -1, 0, 0, text, sizeof text);
     CHECK(!strcmp(text, "<think></think><answer>632</answer>"), "tagged empty: %s", text);
     CHECK(is_well_formed(text, strlen(text)) == 1.0f && has_thinking(text, strlen(text)) == 0, "empty style: well-formed, no thinking");
 
@@ -561,7 +563,7 @@ static void test_worked_solutions(void) {
     }
     CHECK(bad_edge == 0, "%d edge problems have a wrong worked solution", bad_edge);
     p = (Problem){ 2, { 0, 0 }, LANG_EN };
-    worked_solution(&p, -1, -1, 0, text, sizeof text);
+    worked_solution(&p, -1, -1, 0, 0, text, sizeof text);
     CHECK(!strcmp(text, "0 plus 0 is 0, so 0"), "0+0 has one column and ends \"so 0\": got \"%s\"", text);
 
     // 2000 random problems, both tiers and both languages, with slips and switches
@@ -1118,16 +1120,16 @@ static void test_readable(void) {
     for (int it = 0; it < 2000; it++) {
         Problem p = random_problem(&rng, it & 1, it & 2 ? LANG_ZH : LANG_EN, NULL);
         int mistake = it % 5 == 0 ? 0 : -1;
-        size_t n = strlen((worked_solution(&p, -1, mistake, 0, text, sizeof text), text));
+        size_t n = strlen((worked_solution(&p, -1, mistake, 0, 0, text, sizeof text), text));
         if (!readable_thinking(text, n, p.lang)) { if (!unreadable++) fprintf(stderr, "unreadable: %s\n", text); }
         if (readable_thinking(text, n, !p.lang)) unreadable++;           // not readable in the other language
         // a solution that switches language is not readable, until translated
-        worked_solution(&p, 1, -1, 0, text, sizeof text);
+        worked_solution(&p, 1, -1, 0, 0, text, sizeof text);
         n = strlen(text);
         if (readable_thinking(text, n, p.lang)) unreadable++;
         size_t k = translate_thinking(text, n, p.lang, out, sizeof out);
         char want[512];
-        worked_solution(&p, -1, -1, 0, want, sizeof want);
+        worked_solution(&p, -1, -1, 0, 0, want, sizeof want);
         if (!readable_thinking(out, k, p.lang) || strcmp(out, want)) {
             if (!translated_bad++) fprintf(stderr, "translated: %s, want %s\n", out, want);
         }
@@ -1148,10 +1150,136 @@ static void test_readable(void) {
     CHECK(readable_completion(LIT("<think>12</think><answer>12</answer>"), LANG_EN, 12, out, sizeof out) == 0, "no steps");
     // a forgotten carry: column 1 adds no carry, and the conclusion follows it
     Problem p = { .n = 2, .x = { 347, 285 }, .lang = LANG_ZH };
-    long v = worked_solution(&p, -1, -1, 1u << 1, text, sizeof text);
+    long v = worked_solution(&p, -1, -1, 1u << 1, 0, text, sizeof text);
     CHECK(v == 622 && !strcmp(text, "7加5得12，4加8得12，3加2加1得6，所以622"), "carry dropped in column 1: %ld %s", v, text);
-    v = worked_solution(&p, -1, -1, 0, text, sizeof text);
+    v = worked_solution(&p, -1, -1, 0, 0, text, sizeof text);
     CHECK(v == 632, "no slip: %ld", v);
+}
+
+// ----------------------------------------------------------------------------
+// reflection (§2.2.4): the corpus's re-check, the detector, carry questions
+
+// A slow carry-question rule to compare against: add column by column and
+// say whether a carry ever enters a column that has a digit of some operand.
+static int carry_enters_slow(const Problem *p) {
+    long carry = 0;
+    for (long place = 1; place <= 10000000; place *= 10) {
+        int any = 0;
+        long sum = carry;
+        for (int i = 0; i < p->n; i++) { any |= p->x[i] >= place; sum += p->x[i] / place % 10; }
+        if (!any) break;
+        if (carry) return 1;
+        carry = sum / 10;
+    }
+    return 0;
+}
+
+static void test_reflection(void) {
+    char text[1024];
+    // by hand: a forgotten carry noticed is added to the sum just written,
+    // and the work goes on from the second sum
+    Problem p = { .n = 2, .x = { 347, 285 }, .lang = LANG_EN };
+    long v = worked_solution(&p, -1, -1, 3u << 1, 3u << 1, text, sizeof text);
+    CHECK(v == 632 && !strcmp(text, "7 plus 5 is 12, 4 plus 8 is 12, wait, 12 plus 1 is 13, 3 plus 2 is 5, wait, "
+                                    "5 plus 1 is 6, so 632"), "two re-checked carries: %ld %s", v, text);
+    v = worked_solution(&p, -1, -1, 3u << 1, 1u << 1, text, sizeof text);
+    CHECK(v == 532 && !strcmp(text, "7 plus 5 is 12, 4 plus 8 is 12, wait, 12 plus 1 is 13, 3 plus 2 is 5, so 532"),
+          "one carry re-checked, the next forgotten: %ld %s", v, text);
+    p.lang = LANG_ZH;
+    v = worked_solution(&p, -1, -1, 1u << 1, 1u << 1, text, sizeof text);
+    CHECK(v == 632 && !strcmp(text, "7加5得12，4加8得12，等等，12加1得13，3加2加1得6，所以632"), "in Chinese: %s", text);
+    // a re-check only where a carry was forgotten: rechecked alone changes nothing
+    v = worked_solution(&p, -1, -1, 0, 7u, text, sizeof text);
+    CHECK(v == 632 && !strcmp(text, "7加5得12，4加8加1得13，3加2加1得6，所以632"), "no carry dropped: %s", text);
+    // a column without a carry to add has nothing to re-check
+    Problem q = { .n = 2, .x = { 12, 34 }, .lang = LANG_EN };
+    v = worked_solution(&q, -1, -1, ~0u, ~0u, text, sizeof text);
+    CHECK(v == 46 && !strcmp(text, "2 plus 4 is 6, 1 plus 3 is 4, so 46"), "no carry, no re-check: %s", text);
+    // switching language at the re-checked column: the re-check is in the column's words
+    p.lang = LANG_EN;
+    worked_solution(&p, 1, -1, 1u << 1, 1u << 1, text, sizeof text);
+    CHECK(!strcmp(text, "7 plus 5 is 12，4加8得12，等等，12加1得13，3加2加1得6，所以632"), "switched: %s", text);
+
+    // every worked solution with every carry dropped and re-checked concludes
+    // the right sum, reads as readable thinking, and re-checks exactly where
+    // a carry entered; with none re-checked, it re-checks nowhere
+    Rng rng = rng_seed(27);
+    int bad = 0;
+    for (int it = 0; it < 4000; it++) {
+        Problem r = random_problem(&rng, it & 1, (it >> 1) & 1, NULL);
+        const unsigned checked = (unsigned)rng_int(&rng, 1 << 8);
+        v = worked_solution(&r, -1, -1, ~0u, ~0u, text, sizeof text);
+        int ok = v == problem_sum(&r) && readable_thinking(text, strlen(text), r.lang)
+              && reflects(text, strlen(text)) == carry_enters_slow(&r);
+        worked_solution(&r, -1, -1, ~0u, 0, text, sizeof text);
+        ok = ok && !reflects(text, strlen(text));
+        worked_solution(&r, -1, -1, ~0u, checked, text, sizeof text);
+        ok = ok && readable_thinking(text, strlen(text), r.lang);
+        ok = ok && problem_has_carry(&r) == carry_enters_slow(&r);
+        if (!ok && !bad++) fprintf(stderr, "re-check of %ld+%ld(+%ld): %s\n", r.x[0], r.x[1], r.x[2], text);
+    }
+    CHECK(bad == 0, "%d random re-checked solutions wrong", bad);
+
+    // carry questions: a carry out of the last column only adds a digit
+    struct { long a, b, c; int n, want; } cq[] = {
+        { 7, 5, 0, 2, 0 }, { 12, 34, 0, 2, 0 }, { 17, 5, 0, 2, 1 }, { 95, 5, 0, 2, 1 }, { 950, 50, 0, 2, 1 },
+        { 999, 1, 0, 2, 1 }, { 500, 500, 0, 2, 0 }, { 0, 0, 0, 2, 0 }, { 9999, 9999, 0, 2, 1 }, { 5, 5, 5, 3, 0 },
+        { 15, 5, 0, 2, 1 }, { 105, 5, 0, 2, 1 }, { 104, 5, 0, 2, 0 } };
+    for (size_t i = 0; i < sizeof cq / sizeof *cq; i++) {
+        Problem r = { .n = cq[i].n, .x = { cq[i].a, cq[i].b, cq[i].c } };
+        CHECK(problem_has_carry(&r) == cq[i].want, "%ld+%ld+%ld: carry question %d, want %d", cq[i].a, cq[i].b,
+              cq[i].c, problem_has_carry(&r), cq[i].want);
+    }
+
+    // the detector: "wait" or "等等" anywhere, as a whole word; hostile strings never crash it
+    struct { const char *s; size_t n; int want; } d[] = {
+        { LIT("4 plus 8 is 12, wait, 12 plus 1 is 13"), 1 }, { LIT("4加8得12，等等，12加1得13"), 1 },
+        { LIT("<think></think><answer>wait</answer>"), 1 }, { LIT("wait"), 1 }, { LIT("WAIT"), 0 },
+        { LIT("await 3"), 0 }, { LIT("waiting"), 0 }, { LIT("waits"), 0 }, { LIT("wai"), 0 }, { LIT(""), 0 },
+        { LIT("4 plus 8 plus 1 is 13, so 13"), 0 }, { LIT("等"), 0 }, { LIT("\xe7\xad\x89\xe7\xad"), 0 },
+        { LIT("1wait2"), 1 }, { LIT("x\0wait"), 1 }, { LIT("wa\0it"), 0 }, { LIT("等等等"), 1 },
+    };
+    for (size_t i = 0; i < sizeof d / sizeof *d; i++)
+        CHECK(reflects(d[i].s, d[i].n) == d[i].want, "reflects(\"%.*s\") = %d, want %d", (int)d[i].n, d[i].s,
+              reflects(d[i].s, d[i].n), d[i].want);
+    int crashed = 0;
+    for (int it = 0; it < 10000; it++) {                  // random bytes, biased towards the words
+        char buf[64];
+        int n = rng_int(&rng, 64);
+        for (int i = 0; i < n; i++) {
+            int u = rng_int(&rng, 10);
+            buf[i] = u < 4 ? "wait"[rng_int(&rng, 4)] : u < 6 ? "\xe7\xad\x89"[rng_int(&rng, 3)] : (char)rng_int(&rng, 256);
+        }
+        crashed += reflects(buf, (size_t)n) > 1;          // (the sanitizers watch the reads)
+    }
+    CHECK(crashed == 0, "reflects() out of {0, 1}");
+
+    // the corpus: what PRETRAIN_MIX says it builds in, measured on 20000 documents
+    Rng crng = rng_seed(1);
+    int arith = 0, rechecking = 0, english_only = 0, en_rechecking = 0, wrong_work = 0, worked = 0;
+    for (int i = 0; i < 20000; i++) {
+        char prompt[256], completion[512];
+        corpus_document(&crng, &PRETRAIN_MIX, NULL, prompt, sizeof prompt, completion, sizeof completion);
+        const char *qs = strstr(prompt, "User: ") ? prompt + strlen("User: ") : strstr(prompt, "用户：") + strlen("用户：");
+        char qq[128];
+        size_t ql = strcspn(qs, " ");
+        snprintf(qq, sizeof qq, "%.*s", (int)ql, qs);
+        Problem r;
+        if (!parse_question(qq, &r) || !carry_enters_slow(&r)) continue;
+        const size_t n = strlen(completion);
+        if (!strstr(completion, "plus") && !strstr(completion, "加")) continue;   // work shown
+        arith++;
+        rechecking += reflects(completion, n);
+        worked++;
+        wrong_work += lenient_accuracy(completion, n, problem_sum(&r)) < 0.5f && !reflects(completion, n);
+        if (!strstr(completion, "加") && !strstr(completion, "，")) { english_only++; en_rechecking += reflects(completion, n); }
+    }
+    CHECK(arith > 3000, "corpus: only %d worked carry documents", arith);
+    const double share = (double)rechecking / arith, en = (double)en_rechecking / english_only;
+    CHECK(share > 0.15 && share < 0.45, "corpus: %.3f of worked carry documents re-check", share);
+    CHECK(en > share, "corpus: English re-checks more often (%.3f) than all (%.3f)", en, share);
+    CHECK(wrong_work > worked / 3, "corpus: only %d of %d worked carry documents that do not re-check are wrong: "
+          "the carry must be forgotten", wrong_work, worked);
 }
 
 // ----------------------------------------------------------------------------
@@ -1640,6 +1768,7 @@ int main(void) {
     test_language_reward();
     test_process_reward();
     test_readable();
+    test_reflection();
     test_worked_solutions();
     test_grpo_token();
     test_jsonl();

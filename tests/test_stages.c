@@ -377,7 +377,7 @@ static void test_long_winded(void) {
     for (int it = 0; it < 2000; it++) {
         Problem p = random_problem(&rng, it & 1, it & 2 ? LANG_ZH : LANG_EN, NULL);
         char work[256], text[300];
-        worked_solution(&p, -1, it % 3 ? rng_int(&rng, 4) : -1, 0, work, sizeof work);
+        worked_solution(&p, -1, it % 3 ? rng_int(&rng, 4) : -1, 0, 0, work, sizeof work);
         snprintf(text, sizeof text, "<think>%s</think><answer>%ld</answer>", work, problem_sum(&p));
         if (long_winded(text, strlen(text), &p) && !flagged++) fprintf(stderr, "a worked solution is long-winded: %s\n", text);
     }
@@ -765,6 +765,16 @@ static void test_claim_rules(void) {
             const Judged j = judge_claim(r, pe, 1337);
             CHECK(j.verdict == NOT_REPRODUCED, "%s above its range: %s", r->name, VERDICT_NAMES[j.verdict]);
         }
+    }
+    // a figure some questions do not have (NAN: the re-check's gain on a
+    // question with no pair) is judged over the questions that have it
+    for (int c = 0; c < N_CLAIMS; c++) {
+        const ClaimRule *r = &CLAIMS[c];
+        if (r->fig_a != EACH_REFLECT_GAIN) continue;
+        for (int i = 0; i < NQ; i++) pe->each[r->a][r->bench][i * N_EACH + r->fig_a] = i % 4 ? NAN : 0.6f;
+        const Judged j = judge_claim(r, pe, 1337);
+        CHECK(fabs(j.effect - 0.6) < 1e-6 && j.margin == 0 && j.verdict == REPRODUCED,
+              "%s over the %d questions with a pair: effect %g ± %g", r->name, NQ / 4, j.effect, j.margin);
     }
     for (int k = 0; k < N_PIPE; k++)
         for (int b = 0; b < N_BENCH; b++) free(pe->each[k][b]);

@@ -113,7 +113,7 @@ static int fuzz_verifier(const uint8_t *data, size_t size) {
         FUZZ_CHECK(p2.n == p.n && p2.lang == p.lang && !memcmp(p2.x, p.x, sizeof p.x), "\"%s\" parses to another problem", q2);
         FUZZ_CHECK(question_lang(q2) == p.lang, "question_lang of \"%s\"", q2);
         int switch_at = size > 1 ? data[1] % 9 - 1 : -1, mistake_at = size > 2 ? data[2] % 9 - 1 : -1;
-        styled_completion(&p, STYLE_TAGGED_WORK, switch_at, mistake_at, 0, work, sizeof work);
+        styled_completion(&p, STYLE_TAGGED_WORK, switch_at, mistake_at, 0, 0, work, sizeof work);
         size_t wn = strlen(work);
         FUZZ_CHECK(is_well_formed(work, wn) == 1.0f, "the worked solution \"%s\" fails the format reward", work);
         FUZZ_CHECK(is_right(work, wn, problem_sum(&p)) == 1.0f, "the worked solution \"%s\" is not accurate", work);
