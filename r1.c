@@ -3048,7 +3048,8 @@ static const SftOpts PRETRAIN_DEFAULTS = {
 // toy. One optimizer step per batch, where the paper takes 16 mini-batch
 // steps per rollout batch (--minibatches; TUTORIAL, appendix A: where the toy differs).
 static const GrpoOpts ZERO_DEFAULTS = {
-    .steps = 100,         // GRPO steps: half the questions are hard, where the base is never right
+    .steps = 200,         // GRPO steps: the empty-thinking shortcut lasts up to ~100 of them (seed 2) before the
+                          // work and its re-checks come back; as many as reasoning RL's
     .prompts = 16,        // questions per step
     .group = 8,           // G, outputs per question
     .mu = 1,              // one update per batch: the policy is the old policy (rho = 1)
@@ -3521,14 +3522,17 @@ static void stage_reasoning_rl(Model *policy, StageFigures *f, const World *w, c
 // 200k non-reasoning): the base, not the RL checkpoint.
 
 // Long-winded thinking (the toy's "long paragraphs"): more steps than the
-// problem has columns, one corrected slip ("wait, ...") allowed.
+// problem has columns, one more allowed, and one more for each re-check
+// ("wait, ...") up to one per column: reflection is what R1 keeps (§2.2.4),
+// a column written again without one is padding.
 static int long_winded(const char *text, size_t len, const Problem *p) {
     const char *s; size_t n;
     if (!thinking_span(text, len, &s, &n)) return 0;
     int columns = 1;
     for (int i = 0; i < p->n; i++)
         for (long x = p->x[i], c = 1; x >= 10; x /= 10) if (++c > columns) columns = (int)c;
-    return count_word(s, n, "is") + count_word(s, n, "得") > columns + 1;
+    const int rechecks = count_word(s, n, "wait") + count_word(s, n, "等等");
+    return count_word(s, n, "is") + count_word(s, n, "得") > columns + 1 + (rechecks < columns ? rechecks : columns);
 }
 
 // Why sampled completions were dropped, for the run folder's rsft.txt.

@@ -345,14 +345,20 @@ static int long_winded_lit(const char *question, const char *text) {
     parse_question(question, &p);
     return long_winded(text, strlen(text), &p);
 }
-// Long-winded means more steps than columns + 1 (one corrected slip allowed).
+// Long-winded means more steps than columns + 1, and one more per re-check
+// up to one per column.
 static void test_long_winded(void) {
     struct { const char *q, *text; int want; const char *why; } c[] = {
         { "11+11", "<think>1 plus 1 is 2, 1 plus 1 is 2, so 22</think><answer>22</answer>", 0, "two identical steps, both needed" },
         { "47+85", EN_CLEAN, 0, "one step per column" },
         { "47+85", EN_SLIP, 0, "one corrected slip" },
         { "47+85", "<think>7 plus 5 is 13, wait, 7 plus 5 is 12, 4 plus 8 plus 1 is 14, wait, 4 plus 8 plus 1 is 13, so 132</think>",
-          1, "two slips" },
+          0, "two corrected steps, one per column" },
+        { "47+85", "<think>7 plus 5 is 12, 4 plus 8 is 12, wait, 12 plus 1 is 13, so 132</think>", 0, "a re-check" },
+        { "47+85", "<think>7 plus 5 is 12, wait, 7 plus 5 is 12, wait, 7 plus 5 is 12, wait, 7 plus 5 is 12, "
+          "4 plus 8 plus 1 is 13, so 132</think>", 1, "re-checks past one per column" },
+        { "47+85", "<think>7 plus 5 is 12, 4 plus 8 plus 1 is 13, 7 plus 5 is 12, 4 plus 8 plus 1 is 13, so 132</think>",
+          1, "every step twice, no re-check" },
         { "47加85", ZH_SLIP, 0, "Chinese, one slip" },
         { "47加85", "<think>7加5得12，7加5得12，4加8加1得13，4加8加1得13，所以132</think>", 1, "Chinese, every step twice" },
         { "5+7", "<think>5 plus 7 is 12, so 12</think><answer>12</answer>", 0, "one column" },
@@ -371,13 +377,13 @@ static void test_long_winded(void) {
             fprintf(stderr, "long_winded (%s): got %d, want %d\n", c[i].why, !c[i].want, c[i].want);
         }
     CHECK(bad == 0, "%d long_winded cases wrong", bad);
-    // no worked solution, with or without one corrected slip, is long-winded
+    // no worked solution, with or without one corrected slip, or a re-check at every carry, is long-winded
     Rng rng = rng_seed(44);
     int flagged = 0;
     for (int it = 0; it < 2000; it++) {
         Problem p = random_problem(&rng, it & 1, it & 2 ? LANG_ZH : LANG_EN, NULL);
         char work[256], text[300];
-        worked_solution(&p, -1, it % 3 ? rng_int(&rng, 4) : -1, 0, 0, work, sizeof work);
+        worked_solution(&p, -1, it % 3 ? rng_int(&rng, 4) : -1, it & 4 ? ~0u : 0, ~0u, work, sizeof work);
         snprintf(text, sizeof text, "<think>%s</think><answer>%ld</answer>", work, problem_sum(&p));
         if (long_winded(text, strlen(text), &p) && !flagged++) fprintf(stderr, "a worked solution is long-winded: %s\n", text);
     }
