@@ -747,6 +747,18 @@ static const Mixture PRETRAIN_MIX = {
     .web = { .wrong = 0.20f, .thought = 0.30f, .leak = 0.50f, .untagged = 0.80f },
 };
 
+// The corpus data/tokenizer.txt was trained on (`./r1 make-data`): the toy
+// web before its writers re-checked (20% direct, 15% tagged work, 20% empty
+// thinking; only Chinese columns forgot their carry, 90% of them; 3% of
+// worked solutions corrected a random slip). The tokenizer is fixed data,
+// so make-data keeps writing the same one.
+static const Mixture TOKENIZER_MIX = {
+    .style = { [STYLE_DIRECT] = 0.20f, [STYLE_WORK] = 0.45f, [STYLE_TAGGED_WORK] = 0.15f, [STYLE_TAGGED_EMPTY] = 0.20f },
+    .general = 0.05f, .hard = 0.10f, .zh = 0.30f, .switch_lang = 0.40f, .mistake = 0.03f,
+    .drop_carry = { [LANG_ZH] = 0.90f },
+    .web = { .wrong = 0.20f, .thought = 0.30f, .leak = 0.50f, .untagged = 0.80f },
+};
+
 // The completion of problem p in a given style (the tagged answer is what the work concludes).
 static void styled_completion(const Problem *p, int style, int switch_at, int mistake_at, unsigned dropped,
                               unsigned rechecked, char *out, size_t cap) {
@@ -788,9 +800,10 @@ static void corpus_document(Rng *rng, const Mixture *mix, const ProblemSet *excl
     int mistake_at = rng_uniform(rng) < mix->mistake ? rng_int(rng, ncol) : -1;
     unsigned dropped = 0, rechecked = 0;
     for (int col = 1; col < ncol; col++) {          // each column's writer: by the language of its words
-        int col_lang = switch_at >= 0 && col >= switch_at ? !lang : lang;
-        if (rng_uniform(rng) < mix->drop_carry[col_lang]) dropped |= 1u << col;
-        if (rng_uniform(rng) < mix->recheck[col_lang]) rechecked |= 1u << col;
+        int col_lang = switch_at >= 0 && col >= switch_at ? !lang : lang;   // (a coin only where it can matter)
+        if (mix->drop_carry[col_lang] > 0 && rng_uniform(rng) < mix->drop_carry[col_lang]) dropped |= 1u << col;
+        if ((dropped >> col & 1) && mix->recheck[col_lang] > 0 && rng_uniform(rng) < mix->recheck[col_lang])
+            rechecked |= 1u << col;
     }
     problem_question(&p, question, sizeof question);
     render_prompt(question, prompt, pcap);

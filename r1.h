@@ -3167,7 +3167,7 @@ static int cmd_make_data(const Args *a) {
     Buf corpus = { 0 };
     for (int i = 0; i < 4000; i++) {
         char prompt[512], completion[512];
-        corpus_document(&rng, &PRETRAIN_MIX, &w.heldout, prompt, sizeof prompt, completion, sizeof completion);
+        corpus_document(&rng, &TOKENIZER_MIX, &w.heldout, prompt, sizeof prompt, completion, sizeof completion);
         buf_printf(&corpus, "%s%s<|end|>", prompt, completion);   // <|end|> splits documents
     }
     Tokenizer tok = { 0 };
