@@ -3061,8 +3061,8 @@ static const SftOpts PRETRAIN_DEFAULTS = {
 // toy. One optimizer step per batch, where the paper takes 16 mini-batch
 // steps per rollout batch (--minibatches; TUTORIAL, appendix A: where the toy differs).
 static const GrpoOpts ZERO_DEFAULTS = {
-    .steps = 200,         // GRPO steps: the empty-thinking shortcut lasts up to ~100 of them (seed 2) before the
-                          // work and its re-checks come back; as many as reasoning RL's
+    .steps = 200,         // GRPO steps: after the empty-thinking shortcut (up to ~40 of them at seed 2) the
+                          // re-checks take another hundred to spread; as many as reasoning RL's
     .prompts = 16,        // questions per step
     .group = 8,           // G, outputs per question
     .mu = 1,              // one update per batch: the policy is the old policy (rho = 1)

@@ -355,8 +355,8 @@ static void test_long_winded(void) {
         { "47+85", "<think>7 plus 5 is 13, wait, 7 plus 5 is 12, 4 plus 8 plus 1 is 14, wait, 4 plus 8 plus 1 is 13, so 132</think>",
           0, "two corrected steps, one per column" },
         { "47+85", "<think>7 plus 5 is 12, 4 plus 8 is 12, wait, 12 plus 1 is 13, so 132</think>", 0, "a re-check" },
-        { "47+85", "<think>7 plus 5 is 12, wait, 7 plus 5 is 12, wait, 7 plus 5 is 12, wait, 7 plus 5 is 12, "
-          "4 plus 8 plus 1 is 13, so 132</think>", 1, "re-checks past one per column" },
+        { "47+85", "<think>7 plus 5 is 12, wait, 7 plus 5 is 12, wait, 7 plus 5 is 12, wait, 7 plus 5 is 12, wait, "
+          "7 plus 5 is 12, 4 plus 8 plus 1 is 13, so 132</think>", 1, "re-checks past one per column" },
         { "47+85", "<think>7 plus 5 is 12, 4 plus 8 plus 1 is 13, 7 plus 5 is 12, 4 plus 8 plus 1 is 13, so 132</think>",
           1, "every step twice, no re-check" },
         { "47加85", ZH_SLIP, 0, "Chinese, one slip" },
