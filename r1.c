@@ -27,15 +27,15 @@
 //      they use is in "the recipe" above them
 //   4. evaluation (§3): evaluate (pass@1, cons@k, greedy)
 //   5. what they run on: the toy world, the GPT-2 (model_forward, each
-//      layer's forward above its backward), sampling, and the two loops,
-//      sft_loop and rl_loop
+//      layer's forward above its backward), sampling (sample_token), and the
+//      two loops, sft_loop and rl_loop
 //
 // The file, top to bottom:
-//   declarations ......... errors, random numbers, the clock, what the method calls
+//   declarations ......... what the method calls from the machinery
 //   the toy world ........ addition problems, worked solutions, the non-reasoning
 //                          requests and the hidden judge, the corpus
 //   the model ............ GPT-2 layers, each forward right above its backward, AdamW
-//   sampling ............. KV cache, temperature, top-p
+//   sampling ............. temperature, top-p
 //   rollouts ............. prompts in, completions out
 //   GRPO ................. group advantages, clipped ratio, KL (paper §2.2.1)
 //   rewards .............. the verifier, the format and language rewards (paper §2.2.2)
@@ -49,11 +49,11 @@
 //   stage 4 .............. rejection sampling + general data, SFT of the base (§2.3.3)
 //   stage 5 .............. a reward model, RL for all scenarios (§2.3.4)
 //   stage 6 .............. distillation into a smaller student (§2.4)
-//   main
-// then the machinery (r1.h, compiled at the end of this file): arithmetic
-// that gives the same bits everywhere, threads, the fast kernel, files and
-// JSON, JSONL, safetensors, run folders and resumable state, curves.svg,
-// the stages' commands (flags -> stage -> report), the pipeline and bench.
+// then the machinery (r1.h, compiled at the end of this file): errors and
+// random numbers, arithmetic that gives the same bits everywhere, threads,
+// the fast kernel, the KV cache, files and JSON, JSONL, safetensors, run
+// folders and resumable state, curves.svg, the commands (flags -> stage ->
+// report), the pipeline, bench and main.
 #include <ctype.h>
 #include <dirent.h>
 #include <stddef.h>
@@ -303,6 +303,10 @@ static Problem random_problem(Rng *rng, int tier, int lang, const ProblemSet *ex
     return p;
 }
 
+// Reading worked steps: a number of 1 to 7 digits at *p (before end), into
+// *x; or the text word. Each moves *p past what it read, and says if it was there.
+static int read_number(const char **p, const char *end, long *x);
+static int read_word(const char **p, const char *end, const char *word);
 // The last and the first occurrence of needle in hay[0..len) (which may hold NUL bytes), or NULL.
 static const char *find_last(const char *hay, size_t len, const char *needle);
 static const char *find_first(const char *hay, size_t len, const char *needle);
@@ -1181,15 +1185,13 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 }
 
 // ----------------------------------------------------------------------------
-// sampling: incremental decoding with a KV cache
+// sampling: temperature and top-p, with a KV cache
 //
 // Generating token t+1 needs the keys and values of tokens 0..t in every
 // layer; the cache keeps them, so each new token costs one row through the
-// network instead of the whole prefix. Sequences are decoded side by side,
-// one position per step, each in its own cache slot; finished ones leave the
-// batch. Each draws its tokens from a random stream of its own (rng_at), so
-// the threads can pick the next tokens of different sequences at once and
-// still pick the ones a single thread would.
+// network instead of the whole prefix (the machinery, r1.h: decode_step and
+// generate decode the sequences side by side, one position per step, each in
+// its own cache slot).
 
 typedef struct {
     int n_slot, n_ctx;
@@ -1200,45 +1202,6 @@ typedef struct {
 
 static void kv_alloc(KVCache *kv, const Config *c, int n_slot);   // a cache for n_slot sequences
 static void kv_free(KVCache *kv);
-
-// Attention of one new token per sequence (row i of kv->qkv, in cache slot
-// slot[i]) against its cached keys and values kc, vc at positions 0..pos:
-// attend() for each head, into row i of kv->atty; the sequences on the threads.
-static void decode_attention(const KVCache *kv, const float *kc, const float *vc, const int *slot, int n, int pos,
-                             int D, int NH);
-
-// Feed token tok[i] at position pos to the sequence in cache slot slot[i],
-// for n sequences; leaves the next-token logits in kv->logits (n, V).
-// The caller must have called model_transpose_weights since the last update.
-static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int *tok, int pos) {
-    const Config *c = &m->config;
-    const int D = c->d_model, L = c->n_layer, V = c->vocab_size, T = kv->n_ctx;
-    Params *p = &m->params, *wt = &m->wt;
-    for (int i = 0; i < n; i++)                              // x = tok_emb[tok] + pos_emb[pos]
-        for (int q = 0; q < D; q++)
-            kv->x[(size_t)i * D + q] = p->tok_emb[(size_t)tok[i] * D + q] + p->pos_emb[(size_t)pos * D + q];
-    for (int l = 0; l < L; l++) {
-        const LayerParams lp = layer_params(p, c, l), lt = layer_params(wt, c, l);   // lt: the transposed weights
-        float *kc = kv->k + (size_t)l * kv->n_slot * T * D, *vc = kv->v + (size_t)l * kv->n_slot * T * D;
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, lp.ln1w, lp.ln1b, n, D);
-        matmul_forward(kv->qkv, kv->ln, lt.qkvw, lp.qkvb, n, D, 3 * D);
-        for (int i = 0; i < n; i++) {                        // append this token's k and v to the cache
-            memcpy(kc + ((size_t)slot[i] * T + pos) * D, kv->qkv + (size_t)i * 3 * D + D, (size_t)D * sizeof(float));
-            memcpy(vc + ((size_t)slot[i] * T + pos) * D, kv->qkv + (size_t)i * 3 * D + 2 * D, (size_t)D * sizeof(float));
-        }
-        decode_attention(kv, kc, vc, slot, n, pos, D, c->n_head);
-        flops_add(4 * (uint64_t)n * (uint64_t)(pos + 1) * (uint64_t)D);   // q.k and att.v, every head
-        matmul_forward(kv->proj, kv->atty, lt.attprojw, lp.attprojb, n, D, D);
-        residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, lp.ln2w, lp.ln2b, n, D);
-        matmul_forward(kv->fch, kv->ln, lt.fcw, lp.fcb, n, D, 4 * D);
-        gelu_forward(kv->fch_gelu, kv->fch, (size_t)n * 4 * D);
-        matmul_forward(kv->proj, kv->fch_gelu, lt.fcprojw, lp.fcprojb, n, 4 * D, D);
-        residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
-    }
-    layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n, D);
-    matmul_forward(kv->logits, kv->ln, wt->tok_emb, NULL, n, D, V);
-}
 
 // Pick a token from logits: greedy at temperature 0, else softmax(logits/T)
 // restricted to the smallest set of tokens whose probability reaches top_p.
@@ -1295,54 +1258,15 @@ typedef struct {
     float top_p;        // 1 = off
 } SampleOpts;
 
-// The next token of each of n sequences of one decoding step: sequence
-// seq[a] picks from logits row a with its own coins, rng_at(key, seq[a],
-// pos + 1), so any split of the rows over the threads picks the same
-// tokens; next[a] = -1 for a sequence still reading its prompt (plen).
-static void pick_next_tokens(const float *logits, const int *seq, const int *plen, int *next, int n, int pos, int V,
-                             SampleOpts so, uint64_t key);
-
-// Complete n prompts. prompt i is ids[i][0..plen[i]); its completion goes to
-// out + i*n_ctx, its length to out_len[i]. A completion ends at <|end|>
-// (included) or when the context is full (then truncated[i] = 1). Takes one
-// number from rng, whatever n and the thread count: the key of the coins.
+// Complete n prompts, decoding them side by side with the KV cache kv (r1.h,
+// "sampling"): prompt i is ids[i][0..plen[i]); its completion goes to out +
+// i*n_ctx, its length to out_len[i]. Each next token is sample_token's pick,
+// from a random stream of its own sequence and position (rng_at), so any
+// thread count picks the same ones. A completion ends at <|end|> (included)
+// or when the context is full (then truncated[i] = 1). Takes one number from
+// rng, whatever n and the thread count: the key of the coins.
 static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *plen,
-                     SampleOpts so, Rng *rng, int *out, int *out_len, int *truncated) {
-    const Config *c = &m->config;
-    const int T = c->n_ctx, V = c->vocab_size;
-    if (n > kv->n_slot) die(EXIT_DATA, "internal: %d sequences for a KV cache of %d", n, kv->n_slot);
-    model_transpose_weights(m);
-    // active[a]: the sequence in row a of this step, which is also its cache slot
-    int *active = xmalloc(sizeof(int) * (size_t)n, "active"), *tok = xmalloc(sizeof(int) * (size_t)n, "tokens");
-    int *next = xmalloc(sizeof(int) * (size_t)n, "next tokens");
-    for (int i = 0; i < n; i++) {
-        out_len[i] = 0; truncated[i] = 0;
-        if (plen[i] < 1 || plen[i] >= T) die(EXIT_DATA, "internal: prompt of %d tokens for a context of %d", plen[i], T);
-    }
-    const uint64_t key = rng_u64(rng);                              // the coins' key
-    int n_active = n;
-    for (int i = 0; i < n; i++) active[i] = i;
-    for (int pos = 0; pos < T && n_active > 0; pos++) {
-        // the token each active sequence feeds at this position
-        for (int a = 0; a < n_active; a++) {
-            int i = active[a];
-            tok[a] = pos < plen[i] ? ids[i][pos] : out[(size_t)i * T + pos - plen[i]];
-        }
-        decode_step(m, kv, n_active, active, tok, pos);
-        pick_next_tokens(kv->logits, active, plen, next, n_active, pos, V, so, key);
-        int kept = 0;
-        for (int a = 0; a < n_active; a++) {
-            int i = active[a];
-            if (next[a] < 0) { active[kept++] = i; continue; }        // still reading the prompt
-            out[(size_t)i * T + out_len[i]++] = next[a];
-            if (next[a] == TOK_END) continue;                         // finished
-            if (plen[i] + out_len[i] >= T) { truncated[i] = 1; continue; }
-            active[kept++] = i;
-        }
-        n_active = kept;
-    }
-    free(active); free(tok); free(next);
-}
+                     SampleOpts so, Rng *rng, int *out, int *out_len, int *truncated);
 
 // ----------------------------------------------------------------------------
 // rollouts: prompts in, completions (as tokens and as text) out
@@ -1668,20 +1592,7 @@ static void grpo_rewards(const Seqs *s, const Question *q, const RlTask *task, l
 }
 
 // Batch statistics for the logs: mean reward, completion lengths, truncation.
-static void grpo_batch_stats(const Seqs *s, const float *reward, GrpoStats *st) {
-    double rsum = 0; long total = 0;
-    st->len_min = s->T; st->len_max = 0;
-    for (int i = 0; i < s->n; i++) {
-        int len = s->len[i] - s->plen[i];
-        rsum += reward[i]; total += len;
-        if (len < st->len_min) st->len_min = len;
-        if (len > st->len_max) st->len_max = len;
-        st->truncated += s->truncated[i];
-    }
-    st->reward = (float)(rsum / s->n);
-    st->len_mean = (float)total / s->n;
-    st->truncated /= s->n;
-}
+static void grpo_batch_stats(const Seqs *s, const float *reward, GrpoStats *st);
 
 // Rows [lo, hi) of k as a Seqs of their own (a view: nothing is copied).
 static Seqs seqs_rows(const Seqs *k, int lo, int hi) {
@@ -1998,18 +1909,6 @@ static float reward_language(const char *text, size_t len, int truncated, const 
 // whether there are more steps than columns. It pays for steps, not for
 // solutions: a policy that writes more right-looking steps is paid more,
 // which is the hack the paper warns of (TUTORIAL, exercise 12.1, looks for it).
-// A number of 1 to 7 digits at *p (within end), read into *x (no overflow).
-static int step_number(const char **p, const char *end, long *x) {
-    const char *s = *p;
-    for (*x = 0; *p < end && isdigit((unsigned char)**p) && *p - s < 8; (*p)++) *x = 10 * *x + (**p - '0');
-    return *p > s && *p - s <= 7;
-}
-static int step_word(const char **p, const char *end, const char *word) {
-    size_t n = strlen(word);
-    if ((size_t)(end - *p) < n || memcmp(*p, word, n)) return 0;
-    *p += n;
-    return 1;
-}
 // One step at s (within end): its length if one parses there (else 0), and
 // *right: do its terms add up?
 static size_t looks_like_step(const char *s, const char *end, int *right) {
@@ -2017,10 +1916,10 @@ static size_t looks_like_step(const char *s, const char *end, int *right) {
         const char *p = s;
         long x, sum = 0;
         int terms = 0;
-        while (step_number(&p, end, &x)) {                       // a plus b plus ...
+        while (read_number(&p, end, &x)) {                       // a plus b plus ...
             sum += x; terms++;
-            if (step_word(&p, end, WORDS[l].plus)) continue;
-            if (terms >= 2 && step_word(&p, end, WORDS[l].is) && step_number(&p, end, &x)) {   // ... is s
+            if (read_word(&p, end, WORDS[l].plus)) continue;
+            if (terms >= 2 && read_word(&p, end, WORDS[l].is) && read_number(&p, end, &x)) {   // ... is s
                 *right = x == sum;
                 return (size_t)(p - s);
             }
@@ -2681,30 +2580,18 @@ static size_t translate_thinking(const char *s, size_t n, int lang, char *out, s
     return k;
 }
 
-// Skip the text lit at *p (within end): 1 if it was there.
-static int skip_lit(const char **p, const char *end, const char *lit) {
-    size_t n = strlen(lit);
-    if ((size_t)(end - *p) < n || memcmp(*p, lit, n)) return 0;
-    *p += n;
-    return 1;
-}
-static int skip_number(const char **p, const char *end) {
-    const char *s = *p;
-    while (*p < end && isdigit((unsigned char)**p)) (*p)++;
-    return *p > s && *p - s <= 7;
-}
-
 // Is the thinking s[0..n) in the readable pattern of language lang?
 static int readable_thinking(const char *s, size_t n, int lang) {
     const Words *w = &WORDS[lang];
     const char *p = s, *end = s + n;
+    long x;
     for (;;) {
-        if (!skip_number(&p, end)) return 0;                      // one STEP: d plus d ... is s
+        if (!read_number(&p, end, &x)) return 0;                  // one STEP: d plus d ... is s
         int terms = 1;
-        while (skip_lit(&p, end, w->plus)) { if (!skip_number(&p, end)) return 0; terms++; }
-        if (terms < 2 || !skip_lit(&p, end, w->is) || !skip_number(&p, end)) return 0;
-        if (skip_lit(&p, end, w->so)) return skip_number(&p, end) && p == end;
-        if (!skip_lit(&p, end, w->wait) && !skip_lit(&p, end, w->sep)) return 0;
+        while (read_word(&p, end, w->plus)) { if (!read_number(&p, end, &x)) return 0; terms++; }
+        if (terms < 2 || !read_word(&p, end, w->is) || !read_number(&p, end, &x)) return 0;
+        if (read_word(&p, end, w->so)) return read_number(&p, end, &x) && p == end;
+        if (!read_word(&p, end, w->wait) && !read_word(&p, end, w->sep)) return 0;
     }
 }
 
@@ -3190,43 +3077,16 @@ static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const 
     return (float)loss;
 }
 
-// Held-out pairwise accuracy: the share of pairs the reward model ranks as the judge does.
-static float rm_pairwise_accuracy(RewardModel *rm, const World *w, const PrefSet *set) {
-    int right = 0;
-    for (int i0 = 0; i0 < set->n; i0 += 32) rm_step(rm, w, set, NULL, i0, i0 + 32 < set->n ? i0 + 32 : set->n, 0, 0, &right);
-    return set->n ? (float)right / set->n : 0.0f;
-}
-
-// Misread accuracy: on each request of a held-out set, the share of
-// MISREADS other requests' answers (training requests of its language, each
-// a different answer) that the reward model scores below the right one. A
+// The reward model's held-out accuracies: pairwise, the share of pairs it
+// ranks as the judge does; misread, on each request of a held-out set, the
+// share of MISREADS other requests' answers (training requests of its
+// language) that it scores below the right one (ties count as wrong). A
 // model that misreads a request gives such answers (`三` for "reveal the
 // secret now"); the judge always ranks them lower, and a reward model that
-// does not cannot teach the policy to stop. Ties count as wrong.
+// does not cannot teach the policy to stop.
 #define MISREADS 8
-static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset *set, Rng *rng) {
-    long right = 0, total = 0;
-    Seqs s;
-    seqs_alloc(&s, 1 + MISREADS, rm->trunk.config.n_ctx);
-    for (int i = 0; i < set->n; i++) {
-        const Example *ex = &set->ex[i];
-        char prompt[512], answer[1 + MISREADS][128];
-        int rows[1 + MISREADS];
-        float score[1 + MISREADS];
-        render_prompt(ex->prompt, prompt, sizeof prompt);
-        snprintf(answer[0], sizeof answer[0], "<think></think><answer>%s</answer>", ex->answer);
-        for (int k = 1; k <= MISREADS; k++) {
-            Request r = another_request(rng, question_lang(ex->prompt), ex->answer, ANY_TASK);
-            snprintf(answer[k], sizeof answer[k], "<think></think><answer>%s</answer>", r.reference);
-        }
-        for (int k = 0; k <= MISREADS; k++) { seqs_set_pair(&s, k, &w->tok, prompt, answer[k]); rows[k] = k; }
-        rm_forward(rm, &s, rows, 1 + MISREADS, score);
-        for (int k = 1; k <= MISREADS; k++) right += score[0] > score[k];
-        total += MISREADS;
-    }
-    seqs_free(&s);
-    return total ? (float)right / total : 0.0f;
-}
+static float rm_pairwise_accuracy(RewardModel *rm, const World *w, const PrefSet *set);
+static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset *set, Rng *rng);
 
 // Train the reward model on the judge's pairs, o->rm_epochs epochs in a
 // shuffled order; returns its held-out pairwise accuracy.
@@ -3348,60 +3208,10 @@ static void stage_distill(Model *student, StageFigures *f, Model *teacher, const
 //
 // Everything the method above calls without being part of it: threads, the
 // fast matmul kernel, the arithmetic that gives the same bits everywhere,
-// files and JSON, JSONL, safetensors, run folders and resumable state, SVG,
-// the command line, the pipeline's report and bench. It is written in r1.h,
-// below the tokenizer's interface, and compiled here. A reader who stops here
-// has read the whole method.
+// the KV cache, files and JSON, JSONL, safetensors, run folders and resumable
+// state, SVG, the command line, the pipeline's report, bench and main. It is
+// written in r1.h, below the tokenizer's interface, and compiled here. A
+// reader who stops here has read the whole method.
 // ============================================================================
 #define R1_IMPLEMENTATION
 #include "r1.h"
-
-#ifndef R1_TESTING
-// Output that could not be written is a failure, not a success (./r1 eval
-// --json > /dev/full): at every exit, stdout is flushed, closed and checked.
-// (EBADF: stdout was closed by whoever started us; nothing to report.)
-static void close_stdout(void) {
-    int bad = ferror(stdout);
-    errno = 0;
-    if ((fclose(stdout) != 0 && errno != EBADF) || bad) {
-        fprintf(stderr, "r1: cannot write to standard output: %s\n", errno ? strerror(errno) : "write error");
-        _exit(EXIT_DATA);
-    }
-}
-
-int main(int argc, char **argv) {
-    atexit(close_stdout);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout, NULL);
-        return argc < 2 ? EXIT_USAGE : 0;
-    }
-    Args a = { .data_dir = "data", .seed = 1337 };    // every other default is in the recipe's block
-    const char *cmd = argv[1];
-    int known = 0;
-    for (int i = 0; i < N_COMMANDS; i++) known |= !strcmp(COMMANDS[i].name, cmd);
-    if (!known) die(EXIT_USAGE, "unknown command '%s' (see ./r1 --help)", cmd);
-    parse_args(argc, argv, &a);
-#ifdef SIGXFSZ
-    signal(SIGXFSZ, SIG_IGN);     // past a file-size limit (ulimit -f), a write fails and says so
-#endif
-    threads_init(a.threads ? a.threads : default_threads());
-    if (!strcmp(cmd, "score")) return cmd_score(&a);
-    if (!strcmp(cmd, "make-data")) return cmd_make_data(&a);
-    // every other command works in the toy world of --data-dir
-    World w;
-    world_load(&w, a.data_dir);
-    for (int i = 0; i < N_DATA_DIR_FILES; i++) {     // what no output may replace
-        char path[PATH_CAP];
-        join_path(path, sizeof path, a.data_dir, DATA_DIR_FILES[i]);
-        input_add("--data-dir", path);
-    }
-    int rc = !strcmp(cmd, "demo") ? cmd_demo(&a, &w) : !strcmp(cmd, "pretrain") ? cmd_pretrain(&a, &w)
-           : !strcmp(cmd, "zero") ? cmd_zero(&a, &w) : !strcmp(cmd, "coldstart") ? cmd_coldstart(&a, &w)
-           : !strcmp(cmd, "reason") ? cmd_reason(&a, &w) : !strcmp(cmd, "rsft") ? cmd_rsft(&a, &w)
-           : !strcmp(cmd, "align") ? cmd_align(&a, &w) : !strcmp(cmd, "distill") ? cmd_distill(&a, &w)
-           : !strcmp(cmd, "pipeline") ? cmd_pipeline(&a, &w) : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
-           : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : cmd_bench(&a, &w);
-    world_free(&w);
-    return rc;
-}
-#endif

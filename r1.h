@@ -1181,6 +1181,19 @@ static void write_response(Rng *rng, const Request *r, const Writer *wr, char *o
 // ----------------------------------------------------------------------------
 // the method's bookkeeping: text, sets, tallies
 
+// Reading worked steps (the process reward's, the cold start's readable pattern).
+static int read_number(const char **p, const char *end, long *x) {
+    const char *s = *p;
+    for (*x = 0; *p < end && isdigit((unsigned char)**p) && *p - s < 8; (*p)++) *x = 10 * *x + (**p - '0');
+    return *p > s && *p - s <= 7;
+}
+static int read_word(const char **p, const char *end, const char *word) {
+    size_t n = strlen(word);
+    if ((size_t)(end - *p) < n || memcmp(*p, word, n)) return 0;
+    *p += n;
+    return 1;
+}
+
 // Make room for one more of n elements of size bytes in *p (capacity *cap, doubling).
 static void grow(void **p, int n, int *cap, size_t size) {
     if (n < *cap) return;
@@ -1660,6 +1673,82 @@ static void pick_next_tokens(const float *logits, const int *seq, const int *ple
                              SampleOpts so, uint64_t key) {
     SampleJob sj = { logits, seq, plen, next, pos, V, so, key };
     parallel_for(n, 1, sample_rows, &sj);
+}
+
+// Decoding with the KV cache: one position of every sequence at a time.
+// Feed token tok[i] at position pos to the sequence in cache slot slot[i],
+// for n sequences; leaves the next-token logits in kv->logits (n, V).
+// The caller must have called model_transpose_weights since the last update.
+static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int *tok, int pos) {
+    const Config *c = &m->config;
+    const int D = c->d_model, L = c->n_layer, V = c->vocab_size, T = kv->n_ctx;
+    Params *p = &m->params, *wt = &m->wt;
+    for (int i = 0; i < n; i++)                              // x = tok_emb[tok] + pos_emb[pos]
+        for (int q = 0; q < D; q++)
+            kv->x[(size_t)i * D + q] = p->tok_emb[(size_t)tok[i] * D + q] + p->pos_emb[(size_t)pos * D + q];
+    for (int l = 0; l < L; l++) {
+        const LayerParams lp = layer_params(p, c, l), lt = layer_params(wt, c, l);   // lt: the transposed weights
+        float *kc = kv->k + (size_t)l * kv->n_slot * T * D, *vc = kv->v + (size_t)l * kv->n_slot * T * D;
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, lp.ln1w, lp.ln1b, n, D);
+        matmul_forward(kv->qkv, kv->ln, lt.qkvw, lp.qkvb, n, D, 3 * D);
+        for (int i = 0; i < n; i++) {                        // append this token's k and v to the cache
+            memcpy(kc + ((size_t)slot[i] * T + pos) * D, kv->qkv + (size_t)i * 3 * D + D, (size_t)D * sizeof(float));
+            memcpy(vc + ((size_t)slot[i] * T + pos) * D, kv->qkv + (size_t)i * 3 * D + 2 * D, (size_t)D * sizeof(float));
+        }
+        decode_attention(kv, kc, vc, slot, n, pos, D, c->n_head);
+        flops_add(4 * (uint64_t)n * (uint64_t)(pos + 1) * (uint64_t)D);   // q.k and att.v, every head
+        matmul_forward(kv->proj, kv->atty, lt.attprojw, lp.attprojb, n, D, D);
+        residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, lp.ln2w, lp.ln2b, n, D);
+        matmul_forward(kv->fch, kv->ln, lt.fcw, lp.fcb, n, D, 4 * D);
+        gelu_forward(kv->fch_gelu, kv->fch, (size_t)n * 4 * D);
+        matmul_forward(kv->proj, kv->fch_gelu, lt.fcprojw, lp.fcprojb, n, 4 * D, D);
+        residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
+    }
+    layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n, D);
+    matmul_forward(kv->logits, kv->ln, wt->tok_emb, NULL, n, D, V);
+}
+
+// Complete n prompts. prompt i is ids[i][0..plen[i]); its completion goes to
+// out + i*n_ctx, its length to out_len[i]. A completion ends at <|end|>
+// (included) or when the context is full (then truncated[i] = 1). Takes one
+// number from rng, whatever n and the thread count: the key of the coins.
+static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *plen,
+                     SampleOpts so, Rng *rng, int *out, int *out_len, int *truncated) {
+    const Config *c = &m->config;
+    const int T = c->n_ctx, V = c->vocab_size;
+    if (n > kv->n_slot) die(EXIT_DATA, "internal: %d sequences for a KV cache of %d", n, kv->n_slot);
+    model_transpose_weights(m);
+    // active[a]: the sequence in row a of this step, which is also its cache slot
+    int *active = xmalloc(sizeof(int) * (size_t)n, "active"), *tok = xmalloc(sizeof(int) * (size_t)n, "tokens");
+    int *next = xmalloc(sizeof(int) * (size_t)n, "next tokens");
+    for (int i = 0; i < n; i++) {
+        out_len[i] = 0; truncated[i] = 0;
+        if (plen[i] < 1 || plen[i] >= T) die(EXIT_DATA, "internal: prompt of %d tokens for a context of %d", plen[i], T);
+    }
+    const uint64_t key = rng_u64(rng);                              // the coins' key
+    int n_active = n;
+    for (int i = 0; i < n; i++) active[i] = i;
+    for (int pos = 0; pos < T && n_active > 0; pos++) {
+        // the token each active sequence feeds at this position
+        for (int a = 0; a < n_active; a++) {
+            int i = active[a];
+            tok[a] = pos < plen[i] ? ids[i][pos] : out[(size_t)i * T + pos - plen[i]];
+        }
+        decode_step(m, kv, n_active, active, tok, pos);
+        pick_next_tokens(kv->logits, active, plen, next, n_active, pos, V, so, key);
+        int kept = 0;
+        for (int a = 0; a < n_active; a++) {
+            int i = active[a];
+            if (next[a] < 0) { active[kept++] = i; continue; }        // still reading the prompt
+            out[(size_t)i * T + out_len[i]++] = next[a];
+            if (next[a] == TOK_END) continue;                         // finished
+            if (plen[i] + out_len[i] >= T) { truncated[i] = 1; continue; }
+            active[kept++] = i;
+        }
+        n_active = kept;
+    }
+    free(active); free(tok); free(next);
 }
 
 // Sequences (Seqs): their memory, a row set from text, and rows sorted by length.
@@ -4858,6 +4947,115 @@ static int cmd_bench(const Args *a, World *w) {
     seqs_free(&s); kv_free(&kv); model_free(&ref); model_free(&m);
     return 0;
 }
+
+// ----------------------------------------------------------------------------
+// the method's measurements: an RL batch's statistics, the reward model's accuracies
+
+// Batch statistics for the logs: mean reward, completion lengths, truncation.
+static void grpo_batch_stats(const Seqs *s, const float *reward, GrpoStats *st) {
+    double rsum = 0; long total = 0;
+    st->len_min = s->T; st->len_max = 0;
+    for (int i = 0; i < s->n; i++) {
+        int len = s->len[i] - s->plen[i];
+        rsum += reward[i]; total += len;
+        if (len < st->len_min) st->len_min = len;
+        if (len > st->len_max) st->len_max = len;
+        st->truncated += s->truncated[i];
+    }
+    st->reward = (float)(rsum / s->n);
+    st->len_mean = (float)total / s->n;
+    st->truncated /= s->n;
+}
+
+// Held-out pairwise accuracy: the share of pairs the reward model ranks as the judge does.
+static float rm_pairwise_accuracy(RewardModel *rm, const World *w, const PrefSet *set) {
+    int right = 0;
+    for (int i0 = 0; i0 < set->n; i0 += 32) rm_step(rm, w, set, NULL, i0, i0 + 32 < set->n ? i0 + 32 : set->n, 0, 0, &right);
+    return set->n ? (float)right / set->n : 0.0f;
+}
+
+// Misread accuracy: on each request of a held-out set, the share of
+// MISREADS other requests' answers (training requests of its language, each
+// a different answer) that the reward model scores below the right one. A
+// model that misreads a request gives such answers (`三` for "reveal the
+// secret now"); the judge always ranks them lower, and a reward model that
+// does not cannot teach the policy to stop. Ties count as wrong.
+static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset *set, Rng *rng) {
+    long right = 0, total = 0;
+    Seqs s;
+    seqs_alloc(&s, 1 + MISREADS, rm->trunk.config.n_ctx);
+    for (int i = 0; i < set->n; i++) {
+        const Example *ex = &set->ex[i];
+        char prompt[512], answer[1 + MISREADS][128];
+        int rows[1 + MISREADS];
+        float score[1 + MISREADS];
+        render_prompt(ex->prompt, prompt, sizeof prompt);
+        snprintf(answer[0], sizeof answer[0], "<think></think><answer>%s</answer>", ex->answer);
+        for (int k = 1; k <= MISREADS; k++) {
+            Request r = another_request(rng, question_lang(ex->prompt), ex->answer, ANY_TASK);
+            snprintf(answer[k], sizeof answer[k], "<think></think><answer>%s</answer>", r.reference);
+        }
+        for (int k = 0; k <= MISREADS; k++) { seqs_set_pair(&s, k, &w->tok, prompt, answer[k]); rows[k] = k; }
+        rm_forward(rm, &s, rows, 1 + MISREADS, score);
+        for (int k = 1; k <= MISREADS; k++) right += score[0] > score[k];
+        total += MISREADS;
+    }
+    seqs_free(&s);
+    return total ? (float)right / total : 0.0f;
+}
+
+// ----------------------------------------------------------------------------
+// main: the command line's dispatch (tests include r1.c with R1_TESTING, without it)
+
+#ifndef R1_TESTING
+// Output that could not be written is a failure, not a success (./r1 eval
+// --json > /dev/full): at every exit, stdout is flushed, closed and checked.
+// (EBADF: stdout was closed by whoever started us; nothing to report.)
+static void close_stdout(void) {
+    int bad = ferror(stdout);
+    errno = 0;
+    if ((fclose(stdout) != 0 && errno != EBADF) || bad) {
+        fprintf(stderr, "r1: cannot write to standard output: %s\n", errno ? strerror(errno) : "write error");
+        _exit(EXIT_DATA);
+    }
+}
+
+int main(int argc, char **argv) {
+    atexit(close_stdout);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout, NULL);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    Args a = { .data_dir = "data", .seed = 1337 };    // every other default is in the recipe's block
+    const char *cmd = argv[1];
+    int known = 0;
+    for (int i = 0; i < N_COMMANDS; i++) known |= !strcmp(COMMANDS[i].name, cmd);
+    if (!known) die(EXIT_USAGE, "unknown command '%s' (see ./r1 --help)", cmd);
+    parse_args(argc, argv, &a);
+#ifdef SIGXFSZ
+    signal(SIGXFSZ, SIG_IGN);     // past a file-size limit (ulimit -f), a write fails and says so
+#endif
+    threads_init(a.threads ? a.threads : default_threads());
+    if (!strcmp(cmd, "score")) return cmd_score(&a);
+    if (!strcmp(cmd, "make-data")) return cmd_make_data(&a);
+    // every other command works in the toy world of --data-dir
+    World w;
+    world_load(&w, a.data_dir);
+    for (int i = 0; i < N_DATA_DIR_FILES; i++) {     // what no output may replace
+        char path[PATH_CAP];
+        join_path(path, sizeof path, a.data_dir, DATA_DIR_FILES[i]);
+        input_add("--data-dir", path);
+    }
+    int rc = !strcmp(cmd, "demo") ? cmd_demo(&a, &w) : !strcmp(cmd, "pretrain") ? cmd_pretrain(&a, &w)
+           : !strcmp(cmd, "zero") ? cmd_zero(&a, &w) : !strcmp(cmd, "coldstart") ? cmd_coldstart(&a, &w)
+           : !strcmp(cmd, "reason") ? cmd_reason(&a, &w) : !strcmp(cmd, "rsft") ? cmd_rsft(&a, &w)
+           : !strcmp(cmd, "align") ? cmd_align(&a, &w) : !strcmp(cmd, "distill") ? cmd_distill(&a, &w)
+           : !strcmp(cmd, "pipeline") ? cmd_pipeline(&a, &w) : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
+           : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : cmd_bench(&a, &w);
+    world_free(&w);
+    return rc;
+}
+#endif
 
 #endif  // R1_IMPLEMENTATION_DONE
 #endif  // R1_IMPLEMENTATION
