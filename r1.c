@@ -556,22 +556,10 @@ static void param_sizes(const Config *c, size_t sizes[N_PARAM_TENSORS]) {
     memcpy(sizes, s, sizeof s);
 }
 
-static size_t param_count(const Config *c) {
-    size_t sizes[N_PARAM_TENSORS], n = 0;
-    param_sizes(c, sizes);
-    for (int i = 0; i < N_PARAM_TENSORS; i++) n += sizes[i];
-    return n;
-}
-
-// Point the named tensors of a Params into one flat block.
-static void params_point(Params *p, float *block, const Config *c) {
-    size_t sizes[N_PARAM_TENSORS];
-    param_sizes(c, sizes);
-    float **ptrs[N_PARAM_TENSORS] = { &p->tok_emb, &p->pos_emb, &p->ln1w, &p->ln1b, &p->qkvw,
-        &p->qkvb, &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcw, &p->fcb,
-        &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb };
-    for (int i = 0; i < N_PARAM_TENSORS; i++) { *ptrs[i] = block; block += sizes[i]; }
-}
+// How many parameters a model of shape c has; and the named tensors of a
+// Params pointed into one flat block of that many floats.
+static size_t param_count(const Config *c);
+static void params_point(Params *p, float *block, const Config *c);
 
 // Activations of one forward pass, kept for the backward pass. The gradient of
 // the loss with respect to each of them has the same layout.
@@ -949,13 +937,7 @@ static void softmax_logp_backward(float *dlogits, const float *probs, const int 
 typedef struct {
     float *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
 } LayerParams;
-static LayerParams layer_params(const Params *p, const Config *c, int l) {
-    const size_t D = c->d_model, dd = D * D;
-    LayerParams lp = { p->ln1w + l * D, p->ln1b + l * D, p->qkvw + l * 3 * dd, p->qkvb + l * 3 * D,
-                       p->attprojw + l * dd, p->attprojb + l * D, p->ln2w + l * D, p->ln2b + l * D,
-                       p->fcw + l * 4 * dd, p->fcb + l * 4 * D, p->fcprojw + l * 4 * dd, p->fcprojb + l * D };
-    return lp;
-}
+static LayerParams layer_params(const Params *p, const Config *c, int l);
 
 // Layer l's slice of every per-layer activation (or of their gradients) of
 // a batch of B sequences of T positions.
@@ -963,30 +945,12 @@ typedef struct {
     float *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att, *attproj, *residual2, *ln2, *ln2_mean, *ln2_rstd,
           *fch, *fch_gelu, *fcproj, *residual3;
 } LayerActs;
-static LayerActs layer_acts(const Acts *a, const Config *c, int B, int T, int l) {
-    const size_t N = (size_t)B * T, D = c->d_model, att = (size_t)B * c->n_head * T * T;
-    LayerActs la = { a->ln1 + l * N * D, a->ln1_mean + l * N, a->ln1_rstd + l * N, a->qkv + l * N * 3 * D,
-                     a->atty + l * N * D, a->att + l * att, a->attproj + l * N * D, a->residual2 + l * N * D,
-                     a->ln2 + l * N * D, a->ln2_mean + l * N, a->ln2_rstd + l * N, a->fch + l * N * 4 * D,
-                     a->fch_gelu + l * N * 4 * D, a->fcproj + l * N * D, a->residual3 + l * N * D };
-    return la;
-}
+static LayerActs layer_acts(const Acts *a, const Config *c, int B, int T, int l);
 
-// Lay out each weight matrix transposed for matmul_forward. Cheap (one pass
-// over the parameters); done at the start of every forward (unless the caller
-// vouches for the last one, see model_forward) so it is never stale.
-static void model_transpose_weights(Model *m) {
-    const Config *c = &m->config;
-    const int D = c->d_model, L = c->n_layer, V = c->vocab_size;
-    Params *p = &m->params, *t = &m->wt;
-    transpose(t->tok_emb, p->tok_emb, V, D);
-    for (int l = 0; l < L; l++) {
-        transpose(t->qkvw + (size_t)l * 3 * D * D, p->qkvw + (size_t)l * 3 * D * D, 3 * D, D);
-        transpose(t->attprojw + (size_t)l * D * D, p->attprojw + (size_t)l * D * D, D, D);
-        transpose(t->fcw + (size_t)l * 4 * D * D, p->fcw + (size_t)l * 4 * D * D, 4 * D, D);
-        transpose(t->fcprojw + (size_t)l * 4 * D * D, p->fcprojw + (size_t)l * 4 * D * D, D, 4 * D);
-    }
-}
+// Lay out each weight matrix transposed for matmul_forward (into m->wt): one
+// pass over the parameters, at the start of every forward unless the caller
+// vouches for the last one (see model_forward), so it is never stale.
+static void model_transpose_weights(Model *m);
 
 // Forward B sequences of T tokens (inputs (B,T)). If targets is non-NULL
 // (negative = ignore), m->logp gets log p(target) for every position, under
@@ -1258,16 +1222,6 @@ typedef struct {
     float top_p;        // 1 = off
 } SampleOpts;
 
-// Complete n prompts, decoding them side by side with the KV cache kv (r1.h,
-// "sampling"): prompt i is ids[i][0..plen[i]); its completion goes to out +
-// i*n_ctx, its length to out_len[i]. Each next token is sample_token's pick,
-// from a random stream of its own sequence and position (rng_at), so any
-// thread count picks the same ones. A completion ends at <|end|> (included)
-// or when the context is full (then truncated[i] = 1). Takes one number from
-// rng, whatever n and the thread count: the key of the coins.
-static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *plen,
-                     SampleOpts so, Rng *rng, int *out, int *out_len, int *truncated);
-
 // ----------------------------------------------------------------------------
 // rollouts: prompts in, completions (as tokens and as text) out
 
@@ -1298,37 +1252,14 @@ static void seqs_set_prompt(Seqs *s, int i, const Tokenizer *tok, const char *qu
 static void seqs_set_pair(Seqs *s, int i, const Tokenizer *tok, const char *prompt, const char *completion);
 static int pair_fits(const Tokenizer *tok, const char *question, const char *completion, int n_ctx);
 
-// Sample a completion for every row of s (prompts already set), in chunks
-// that fit the KV cache, and decode each to text. forced_len[i] bytes of
-// forced text (if any) are prepended to the decoded completion.
+// Sample a completion for every row of s (prompts already set), decoding as
+// many rows side by side as the KV cache holds, each next token sample_token's
+// pick from a random stream of its own sequence and position (rng_at: any
+// thread count picks the same ones). A completion ends at <|end|> or when the
+// context is full (then truncated[i] = 1); each is decoded to text, with
+// forced (if not NULL), the text the prompt ended with, in front.
 static void rollout(Model *m, KVCache *kv, const Tokenizer *tok, Seqs *s, SampleOpts so, Rng *rng,
-                    const char *forced) {
-    const int T = s->T;
-    int *outbuf = xmalloc(sizeof(int) * (size_t)kv->n_slot * T, "rollout buffer");
-    int *olen = xmalloc(sizeof(int) * (size_t)kv->n_slot, "rollout buffer");
-    int *trunc = xmalloc(sizeof(int) * (size_t)kv->n_slot, "rollout buffer");
-    int **ids = xmalloc(sizeof(int *) * (size_t)kv->n_slot, "rollout buffer");
-    for (int c0 = 0; c0 < s->n; c0 += kv->n_slot) {
-        int nc = s->n - c0 < kv->n_slot ? s->n - c0 : kv->n_slot;
-        for (int i = 0; i < nc; i++) ids[i] = s->tok + (size_t)(c0 + i) * T;
-        generate(m, kv, nc, ids, s->plen + c0, so, rng, outbuf, olen, trunc);
-        for (int i = 0; i < nc; i++) {
-            int r = c0 + i;
-            memcpy(s->tok + (size_t)r * T + s->plen[r], outbuf + (size_t)i * T, sizeof(int) * (size_t)olen[i]);
-            s->len[r] = s->plen[r] + olen[i];
-            s->truncated[r] = trunc[i];
-            int nt = olen[i] - (olen[i] > 0 && outbuf[(size_t)i * T + olen[i] - 1] == TOK_END);
-            size_t flen = forced ? strlen(forced) : 0;
-            size_t need = flen + tok_decode(tok, outbuf + (size_t)i * T, nt, NULL, 0) + 1;
-            free(s->text[r]);
-            s->text[r] = xmalloc(need, "completion text");
-            memcpy(s->text[r], forced ? forced : "", flen);
-            tok_decode(tok, outbuf + (size_t)i * T, nt, s->text[r] + flen, need - flen);
-            s->text_len[r] = need - 1;
-        }
-    }
-    free(outbuf); free(olen); free(trunc); free(ids);
-}
+                    const char *forced);
 
 // Order the rows of s by length, shortest first (carrying extra[], a float
 // per row, along; may be NULL): micro-batches of like lengths pad little,
@@ -2616,8 +2547,10 @@ static void set_pair(void *ctx, Rng *rng, long index, char *prompt, size_t pcap,
 typedef struct { const PairSet *set; uint64_t seed; long epoch; int *order; } EpochWalk;
 static void epoch_pair(void *ctx, Rng *rng, long index, char *prompt, size_t pcap, char *completion, size_t ccap);
 
-// Why gathered completions were dropped, for the log.
+// Why gathered completions were dropped, for the log: coldstart.txt and the
+// terminal (report_cold_start_set).
 typedef struct { int sampled, wrong, malformed, unreadable, kept, written; } ColdStartLog;
+static void report_cold_start_set(const RunIO *io, const PairSet *set, const ColdStartLog *log);
 
 // The readable form of completion text of a question in language lang, into
 // out: its thinking translated and checked against the pattern, then the
@@ -2633,32 +2566,12 @@ static int readable_completion(const char *text, size_t len, int lang, long long
 }
 
 // Fresh questions from ask asked of model m, G samples each at the
-// evaluation's sampling, CHUNK questions at a time; keep() sees each
-// question with its G completions (rows row0..row0+G-1 of s). Rejection
-// sampling, for the cold-start set, for §2.3.3, and for preference pairs.
+// evaluation's sampling, 64 questions at a time; keep() sees each question
+// with its G completions (rows row0..row0+G-1 of s). Rejection sampling, for
+// the cold-start set, for §2.3.3, and for preference pairs.
 typedef void (*KeepFn)(void *ctx, const Question *q, const Seqs *s, int row0, int G);
 static void sample_fresh(Model *m, const World *w, int questions, int G, PromptSource ask, Rng *rng,
-                         KeepFn keep, void *ctx) {
-    enum { CHUNK = 64 };                            // questions sampled together
-    KVCache kv;
-    kv_alloc(&kv, &m->config, CHUNK * G);
-    Seqs s;
-    seqs_alloc(&s, CHUNK * G, m->config.n_ctx);
-    Question qs[CHUNK];
-    for (int q0 = 0; q0 < questions; q0 += CHUNK) {
-        const int nq = questions - q0 < CHUNK ? questions - q0 : CHUNK;
-        s.n = nq * G;                               // the rows in use (the last chunk may be short)
-        for (int i = 0; i < nq; i++) {
-            ask.next(ask.ctx, rng, &qs[i]);
-            for (int g = 0; g < G; g++) seqs_set_prompt(&s, i * G + g, &w->tok, qs[i].text, NULL);
-        }
-        rollout(m, &kv, &w->tok, &s, EVAL_SAMPLING, rng, NULL);
-        for (int i = 0; i < nq; i++) keep(ctx, &qs[i], &s, i * G, G);
-    }
-    s.n = CHUNK * G;                                // every row, for seqs_free
-    seqs_free(&s);
-    kv_free(&kv);
-}
+                         KeepFn keep, void *ctx);
 
 // The cold-start set's rule: the first correct, well-formed and readable
 // completion of a problem is kept, rewritten; a hard problem R1-Zero never
@@ -2714,14 +2627,9 @@ static void stage_cold_start(Model *base, StageFigures *f, Model *zero, const Wo
     gather_cold_start(zero, w, co, &rng, &set, &log);
     if (set.n == 0) die(EXIT_DATA, "cold start: R1-Zero answered none of %d questions readably (is --model an "
                         "R1-Zero model?)", co->questions);
-    char info[1024];
-    snprintf(info, sizeof info, "cold-start set: %d examples = %d readable R1-Zero samples + %d written by rule "
-             "for hard problems it got wrong\nof %d samples drawn: %d wrong, %d malformed or empty thinking, "
-             "%d not readable after rewriting, %d kept (the first good one per question)\n",
-             set.n, log.kept, log.written, log.sampled, log.wrong, log.malformed, log.unreadable, log.kept);
     keep_pairs(io, "coldstart.jsonl", &set);
-    keep_text(io, "coldstart.txt", info);
-    say(io, "%sstage 2: SFT of the base on them, %d steps x %d examples\n", info, o->steps, o->batch);
+    report_cold_start_set(io, &set, &log);
+    say(io, "stage 2: SFT of the base on them, %d steps x %d examples\n", o->steps, o->batch);
     PairSource src = { set_pair, &set };
     sft_loop(base, w, o, src, "cold_start", "Stage 2: cold start, SFT of the base on readable R1-Zero samples",
              &rng, io);
@@ -2778,8 +2686,12 @@ static int long_winded(const char *text, size_t len, const Problem *p) {
     return count_word(s, n, "is") + count_word(s, n, "得") > columns + 1;
 }
 
-// Why sampled completions were dropped, for the run folder's rsft.txt.
+// Why sampled completions were dropped, for the log (report_kept_set: the
+// set as NAME.jsonl, TRL's prompt/completion fields, and what was kept and
+// dropped in NAME.txt and on the terminal).
 typedef struct { int sampled, wrong, malformed, mixed, long_winded, kept, general, general_thought; } RsftLog;
+static void report_kept_set(const RunIO *io, const char *name, const char *set_name, const PairSet *set,
+                            const RsftLog *log, uint64_t flops, int filter);
 typedef struct { PairSet *set; RsftLog *log; const Tokenizer *tok; int n_ctx, filter; } RsftKeep;
 
 // §2.3.3's filters, in order: correct (the verifier); well-formed (the
@@ -2837,22 +2749,7 @@ static void gather_kept_set(PairSet *set, Model *sampled, const char *what, cons
     gather_rejection_sampled(sampled, w, so, rng, set, &log);
     if (log.kept == 0) die(EXIT_DATA, "%s: none of %d samples passed the filters (is --model %s?)", name,
                            log.sampled, what);
-    char info[1024], file[64];
-    size_t n = 0;
-    info[0] = '\0';
-    appendf(info, sizeof info, &n, "%s: %d examples = %d reasoning + %d non-reasoning (%d of them with a chain of "
-            "thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, %d long-winded, "
-            "%d kept\nsampling them took %llu FLOPs\n", set_name, set->n, log.kept, log.general, log.general_thought,
-            log.sampled, log.wrong, log.malformed, log.mixed, log.long_winded, log.kept,
-            (unsigned long long)(flop_count() - f0));
-    if (so->filter != FILTER_STRICT)
-        appendf(info, sizeof info, &n, "(--filter %s: %s)\n", FILTER_NAMES[so->filter],
-                so->filter == FILTER_CORRECT ? "the verifier alone" : "every sample that fits, right or wrong");
-    snprintf(file, sizeof file, "%s.jsonl", name);
-    keep_pairs(io, file, set);
-    snprintf(file, sizeof file, "%s.txt", name);
-    keep_text(io, file, info);
-    say(io, "%s", info);
+    report_kept_set(io, name, set_name, set, &log, flop_count() - f0, so->filter);
 }
 
 // SFT on a set for `epochs` epochs, each pair once per epoch (o->steps, if
@@ -3087,6 +2984,8 @@ static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const 
 #define MISREADS 8
 static float rm_pairwise_accuracy(RewardModel *rm, const World *w, const PrefSet *set);
 static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset *set, Rng *rng);
+// The accuracies in reward_model.txt and on the terminal.
+static void report_reward_model(const RunIO *io, int pairs, float acc, int heldout, float mis_general, float mis_safety);
 
 // Train the reward model on the judge's pairs, o->rm_epochs epochs in a
 // shuffled order; returns its held-out pairwise accuracy.
@@ -3159,13 +3058,9 @@ static void stage_all_scenarios(Model *policy, StageFigures *f, const World *w, 
     Rng misread_rng = rng_seed((uint64_t)seed + 66);        // coins of its own: the policy's run is unchanged
     float mis_general = rm_misread_accuracy(&rm, w, &w->general_dev, &misread_rng);
     float mis_safety = rm_misread_accuracy(&rm, w, &w->safety_dev, &misread_rng);
-    char info[512];
-    snprintf(info, sizeof info, "reward model: %d pairs, held-out pairwise accuracy %.3f on %d pairs of the development "
-             "sets' phrasings\nmisread accuracy (the right answer above %d other requests' answers): general_dev %.3f, "
-             "safety_dev %.3f\n", train.n, acc, heldout.n, MISREADS, mis_general, mis_safety);
-    keep_text(&ro->io, "reward_model.txt", info);
-    say(&ro->io, "%sstage 5: RL for all scenarios -- %.0f%% general requests scored by the reward model from step %d, "
-        "the rest reasoning with rule rewards, %d questions x %d samples per step\n", info, 100 * ao->general,
+    report_reward_model(&ro->io, train.n, acc, heldout.n, mis_general, mis_safety);
+    say(&ro->io, "stage 5: RL for all scenarios -- %.0f%% general requests scored by the reward model from step %d, "
+        "the rest reasoning with rule rewards, %d questions x %d samples per step\n", 100 * ao->general,
         ao->rm_from, o->prompts, o->group);
     ScenarioMix mix = { w, ao->general };
     RlTask task = { .prompts = { all_scenario_question, &mix }, .hard = &w->add_hard_dev,

@@ -1541,6 +1541,55 @@ static void world_load(World *w, const char *data_dir) {
 // ----------------------------------------------------------------------------
 // the model's memory
 
+static LayerParams layer_params(const Params *p, const Config *c, int l) {
+    const size_t D = c->d_model, dd = D * D;
+    LayerParams lp = { p->ln1w + l * D, p->ln1b + l * D, p->qkvw + l * 3 * dd, p->qkvb + l * 3 * D,
+                       p->attprojw + l * dd, p->attprojb + l * D, p->ln2w + l * D, p->ln2b + l * D,
+                       p->fcw + l * 4 * dd, p->fcb + l * 4 * D, p->fcprojw + l * 4 * dd, p->fcprojb + l * D };
+    return lp;
+}
+static LayerActs layer_acts(const Acts *a, const Config *c, int B, int T, int l) {
+    const size_t N = (size_t)B * T, D = c->d_model, att = (size_t)B * c->n_head * T * T;
+    LayerActs la = { a->ln1 + l * N * D, a->ln1_mean + l * N, a->ln1_rstd + l * N, a->qkv + l * N * 3 * D,
+                     a->atty + l * N * D, a->att + l * att, a->attproj + l * N * D, a->residual2 + l * N * D,
+                     a->ln2 + l * N * D, a->ln2_mean + l * N, a->ln2_rstd + l * N, a->fch + l * N * 4 * D,
+                     a->fch_gelu + l * N * 4 * D, a->fcproj + l * N * D, a->residual3 + l * N * D };
+    return la;
+}
+// Lay out each weight matrix transposed for matmul_forward. Cheap (one pass
+// over the parameters); done at the start of every forward (unless the caller
+// vouches for the last one, see model_forward) so it is never stale.
+static void model_transpose_weights(Model *m) {
+    const Config *c = &m->config;
+    const int D = c->d_model, L = c->n_layer, V = c->vocab_size;
+    Params *p = &m->params, *t = &m->wt;
+    transpose(t->tok_emb, p->tok_emb, V, D);
+    for (int l = 0; l < L; l++) {
+        transpose(t->qkvw + (size_t)l * 3 * D * D, p->qkvw + (size_t)l * 3 * D * D, 3 * D, D);
+        transpose(t->attprojw + (size_t)l * D * D, p->attprojw + (size_t)l * D * D, D, D);
+        transpose(t->fcw + (size_t)l * 4 * D * D, p->fcw + (size_t)l * 4 * D * D, 4 * D, D);
+        transpose(t->fcprojw + (size_t)l * 4 * D * D, p->fcprojw + (size_t)l * 4 * D * D, D, 4 * D);
+    }
+}
+
+static size_t param_count(const Config *c) {
+    size_t sizes[N_PARAM_TENSORS], n = 0;
+    param_sizes(c, sizes);
+    for (int i = 0; i < N_PARAM_TENSORS; i++) n += sizes[i];
+    return n;
+}
+
+// Point the named tensors of a Params into one flat block.
+static void params_point(Params *p, float *block, const Config *c) {
+    size_t sizes[N_PARAM_TENSORS];
+    param_sizes(c, sizes);
+    float **ptrs[N_PARAM_TENSORS] = { &p->tok_emb, &p->pos_emb, &p->ln1w, &p->ln1b, &p->qkvw,
+        &p->qkvb, &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcw, &p->fcb,
+        &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb };
+    for (int i = 0; i < N_PARAM_TENSORS; i++) { *ptrs[i] = block; block += sizes[i]; }
+}
+
+
 // The activation block of a batch of B sequences of T positions: the size of
 // each tensor of Acts, and Acts pointed into the block.
 static void act_sizes(const Config *c, int B, int T, size_t s[N_ACT_TENSORS]) {
@@ -1750,6 +1799,63 @@ static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *p
     }
     free(active); free(tok); free(next);
 }
+
+// Rollouts: completions for the rows of a Seqs, and for fresh questions.
+// Sample a completion for every row of s (prompts already set), in chunks
+// that fit the KV cache, and decode each to text. forced_len[i] bytes of
+// forced text (if any) are prepended to the decoded completion.
+static void rollout(Model *m, KVCache *kv, const Tokenizer *tok, Seqs *s, SampleOpts so, Rng *rng,
+                    const char *forced) {
+    const int T = s->T;
+    int *outbuf = xmalloc(sizeof(int) * (size_t)kv->n_slot * T, "rollout buffer");
+    int *olen = xmalloc(sizeof(int) * (size_t)kv->n_slot, "rollout buffer");
+    int *trunc = xmalloc(sizeof(int) * (size_t)kv->n_slot, "rollout buffer");
+    int **ids = xmalloc(sizeof(int *) * (size_t)kv->n_slot, "rollout buffer");
+    for (int c0 = 0; c0 < s->n; c0 += kv->n_slot) {
+        int nc = s->n - c0 < kv->n_slot ? s->n - c0 : kv->n_slot;
+        for (int i = 0; i < nc; i++) ids[i] = s->tok + (size_t)(c0 + i) * T;
+        generate(m, kv, nc, ids, s->plen + c0, so, rng, outbuf, olen, trunc);
+        for (int i = 0; i < nc; i++) {
+            int r = c0 + i;
+            memcpy(s->tok + (size_t)r * T + s->plen[r], outbuf + (size_t)i * T, sizeof(int) * (size_t)olen[i]);
+            s->len[r] = s->plen[r] + olen[i];
+            s->truncated[r] = trunc[i];
+            int nt = olen[i] - (olen[i] > 0 && outbuf[(size_t)i * T + olen[i] - 1] == TOK_END);
+            size_t flen = forced ? strlen(forced) : 0;
+            size_t need = flen + tok_decode(tok, outbuf + (size_t)i * T, nt, NULL, 0) + 1;
+            free(s->text[r]);
+            s->text[r] = xmalloc(need, "completion text");
+            memcpy(s->text[r], forced ? forced : "", flen);
+            tok_decode(tok, outbuf + (size_t)i * T, nt, s->text[r] + flen, need - flen);
+            s->text_len[r] = need - 1;
+        }
+    }
+    free(outbuf); free(olen); free(trunc); free(ids);
+}
+
+static void sample_fresh(Model *m, const World *w, int questions, int G, PromptSource ask, Rng *rng,
+                         KeepFn keep, void *ctx) {
+    enum { CHUNK = 64 };                            // questions sampled together
+    KVCache kv;
+    kv_alloc(&kv, &m->config, CHUNK * G);
+    Seqs s;
+    seqs_alloc(&s, CHUNK * G, m->config.n_ctx);
+    Question qs[CHUNK];
+    for (int q0 = 0; q0 < questions; q0 += CHUNK) {
+        const int nq = questions - q0 < CHUNK ? questions - q0 : CHUNK;
+        s.n = nq * G;                               // the rows in use (the last chunk may be short)
+        for (int i = 0; i < nq; i++) {
+            ask.next(ask.ctx, rng, &qs[i]);
+            for (int g = 0; g < G; g++) seqs_set_prompt(&s, i * G + g, &w->tok, qs[i].text, NULL);
+        }
+        rollout(m, &kv, &w->tok, &s, EVAL_SAMPLING, rng, NULL);
+        for (int i = 0; i < nq; i++) keep(ctx, &qs[i], &s, i * G, G);
+    }
+    s.n = CHUNK * G;                                // every row, for seqs_free
+    seqs_free(&s);
+    kv_free(&kv);
+}
+
 
 // Sequences (Seqs): their memory, a row set from text, and rows sorted by length.
 
@@ -3390,6 +3496,44 @@ static void keep_pairs(const RunIO *io, const char *name, const PairSet *set) {
 }
 static void keep_prefs(const RunIO *io, const char *name, const PrefSet *set) {
     if (io->out) write_prefs_jsonl(io->out, name, set);
+}
+
+// What stages 2, 4, 5 and 6 gathered, and what their filters dropped: into
+// a text file of the run folder, and on the terminal.
+static void report_cold_start_set(const RunIO *io, const PairSet *set, const ColdStartLog *log) {
+    char info[1024];
+    snprintf(info, sizeof info, "cold-start set: %d examples = %d readable R1-Zero samples + %d written by rule "
+             "for hard problems it got wrong\nof %d samples drawn: %d wrong, %d malformed or empty thinking, "
+             "%d not readable after rewriting, %d kept (the first good one per question)\n",
+             set->n, log->kept, log->written, log->sampled, log->wrong, log->malformed, log->unreadable, log->kept);
+    keep_text(io, "coldstart.txt", info);
+    say(io, "%s", info);
+}
+static void report_kept_set(const RunIO *io, const char *name, const char *set_name, const PairSet *set,
+                            const RsftLog *log, uint64_t flops, int filter) {
+    char info[1024], file[64];
+    size_t n = 0;
+    info[0] = '\0';
+    appendf(info, sizeof info, &n, "%s: %d examples = %d reasoning + %d non-reasoning (%d of them with a chain of "
+            "thought)\nof %d reasoning samples drawn: %d wrong, %d malformed, %d mixing languages, %d long-winded, "
+            "%d kept\nsampling them took %llu FLOPs\n", set_name, set->n, log->kept, log->general, log->general_thought,
+            log->sampled, log->wrong, log->malformed, log->mixed, log->long_winded, log->kept, (unsigned long long)flops);
+    if (filter != FILTER_STRICT)
+        appendf(info, sizeof info, &n, "(--filter %s: %s)\n", FILTER_NAMES[filter],
+                filter == FILTER_CORRECT ? "the verifier alone" : "every sample that fits, right or wrong");
+    snprintf(file, sizeof file, "%s.jsonl", name);
+    keep_pairs(io, file, set);
+    snprintf(file, sizeof file, "%s.txt", name);
+    keep_text(io, file, info);
+    say(io, "%s", info);
+}
+static void report_reward_model(const RunIO *io, int pairs, float acc, int heldout, float mis_general, float mis_safety) {
+    char info[512];
+    snprintf(info, sizeof info, "reward model: %d pairs, held-out pairwise accuracy %.3f on %d pairs of the development "
+             "sets' phrasings\nmisread accuracy (the right answer above %d other requests' answers): general_dev %.3f, "
+             "safety_dev %.3f\n", pairs, acc, heldout, MISREADS, mis_general, mis_safety);
+    keep_text(io, "reward_model.txt", info);
+    say(io, "%s", info);
 }
 
 // --save-every, or a command's own default.
