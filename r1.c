@@ -2739,48 +2739,50 @@ static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *
     }
 }
 
-// Stages 4 and 6 alike: the rejection-sampled set of `sampled` (what), kept
-// in the run folder as NAME.jsonl (TRL's prompt/completion fields) and its
-// composition in NAME.txt, with the FLOPs its sampling took.
-static void gather_kept_set(PairSet *set, Model *sampled, const char *what, const World *w, const RsftOpts *so,
-                            Rng *rng, const RunIO *io, const char *name, const char *set_name) {
+// Stages 4 and 6 alike (§2.4 fine-tunes the small models "using the 800k
+// samples curated with DeepSeek-R1, as detailed in §2.3.3"): which stage, and
+// what it calls its models, its set and its files.
+typedef struct {
+    int number, coins;           // 4 or 6; its coins: seed + 5 or seed + 7
+    const char *what, *teacher;  // the log's names for the stage and for the model it samples
+    const char *name, *set_name; // NAME.jsonl and NAME.txt in the run folder; the log's name for the set
+    const char *key, *title;     // its checkpoints' stage; its curves' title
+} KeptSetStage;
+
+// The teacher rejection-sampled (with general data added), the set kept in
+// the run folder; then the student base, not the teacher, fine-tuned on it
+// for so->epochs epochs, each pair once per epoch (o.steps, if 0, from the
+// set: epochs x set size / batch); then its figures on the development sets.
+static void sft_on_kept_set(const KeptSetStage *st, Model *student, StageFigures *f, Model *teacher, const World *w,
+                            const RsftOpts *so, SftOpts o, long seed, const RunIO *io) {
+    Rng rng = rng_seed((uint64_t)seed + (uint64_t)st->coins);
+    say(io, "stage %d: %s -- %s (%zu parameters) %d times on each of %d fresh questions, keeping the good ones, for a "
+        "base of %zu\n", st->number, st->what, st->teacher, teacher->num_params, so->samples, so->questions,
+        student->num_params);
+    PairSet set = { 0 };
     RsftLog log = { 0 };
     const uint64_t f0 = flop_count();
-    gather_rejection_sampled(sampled, w, so, rng, set, &log);
-    if (log.kept == 0) die(EXIT_DATA, "%s: none of %d samples passed the filters (is --model %s?)", name,
-                           log.sampled, what);
-    report_kept_set(io, name, set_name, set, &log, flop_count() - f0, so->filter);
-}
-
-// SFT on a set for `epochs` epochs, each pair once per epoch (o->steps, if
-// 0, from the set: epochs x set size / batch).
-static void sft_epochs(Model *m, const World *w, SftOpts o, int epochs, PairSet *set, int number, const char *stage,
-                       const char *title, Rng *rng, const RunIO *io) {
-    if (o.steps == 0) o.steps = (epochs * set->n + o.batch - 1) / o.batch;
+    gather_rejection_sampled(teacher, w, so, &rng, &set, &log);
+    if (log.kept == 0) die(EXIT_DATA, "%s: none of %d samples passed the filters (is --model %s?)", st->name,
+                           log.sampled, st->teacher);
+    report_kept_set(io, st->name, st->set_name, &set, &log, flop_count() - f0, so->filter);
+    if (o.steps == 0) o.steps = (so->epochs * set.n + o.batch - 1) / o.batch;
     if (o.warmup > o.steps) o.warmup = o.steps;
-    say(io, "stage %d: SFT of the base on them, %d steps x %d examples (%.1f epochs)\n", number, o.steps, o.batch,
-        (double)o.steps * o.batch / set->n);
-    EpochWalk walk = { set, rng_u64(rng), -1, NULL };
-    PairSource src = { epoch_pair, &walk };
-    sft_loop(m, w, &o, src, stage, title, rng, io);
-    free(walk.order);
+    say(io, "stage %d: SFT of the base on them, %d steps x %d examples (%.1f epochs)\n", st->number, o.steps, o.batch,
+        (double)o.steps * o.batch / set.n);
+    EpochWalk walk = { &set, rng_u64(&rng), -1, NULL };
+    sft_loop(student, w, &o, (PairSource){ epoch_pair, &walk }, st->key, st->title, &rng, io);
+    held_out(student, w, seed, f);
+    free(walk.order); free(set.p);
 }
 
 // Stage 4: the reasoning-RL model (rl) rejection-sampled, with general data
-// added; then the base (not rl) fine-tuned on the set for two epochs. Its
-// coins: seed + 5.
+// added; then the base (not rl) fine-tuned on the set for two epochs.
+static const KeptSetStage RSFT_STAGE = { 4, 5, "rejection sampling", "the reasoning-RL model", "rsft",
+    "rejection-sampled SFT set", "rsft", "Stage 4: rejection sampling + SFT of the base on reasoning and general data" };
 static void stage_rsft(Model *base, StageFigures *f, Model *rl, const World *w, const RsftOpts *so, const SftOpts *o,
                        long seed, const RunIO *io) {
-    Rng rng = rng_seed((uint64_t)seed + 5);
-    say(io, "stage 4: rejection sampling -- the reasoning-RL model (%zu parameters) %d times on each of %d fresh "
-        "questions, keeping the good ones, for a base of %zu\n", rl->num_params, so->samples, so->questions,
-        base->num_params);
-    PairSet set = { 0 };
-    gather_kept_set(&set, rl, "the reasoning-RL model", w, so, &rng, io, "rsft", "rejection-sampled SFT set");
-    sft_epochs(base, w, *o, so->epochs, &set, 4, "rsft",
-               "Stage 4: rejection sampling + SFT of the base on reasoning and general data", &rng, io);
-    held_out(base, w, seed, f);
-    free(set.p);
+    sft_on_kept_set(&RSFT_STAGE, base, f, rl, w, so, *o, seed, io);
 }
 
 // ----------------------------------------------------------------------------
@@ -3083,19 +3085,13 @@ static void stage_all_scenarios(Model *policy, StageFigures *f, const World *w, 
 // from the aligned model, and SFT of a smaller student base (pretrained on
 // the same corpus with ./r1 pretrain --d-model 48 --layers 2) for two epochs.
 // The paper's comparison (Table 6) is against the same student trained with
-// RL directly: ./r1 zero --model runs/student_base.
+// RL directly: ./r1 zero --model runs/student_base. Stage 4's recipe, then,
+// with the aligned model as the teacher and the smaller base as the student.
+static const KeptSetStage DISTILL_STAGE = { 6, 7, "distillation", "the final (aligned) model", "distill",
+    "distillation set", "distilled", "Stage 6: distillation, SFT of a smaller base on the final model's samples" };
 static void stage_distill(Model *student, StageFigures *f, Model *teacher, const World *w, const RsftOpts *so,
                           const SftOpts *o, long seed, const RunIO *io) {
-    Rng rng = rng_seed((uint64_t)seed + 7);
-    say(io, "stage 6: distillation -- the final (aligned) model (%zu parameters) %d times on each of %d fresh "
-        "questions, keeping the good ones, for a base of %zu\n", teacher->num_params, so->samples, so->questions,
-        student->num_params);
-    PairSet set = { 0 };
-    gather_kept_set(&set, teacher, "the final (aligned) model", w, so, &rng, io, "distill", "distillation set");
-    sft_epochs(student, w, *o, so->epochs, &set, 6, "distilled",
-               "Stage 6: distillation, SFT of a smaller base on the final model's samples", &rng, io);
-    held_out(student, w, seed, f);
-    free(set.p);
+    sft_on_kept_set(&DISTILL_STAGE, student, f, teacher, w, so, *o, seed, io);
 }
 
 // ============================================================================
