@@ -1525,23 +1525,9 @@ static void grpo_rewards(const Seqs *s, const Question *q, const RlTask *task, l
 // Batch statistics for the logs: mean reward, completion lengths, truncation.
 static void grpo_batch_stats(const Seqs *s, const float *reward, GrpoStats *st);
 
-// Rows [lo, hi) of k as a Seqs of their own (a view: nothing is copied).
-static Seqs seqs_rows(const Seqs *k, int lo, int hi) {
-    Seqs v = *k;
-    v.n = hi - lo;
-    v.tok += (size_t)lo * k->T; v.len += lo; v.plen += lo; v.truncated += lo; v.text += lo; v.text_len += lo;
-    return v;
-}
-
-// The completion tokens of the rows of k.
-static long completion_tokens(const Seqs *k) {
-    long tokens = 0;
-    for (int r = 0; r < k->n; r++) tokens += k->len[r] - k->plen[r];
-    return tokens;
-}
-
-// Where mini-batch j of nb starts among n rows (j = nb: n).
-static int minibatch_start(int j, int nb, int n) { return (int)((long)j * n / nb); }
+static Seqs seqs_rows(const Seqs *k, int lo, int hi);       // rows [lo, hi) of k, a view (nothing copied)
+static long completion_tokens(const Seqs *k);               // the completion tokens of k's rows
+static int minibatch_start(int j, int nb, int n);           // where mini-batch j of nb starts among n rows
 
 // DAPO's dynamic sampling: the groups without signal (flat) leave the batch
 // (we do not resample replacements, as DAPO does). *k becomes the rows that
@@ -1766,20 +1752,9 @@ static int has_thinking(const char *text, size_t len) {
     return 0;
 }
 
-// How often word occurs in s[0..n) as a whole word. An English word must not
-// touch another letter ("this" does not hold "is", "also" not "so"); Chinese
-// words are their characters, with no spaces to mark them.
-static int count_word(const char *s, size_t n, const char *word) {
-    const size_t wl = strlen(word);
-    const int latin = (unsigned char)word[0] < 0x80;
-    int count = 0;
-    for (size_t i = 0; i + wl <= n; i++) {
-        if (memcmp(s + i, word, wl)) continue;
-        int joined = (i > 0 && isalpha((unsigned char)s[i - 1])) || (i + wl < n && isalpha((unsigned char)s[i + wl]));
-        count += !(latin && joined);
-    }
-    return count;
-}
+// How often word occurs in s[0..n) as a whole word: an English word must not
+// touch another letter ("this" does not hold "is"); a Chinese word is its characters.
+static int count_word(const char *s, size_t n, const char *word);
 
 // The language words of the thinking, counted per language as whole words
 // (WORDS without their spacing). 0 if there is no thinking.
@@ -1996,10 +1971,10 @@ static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *
 //
 // Each stage of the paper is either "supervised fine-tuning on these pairs"
 // (pretraining too) or "GRPO with these rewards on these questions". A stage
-// says what it trains on; the two loops below do the rest the same way for
-// every stage: the steps, the held-out evaluations, the progress line and the
-// run folder (model.safetensors, metrics.csv, curves.svg, samples.txt, and
-// state.bin for --resume), through the Run functions of the machinery (r1.h).
+// says what it trains on; the two loops do the rest alike for every stage:
+// the steps, the held-out evaluations, the progress line and the run folder
+// (model.safetensors, metrics.csv, curves.svg, samples.txt, state.bin for
+// --resume), through the machinery's Run functions.
 
 // How a stage reads and writes its run folder.
 typedef struct {
@@ -2011,21 +1986,18 @@ typedef struct {
     const Tokenizer *tok; // the tokenizer trained with, recorded in every checkpoint (NULL: not recorded)
 } RunIO;
 
-// How a stage reports, the only output it makes (the machinery writes it):
-// a line on the terminal unless --quiet, and text files in its run folder.
-// (keep_pairs and keep_prefs, for the sets stages 2, 4, 5 and 6 gather, are
-// declared beside their types below.)
+// How a stage reports, the only output it makes: a line on the terminal
+// unless --quiet, and text files in its run folder (and the sets it gathers:
+// keep_pairs and keep_prefs, beside their types below).
 static void say(const RunIO *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void keep_text(const RunIO *io, const char *name, const char *text);
 
-// A run in progress (machinery, in r1.h): its folder, its
-// metrics so far, its clock.
+// A run in progress (r1.h): its folder, its metrics so far, its clock.
 typedef struct Run Run;
 static Run *run_open(const RunIO *io, const char *stage, const char *columns, const char *title);
-// Continue from the folder's state.bin when io->resume says so: loads m (and
-// ref, the RL reference, if non-NULL), the generators, the metrics and the
-// samples. Returns 1 if it resumed, with *done the steps already done; else
-// 0, and m's optimizer starts afresh (a new stage does, however m arrived).
+// Continue from the folder's state.bin when io->resume says so (m, ref if
+// non-NULL, the generators, metrics, samples): 1, with *done the steps done;
+// else 0, and m's optimizer starts afresh, as a new stage's does.
 static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done);
 // samples.txt after a "== step N == SET" line, SET the questions' file (NULL: no folder)
 static FILE *run_samples(Run *r, long step, const char *set);
@@ -2035,8 +2007,7 @@ static void run_count(Run *r, uint64_t flops); // a training step's FLOPs (kept 
 static void run_progress(Run *r, long done, long total, int own_line, const char *fmt, ...);
 // Checkpoint, state, metrics.csv and curves.svg, every io->save_every steps and at the last.
 static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1);
-// At the end: writes what is finished if the last save did not (a resumed run
-// whose state was already at the last step).
+// At the end: what is finished, if the last save did not write it.
 static void run_finish(Run *r, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1);
 static EvalStats run_eval_stats(const Run *r, int row);     // held-out figures of a logged row (-1: the last)
 static const char *run_dir(const Run *r);
@@ -2151,10 +2122,7 @@ typedef struct {
     SampleOpts eval;      // how the held-out set is sampled
 } RunOpts;
 
-static void copy_model(Model *dst, const Model *src) {
-    model_alloc(dst, &src->config);
-    memcpy(dst->params_memory, src->params_memory, src->num_params * sizeof(float));
-}
+static void copy_model(Model *dst, const Model *src);   // a new model with src's weights
 
 // The held-out evaluations of an RL step, one sample per question, on the
 // development sets (the test sets wait for the final evaluation): add_dev
@@ -2169,11 +2137,9 @@ static void watch(Model *policy, KVCache *kv, const World *w, const RlTask *task
     }
 }
 
-// o->steps GRPO steps on task, from the policy in *policy, evaluating on the
-// add_dev set (and what watch() adds for the task) every
-// ro->eval_every steps and at the last (step 0 is the
-// policy before RL). before and after get add_dev's figures of the first
-// and the last evaluation.
+// o->steps GRPO steps on task from the policy, watching the development sets
+// every ro->eval_every steps and at the last (step 0: the policy before RL);
+// before and after get add_dev's figures of the first and the last watch.
 static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTask *task, const char *stage,
                     const char *title, const RunOpts *ro, Rng *rng, EvalStats *before, EvalStats *after) {
     Model ref = { 0 };                              // the frozen reference policy
@@ -2213,10 +2179,9 @@ static void rl_loop(Model *policy, const World *w, const GrpoOpts *o, const RlTa
     model_free(&ref);
 }
 
-// What a finished stage hands back to its command to print: add_dev's
-// figures before and after RL (the RL stages), and its model's figures on
-// the four development sets at the end (the others), one sample per
-// question, with coins of their own (seed + 3).
+// What a finished stage hands its command to print: add_dev's figures before
+// and after RL (the RL stages), or its model's on the four development sets,
+// one sample per question, with coins of their own (seed + 3).
 typedef struct { EvalStats before, after, dev, hard, general, safety; } StageFigures;
 static void held_out(Model *m, const World *w, long seed, StageFigures *f) {
     KVCache kv;
@@ -2232,12 +2197,8 @@ static void held_out(Model *m, const World *w, long seed, StageFigures *f) {
 // ----------------------------------------------------------------------------
 // the recipe: every number a stage uses unless a flag says otherwise
 //
-// How they were chosen: each by trying a few values and keeping the one
-// whose stage did what the paper says it does. Until the development sets
-// existed that was judged on the test sets, which made every reported figure
-// a little optimistic; since then, choices are made on the development sets
-// only, and TUTORIAL (appendix A, "How the defaults were chosen") gives what
-// those say about the earlier choices.
+// Each was chosen by trying a few values on the development sets and keeping
+// the one whose stage did what the paper says (TUTORIAL, appendix A).
 
 // The demo's model: d=96, 3 layers, 4 heads, a context of 80 tokens (the
 // longest worked solution of the hard tier fits).
@@ -2255,11 +2216,10 @@ static const SftOpts PRETRAIN_DEFAULTS = {
     .micro = 8,           // documents per forward/backward (memory only)
 };
 
-// How often an RL stage evaluates on the held-out sets (--eval-every):
-// R1-Zero every step, for the demo's live curves; the longer stages every 5,
-// and so does the pipeline's R1-Zero, since the pipeline evaluates every
-// model at the end. The evaluation draws its own coins: the models are the
-// same either way.
+// How often an RL stage evaluates on the development sets (--eval-every):
+// R1-Zero every step, for the demo's live curves; the longer stages (and the
+// pipeline's R1-Zero) every 5. Evaluation draws its own coins: the models are
+// the same either way.
 #define EVAL_EVERY_ZERO 1
 #define EVAL_EVERY_LONG 5
 
@@ -2360,6 +2320,7 @@ typedef struct {
     int pref_samples;     // the policy's samples among each request's candidates
     int heldout_rounds;   // rounds over the development sets' requests for the held-out pairs
     int rm_epochs, rm_batch;   // the reward model's passes over its pairs, pairs per step
+    float rm_share;       // the share of those steps it takes (1; a short run, --steps, shortens it alike)
     float rm_lr;          // its peak learning rate
     float general;        // share of the RL questions that are general requests
     int rm_from;          // the GRPO step the preference reward starts at (the paper: the last part)
@@ -2368,7 +2329,7 @@ typedef struct {
 static const AlignOpts ALIGN_SET = {
     .pref_requests = 1500, .pref_samples = 4, .heldout_rounds = 2,
     // enough epochs that it tells a right answer from another request's (its misread accuracy)
-    .rm_epochs = 6, .rm_batch = 16, .rm_lr = 3e-4f,
+    .rm_epochs = 6, .rm_batch = 16, .rm_share = 1.0f, .rm_lr = 3e-4f,
     .general = 0.5f,      // half of each batch
     .rm_from = 30,        // the last 70 of 100 steps (the paper: the last 400 of 1,700, about a quarter)
     .rm_weight = 1.0f,
@@ -2526,19 +2487,11 @@ static int readable_thinking(const char *s, size_t n, int lang) {
     }
 }
 
-// Make room for one more of n elements of size bytes in *p (capacity *cap, doubling).
-static void grow(void **p, int n, int *cap, size_t size);
-
 // A set of supervised examples: prompts (the template around a question) and completions.
 typedef struct { char prompt[160]; char completion[256]; } Pair;
 typedef struct { Pair *p; int n, cap; } PairSet;
 static void keep_pairs(const RunIO *io, const char *name, const PairSet *set);   // as JSONL, in its run folder
-static void pairs_add(PairSet *set, const char *question, const char *completion) {
-    grow((void **)&set->p, set->n, &set->cap, sizeof(Pair));
-    Pair *e = &set->p[set->n++];
-    render_prompt(question, e->prompt, sizeof e->prompt);
-    snprintf(e->completion, sizeof e->completion, "%s", completion);
-}
+static void pairs_add(PairSet *set, const char *question, const char *completion);   // the template around question
 // Where an SFT stage's pairs come from (a PairSource's next): set_pair draws
 // from a set at random, with replacement (from the run's generator, so a
 // resumed run draws the same ones); epoch_pair walks it in epochs, every pair
@@ -2689,7 +2642,7 @@ static int long_winded(const char *text, size_t len, const Problem *p) {
 // Why sampled completions were dropped, for the log (report_kept_set: the
 // set as NAME.jsonl, TRL's prompt/completion fields, and what was kept and
 // dropped in NAME.txt and on the terminal).
-typedef struct { int sampled, wrong, malformed, mixed, long_winded, kept, general, general_thought; } RsftLog;
+typedef struct { int sampled, wrong, malformed, mixed, long_winded, kept, kept_wrong, general, general_thought; } RsftLog;
 static void report_kept_set(const RunIO *io, const char *name, const char *set_name, const PairSet *set,
                             const RsftLog *log, uint64_t flops, int filter);
 typedef struct { PairSet *set; RsftLog *log; const Tokenizer *tok; int n_ctx, filter; } RsftKeep;
@@ -2715,7 +2668,7 @@ static void keep_rejection_sampled(void *ctx, const Question *q, const Seqs *s, 
             log->malformed++;
         else if (strict && language_consistency(t, tl, q->lang) != 1.0f) log->mixed++;
         else if (strict && long_winded(t, tl, &p)) log->long_winded++;
-        else { pairs_add(c->set, q->text, t); log->kept++; }
+        else { pairs_add(c->set, q->text, t); log->kept++; log->kept_wrong += !is_right(t, tl, q->expected); }
     }
 }
 
@@ -2866,13 +2819,7 @@ static float bradley_terry(float s_chosen, float s_rejected, float *d_chosen) {
 typedef struct { char prompt[160], chosen[256], rejected[256]; } PrefPair;
 typedef struct { PrefPair *p; int n, cap; } PrefSet;
 static void keep_prefs(const RunIO *io, const char *name, const PrefSet *set);   // as JSONL, in its run folder
-static void prefs_add(PrefSet *set, const char *question, const char *chosen, const char *rejected) {
-    grow((void **)&set->p, set->n, &set->cap, sizeof(PrefPair));
-    PrefPair *e = &set->p[set->n++];
-    render_prompt(question, e->prompt, sizeof e->prompt);
-    snprintf(e->chosen, sizeof e->chosen, "%s", chosen);
-    snprintf(e->rejected, sizeof e->rejected, "%s", rejected);
-}
+static void prefs_add(PrefSet *set, const char *question, const char *chosen, const char *rejected);
 
 // The judge's pairs for one request. Its candidates are the policy's G
 // samples and written ones: the reference answer plainly; the reference with
@@ -2990,13 +2937,14 @@ static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset 
 static void report_reward_model(const RunIO *io, int pairs, float acc, int heldout, float mis_general, float mis_safety);
 
 // Train the reward model on the judge's pairs, o->rm_epochs epochs in a
-// shuffled order; returns its held-out pairwise accuracy.
+// shuffled order (o->rm_share of those steps); returns its held-out pairwise accuracy.
 static float train_reward_model(RewardModel *rm, const World *w, const AlignOpts *o, const PrefSet *train,
                                 const PrefSet *heldout, Rng *rng, int quiet) {
     RunIO io = { .quiet = quiet };
     Run *run = run_open(&io, "reward_model", "step,loss,seconds", "reward model");
     int *order = xmalloc(sizeof(int) * (size_t)train->n, "pair order");
-    const int per_epoch = (train->n + o->rm_batch - 1) / o->rm_batch, total = o->rm_epochs * per_epoch;
+    const int per_epoch = (train->n + o->rm_batch - 1) / o->rm_batch;
+    const int total = (int)ceilf((float)(o->rm_epochs * per_epoch) * o->rm_share);
     adamw_reset(&rm->trunk);
     for (int step = 0; step < total; step++) {
         if (step % per_epoch == 0) {              // a fresh order each epoch

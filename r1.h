@@ -1144,6 +1144,59 @@ static void write_response(Rng *rng, const Request *r, const Writer *wr, char *o
 // ----------------------------------------------------------------------------
 // the method's bookkeeping: text, sets, tallies
 
+static void grow(void **p, int n, int *cap, size_t size);   // below
+static void pairs_add(PairSet *set, const char *question, const char *completion) {
+    grow((void **)&set->p, set->n, &set->cap, sizeof(Pair));
+    Pair *e = &set->p[set->n++];
+    render_prompt(question, e->prompt, sizeof e->prompt);
+    snprintf(e->completion, sizeof e->completion, "%s", completion);
+}
+static void prefs_add(PrefSet *set, const char *question, const char *chosen, const char *rejected) {
+    grow((void **)&set->p, set->n, &set->cap, sizeof(PrefPair));
+    PrefPair *e = &set->p[set->n++];
+    render_prompt(question, e->prompt, sizeof e->prompt);
+    snprintf(e->chosen, sizeof e->chosen, "%s", chosen);
+    snprintf(e->rejected, sizeof e->rejected, "%s", rejected);
+}
+
+// How often word occurs in s[0..n) as a whole word. An English word must not
+// touch another letter ("this" does not hold "is", "also" not "so"); Chinese
+// words are their characters, with no spaces to mark them.
+static int count_word(const char *s, size_t n, const char *word) {
+    const size_t wl = strlen(word);
+    const int latin = (unsigned char)word[0] < 0x80;
+    int count = 0;
+    for (size_t i = 0; i + wl <= n; i++) {
+        if (memcmp(s + i, word, wl)) continue;
+        int joined = (i > 0 && isalpha((unsigned char)s[i - 1])) || (i + wl < n && isalpha((unsigned char)s[i + wl]));
+        count += !(latin && joined);
+    }
+    return count;
+}
+
+static void copy_model(Model *dst, const Model *src) {
+    model_alloc(dst, &src->config);
+    memcpy(dst->params_memory, src->params_memory, src->num_params * sizeof(float));
+}
+
+// Rows [lo, hi) of k as a Seqs of their own (a view: nothing is copied).
+static Seqs seqs_rows(const Seqs *k, int lo, int hi) {
+    Seqs v = *k;
+    v.n = hi - lo;
+    v.tok += (size_t)lo * k->T; v.len += lo; v.plen += lo; v.truncated += lo; v.text += lo; v.text_len += lo;
+    return v;
+}
+
+// The completion tokens of the rows of k.
+static long completion_tokens(const Seqs *k) {
+    long tokens = 0;
+    for (int r = 0; r < k->n; r++) tokens += k->len[r] - k->plen[r];
+    return tokens;
+}
+
+// Where mini-batch j of nb starts among n rows (j = nb: n).
+static int minibatch_start(int j, int nb, int n) { return (int)((long)j * n / nb); }
+
 // Reading worked steps (the process reward's, the cold start's readable pattern).
 static int read_number(const char **p, const char *end, long *x) {
     const char *s = *p;
@@ -3016,7 +3069,7 @@ static const Flag FLAGS[] = {
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
     { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason rsft align distill pipeline", "folder with tokenizer.txt and the benchmarks" },
     { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason rsft align distill pipeline", "random seed" },
-    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason rsft align distill pipeline", "steps (pretrain, coldstart, rsft, distill: optimizer steps, rsft's and distill's default two epochs; demo, zero, reason, align: GRPO steps; bench: timed runs, at most 15; pipeline: every stage at most N, small sets, a quick check)" },
+    { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason rsft align distill pipeline", "steps (pretrain, coldstart, rsft, distill: optimizer steps, rsft's and distill's default two epochs; demo, zero, reason: GRPO steps; align: GRPO steps, and below the default the reward model's steps in proportion; bench: timed runs, at most 15; pipeline: every stage at most N, small sets, a quick check)" },
     { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason rsft align distill pipeline", "threads (default: one per core this process may use)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align distill pipeline", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "continue from the state saved in --out (only with the same flags and inputs: the state names any that differs)" },
@@ -3406,6 +3459,8 @@ static RsftOpts rsft_from_args(const Args *a, int questions) {
 static AlignOpts align_from_args(const Args *a) {
     AlignOpts ao = ALIGN_SET;
     if (given(a, ARG(questions))) ao.pref_requests = a->questions;
+    if (given(a, ARG(steps)) && a->steps < ALIGN_DEFAULTS.steps)      // a short run: the reward model too
+        ao.rm_share = (float)a->steps / (float)ALIGN_DEFAULTS.steps;
     if (given(a, ARG(rm_from))) ao.rm_from = a->rm_from;
     return ao;
 }
@@ -3482,8 +3537,9 @@ static void report_kept_set(const RunIO *io, const char *name, const char *set_n
             "%d kept\nsampling them took %llu FLOPs\n", set_name, set->n, log->kept, log->general, log->general_thought,
             log->sampled, log->wrong, log->malformed, log->mixed, log->long_winded, log->kept, (unsigned long long)flops);
     if (filter != FILTER_STRICT)
-        appendf(info, sizeof info, &n, "(--filter %s: %s)\n", FILTER_NAMES[filter],
-                filter == FILTER_CORRECT ? "the verifier alone" : "every sample that fits, right or wrong");
+        appendf(info, sizeof info, &n, "(--filter %s: %s; %d of the %d kept are wrong)\n", FILTER_NAMES[filter],
+                filter == FILTER_CORRECT ? "the verifier alone" : "every sample that fits, right or wrong",
+                log->kept_wrong, log->kept);
     snprintf(file, sizeof file, "%s.jsonl", name);
     keep_pairs(io, file, set);
     snprintf(file, sizeof file, "%s.txt", name);
