@@ -2968,6 +2968,23 @@ static void write_text_file(const char *dir, const char *name, const char *text)
     write_bytes_file(dir, name, text, strlen(text));
 }
 
+// A completion as the DeepSeek API hands it out (ask --json, serve):
+// reasoning_content is the text inside the first <think></think> (NULL when
+// there is none), content the text after it, narrowed to the inside of the
+// last <answer></answer> there if it has one.
+typedef struct { const char *reasoning, *content; size_t reasoning_len, content_len; } ReplySplit;
+static ReplySplit split_reply(const char *t, size_t n) {
+    ReplySplit r = { NULL, t, 0, n };
+    if (thinking_span(t, n, &r.reasoning, &r.reasoning_len)) {
+        r.content = r.reasoning + r.reasoning_len + strlen("</think>");
+        r.content_len = (size_t)(t + n - r.content);
+    }
+    const char *c = r.content; size_t cn = r.content_len;
+    const char *ao = find_last(c, cn, "<answer>"), *ac = ao ? find_first(ao, (size_t)(c + cn - ao), "</answer>") : NULL;
+    if (ao && ac) { r.content = ao + strlen("<answer>"); r.content_len = (size_t)(ac - r.content); }
+    return r;
+}
+
 static int cmd_ask(const Args *a, World *w) {
     if (!a->text || !a->text[0]) die(EXIT_USAGE, "ask needs a question, e.g. ./r1 ask --model runs/demo \"347+285\"");
     SampleOpts so = { 0.0f, 1.0f };                // greedy, unless the flags say otherwise
@@ -2982,25 +2999,18 @@ static int cmd_ask(const Args *a, World *w) {
     kv_alloc(&kv, &m.config, 1);
     Rng rng = rng_seed((uint64_t)a->seed);
     rollout(&m, &kv, &w->tok, &s, so, &rng, NULL);
-    const char *t = s.text[0]; size_t n = s.text_len[0];
-    // reasoning_content: inside <think></think>; content: the rest (the answer)
-    const char *ts = NULL; size_t tn = 0;
-    int has_think = thinking_span(t, n, &ts, &tn);
-    const char *content = t; size_t cn = n;
-    if (has_think) { content = ts + tn + strlen("</think>"); cn = (size_t)(t + n - content); }
-    const char *ao = find_last(content, cn, "<answer>"), *ac = ao ? find_first(ao, (size_t)(content + cn - ao), "</answer>") : NULL;
-    if (ao && ac) { content = ao + strlen("<answer>"); cn = (size_t)(ac - content); }
+    ReplySplit r = split_reply(s.text[0], s.text_len[0]);
     if (a->json) {
         printf("{\"reasoning_content\": ");
-        if (has_think) json_print_string(stdout, ts, tn); else printf("null");
+        if (r.reasoning) json_print_string(stdout, r.reasoning, r.reasoning_len); else printf("null");
         printf(", \"content\": ");
-        json_print_string(stdout, content, cn);
+        json_print_string(stdout, r.content, r.content_len);
         printf("}\n");
     } else {
         printf("%sreasoning:%s %s", C_DIM, C_OFF, C_THINK);       // the model's bytes, escaped (put_text)
-        put_text(stdout, has_think ? ts : "", tn, 0);
+        put_text(stdout, r.reasoning ? r.reasoning : "", r.reasoning_len, 0);
         printf("%s\n%sanswer:%s    %s", C_OFF, C_DIM, C_OFF, C_BOLD);
-        put_text(stdout, content, cn, 0);
+        put_text(stdout, r.content, r.content_len, 0);
         printf("%s\n", C_OFF);
         if (s.truncated[0]) printf("%s(the completion hit the context limit)%s\n", C_DIM, C_OFF);
     }
