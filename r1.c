@@ -3945,7 +3945,7 @@ int main(int argc, char **argv) {
            : !strcmp(cmd, "reason") ? cmd_reason(&a, &w) : !strcmp(cmd, "rsft") ? cmd_rsft(&a, &w)
            : !strcmp(cmd, "align") ? cmd_align(&a, &w) : !strcmp(cmd, "distill") ? cmd_distill(&a, &w)
            : !strcmp(cmd, "pipeline") ? cmd_pipeline(&a, &w) : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
-           : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : cmd_bench(&a, &w);
+           : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : !strcmp(cmd, "serve") ? cmd_serve(&a, &w) : cmd_bench(&a, &w);
     world_free(&w);
     return rc;
 }
