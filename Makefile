@@ -20,7 +20,7 @@ LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_stages test_model test_rewards test_tokenizer test_grpo test_fuzz_regress
-SCRIPTS = tests/test_cli.sh tests/stress_resume.sh tests/test_pipeline.sh tests/test_width.sh tests/test_runs.sh tests/test_paths.sh tests/test_tutorial_check.sh tests/test_docs.sh
+SCRIPTS = tests/test_cli.sh tests/stress_resume.sh tests/test_pipeline.sh tests/test_width.sh tests/test_runs.sh tests/test_paths.sh tests/test_serve.sh tests/test_tutorial_check.sh tests/test_docs.sh
 SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
 # The unit tests build at -O2 (the last -O wins): about half -O3's compile

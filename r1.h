@@ -4008,6 +4008,7 @@ static void serve_chat(Server *sv, const Conn *c, const HttpHead *h, size_t got,
         send_error(c, &e, NULL);
         serve_log(h, t0, "%d %s%s%s", status, e.param, e.param[0] ? ": " : "", e.message);
         conn_close(c, 1);
+        chat_request_free(&q);                       // (zeroed if chat_parse refused it)
         return;
     }
     char id[64];
