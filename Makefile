@@ -30,7 +30,7 @@ STRESS_KILLS ?= 200
 TEST_OPT ?= -O2
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test width-build stress sanitize variants cross-check fuzz demo pipeline seeds readme-results tutorial-check clean
+.PHONY: all test width-build stress sanitize variants cross-check fuzz serve-openai demo pipeline seeds readme-results tutorial-check clean
 
 all: r1
 
@@ -84,6 +84,14 @@ sanitize: $(SHIM)
 # libclang-rt-14-dev); installs nothing and says so if it is missing.
 fuzz:
 	sh tests/fuzz/run.sh
+
+# Optional: DeepSeek's API samples with the official OpenAI clients against
+# ./r1 serve (tests/serve_openai.mjs: openai-node, found through NODE_PATH;
+# tests/serve_openai.py: openai-python), each skipped when its client is
+# missing. Installs nothing: `npm install --prefix DIR openai@6.49.0` (7.x
+# needs Node 22), then NODE_PATH=DIR/node_modules make serve-openai.
+serve-openai: r1
+	@sh tests/test_serve.sh --openai
 
 # The other builds the code promises: single-threaded without pthreads
 # (-DR1_NO_THREADS) and with only the plain matmul loop (-DR1_PLAIN_MATMUL).

@@ -17,7 +17,7 @@ writes SCRIPTED: every block's weights zero (each layer adds nothing), the
 final LayerNorm's gain 20, and one dimension per token of the script, so that
 the position embedding at the prompt's end + i picks token i of SCRIPT.
 """
-import json, os, random, socket, struct, subprocess, sys, threading, time
+import json, os, random, shutil, socket, struct, subprocess, sys, threading, time
 
 TOK_END, TOK_THINK, TOK_THINK_END, TOK_ANSWER, TOK_ANSWER_END = 256, 257, 258, 259, 260
 # <think>7+5=12加!</think><answer>632</answer><|end|>, "加" as its three bytes:
@@ -570,10 +570,30 @@ def run(r1, tiny, scripted, prompt_tokens):
         check("Sanitizer" not in err and "runtime error" not in err, "a sanitizer report: %s" % err[-2000:])
 
 
+def run_openai(r1, scripted):
+    """The official clients' scripts against a server of the forged model, each skipped without its client."""
+    a = Server(r1, scripted)
+    rc = 1
+    if check(a.port > 0, "the server did not start: %s" % a.stderr()[:300]):
+        base = "http://127.0.0.1:%d" % a.port
+        node = shutil.which("node")
+        if node: rc = subprocess.run([node, "tests/serve_openai.mjs", base + "/v1", REASONING, CONTENT]).returncode
+        else: print("serve-openai: skipped: no node"); rc = 0
+        rc |= subprocess.run([sys.executable, "tests/serve_openai.py", base]).returncode
+        check(a.stop() == 0, "exit status %r after SIGTERM" % a.p.returncode)
+    return rc or failed
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--forge"]:
         forge(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         sys.exit(0)
+    if sys.argv[1:2] == ["--openai"]:
+        TMP, SERVERS = os.path.dirname(sys.argv[3]), []
+        try: sys.exit(1 if run_openai(sys.argv[2], sys.argv[3]) else 0)
+        finally:
+            for srv in SERVERS:
+                if srv.p.poll() is None: srv.p.kill(); srv.p.wait()
     r1, tiny, scripted, prompt_tokens = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     TMP = os.path.dirname(scripted)
     DATA = os.environ.get("R1_DATA", "data")

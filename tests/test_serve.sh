@@ -8,6 +8,7 @@
 # repository root after `make r1`:
 #
 #     sh tests/test_serve.sh        # R1=path/to/r1: test another build; KEEP=1: keep the temp folder
+#     sh tests/test_serve.sh --openai   # instead: the official OpenAI clients (make serve-openai)
 #
 # The checks are tests/serve_check.py (Python's standard library; curl too
 # where there is one). The model: a 2-step pretrained tiny one, whose samples
@@ -40,5 +41,9 @@ if ! "$R1" pretrain --steps 2 --d-model 32 --layers 1 --heads 1 --out "$TMP/tiny
 fi
 # the prompt's tokens: score prints one line per token
 n=$("$R1" score --model "$TMP/tiny" "User: 347+285 Assistant:" | wc -l)
-"$PY" tests/serve_check.py --forge "$TMP/tiny/model.safetensors" "$TMP/scripted.safetensors" $((n + 0)) &&
-    "$PY" tests/serve_check.py "$R1" "$TMP/tiny" "$TMP/scripted.safetensors" $((n + 0))
+"$PY" tests/serve_check.py --forge "$TMP/tiny/model.safetensors" "$TMP/scripted.safetensors" $((n + 0)) || exit 1
+if [ "$1" = --openai ]; then       # make serve-openai: the official clients' scripts instead
+    "$PY" tests/serve_check.py --openai "$R1" "$TMP/scripted.safetensors"
+    exit
+fi
+"$PY" tests/serve_check.py "$R1" "$TMP/tiny" "$TMP/scripted.safetensors" $((n + 0))
