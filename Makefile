@@ -79,9 +79,10 @@ sanitize: $(SHIM)
 	$(CC) $(SAN) $(WARN) -o build-san/tests/test_fuzz_regress tests/fuzz/regress.c tokenizer.c $(LDLIBS)
 	@R1=build-san/r1 R1_SLOW=1 sh tests/run.sh $(SCRIPTS) $(addprefix build-san/tests/,$(UNIT))
 
-# Optional: libFuzzer on the verifier, tokenizer, checkpoint loader and JSONL
-# reader, FUZZ_SECONDS (30) each. Needs clang's libFuzzer runtime (Debian:
-# libclang-rt-14-dev); installs nothing and says so if it is missing.
+# Optional: libFuzzer on the verifier, tokenizer, checkpoint loader, JSONL
+# reader and serve's request readers, FUZZ_SECONDS (30) each. Needs clang's
+# libFuzzer runtime (Debian: libclang-rt-14-dev); installs nothing and says
+# so if it is missing.
 fuzz:
 	sh tests/fuzz/run.sh
 
