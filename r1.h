@@ -3114,8 +3114,8 @@ static int serve_error(ServeError *e, int status, const char *param, const char 
     va_end(ap);
     e->status = status;
     snprintf(e->param, sizeof e->param, "%s", param ? param : "");
-    e->code = status == 400 ? "invalid_request_error" : status == 401 ? "invalid_api_key" : status == 403 ? "forbidden_host"
-            : status == 422 ? "invalid_parameter" : NULL;
+    e->code = status == 400 ? "invalid_request_error" : status == 401 ? "invalid_api_key"
+            : status == 403 ? "forbidden_host" : status == 422 ? "invalid_parameter" : NULL;
     return status;
 }
 
@@ -3139,6 +3139,9 @@ static size_t head_end(const char *buf, size_t from, size_t n) {
         }
     return 0;
 }
+
+// Is the header name p[0..n) `name` (names are case-insensitive)?
+static int header_is(const char *p, size_t n, const char *name) { return n == strlen(name) && !strncasecmp(p, name, n); }
 
 // Parse a head: buf[0..len) is the request line, the header lines and the
 // blank line. Lines are cut in place. 0, or the error status with e filled.
@@ -3179,20 +3182,19 @@ static int http_parse_head(char *buf, size_t len, HttpHead *h, ServeError *e) {
             while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
             *ve = '\0';
             size_t nn = (size_t)(colon - p);
-            #define IS(name) (nn == strlen(name) && !strncasecmp(p, name, nn))
-            if (IS("Content-Length")) {
-                long long k = 0;
-                if (!*v || strspn(v, "0123456789") != strlen(v)) return serve_error(e, 400, NULL, "Content-Length is not a number");
-                for (char *s = v; *s; s++) k = k > (long long)SERVE_BODY_MAX ? k : k * 10 + (*s - '0');  // saturates past the limit
+            if (header_is(p, nn, "Content-Length")) {
+                long long k = 0;                     // past the limit it stops growing: no overflow
+                if (!*v || strspn(v, "0123456789") != strlen(v))
+                    return serve_error(e, 400, NULL, "Content-Length is not a number");
+                for (char *s = v; *s; s++) k = k > (long long)SERVE_BODY_MAX ? k : k * 10 + (*s - '0');
                 if (h->content_length >= 0 && h->content_length != k)
                     return serve_error(e, 400, NULL, "two different Content-Length headers");
                 h->content_length = k;
-            } else if (IS("Transfer-Encoding")) h->chunked = 1;
-            else if (IS("Expect")) h->expect_continue = !strcasecmp(v, "100-continue");
-            else if (IS("Content-Type")) h->content_type = v;
-            else if (IS("Authorization")) h->authorization = v;
-            else if (IS("Host")) h->host = v;
-            #undef IS
+            } else if (header_is(p, nn, "Transfer-Encoding")) h->chunked = 1;
+            else if (header_is(p, nn, "Expect")) h->expect_continue = !strcasecmp(v, "100-continue");
+            else if (header_is(p, nn, "Content-Type")) h->content_type = v;
+            else if (header_is(p, nn, "Authorization")) h->authorization = v;
+            else if (header_is(p, nn, "Host")) h->host = v;
         }
         p = nl + 1;
     }
@@ -3259,7 +3261,8 @@ static int http_check_head(const HttpHead *h, const char *bound, int loopback, c
     if (api_key && !key_ok(h->authorization, api_key))
         return serve_error(e, 401, NULL, "a valid API key is needed: the header Authorization: Bearer KEY, with the key "
                            "given to --api-key");
-    if (h->chunked) return serve_error(e, 411, NULL, "a request body needs Content-Length (Transfer-Encoding is not supported)");
+    if (h->chunked)
+        return serve_error(e, 411, NULL, "a request body needs Content-Length (Transfer-Encoding is not supported)");
     if (h->content_length < 0) return serve_error(e, 411, NULL, "a request body needs Content-Length");
     if (h->content_length > SERVE_BODY_MAX)
         return serve_error(e, 413, NULL, "the body is larger than %d bytes (1 MiB)", SERVE_BODY_MAX);
@@ -3294,7 +3297,10 @@ static int json_skip_string(Json *j) {
         if (ch != '\\' || j->s >= j->end) continue;
         char esc = *j->s++;
         unsigned v;
-        if (esc == 'u' ? !json_hex4(j, &v) : !esc || !strchr("\"\\/bfnrt", esc)) { j->err = "bad escape in a string"; return 0; }
+        if (esc == 'u' ? !json_hex4(j, &v) : !esc || !strchr("\"\\/bfnrt", esc)) {
+            j->err = "bad escape in a string";
+            return 0;
+        }
     }
     if (j->s >= j->end) { j->err = "unterminated string"; return 0; }
     j->s++;
@@ -3499,7 +3505,10 @@ static int chat_messages(Json *j, ChatRequest *q, ServeError *e) {
             // what a person typed may not hold the template's special tokens: the
             // tokenizer would read "<|end|>" in it as the end of the document
             for (int k = 0; role != ROLE_ASSISTANT && special_at < 0 && k < TOK_N_SPECIAL; k++)
-                if (find_first(text, strlen(text), tok_special_names[k])) { special_at = n; special = tok_special_names[k]; }
+                if (find_first(text, strlen(text), tok_special_names[k])) {
+                    special_at = n;
+                    special = tok_special_names[k];
+                }
             free(q->question);
             q->question = text;
             last_role = role;
@@ -3520,7 +3529,8 @@ static int chat_messages(Json *j, ChatRequest *q, ServeError *e) {
     if (!*s) return serve_error(e, 400, param, "%s.content is empty: ask a question", param);
     if (special_at >= 0) {
         snprintf(param, sizeof param, "messages[%d]", special_at);
-        return serve_error(e, 400, param, "%s contains the special token %s, which would forge the template", param, special);
+        return serve_error(e, 400, param, "%s contains the special token %s, which would forge the template", param,
+                           special);
     }
     q->n_messages = n;
     return 0;
@@ -3538,8 +3548,10 @@ static int chat_field(Json *j, const char *key, ChatRequest *q, ServeError *e, i
         return q->model ? 0 : serve_error(e, 400, "model", "model must be the name of a model: " SERVE_MODELS);
     }
     if (!strcmp(key, "messages")) { *have_messages = 1; return chat_messages(j, q, e); }
-    if (!strcmp(key, "stream"))
-        return (q->stream = 0, json_null(j)) || json_bool(j, &q->stream) ? 0 : serve_error(e, 400, key, "stream must be true or false");
+    if (!strcmp(key, "stream")) {
+        q->stream = 0;
+        return json_null(j) || json_bool(j, &q->stream) ? 0 : serve_error(e, 400, key, "stream must be true or false");
+    }
     if (!strcmp(key, "stream_options")) {
         if (json_null(j)) return 0;
         if (c != '{') return serve_error(e, 400, key, "stream_options must be an object");
@@ -3551,7 +3563,8 @@ static int chat_field(Json *j, const char *key, ChatRequest *q, ServeError *e, i
             json_key(j, k, sizeof k);
             if (strcmp(k, "include_usage")) json_skip(j, 0);
             else if (!json_null(j) && !json_bool(j, &q->include_usage))
-                return serve_error(e, 400, "stream_options.include_usage", "stream_options.include_usage must be true or false");
+                return serve_error(e, 400, "stream_options.include_usage", "%s must be true or false",
+                                   "stream_options.include_usage");
         } while (json_eat(j, ','));
         json_eat(j, '}');
         return 0;
@@ -3571,7 +3584,8 @@ static int chat_field(Json *j, const char *key, ChatRequest *q, ServeError *e, i
         if (json_null(j)) { if (t) q->has_temperature = 0; else q->has_top_p = 0; return 0; }
         if (!number) return serve_error(e, 400, key, "%s must be a number", key);
         int ok = json_double(j, &v) && (t ? v >= 0 && v <= 2 : v > 0 && v <= 1);
-        if (!ok) return serve_error(e, 422, key, t ? "temperature must be from 0 (greedy) to 2" : "top_p must be above 0 and at most 1");
+        if (!ok)
+            return serve_error(e, 422, key, t ? "temperature must be from 0 (greedy) to 2" : "top_p must be above 0 and at most 1");
         // below MIN_TEMPERATURE a sample is the greedy one in all but name (flag_temperature)
         if (t) { q->has_temperature = 1; q->temperature = v < MIN_TEMPERATURE ? 0 : v; }
         else { q->has_top_p = 1; q->top_p = v; }
@@ -3634,8 +3648,8 @@ static int chat_parse(const char *body, size_t len, ChatRequest *q, ServeError *
     memset(q, 0, sizeof *q);
     Json j = { body, body + len, NULL };
     if (!json_skip(&j, 0) || (json_ws(&j), j.s != j.end))
-        return serve_error(e, 400, NULL, "the body is not valid JSON: %s at byte %ld", j.err ? j.err : "text after the value",
-                           (long)(j.s - body));
+        return serve_error(e, 400, NULL, "the body is not valid JSON: %s at byte %ld",
+                           j.err ? j.err : "text after the value", (long)(j.s - body));
     j.s = body;
     if (json_peek(&j) != '{') return serve_error(e, 400, NULL, "the body must be a JSON object (a chat request)");
     j.s++;
@@ -4088,8 +4102,12 @@ static void serve_connection(Server *sv, int fd) {
 
 // ---- ./r1 serve
 
+// 127.0.0.0/8 or ::1
 static int is_loopback(const struct sockaddr *sa) {
-    if (sa->sa_family == AF_INET) return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+        return ntohl(s4->sin_addr.s_addr) >> 24 == 127;
+    }
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
         return !memcmp(&s6->sin6_addr, &in6addr_loopback, sizeof in6addr_loopback);
@@ -4135,8 +4153,9 @@ static int cmd_serve(const Args *a, World *w) {
     if (bad) die(EXIT_DATA, "cannot listen on %s%s%s:%d: %s", v6, sv->host, *v6 ? "]" : "", port, strerror(why));
     struct sockaddr_storage sa;
     socklen_t salen = sizeof sa;
-    if (getsockname(lfd, (struct sockaddr *)&sa, &salen) == 0)
-        port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port : ((struct sockaddr_in *)&sa)->sin_port);
+    if (getsockname(lfd, (struct sockaddr *)&sa, &salen) == 0)      // --port 0: the one the kernel chose
+        port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                              : ((struct sockaddr_in *)&sa)->sin_port);
     snprintf(addr, sizeof addr, "%s%s%s:%d", v6, sv->host, *v6 ? "]" : "", port);
     fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);   // a connection reset before accept must not block it
     // signals: SIGPIPE ignored (a client gone mid-stream); SIGTERM and SIGINT
