@@ -894,8 +894,9 @@ static int json_hex4(Json *j, unsigned *v) {
 // Read a string into out (cap bytes, NUL-terminated). Every JSON escape is
 // understood, \uXXXX as UTF-8 (a character past U+FFFF is a surrogate pair,
 // \ud83d\ude00, as Python's json.dumps writes it); longer strings than cap
-// are an error.
-static int json_string(Json *j, char *out, size_t cap) {
+// are an error. controls: let escaped control characters through (the text
+// of a chat message, which ./r1 serve never prints).
+static int json_string_ctl(Json *j, char *out, size_t cap, int controls) {
     if (!json_eat(j, '"')) { j->err = "expected a string"; return 0; }
     size_t n = 0;
     while (j->s < j->end && *j->s != '"') {
@@ -935,7 +936,7 @@ static int json_string(Json *j, char *out, size_t cap) {
         }
         // no control characters, escaped or not: what we read ends up in
         // one-line error messages and on terminals
-        if ((unsigned char)ch < 0x20 || ch == 0x7f) { j->err = "control character in a string"; return 0; }
+        if (!controls && ((unsigned char)ch < 0x20 || ch == 0x7f)) { j->err = "control character in a string"; return 0; }
         if (n + 1 >= cap) { j->err = "string too long"; return 0; }
         out[n++] = ch;
     }
@@ -943,6 +944,7 @@ static int json_string(Json *j, char *out, size_t cap) {
     out[n] = '\0';
     return 1;
 }
+static int json_string(Json *j, char *out, size_t cap) { return json_string_ctl(j, out, cap, 0); }
 static int json_uint(Json *j, uint64_t *v) {
     json_ws(j);
     if (j->s >= j->end || !isdigit((unsigned char)*j->s)) { j->err = "expected a non-negative integer"; return 0; }
@@ -3050,7 +3052,9 @@ typedef struct {
     const char *filter;    // strict | correct | none: what rsft and distill keep
     const char *samples;   // eval: a file for every completion sampled
     const char *text;      // the positional argument of ask / score
-    unsigned char given[40]; // given[k]: FLAGS[k] was on the command line
+    const char *host, *api_key;    // serve: the address to listen on, the key clients must send
+    int port, timeout;     // serve: the TCP port, the seconds a client has to send its request
+    unsigned char given[48]; // given[k]: FLAGS[k] was on the command line
 } Args;
 
 typedef struct {
@@ -3064,13 +3068,13 @@ typedef struct {
 
 #define ARG(f) offsetof(Args, f)
 static const Flag FLAGS[] = {
-    { "--model", 's', ARG(model), 0, 0, "zero eval ask score bench coldstart reason rsft align distill", "checkpoint file or run folder (zero, coldstart, reason, rsft, align, distill: default the previous stage's, runs/base, runs/zero, runs/coldstart, runs/reason, runs/rsft, runs/align)" },
+    { "--model", 's', ARG(model), 0, 0, "zero eval ask serve score bench coldstart reason rsft align distill", "checkpoint file or run folder (zero, coldstart, reason, rsft, align, distill: default the previous stage's, runs/base, runs/zero, runs/coldstart, runs/reason, runs/rsft, runs/align)" },
     { "--out", 's', ARG(out), 0, 0, "demo pretrain zero coldstart reason rsft align distill pipeline", "run folder to write (not one that holds an input: the --model's, the --base's, the data dir)" },
     { "--data", 's', ARG(data), 0, 0, "eval", "JSONL benchmark ({\"prompt\":..., \"answer\":...} per line)" },
-    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask score bench make-data coldstart reason rsft align distill pipeline", "folder with tokenizer.txt and the benchmarks" },
-    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask bench make-data coldstart reason rsft align distill pipeline", "random seed" },
+    { "--data-dir", 's', ARG(data_dir), 0, 0, "demo pretrain zero eval ask serve score bench make-data coldstart reason rsft align distill pipeline", "folder with tokenizer.txt and the benchmarks" },
+    { "--seed", 'l', ARG(seed), 0, 2147483647.0, "demo pretrain zero eval ask serve bench make-data coldstart reason rsft align distill pipeline", "random seed (serve: of the requests that send none, plus their number)" },
     { "--steps", 'i', ARG(steps), 1, 1000000, "demo pretrain zero bench coldstart reason rsft align distill pipeline", "steps (pretrain, coldstart, rsft, distill: optimizer steps, rsft's and distill's default two epochs; demo, zero, reason: GRPO steps; align: GRPO steps, and below the default the reward model's steps in proportion; bench: timed runs, at most 15; pipeline: every stage at most N, small sets, a quick check)" },
-    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask score bench coldstart reason rsft align distill pipeline", "threads (default: one per core this process may use)" },
+    { "--threads", 'i', ARG(threads), 1, MAX_THREADS, "demo pretrain zero eval ask serve score bench coldstart reason rsft align distill pipeline", "threads (default: one per core this process may use)" },
     { "--quiet", 'b', ARG(quiet), 0, 0, "demo pretrain zero eval coldstart reason rsft align distill pipeline", "print only the summary" },
     { "--resume", 'b', ARG(resume), 0, 0, "demo pretrain zero coldstart reason rsft align distill", "continue from the state saved in --out (only with the same flags and inputs: the state names any that differs)" },
     { "--allow-unfinished", 'b', ARG(allow_unfinished), 0, 0, "zero coldstart reason rsft align distill", "train on a --model or --base saved part-way (its step below its steps), with a warning, instead of refusing" },
@@ -3089,8 +3093,8 @@ static const Flag FLAGS[] = {
     { "--clip-high", 'f', ARG(clip_high), 0, 10, "demo zero reason align", "upper clip range (TRL: epsilon_high; DAPO default 0.28)" },
     { "--ref-reset", 'i', ARG(ref_reset), 0, 1000000, "demo zero reason align", "copy the policy into the reference every N steps (0: never)" },
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason rsft align distill", "peak learning rate" },
-    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask reason align", "sampling temperature, 0.01 or more (eval, ask: 0 is greedy; RL: the ratio and KL use it too)" },
-    { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask", "nucleus sampling threshold" },
+    { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask serve reason align", "sampling temperature, 0.01 or more (eval, ask, serve: 0 is greedy; serve: for requests that send none; RL: the ratio and KL use it too)" },
+    { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask serve", "nucleus sampling threshold (serve: for requests that send none)" },
     { "--samples", 's', ARG(samples), 0, 0, "eval", "write every completion sampled to this file, each as \"QUESTION => COMPLETION\" and a newline" },
     { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align distill", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, 9000; distill: of the aligned model, 3000; align: general requests for the preference pairs, 1500)" },
     { "--base", 's', ARG(base), 0, 0, "coldstart rsft distill", "the base model to fine-tune (coldstart, rsft: default runs/base; distill: runs/student_base)" },
@@ -3102,6 +3106,10 @@ static const Flag FLAGS[] = {
     { "--d-model", 'i', ARG(d_model), 1, 4096, "pretrain", "the model's width D (default 96, the demo's; a distillation student: 48)" },
     { "--layers", 'i', ARG(n_layer), 1, 64, "pretrain", "the model's number of layers (default 3)" },
     { "--heads", 'i', ARG(n_head), 1, 4096, "pretrain", "attention heads, a divisor of --d-model (default 4)" },
+    { "--host", 's', ARG(host), 0, 0, "serve", "the numeric IPv4 or IPv6 address to listen on (default 127.0.0.1: this machine only)" },
+    { "--port", 'i', ARG(port), 0, 65535, "serve", "the TCP port (default 8000; 0: one the system picks, printed at startup)" },
+    { "--api-key", 's', ARG(api_key), 0, 0, "serve", "the key chat requests must send (Authorization: Bearer KEY); default none" },
+    { "--timeout", 'i', ARG(timeout), 1, 3600, "serve", "seconds a client has to send its whole request, and for each blocked write (default 10)" },
     { "--force", 'b', ARG(force), 0, 0, "make-data", "replace the files of an existing data dir (models trained with its tokenizer stop loading)" },
 };
 #define N_FLAGS ((int)(sizeof FLAGS / sizeof *FLAGS))
@@ -3127,6 +3135,7 @@ static const Command COMMANDS[] = {
       "results.svg in --out (default runs/pipeline); --steps N: every stage at most N steps, small sets (a quick check)" },
     { "eval", "", "pass@1, cons@k and greedy on additions; helpfulness and harmlessness on other requests" },
     { "ask", "\"347+285\"", "answer one question, reasoning and answer apart" },
+    { "serve", "", "the DeepSeek/OpenAI chat API for one model over HTTP (POST /v1/chat/completions), streaming too" },
     { "score", "\"text\"", "per-token log-probabilities of a text, one \"id<TAB>logprob\" line each" },
     { "bench", "", "training and sampling tokens/s, GRPO step time, GFLOP/s" },
     { "make-data", "", "write a data dir: the development and test sets and the tokenizer" },
@@ -3906,6 +3915,23 @@ static void write_text_file(const char *dir, const char *name, const char *text)
     write_bytes_file(dir, name, text, strlen(text));
 }
 
+// A completion as the DeepSeek API hands it out (ask --json, serve):
+// reasoning_content is the text inside the first <think></think> (NULL when
+// there is none), content the text after it, narrowed to the inside of the
+// last <answer></answer> there if it has one.
+typedef struct { const char *reasoning, *content; size_t reasoning_len, content_len; } ReplySplit;
+static ReplySplit split_reply(const char *t, size_t n) {
+    ReplySplit r = { NULL, t, 0, n };
+    if (thinking_span(t, n, &r.reasoning, &r.reasoning_len)) {
+        r.content = r.reasoning + r.reasoning_len + strlen("</think>");
+        r.content_len = (size_t)(t + n - r.content);
+    }
+    const char *c = r.content; size_t cn = r.content_len;
+    const char *ao = find_last(c, cn, "<answer>"), *ac = ao ? find_first(ao, (size_t)(c + cn - ao), "</answer>") : NULL;
+    if (ao && ac) { r.content = ao + strlen("<answer>"); r.content_len = (size_t)(ac - r.content); }
+    return r;
+}
+
 static int cmd_ask(const Args *a, World *w) {
     if (!a->text || !a->text[0]) die(EXIT_USAGE, "ask needs a question, e.g. ./r1 ask --model runs/demo \"347+285\"");
     SampleOpts so = { 0.0f, 1.0f };                // greedy, unless the flags say otherwise
@@ -3920,25 +3946,18 @@ static int cmd_ask(const Args *a, World *w) {
     kv_alloc(&kv, &m.config, 1);
     Rng rng = rng_seed((uint64_t)a->seed);
     rollout(&m, &kv, &w->tok, &s, so, &rng, NULL);
-    const char *t = s.text[0]; size_t n = s.text_len[0];
-    // reasoning_content: inside <think></think>; content: the rest (the answer)
-    const char *ts = NULL; size_t tn = 0;
-    int has_think = thinking_span(t, n, &ts, &tn);
-    const char *content = t; size_t cn = n;
-    if (has_think) { content = ts + tn + strlen("</think>"); cn = (size_t)(t + n - content); }
-    const char *ao = find_last(content, cn, "<answer>"), *ac = ao ? find_first(ao, (size_t)(content + cn - ao), "</answer>") : NULL;
-    if (ao && ac) { content = ao + strlen("<answer>"); cn = (size_t)(ac - content); }
+    ReplySplit r = split_reply(s.text[0], s.text_len[0]);
     if (a->json) {
         printf("{\"reasoning_content\": ");
-        if (has_think) json_print_string(stdout, ts, tn); else printf("null");
+        if (r.reasoning) json_print_string(stdout, r.reasoning, r.reasoning_len); else printf("null");
         printf(", \"content\": ");
-        json_print_string(stdout, content, cn);
+        json_print_string(stdout, r.content, r.content_len);
         printf("}\n");
     } else {
         printf("%sreasoning:%s %s", C_DIM, C_OFF, C_THINK);       // the model's bytes, escaped (put_text)
-        put_text(stdout, has_think ? ts : "", tn, 0);
+        put_text(stdout, r.reasoning ? r.reasoning : "", r.reasoning_len, 0);
         printf("%s\n%sanswer:%s    %s", C_OFF, C_DIM, C_OFF, C_BOLD);
-        put_text(stdout, content, cn, 0);
+        put_text(stdout, r.content, r.content_len, 0);
         printf("%s\n", C_OFF);
         if (s.truncated[0]) printf("%s(the completion hit the context limit)%s\n", C_DIM, C_OFF);
     }
@@ -3969,6 +3988,1154 @@ static int cmd_score(const Args *a) {
     free(ids); free(targets);
     model_free(&m);
     tok_free(&tok);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// command line: ./r1 serve, the DeepSeek API over HTTP
+//
+// How people use R1 is an API whose reply carries the reasoning
+// (reasoning_content) apart from the answer (content), whole or streamed.
+// ./r1 serve --model M answers DeepSeek's deepseek-reasoner requests, so that
+// the official OpenAI clients work with only base_url and api_key changed:
+//
+//   POST /v1/chat/completions   (and /chat/completions: DeepSeek's base_url has no /v1)
+//   GET  /v1/models, /v1/models/{id}, /v1/health   (and without /v1)
+//
+// The prompt is the paper's template around the last user message alone:
+// the toy never saw two turns in one document, and its context is n_ctx (80)
+// tokens. Earlier turns are checked, not shown to the model. The tokens are
+// ask's for the same seed (one sequence through rollout), and the split is
+// ask --json's (split_reply). A stream is sent once the completion is sampled
+// (a few milliseconds), one chunk per token, so that a streamed reply and a
+// whole one are the same text byte for byte.
+//
+// HTTP/1.1, the small part clients need: one request per connection
+// (Connection: close), a body with Content-Length, requests served one at a
+// time in the order they come. Nothing dies after startup: a bad request gets
+// an HTTP error with OpenAI's body, {"error": {message, type, param, code}},
+// and DeepSeek's statuses (400 a malformed request, 422 a parameter this
+// server does not support). Safe by default for a classroom: loopback only, a
+// Host check against DNS rebinding, an optional API key, at most 16 KiB of
+// head and 1 MiB of body, --timeout seconds to send a request.
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#define SERVE_HEAD_MAX (16 << 10)     // request line and headers, bytes
+#define SERVE_HEADER_LINES 64
+#define SERVE_BODY_MAX (1 << 20)
+#define SERVE_JSON_DEPTH 32
+#define SERVE_MESSAGES_MAX 256
+#define SERVE_MODELS "`r1` (alias `deepseek-reasoner`)"
+
+// An error reply: OpenAI's error object with DeepSeek's status.
+typedef struct {
+    int status;
+    const char *code;        // error.code (NULL: null)
+    char param[64];          // error.param ("": null), the field at fault
+    char message[400];
+} ServeError;
+
+// Fill e and return its status. The code follows from the status (400 and
+// 422 as DeepSeek's, 401 and 403 as OpenAI's), unless the caller sets another.
+static int serve_error(ServeError *e, int status, const char *param, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    e->status = status;
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    e->code = status == 400 ? "invalid_request_error" : status == 401 ? "invalid_api_key"
+            : status == 403 ? "forbidden_host" : status == 422 ? "invalid_parameter" : NULL;
+    return status;
+}
+
+// ---- the request head
+
+typedef struct {
+    char method[16];
+    char path[256];              // the target without its ?query ("" if it is no path we could serve)
+    long long content_length;    // -1: none
+    int chunked, expect_continue;
+    const char *content_type, *authorization, *host;   // NULL: absent (cut in place in the head's buffer)
+} HttpHead;
+
+// The end of the head in buf[0..n): the index after its blank line, or 0.
+// Lines end in \r\n, or in a bare \n (a person typing into nc).
+static size_t head_end(const char *buf, size_t from, size_t n) {
+    for (size_t i = from; i + 1 < n; i++)
+        if (buf[i] == '\n') {
+            if (buf[i + 1] == '\n') return i + 2;
+            if (buf[i + 1] == '\r' && i + 2 < n && buf[i + 2] == '\n') return i + 3;
+        }
+    return 0;
+}
+
+// Is the header name p[0..n) `name` (names are case-insensitive)?
+static int header_is(const char *p, size_t n, const char *name) { return n == strlen(name) && !strncasecmp(p, name, n); }
+
+// Parse a head: buf[0..len) is the request line, the header lines and the
+// blank line. Lines are cut in place. 0, or the error status with e filled.
+static int http_parse_head(char *buf, size_t len, HttpHead *h, ServeError *e) {
+    memset(h, 0, sizeof *h);
+    h->content_length = -1;
+    char *p = buf, *end = buf + len;
+    for (int line = 0;; line++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) return serve_error(e, 400, NULL, "the request head does not end with a blank line");
+        char *eol = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+        *eol = '\0';
+        if (line > SERVE_HEADER_LINES && eol != p)
+            return serve_error(e, 431, NULL, "more than %d header lines", SERVE_HEADER_LINES);
+        for (char *s = p; s < eol; s++)
+            if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+                return serve_error(e, 400, NULL, "a control character in the request head");
+        if (line == 0) {                             // METHOD SP TARGET SP HTTP/1.x
+            char *sp1 = strchr(p, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+            if (!sp1 || !sp2 || strchr(sp2 + 1, ' ') || sp1 == p || (size_t)(sp1 - p) >= sizeof h->method ||
+                sp2 == sp1 + 1 || (strcmp(sp2 + 1, "HTTP/1.1") && strcmp(sp2 + 1, "HTTP/1.0")))
+                return serve_error(e, 400, NULL, "not an HTTP/1.1 request line (METHOD /path HTTP/1.1)");
+            for (char *s = p; s < sp1; s++)
+                if (*s < 'A' || *s > 'Z') return serve_error(e, 400, NULL, "not an HTTP method");
+            memcpy(h->method, p, (size_t)(sp1 - p));
+            char *target = sp1 + 1, *q = memchr(target, '?', (size_t)(sp2 - target));
+            size_t n = (size_t)((q ? q : sp2) - target);
+            if (target[0] == '/' && n < sizeof h->path) memcpy(h->path, target, n);
+        } else if (eol == p) {
+            return 0;                                // the blank line: the head is whole
+        } else {                                     // Name: value
+            char *colon = strchr(p, ':');
+            if (!colon || colon == p) return serve_error(e, 400, NULL, "a header line without a name and a colon");
+            for (char *s = p; s < colon; s++)
+                if (*s == ' ' || *s == '\t') return serve_error(e, 400, NULL, "white space in a header name");
+            char *v = colon + 1, *ve = eol;
+            while (*v == ' ' || *v == '\t') v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            *ve = '\0';
+            size_t nn = (size_t)(colon - p);
+            if (header_is(p, nn, "Content-Length")) {
+                long long k = 0;                     // past the limit it stops growing: no overflow
+                if (!*v || strspn(v, "0123456789") != strlen(v))
+                    return serve_error(e, 400, NULL, "Content-Length is not a number");
+                for (char *s = v; *s; s++) k = k > (long long)SERVE_BODY_MAX ? k : k * 10 + (*s - '0');
+                if (h->content_length >= 0 && h->content_length != k)
+                    return serve_error(e, 400, NULL, "two different Content-Length headers");
+                h->content_length = k;
+            } else if (header_is(p, nn, "Transfer-Encoding")) h->chunked = 1;
+            else if (header_is(p, nn, "Expect")) h->expect_continue = !strcasecmp(v, "100-continue");
+            else if (header_is(p, nn, "Content-Type")) h->content_type = v;
+            else if (header_is(p, nn, "Authorization")) h->authorization = v;
+            else if (header_is(p, nn, "Host")) h->host = v;
+        }
+        p = nl + 1;
+    }
+}
+
+// A Host header that names this machine: localhost, 127.0.0.1, [::1] or the
+// address given to --host, with any port. A web page that gets a browser to
+// send its requests here under another name (DNS rebinding) sends that name.
+static int host_is_local(const char *host, const char *bound) {
+    size_t n = strlen(host);
+    if (host[0] == '[') {                            // [v6]:port
+        const char *close = strchr(host, ']');
+        if (!close || (close[1] && close[1] != ':')) return 0;
+        n = (size_t)(close - host) + 1;
+    } else if (strchr(host, ':')) n = (size_t)(strchr(host, ':') - host);
+    const char *names[] = { "localhost", "127.0.0.1", "[::1]", bound };
+    for (int k = 0; k < 4; k++) {
+        const char *s = names[k];
+        size_t m = strlen(s);
+        if (m == n && !strncasecmp(host, s, n)) return 1;
+        if (host[0] == '[' && m + 2 == n && !strncasecmp(host + 1, s, m)) return 1;   // --host ::1 as [::1]
+    }
+    return 0;
+}
+
+// Authorization: "Bearer KEY", compared in a time that does not depend on
+// where it differs.
+static int key_ok(const char *auth, const char *key) {
+    size_t k = strlen(key);
+    if (!auth || strlen(auth) != k + 7 || strncmp(auth, "Bearer ", 7)) return 0;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < k; i++) diff |= (unsigned char)(auth[7 + i] ^ key[i]);
+    return diff == 0;
+}
+
+enum { ROUTE_NONE, ROUTE_HEALTH, ROUTE_MODELS, ROUTE_MODEL, ROUTE_CHAT };
+static int serve_route(const char *path, const char **model_id) {
+    if (!strncmp(path, "/v1/", 4)) path += 3;   // OpenAI's base_url ends in /v1, DeepSeek's need not
+    if (!strcmp(path, "/health")) return ROUTE_HEALTH;
+    if (!strcmp(path, "/models")) return ROUTE_MODELS;
+    if (!strncmp(path, "/models/", 8) && path[8]) { *model_id = path + 8; return ROUTE_MODEL; }
+    if (!strcmp(path, "/chat/completions")) return ROUTE_CHAT;
+    return ROUTE_NONE;
+}
+
+// What the head alone decides, before a body is read or a 100 Continue sent:
+// the Host (when listening on loopback), the path, the method, the API key
+// (chat only: the health check and the model list stay open), and how the
+// body is framed. 0, or the error status (*allow: the method a 405 names).
+static int http_check_head(const HttpHead *h, const char *bound, int loopback, const char *api_key, int *route,
+                           const char **model_id, const char **allow, ServeError *e) {
+    if (loopback && h->host && !host_is_local(h->host, bound))
+        return serve_error(e, 403, NULL, "Host %.80s is not this machine: the server answers only to localhost, "
+                           "127.0.0.1 or its --host address (a web page must not reach it under another name)", h->host);
+    *route = serve_route(h->path, model_id);
+    if (*route == ROUTE_NONE)
+        return serve_error(e, 404, NULL, "no such path: try POST /v1/chat/completions, GET /v1/models or GET /health");
+    const char *want = *route == ROUTE_CHAT ? "POST" : "GET";
+    if (strcmp(h->method, want)) {
+        *allow = want;
+        return serve_error(e, 405, NULL, "%s %s: this path takes %s", h->method, h->path, want);
+    }
+    if (*route != ROUTE_CHAT) return 0;
+    if (api_key && !key_ok(h->authorization, api_key))
+        return serve_error(e, 401, NULL, "a valid API key is needed: the header Authorization: Bearer KEY, with the key "
+                           "given to --api-key");
+    if (h->chunked)
+        return serve_error(e, 411, NULL, "a request body needs Content-Length (Transfer-Encoding is not supported)");
+    if (h->content_length < 0) return serve_error(e, 411, NULL, "a request body needs Content-Length");
+    if (h->content_length > SERVE_BODY_MAX)
+        return serve_error(e, 413, NULL, "the body is larger than %d bytes (1 MiB)", SERVE_BODY_MAX);
+    const char *ct = h->content_type;
+    if (!ct || strncasecmp(ct, "application/json", 16) || (ct[16] && ct[16] != ';' && ct[16] != ' '))
+        return serve_error(e, 415, NULL, "Content-Type must be application/json");
+    return 0;
+}
+
+// ---- the request body: JSON, read with the safetensors reader (Json) and
+// the few things a chat request needs besides: literals, any value skipped
+// (unknown fields are ignored), at most SERVE_JSON_DEPTH levels.
+
+// The first character of the next value: { [ " t f n, a digit or '-'; 0 at the end.
+static char json_peek(Json *j) {
+    json_ws(j);
+    return j->s < j->end ? *j->s : 0;
+}
+static int json_literal(Json *j, const char *word) {
+    size_t n = strlen(word);
+    json_ws(j);
+    if ((size_t)(j->end - j->s) < n || memcmp(j->s, word, n)) { j->err = "expected a value"; return 0; }
+    j->s += n;
+    return 1;
+}
+// Step over a string without decoding it.
+static int json_skip_string(Json *j) {
+    if (!json_eat(j, '"')) { j->err = "expected a string"; return 0; }
+    while (j->s < j->end && *j->s != '"') {
+        unsigned char ch = (unsigned char)*j->s++;
+        if (ch < 0x20) { j->err = "control character in a string"; return 0; }
+        if (ch != '\\' || j->s >= j->end) continue;
+        char esc = *j->s++;
+        unsigned v;
+        if (esc == 'u' ? !json_hex4(j, &v) : !esc || !strchr("\"\\/bfnrt", esc)) {
+            j->err = "bad escape in a string";
+            return 0;
+        }
+    }
+    if (j->s >= j->end) { j->err = "unterminated string"; return 0; }
+    j->s++;
+    return 1;
+}
+// Step over any value, checking its syntax.
+static int json_skip(Json *j, int depth) {
+    char c = json_peek(j);
+    if (c == '{' || c == '[') {
+        if (depth >= SERVE_JSON_DEPTH) { j->err = "nested more than 32 levels deep"; return 0; }
+        char close = c == '{' ? '}' : ']';
+        j->s++;
+        if (json_eat(j, close)) return 1;
+        do {
+            if (c == '{' && !json_skip_string(j)) return 0;
+            if (c == '{' && !json_eat(j, ':')) { j->err = "expected ':'"; return 0; }
+            if (!json_skip(j, depth + 1)) return 0;
+        } while (json_eat(j, ','));
+        if (!json_eat(j, close)) { j->err = c == '{' ? "expected ',' or '}'" : "expected ',' or ']'"; return 0; }
+        return 1;
+    }
+    if (c == '"') return json_skip_string(j);
+    if (c == 't') return json_literal(j, "true");
+    if (c == 'f') return json_literal(j, "false");
+    if (c == 'n') return json_literal(j, "null");
+    if (c != '-' && !isdigit((unsigned char)c)) { j->err = "expected a value"; return 0; }
+    char num[64];
+    int integer;
+    return json_number(j, num, sizeof num, &integer);
+}
+// An object's next key and its ':'; a key longer than cap reads as "" (no field we know).
+static void json_key(Json *j, char *key, size_t cap) {
+    const char *at = j->s;
+    if (!json_string(j, key, cap)) { j->s = at; key[0] = '\0'; json_skip_string(j); }
+    j->err = NULL;
+    json_eat(j, ':');
+}
+// A string, decoded into a new allocation of its own size (NULL: j->err says why).
+static char *json_string_alloc(Json *j, int controls) {
+    Json probe = *j;
+    if (!json_skip_string(&probe)) { j->err = probe.err; return NULL; }
+    size_t cap = (size_t)(probe.s - j->s) + 1;
+    char *s = xmalloc(cap, "a string of the request");
+    if (!json_string_ctl(j, s, cap, controls)) { free(s); return NULL; }
+    return s;
+}
+static int json_null(Json *j) { return json_peek(j) == 'n' && json_literal(j, "null"); }
+static int json_bool(Json *j, int *v) {
+    char c = json_peek(j);
+    if (c != 't' && c != 'f') return 0;
+    *v = c == 't';
+    return json_literal(j, *v ? "true" : "false");
+}
+// A finite number (NaN and 1e999 are not).
+static int json_double(Json *j, double *v) {
+    char num[64], *end;
+    int integer;
+    if (!json_number(j, num, sizeof num, &integer)) return 0;
+    *v = strtod(num, &end);
+    return !*end && isfinite(*v);
+}
+static int json_empty_array(Json *j) {
+    const char *at = j->s;
+    if (json_eat(j, '[') && json_eat(j, ']')) return 1;
+    j->s = at;
+    return 0;
+}
+
+// What a chat request asks for, once checked (chat_parse).
+typedef struct {
+    char *model;             // as sent: the reply echoes it
+    char *question;          // the last message's text, a user's: all the model is shown
+    int n_messages;          // the earlier ones are checked, not shown
+    int stream, include_usage;
+    int max_tokens[2];       // max_tokens, max_completion_tokens (0: not given)
+    int has_temperature, has_top_p, has_seed;
+    double temperature, top_p;
+    long long seed;
+} ChatRequest;
+static void chat_request_free(ChatRequest *q) {
+    free(q->model);
+    free(q->question);
+    memset(q, 0, sizeof *q);
+}
+
+// A message's content: a string, or text parts [{"type": "text", "text": ...}]
+// joined by one space; NULL for null. 0, or the error status.
+static int message_text(Json *j, const char *param, char **text, ServeError *e) {
+    char c = json_peek(j);
+    *text = NULL;
+    if (json_null(j)) return 0;
+    if (c == '"') {
+        if (!(*text = json_string_alloc(j, 1))) return serve_error(e, 400, param, "%s.content: %s", param, j->err);
+        return 0;
+    }
+    if (c != '[') return serve_error(e, 400, param, "%s.content must be a string or a list of text parts", param);
+    j->s++;
+    Buf b = { 0 };
+    buf_printf(&b, "%s", "");
+    int k = 0, rc = 0;
+    if (json_eat(j, ']')) { *text = b.s; return 0; }
+    do {
+        char *part = NULL;
+        int type = -1;                               // 1 "text", 0 another type, -1 none
+        if (json_peek(j) != '{') { rc = serve_error(e, 400, param, "%s.content[%d] must be an object", param, k); break; }
+        j->s++;
+        if (!json_eat(j, '}')) {
+            do {
+                char key[16];
+                json_key(j, key, sizeof key);
+                if (!strcmp(key, "type") && json_peek(j) == '"') {
+                    char *t = json_string_alloc(j, 0);
+                    type = t && !strcmp(t, "text");
+                    free(t);
+                } else if (!strcmp(key, "text") && json_peek(j) == '"') {
+                    free(part);
+                    if (!(part = json_string_alloc(j, 1))) {
+                        rc = serve_error(e, 400, param, "%s.content[%d].text: %s", param, k, j->err);
+                        break;
+                    }
+                } else json_skip(j, 0);
+            } while (json_eat(j, ','));
+            json_eat(j, '}');
+        }
+        if (!rc && type == 0)
+            rc = serve_error(e, 422, param, "%s.content[%d]: only text parts are supported (\"type\": \"text\")", param, k);
+        if (!rc && (type < 0 || !part))
+            rc = serve_error(e, 400, param, "%s.content[%d] needs \"type\": \"text\" and a \"text\" string", param, k);
+        if (!rc) buf_printf(&b, "%s%s", k ? " " : "", part);
+        free(part);
+        k++;
+    } while (!rc && json_eat(j, ','));
+    if (rc) { free(b.s); return rc; }
+    json_eat(j, ']');
+    *text = b.s;
+    return 0;
+}
+
+enum { ROLE_NONE, ROLE_USER, ROLE_ASSISTANT, ROLE_SYSTEM, ROLE_TOOL, ROLE_OTHER };
+
+// One message, {"role": ..., "content": ...}: its role, its text (NULL for an
+// assistant's null content), and whether it sends reasoning_content back.
+// 0, or the error status (and nothing left to free).
+static int chat_message(Json *j, const char *param, int *role, char **text, int *has_reasoning, ServeError *e) {
+    *role = ROLE_NONE;
+    *text = NULL;
+    *has_reasoning = 0;
+    if (json_peek(j) != '{') return serve_error(e, 400, param, "%s must be an object with a role and a content", param);
+    j->s++;
+    int rc = 0;
+    if (!json_eat(j, '}')) {
+        do {
+            char key[32];
+            json_key(j, key, sizeof key);
+            if (!strcmp(key, "role")) {
+                char *r = json_peek(j) == '"' ? json_string_alloc(j, 0) : NULL;
+                if (!r) { rc = serve_error(e, 400, param, "%s.role must be a string", param); break; }
+                *role = !strcmp(r, "user") ? ROLE_USER : !strcmp(r, "assistant") ? ROLE_ASSISTANT
+                      : !strcmp(r, "system") || !strcmp(r, "developer") ? ROLE_SYSTEM
+                      : !strcmp(r, "tool") || !strcmp(r, "function") ? ROLE_TOOL : ROLE_OTHER;
+                free(r);
+            } else if (!strcmp(key, "content")) {
+                free(*text);
+                rc = message_text(j, param, text, e);
+            } else if (!strcmp(key, "reasoning_content")) {
+                *has_reasoning = !json_null(j);
+                if (*has_reasoning) json_skip(j, 0);
+            } else json_skip(j, 0);
+        } while (!rc && json_eat(j, ','));
+        if (!rc) json_eat(j, '}');
+    }
+    if (!rc && *role == ROLE_NONE) rc = serve_error(e, 400, param, "%s has no role", param);
+    if (!rc && *role == ROLE_TOOL) rc = serve_error(e, 422, param, "%s: tool calling is not supported", param);
+    if (!rc && *role == ROLE_OTHER) rc = serve_error(e, 400, param, "%s.role must be user, assistant or system", param);
+    if (!rc && !*text && *role != ROLE_ASSISTANT) rc = serve_error(e, 400, param, "%s.content must be a string", param);
+    if (rc) { free(*text); *text = NULL; }
+    return rc;
+}
+
+// messages: the conversation, the last message a user's. DeepSeek's rules for
+// deepseek-reasoner: the earlier turns' reasoning_content is not sent back.
+// Only the last text reaches the model (q->question); the others are checked.
+// 0, or the error status.
+static int chat_messages(Json *j, ChatRequest *q, ServeError *e) {
+    if (json_peek(j) != '[')
+        return serve_error(e, 400, "messages", "messages must be a list of {\"role\": ..., \"content\": ...} objects");
+    j->s++;
+    free(q->question);
+    q->question = NULL;
+    int n = 0, last_role = ROLE_NONE, reasoning_at = -1, special_at = -1;
+    const char *special = NULL;
+    char param[64];
+    if (!json_eat(j, ']')) {
+        do {
+            int role, has_reasoning;
+            char *text;
+            snprintf(param, sizeof param, "messages[%d]", n);
+            if (n == SERVE_MESSAGES_MAX) return serve_error(e, 400, "messages", "at most %d messages", SERVE_MESSAGES_MAX);
+            int rc = chat_message(j, param, &role, &text, &has_reasoning, e);
+            if (rc) return rc;
+            if (has_reasoning && reasoning_at < 0) reasoning_at = n;
+            // what a person typed may not hold the template's special tokens: the
+            // tokenizer would read "<|end|>" in it as the end of the document
+            for (int k = 0; role != ROLE_ASSISTANT && special_at < 0 && k < TOK_N_SPECIAL; k++)
+                if (find_first(text, strlen(text), tok_special_names[k])) {
+                    special_at = n;
+                    special = tok_special_names[k];
+                }
+            free(q->question);
+            q->question = text;
+            last_role = role;
+            n++;
+        } while (json_eat(j, ','));
+        json_eat(j, ']');
+    }
+    if (n == 0) return serve_error(e, 400, "messages", "messages is empty: send at least the user's question");
+    if (reasoning_at >= 0) {
+        snprintf(param, sizeof param, "messages[%d].reasoning_content", reasoning_at);
+        return serve_error(e, 400, param, "reasoning_content of earlier turns must not be sent back: remove it from "
+                           "messages (DeepSeek API: deepseek-reasoner)");
+    }
+    snprintf(param, sizeof param, "messages[%d]", n - 1);
+    if (last_role != ROLE_USER) return serve_error(e, 400, param, "the last message must be the user's (role \"user\")");
+    const char *s = q->question;
+    while (isspace((unsigned char)*s)) s++;
+    if (!*s) return serve_error(e, 400, param, "%s.content is empty: ask a question", param);
+    if (special_at >= 0) {
+        snprintf(param, sizeof param, "messages[%d]", special_at);
+        return serve_error(e, 400, param, "%s contains the special token %s, which would forge the template", param,
+                           special);
+    }
+    q->n_messages = n;
+    return 0;
+}
+
+// One top-level field of a chat request. 0, or the error status: 400 for a
+// value of the wrong type, 422 for a value this server does not support.
+static int chat_field(Json *j, const char *key, ChatRequest *q, ServeError *e, int *have_messages) {
+    char c = json_peek(j);
+    int number = c == '-' || isdigit((unsigned char)c);
+    double v = 0;
+    if (!strcmp(key, "model")) {
+        free(q->model);
+        q->model = c == '"' ? json_string_alloc(j, 0) : NULL;
+        return q->model ? 0 : serve_error(e, 400, "model", "model must be the name of a model: " SERVE_MODELS);
+    }
+    if (!strcmp(key, "messages")) { *have_messages = 1; return chat_messages(j, q, e); }
+    if (!strcmp(key, "stream")) {
+        q->stream = 0;
+        return json_null(j) || json_bool(j, &q->stream) ? 0 : serve_error(e, 400, key, "stream must be true or false");
+    }
+    if (!strcmp(key, "stream_options")) {
+        if (json_null(j)) return 0;
+        if (c != '{') return serve_error(e, 400, key, "stream_options must be an object");
+        j->s++;
+        q->include_usage = 0;
+        if (json_eat(j, '}')) return 0;
+        do {
+            char k[32];
+            json_key(j, k, sizeof k);
+            if (strcmp(k, "include_usage")) json_skip(j, 0);
+            else if (!json_null(j) && !json_bool(j, &q->include_usage))
+                return serve_error(e, 400, "stream_options.include_usage", "%s must be true or false",
+                                   "stream_options.include_usage");
+        } while (json_eat(j, ','));
+        json_eat(j, '}');
+        return 0;
+    }
+    int which = !strcmp(key, "max_tokens") ? 0 : !strcmp(key, "max_completion_tokens") ? 1 : -1;
+    if (which >= 0) {
+        q->max_tokens[which] = 0;
+        if (json_null(j)) return 0;
+        if (!number) return serve_error(e, 400, key, "%s must be a whole number", key);
+        if (!json_double(j, &v) || v < 1 || v > 1e9 || v != (double)(long)v)
+            return serve_error(e, 422, key, "%s must be a whole number of at least 1", key);
+        q->max_tokens[which] = (int)v;
+        return 0;
+    }
+    if (!strcmp(key, "temperature") || !strcmp(key, "top_p")) {
+        int t = !strcmp(key, "temperature");
+        if (json_null(j)) { if (t) q->has_temperature = 0; else q->has_top_p = 0; return 0; }
+        if (!number) return serve_error(e, 400, key, "%s must be a number", key);
+        int ok = json_double(j, &v) && (t ? v >= 0 && v <= 2 : v > 0 && v <= 1);
+        if (!ok)
+            return serve_error(e, 422, key, t ? "temperature must be from 0 (greedy) to 2" : "top_p must be above 0 and at most 1");
+        // below MIN_TEMPERATURE a sample is the greedy one in all but name (flag_temperature)
+        if (t) { q->has_temperature = 1; q->temperature = v < MIN_TEMPERATURE ? 0 : v; }
+        else { q->has_top_p = 1; q->top_p = v; }
+        return 0;
+    }
+    if (!strcmp(key, "seed")) {
+        q->has_seed = 0;
+        if (json_null(j)) return 0;
+        char num[64], *end;
+        int integer = 0;
+        if (!number) return serve_error(e, 400, key, "seed must be a whole number");
+        json_number(j, num, sizeof num, &integer);
+        errno = 0;
+        q->seed = integer ? strtoll(num, &end, 10) : 0;
+        if (!integer || errno == ERANGE) return serve_error(e, 422, key, "seed must be a whole number of 64 bits");
+        q->has_seed = 1;
+        return 0;
+    }
+    // what DeepSeek's reasoner refuses or this server does not do: refused
+    // with 422 unless null or its default
+    int fine = 1;
+    if (!strcmp(key, "n")) fine = json_null(j) || (number && json_double(j, &v) && v == 1);
+    else if (!strcmp(key, "stop") || !strcmp(key, "top_logprobs")) fine = json_null(j);
+    else if (!strcmp(key, "logprobs")) fine = json_null(j) || json_literal(j, "false");
+    else if (!strcmp(key, "tools") || !strcmp(key, "functions")) fine = json_null(j) || json_empty_array(j);
+    else if (!strcmp(key, "tool_choice") || !strcmp(key, "function_call")) {
+        char *s = c == '"' ? json_string_alloc(j, 0) : NULL;
+        fine = json_null(j) || (s && !strcmp(s, "none"));
+        free(s);
+    } else if (!strcmp(key, "response_format")) {
+        fine = json_null(j);
+        if (!fine && c == '{') {                     // {"type": "text"} only
+            j->s++;
+            int text = 0;
+            if (!json_eat(j, '}')) {
+                do {
+                    char k[16];
+                    json_key(j, k, sizeof k);
+                    char *s = !strcmp(k, "type") && json_peek(j) == '"' ? json_string_alloc(j, 0) : NULL;
+                    if (s) { text = !strcmp(s, "text"); free(s); } else json_skip(j, 0);
+                } while (json_eat(j, ','));
+                json_eat(j, '}');
+            }
+            fine = text;
+        }
+    } else { json_skip(j, 0); return 0; }           // any other field: ignored, as DeepSeek does
+    if (fine) return 0;
+    return serve_error(e, 422, key, !strcmp(key, "n") ? "n > 1 is not supported: one completion per request"
+                       : !strcmp(key, "stop") ? "stop is not supported: a completion ends at <|end|> or max_tokens"
+                       : !strcmp(key, "response_format") ? "response_format: only {\"type\": \"text\"} (no JSON output)"
+                       : strstr(key, "logprobs") ? "logprobs are not supported (DeepSeek's reasoner refuses them too)"
+                       : "tool calling is not supported", key);
+}
+
+// A chat request body: a JSON object with a model this server serves and
+// messages (chat_messages); the syntax is checked whole first, so that a
+// malformed body is always a JSON error at its byte. 0, or the error status
+// (and nothing left to free).
+static int chat_parse(const char *body, size_t len, ChatRequest *q, ServeError *e) {
+    memset(q, 0, sizeof *q);
+    Json j = { body, body + len, NULL };
+    if (!json_skip(&j, 0) || (json_ws(&j), j.s != j.end))
+        return serve_error(e, 400, NULL, "the body is not valid JSON: %s at byte %ld",
+                           j.err ? j.err : "text after the value", (long)(j.s - body));
+    j.s = body;
+    if (json_peek(&j) != '{') return serve_error(e, 400, NULL, "the body must be a JSON object (a chat request)");
+    j.s++;
+    int rc = 0, have_messages = 0;
+    if (!json_eat(&j, '}')) do {
+        char key[32];
+        json_key(&j, key, sizeof key);
+        rc = chat_field(&j, key, q, e, &have_messages);
+    } while (!rc && json_eat(&j, ','));
+    if (!rc && !q->model) rc = serve_error(e, 400, "model", "model is required: " SERVE_MODELS);
+    if (!rc && strcmp(q->model, "r1") && strcmp(q->model, "deepseek-reasoner"))
+        rc = serve_error(e, 400, "model", "Model Not Exist: `%.60s`; this server serves " SERVE_MODELS, q->model);
+    if (!rc && !have_messages) rc = serve_error(e, 400, "messages", "messages is required");
+    if (rc) chat_request_free(q);
+    return rc;
+}
+
+// ---- the connection: deadlines, a graceful close, signals
+
+static volatile sig_atomic_t serve_stopping;    // SIGTERM or SIGINT came
+static int serve_wake[2] = { -1, -1 };           // the handler writes a byte here, so that poll wakes
+static void serve_on_signal(int sig) {
+    (void)sig;
+    int saved = errno;
+    serve_stopping = 1;
+    if (write(serve_wake[1], "x", 1) < 0) { /* the pipe is full: a byte is there already */ }
+    errno = saved;
+}
+
+typedef struct { int fd; double deadline; } Conn;
+
+// Wait until the client has sent something (1), or until `until` passes or a
+// stop is asked for (0).
+static int conn_wait(const Conn *c, double until) {
+    for (;;) {
+        double left = until - now_seconds();
+        if (serve_stopping || left <= 0) return 0;
+        struct pollfd p[2] = { { c->fd, POLLIN, 0 }, { serve_wake[0], POLLIN, 0 } };
+        int k = poll(p, 2, (int)(left * 1000) + 1);
+        if (k < 0 && errno != EINTR) return 0;
+        if (k > 0 && p[0].revents) return 1;
+    }
+}
+// Receive before the request's deadline: the byte count, 0 when the client
+// closed, -1 on timeout, stop or error.
+static long conn_recv(const Conn *c, char *buf, size_t cap) {
+    for (;;) {
+        if (!conn_wait(c, c->deadline)) return -1;
+        ssize_t k = recv(c->fd, buf, cap, 0);
+        if (k >= 0) return (long)k;
+        if (errno != EINTR && errno != EAGAIN) return -1;
+    }
+}
+// Send all n bytes: 0, or -1 if the client is gone (a reset, a closed
+// connection, or --timeout seconds blocked: SO_SNDTIMEO). MSG_NOSIGNAL: a
+// client that hangs up mid-stream must not kill the server with SIGPIPE.
+static int conn_send(const Conn *c, const char *s, size_t n) {
+    while (n > 0) {
+        ssize_t k = send(c->fd, s, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        s += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+// After the last byte of a reply, graceful: half-close, then read and drop
+// what the client still sends (at most 16 MiB, 2 s) until it closes. Closing
+// with unread bytes in the socket makes the kernel reset the connection, and
+// the client may lose the reply (a 413 to a large body: RFC 9112 §9.6).
+static void conn_close(const Conn *c, int graceful) {
+    if (graceful) {
+        shutdown(c->fd, SHUT_WR);
+        char sink[4096];
+        size_t total = 0;
+        double until = now_seconds() + 2;
+        while (total < (16u << 20) && conn_wait(c, until)) {
+            ssize_t k = recv(c->fd, sink, sizeof sink, 0);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) break;
+            total += (size_t)k;
+        }
+    }
+    close(c->fd);
+}
+
+// Text built in memory (a reply, a chunk), then sent with one send.
+typedef struct { FILE *f; char *s; size_t n; } MemOut;
+static FILE *mem_open(MemOut *m) {
+    m->s = NULL;
+    m->n = 0;
+    if (!(m->f = open_memstream(&m->s, &m->n))) die(EXIT_DATA, "out of memory");
+    return m->f;
+}
+static int mem_send(const Conn *c, MemOut *m) {
+    if (fclose(m->f) != 0) die(EXIT_DATA, "out of memory");
+    int rc = conn_send(c, m->s, m->n);
+    free(m->s);
+    return rc;
+}
+
+static const char *status_text(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 431: return "Request Header Fields Too Large";
+    default: return "Internal Server Error";
+    }
+}
+// A whole reply: the head, with an exact Content-Length, then body.
+static int send_json(const Conn *c, int status, const char *allow, const char *body, size_t n) {
+    MemOut m;
+    FILE *f = mem_open(&m);
+    fprintf(f, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n",
+            status, status_text(status), n);
+    if (allow) fprintf(f, "Allow: %s\r\n", allow);
+    fputs("\r\n", f);
+    fwrite(body, 1, n, f);
+    return mem_send(c, &m);
+}
+static void json_string_or_null(FILE *f, const char *s) {
+    if (s && *s) json_print_string(f, s, strlen(s));
+    else fputs("null", f);
+}
+static int send_error(const Conn *c, const ServeError *e, const char *allow) {
+    MemOut m;
+    FILE *f = mem_open(&m);
+    int st = e->status;
+    fputs("{\"error\":{\"message\":", f);
+    json_print_string(f, e->message, strlen(e->message));
+    fprintf(f, ",\"type\":\"%s\",\"param\":", st == 401 ? "authentication_error" : st == 403 ? "permission_error"
+            : st == 404 ? "not_found_error" : st >= 500 ? "server_error" : "invalid_request_error");
+    json_string_or_null(f, e->param);
+    fputs(",\"code\":", f);
+    json_string_or_null(f, e->code);
+    fputs("}}\n", f);
+    if (fclose(f) != 0) die(EXIT_DATA, "out of memory");
+    int rc = send_json(c, st, allow, m.s, m.n);
+    free(m.s);
+    return rc;
+}
+
+// ---- the chat completion
+
+typedef struct {
+    Model m;
+    KVCache kv;
+    Seqs s;                  // one sequence: the prompt, then the completion
+    const Tokenizer *tok;
+    SampleOpts so;           // for requests that set neither temperature nor top_p (--temperature, --top-p)
+    long seed;               // --seed: a request without a seed gets seed + the number of chats before it
+    long chats;              // chat completions answered
+    const char *host, *api_key;
+    int loopback, timeout;
+    long long created;       // the checkpoint's time: the model list's "created"
+    char head[SERVE_HEAD_MAX];
+} Server;
+
+// A completion, ready to send whole or streamed.
+typedef struct {
+    const char *id, *model;
+    long long created;
+    int include_usage;
+    const int *tok;          // its tokens, <|end|> included if it ended there
+    int n;
+    char *text;              // their text, without <|end|>
+    size_t *off;             // token i's text is text[off[i]..off[i+1])
+    ReplySplit split;        // ask --json's split of text
+    int prompt_tokens, reasoning_tokens, stopped;   // stopped: it ended at <|end|> ("stop"; else "length")
+} Reply;
+
+// The prompt's size, or the error status if it does not leave room for an
+// answer: the bound seqs_set_prompt enforces (which would die).
+static int chat_prompt_tokens(const Server *sv, const char *question, int *n, ServeError *e) {
+    size_t cap = strlen(question) + 64;              // as seqs_set_prompt renders it
+    char *prompt = xmalloc(cap, "prompt");
+    render_prompt(question, prompt, cap);
+    *n = tok_encode(sv->tok, prompt, strlen(prompt), NULL, 0);
+    free(prompt);
+    const int T = sv->m.config.n_ctx;
+    if (*n >= 1 && *n < T - 1) return 0;
+    serve_error(e, 400, "messages", "the prompt is %d tokens; this model's context is %d (at most %d, to leave room "
+                "for an answer)", *n, T, T - 2);
+    e->code = "context_length_exceeded";
+    return 400;
+}
+
+// Sample the completion as ask does (one sequence, the same coins for the
+// same seed), cut at max_tokens, and split it as ask --json does.
+static void chat_complete(Server *sv, const ChatRequest *q, int prompt_tokens, Reply *r) {
+    SampleOpts so = sv->so;
+    if (q->has_temperature) so.temperature = (float)q->temperature;
+    if (q->has_top_p) so.top_p = (float)q->top_p;
+    Rng rng = rng_seed(q->has_seed ? (uint64_t)q->seed : (uint64_t)sv->seed + (uint64_t)sv->chats);
+    seqs_set_prompt(&sv->s, 0, sv->tok, q->question, NULL);
+    rollout(&sv->m, &sv->kv, sv->tok, &sv->s, so, &rng, NULL);
+    int max_new = sv->s.T - prompt_tokens;           // what the context leaves
+    for (int k = 0; k < 2; k++) if (q->max_tokens[k] && q->max_tokens[k] < max_new) max_new = q->max_tokens[k];
+    r->tok = sv->s.tok + sv->s.plen[0];
+    r->n = sv->s.len[0] - sv->s.plen[0];
+    if (r->n > max_new) r->n = max_new;
+    r->stopped = r->n > 0 && r->tok[r->n - 1] == TOK_END;
+    int nt = r->n - r->stopped;
+    r->off = xmalloc(sizeof(size_t) * (size_t)(nt + 1), "token offsets");
+    r->off[0] = 0;
+    for (int i = 0; i < nt; i++) {
+        int len;
+        tok_piece(sv->tok, r->tok[i], &len);
+        r->off[i + 1] = r->off[i] + (size_t)len;
+    }
+    r->text = xmalloc(r->off[nt] + 1, "completion text");
+    tok_decode(sv->tok, r->tok, nt, r->text, r->off[nt] + 1);
+    r->split = split_reply(r->text, r->off[nt]);
+    r->prompt_tokens = prompt_tokens;
+    r->reasoning_tokens = 0;
+    size_t rs = r->split.reasoning ? (size_t)(r->split.reasoning - r->text) : 0, re = rs + r->split.reasoning_len;
+    for (int i = 0; i < nt; i++) r->reasoning_tokens += r->off[i] < re && r->off[i + 1] > rs;
+}
+
+// {"id", "object", "created", "model", "choices": [   (the caller closes it)
+static void reply_open(FILE *f, const Reply *r, const char *object) {
+    fprintf(f, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":", r->id, object, r->created);
+    json_print_string(f, r->model, strlen(r->model));
+    fputs(",\"choices\":[", f);
+}
+static void reply_usage(FILE *f, const Reply *r) {
+    fprintf(f, "\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d,"
+            "\"completion_tokens_details\":{\"reasoning_tokens\":%d}}", r->prompt_tokens, r->n, r->prompt_tokens + r->n,
+            r->reasoning_tokens);
+}
+static const char *finish_reason(const Reply *r) { return r->stopped ? "\"stop\"" : "\"length\""; }
+
+// The whole reply: content always a string, reasoning_content null when the
+// model did not think (the OpenAI client has the attribute only if the key is sent).
+static int send_completion(const Conn *c, const Reply *r) {
+    MemOut m;
+    FILE *f = mem_open(&m);
+    reply_open(f, r, "chat.completion");
+    fputs("{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":", f);
+    json_print_string(f, r->split.content, r->split.content_len);
+    fputs(",\"reasoning_content\":", f);
+    if (r->split.reasoning) json_print_string(f, r->split.reasoning, r->split.reasoning_len);
+    else fputs("null", f);
+    fprintf(f, "},\"logprobs\":null,\"finish_reason\":%s}],", finish_reason(r));
+    reply_usage(f, r);
+    fputs("}\n", f);
+    if (fclose(f) != 0) die(EXIT_DATA, "out of memory");
+    int rc = send_json(c, 200, NULL, m.s, m.n);
+    free(m.s);
+    return rc;
+}
+
+// One event of a stream, `data: {...}` and a blank line, in one send. kind:
+// 'r' the first (the role), 't' thinking, 'c' content, 'f' the last (the
+// finish reason). Every delta has both keys, content a string but where the
+// text is reasoning: DeepSeek's sample adds every other delta's content to a string.
+static int stream_chunk(const Conn *c, const Reply *r, char kind, const char *s, size_t n) {
+    MemOut m;
+    FILE *f = mem_open(&m);
+    fputs("data: ", f);
+    reply_open(f, r, "chat.completion.chunk");
+    fputs("{\"index\":0,\"delta\":{", f);
+    if (kind == 'r') fputs("\"role\":\"assistant\",\"content\":\"\",\"reasoning_content\":null", f);
+    else if (kind == 't') { fputs("\"content\":null,\"reasoning_content\":", f); json_print_string(f, s, n); }
+    else if (kind == 'c') { fputs("\"content\":", f); json_print_string(f, s, n); fputs(",\"reasoning_content\":null", f); }
+    else fputs("\"content\":\"\",\"reasoning_content\":null", f);
+    fprintf(f, "},\"logprobs\":null,\"finish_reason\":%s}]%s}\n\n", kind == 'f' ? finish_reason(r) : "null",
+            r->include_usage ? ",\"usage\":null" : "");
+    return mem_send(c, &m);
+}
+
+// One channel of a stream (thinking or content): text[start..end), sent up to `sent`.
+typedef struct { size_t start, end, sent; } Channel;
+
+// Send what the channel holds before byte `upto`, up to its last whole
+// character: a character split across two tokens goes out in one piece, and
+// the pieces cut where json_print_string's units end, so that they print as
+// the whole text prints (an invalid byte as one U+FFFD).
+static int stream_upto(const Conn *c, const Reply *r, char kind, Channel *ch, size_t upto) {
+    size_t i = ch->sent;
+    if (upto > ch->end) upto = ch->end;
+    while (i < upto) {
+        int len = utf8_len_at(r->text, i, ch->end);
+        if (i + (size_t)(len ? len : 1) > upto) break;
+        i += (size_t)(len ? len : 1);
+    }
+    if (i == ch->sent) return 0;
+    int rc = stream_chunk(c, r, kind, r->text + ch->sent, i - ch->sent);
+    ch->sent = i;
+    return rc;
+}
+
+// The stream: a chunk per token with text, then the finish, the usage if
+// asked for (stream_options.include_usage), and [DONE]. Close-delimited: no
+// Content-Length, the end of the connection ends the body. -1 if the client
+// went away.
+static int send_stream(const Conn *c, const Reply *r) {
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                               "Connection: close\r\n\r\n";
+    size_t rs = r->split.reasoning ? (size_t)(r->split.reasoning - r->text) : 0, cs = (size_t)(r->split.content - r->text);
+    Channel think = { rs, rs + r->split.reasoning_len, rs }, content = { cs, cs + r->split.content_len, cs };
+    int rc = conn_send(c, head, sizeof head - 1) || stream_chunk(c, r, 'r', "", 0);
+    for (int i = 0; i < r->n - r->stopped && !rc; i++)
+        rc = stream_upto(c, r, 't', &think, r->off[i + 1]) || stream_upto(c, r, 'c', &content, r->off[i + 1]);
+    rc = rc || stream_chunk(c, r, 'f', "", 0);
+    if (!rc && r->include_usage) {
+        MemOut m;
+        FILE *f = mem_open(&m);
+        fputs("data: ", f);
+        reply_open(f, r, "chat.completion.chunk");
+        fputs("],", f);
+        reply_usage(f, r);
+        fputs("}\n\n", f);
+        rc = mem_send(c, &m);
+    }
+    return rc || conn_send(c, "data: [DONE]\n\n", 14) ? -1 : 0;
+}
+
+// ---- one connection, one request
+
+// One line on stderr per request; no message text, and what the client sent
+// (its path) escaped.
+static void serve_log(const HttpHead *h, double t0, const char *fmt, ...) {
+    char what[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "r1 serve: %s ", h->method[0] ? h->method : "-");
+    put_text(stderr, h->path[0] ? h->path : "-", strlen(h->path[0] ? h->path : "-"), 1);
+    fputc(' ', stderr);
+    put_text(stderr, what, strlen(what), 1);
+    fprintf(stderr, " (%.0f ms)\n", 1000 * (now_seconds() - t0));
+}
+
+static void serve_chat(Server *sv, const Conn *c, const HttpHead *h, size_t got, size_t head_len, double t0) {
+    ServeError e = { 0 };
+    size_t need = (size_t)h->content_length, have = got - head_len < need ? got - head_len : need;
+    if (h->expect_continue && have < need && conn_send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25)) {
+        serve_log(h, t0, "client gone");
+        conn_close(c, 0);
+        return;
+    }
+    char *body = xmalloc(need + 1, "request body");
+    memcpy(body, sv->head + head_len, have);
+    while (have < need) {
+        long k = conn_recv(c, body + have, need - have);
+        if (k <= 0) {
+            serve_log(h, t0, k == 0 ? "closed by the client before its body was whole" : "timed out (or stopped) "
+                      "before the body was whole: closed without a reply");
+            free(body);
+            conn_close(c, 0);
+            return;
+        }
+        have += (size_t)k;
+    }
+    ChatRequest q;
+    int prompt_tokens = 0, status = chat_parse(body, need, &q, &e);
+    free(body);
+    if (!status) status = chat_prompt_tokens(sv, q.question, &prompt_tokens, &e);
+    if (status) {
+        send_error(c, &e, NULL);
+        serve_log(h, t0, "%d %s%s%s", status, e.param, e.param[0] ? ": " : "", e.message);
+        conn_close(c, 1);
+        chat_request_free(&q);                       // (zeroed if chat_parse refused it)
+        return;
+    }
+    char id[64];
+    Reply r = { 0 };
+    r.created = (long long)time(NULL);
+    snprintf(id, sizeof id, "chatcmpl-%lld-%ld", r.created, sv->chats + 1);
+    r.id = id;
+    r.model = q.model;
+    r.include_usage = q.include_usage;
+    chat_complete(sv, &q, prompt_tokens, &r);
+    sv->chats++;
+    int gone = q.stream ? send_stream(c, &r) : send_completion(c, &r);
+    serve_log(h, t0, "200%s %d+%d tokens, %d thinking%s%s", q.stream ? " stream" : "", prompt_tokens, r.n,
+              r.reasoning_tokens, q.n_messages > 1 ? ", earlier messages not shown" : "",
+              gone ? "; the client went away before the end" : "");
+    conn_close(c, !gone);
+    free(r.off);
+    free(r.text);
+    chat_request_free(&q);
+}
+
+static void serve_connection(Server *sv, int fd) {
+    double t0 = now_seconds();
+    Conn c = { fd, t0 + sv->timeout };
+    HttpHead h = { 0 };
+    ServeError e = { 0 };
+    size_t got = 0, head_len = 0, scanned = 0;
+    while (!(head_len = head_end(sv->head, scanned, got))) {
+        scanned = got > 2 ? got - 2 : 0;             // a blank line may end in what comes next
+        if (got == sizeof sv->head) { serve_error(&e, 431, NULL, "the request head is over 16 KiB"); break; }
+        long k = conn_recv(&c, sv->head + got, sizeof sv->head - got);
+        if (k <= 0) {
+            if (got || k < 0) serve_log(&h, t0, k == 0 ? "closed by the client before its request was whole"
+                                        : "timed out (or stopped) before the request was whole: closed without a reply");
+            conn_close(&c, 0);
+            return;
+        }
+        got += (size_t)k;
+    }
+    int route = ROUTE_NONE;
+    const char *model_id = NULL, *allow = NULL;
+    int status = e.status ? e.status : http_parse_head(sv->head, head_len, &h, &e);
+    if (!status) status = http_check_head(&h, sv->host, sv->loopback, sv->api_key, &route, &model_id, &allow, &e);
+    if (status) {
+        send_error(&c, &e, allow);
+        serve_log(&h, t0, "%d %s", status, e.message);
+        conn_close(&c, 1);
+        return;
+    }
+    if (route == ROUTE_CHAT) { serve_chat(sv, &c, &h, got, head_len, t0); return; }
+    MemOut m;
+    FILE *f = mem_open(&m);
+    int found = 1;
+    if (route == ROUTE_HEALTH) fputs("{\"status\":\"ok\"}\n", f);
+    else {
+        static const char *const names[2] = { "deepseek-reasoner", "r1" };
+        if (route == ROUTE_MODELS) fputs("{\"object\":\"list\",\"data\":[", f);
+        found = route == ROUTE_MODELS;
+        for (int k = 0; k < 2; k++) {
+            if (route == ROUTE_MODEL && strcmp(model_id, names[k])) continue;
+            fprintf(f, "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"r1.c\"}",
+                    k && route == ROUTE_MODELS ? "," : "", names[k], sv->created);
+            found = 1;
+        }
+        fputs(route == ROUTE_MODELS ? "]}\n" : "\n", f);
+    }
+    if (fclose(f) != 0) die(EXIT_DATA, "out of memory");
+    if (found) send_json(&c, 200, NULL, m.s, m.n);
+    else {
+        serve_error(&e, 404, "model", "The model `%.60s` does not exist; this server serves " SERVE_MODELS, model_id);
+        send_error(&c, &e, NULL);
+    }
+    serve_log(&h, t0, "%d", found ? 200 : 404);
+    free(m.s);
+    conn_close(&c, 1);
+}
+
+// ---- ./r1 serve
+
+// 127.0.0.0/8 or ::1
+static int is_loopback(const struct sockaddr *sa) {
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+        return ntohl(s4->sin_addr.s_addr) >> 24 == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+        return !memcmp(&s6->sin6_addr, &in6addr_loopback, sizeof in6addr_loopback);
+    }
+    return 0;
+}
+
+static int cmd_serve(const Args *a, World *w) {
+    Server *sv = xcalloc(1, sizeof *sv, "server");
+    sv->host = a->host ? a->host : "127.0.0.1";
+    sv->api_key = a->api_key;
+    sv->timeout = given(a, ARG(timeout)) ? a->timeout : 10;
+    sv->seed = a->seed;
+    sv->tok = &w->tok;
+    sv->so = (SampleOpts){ 0.0f, 1.0f };             // greedy, unless the flags say otherwise (as ask)
+    if (given(a, ARG(temperature))) sv->so.temperature = flag_temperature(a, 0);
+    if (given(a, ARG(top_p))) sv->so.top_p = a->top_p;
+    int port = given(a, ARG(port)) ? a->port : 8000;
+    char port_s[16], addr[128];
+    snprintf(port_s, sizeof port_s, "%d", port);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;    // an address, never a name to look up
+    if (getaddrinfo(sv->host, port_s, &hints, &ai) != 0 || !ai)
+        die(EXIT_USAGE, "--host %s: not a numeric IPv4 or IPv6 address (such as 127.0.0.1, ::1 or 0.0.0.0)", sv->host);
+    sv->loopback = is_loopback(ai->ai_addr);
+    load_model_or_die(a->model, &sv->m, &w->tok, w->data_dir);
+    char path[PATH_CAP];
+    struct stat st;
+    model_path(a->model, path, sizeof path);
+    sv->created = stat(path, &st) == 0 ? (long long)st.st_mtime : 0;
+    if (!sv->loopback)
+        warn("%s is reachable from other machines: anyone who can reach it can use the model%s", sv->host,
+             sv->api_key ? "" : " (set --api-key)");
+    int one = 1, lfd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    int bad = lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+              bind(lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(lfd, 16) != 0;
+    int why = errno;
+    freeaddrinfo(ai);
+    const char *v6 = strchr(sv->host, ':') ? "[" : "";
+    if (bad) die(EXIT_DATA, "cannot listen on %s%s%s:%d: %s", v6, sv->host, *v6 ? "]" : "", port, strerror(why));
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof sa;
+    if (getsockname(lfd, (struct sockaddr *)&sa, &salen) == 0)      // --port 0: the one the kernel chose
+        port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                              : ((struct sockaddr_in *)&sa)->sin_port);
+    snprintf(addr, sizeof addr, "%s%s%s:%d", v6, sv->host, *v6 ? "]" : "", port);
+    fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);   // a connection reset before accept must not block it
+    // signals: SIGPIPE ignored (a client gone mid-stream); SIGTERM and SIGINT
+    // end the loop after the request in progress, exit 0
+    signal(SIGPIPE, SIG_IGN);
+    if (pipe(serve_wake) != 0) die(EXIT_DATA, "cannot make a pipe: %s", strerror(errno));
+    for (int k = 0; k < 2; k++) fcntl(serve_wake[k], F_SETFL, fcntl(serve_wake[k], F_GETFL) | O_NONBLOCK);
+    struct sigaction sig;
+    memset(&sig, 0, sizeof sig);
+    sig.sa_handler = serve_on_signal;                 // no SA_RESTART: a blocked call returns EINTR
+    sigemptyset(&sig.sa_mask);
+    sigaction(SIGTERM, &sig, NULL);
+    sigaction(SIGINT, &sig, NULL);
+    kv_alloc(&sv->kv, &sv->m.config, 1);
+    seqs_alloc(&sv->s, 1, sv->m.config.n_ctx);
+    printf("r1 serve: listening on http://%s (model ", addr);   // tests read the port here
+    put_text(stdout, a->model, strlen(a->model), 1);
+    printf(", context %d tokens)\n", sv->m.config.n_ctx);
+    fflush(stdout);
+    while (!serve_stopping) {
+        struct pollfd p[2] = { { lfd, POLLIN, 0 }, { serve_wake[0], POLLIN, 0 } };
+        if (poll(p, 2, -1) <= 0 || !(p[0].revents & POLLIN)) continue;
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                nanosleep(&(struct timespec){ 0, 100000000 }, NULL);   // out of descriptors: let some close
+            continue;
+        }
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        struct timeval tv = { sv->timeout, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);    // a stream's chunks go out at once
+        serve_connection(sv, fd);
+    }
+    fprintf(stderr, "r1 serve: stopped after %ld chat completion%s\n", sv->chats, sv->chats == 1 ? "" : "s");
+    close(lfd);
+    close(serve_wake[0]);
+    close(serve_wake[1]);
+    seqs_free(&sv->s);
+    kv_free(&sv->kv);
+    model_free(&sv->m);
+    free(sv);
     return 0;
 }
 
@@ -5209,7 +6376,7 @@ int main(int argc, char **argv) {
            : !strcmp(cmd, "reason") ? cmd_reason(&a, &w) : !strcmp(cmd, "rsft") ? cmd_rsft(&a, &w)
            : !strcmp(cmd, "align") ? cmd_align(&a, &w) : !strcmp(cmd, "distill") ? cmd_distill(&a, &w)
            : !strcmp(cmd, "pipeline") ? cmd_pipeline(&a, &w) : !strcmp(cmd, "eval") ? cmd_eval(&a, &w)
-           : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : cmd_bench(&a, &w);
+           : !strcmp(cmd, "ask") ? cmd_ask(&a, &w) : !strcmp(cmd, "serve") ? cmd_serve(&a, &w) : cmd_bench(&a, &w);
     world_free(&w);
     return rc;
 }
