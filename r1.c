@@ -2697,35 +2697,35 @@ static void gather_rejection_sampled(Model *rl, const World *w, const RsftOpts *
 // what it calls its models, its set and its files.
 typedef struct {
     int number, coins;           // 4 or 6; its coins: seed + 5 or seed + 7
-    const char *what, *teacher;  // the log's names for the stage and for the model it samples
+    const char *what, *sampled;  // the log's names for the stage and for the model it samples
     const char *name, *set_name; // NAME.jsonl and NAME.txt in the run folder; the log's name for the set
     const char *key, *title;     // its checkpoints' stage; its curves' title
 } KeptSetStage;
 
-// The teacher rejection-sampled (with general data added), the set kept in
-// the run folder; then the student base, not the teacher, fine-tuned on it
-// for so->epochs epochs, each pair once per epoch (o.steps, if 0, from the
+// The model `sampled` rejection-sampled (with general data added), the set
+// kept in the run folder; then `base`, not `sampled`, fine-tuned on it for
+// so->epochs epochs, each pair once per epoch (o.steps, if 0, from the
 // set: epochs x set size / batch); then its figures on the development sets.
-static void sft_on_kept_set(const KeptSetStage *st, Model *student, StageFigures *f, Model *teacher, const World *w,
+static void sft_on_kept_set(const KeptSetStage *st, Model *base, StageFigures *f, Model *sampled, const World *w,
                             const RsftOpts *so, SftOpts o, long seed, const RunIO *io) {
     Rng rng = rng_seed((uint64_t)seed + (uint64_t)st->coins);
     say(io, "stage %d: %s -- %s (%zu parameters) %d times on each of %d fresh questions, keeping the good ones, for a "
-        "base of %zu\n", st->number, st->what, st->teacher, teacher->num_params, so->samples, so->questions,
-        student->num_params);
+        "base of %zu\n", st->number, st->what, st->sampled, sampled->num_params, so->samples, so->questions,
+        base->num_params);
     PairSet set = { 0 };
     RsftLog log = { 0 };
     const uint64_t f0 = flop_count();
-    gather_rejection_sampled(teacher, w, so, &rng, &set, &log);
+    gather_rejection_sampled(sampled, w, so, &rng, &set, &log);
     if (log.kept == 0) die(EXIT_DATA, "%s: none of %d samples passed the filters (is --model %s?)", st->name,
-                           log.sampled, st->teacher);
+                           log.sampled, st->sampled);
     report_kept_set(io, st->name, st->set_name, &set, &log, flop_count() - f0, so->filter);
     if (o.steps == 0) o.steps = (so->epochs * set.n + o.batch - 1) / o.batch;
     if (o.warmup > o.steps) o.warmup = o.steps;
     say(io, "stage %d: SFT of the base on them, %d steps x %d examples (%.1f epochs)\n", st->number, o.steps, o.batch,
         (double)o.steps * o.batch / set.n);
     EpochWalk walk = { &set, rng_u64(&rng), -1, NULL };
-    sft_loop(student, w, &o, (PairSource){ epoch_pair, &walk }, st->key, st->title, &rng, io);
-    held_out(student, w, seed, f);
+    sft_loop(base, w, &o, (PairSource){ epoch_pair, &walk }, st->key, st->title, &rng, io);
+    held_out(base, w, seed, f);
     free(walk.order); free(set.p);
 }
 
@@ -2751,9 +2751,9 @@ static void stage_rsft(Model *base, StageFigures *f, Model *rl, const World *w, 
 // policy. Helpfulness is judged on the final answer only, harmlessness on
 // the whole response, thinking included.
 
-// ---- the reward model: the same transformer, a scalar head on the last position
+// ---- the reward model: the rsft model's transformer, with a scalar head on the last position
 struct RewardModel {
-    Model trunk;          // the transformer, started from the policy's weights
+    Model trunk;          // the transformer, started from the policy's weights (the rsft model's)
     float *head;          // (D + 1): w, then b; score = w . lnf[last] + b
     float *dhead, *mhead, *vhead;   // its gradient and AdamW moments (the same block)
     int *last, n_last;    // the position each row of the last forward was scored at

@@ -3752,20 +3752,20 @@ static int cmd_reason(const Args *a, World *w) {
 }
 
 // rsft and distill: one recipe (stage 6 is stage 4's with other models), their own defaults.
-typedef void (*KeptSetStageFn)(Model *student, StageFigures *f, Model *teacher, const World *w, const RsftOpts *so,
+typedef void (*KeptSetStageFn)(Model *base, StageFigures *f, Model *sampled, const World *w, const RsftOpts *so,
                                const SftOpts *o, long seed, const RunIO *io);
 static int cmd_kept_set(const Args *a, World *w, const SetStage *run, int questions, SftOpts defaults,
                         KeptSetStageFn stage, const char *name) {
     RsftOpts so = rsft_from_args(a, questions);
     SftOpts o = sft_from_args(a, defaults);                         // steps 0: two epochs of the set
-    Model teacher, student;
+    Model sampled, base;
     char id[ID_CAP];
-    RunIO io = set_stage_run(a, w, run, &teacher, &student, &o, so.questions, FILTER_NAMES[so.filter], id);
+    RunIO io = set_stage_run(a, w, run, &sampled, &base, &o, so.questions, FILTER_NAMES[so.filter], id);
     double t0 = now_seconds();
     StageFigures f;
-    stage(&student, &f, &teacher, w, &so, &o, a->seed, &io);
+    stage(&base, &f, &sampled, w, &so, &o, a->seed, &io);
     print_held_out(name, &f, io.out, t0);
-    model_free(&teacher); model_free(&student);
+    model_free(&sampled); model_free(&base);
     return 0;
 }
 static int cmd_rsft(const Args *a, World *w) {
