@@ -20,7 +20,7 @@ LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_stages test_model test_rewards test_tokenizer test_grpo test_fuzz_regress
-SCRIPTS = tests/test_cli.sh tests/stress_resume.sh tests/test_pipeline.sh tests/test_width.sh tests/test_runs.sh tests/test_paths.sh tests/test_tutorial_check.sh tests/test_docs.sh
+SCRIPTS = tests/test_cli.sh tests/stress_resume.sh tests/test_pipeline.sh tests/test_width.sh tests/test_runs.sh tests/test_paths.sh tests/test_serve.sh tests/test_tutorial_check.sh tests/test_docs.sh
 SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
 # The unit tests build at -O2 (the last -O wins): about half -O3's compile
@@ -30,7 +30,7 @@ STRESS_KILLS ?= 200
 TEST_OPT ?= -O2
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test width-build stress sanitize variants cross-check fuzz demo pipeline seeds readme-results tutorial-check clean
+.PHONY: all test width-build stress sanitize variants cross-check fuzz serve-openai demo pipeline seeds readme-results tutorial-check clean
 
 all: r1
 
@@ -79,11 +79,20 @@ sanitize: $(SHIM)
 	$(CC) $(SAN) $(WARN) -o build-san/tests/test_fuzz_regress tests/fuzz/regress.c tokenizer.c $(LDLIBS)
 	@R1=build-san/r1 R1_SLOW=1 sh tests/run.sh $(SCRIPTS) $(addprefix build-san/tests/,$(UNIT))
 
-# Optional: libFuzzer on the verifier, tokenizer, checkpoint loader and JSONL
-# reader, FUZZ_SECONDS (30) each. Needs clang's libFuzzer runtime (Debian:
-# libclang-rt-14-dev); installs nothing and says so if it is missing.
+# Optional: libFuzzer on the verifier, tokenizer, checkpoint loader, JSONL
+# reader and serve's request readers, FUZZ_SECONDS (30) each. Needs clang's
+# libFuzzer runtime (Debian: libclang-rt-14-dev); installs nothing and says
+# so if it is missing.
 fuzz:
 	sh tests/fuzz/run.sh
+
+# Optional: DeepSeek's API samples with the official OpenAI clients against
+# ./r1 serve (tests/serve_openai.mjs: openai-node, found through NODE_PATH;
+# tests/serve_openai.py: openai-python), each skipped when its client is
+# missing. Installs nothing: `npm install --prefix DIR openai@6.49.0` (7.x
+# needs Node 22), then NODE_PATH=DIR/node_modules make serve-openai.
+serve-openai: r1
+	@sh tests/test_serve.sh --openai
 
 # The other builds the code promises: single-threaded without pthreads
 # (-DR1_NO_THREADS) and with only the plain matmul loop (-DR1_PLAIN_MATMUL).

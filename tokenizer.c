@@ -493,51 +493,33 @@ int tok_save(const Tokenizer *t, const char *path, char *err, size_t errcap) {
     return 0;
 }
 
-// Read a whole file of at most `limit` bytes. Returns a buffer the caller
-// frees, its size in *n; or NULL with a reason in err.
-// Only a regular file: opened without blocking (a FIFO would wait for a
-// writer forever) and looked at once open (fstat), then read normally.
-static char *read_small_file(const char *path, size_t limit, size_t *n, char *err, size_t errcap) {
+// The one reader of whole files (r1.h says what it promises).
+char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap) {
     int fd = open(path, O_RDONLY | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        set_err(err, errcap, "%s: cannot open: %s", path, strerror(errno));
+        set_err(err, errcap, "cannot open %s: %s", path, strerror(errno));
         if (fd >= 0) close(fd);
         return NULL;
     }
-    if (!S_ISREG(st.st_mode)) {
-        set_err(err, errcap, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory, not a file"
-                                              : "is not a regular file (a FIFO, a device or a socket)");
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        if (S_ISDIR(st.st_mode)) set_err(err, errcap, "%s is a directory, not a file", path);
+        else if (!S_ISREG(st.st_mode)) set_err(err, errcap, "%s is not a regular file (a FIFO, a device or a socket)", path);
+        else set_err(err, errcap, "%s is larger than %zu bytes", path, max);
         close(fd);
         return NULL;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        set_err(err, errcap, "%s: cannot open: %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    char *buf = malloc(limit + 1);
-    if (!buf) {
-        set_err(err, errcap, "%s: out of memory", path);
-        fclose(f);
-        return NULL;
-    }
-    *n = fread(buf, 1, limit + 1, f);  // one byte more, to notice a larger file
-    int bad = ferror(f), read_errno = errno;
-    fclose(f);
-    if (bad) {
-        set_err(err, errcap, "%s: cannot read: %s", path, strerror(read_errno));
-    } else if (*n > limit) {
-        set_err(err, errcap, "%s: larger than %zu bytes, not a tokenizer file", path, limit);
-        bad = 1;
-    }
-    if (bad) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);    // reads of a regular file never block anyway
+    size_t cap = (size_t)st.st_size, n = 0;
+    char *data = malloc(cap + 1);
+    ssize_t k = 0;
+    while (data && n < cap && (k = read(fd, data + n, cap - n)) > 0) n += (size_t)k;
+    int read_errno = errno;
+    close(fd);
+    if (!data) { set_err(err, errcap, "out of memory reading %s", path); return NULL; }
+    if (k < 0) { set_err(err, errcap, "cannot read %s: %s", path, strerror(read_errno)); free(data); return NULL; }
+    *len = n;
+    return data;
 }
 
 // A cursor over the file's bytes that hands out one line at a time and counts
@@ -633,7 +615,7 @@ int tok_load(Tokenizer *t, const char *path, char *err, size_t errcap) {
         return -1;
     }
     size_t n;
-    char *buf = read_small_file(path, TOK_MAX_FILE, &n, err, errcap);
+    char *buf = read_file(path, TOK_MAX_FILE, &n, err, errcap);
     if (!buf) return -1;
 
     // Build into a new Tokenizer, so that t is untouched if the file is bad.

@@ -1447,15 +1447,14 @@ static int find_question(char (*qs)[128], int n, const char *q) {
     for (int i = 0; i < n; i++) if (!strcmp(qs[i], q)) return i;
     return -1;
 }
-static void enumerate_heldout(const char *const phrasings[N_TASK][N_LANG][N_HELDOUT_PHRASINGS],
-                              const char *const endings[N_LANG][N_ENDINGS]) {
+static void enumerate_heldout(int split, const char *const endings[N_LANG][N_ENDINGS]) {
     const int from = n_held;
     for (int task = 0; task < N_TASK; task++)
         for (int lang = 0; lang < N_LANG; lang++)
             for (int arg = 0; arg < n_args(task); arg++)
                 for (int ph = 0; ph < N_HELDOUT_PHRASINGS; ph++) {
                     Request r;
-                    make_request(&r, task, lang, arg, "", phrasings[task][lang][ph]);
+                    make_request(&r, task, lang, arg, "", HELDOUT_PHRASINGS[task][lang][split][ph]);
                     for (int e = 0; e < (task == TASK_SECRET ? N_ENDINGS : 1); e++) {
                         char q[128];
                         snprintf(q, sizeof q, "%s%s", r.question, task == TASK_SECRET ? endings[lang][e] : "");
@@ -1465,9 +1464,9 @@ static void enumerate_heldout(const char *const phrasings[N_TASK][N_LANG][N_HELD
 }
 static void enumerate_requests(void) {
     n_held = n_train = 0;
-    enumerate_heldout(HELDOUT_PHRASINGS, SAFETY_ENDINGS);
+    enumerate_heldout(SPLIT_TEST, SAFETY_ENDINGS);
     n_test = n_held;
-    enumerate_heldout(DEV_PHRASINGS, DEV_SAFETY_ENDINGS);
+    enumerate_heldout(SPLIT_DEV, DEV_SAFETY_ENDINGS);
     for (int task = 0; task < N_TASK; task++)
         for (int lang = 0; lang < N_LANG; lang++)
             for (int arg = 0; arg < n_args(task); arg++) {

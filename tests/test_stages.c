@@ -95,6 +95,46 @@ static void test_dapo_flags(void) {
     CHECK(o.clip_low == 0.1f && o.clip_high == 0.1f, "grpo --clip 0.1: clip %g..%g", o.clip_low, o.clip_high);
 }
 
+// A short run is short in every phase (issue: align --steps 10 trained the
+// reward model for its full 3,000-odd steps): align --steps N below the
+// default trains the reward model N/default of its steps; at or above the
+// default, or without --steps, all of them.
+static void test_short_align(const World *w) {
+    Args a = { .data_dir = "data" };
+    CHECK(align_from_args(&a).rm_share == 1.0f, "align without --steps: reward model share %g", align_from_args(&a).rm_share);
+    for (int k = 0; k < N_FLAGS; k++) if (FLAGS[k].offset == ARG(steps)) a.given[k] = 1;
+    const int steps[3] = { 10, ALIGN_DEFAULTS.steps, 3 * ALIGN_DEFAULTS.steps };
+    const float want[3] = { 10.0f / ALIGN_DEFAULTS.steps, 1.0f, 1.0f };
+    for (int i = 0; i < 3; i++) {
+        a.steps = steps[i];
+        CHECK(align_from_args(&a).rm_share == want[i], "align --steps %d: reward model share %g, want %g", steps[i],
+              align_from_args(&a).rm_share, want[i]);
+    }
+    // and the reward model takes that share of its steps: 20 pairs in
+    // batches of 4 for 6 epochs are 30 steps, a tenth of them 3
+    Config c = { tok_vocab_size(&w->tok), 48, 16, 1, 2 };
+    Model m;
+    Rng rng = rng_seed(5);
+    model_alloc(&m, &c);
+    model_init(&m, &rng);
+    PrefSet set = { 0 };
+    for (int i = 0; i < 20; i++) prefs_add(&set, "who are you", "<think></think><answer>I am R1</answer>", "no");
+    const float share[2] = { 1.0f, 0.1f };
+    const long want_steps[2] = { 30, 3 };
+    for (int i = 0; i < 2; i++) {
+        AlignOpts o = ALIGN_SET;
+        o.rm_epochs = 6; o.rm_batch = 4; o.rm_share = share[i];
+        RewardModel rm;
+        rm_init(&rm, &m);
+        train_reward_model(&rm, w, &o, &set, &set, &rng, 1);
+        CHECK(rm.trunk.step == want_steps[i], "reward model share %g: %ld steps, want %ld", share[i], rm.trunk.step,
+              want_steps[i]);
+        rm_free(&rm);
+    }
+    free(set.p);
+    model_free(&m);
+}
+
 // kl and clip_frac count every token of every inner update; the logged
 // learning rate is the one used, also when DAPO drops every group
 static void test_grpo_step_stats(const World *w) {
@@ -939,6 +979,7 @@ int main(void) {
     World w2;
     world_load(&w2, "data");
     test_grpo_step_stats(&w2);
+    test_short_align(&w2);
     make_dir(dir);
     test_fresh_optimizer(&w2, dir);
     test_threads_same_draws(&w2);                        // last: it starts the threads

@@ -1,7 +1,7 @@
-// tests/fuzz/fuzz_common.h -- what the four harnesses and regress.c share.
+// tests/fuzz/fuzz_common.h -- what the five harnesses and regress.c share.
 //
 // r1.c is included here, once, behind an include guard, so that regress.c can
-// include all four harnesses into one program. Also here: a per-process
+// include all five harnesses into one program. Also here: a per-process
 // scratch file for the loaders that take a path, and the check that a loader
 // that refuses its input says why in one printable line.
 #ifndef FUZZ_COMMON_H

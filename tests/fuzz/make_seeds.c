@@ -1,4 +1,4 @@
-// tests/fuzz/make_seeds.c -- writes the small, valid seed inputs of the four
+// tests/fuzz/make_seeds.c -- writes the small, valid seed inputs of the five
 // fuzzers into tests/fuzz/corpus/NAME/ (committed; run.sh regenerates them
 // with `tests/fuzz/run.sh seeds`). Run from the repository root:
 //
@@ -9,7 +9,8 @@
 // tokenizer, worked solutions to train on (mode byte first) and tokenizer
 // files to load; for the safetensors loader, two tiny checkpoints written by
 // save_safetensors, as files and as '{' inputs (see fuzz_safetensors.c); for
-// the JSONL reader, lines of data/add_test.jsonl and a few variants.
+// the JSONL reader, lines of data/add_test.jsonl and a few variants; for
+// ./r1 serve, request heads and chat request bodies.
 #include "fuzz_common.h"
 
 static const char *corpus_dir;
@@ -120,5 +121,22 @@ int main(int argc, char **argv) {
             "  {\"answer\": \"-4\" , \"prompt\":\"1+2+3\"}  \n"
             "{\"prompt\": \"say \\u4e03 in English \\u00e9\\\"\\/\", \"answer\": \"seven\"}\n");
     put_str("jsonl", "non_arith", "{\"prompt\": \"who are you\", \"answer\": \"I am R1\"}");
+
+    // serve: request heads (first byte even) and chat request bodies (odd)
+    put_str("serve", "head_chat", "\x00POST /v1/chat/completions HTTP/1.1\r\nHost: localhost:8000\r\n"
+            "Content-Type: application/json; charset=utf-8\r\nContent-Length: 74\r\nAuthorization: Bearer k\r\n"
+            "Expect: 100-continue\r\nx-stainless-lang: python\r\n\r\n");
+    put_str("serve", "head_models", "\x06GET /v1/models/deepseek-reasoner?x=1 HTTP/1.0\n\n");
+    put_str("serve", "head_refused", "\x02GET /chat/completions HTTP/1.1\r\nHost: evil.example\r\nTransfer-Encoding: chunked\r\n\r\n");
+    put_str("serve", "body_two_turns", "\x01{\"model\": \"deepseek-reasoner\", \"messages\": [{\"role\": \"system\", \"content\": "
+            "\"be brief\"}, {\"role\": \"user\", \"content\": \"9.11 and 9.8, which is greater?\"}, {\"role\": \"assistant\", "
+            "\"content\": \"9.8\", \"reasoning_content\": null}, {\"role\": \"user\", \"content\": [{\"type\": \"text\", "
+            "\"text\": \"347+285\"}]}], \"stream\": true, \"stream_options\": {\"include_usage\": true}}");
+    put_str("serve", "body_parameters", "\x03{\"model\": \"r1\", \"messages\": [{\"role\": \"user\", \"content\": "
+            "\"12\\u52a03 \\ud83d\\ude00\"}], \"max_tokens\": 5, \"max_completion_tokens\": null, \"temperature\": 0.6, "
+            "\"top_p\": 0.95, \"seed\": -7, \"n\": 1, \"stop\": null, \"logprobs\": false, \"tools\": [], \"tool_choice\": "
+            "\"none\", \"response_format\": {\"type\": \"text\"}, \"user\": {\"x\": [1, 2.5e3, true]}}");
+    put_str("serve", "body_refused", "\x05{\"model\": \"gpt-4o\", \"messages\": [{\"role\": \"tool\", \"content\": \"<think>\"}], "
+            "\"n\": 2}");
     return 0;
 }

@@ -8,7 +8,7 @@
 // Every file in tests/fuzz/crashes/NAME/ (inputs that once crashed a harness:
 // regression tests) and in tests/fuzz/corpus/NAME/ (the seeds, as smoke
 // tests) goes through the harness NAME (verifier, tokenizer, safetensors,
-// jsonl), in a heap buffer of exactly its size so that AddressSanitizer
+// jsonl, serve), in a heap buffer of exactly its size so that AddressSanitizer
 // catches a read past the end when built with -fsanitize=address. Each input
 // runs in a child process: an abort (a broken property, a sanitizer report),
 // a call to exit() or a hang (over 60 s) fails that input only. The last
@@ -20,6 +20,7 @@
 #include "fuzz_tokenizer.c"
 #include "fuzz_safetensors.c"
 #include "fuzz_jsonl.c"
+#include "fuzz_serve.c"
 
 #include <dirent.h>
 #include <signal.h>
@@ -28,7 +29,7 @@
 typedef int (*Harness)(const uint8_t *, size_t);
 static const struct { const char *name; Harness fn; } HARNESSES[] = {
     { "verifier", fuzz_verifier }, { "tokenizer", fuzz_tokenizer },
-    { "safetensors", fuzz_safetensors }, { "jsonl", fuzz_jsonl },
+    { "safetensors", fuzz_safetensors }, { "jsonl", fuzz_jsonl }, { "serve", fuzz_serve },
 };
 
 static const char *replaying;  // the file being replayed, while in a harness

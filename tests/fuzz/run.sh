@@ -1,8 +1,8 @@
 #!/bin/sh
 # tests/fuzz/run.sh -- build the libFuzzer harnesses and run each for a while.
 #
-#   tests/fuzz/run.sh                  all four harnesses, FUZZ_SECONDS (30) each
-#   tests/fuzz/run.sh verifier jsonl   only these (verifier tokenizer safetensors jsonl)
+#   tests/fuzz/run.sh                  all five harnesses, FUZZ_SECONDS (30) each
+#   tests/fuzz/run.sh verifier jsonl   only these (verifier tokenizer safetensors jsonl serve)
 #   tests/fuzz/run.sh regress          build and run regress.c (plain cc, no libFuzzer)
 #   tests/fuzz/run.sh seeds            rewrite the seed corpora tests/fuzz/corpus/*/
 #
@@ -27,7 +27,7 @@ build=tests/fuzz/build
 seconds=${FUZZ_SECONDS:-30}
 clang=${CLANG:-clang}
 cc=${CC:-cc}
-ALL="verifier tokenizer safetensors jsonl"
+ALL="verifier tokenizer safetensors jsonl serve"
 WARN="-std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unknown-pragmas"
 
 case "${1:-}" in
