@@ -236,8 +236,10 @@ def alive(port, what):
 def run(r1, tiny, scripted, prompt_tokens):
     a = Server(r1, scripted, "--seed", "7")
     if not check(a.port > 0, "the startup line names no port: %r (stderr: %s)" % (a.line, a.stderr()[:300])): return
-    check(a.line.startswith("r1 serve: listening on http://127.0.0.1:") and "context 80 tokens" in a.line,
-          "startup line: %r" % a.line)
+    # the context is the demo shape's (demo_config), read from the startup line
+    T = int(a.line.split("context ")[1].split()[0]) if "context " in a.line else 0
+    check(a.line.startswith("r1 serve: listening on http://127.0.0.1:") and T >= 64 and
+          "context %d tokens" % T in a.line, "startup line: %r" % a.line)
     P = a.port
 
     # 1-2: health and the model list
@@ -362,15 +364,16 @@ def run(r1, tiny, scripted, prompt_tokens):
     bad("a lone surrogate", b'{"model": "r1", "messages": [{"role": "user", "content": "\\ud800"}]}', 400, "messages[0]")
     e = bad("300 characters", {"model": "r1", "messages": [{"role": "user", "content": "1+1 " * 75}]}, 400, "messages",
             "context_length_exceeded")
-    check(e and e["message"].startswith("the prompt is ") and "context is 80 (at most 78" in e["message"], "300 characters: %r"
-          % (e and e["message"]))
-    # the bound itself: a prompt of 78 tokens (n_ctx - 2) is answered, one of 79 refused (digits are one token each)
+    check(e and e["message"].startswith("the prompt is ") and "context is %d (at most %d" % (T, T - 2) in e["message"],
+          "300 characters: %r" % (e and e["message"]))
+    # the bound itself: a prompt of n_ctx - 2 tokens is answered, one of n_ctx - 1 refused (digits are one token each)
     sizes = {}
-    for k in range(60, 80):
+    for k in range(T - 20, T):
         st, hd, bd = chat(P, {"model": "r1", "messages": [{"role": "user", "content": "1" * k}]})
         body = json.loads(bd)
         sizes[k] = body["usage"]["prompt_tokens"] if st == 200 else -int(body["error"]["message"].split()[3])
-    check(78 in sizes.values() and -79 in sizes.values() and all(v <= 78 if v > 0 else v <= -79 for v in sizes.values()),
+    check(T - 2 in sizes.values() and -(T - 1) in sizes.values() and
+          all(v <= T - 2 if v > 0 else v <= -(T - 1) for v in sizes.values()),
           "the context bound: prompt sizes answered (+) and refused (-): %r" % sizes)
     bad("Content-Type text/plain", {"model": "r1", "messages": user}, 415, headers={"Content-Type": "text/plain"})
     e = parse(request("GET", "/v1/chat/completions", port=P))
