@@ -458,18 +458,6 @@ static const Mixture PRETRAIN_MIX = {
     .web = { .wrong = 0.20f, .thought = 0.30f, .leak = 0.50f, .untagged = 0.80f },
 };
 
-// The corpus data/tokenizer.txt was trained on (`./r1 make-data`): the toy
-// web before its writers re-checked (20% direct, 15% tagged work, 20% empty
-// thinking; only Chinese columns forgot their carry, 90% of them; 3% of
-// worked solutions corrected a random slip). The tokenizer is fixed data,
-// so make-data keeps writing the same one.
-static const Mixture TOKENIZER_MIX = {
-    .style = { [STYLE_DIRECT] = 0.20f, [STYLE_WORK] = 0.45f, [STYLE_TAGGED_WORK] = 0.15f, [STYLE_TAGGED_EMPTY] = 0.20f },
-    .general = 0.05f, .hard = 0.10f, .zh = 0.30f, .switch_lang = 0.40f, .mistake = 0.03f,
-    .drop_carry = { [LANG_ZH] = 0.90f },
-    .web = { .wrong = 0.20f, .thought = 0.30f, .leak = 0.50f, .untagged = 0.80f },
-};
-
 // The completion of problem p in a given style (the tagged answer is what the work concludes).
 static void styled_completion(const Problem *p, int style, int switch_at, int mistake_at, unsigned dropped,
                               unsigned rechecked, char *out, size_t cap) {
@@ -1914,15 +1902,11 @@ typedef struct {
     float lang_consistency; // over samples whose thinking has words (-1: none)
     float mixed;            // share of samples whose thinking holds words of both languages
     float zh_consistency, zh_mixed;   // the same two over the Chinese questions (-1: none)
-    // Reflection (§2.2.4): the share of samples that re-check ("wait",
-    // "等等"), and the same over the carry questions (where a carry enters a
-    // column, so the re-check can matter). How often a sample is right, by
-    // the last number it writes (the base's work is mostly untagged), with
-    // and without a re-check: pooled over the carry questions (reflect_right,
-    // reflect_other), and question by question over the carry questions
-    // where some samples re-check and some do not (reflect_pairs of them;
-    // pair_right, pair_other: the same questions, so their difficulty
-    // cancels; once every sample re-checks, none is left). -1: none counted.
+    // Reflection (§2.2.4): the share of samples that re-check, over all
+    // questions and over the carry questions (where the re-check can matter);
+    // how often a sample is right (by its last number) with and without a
+    // re-check, pooled over the carry questions and question by question over
+    // those where both kinds occur (reflect_pairs of them). -1: none counted.
     float reflect_rate, carry_reflect_rate, reflect_right, reflect_other, pair_right, pair_other;
     int reflect_pairs;
     int n_general;          // the non-reasoning requests, scored by the hidden judge:
@@ -1952,22 +1936,15 @@ static void lang_tally_finish(const LangTally *t, EvalStats *e);   // into e's l
 // re-check itself, "wait" or "等等" anywhere, as a whole word ("await" is not
 // one)? And is p a carry question: does a carry enter one of its columns (a
 // carry out of the last column only adds a leading digit, and no writer
-// forgets that one)?
+// forgets that one)? Its tally, per question and over an evaluation:
 static int reflects(const char *text, size_t len) {
     return count_word(text, len, "wait") + count_word(text, len, "等等") > 0;
 }
-static int problem_has_carry(const Problem *p) {
-    long carry = 0, place = 1;
-    for (int col = 0; col < OPERAND_MAX_DIGITS + 1; col++, place *= 10) {
-        int any = 0;
-        long sum = carry;
-        for (int i = 0; i < p->n; i++) { sum += p->x[i] / place % 10; any |= p->x[i] >= place; }
-        if (!any) return 0;
-        if (carry) return 1;
-        carry = sum / 10;
-    }
-    return 0;
-}
+static int problem_has_carry(const Problem *p);
+typedef struct { int nr[2]; double okr[2], carry_n[2], carry_ok[2], pair_right, pair_other, refl; int pairs; } ReflectTally;
+static void reflect_tally_add(ReflectTally *t, int rechecks, float right);   // a sample of the question in hand
+static float reflect_tally_question(ReflectTally *t, int carry_q);   // its re-checking samples' gain (NAN: none)
+static void reflect_tally_finish(const ReflectTally *t, int total, EvalStats *e);
 
 // An evaluation's figures per question, for paired comparisons of two models
 // on the same questions (the pipeline's claims): row i of `each` holds
@@ -1997,15 +1974,13 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
     for (int r = 0; r < ds->n * k; r++) seqs_set_prompt(&s, r, &w->tok, ds->ex[r / k].prompt, forced);
     rollout(m, kv, &w->tok, &s, so, rng, forced);
     double acc = 0, cons = 0, fmt = 0, think = 0, len = 0, len_ok = 0, trunc = 0, helpful = 0, harmless = 0;
-    double refl = 0, pair_right = 0, pair_other = 0, carry_n[2] = { 0, 0 }, carry_ok[2] = { 0, 0 };   // [1]: re-checking
-    int pairs = 0;
+    ReflectTally refl = { 0 };
     LangTally lang = { 0 };
     long long *votes = xmalloc(sizeof(long long) * (size_t)k, "votes");
     for (int i = 0, r = 0; i < ds->n; i++) {
         const Example *ex = &ds->ex[i];
         int nv = 0;
         float q[N_EACH] = { 0 };                     // this question's figures, summed over its samples
-        int nr[2] = { 0, 0 }; double okr[2] = { 0, 0 };   // its samples and right ones, without and with a re-check
         Problem pq;
         const int carry_q = ex->is_arith && parse_question(ex->prompt, &pq) && problem_has_carry(&pq);
         for (int j = 0; j < k; j++, r++) {
@@ -2023,21 +1998,17 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
             q[EACH_MIXED] += (float)mixes_languages(t, tl);
             q[EACH_REFLECT] += (float)rc;
             q[EACH_LENGTH] += (float)(s.len[r] - s.plen[r]);
-            nr[rc]++; okr[rc] += lenient;
+            reflect_tally_add(&refl, rc, lenient);
             think += has_thinking(t, tl);
             len += s.len[r] - s.plen[r];
             len_ok += lenient;
-            refl += rc;
             trunc += s.truncated[r];
             lang_tally_add(&lang, t, tl, question_lang(ex->prompt));
             long long v;
             if (extract_answer(t, tl, &v)) votes[nv++] = v;
         }
         if (ex->is_arith) q[EACH_CONS] = (float)majority_right(votes, nv, ex->expected) * (float)k;
-        const int paired = carry_q && nr[0] && nr[1];
-        if (carry_q) for (int c = 0; c < 2; c++) { carry_n[c] += nr[c]; carry_ok[c] += okr[c]; }
-        if (paired) { pairs++; pair_right += okr[1] / nr[1]; pair_other += okr[0] / nr[0]; }
-        q[EACH_REFLECT_GAIN] = paired ? (float)(okr[1] / nr[1] - okr[0] / nr[0]) * (float)k : NAN;
+        q[EACH_REFLECT_GAIN] = reflect_tally_question(&refl, carry_q) * (float)k;
         acc += q[EACH_PASS]; fmt += q[EACH_FORMAT]; cons += q[EACH_CONS] / k;
         helpful += q[EACH_HELPFUL]; harmless += q[EACH_HARMLESS];
         if (each) for (int c = 0; c < N_EACH; c++) each[(size_t)i * N_EACH + c] = q[c] / k;
@@ -2047,13 +2018,7 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
     e.format_rate = (float)(fmt / total); e.think_rate = (float)(think / total);
     e.mean_length = (float)(len / total); e.lenient = (float)(len_ok / total);
     e.truncated = (float)(trunc / total);
-    e.reflect_rate = (float)(refl / total);
-    e.reflect_pairs = pairs;
-    e.pair_right = pairs ? (float)(pair_right / pairs) : -1.0f;
-    e.pair_other = pairs ? (float)(pair_other / pairs) : -1.0f;
-    e.reflect_right = carry_n[1] > 0 ? (float)(carry_ok[1] / carry_n[1]) : -1.0f;
-    e.reflect_other = carry_n[0] > 0 ? (float)(carry_ok[0] / carry_n[0]) : -1.0f;
-    e.carry_reflect_rate = carry_n[0] + carry_n[1] > 0 ? (float)(carry_n[1] / (carry_n[0] + carry_n[1])) : -1.0f;
+    reflect_tally_finish(&refl, total, &e);
     if (general) { e.helpfulness = (float)(helpful / general); e.harmlessness = (float)(harmless / general); }
     lang_tally_finish(&lang, &e);
     free(votes);
