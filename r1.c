@@ -188,32 +188,10 @@ static long problem_sum(const Problem *p) {
 // Append printf-formatted text at out[*n], never past cap (what does not fit is cut).
 static void appendf(char *out, size_t cap, size_t *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-// "347+285" (English) or "347加285" (Chinese)
-static void problem_question(const Problem *p, char *out, size_t cap) {
-    size_t n = 0;
-    out[0] = '\0';
-    for (int i = 0; i < p->n; i++)
-        appendf(out, cap, &n, "%s%ld", i ? (p->lang == LANG_ZH ? "加" : "+") : "", p->x[i]);
-}
-
-// Parse a question back: digits separated by '+' or '加'. 0 if it is not one.
-static int parse_question(const char *q, Problem *p) {
-    memset(p, 0, sizeof *p);
-    const char *s = q;
-    while (*s == ' ') s++;
-    for (;;) {
-        if (!isdigit((unsigned char)*s) || p->n == MAX_OPERANDS) return 0;
-        long v = 0; int nd = 0;
-        while (isdigit((unsigned char)*s)) { if (++nd > OPERAND_MAX_DIGITS) return 0; v = v * 10 + (*s++ - '0'); }
-        p->x[p->n++] = v;
-        while (*s == ' ') s++;
-        if (*s == '+') s++;
-        else if (!strncmp(s, "加", strlen("加"))) { s += strlen("加"); p->lang = LANG_ZH; }
-        else break;
-        while (*s == ' ') s++;
-    }
-    return *s == '\0' && p->n >= 2;
-}
+// A problem's question, "347+285" (English) or "347加285" (Chinese); and the
+// problem back from a question (0 if it is not one: digits separated by '+' or '加').
+static void problem_question(const Problem *p, char *out, size_t cap);
+static int parse_question(const char *q, Problem *p);
 
 // The language of a question: Chinese if it contains CJK text, else English.
 static int question_lang(const char *q) {
@@ -1848,25 +1826,9 @@ static float reward_language(const char *text, size_t len, int truncated, const 
 // whether there are more steps than columns. It pays for steps, not for
 // solutions: a policy that writes more right-looking steps is paid more,
 // which is the hack the paper warns of (TUTORIAL, exercise 12.1, looks for it).
-// One step at s (within end): its length if one parses there (else 0), and
-// *right: do its terms add up?
-static size_t looks_like_step(const char *s, const char *end, int *right) {
-    for (int l = 0; l < N_LANG; l++) {
-        const char *p = s;
-        long x, sum = 0;
-        int terms = 0;
-        while (read_number(&p, end, &x)) {                       // a plus b plus ...
-            sum += x; terms++;
-            if (read_word(&p, end, WORDS[l].plus)) continue;
-            if (terms >= 2 && read_word(&p, end, WORDS[l].is) && read_number(&p, end, &x)) {   // ... is s
-                *right = x == sum;
-                return (size_t)(p - s);
-            }
-            break;
-        }
-    }
-    return 0;
-}
+// One step at s (within end), in either language: its length if one parses
+// there (else 0), and *right: do its terms add up?
+static size_t looks_like_step(const char *s, const char *end, int *right);
 // The reward: right-looking steps in the thinking, per column of the
 // question's widest operand (1 for a clean worked solution; more for more).
 // 0 for a completion cut off by the context limit, as the format reward.
@@ -1943,7 +1905,7 @@ static int reflects(const char *text, size_t len) {
 static int problem_has_carry(const Problem *p);
 typedef struct { int nr[2]; double okr[2], carry_n[2], carry_ok[2], pair_right, pair_other, refl; int pairs; } ReflectTally;
 static void reflect_tally_add(ReflectTally *t, int rechecks, float right);   // a sample of the question in hand
-static float reflect_tally_question(ReflectTally *t, int carry_q);   // its re-checking samples' gain (NAN: none)
+static float reflect_tally_question(ReflectTally *t, const Example *ex);   // its re-checking samples' gain (NAN: none)
 static void reflect_tally_finish(const ReflectTally *t, int total, EvalStats *e);
 
 // An evaluation's figures per question, for paired comparisons of two models
@@ -1981,8 +1943,6 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
         const Example *ex = &ds->ex[i];
         int nv = 0;
         float q[N_EACH] = { 0 };                     // this question's figures, summed over its samples
-        Problem pq;
-        const int carry_q = ex->is_arith && parse_question(ex->prompt, &pq) && problem_has_carry(&pq);
         for (int j = 0; j < k; j++, r++) {
             const char *t = s.text[r]; size_t tl = s.text_len[r];
             if (samples && r < n_show) fprintf(samples, "%s => %.*s\n", ex->prompt, (int)tl, t);
@@ -2008,7 +1968,7 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
             if (extract_answer(t, tl, &v)) votes[nv++] = v;
         }
         if (ex->is_arith) q[EACH_CONS] = (float)majority_right(votes, nv, ex->expected) * (float)k;
-        q[EACH_REFLECT_GAIN] = reflect_tally_question(&refl, carry_q) * (float)k;
+        q[EACH_REFLECT_GAIN] = reflect_tally_question(&refl, ex) * (float)k;
         acc += q[EACH_PASS]; fmt += q[EACH_FORMAT]; cons += q[EACH_CONS] / k;
         helpful += q[EACH_HELPFUL]; harmless += q[EACH_HARMLESS];
         if (each) for (int c = 0; c < N_EACH; c++) each[(size_t)i * N_EACH + c] = q[c] / k;
@@ -2021,13 +1981,9 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
     reflect_tally_finish(&refl, total, &e);
     if (general) { e.helpfulness = (float)(helpful / general); e.harmlessness = (float)(harmless / general); }
     lang_tally_finish(&lang, &e);
-    free(votes);
-    seqs_free(&s);
-    if (do_greedy && e.n > 0) {
-        SampleOpts g = { 0.0f, 1.0f };
-        EvalStats eg = evaluate_each(m, kv, w, ds, 1, g, 0, rng, forced, NULL, 0, NULL);
-        e.greedy = eg.pass1;
-    }
+    free(votes); seqs_free(&s);
+    if (do_greedy && e.n > 0)                       // the greedy completions' accuracy
+        e.greedy = evaluate_each(m, kv, w, ds, 1, (SampleOpts){ 0.0f, 1.0f }, 0, rng, forced, NULL, 0, NULL).pass1;
     return e;
 }
 static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *ds, int k,
@@ -2524,25 +2480,7 @@ static void stage_r1_zero(Model *policy, StageFigures *f, const World *w, const 
 
 // Rewrite the thinking into the question's language: every word of the
 // other language (with its spacing) becomes its counterpart. Returns the length.
-static size_t translate_thinking(const char *s, size_t n, int lang, char *out, size_t cap) {
-    const Words *from = &WORDS[!lang], *to = &WORDS[lang];
-    // longest first: ", so " and ", wait, " before ", "
-    const char *const src[5] = { from->wait, from->so, from->sep, from->plus, from->is };
-    const char *const dst[5] = { to->wait, to->so, to->sep, to->plus, to->is };
-    size_t k = 0;
-    for (size_t i = 0; i < n && k + 1 < cap;) {
-        int hit = -1;
-        for (int w = 0; w < 5 && hit < 0; w++)
-            if (i + strlen(src[w]) <= n && !memcmp(s + i, src[w], strlen(src[w]))) hit = w;
-        if (hit < 0) { out[k++] = s[i++]; continue; }
-        size_t dl = strlen(dst[hit]);
-        if (k + dl >= cap) break;
-        memcpy(out + k, dst[hit], dl);
-        k += dl; i += strlen(src[hit]);
-    }
-    out[k] = '\0';
-    return k;
-}
+static size_t translate_thinking(const char *s, size_t n, int lang, char *out, size_t cap);
 
 // Is the thinking s[0..n) in the readable pattern of language lang?
 static int readable_thinking(const char *s, size_t n, int lang) {

@@ -1146,6 +1146,73 @@ static void write_response(Rng *rng, const Request *r, const Writer *wr, char *o
 // ----------------------------------------------------------------------------
 // the method's bookkeeping: text, sets, tallies
 
+// "347+285" (English) or "347加285" (Chinese)
+static void problem_question(const Problem *p, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < p->n; i++)
+        appendf(out, cap, &n, "%s%ld", i ? (p->lang == LANG_ZH ? "加" : "+") : "", p->x[i]);
+}
+
+// Parse a question back: digits separated by '+' or '加'. 0 if it is not one.
+static int parse_question(const char *q, Problem *p) {
+    memset(p, 0, sizeof *p);
+    const char *s = q;
+    while (*s == ' ') s++;
+    for (;;) {
+        if (!isdigit((unsigned char)*s) || p->n == MAX_OPERANDS) return 0;
+        long v = 0; int nd = 0;
+        while (isdigit((unsigned char)*s)) { if (++nd > OPERAND_MAX_DIGITS) return 0; v = v * 10 + (*s++ - '0'); }
+        p->x[p->n++] = v;
+        while (*s == ' ') s++;
+        if (*s == '+') s++;
+        else if (!strncmp(s, "加", strlen("加"))) { s += strlen("加"); p->lang = LANG_ZH; }
+        else break;
+        while (*s == ' ') s++;
+    }
+    return *s == '\0' && p->n >= 2;
+}
+
+// One step at s (within end): its length if one parses there (else 0), and
+// *right: do its terms add up?
+static size_t looks_like_step(const char *s, const char *end, int *right) {
+    for (int l = 0; l < N_LANG; l++) {
+        const char *p = s;
+        long x, sum = 0;
+        int terms = 0;
+        while (read_number(&p, end, &x)) {                       // a plus b plus ...
+            sum += x; terms++;
+            if (read_word(&p, end, WORDS[l].plus)) continue;
+            if (terms >= 2 && read_word(&p, end, WORDS[l].is) && read_number(&p, end, &x)) {   // ... is s
+                *right = x == sum;
+                return (size_t)(p - s);
+            }
+            break;
+        }
+    }
+    return 0;
+}
+static size_t translate_thinking(const char *s, size_t n, int lang, char *out, size_t cap) {
+    const Words *from = &WORDS[!lang], *to = &WORDS[lang];
+    // longest first: ", so " and ", wait, " before ", "
+    const char *const src[5] = { from->wait, from->so, from->sep, from->plus, from->is };
+    const char *const dst[5] = { to->wait, to->so, to->sep, to->plus, to->is };
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < cap;) {
+        int hit = -1;
+        for (int w = 0; w < 5 && hit < 0; w++)
+            if (i + strlen(src[w]) <= n && !memcmp(s + i, src[w], strlen(src[w]))) hit = w;
+        if (hit < 0) { out[k++] = s[i++]; continue; }
+        size_t dl = strlen(dst[hit]);
+        if (k + dl >= cap) break;
+        memcpy(out + k, dst[hit], dl);
+        k += dl; i += strlen(src[hit]);
+    }
+    out[k] = '\0';
+    return k;
+}
+
+
 static void grow(void **p, int n, int *cap, size_t size);   // below
 static void pairs_add(PairSet *set, const char *question, const char *completion) {
     grow((void **)&set->p, set->n, &set->cap, sizeof(Pair));
@@ -1314,7 +1381,9 @@ static void reflect_tally_add(ReflectTally *t, int rechecks, float right) {
     t->nr[rechecks]++; t->okr[rechecks] += right;
     t->refl += rechecks;
 }
-static float reflect_tally_question(ReflectTally *t, int carry_q) {
+static float reflect_tally_question(ReflectTally *t, const Example *ex) {
+    Problem p;
+    const int carry_q = ex->is_arith && parse_question(ex->prompt, &p) && problem_has_carry(&p);
     const int paired = carry_q && t->nr[0] && t->nr[1];
     if (carry_q) for (int c = 0; c < 2; c++) { t->carry_n[c] += t->nr[c]; t->carry_ok[c] += t->okr[c]; }
     if (paired) { t->pairs++; t->pair_right += t->okr[1] / t->nr[1]; t->pair_other += t->okr[0] / t->nr[0]; }
