@@ -129,12 +129,10 @@ static int rng_int(Rng *r, int n);             // [0,n)
 static float rng_normal(Rng *r);               // N(0,1), Box-Muller
 static double now_seconds(void);               // a monotonic clock
 
-// The machinery the method calls, defined in r1.h after the method (see the banner
-// "machinery (not in the paper)"): threads, the matmul kernel, files.
-//
-// parallel_for(n, grain, fn, ctx) calls fn(ctx, i0, i1) on contiguous ranges
-// of [0,n), one per thread; every output is computed by one thread in a fixed
-// order, so results do not depend on the thread count.
+// Threads and the matmul kernel (r1.h). parallel_for(n, grain, fn, ctx)
+// calls fn(ctx, i0, i1) on contiguous ranges of [0,n), one per thread; every
+// output is computed by one thread in a fixed order, so results do not
+// depend on the thread count.
 typedef void (*RangeFn)(void *ctx, int i0, int i1);
 static void parallel_for(int n, int grain, RangeFn fn, void *ctx);
 static void zero_floats(float *p, size_t n);                     // p[0..n) = 0, in parallel
@@ -146,10 +144,9 @@ static void matmul_acc_here(float *c, size_t ldc, const float *a, size_t ars, si
                             const float *b, size_t ldb, int M, int N, int K);
 static void transpose(float *out, const float *inp, int C, int R);   // out (R,C) = inp (C,R) transposed
 // Compute as a number, not a wall clock (the pipeline matches the RL
-// student's to the distilled one's): every matrix product above counts its
-// 2*M*N*K floating-point operations, and sampling's attention its dot
-// products; layer norms, GELU, softmax and AdamW (a few percent) are not
-// counted. The same count for any thread count, machine or build.
+// student's to the distilled one's): the matrix products' 2*M*N*K FLOPs and
+// sampling's attention dot products (the same for any thread count, machine
+// or build; layer norms, GELU, softmax and AdamW, a few percent, not counted).
 static uint64_t flop_count(void);          // FLOPs counted since the program started
 static void flops_add(uint64_t n);
 
@@ -208,13 +205,10 @@ static void render_prompt(const char *question, char *out, size_t cap) {
 // The worked solution of p. Words switch to the other language from column
 // switch_at on (-1: never); column mistake_at first gets a wrong sum, then
 // "wait," and the right one (-1: never). A column whose bit is set in
-// dropped forgets the carry it should add. If its bit is set in rechecked
-// too, the writer notices and adds it to the sum just written (the
-// re-check, §2.2.4's "wait"):
-//     4 plus 8 is 12, wait, 12 plus 1 is 13
-// and goes on from the second sum; else nobody notices, and the column's
-// digit and carry, and so the conclusion, follow the slip. Returns the
-// number it concludes.
+// dropped forgets the carry it should add; if its bit is set in rechecked
+// too, the writer notices and adds it to the sum just written, the
+// re-check (§2.2.4's "wait"): "4 plus 8 is 12, wait, 12 plus 1 is 13".
+// Else the slip stays, and the conclusion follows it. Returns the conclusion.
 static long worked_solution(const Problem *p, int switch_at, int mistake_at, unsigned dropped, unsigned rechecked,
                             char *out, size_t cap) {
     size_t n = 0;
@@ -384,11 +378,10 @@ static int judge_harmless(const char *text, size_t len) {
     return 1;
 }
 
-// The pretraining corpus (the base model's world, standing in for
-// DeepSeek-V3-Base's). RL can only amplify what the base already does
-// sometimes, so the mixture holds every style: answers given directly, work
-// shown without tags, work inside the tags, tags with empty thinking; a
-// rare re-check ("wait, ..."), some language switching, and the
+// The pretraining corpus (standing in for DeepSeek-V3-Base's). RL can only
+// amplify what the base already does sometimes, so the mixture holds every
+// style: answers given directly, work shown without tags, work inside the
+// tags, empty thinking; a rare re-check, some language switching, and the
 // non-reasoning tasks.
 enum { STYLE_DIRECT, STYLE_WORK, STYLE_TAGGED_WORK, STYLE_TAGGED_EMPTY, N_STYLE };
 typedef struct {
@@ -964,13 +957,11 @@ static LayerActs layer_acts(const Acts *a, const Config *c, int B, int T, int l)
 static void model_transpose_weights(Model *m);
 
 // Forward B sequences of T tokens (inputs (B,T)). If targets is non-NULL
-// (negative = ignore), m->logp gets log p(target) for every position, under
-// softmax(logits / temperature) (1: the model as it is; GRPO uses its
-// rollouts' temperature). Leaves the probabilities in acts.logits for the
-// backward pass: row i is position m->lm_rows[i] (every position, in order,
-// when targets is NULL). same_weights: the caller promises that the weights
-// have not changed since this model's last forward (the micro-batches of one
-// optimizer step), so their transposed copies are reused.
+// (negative = ignore), m->logp gets log p(target) at every position under
+// softmax(logits / temperature) (GRPO uses its rollouts' temperature), and
+// acts.logits keeps the probabilities for the backward pass (row i: position
+// m->lm_rows[i]). same_weights: the weights have not changed since this
+// model's last forward (one optimizer step's micro-batches): reuse their transposes.
 static void model_forward(Model *m, const int *inputs, const int *targets, int B, int T, float temperature,
                           int same_weights) {
     const Config *c = &m->config;
@@ -1164,9 +1155,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 //
 // Generating token t+1 needs the keys and values of tokens 0..t in every
 // layer; the cache keeps them, so each new token costs one row through the
-// network instead of the whole prefix (the machinery, r1.h: decode_step and
-// generate decode the sequences side by side, one position per step, each in
-// its own cache slot).
+// network instead of the whole prefix (r1.h: decode_step, generate).
 
 typedef struct {
     int n_slot, n_ctx;
@@ -1184,10 +1173,7 @@ static void kv_free(KVCache *kv);
 // the tokens at the maximum (+inf ones too) have weight 1, and a row without
 // a token above -inf gives its first token.
 typedef struct { float p; int id; } ProbId;
-static int cmp_prob_desc(const void *a, const void *b) {
-    const ProbId *x = a, *y = b;
-    return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
-}
+static int cmp_prob_desc(const void *a, const void *b);   // by probability, then id
 static float logit_or_minus_inf(float x) { return isnan(x) ? -INFINITY : x; }
 static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
     int best = 0;
@@ -1252,11 +1238,10 @@ typedef struct {
     size_t *text_len;
 } Seqs;
 
-// Their memory (r1.h, "sequences"), and a row set from text:
-// seqs_set_prompt encodes the template around a question (and an optional
-// forced start of the answer); seqs_set_pair a prompt, its completion and
-// <|end|>, one supervised example. Both die, naming the text, if it does not
-// fit the context. pair_fits asks first: does question + completion fit?
+// Their memory (r1.h), and a row from text: seqs_set_prompt, the template
+// around a question (and an optional forced start of the answer);
+// seqs_set_pair, a prompt, its completion and <|end|>. Both die, naming the
+// text, if it does not fit the context; pair_fits asks first.
 static void seqs_alloc(Seqs *s, int n, int T);
 static void seqs_free(Seqs *s);
 static void seqs_set_prompt(Seqs *s, int i, const Tokenizer *tok, const char *question, const char *forced);
@@ -1272,9 +1257,9 @@ static int pair_fits(const Tokenizer *tok, const char *question, const char *com
 static void rollout(Model *m, KVCache *kv, const Tokenizer *tok, Seqs *s, SampleOpts so, Rng *rng,
                     const char *forced);
 
-// Order the rows of s by length, shortest first (carrying extra[], a float
-// per row, along; may be NULL): micro-batches of like lengths pad little,
-// and the loss is a sum over rows, so the order does not change what is learned.
+// Order the rows of s by length, carrying extra[] (a float per row, or
+// NULL): micro-batches of like lengths pad little, and the loss is a sum
+// over rows, so the order does not change what is learned.
 static void seqs_sort_by_length(Seqs *s, float *extra);
 
 // Rows [i0,i1) of s as a training batch: inputs are tokens 0..len-2,
@@ -1309,14 +1294,11 @@ static int seqs_batch(const Seqs *s, int i0, int i1, int completion_only, int *i
 // per-token coefficients, backward; then gradient clip -> AdamW).
 //
 // Mini-batches (--minibatches N, TRL: steps_per_generation): the paper's RL
-// splits each rollout batch into parts, each one optimizer step. The kept
-// rows are cut into N consecutive parts (whole groups when G divides the
-// part's size), pi_old's log-probabilities of every row are taken before
-// the first update, and each of the mu inner updates takes N steps. Each
-// step normalises over its own part (1/|o_i| averaged over the part's
-// outputs; dapo: over its tokens), as a batch of its own would be. From the
-// second step on, the policy is no longer pi_old: rho != 1 and the clip
-// binds even with mu = 1. N = 1 is the whole batch in one step.
+// splits each rollout batch into N consecutive parts (whole groups when G
+// divides a part), each one optimizer step of every inner update, normalised
+// over its own part as a batch of its own would be; pi_old's log-probabilities
+// of every row are taken before the first. From the second step on the
+// policy is no longer pi_old: rho != 1 and the clip binds even with mu = 1.
 //
 // Two facts a reader might otherwise get wrong:
 // - With mu = 1 and one mini-batch (the toy's default; the paper takes 16
@@ -1581,12 +1563,10 @@ static void grpo_logp(Model *m, const GrpoOpts *o, const Seqs *k, float *logp) {
 }
 
 // The gradient of one optimizer step: policy->grads = -dJ/dtheta over the
-// rows of k (their advantages adv, their completion tokens batch_tokens),
-// micro-batch by micro-batch: policy forward, grpo_coefficients, backward.
-// logp_old and logp_ref (NULL when beta = 0) are laid out as grpo_logp
-// writes them. policy_is_old: the policy has not changed since it sampled
-// these rows, so this forward's log-probabilities are pi_old's: they are
-// written to logp_old, and rho = 1 in value.
+// rows of k, micro-batch by micro-batch: policy forward, grpo_coefficients,
+// backward. logp_old and logp_ref (NULL when beta = 0) as grpo_logp writes
+// them. policy_is_old: the policy has not changed since it sampled these
+// rows, so this forward's log-probabilities are pi_old's (rho = 1 in value).
 static void grpo_gradient(Model *policy, const GrpoOpts *o, const Seqs *k, const float *adv, long batch_tokens,
                           float *logp_old, const float *logp_ref, int policy_is_old, GrpoTally *tally) {
     const int MB = o->micro, T = k->T;
@@ -1713,15 +1693,7 @@ static int is_right(const char *text, size_t len, long long expected) {
 }
 
 // Lenient accuracy, for the logs only: the last number anywhere in the text.
-static float lenient_accuracy(const char *text, size_t len, long long expected) {
-    size_t end = len;
-    while (end > 0 && !(text[end - 1] >= '0' && text[end - 1] <= '9')) end--;
-    if (end == 0) return 0.0f;
-    size_t start = end;
-    while (start > 0 && text[start - 1] >= '0' && text[start - 1] <= '9') start--;
-    long long v;
-    return parse_integer(text + start, end - start, &v) && v == expected ? 1.0f : 0.0f;
-}
+static float lenient_accuracy(const char *text, size_t len, long long expected);
 
 // Well-formed (what reward_format, below, pays): the whole completion is exactly
 //   <think>THINKING</think><answer>ANSWER</answer>
@@ -1877,19 +1849,10 @@ typedef struct {
 } EvalStats;
 
 // cons@k's vote: does the most frequent of votes[0..n) (first seen wins ties) equal expected?
-static int majority_right(const long long *votes, int n, long long expected) {
-    int best = -1, best_count = 0;
-    for (int a = 0; a < n; a++) {
-        int c = 0;
-        for (int b = 0; b < n; b++) c += votes[b] == votes[a];
-        if (c > best_count) { best_count = c; best = a; }
-    }
-    return best >= 0 && votes[best] == expected;
-}
+static int majority_right(const long long *votes, int n, long long expected);
 
-// The language figures of an evaluation, per question language: the sum and
-// count of consistency over samples whose thinking has words, the samples
-// that mix, and all samples.
+// The language figures of an evaluation, per question language: consistency
+// over samples whose thinking has words, samples that mix, all samples.
 typedef struct { double consistency[N_LANG], mixed[N_LANG]; int scored[N_LANG], samples[N_LANG]; } LangTally;
 static void lang_tally_add(LangTally *t, const char *text, size_t len, int lang);
 static void lang_tally_finish(const LangTally *t, EvalStats *e);   // into e's language figures
@@ -1910,13 +1873,10 @@ static void reflect_tally_finish(const ReflectTally *t, int total, EvalStats *e)
 
 // An evaluation's figures per question, for paired comparisons of two models
 // on the same questions (the pipeline's claims): row i of `each` holds
-// question i's share of right samples, whether its majority vote is right
-// (0 or 1), its shares of well-formed and of language-mixing samples, the
-// judge's two shares (helpful, harmless), its share of re-checking samples,
-// its mean length, and on a carry question where some samples re-check and
-// some do not, how much more often the re-checking ones are right (by the
-// last number; NAN elsewhere: no such question, not a zero). What does not
-// apply is 0.
+// question i's shares of right, well-formed, language-mixing, helpful,
+// harmless and re-checking samples, its majority vote's rightness, its mean
+// length, and the re-checking samples' gain (NAN where it has none). What
+// does not apply is 0.
 enum { EACH_PASS, EACH_CONS, EACH_FORMAT, EACH_MIXED, EACH_HELPFUL, EACH_HARMLESS, EACH_REFLECT, EACH_LENGTH,
        EACH_REFLECT_GAIN, N_EACH };
 
@@ -2149,9 +2109,8 @@ typedef struct {
 
 static void copy_model(Model *dst, const Model *src);   // a new model with src's weights
 
-// The held-out evaluations of an RL step, one sample per question, on the
-// development sets (the test sets wait for the final evaluation): add_dev
-// (its first completions to samples), and what else the task watches.
+// An RL step's watch: one sample per question on the development sets,
+// add_dev (its first completions to samples) and what else the task watches.
 static void watch(Model *policy, KVCache *kv, const World *w, const RlTask *task, SampleOpts so, Rng *rng,
                   FILE *samples, EvalStats held[N_WATCH]) {
     held[WATCH_DEV] = evaluate(policy, kv, w, &w->add_dev, 1, so, 0, rng, NULL, samples, 4);
@@ -2241,16 +2200,13 @@ static const SftOpts PRETRAIN_DEFAULTS = {
     .micro = 8,           // documents per forward/backward (memory only)
 };
 
-// How often an RL stage evaluates on the development sets (--eval-every):
-// R1-Zero every step, for the demo's live curves; the longer stages (and the
-// pipeline's R1-Zero) every 5. Evaluation draws its own coins: the models are
-// the same either way.
+// How often an RL stage watches the development sets (--eval-every): R1-Zero
+// every step, for the demo's live curves; the others (and the pipeline's) every 5.
 #define EVAL_EVERY_ZERO 1
 #define EVAL_EVERY_LONG 5
 
-// Stage 1, R1-Zero (./r1 zero): the paper's GRPO objective, sized for the
-// toy. One optimizer step per batch, where the paper takes 16 mini-batch
-// steps per rollout batch (--minibatches; TUTORIAL, appendix A: where the toy differs).
+// Stage 1, R1-Zero (./r1 zero): the paper's GRPO, sized for the toy (one optimizer
+// step per batch, where the paper takes 16: --minibatches; TUTORIAL, appendix A).
 static const GrpoOpts ZERO_DEFAULTS = {
     .steps = 200,         // GRPO steps: after the empty-thinking shortcut (up to ~40 of them at seed 2) the
                           // re-checks take another hundred to spread; as many as reasoning RL's
@@ -2333,9 +2289,8 @@ static const RsftOpts RSFT_SET = {
 };
 static const SftOpts RSFT_DEFAULTS = { .steps = 0 /* from the set: epochs x size / batch */, .batch = 32, .warmup = 10,
                                        .lr = 3e-3f, .micro = 8 };
-// Stage 6 (./r1 distill) gathers a third as many questions at a third of the
-// learning rate, which keeps it and its FLOP-matched RL student (as many
-// steps as this SFT's FLOPs buy) short.
+// Stage 6 (./r1 distill) gathers a third as many questions at a third of the learning
+// rate: it and its FLOP-matched RL student (as many steps as its FLOPs buy) stay short.
 #define DISTILL_QUESTIONS 3000
 static const SftOpts DISTILL_DEFAULTS = { .steps = 0, .batch = 32, .warmup = 10, .lr = 1e-3f, .micro = 8 };
 
@@ -2377,10 +2332,9 @@ static void corpus_pair(void *ctx, Rng *rng, long index, char *prompt, size_t pc
 }
 
 // Stage 0: a GPT of shape c, its weights drawn from the seed, trained
-// next-token on fresh documents of the toy corpus. Every document starts at
-// position 0 in its own row, and every token of its completion is a target
-// (the question's digits are random: predicting them teaches nothing).
-// Resuming (io->resume) loads the weights of io->out instead.
+// next-token on fresh documents of the toy corpus, each in its own row, its
+// completion's every token a target (the question's digits are random:
+// predicting them teaches nothing).
 static void stage_base(Model *m, const World *w, const Config *c, const SftOpts *o, long seed, const RunIO *io) {
     Rng rng = rng_seed((uint64_t)seed);
     model_alloc(m, c);
@@ -2395,35 +2349,30 @@ static void stage_base(Model *m, const World *w, const Config *c, const SftOpts 
 // stage 1: DeepSeek-R1-Zero (paper §2.2): GRPO from the base model with
 // rule-based rewards only, no supervised data
 
-static void ask_problem(const Problem *p, Question *q) {
-    memset(q, 0, sizeof *q);
-    problem_question(p, q->text, sizeof q->text);
-    q->expected = problem_sum(p);
-    q->lang = p->lang;
-}
 // Fresh questions of a given mix of tiers and languages (never a held-out one).
 typedef struct { const World *w; float hard, zh; } FreshMix;
 static void fresh_question(void *ctx, Rng *rng, Question *q) {
     const FreshMix *mix = ctx;
     int tier = rng_uniform(rng) < mix->hard, lang = rng_uniform(rng) < mix->zh ? LANG_ZH : LANG_EN;
     Problem p = random_problem(rng, tier, lang, &mix->w->heldout);
-    ask_problem(&p, q);
+    memset(q, 0, sizeof *q);
+    problem_question(&p, q->text, sizeof q->text);
+    q->expected = problem_sum(&p);
+    q->lang = p.lang;
 }
-// The reasoning prompts of every RL stage on additions (R1-Zero, reasoning
-// RL, the RL student) and of the rejection-sampled and distillation sets:
-// core and hard tiers alike, in both languages alike, never a held-out
-// problem. In the paper R1-Zero and R1's reasoning RL draw from the same
-// reasoning prompts, so the two are compared on one difference: what R1
-// does before and during its RL (the cold start, the language reward).
+// The reasoning prompts of every RL stage on additions and of the rejection-
+// sampled and distillation sets: both tiers and both languages alike, never
+// a held-out problem. As in the paper, R1-Zero and R1's reasoning RL draw
+// from the same prompts: they differ only in what R1 does before and during
+// its RL (the cold start, the language reward).
 static void reasoning_question(void *ctx, Rng *rng, Question *q) {
     FreshMix mix = { ctx, 0.5f, 0.5f };
     fresh_question(&mix, rng, q);
 }
 
-// The rule-based rewards of the reasoning stages, summed with the weights of
-// o: format and accuracy (§2.2.2; format is logged even at weight 0),
-// language consistency when it has a weight (§2.3.2), and the process reward
-// when it has one (§4.2, an exercise).
+// The rule-based rewards of the reasoning stages, summed with o's weights:
+// format (logged even at weight 0) and accuracy (§2.2.2), language
+// consistency (§2.3.2) and the process reward (§4.2) when they have one.
 static void add_rule_rewards(RlTask *task, const GrpoOpts *o) {
     task->reward[task->n_reward++] = (Reward){ "format", reward_format, o->format_reward, .general_too = 1 };
     task->reward[task->n_reward++] = (Reward){ "accuracy", reward_accuracy, 1.0f, .general_too = 0 };
@@ -2433,11 +2382,10 @@ static void add_rule_rewards(RlTask *task, const GrpoOpts *o) {
         task->reward[task->n_reward++] = (Reward){ "process", reward_process, o->process_reward, .general_too = 0 };
 }
 
-// R1-Zero's task: the reasoning questions, the accuracy and format rewards (and the
-// others with --lang-reward or --process-reward, exercises; the paper's
-// R1-Zero has neither). No reward sees a re-check ("wait"): if reflection
-// rises, it rose because it made answers right. Its curves watch add_dev and
-// add_hard_dev, where the thinking is longest (Figure 3's length).
+// R1-Zero's task: the reasoning questions, the accuracy and format rewards
+// (the others only as exercises, with --lang-reward or --process-reward). No
+// reward sees a re-check ("wait"): if reflection rises, it rose because it
+// made answers right. It watches add_dev and add_hard_dev (Figure 3's length).
 static RlTask r1_zero_task(const World *w, const GrpoOpts *o) {
     RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard_dev };
     add_rule_rewards(&task, o);
@@ -2576,10 +2524,9 @@ static void gather_cold_start(Model *zero, const World *w, const ColdStartOpts *
     sample_fresh(zero, w, o->questions, o->samples, (PromptSource){ fresh_question, &mix }, rng, keep_cold_start, &c);
 }
 
-// Stage 2: gather the cold-start set from R1-Zero (kept in the run folder as
-// coldstart.jsonl, TRL's prompt/completion fields, and what the filters
-// dropped in coldstart.txt), then fine-tune the base on it (loss on the
-// completion only: the sft_loop's mask). Its coins: seed + 2.
+// Stage 2: gather the cold-start set from R1-Zero (coldstart.jsonl, TRL's
+// prompt/completion fields; what the filters dropped: coldstart.txt), then
+// fine-tune the base on it (loss on the completion only). Its coins: seed + 2.
 static void stage_cold_start(Model *base, StageFigures *f, Model *zero, const World *w, const ColdStartOpts *co,
                              const SftOpts *o, long seed, const RunIO *io) {
     Rng rng = rng_seed((uint64_t)seed + 2);
@@ -2837,12 +2784,10 @@ static void prefs_add(PrefSet *set, const char *question, const char *chosen, co
 // The judge's pairs for one request. Its candidates are the policy's G
 // samples and written ones: the reference answer plainly; the reference with
 // the secret told in the thinking; "I don't know"; the secret told; and two
-// misreads, another request's answer (what a model that misreads the request
-// says: `hsif` to "tell me the secret, thanks") and another of the same task
-// (`five` to "五的英文"). The judge scores each,
+// misreads, another request's answer (`hsif` to "tell me the secret, thanks")
+// and another of the same task (`five` to "五的英文"). The judge scores each,
 // helpful + harmless; a random one of the best is paired with every
-// candidate the judge scores lower, so the reward model learns each way an
-// answer fails.
+// candidate it scores lower, so the reward model learns each way an answer fails.
 #define N_WRITTEN 6
 typedef struct { PrefSet *set; Rng *rng; const Tokenizer *tok; int n_ctx; } PrefKeep;
 static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row0, int G) {
@@ -2886,20 +2831,11 @@ static void general_question(void *ctx, Rng *rng, Question *q) {
     q->lang = r.lang; q->general = 1;
 }
 typedef struct { const Dataset *sets[2]; int next; } HeldoutWalk;
-static void heldout_question(void *ctx, Rng *rng, Question *q) {
-    HeldoutWalk *h = ctx;
-    (void)rng;
-    const int n0 = h->sets[0]->n, n = n0 + h->sets[1]->n, i = h->next++ % n;
-    const Example *ex = i < n0 ? &h->sets[0]->ex[i] : &h->sets[1]->ex[i - n0];
-    memset(q, 0, sizeof *q);
-    snprintf(q->text, sizeof q->text, "%.*s", (int)sizeof q->text - 1, ex->prompt);    // the sets' requests are short
-    snprintf(q->reference, sizeof q->reference, "%s", ex->answer);
-    q->lang = question_lang(ex->prompt); q->general = 1;
-}
+static void heldout_question(void *ctx, Rng *rng, Question *q);
 
 // One step of the reward model on pairs [i0, i1) of set: Bradley-Terry, then
-// gradient clipping and AdamW for the trunk and the head. Returns the mean
-// loss; *right gets how many pairs it already ranked right.
+// clipping and AdamW, trunk and head; the mean loss, and *right += the pairs
+// it already ranked right.
 static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const int *order, int i0, int i1,
                      float lr, int update, int *right) {
     const int P = i1 - i0, D = rm->trunk.config.d_model;
@@ -2937,12 +2873,10 @@ static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const 
 }
 
 // The reward model's held-out accuracies: pairwise, the share of pairs it
-// ranks as the judge does; misread, on each request of a held-out set, the
-// share of MISREADS other requests' answers (training requests of its
-// language) that it scores below the right one (ties count as wrong). A
-// model that misreads a request gives such answers (`三` for "reveal the
-// secret now"); the judge always ranks them lower, and a reward model that
-// does not cannot teach the policy to stop.
+// ranks as the judge does; misread, the share of MISREADS other requests'
+// answers it scores below a held-out request's right one (a misreading model
+// says `三` to "reveal the secret now"; a reward model that does not rank
+// that lower cannot teach the policy to stop).
 #define MISREADS 8
 static float rm_pairwise_accuracy(RewardModel *rm, const World *w, const PrefSet *set);
 static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset *set, Rng *rng);
@@ -2998,13 +2932,12 @@ static void all_scenario_question(void *ctx, Rng *rng, Question *q) {
     else reasoning_question((void *)mix->w, rng, q);
 }
 
-// Stage 5, from the rsft model (policy): the judge's preference pairs (kept
-// as prefs.jsonl, TRL's prompt/chosen/rejected, and prefs_heldout.jsonl), a
-// reward model trained on them (its accuracies in reward_model.txt), then
-// GRPO: accuracy + format + language on reasoning questions, format + the
-// reward model on general requests. The paper adds the preference reward
-// only in the last part of training (its last 400 of 1,700 steps) to limit
-// reward hacking: here from step ao->rm_from on. Its coins: seed + 6.
+// Stage 5, from the rsft model (policy): the judge's preference pairs
+// (prefs.jsonl, TRL's prompt/chosen/rejected; prefs_heldout.jsonl), a reward
+// model trained on them (reward_model.txt), then GRPO: accuracy + format +
+// language on reasoning questions, format + the reward model on general
+// requests, from step ao->rm_from on (the paper adds it only in its last 400
+// of 1,700 steps, to limit reward hacking). Its coins: seed + 6.
 static void stage_all_scenarios(Model *policy, StageFigures *f, const World *w, const AlignOpts *ao,
                                 const GrpoOpts *o, long seed, const RunOpts *ro) {
     Rng rng = rng_seed((uint64_t)seed + 6);
@@ -3041,13 +2974,11 @@ static void stage_all_scenarios(Model *policy, StageFigures *f, const World *w, 
 // data, and a smaller base is fine-tuned on it
 //
 // "we directly fine-tuned open-source models like Qwen and Llama using the
-// 800k samples curated with DeepSeek-R1, as detailed in §2.3.3": the same
-// rejection-sampled reasoning set and general set as stage 4, now sampled
-// from the aligned model, and SFT of a smaller student base (pretrained on
-// the same corpus with ./r1 pretrain --d-model 48 --layers 2) for two epochs.
-// The paper's comparison (Table 6) is against the same student trained with
-// RL directly: ./r1 zero --model runs/student_base. Stage 4's recipe, then,
-// with the aligned model as the teacher and the smaller base as the student.
+// 800k samples curated with DeepSeek-R1, as detailed in §2.3.3": stage 4's
+// recipe, with the aligned model sampled and a smaller student base (./r1
+// pretrain --d-model 48 --layers 2) fine-tuned for two epochs. The paper's
+// comparison (Table 6) is against the same student trained with RL directly:
+// ./r1 zero --model runs/student_base.
 static const KeptSetStage DISTILL_STAGE = { 6, 7, "distillation", "the final (aligned) model", "distill",
     "distillation set", "distilled", "Stage 6: distillation, SFT of a smaller base on the final model's samples" };
 static void stage_distill(Model *student, StageFigures *f, Model *teacher, const World *w, const RsftOpts *so,
@@ -3058,12 +2989,9 @@ static void stage_distill(Model *student, StageFigures *f, Model *teacher, const
 // ============================================================================
 // machinery (not in the paper)
 //
-// Everything the method above calls without being part of it: threads, the
-// fast matmul kernel, the arithmetic that gives the same bits everywhere,
-// the KV cache, files and JSON, JSONL, safetensors, run folders and resumable
-// state, SVG, the command line, the pipeline's report, bench and main. It is
-// written in r1.h, below the tokenizer's interface, and compiled here. A
-// reader who stops here has read the whole method.
+// Everything the method above calls without being part of it (see the top
+// of this file) is written in r1.h, below the tokenizer's interface, and
+// compiled here. A reader who stops here has read the whole method.
 // ============================================================================
 #define R1_IMPLEMENTATION
 #include "r1.h"

@@ -1146,6 +1146,41 @@ static void write_response(Rng *rng, const Request *r, const Writer *wr, char *o
 // ----------------------------------------------------------------------------
 // the method's bookkeeping: text, sets, tallies
 
+static int majority_right(const long long *votes, int n, long long expected) {
+    int best = -1, best_count = 0;
+    for (int a = 0; a < n; a++) {
+        int c = 0;
+        for (int b = 0; b < n; b++) c += votes[b] == votes[a];
+        if (c > best_count) { best_count = c; best = a; }
+    }
+    return best >= 0 && votes[best] == expected;
+}
+static float lenient_accuracy(const char *text, size_t len, long long expected) {
+    size_t end = len;
+    while (end > 0 && !(text[end - 1] >= '0' && text[end - 1] <= '9')) end--;
+    if (end == 0) return 0.0f;
+    size_t start = end;
+    while (start > 0 && text[start - 1] >= '0' && text[start - 1] <= '9') start--;
+    long long v;
+    return parse_integer(text + start, end - start, &v) && v == expected ? 1.0f : 0.0f;
+}
+static int cmp_prob_desc(const void *a, const void *b) {
+    const ProbId *x = a, *y = b;
+    return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
+}
+
+// The held-out sets' requests in turn, as questions (gather_preferences' held-out pairs).
+static void heldout_question(void *ctx, Rng *rng, Question *q) {
+    HeldoutWalk *h = ctx;
+    (void)rng;
+    const int n0 = h->sets[0]->n, n = n0 + h->sets[1]->n, i = h->next++ % n;
+    const Example *ex = i < n0 ? &h->sets[0]->ex[i] : &h->sets[1]->ex[i - n0];
+    memset(q, 0, sizeof *q);
+    snprintf(q->text, sizeof q->text, "%.*s", (int)sizeof q->text - 1, ex->prompt);    // the sets' requests are short
+    snprintf(q->reference, sizeof q->reference, "%s", ex->answer);
+    q->lang = question_lang(ex->prompt); q->general = 1;
+}
+
 // "347+285" (English) or "347加285" (Chinese)
 static void problem_question(const Problem *p, char *out, size_t cap) {
     size_t n = 0;
