@@ -2382,22 +2382,23 @@ static void add_rule_rewards(RlTask *task, const GrpoOpts *o) {
         task->reward[task->n_reward++] = (Reward){ "process", reward_process, o->process_reward, .general_too = 0 };
 }
 
-// R1-Zero's task: the reasoning questions, the accuracy and format rewards
-// (the others only as exercises, with --lang-reward or --process-reward). No
-// reward sees a re-check ("wait"): if reflection rises, it rose because it
-// made answers right. It watches add_dev and add_hard_dev (Figure 3's length).
-static RlTask r1_zero_task(const World *w, const GrpoOpts *o) {
+// The task of R1-Zero and of R1's reasoning RL (stage 3) alike: the reasoning
+// questions and the rule rewards o weighs (R1-Zero: accuracy and format; the
+// others only as exercises, --lang-reward or --process-reward). No reward
+// sees a re-check ("wait"): if reflection rises, it rose because it made
+// answers right. It watches add_dev and add_hard_dev (Figure 3's length).
+static RlTask reasoning_task(const World *w, const GrpoOpts *o) {
     RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard_dev };
     add_rule_rewards(&task, o);
     return task;
 }
 
-// Stage 1: GRPO on R1-Zero's task from the base model (policy), its curves
+// Stage 1: GRPO on the reasoning task from the base model (policy), its curves
 // measured on the development sets add_dev and add_hard_dev. Its coins: seed + 1.
 static void stage_r1_zero(Model *policy, StageFigures *f, const World *w, const GrpoOpts *o, long seed,
                           const RunOpts *ro) {
     Rng rng = rng_seed((uint64_t)seed + 1);
-    RlTask task = r1_zero_task(w, o);
+    RlTask task = reasoning_task(w, o);
     rl_loop(policy, w, o, &task, "r1_zero", "R1-Zero on the toy world: GRPO with accuracy + format rewards",
             ro, &rng, &f->before, &f->after);
 }
@@ -2553,12 +2554,6 @@ static void stage_cold_start(Model *base, StageFigures *f, Model *zero, const Wo
 // format + language-consistency rewards. "Although ablation experiments show
 // that such alignment results in a slight degradation in the model's
 // performance, this reward aligns with human preferences."
-
-static RlTask reasoning_task(const World *w, const GrpoOpts *o) {
-    RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard_dev };
-    add_rule_rewards(&task, o);
-    return task;
-}
 
 // Stage 3: GRPO on reasoning_task from the cold-start model (policy), its
 // curves measured on add_dev and add_hard_dev. Its coins: seed + 4.
