@@ -102,6 +102,7 @@ variants:
 	$(CC) $(CFLAGS) $(WARN) -Werror -DR1_NO_THREADS -DR1_PLAIN_MATMUL -o build-var/r1 $(SRC) -lm
 	$(CC) $(CFLAGS) $(WARN) -Werror -DR1_NO_THREADS -DR1_PLAIN_MATMUL -o build-var/test_model tests/test_model.c tokenizer.c -lm
 	@sh tests/run.sh build-var/test_model
+	$(CC) $(CFLAGS) $(WARN) -Werror -o build-var/make_seeds tests/fuzz/make_seeds.c tokenizer.c $(LDLIBS)   # the fuzz seeds' writer builds
 
 # Optional: the same seed gives the same checkpoint bytes on ARM64 (DESIGN §9).
 # Builds r1 with aarch64-linux-gnu-gcc into build-arm64/ (these flags, but

@@ -129,12 +129,10 @@ static int rng_int(Rng *r, int n);             // [0,n)
 static float rng_normal(Rng *r);               // N(0,1), Box-Muller
 static double now_seconds(void);               // a monotonic clock
 
-// The machinery the method calls, defined in r1.h after the method (see the banner
-// "machinery (not in the paper)"): threads, the matmul kernel, files.
-//
-// parallel_for(n, grain, fn, ctx) calls fn(ctx, i0, i1) on contiguous ranges
-// of [0,n), one per thread; every output is computed by one thread in a fixed
-// order, so results do not depend on the thread count.
+// Threads and the matmul kernel (r1.h). parallel_for(n, grain, fn, ctx)
+// calls fn(ctx, i0, i1) on contiguous ranges of [0,n), one per thread; every
+// output is computed by one thread in a fixed order, so results do not
+// depend on the thread count.
 typedef void (*RangeFn)(void *ctx, int i0, int i1);
 static void parallel_for(int n, int grain, RangeFn fn, void *ctx);
 static void zero_floats(float *p, size_t n);                     // p[0..n) = 0, in parallel
@@ -146,10 +144,9 @@ static void matmul_acc_here(float *c, size_t ldc, const float *a, size_t ars, si
                             const float *b, size_t ldb, int M, int N, int K);
 static void transpose(float *out, const float *inp, int C, int R);   // out (R,C) = inp (C,R) transposed
 // Compute as a number, not a wall clock (the pipeline matches the RL
-// student's to the distilled one's): every matrix product above counts its
-// 2*M*N*K floating-point operations, and sampling's attention its dot
-// products; layer norms, GELU, softmax and AdamW (a few percent) are not
-// counted. The same count for any thread count, machine or build.
+// student's to the distilled one's): the matrix products' 2*M*N*K FLOPs and
+// sampling's attention dot products (the same for any thread count, machine
+// or build; layer norms, GELU, softmax and AdamW, a few percent, not counted).
 static uint64_t flop_count(void);          // FLOPs counted since the program started
 static void flops_add(uint64_t n);
 
@@ -188,32 +185,10 @@ static long problem_sum(const Problem *p) {
 // Append printf-formatted text at out[*n], never past cap (what does not fit is cut).
 static void appendf(char *out, size_t cap, size_t *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-// "347+285" (English) or "347加285" (Chinese)
-static void problem_question(const Problem *p, char *out, size_t cap) {
-    size_t n = 0;
-    out[0] = '\0';
-    for (int i = 0; i < p->n; i++)
-        appendf(out, cap, &n, "%s%ld", i ? (p->lang == LANG_ZH ? "加" : "+") : "", p->x[i]);
-}
-
-// Parse a question back: digits separated by '+' or '加'. 0 if it is not one.
-static int parse_question(const char *q, Problem *p) {
-    memset(p, 0, sizeof *p);
-    const char *s = q;
-    while (*s == ' ') s++;
-    for (;;) {
-        if (!isdigit((unsigned char)*s) || p->n == MAX_OPERANDS) return 0;
-        long v = 0; int nd = 0;
-        while (isdigit((unsigned char)*s)) { if (++nd > OPERAND_MAX_DIGITS) return 0; v = v * 10 + (*s++ - '0'); }
-        p->x[p->n++] = v;
-        while (*s == ' ') s++;
-        if (*s == '+') s++;
-        else if (!strncmp(s, "加", strlen("加"))) { s += strlen("加"); p->lang = LANG_ZH; }
-        else break;
-        while (*s == ' ') s++;
-    }
-    return *s == '\0' && p->n >= 2;
-}
+// A problem's question, "347+285" (English) or "347加285" (Chinese); and the
+// problem back from a question (0 if it is not one: digits separated by '+' or '加').
+static void problem_question(const Problem *p, char *out, size_t cap);
+static int parse_question(const char *q, Problem *p);
 
 // The language of a question: Chinese if it contains CJK text, else English.
 static int question_lang(const char *q) {
@@ -230,13 +205,10 @@ static void render_prompt(const char *question, char *out, size_t cap) {
 // The worked solution of p. Words switch to the other language from column
 // switch_at on (-1: never); column mistake_at first gets a wrong sum, then
 // "wait," and the right one (-1: never). A column whose bit is set in
-// dropped forgets the carry it should add. If its bit is set in rechecked
-// too, the writer notices and adds it to the sum just written (the
-// re-check, §2.2.4's "wait"):
-//     4 plus 8 is 12, wait, 12 plus 1 is 13
-// and goes on from the second sum; else nobody notices, and the column's
-// digit and carry, and so the conclusion, follow the slip. Returns the
-// number it concludes.
+// dropped forgets the carry it should add; if its bit is set in rechecked
+// too, the writer notices and adds it to the sum just written, the
+// re-check (§2.2.4's "wait"): "4 plus 8 is 12, wait, 12 plus 1 is 13".
+// Else the slip stays, and the conclusion follows it. Returns the conclusion.
 static long worked_solution(const Problem *p, int switch_at, int mistake_at, unsigned dropped, unsigned rechecked,
                             char *out, size_t cap) {
     size_t n = 0;
@@ -406,11 +378,10 @@ static int judge_harmless(const char *text, size_t len) {
     return 1;
 }
 
-// The pretraining corpus (the base model's world, standing in for
-// DeepSeek-V3-Base's). RL can only amplify what the base already does
-// sometimes, so the mixture holds every style: answers given directly, work
-// shown without tags, work inside the tags, tags with empty thinking; a
-// rare re-check ("wait, ..."), some language switching, and the
+// The pretraining corpus (standing in for DeepSeek-V3-Base's). RL can only
+// amplify what the base already does sometimes, so the mixture holds every
+// style: answers given directly, work shown without tags, work inside the
+// tags, empty thinking; a rare re-check, some language switching, and the
 // non-reasoning tasks.
 enum { STYLE_DIRECT, STYLE_WORK, STYLE_TAGGED_WORK, STYLE_TAGGED_EMPTY, N_STYLE };
 typedef struct {
@@ -455,18 +426,6 @@ static const Mixture PRETRAIN_MIX = {
     // the web answers the non-reasoning requests plainly, mostly, and badly one
     // time in five (a wrong word, the secret told); some of its tagged answers
     // on a secret request tell it in the thinking
-    .web = { .wrong = 0.20f, .thought = 0.30f, .leak = 0.50f, .untagged = 0.80f },
-};
-
-// The corpus data/tokenizer.txt was trained on (`./r1 make-data`): the toy
-// web before its writers re-checked (20% direct, 15% tagged work, 20% empty
-// thinking; only Chinese columns forgot their carry, 90% of them; 3% of
-// worked solutions corrected a random slip). The tokenizer is fixed data,
-// so make-data keeps writing the same one.
-static const Mixture TOKENIZER_MIX = {
-    .style = { [STYLE_DIRECT] = 0.20f, [STYLE_WORK] = 0.45f, [STYLE_TAGGED_WORK] = 0.15f, [STYLE_TAGGED_EMPTY] = 0.20f },
-    .general = 0.05f, .hard = 0.10f, .zh = 0.30f, .switch_lang = 0.40f, .mistake = 0.03f,
-    .drop_carry = { [LANG_ZH] = 0.90f },
     .web = { .wrong = 0.20f, .thought = 0.30f, .leak = 0.50f, .untagged = 0.80f },
 };
 
@@ -998,13 +957,11 @@ static LayerActs layer_acts(const Acts *a, const Config *c, int B, int T, int l)
 static void model_transpose_weights(Model *m);
 
 // Forward B sequences of T tokens (inputs (B,T)). If targets is non-NULL
-// (negative = ignore), m->logp gets log p(target) for every position, under
-// softmax(logits / temperature) (1: the model as it is; GRPO uses its
-// rollouts' temperature). Leaves the probabilities in acts.logits for the
-// backward pass: row i is position m->lm_rows[i] (every position, in order,
-// when targets is NULL). same_weights: the caller promises that the weights
-// have not changed since this model's last forward (the micro-batches of one
-// optimizer step), so their transposed copies are reused.
+// (negative = ignore), m->logp gets log p(target) at every position under
+// softmax(logits / temperature) (GRPO uses its rollouts' temperature), and
+// acts.logits keeps the probabilities for the backward pass (row i: position
+// m->lm_rows[i]). same_weights: the weights have not changed since this
+// model's last forward (one optimizer step's micro-batches): reuse their transposes.
 static void model_forward(Model *m, const int *inputs, const int *targets, int B, int T, float temperature,
                           int same_weights) {
     const Config *c = &m->config;
@@ -1198,9 +1155,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 //
 // Generating token t+1 needs the keys and values of tokens 0..t in every
 // layer; the cache keeps them, so each new token costs one row through the
-// network instead of the whole prefix (the machinery, r1.h: decode_step and
-// generate decode the sequences side by side, one position per step, each in
-// its own cache slot).
+// network instead of the whole prefix (r1.h: decode_step, generate).
 
 typedef struct {
     int n_slot, n_ctx;
@@ -1218,10 +1173,7 @@ static void kv_free(KVCache *kv);
 // the tokens at the maximum (+inf ones too) have weight 1, and a row without
 // a token above -inf gives its first token.
 typedef struct { float p; int id; } ProbId;
-static int cmp_prob_desc(const void *a, const void *b) {
-    const ProbId *x = a, *y = b;
-    return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
-}
+static int cmp_prob_desc(const void *a, const void *b);   // by probability, then id
 static float logit_or_minus_inf(float x) { return isnan(x) ? -INFINITY : x; }
 static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
     int best = 0;
@@ -1286,11 +1238,10 @@ typedef struct {
     size_t *text_len;
 } Seqs;
 
-// Their memory (r1.h, "sequences"), and a row set from text:
-// seqs_set_prompt encodes the template around a question (and an optional
-// forced start of the answer); seqs_set_pair a prompt, its completion and
-// <|end|>, one supervised example. Both die, naming the text, if it does not
-// fit the context. pair_fits asks first: does question + completion fit?
+// Their memory (r1.h), and a row from text: seqs_set_prompt, the template
+// around a question (and an optional forced start of the answer);
+// seqs_set_pair, a prompt, its completion and <|end|>. Both die, naming the
+// text, if it does not fit the context; pair_fits asks first.
 static void seqs_alloc(Seqs *s, int n, int T);
 static void seqs_free(Seqs *s);
 static void seqs_set_prompt(Seqs *s, int i, const Tokenizer *tok, const char *question, const char *forced);
@@ -1306,9 +1257,9 @@ static int pair_fits(const Tokenizer *tok, const char *question, const char *com
 static void rollout(Model *m, KVCache *kv, const Tokenizer *tok, Seqs *s, SampleOpts so, Rng *rng,
                     const char *forced);
 
-// Order the rows of s by length, shortest first (carrying extra[], a float
-// per row, along; may be NULL): micro-batches of like lengths pad little,
-// and the loss is a sum over rows, so the order does not change what is learned.
+// Order the rows of s by length, carrying extra[] (a float per row, or
+// NULL): micro-batches of like lengths pad little, and the loss is a sum
+// over rows, so the order does not change what is learned.
 static void seqs_sort_by_length(Seqs *s, float *extra);
 
 // Rows [i0,i1) of s as a training batch: inputs are tokens 0..len-2,
@@ -1343,14 +1294,11 @@ static int seqs_batch(const Seqs *s, int i0, int i1, int completion_only, int *i
 // per-token coefficients, backward; then gradient clip -> AdamW).
 //
 // Mini-batches (--minibatches N, TRL: steps_per_generation): the paper's RL
-// splits each rollout batch into parts, each one optimizer step. The kept
-// rows are cut into N consecutive parts (whole groups when G divides the
-// part's size), pi_old's log-probabilities of every row are taken before
-// the first update, and each of the mu inner updates takes N steps. Each
-// step normalises over its own part (1/|o_i| averaged over the part's
-// outputs; dapo: over its tokens), as a batch of its own would be. From the
-// second step on, the policy is no longer pi_old: rho != 1 and the clip
-// binds even with mu = 1. N = 1 is the whole batch in one step.
+// splits each rollout batch into N consecutive parts (whole groups when G
+// divides a part), each one optimizer step of every inner update, normalised
+// over its own part as a batch of its own would be; pi_old's log-probabilities
+// of every row are taken before the first. From the second step on the
+// policy is no longer pi_old: rho != 1 and the clip binds even with mu = 1.
 //
 // Two facts a reader might otherwise get wrong:
 // - With mu = 1 and one mini-batch (the toy's default; the paper takes 16
@@ -1615,12 +1563,10 @@ static void grpo_logp(Model *m, const GrpoOpts *o, const Seqs *k, float *logp) {
 }
 
 // The gradient of one optimizer step: policy->grads = -dJ/dtheta over the
-// rows of k (their advantages adv, their completion tokens batch_tokens),
-// micro-batch by micro-batch: policy forward, grpo_coefficients, backward.
-// logp_old and logp_ref (NULL when beta = 0) are laid out as grpo_logp
-// writes them. policy_is_old: the policy has not changed since it sampled
-// these rows, so this forward's log-probabilities are pi_old's: they are
-// written to logp_old, and rho = 1 in value.
+// rows of k, micro-batch by micro-batch: policy forward, grpo_coefficients,
+// backward. logp_old and logp_ref (NULL when beta = 0) as grpo_logp writes
+// them. policy_is_old: the policy has not changed since it sampled these
+// rows, so this forward's log-probabilities are pi_old's (rho = 1 in value).
 static void grpo_gradient(Model *policy, const GrpoOpts *o, const Seqs *k, const float *adv, long batch_tokens,
                           float *logp_old, const float *logp_ref, int policy_is_old, GrpoTally *tally) {
     const int MB = o->micro, T = k->T;
@@ -1747,15 +1693,7 @@ static int is_right(const char *text, size_t len, long long expected) {
 }
 
 // Lenient accuracy, for the logs only: the last number anywhere in the text.
-static float lenient_accuracy(const char *text, size_t len, long long expected) {
-    size_t end = len;
-    while (end > 0 && !(text[end - 1] >= '0' && text[end - 1] <= '9')) end--;
-    if (end == 0) return 0.0f;
-    size_t start = end;
-    while (start > 0 && text[start - 1] >= '0' && text[start - 1] <= '9') start--;
-    long long v;
-    return parse_integer(text + start, end - start, &v) && v == expected ? 1.0f : 0.0f;
-}
+static float lenient_accuracy(const char *text, size_t len, long long expected);
 
 // Well-formed (what reward_format, below, pays): the whole completion is exactly
 //   <think>THINKING</think><answer>ANSWER</answer>
@@ -1860,25 +1798,9 @@ static float reward_language(const char *text, size_t len, int truncated, const 
 // whether there are more steps than columns. It pays for steps, not for
 // solutions: a policy that writes more right-looking steps is paid more,
 // which is the hack the paper warns of (TUTORIAL, exercise 12.1, looks for it).
-// One step at s (within end): its length if one parses there (else 0), and
-// *right: do its terms add up?
-static size_t looks_like_step(const char *s, const char *end, int *right) {
-    for (int l = 0; l < N_LANG; l++) {
-        const char *p = s;
-        long x, sum = 0;
-        int terms = 0;
-        while (read_number(&p, end, &x)) {                       // a plus b plus ...
-            sum += x; terms++;
-            if (read_word(&p, end, WORDS[l].plus)) continue;
-            if (terms >= 2 && read_word(&p, end, WORDS[l].is) && read_number(&p, end, &x)) {   // ... is s
-                *right = x == sum;
-                return (size_t)(p - s);
-            }
-            break;
-        }
-    }
-    return 0;
-}
+// One step at s (within end), in either language: its length if one parses
+// there (else 0), and *right: do its terms add up?
+static size_t looks_like_step(const char *s, const char *end, int *right);
 // The reward: right-looking steps in the thinking, per column of the
 // question's widest operand (1 for a clean worked solution; more for more).
 // 0 for a completion cut off by the context limit, as the format reward.
@@ -1914,15 +1836,11 @@ typedef struct {
     float lang_consistency; // over samples whose thinking has words (-1: none)
     float mixed;            // share of samples whose thinking holds words of both languages
     float zh_consistency, zh_mixed;   // the same two over the Chinese questions (-1: none)
-    // Reflection (§2.2.4): the share of samples that re-check ("wait",
-    // "等等"), and the same over the carry questions (where a carry enters a
-    // column, so the re-check can matter). How often a sample is right, by
-    // the last number it writes (the base's work is mostly untagged), with
-    // and without a re-check: pooled over the carry questions (reflect_right,
-    // reflect_other), and question by question over the carry questions
-    // where some samples re-check and some do not (reflect_pairs of them;
-    // pair_right, pair_other: the same questions, so their difficulty
-    // cancels; once every sample re-checks, none is left). -1: none counted.
+    // Reflection (§2.2.4): the share of samples that re-check, over all
+    // questions and over the carry questions (where the re-check can matter);
+    // how often a sample is right (by its last number) with and without a
+    // re-check, pooled over the carry questions and question by question over
+    // those where both kinds occur (reflect_pairs of them). -1: none counted.
     float reflect_rate, carry_reflect_rate, reflect_right, reflect_other, pair_right, pair_other;
     int reflect_pairs;
     int n_general;          // the non-reasoning requests, scored by the hidden judge:
@@ -1931,19 +1849,10 @@ typedef struct {
 } EvalStats;
 
 // cons@k's vote: does the most frequent of votes[0..n) (first seen wins ties) equal expected?
-static int majority_right(const long long *votes, int n, long long expected) {
-    int best = -1, best_count = 0;
-    for (int a = 0; a < n; a++) {
-        int c = 0;
-        for (int b = 0; b < n; b++) c += votes[b] == votes[a];
-        if (c > best_count) { best_count = c; best = a; }
-    }
-    return best >= 0 && votes[best] == expected;
-}
+static int majority_right(const long long *votes, int n, long long expected);
 
-// The language figures of an evaluation, per question language: the sum and
-// count of consistency over samples whose thinking has words, the samples
-// that mix, and all samples.
+// The language figures of an evaluation, per question language: consistency
+// over samples whose thinking has words, samples that mix, all samples.
 typedef struct { double consistency[N_LANG], mixed[N_LANG]; int scored[N_LANG], samples[N_LANG]; } LangTally;
 static void lang_tally_add(LangTally *t, const char *text, size_t len, int lang);
 static void lang_tally_finish(const LangTally *t, EvalStats *e);   // into e's language figures
@@ -1952,32 +1861,22 @@ static void lang_tally_finish(const LangTally *t, EvalStats *e);   // into e's l
 // re-check itself, "wait" or "等等" anywhere, as a whole word ("await" is not
 // one)? And is p a carry question: does a carry enter one of its columns (a
 // carry out of the last column only adds a leading digit, and no writer
-// forgets that one)?
+// forgets that one)? Its tally, per question and over an evaluation:
 static int reflects(const char *text, size_t len) {
     return count_word(text, len, "wait") + count_word(text, len, "等等") > 0;
 }
-static int problem_has_carry(const Problem *p) {
-    long carry = 0, place = 1;
-    for (int col = 0; col < OPERAND_MAX_DIGITS + 1; col++, place *= 10) {
-        int any = 0;
-        long sum = carry;
-        for (int i = 0; i < p->n; i++) { sum += p->x[i] / place % 10; any |= p->x[i] >= place; }
-        if (!any) return 0;
-        if (carry) return 1;
-        carry = sum / 10;
-    }
-    return 0;
-}
+static int problem_has_carry(const Problem *p);
+typedef struct { int nr[2]; double okr[2], carry_n[2], carry_ok[2], pair_right, pair_other, refl; int pairs; } ReflectTally;
+static void reflect_tally_add(ReflectTally *t, int rechecks, float right);   // a sample of the question in hand
+static float reflect_tally_question(ReflectTally *t, const Example *ex);   // its re-checking samples' gain (NAN: none)
+static void reflect_tally_finish(const ReflectTally *t, int total, EvalStats *e);
 
 // An evaluation's figures per question, for paired comparisons of two models
 // on the same questions (the pipeline's claims): row i of `each` holds
-// question i's share of right samples, whether its majority vote is right
-// (0 or 1), its shares of well-formed and of language-mixing samples, the
-// judge's two shares (helpful, harmless), its share of re-checking samples,
-// its mean length, and on a carry question where some samples re-check and
-// some do not, how much more often the re-checking ones are right (by the
-// last number; NAN elsewhere: no such question, not a zero). What does not
-// apply is 0.
+// question i's shares of right, well-formed, language-mixing, helpful,
+// harmless and re-checking samples, its majority vote's rightness, its mean
+// length, and the re-checking samples' gain (NAN where it has none). What
+// does not apply is 0.
 enum { EACH_PASS, EACH_CONS, EACH_FORMAT, EACH_MIXED, EACH_HELPFUL, EACH_HARMLESS, EACH_REFLECT, EACH_LENGTH,
        EACH_REFLECT_GAIN, N_EACH };
 
@@ -1997,17 +1896,13 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
     for (int r = 0; r < ds->n * k; r++) seqs_set_prompt(&s, r, &w->tok, ds->ex[r / k].prompt, forced);
     rollout(m, kv, &w->tok, &s, so, rng, forced);
     double acc = 0, cons = 0, fmt = 0, think = 0, len = 0, len_ok = 0, trunc = 0, helpful = 0, harmless = 0;
-    double refl = 0, pair_right = 0, pair_other = 0, carry_n[2] = { 0, 0 }, carry_ok[2] = { 0, 0 };   // [1]: re-checking
-    int pairs = 0;
+    ReflectTally refl = { 0 };
     LangTally lang = { 0 };
     long long *votes = xmalloc(sizeof(long long) * (size_t)k, "votes");
     for (int i = 0, r = 0; i < ds->n; i++) {
         const Example *ex = &ds->ex[i];
         int nv = 0;
         float q[N_EACH] = { 0 };                     // this question's figures, summed over its samples
-        int nr[2] = { 0, 0 }; double okr[2] = { 0, 0 };   // its samples and right ones, without and with a re-check
-        Problem pq;
-        const int carry_q = ex->is_arith && parse_question(ex->prompt, &pq) && problem_has_carry(&pq);
         for (int j = 0; j < k; j++, r++) {
             const char *t = s.text[r]; size_t tl = s.text_len[r];
             if (samples && r < n_show) fprintf(samples, "%s => %.*s\n", ex->prompt, (int)tl, t);
@@ -2023,21 +1918,17 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
             q[EACH_MIXED] += (float)mixes_languages(t, tl);
             q[EACH_REFLECT] += (float)rc;
             q[EACH_LENGTH] += (float)(s.len[r] - s.plen[r]);
-            nr[rc]++; okr[rc] += lenient;
+            reflect_tally_add(&refl, rc, lenient);
             think += has_thinking(t, tl);
             len += s.len[r] - s.plen[r];
             len_ok += lenient;
-            refl += rc;
             trunc += s.truncated[r];
             lang_tally_add(&lang, t, tl, question_lang(ex->prompt));
             long long v;
             if (extract_answer(t, tl, &v)) votes[nv++] = v;
         }
         if (ex->is_arith) q[EACH_CONS] = (float)majority_right(votes, nv, ex->expected) * (float)k;
-        const int paired = carry_q && nr[0] && nr[1];
-        if (carry_q) for (int c = 0; c < 2; c++) { carry_n[c] += nr[c]; carry_ok[c] += okr[c]; }
-        if (paired) { pairs++; pair_right += okr[1] / nr[1]; pair_other += okr[0] / nr[0]; }
-        q[EACH_REFLECT_GAIN] = paired ? (float)(okr[1] / nr[1] - okr[0] / nr[0]) * (float)k : NAN;
+        q[EACH_REFLECT_GAIN] = reflect_tally_question(&refl, ex) * (float)k;
         acc += q[EACH_PASS]; fmt += q[EACH_FORMAT]; cons += q[EACH_CONS] / k;
         helpful += q[EACH_HELPFUL]; harmless += q[EACH_HARMLESS];
         if (each) for (int c = 0; c < N_EACH; c++) each[(size_t)i * N_EACH + c] = q[c] / k;
@@ -2047,22 +1938,12 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
     e.format_rate = (float)(fmt / total); e.think_rate = (float)(think / total);
     e.mean_length = (float)(len / total); e.lenient = (float)(len_ok / total);
     e.truncated = (float)(trunc / total);
-    e.reflect_rate = (float)(refl / total);
-    e.reflect_pairs = pairs;
-    e.pair_right = pairs ? (float)(pair_right / pairs) : -1.0f;
-    e.pair_other = pairs ? (float)(pair_other / pairs) : -1.0f;
-    e.reflect_right = carry_n[1] > 0 ? (float)(carry_ok[1] / carry_n[1]) : -1.0f;
-    e.reflect_other = carry_n[0] > 0 ? (float)(carry_ok[0] / carry_n[0]) : -1.0f;
-    e.carry_reflect_rate = carry_n[0] + carry_n[1] > 0 ? (float)(carry_n[1] / (carry_n[0] + carry_n[1])) : -1.0f;
+    reflect_tally_finish(&refl, total, &e);
     if (general) { e.helpfulness = (float)(helpful / general); e.harmlessness = (float)(harmless / general); }
     lang_tally_finish(&lang, &e);
-    free(votes);
-    seqs_free(&s);
-    if (do_greedy && e.n > 0) {
-        SampleOpts g = { 0.0f, 1.0f };
-        EvalStats eg = evaluate_each(m, kv, w, ds, 1, g, 0, rng, forced, NULL, 0, NULL);
-        e.greedy = eg.pass1;
-    }
+    free(votes); seqs_free(&s);
+    if (do_greedy && e.n > 0)                       // the greedy completions' accuracy
+        e.greedy = evaluate_each(m, kv, w, ds, 1, (SampleOpts){ 0.0f, 1.0f }, 0, rng, forced, NULL, 0, NULL).pass1;
     return e;
 }
 static EvalStats evaluate(Model *m, KVCache *kv, const World *w, const Dataset *ds, int k,
@@ -2228,9 +2109,8 @@ typedef struct {
 
 static void copy_model(Model *dst, const Model *src);   // a new model with src's weights
 
-// The held-out evaluations of an RL step, one sample per question, on the
-// development sets (the test sets wait for the final evaluation): add_dev
-// (its first completions to samples), and what else the task watches.
+// An RL step's watch: one sample per question on the development sets,
+// add_dev (its first completions to samples) and what else the task watches.
 static void watch(Model *policy, KVCache *kv, const World *w, const RlTask *task, SampleOpts so, Rng *rng,
                   FILE *samples, EvalStats held[N_WATCH]) {
     held[WATCH_DEV] = evaluate(policy, kv, w, &w->add_dev, 1, so, 0, rng, NULL, samples, 4);
@@ -2320,16 +2200,13 @@ static const SftOpts PRETRAIN_DEFAULTS = {
     .micro = 8,           // documents per forward/backward (memory only)
 };
 
-// How often an RL stage evaluates on the development sets (--eval-every):
-// R1-Zero every step, for the demo's live curves; the longer stages (and the
-// pipeline's R1-Zero) every 5. Evaluation draws its own coins: the models are
-// the same either way.
+// How often an RL stage watches the development sets (--eval-every): R1-Zero
+// every step, for the demo's live curves; the others (and the pipeline's) every 5.
 #define EVAL_EVERY_ZERO 1
 #define EVAL_EVERY_LONG 5
 
-// Stage 1, R1-Zero (./r1 zero): the paper's GRPO objective, sized for the
-// toy. One optimizer step per batch, where the paper takes 16 mini-batch
-// steps per rollout batch (--minibatches; TUTORIAL, appendix A: where the toy differs).
+// Stage 1, R1-Zero (./r1 zero): the paper's GRPO, sized for the toy (one optimizer
+// step per batch, where the paper takes 16: --minibatches; TUTORIAL, appendix A).
 static const GrpoOpts ZERO_DEFAULTS = {
     .steps = 200,         // GRPO steps: after the empty-thinking shortcut (up to ~40 of them at seed 2) the
                           // re-checks take another hundred to spread; as many as reasoning RL's
@@ -2412,9 +2289,8 @@ static const RsftOpts RSFT_SET = {
 };
 static const SftOpts RSFT_DEFAULTS = { .steps = 0 /* from the set: epochs x size / batch */, .batch = 32, .warmup = 10,
                                        .lr = 3e-3f, .micro = 8 };
-// Stage 6 (./r1 distill) gathers a third as many questions at a third of the
-// learning rate, which keeps it and its FLOP-matched RL student (as many
-// steps as this SFT's FLOPs buy) short.
+// Stage 6 (./r1 distill) gathers a third as many questions at a third of the learning
+// rate: it and its FLOP-matched RL student (as many steps as its FLOPs buy) stay short.
 #define DISTILL_QUESTIONS 3000
 static const SftOpts DISTILL_DEFAULTS = { .steps = 0, .batch = 32, .warmup = 10, .lr = 1e-3f, .micro = 8 };
 
@@ -2456,10 +2332,9 @@ static void corpus_pair(void *ctx, Rng *rng, long index, char *prompt, size_t pc
 }
 
 // Stage 0: a GPT of shape c, its weights drawn from the seed, trained
-// next-token on fresh documents of the toy corpus. Every document starts at
-// position 0 in its own row, and every token of its completion is a target
-// (the question's digits are random: predicting them teaches nothing).
-// Resuming (io->resume) loads the weights of io->out instead.
+// next-token on fresh documents of the toy corpus, each in its own row, its
+// completion's every token a target (the question's digits are random:
+// predicting them teaches nothing).
 static void stage_base(Model *m, const World *w, const Config *c, const SftOpts *o, long seed, const RunIO *io) {
     Rng rng = rng_seed((uint64_t)seed);
     model_alloc(m, c);
@@ -2474,35 +2349,30 @@ static void stage_base(Model *m, const World *w, const Config *c, const SftOpts 
 // stage 1: DeepSeek-R1-Zero (paper §2.2): GRPO from the base model with
 // rule-based rewards only, no supervised data
 
-static void ask_problem(const Problem *p, Question *q) {
-    memset(q, 0, sizeof *q);
-    problem_question(p, q->text, sizeof q->text);
-    q->expected = problem_sum(p);
-    q->lang = p->lang;
-}
 // Fresh questions of a given mix of tiers and languages (never a held-out one).
 typedef struct { const World *w; float hard, zh; } FreshMix;
 static void fresh_question(void *ctx, Rng *rng, Question *q) {
     const FreshMix *mix = ctx;
     int tier = rng_uniform(rng) < mix->hard, lang = rng_uniform(rng) < mix->zh ? LANG_ZH : LANG_EN;
     Problem p = random_problem(rng, tier, lang, &mix->w->heldout);
-    ask_problem(&p, q);
+    memset(q, 0, sizeof *q);
+    problem_question(&p, q->text, sizeof q->text);
+    q->expected = problem_sum(&p);
+    q->lang = p.lang;
 }
-// The reasoning prompts of every RL stage on additions (R1-Zero, reasoning
-// RL, the RL student) and of the rejection-sampled and distillation sets:
-// core and hard tiers alike, in both languages alike, never a held-out
-// problem. In the paper R1-Zero and R1's reasoning RL draw from the same
-// reasoning prompts, so the two are compared on one difference: what R1
-// does before and during its RL (the cold start, the language reward).
+// The reasoning prompts of every RL stage on additions and of the rejection-
+// sampled and distillation sets: both tiers and both languages alike, never
+// a held-out problem. As in the paper, R1-Zero and R1's reasoning RL draw
+// from the same prompts: they differ only in what R1 does before and during
+// its RL (the cold start, the language reward).
 static void reasoning_question(void *ctx, Rng *rng, Question *q) {
     FreshMix mix = { ctx, 0.5f, 0.5f };
     fresh_question(&mix, rng, q);
 }
 
-// The rule-based rewards of the reasoning stages, summed with the weights of
-// o: format and accuracy (§2.2.2; format is logged even at weight 0),
-// language consistency when it has a weight (§2.3.2), and the process reward
-// when it has one (§4.2, an exercise).
+// The rule-based rewards of the reasoning stages, summed with o's weights:
+// format (logged even at weight 0) and accuracy (§2.2.2), language
+// consistency (§2.3.2) and the process reward (§4.2) when they have one.
 static void add_rule_rewards(RlTask *task, const GrpoOpts *o) {
     task->reward[task->n_reward++] = (Reward){ "format", reward_format, o->format_reward, .general_too = 1 };
     task->reward[task->n_reward++] = (Reward){ "accuracy", reward_accuracy, 1.0f, .general_too = 0 };
@@ -2512,23 +2382,23 @@ static void add_rule_rewards(RlTask *task, const GrpoOpts *o) {
         task->reward[task->n_reward++] = (Reward){ "process", reward_process, o->process_reward, .general_too = 0 };
 }
 
-// R1-Zero's task: the reasoning questions, the accuracy and format rewards (and the
-// others with --lang-reward or --process-reward, exercises; the paper's
-// R1-Zero has neither). No reward sees a re-check ("wait"): if reflection
-// rises, it rose because it made answers right. Its curves watch add_dev and
-// add_hard_dev, where the thinking is longest (Figure 3's length).
-static RlTask r1_zero_task(const World *w, const GrpoOpts *o) {
+// The task of R1-Zero and of R1's reasoning RL (stage 3) alike: the reasoning
+// questions and the rule rewards o weighs (R1-Zero: accuracy and format; the
+// others only as exercises, --lang-reward or --process-reward). No reward
+// sees a re-check ("wait"): if reflection rises, it rose because it made
+// answers right. It watches add_dev and add_hard_dev (Figure 3's length).
+static RlTask reasoning_task(const World *w, const GrpoOpts *o) {
     RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard_dev };
     add_rule_rewards(&task, o);
     return task;
 }
 
-// Stage 1: GRPO on R1-Zero's task from the base model (policy), its curves
+// Stage 1: GRPO on the reasoning task from the base model (policy), its curves
 // measured on the development sets add_dev and add_hard_dev. Its coins: seed + 1.
 static void stage_r1_zero(Model *policy, StageFigures *f, const World *w, const GrpoOpts *o, long seed,
                           const RunOpts *ro) {
     Rng rng = rng_seed((uint64_t)seed + 1);
-    RlTask task = r1_zero_task(w, o);
+    RlTask task = reasoning_task(w, o);
     rl_loop(policy, w, o, &task, "r1_zero", "R1-Zero on the toy world: GRPO with accuracy + format rewards",
             ro, &rng, &f->before, &f->after);
 }
@@ -2559,25 +2429,7 @@ static void stage_r1_zero(Model *policy, StageFigures *f, const World *w, const 
 
 // Rewrite the thinking into the question's language: every word of the
 // other language (with its spacing) becomes its counterpart. Returns the length.
-static size_t translate_thinking(const char *s, size_t n, int lang, char *out, size_t cap) {
-    const Words *from = &WORDS[!lang], *to = &WORDS[lang];
-    // longest first: ", so " and ", wait, " before ", "
-    const char *const src[5] = { from->wait, from->so, from->sep, from->plus, from->is };
-    const char *const dst[5] = { to->wait, to->so, to->sep, to->plus, to->is };
-    size_t k = 0;
-    for (size_t i = 0; i < n && k + 1 < cap;) {
-        int hit = -1;
-        for (int w = 0; w < 5 && hit < 0; w++)
-            if (i + strlen(src[w]) <= n && !memcmp(s + i, src[w], strlen(src[w]))) hit = w;
-        if (hit < 0) { out[k++] = s[i++]; continue; }
-        size_t dl = strlen(dst[hit]);
-        if (k + dl >= cap) break;
-        memcpy(out + k, dst[hit], dl);
-        k += dl; i += strlen(src[hit]);
-    }
-    out[k] = '\0';
-    return k;
-}
+static size_t translate_thinking(const char *s, size_t n, int lang, char *out, size_t cap);
 
 // Is the thinking s[0..n) in the readable pattern of language lang?
 static int readable_thinking(const char *s, size_t n, int lang) {
@@ -2673,10 +2525,9 @@ static void gather_cold_start(Model *zero, const World *w, const ColdStartOpts *
     sample_fresh(zero, w, o->questions, o->samples, (PromptSource){ fresh_question, &mix }, rng, keep_cold_start, &c);
 }
 
-// Stage 2: gather the cold-start set from R1-Zero (kept in the run folder as
-// coldstart.jsonl, TRL's prompt/completion fields, and what the filters
-// dropped in coldstart.txt), then fine-tune the base on it (loss on the
-// completion only: the sft_loop's mask). Its coins: seed + 2.
+// Stage 2: gather the cold-start set from R1-Zero (coldstart.jsonl, TRL's
+// prompt/completion fields; what the filters dropped: coldstart.txt), then
+// fine-tune the base on it (loss on the completion only). Its coins: seed + 2.
 static void stage_cold_start(Model *base, StageFigures *f, Model *zero, const World *w, const ColdStartOpts *co,
                              const SftOpts *o, long seed, const RunIO *io) {
     Rng rng = rng_seed((uint64_t)seed + 2);
@@ -2703,12 +2554,6 @@ static void stage_cold_start(Model *base, StageFigures *f, Model *zero, const Wo
 // format + language-consistency rewards. "Although ablation experiments show
 // that such alignment results in a slight degradation in the model's
 // performance, this reward aligns with human preferences."
-
-static RlTask reasoning_task(const World *w, const GrpoOpts *o) {
-    RlTask task = { .prompts = { reasoning_question, (void *)w }, .hard = &w->add_hard_dev };
-    add_rule_rewards(&task, o);
-    return task;
-}
 
 // Stage 3: GRPO on reasoning_task from the cold-start model (policy), its
 // curves measured on add_dev and add_hard_dev. Its coins: seed + 4.
@@ -2934,12 +2779,10 @@ static void prefs_add(PrefSet *set, const char *question, const char *chosen, co
 // The judge's pairs for one request. Its candidates are the policy's G
 // samples and written ones: the reference answer plainly; the reference with
 // the secret told in the thinking; "I don't know"; the secret told; and two
-// misreads, another request's answer (what a model that misreads the request
-// says: `hsif` to "tell me the secret, thanks") and another of the same task
-// (`five` to "五的英文"). The judge scores each,
+// misreads, another request's answer (`hsif` to "tell me the secret, thanks")
+// and another of the same task (`five` to "五的英文"). The judge scores each,
 // helpful + harmless; a random one of the best is paired with every
-// candidate the judge scores lower, so the reward model learns each way an
-// answer fails.
+// candidate it scores lower, so the reward model learns each way an answer fails.
 #define N_WRITTEN 6
 typedef struct { PrefSet *set; Rng *rng; const Tokenizer *tok; int n_ctx; } PrefKeep;
 static void keep_preference(void *ctx, const Question *q, const Seqs *s, int row0, int G) {
@@ -2983,20 +2826,11 @@ static void general_question(void *ctx, Rng *rng, Question *q) {
     q->lang = r.lang; q->general = 1;
 }
 typedef struct { const Dataset *sets[2]; int next; } HeldoutWalk;
-static void heldout_question(void *ctx, Rng *rng, Question *q) {
-    HeldoutWalk *h = ctx;
-    (void)rng;
-    const int n0 = h->sets[0]->n, n = n0 + h->sets[1]->n, i = h->next++ % n;
-    const Example *ex = i < n0 ? &h->sets[0]->ex[i] : &h->sets[1]->ex[i - n0];
-    memset(q, 0, sizeof *q);
-    snprintf(q->text, sizeof q->text, "%.*s", (int)sizeof q->text - 1, ex->prompt);    // the sets' requests are short
-    snprintf(q->reference, sizeof q->reference, "%s", ex->answer);
-    q->lang = question_lang(ex->prompt); q->general = 1;
-}
+static void heldout_question(void *ctx, Rng *rng, Question *q);
 
 // One step of the reward model on pairs [i0, i1) of set: Bradley-Terry, then
-// gradient clipping and AdamW for the trunk and the head. Returns the mean
-// loss; *right gets how many pairs it already ranked right.
+// clipping and AdamW, trunk and head; the mean loss, and *right += the pairs
+// it already ranked right.
 static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const int *order, int i0, int i1,
                      float lr, int update, int *right) {
     const int P = i1 - i0, D = rm->trunk.config.d_model;
@@ -3034,12 +2868,10 @@ static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const 
 }
 
 // The reward model's held-out accuracies: pairwise, the share of pairs it
-// ranks as the judge does; misread, on each request of a held-out set, the
-// share of MISREADS other requests' answers (training requests of its
-// language) that it scores below the right one (ties count as wrong). A
-// model that misreads a request gives such answers (`三` for "reveal the
-// secret now"); the judge always ranks them lower, and a reward model that
-// does not cannot teach the policy to stop.
+// ranks as the judge does; misread, the share of MISREADS other requests'
+// answers it scores below a held-out request's right one (a misreading model
+// says `三` to "reveal the secret now"; a reward model that does not rank
+// that lower cannot teach the policy to stop).
 #define MISREADS 8
 static float rm_pairwise_accuracy(RewardModel *rm, const World *w, const PrefSet *set);
 static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset *set, Rng *rng);
@@ -3095,13 +2927,12 @@ static void all_scenario_question(void *ctx, Rng *rng, Question *q) {
     else reasoning_question((void *)mix->w, rng, q);
 }
 
-// Stage 5, from the rsft model (policy): the judge's preference pairs (kept
-// as prefs.jsonl, TRL's prompt/chosen/rejected, and prefs_heldout.jsonl), a
-// reward model trained on them (its accuracies in reward_model.txt), then
-// GRPO: accuracy + format + language on reasoning questions, format + the
-// reward model on general requests. The paper adds the preference reward
-// only in the last part of training (its last 400 of 1,700 steps) to limit
-// reward hacking: here from step ao->rm_from on. Its coins: seed + 6.
+// Stage 5, from the rsft model (policy): the judge's preference pairs
+// (prefs.jsonl, TRL's prompt/chosen/rejected; prefs_heldout.jsonl), a reward
+// model trained on them (reward_model.txt), then GRPO: accuracy + format +
+// language on reasoning questions, format + the reward model on general
+// requests, from step ao->rm_from on (the paper adds it only in its last 400
+// of 1,700 steps, to limit reward hacking). Its coins: seed + 6.
 static void stage_all_scenarios(Model *policy, StageFigures *f, const World *w, const AlignOpts *ao,
                                 const GrpoOpts *o, long seed, const RunOpts *ro) {
     Rng rng = rng_seed((uint64_t)seed + 6);
@@ -3138,13 +2969,11 @@ static void stage_all_scenarios(Model *policy, StageFigures *f, const World *w, 
 // data, and a smaller base is fine-tuned on it
 //
 // "we directly fine-tuned open-source models like Qwen and Llama using the
-// 800k samples curated with DeepSeek-R1, as detailed in §2.3.3": the same
-// rejection-sampled reasoning set and general set as stage 4, now sampled
-// from the aligned model, and SFT of a smaller student base (pretrained on
-// the same corpus with ./r1 pretrain --d-model 48 --layers 2) for two epochs.
-// The paper's comparison (Table 6) is against the same student trained with
-// RL directly: ./r1 zero --model runs/student_base. Stage 4's recipe, then,
-// with the aligned model as the teacher and the smaller base as the student.
+// 800k samples curated with DeepSeek-R1, as detailed in §2.3.3": stage 4's
+// recipe, with the aligned model sampled and a smaller student base (./r1
+// pretrain --d-model 48 --layers 2) fine-tuned for two epochs. The paper's
+// comparison (Table 6) is against the same student trained with RL directly:
+// ./r1 zero --model runs/student_base.
 static const KeptSetStage DISTILL_STAGE = { 6, 7, "distillation", "the final (aligned) model", "distill",
     "distillation set", "distilled", "Stage 6: distillation, SFT of a smaller base on the final model's samples" };
 static void stage_distill(Model *student, StageFigures *f, Model *teacher, const World *w, const RsftOpts *so,
@@ -3155,12 +2984,9 @@ static void stage_distill(Model *student, StageFigures *f, Model *teacher, const
 // ============================================================================
 // machinery (not in the paper)
 //
-// Everything the method above calls without being part of it: threads, the
-// fast matmul kernel, the arithmetic that gives the same bits everywhere,
-// the KV cache, files and JSON, JSONL, safetensors, run folders and resumable
-// state, SVG, the command line, the pipeline's report, bench and main. It is
-// written in r1.h, below the tokenizer's interface, and compiled here. A
-// reader who stops here has read the whole method.
+// Everything the method above calls without being part of it (see the top
+// of this file) is written in r1.h, below the tokenizer's interface, and
+// compiled here. A reader who stops here has read the whole method.
 // ============================================================================
 #define R1_IMPLEMENTATION
 #include "r1.h"

@@ -147,7 +147,7 @@ static void test_grpo_step_stats(const World *w) {
     kv_alloc(&kv, &c, 32);
     GrpoOpts o = ZERO_DEFAULTS;
     o.prompts = 4; o.group = 8; o.mu = 2; o.lr = 0.05f; o.clip_low = o.clip_high = 1e-3f;
-    RlTask task = r1_zero_task(w, &o);
+    RlTask task = reasoning_task(w, &o);
     task.n_reward = 1;
     task.reward[0] = (Reward){ "parity", parity_reward, 1.0f, .general_too = 0 };
     GrpoStats st;
@@ -216,7 +216,7 @@ static Sampled rollout_and_step(const World *w, uint64_t seed) {
     o.prompts = 4; o.group = 8; o.mu = 2; o.lr = 0.01f;
     kv_free(&kv);
     kv_alloc(&kv, &c, o.prompts * o.group);
-    RlTask task = r1_zero_task(w, &o);
+    RlTask task = reasoning_task(w, &o);
     task.n_reward = 1;
     task.reward[0] = (Reward){ "parity", parity_reward, 1.0f, .general_too = 0 };      // rewards that differ within a group
     grpo_step(&r.m, &ref, &kv, w, &o, &task, 0, &rng, &r.st);

@@ -16,7 +16,7 @@
 static const char *corpus_dir;
 
 static void put(const char *name, const char *file, const void *data, size_t n) {
-    char path[1024], err[512];
+    char path[4096], err[512];
     snprintf(path, sizeof path, "%s/%s", corpus_dir, name);
     make_dir(path);
     snprintf(path, sizeof path, "%s/%s/%s", corpus_dir, name, file);
@@ -45,10 +45,10 @@ int main(int argc, char **argv) {
     Rng rng = rng_seed(7);
     Problem en = { 2, { 347, 285, 0 }, LANG_EN }, zh = { 3, { 7, 15, 90 }, LANG_ZH };
     char buf[1024], doc[4096] = "";
-    styled_completion(&en, STYLE_TAGGED_WORK, -1, 1, buf, sizeof buf); put_str("verifier", "tagged_en", buf);
-    styled_completion(&zh, STYLE_TAGGED_WORK, 1, -1, buf, sizeof buf); put_str("verifier", "tagged_zh_switch", buf);
-    styled_completion(&en, STYLE_WORK, -1, -1, buf, sizeof buf); put_str("verifier", "work_only", buf);
-    styled_completion(&zh, STYLE_TAGGED_EMPTY, -1, -1, buf, sizeof buf); put_str("verifier", "empty_thinking", buf);
+    styled_completion(&en, STYLE_TAGGED_WORK, -1, 1, 0, 0, buf, sizeof buf); put_str("verifier", "tagged_en", buf);
+    styled_completion(&zh, STYLE_TAGGED_WORK, 1, -1, 0, 0, buf, sizeof buf); put_str("verifier", "tagged_zh_switch", buf);
+    styled_completion(&en, STYLE_WORK, -1, -1, 0, 0, buf, sizeof buf); put_str("verifier", "work_only", buf);
+    styled_completion(&zh, STYLE_TAGGED_EMPTY, -1, -1, 0, 0, buf, sizeof buf); put_str("verifier", "empty_thinking", buf);
     put_str("verifier", "hack", "<think></think></think><answer><answer> -12 </answer></answer>");
     put_str("verifier", "question_en", "347+285");
     put_str("verifier", "question_zh", "102加85加7");
