@@ -30,7 +30,7 @@ STRESS_KILLS ?= 200
 TEST_OPT ?= -O2
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test width-build stress sanitize variants cross-check fuzz serve-openai demo pipeline seeds readme-results tutorial-check clean
+.PHONY: all test width-build stress sanitize variants cross-check fuzz serve-openai demo pipeline class seeds readme-results tutorial-check clean
 
 all: r1
 
@@ -136,6 +136,19 @@ seeds: r1
 	    awk -v s=$$s '{ m = $$NF; e = $$(NF-1); v = $$2; for (i = 3; i < NF - 1; i++) v = v " " $$i; printf "%s %s %s (%+.3f ± %.3f)\n", s, $$1, v, e, m }'; done | \
 	    awk '{ k = $$2; if (!(k in row)) order[n++] = k; $$1 = ""; $$2 = ""; sub(/^  /, ""); row[k] = row[k] sprintf(" | %-30s", $$0) } \
 	         END { for (i = 0; i < n; i++) printf "%-32s%s\n", order[i], row[order[i]] }'
+
+# The full-size checkpoints a class needs, under the names TUTORIAL.md and
+# docs/HANDOUT.md use: ./r1 pipeline makes them (reusing the stages it has
+# already made), then each stage's folder is copied to its command's folder
+# (runs/pipeline/r1_zero to runs/zero, ...), replacing it. At the default
+# seed each is what the tutorial's own command writes, byte for byte.
+CLASS_RUNS = base:base r1_zero:zero cold_start:coldstart reasoning_rl:reason rsft:rsft \
+             all_scenarios:align student_base:student_base student_distilled:distill student_rl:student_rl
+class: r1
+	./r1 pipeline
+	@for p in $(CLASS_RUNS); do s=runs/pipeline/$${p%%:*}; d=runs/$${p#*:}; \
+	    rm -rf $$d.class && cp -R $$s $$d.class && rm -f $$d.class/pipeline.stamp && rm -rf $$d && mv $$d.class $$d && \
+	    echo "$$s -> $$d" || exit 1; done
 
 # docs/RESULTS.md and docs/pipeline-results.svg are the default seed's
 # runs/pipeline/RESULTS.md and results.svg, which README links: after

@@ -84,6 +84,20 @@ printf '%s\n' "$stages" | {
         if [ "$4" = "$from" ] || { [ "$4" = - ] && [ "$3" = "$from" ]; }; then ok
         else bad "$SVG draws $to starting from $from, but PIPE_STAGES has --model $3, --base $4"; fi
     done
+    # make class copies every stage but the probe to the folder the tutorial
+    # reads it from: each pair names a stage of the table and a runs/ folder
+    # that TUTORIAL.md or the handout uses
+    class=$(sed -n '/^CLASS_RUNS *=/,/[^\\]$/p' Makefile | sed 's/^CLASS_RUNS *=//; s/\\$//' | tr -s ' \n' '  ')
+    keys=$(printf '%s\n' "$stages" | awk '$1 !~ /_probe$/ { print $1 }')
+    for k in $keys; do
+        case " $class " in *" $k:"*) ok ;; *) bad "Makefile: CLASS_RUNS does not copy stage $k" ;; esac
+    done
+    for p in $class; do
+        k=${p%%:*}; d=${p#*:}
+        case " $(echo $keys) " in *" $k "*) ok ;; *) bad "Makefile: CLASS_RUNS names $k, which is not a stage of PIPE_STAGES" ;; esac
+        if grep -qE "runs/$d([^a-z0-9_-]|\$)" TUTORIAL.md docs/HANDOUT.md; then ok
+        else bad "Makefile: CLASS_RUNS writes runs/$d, which neither TUTORIAL.md nor docs/HANDOUT.md reads"; fi
+    done
     echo "docs: $pass passed, $fail failed"
     [ $fail -eq 0 ]
 }
