@@ -6151,7 +6151,7 @@ static void write_results_md(const char *dir, const PipeEval *pe, const PipeFact
                "the half-width of a 95%% paired-bootstrap interval over the questions (%d resamples). A claim is "
                "**reproduced** when effect − margin exceeds its threshold, **not reproduced** when effect + margin "
                "does not reach it, and **within noise** otherwise. The margin does not cover the training seed: "
-               "one run, seed %ld (`make seeds` reruns the claims that move with it). The rules are r1.c's "
+               "one run, seed %ld (`make seeds` reruns the claims that move with it). The rules are r1.h's "
                "`CLAIMS`.\n", BOOT_ROUNDS, f->seed);
     results_md_claims(&b, pe, f, 0);
     buf_printf(&b, "\nChecks, not evidence for the paper: preconditions of a claim, or true by construction.\n");

@@ -35,6 +35,16 @@ for f in README.md TUTORIAL.md docs/HANDOUT.md; do
     done
 done
 
+# A name said to be in one file ("r1.h's `CLAIMS`") is in that file: in the
+# docs, and in r1.h's own strings (RESULTS.md's text)
+for f in README.md TUTORIAL.md docs/HANDOUT.md data/README.md r1.h; do
+    for ref in $(grep -oE "(r1\.c|r1\.h|tokenizer\.c)'s \`[A-Za-z_][A-Za-z0-9_]*\`" "$f" | sed "s/'s \`/:/; s/\`//" | sort -u); do
+        file=${ref%%:*}; id=${ref#*:}
+        if grep -qw -- "$id" "$file"; then ok
+        else bad "$f says \`$id\` is $file's, but $file does not name it"; fi
+    done
+done
+
 # docs/*.svg parse as XML (a browser shows nothing at all for one that does not)
 if command -v python3 >/dev/null 2>&1; then
     for f in docs/*.svg; do
