@@ -68,7 +68,7 @@ check $? "results.json: general lacks helpfulness or harmlessness"
 grep -q '"reward_model": {"pairwise_accuracy": [0-9.]*}' "$TMP/a/results.json"; check $? "results.json: no reward_model"
 grep -q '"student_distilled": [1-9][0-9]*, "student_rl_probe": [1-9]' "$TMP/a/results.json"; check $? "results.json: no FLOPs"
 [ "$(grep -c '<rect x=' "$TMP/a/results.svg")" -gt 9 ]; check $? "results.svg has no bars"
-# every claim of r1.c's CLAIMS, in results.json with a three-valued verdict,
+# every claim of r1.h's CLAIMS, in results.json with a three-valued verdict,
 # effect and margin, and in RESULTS.md as effect ± margin
 claims=$(sed -n '/^static const ClaimRule CLAIMS/,/^};/p' r1.c r1.h | grep -o '^    { "[a-z0-9_]*"' | grep -o '[a-z0-9_]*')
 [ "$(echo "$claims" | wc -l)" -ge 10 ]; check $? "could not read the claims of r1.c and r1.h: $claims"
