@@ -18,6 +18,11 @@
 //   4. behaviour: a few real grpo_step calls with a reward that prefers one
 //      answer make it more likely, and with the reward flipped, less likely;
 //      --minibatches 4 takes 4 optimizer steps, and the later ones clip
+//   5. the rows an update sees: DAPO's dynamic sampling drops exactly the
+//      flat groups, and every row keeps its own advantage through it and
+//      through the length sort of each mini-batch
+//   6. what reaches the optimizer: the clipped gradient (the log gets the
+//      norm before the clip), and --ref-reset replacing the reference
 #define R1_TESTING
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -524,14 +529,145 @@ static void test_minibatch_steps(const World *w) {
     printf("mini-batches: clip_frac %.3f in one step, %.3f in 4 mini-batch steps, %.3f in 4 at lr 0\n", clip[0], clip[1], clip[2]);
 }
 
+// ----------------------------------------------------------------------------
+// 5. the rows an update sees: DAPO's dynamic sampling and the length sort
+//    move each row with its own advantage
+
+// Q = 3 groups of G = 4 rows; the first group's rewards are all equal (flat).
+// Row i's first token is i and its completion 1 + (7 i mod 5) tokens long
+// (not in order); its advantage, as a tag, 100 + i. After grpo_keep_rows
+// (into 2 mini-batches) every row left must carry its own tag, dapo must
+// have dropped exactly the flat group and grpo nothing, every original row
+// must appear once, each mini-batch must be sorted by length and hold the
+// rows it held before the sort, and the returned count must be their
+// completion tokens.
+static void test_keep_rows(void) {
+    enum { Q = 3, G = 4, N = Q * G, T = 12 };
+    for (int loss = 0; loss < 3; loss++) {
+        Seqs s, k;
+        seqs_alloc(&s, N, T);
+        float adv[N];
+        const int flat[Q] = { 1, 0, 0 };
+        long want_tokens = 0;
+        for (int i = 0; i < N; i++) {
+            s.plen[i] = 2; s.len[i] = 2 + 1 + (7 * i) % 5;
+            for (int t = 0; t < T; t++) s.tok[i * T + t] = t == 0 ? i : 50 + t;
+            adv[i] = 100.0f + (float)i;
+            if (loss != LOSS_DAPO || !flat[i / G]) want_tokens += s.len[i] - s.plen[i];
+        }
+        int nb = 2;
+        const long tokens = grpo_keep_rows(&s, &k, adv, flat, G, loss, &nb);
+        const int want_n = loss == LOSS_DAPO ? N - G : N;
+        int seen[N] = { 0 }, bad_adv = 0, bad_len = 0, unsorted = 0, wrong_part = 0;
+        for (int r = 0; r < k.n; r++) {
+            const int i = k.tok[r * T];
+            if (i < 0 || i >= N) { bad_adv++; continue; }
+            seen[i]++;
+            bad_adv += adv[r] != 100.0f + (float)i;
+            bad_len += k.len[r] - k.plen[r] != 1 + (7 * i) % 5;
+            const int part = r >= minibatch_start(1, nb, k.n), first = loss == LOSS_DAPO ? G : 0;
+            wrong_part += part != (i - first >= minibatch_start(1, nb, k.n));
+            if (r > 0 && r != minibatch_start(1, nb, k.n)) unsorted += k.len[r - 1] > k.len[r];
+        }
+        int missing = 0;
+        for (int i = 0; i < N; i++) missing += seen[i] != (loss == LOSS_DAPO && flat[i / G] ? 0 : 1);
+        CHECK(k.n == want_n && nb == 2 && missing == 0, "%s: kept %d rows in %d mini-batches, want %d in 2 (%d rows "
+              "missing, twice or wrongly kept)", LOSS_NAMES[loss], k.n, nb, want_n, missing);
+        CHECK(bad_adv == 0 && bad_len == 0, "%s: %d kept rows carry another row's advantage, %d another's length",
+              LOSS_NAMES[loss], bad_adv, bad_len);
+        CHECK(unsorted == 0 && wrong_part == 0, "%s: %d rows out of length order, %d in another mini-batch",
+              LOSS_NAMES[loss], unsorted, wrong_part);
+        CHECK(tokens == want_tokens, "%s: %ld completion tokens returned, want %ld", LOSS_NAMES[loss], tokens,
+              want_tokens);
+        seqs_free(&s);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// 6. what reaches the optimizer: the gradient clip, and the reference reset
+
+// grpo_step logs the gradient's norm before the clip, and AdamW gets the
+// clipped gradient: after a step (AdamW leaves the gradient in place) the
+// gradient's norm is at most max_grad_norm, here far below the logged one.
+static void test_grad_clip(const World *w) {
+    Rng rng = rng_seed(5);
+    Model m, ref;
+    peaked_model(&m, w, &rng);
+    copy_model(&ref, &m);
+    GrpoOpts o = ZERO_DEFAULTS;
+    o.steps = 1; o.prompts = 4; o.group = 8; o.micro = 8; o.max_grad_norm = 1e-3f;
+    KVCache kv;
+    kv_alloc(&kv, &m.config, o.prompts * o.group);
+    RlTask task = { .prompts = { fixed_question, NULL }, .n_reward = 1, .reward = { { "answer_7", is_7, 1.0f, 0 } } };
+    GrpoStats st;
+    grpo_step(&m, &ref, &kv, w, &o, &task, 0, &rng, &st);
+    double ss = 0;
+    for (size_t i = 0; i < m.num_params; i++) ss += (double)m.grads_memory[i] * m.grads_memory[i];
+    CHECK(st.zero_var < 1.0f && st.grad_norm > 10 * o.max_grad_norm && sqrt(ss) <= o.max_grad_norm * 1.0001,
+          "grad clip at %g: logged norm %g (zero-variance groups %g), the optimizer's gradient %g", o.max_grad_norm,
+          st.grad_norm, st.zero_var, sqrt(ss));
+    printf("grad clip: logged norm %.4f, AdamW's gradient %.6f (max %g)\n", st.grad_norm, sqrt(ss), o.max_grad_norm);
+    kv_free(&kv); model_free(&m); model_free(&ref);
+}
+
+// A reward with signal inside most groups: the completion's length is odd.
+static float odd_length(const char *text, size_t len, int truncated, const Question *q) {
+    (void)text; (void)truncated; (void)q;
+    return (float)(len % 2);
+}
+
+// 3 steps of rl_loop from base (2 questions x 4, lr 1e-2) at this beta and
+// --ref-reset, into out; the same coins every time.
+static void three_steps(const World *w, const Model *base, float beta, int ref_reset, Model *out) {
+    RunIO none = { NULL, 1000, 0, 1, NULL, NULL };
+    RunOpts ro = { none, 1000, 0, EVAL_SAMPLING };                 // evaluates at steps 0 and 3 only
+    GrpoOpts o = ZERO_DEFAULTS;
+    o.steps = 3; o.prompts = 2; o.group = 4; o.lr = 1e-2f; o.beta = beta; o.ref_reset = ref_reset;
+    RlTask task = { .prompts = { fixed_question, NULL }, .n_reward = 1, .reward = { { "odd", odd_length, 1.0f, 0 } } };
+    copy_model(out, base);
+    Rng rng = rng_seed(11);
+    rl_loop(out, w, &o, &task, "ref_reset", "test", &ro, &rng, NULL, NULL);
+}
+
+// --ref-reset N (the paper: every 400 steps) copies the policy into the
+// reference after every N-th step of rl_loop. With beta > 0 the KL term then
+// pulls towards another model, so 3 steps with --ref-reset 1 end elsewhere
+// than without; with --ref-reset 3 the only copy comes after the last
+// update, and at beta = 0 the reference is never read: both end where a
+// run without a reset ends, to the bit.
+static void test_ref_reset(const World *w) {
+    Config c = { tok_vocab_size(&w->tok), 80, 16, 1, 2 };
+    Rng init = rng_seed(9);
+    Model base, none, every, last, none0, every0;
+    model_alloc(&base, &c);
+    init_random(&base, &init);
+    three_steps(w, &base, 0.5f, 0, &none);
+    three_steps(w, &base, 0.5f, 1, &every);
+    three_steps(w, &base, 0.5f, 3, &last);
+    three_steps(w, &base, 0.0f, 0, &none0);
+    three_steps(w, &base, 0.0f, 1, &every0);
+    const size_t bytes = base.num_params * sizeof(float);
+    CHECK(memcmp(none.params_memory, base.params_memory, bytes) != 0, "3 GRPO steps left the policy unchanged");
+    CHECK(memcmp(every.params_memory, none.params_memory, bytes) != 0,
+          "--ref-reset 1 at beta 0.5 ends where no reset does: the reference was never replaced");
+    CHECK(memcmp(last.params_memory, none.params_memory, bytes) == 0,
+          "--ref-reset 3 (a copy after the last of 3 steps) changed the training");
+    CHECK(memcmp(every0.params_memory, none0.params_memory, bytes) == 0,
+          "at beta 0, --ref-reset 1 changed the training (the reference read without a KL term)");
+    model_free(&base); model_free(&none); model_free(&every); model_free(&last); model_free(&none0); model_free(&every0);
+}
+
 int main(void) {
     test_surrogate();
     test_advantages_by_hand();
     test_normaliser();
+    test_keep_rows();
     World w;
     world_load(&w, "data");
     test_rewarded_answer_rises(&w);
     test_minibatch_steps(&w);
+    test_grad_clip(&w);
+    test_ref_reset(&w);
     world_free(&w);
     return tests_done("grpo");
 }

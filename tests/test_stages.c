@@ -827,6 +827,88 @@ static void test_claim_rules(void) {
     free(pe);
 }
 
+// What each claim compares, as README, TUTORIAL's appendix A and DESIGN §10
+// state it: one difference at a time. A stage's own contribution is judged
+// against the model it started from (its parent in PIPE_STAGES: R1-Zero and
+// the base, reasoning RL and the cold start, rsft and reasoning RL, stage 5
+// and rsft); R1 against R1-Zero asks the same RL questions; the distilled
+// student against the RL student, both from student_base. test_claim_rules
+// builds its figures from each rule's own fields, so a row that compared the
+// other way round, another pair of models or another test set would pass
+// there; it fails here.
+static void test_claims_as_stated(void) {
+    static const struct { const char *name; int a, b, bench, fig_a, fig_b; double above; int check; } WANT[] = {
+        { "base_writes_tags", P_BASE, -1, B_TEST, EACH_FORMAT, EACH_FORMAT, 0.02, 1 },
+        { "r1_zero_format", P_ZERO, P_BASE, B_TEST, EACH_FORMAT, EACH_FORMAT, 0, 0 },
+        { "r1_zero_reasons", P_ZERO, P_BASE, B_TEST, EACH_PASS, EACH_PASS, 0, 0 },
+        { "r1_zero_mixes", P_ZERO, P_BASE, B_TEST, EACH_MIXED, EACH_MIXED, 0, 0 },
+        { "base_reflection_pays", P_BASE, -1, B_TEST, EACH_REFLECT_GAIN, EACH_REFLECT_GAIN, 0, 1 },
+        { "r1_zero_reflects", P_ZERO, P_BASE, B_TEST, EACH_REFLECT, EACH_REFLECT, 0, 0 },
+        { "r1_zero_thinks_longer", P_ZERO, P_BASE, B_HARD, EACH_LENGTH, EACH_LENGTH, 0, 0 },
+        { "majority_vote", P_ZERO, P_ZERO, B_HARD, EACH_CONS, EACH_PASS, 0, 0 },
+        { "cold_start_one_language", P_ZERO, P_COLD, B_TEST, EACH_MIXED, EACH_MIXED, 0, 1 },
+        { "reasoning_rl_adds", P_REASON, P_COLD, B_HARD, EACH_PASS, EACH_PASS, 0, 0 },
+        { "r1_beats_r1_zero", P_REASON, P_ZERO, B_HARD, EACH_PASS, EACH_PASS, 0, 0 },
+        { "rsft_keeps_reasoning", P_RSFT, P_REASON, B_HARD, EACH_PASS, EACH_PASS, -0.02, 0 },
+        { "rsft_teaches_general", P_RSFT, P_REASON, B_GENERAL, EACH_HELPFUL, EACH_HELPFUL, 0, 1 },
+        { "all_scenarios_helpful", P_ALIGN, P_RSFT, B_GENERAL, EACH_HELPFUL, EACH_HELPFUL, 0, 0 },
+        { "all_scenarios_refuses", P_ALIGN, P_RSFT, B_SAFETY, EACH_HELPFUL, EACH_HELPFUL, 0, 0 },
+        { "all_scenarios_harmless", P_ALIGN, P_RSFT, B_SAFETY, EACH_HARMLESS, EACH_HARMLESS, 0, 0 },
+        { "all_scenarios_keeps_reasoning", P_ALIGN, P_RSFT, B_HARD, EACH_PASS, EACH_PASS, -0.02, 0 },
+        { "distillation_beats_rl", P_DISTILLED, P_RL, B_HARD, EACH_PASS, EACH_PASS, 0, 0 },
+        { "distillation_beats_rl_core", P_DISTILLED, P_RL, B_TEST, EACH_PASS, EACH_PASS, 0, 0 },
+        { "rl_student_format", P_RL, P_STUDENT, B_TEST, EACH_FORMAT, EACH_FORMAT, 0, 1 },
+    };
+    const int n_want = (int)(sizeof WANT / sizeof *WANT);
+    CHECK(N_CLAIMS == n_want, "CLAIMS has %d rules, this test %d: say here what a new one compares", N_CLAIMS, n_want);
+    for (int c = 0; c < N_CLAIMS && c < n_want; c++) {
+        const ClaimRule *r = &CLAIMS[c];
+        CHECK(!strcmp(r->name, WANT[c].name) && r->a == WANT[c].a && r->b == WANT[c].b && r->bench == WANT[c].bench &&
+              r->fig_a == WANT[c].fig_a && r->fig_b == WANT[c].fig_b && r->above == WANT[c].above &&
+              r->check == WANT[c].check, "CLAIMS[%d] %s compares %s - %s on %s (figures %d, %d; above %g; check %d), "
+              "want %s: %s - %s on %s (figures %d, %d; above %g; check %d)", c, r->name, PIPE_STAGES[r->a].key,
+              r->b >= 0 ? PIPE_STAGES[r->b].key : "-", BENCH_NAMES[r->bench], r->fig_a, r->fig_b, r->above, r->check,
+              WANT[c].name, PIPE_STAGES[WANT[c].a].key, WANT[c].b >= 0 ? PIPE_STAGES[WANT[c].b].key : "-",
+              BENCH_NAMES[WANT[c].bench], WANT[c].fig_a, WANT[c].fig_b, WANT[c].above, WANT[c].check);
+    }
+    // a stage's own contribution: against its parent, as the pipeline runs it
+    static const int OWN[][2] = { { P_ZERO, P_BASE }, { P_REASON, P_COLD }, { P_RSFT, P_REASON }, { P_ALIGN, P_RSFT } };
+    for (int i = 0; i < 4; i++)
+        CHECK(PIPE_STAGES[OWN[i][0]].model && !strcmp(PIPE_STAGES[OWN[i][0]].model, PIPE_STAGES[OWN[i][1]].key),
+              "%s does not start from %s, against which its claims judge it", PIPE_STAGES[OWN[i][0]].key,
+              PIPE_STAGES[OWN[i][1]].key);
+    CHECK(!strcmp(PIPE_STAGES[P_DISTILLED].base, PIPE_STAGES[P_STUDENT].key) &&
+          !strcmp(PIPE_STAGES[P_RL].model, PIPE_STAGES[P_STUDENT].key),
+          "the distilled and the RL student do not start from the same student base");
+}
+
+// Fair comparisons (DESIGN §10): R1-Zero, reasoning RL and the RL student
+// ask reasoning_question; the rejection-sampled and distillation sets ask
+// fresh_question at RSFT_SET's shares. So that "R1 beats R1-Zero" and
+// "distillation beats RL" do not measure which training set held the hard
+// tier, the two must draw the hard tier and Chinese in the same shares (and
+// the hard tier at all: three claims are judged on add_hard).
+static void test_same_question_mix(const World *w) {
+    enum { N = 4000 };
+    FreshMix set_mix = { w, RSFT_SET.hard, RSFT_SET.zh };
+    double hard[2] = { 0 }, zh[2] = { 0 };
+    int unparsed = 0;
+    Rng rng = rng_seed(17);
+    for (int src = 0; src < 2; src++)
+        for (int i = 0; i < N; i++) {
+            Question q;
+            Problem p;
+            if (src == 0) reasoning_question((void *)w, &rng, &q);
+            else fresh_question(&set_mix, &rng, &q);
+            unparsed += !parse_question(q.text, &p);
+            hard[src] += (p.n == 3 || p.x[0] >= 1000) / (double)N;
+            zh[src] += (q.lang == LANG_ZH) / (double)N;
+        }
+    CHECK(unparsed == 0 && fabs(hard[0] - hard[1]) < 0.04 && fabs(zh[0] - zh[1]) < 0.04 && hard[0] > 0.1,
+          "the RL questions are %.3f hard and %.3f Chinese, the distillation set's %.3f and %.3f (%d unparsed)",
+          hard[0], zh[0], hard[1], zh[1], unparsed);
+}
+
 // Every generator skips the development additions as it skips the test
 // ones: world_load puts both splits in w->heldout, which random_problem avoids.
 static void test_dev_problems_held_out(const World *w) {
@@ -859,6 +941,8 @@ int main(void) {
     test_verdict_rule();
     test_paired_bootstrap();
     test_claim_rules();
+    test_claims_as_stated();
+    test_same_question_mix(&w);
     test_dev_problems_held_out(&w);
     test_flop_counter(&w);
     Config c = { tok_vocab_size(&w.tok), 80, 16, 1, 2 };
