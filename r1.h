@@ -6043,7 +6043,7 @@ static void write_results_json(const char *dir, const PipeEval *pe, const PipeFa
     for (int c = 0; c < N_CLAIMS; c++) {
         const ClaimRule *r = &CLAIMS[c];
         const Judged j = judge_claim(r, pe, f->seed);
-        buf_printf(&b, "%s\n    \"%s\": {\"verdict\": \"%s\", \"effect\": %.4f, \"margin\": %.4f, \"threshold\": %.4f, ",
+        buf_printf(&b, "%s\n    \"%s\": {\"verdict\": \"%s\", \"effect\": %.6f, \"margin\": %.6f, \"threshold\": %.4f, ",
                    c ? "," : "", r->name, VERDICT_NAMES[j.verdict], j.effect, j.margin, r->above);
         if (r->below < 1) buf_printf(&b, "\"below\": %.4f, ", r->below);
         buf_printf(&b, "\"kind\": \"%s\", \"a\": \"%s\", \"b\": \"%s\", \"benchmark\": \"%s\", \"metric\": \"%s\"",
