@@ -544,7 +544,7 @@ typedef struct {
 } MatmulJob;
 
 #ifdef __GNUC__
-__attribute__((noinline))    // inlined into the fast kernel's leftover rows, it ran 1.5x slower there
+__attribute__((noinline))    // inlined into the fast kernel's last row, it ran 1.5x slower there
 #endif
 static void matmul_rows(void *ctx, int m0, int m1) {
     const MatmulJob *j = ctx;
@@ -604,8 +604,11 @@ static void matmul_rows(void *ctx, int m0, int m1) {
 // width: the same numbers (tests/test_model.c checks bit for bit), so an
 // AVX2 and an AVX-512 build write the same checkpoints. Columns left after
 // the whole tiles go through one narrower tile (one vector, a half vector,
-// or both), the last few through a padded half tile; leftover rows go the
-// plain way.
+// or both), the last few through a padded half tile; rows left after the
+// whole tiles go through tiles of 4 and 2 rows, and a last odd row the plain
+// way (the plain loop took them all before: the last rows of every attention
+// block whose length is not a multiple of MM_ROWS, and of every decoding
+// step's batch).
 #if defined(__AVX512F__)
 #define MM_LANES 16
 #define MM_ROWS 8
@@ -627,20 +630,22 @@ static inline void storeh(float *p, fhalf v) { memcpy(p, &v, sizeof v); }
 #define MM_WIDE
 #endif
 
-// c[m..m+MM_ROWS, n..) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..), on
-// nv whole vectors (0 to 2) and then nh half vectors (0 or 1) of columns.
-// nv and nh are constants wherever tile is called, and it is always inlined,
-// so the compiler unrolls the loops over them and keeps acc in registers.
-// That is also what makes every a*b+c one fused multiply-add: left a real
-// function, clang compiled the half vector's with a multiply and an add
-// apart, which the bit-for-bit test caught.
+// c[m..m+nr, n..) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..), on
+// nv whole vectors (0 to 2) and then nh half vectors (0 or 1) of columns,
+// for nr rows (MM_ROWS, or 4 or 2 for the rows left after the whole tiles: never
+// one, see matmul_rows_fast).
+// nr, nv and nh are constants wherever tile is called, and it is always
+// inlined, so the compiler unrolls the loops over them and keeps acc in
+// registers. That is also what makes every a*b+c one fused multiply-add:
+// left a real function, clang compiled the half vector's with a multiply
+// and an add apart, which the bit-for-bit test caught.
 MM_WIDE __attribute__((always_inline))
-static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv, const int nh) {
+static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nr, const int nv, const int nh) {
     const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
     float *c = j->c + m * ldc + n, *ch = c + MM_LANES * nv;      // ch: the half vector's columns
     fvec acc[MM_ROWS][2];
     fhalf acch[MM_ROWS];
-    for (int r = 0; r < MM_ROWS; r++) {
+    for (int r = 0; r < nr; r++) {
         for (int v = 0; v < nv; v++) acc[r][v] = loadv(c + r * ldc + MM_LANES * v);
         if (nh) acch[r] = loadh(ch + r * ldc);
     }
@@ -650,16 +655,39 @@ static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const 
         fhalf bh = { 0 };
         for (int v = 0; v < nv; v++) bv[v] = loadv(bk + MM_LANES * v);
         if (nh) bh = loadh(bk + MM_LANES * nv);
-        for (int r = 0; r < MM_ROWS; r++) {
+        for (int r = 0; r < nr; r++) {
             const float s = ak[r * ars];                           // a[m+r, k], broadcast
             for (int v = 0; v < nv; v++) acc[r][v] += s * bv[v];
             if (nh) acch[r] += s * bh;
         }
     }
-    for (int r = 0; r < MM_ROWS; r++) {
+    for (int r = 0; r < nr; r++) {
         for (int v = 0; v < nv; v++) storev(c + r * ldc + MM_LANES * v, acc[r][v]);
         if (nh) storeh(ch + r * ldc, acch[r]);
     }
+}
+
+// The columns of rows [m, m+nr) for k in [k0,k1): whole tiles of columns
+// [0, nt), then `halves` half vectors, then the last `rest` columns through
+// a half tile on copies of their slices of c and of b (bpad, padded with
+// zeros, which add nothing to the columns that are copied back).
+MM_WIDE __attribute__((always_inline))
+static inline void tile_rows(const MatmulJob *j, int m, int k0, int k1, const int nr, int nt, int halves, int rest,
+                             float bpad[MM_KC][MM_HALF]) {
+    for (int n = 0; n < nt; n += 2 * MM_LANES) tile(j, m, n, k0, k1, nr, 2, 0);
+    if (halves == 1) tile(j, m, nt, k0, k1, nr, 0, 1);
+    if (halves == 2) tile(j, m, nt, k0, k1, nr, 1, 0);
+    if (halves == 3) tile(j, m, nt, k0, k1, nr, 1, 1);
+    if (rest == 0) return;
+    const int n1 = nt + halves * MM_HALF;
+    float *c = j->c + m * j->ldc + n1, cpad[MM_ROWS][MM_HALF];
+    for (int r = 0; r < nr; r++)
+        for (int q = 0; q < MM_HALF; q++) cpad[r][q] = q < rest ? c[r * j->ldc + q] : 0.0f;
+    const MatmulJob pad = { .c = cpad[0], .a = j->a + m * j->ars + k0 * j->acs, .b = bpad[0],
+                            .ars = j->ars, .acs = j->acs, .ldb = MM_HALF, .ldc = MM_HALF };
+    tile(&pad, 0, 0, 0, k1 - k0, nr, 0, 1);
+    for (int r = 0; r < nr; r++)
+        for (int q = 0; q < rest; q++) c[r * j->ldc + q] = cpad[r][q];
 }
 
 MM_WIDE static void matmul_rows_fast(void *ctx, int m0, int m1) {
@@ -668,32 +696,22 @@ MM_WIDE static void matmul_rows_fast(void *ctx, int m0, int m1) {
     const int nt = N / (2 * MM_LANES) * (2 * MM_LANES);      // columns [0, nt) in whole tiles,
     const int halves = (N - nt) / MM_HALF;                   // then 0 to 3 half vectors' worth,
     const int n1 = nt + halves * MM_HALF, rest = N - n1;     // then the last `rest` columns
-    const int mt = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;       // rows [m0, mt) in tiles
-    // The last few columns (fewer than MM_HALF) go through a half tile too,
-    // on copies of their slices of b and c padded with zeros (which add
-    // nothing to the columns that are copied back).
-    float bpad[MM_KC][MM_HALF], cpad[MM_ROWS][MM_HALF];
+    const int mt = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;       // rows [m0, mt) in tiles,
+    const int left = m1 - mt;                                // then tiles of 4 and 2 rows, then 1
+    float bpad[MM_KC][MM_HALF];
     for (int k0 = 0; k0 < K; k0 += MM_KC) {
         const int k1 = k0 + MM_KC < K ? k0 + MM_KC : K;
-        for (int k = k0; k < k1 && rest > 0 && mt > m0; k++)
+        for (int k = k0; k < k1 && rest > 0; k++)
             for (int q = 0; q < MM_HALF; q++) bpad[k - k0][q] = q < rest ? j->b[k * j->ldb + n1 + q] : 0.0f;
-        for (int m = m0; m < mt; m += MM_ROWS) {
-            for (int n = 0; n < nt; n += 2 * MM_LANES) tile(j, m, n, k0, k1, 2, 0);
-            if (halves == 1) tile(j, m, nt, k0, k1, 0, 1);
-            if (halves == 2) tile(j, m, nt, k0, k1, 1, 0);
-            if (halves == 3) tile(j, m, nt, k0, k1, 1, 1);
-            if (rest == 0) continue;
-            float *c = j->c + m * j->ldc + n1;
-            for (int r = 0; r < MM_ROWS; r++)
-                for (int q = 0; q < MM_HALF; q++) cpad[r][q] = q < rest ? c[r * j->ldc + q] : 0.0f;
-            const MatmulJob pad = { .c = cpad[0], .a = j->a + m * j->ars + k0 * j->acs, .b = bpad[0],
-                                    .ars = j->ars, .acs = j->acs, .ldb = MM_HALF, .ldc = MM_HALF };
-            tile(&pad, 0, 0, 0, k1 - k0, 0, 1);
-            for (int r = 0; r < MM_ROWS; r++)
-                for (int q = 0; q < rest; q++) c[r * j->ldc + q] = cpad[r][q];
-        }
+        for (int m = m0; m < mt; m += MM_ROWS) tile_rows(j, m, k0, k1, MM_ROWS, nt, halves, rest, bpad);
+        if (left & 4) tile_rows(j, mt, k0, k1, 4, nt, halves, rest, bpad);
+        if (left & 2) tile_rows(j, mt + (left & 4), k0, k1, 2, nt, halves, rest, bpad);
     }
-    if (mt < m1) matmul_rows(ctx, mt, m1);                   // leftover rows, the plain way
+    // A last odd row goes the plain way: a tile of one row would be a single
+    // chain of multiply-adds per vector, which GCC's Zen tuning splits into
+    // a multiply and an add apart (-mtune=znver*: it avoids FMA chains of
+    // vectors up to 256 bits), so its sums would round every product first.
+    if (left & 1) matmul_rows(ctx, m1 - 1, m1);
 }
 #define MATMUL_KERNEL matmul_rows_fast
 #else
