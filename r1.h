@@ -1897,9 +1897,12 @@ static void pick_next_tokens(const float *logits, const int *seq, const int *ple
 
 // Decoding with the KV cache: one position of every sequence at a time.
 // Feed token tok[i] at position pos to the sequence in cache slot slot[i],
-// for n sequences; leaves the next-token logits in kv->logits (n, V).
-// The caller must have called model_transpose_weights since the last update.
-static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int *tok, int pos) {
+// for n sequences; leaves the next-token logits of the first n_logits of
+// them in kv->logits (n_logits, V): the others are still reading their
+// prompts, and the LM head would cost them a tenth of their arithmetic for
+// nothing. The caller must have called model_transpose_weights since the
+// last update.
+static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int *tok, int pos, int n_logits) {
     const Config *c = &m->config;
     const int D = c->d_model, L = c->n_layer, V = c->vocab_size, T = kv->n_ctx;
     Params *p = &m->params, *wt = &m->wt;
@@ -1925,8 +1928,12 @@ static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int
         matmul_forward(kv->proj, kv->fch_gelu, lt.fcprojw, lp.fcprojb, n, 4 * D, D);
         residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
     }
-    layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n, D);
-    matmul_forward(kv->logits, kv->ln, wt->tok_emb, NULL, n, D, V);
+    layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n_logits, D);
+    matmul_forward(kv->logits, kv->ln, wt->tok_emb, NULL, n_logits, D, V);
+    // The FLOP count still has the rows skipped: it is the unit of stage 6's
+    // FLOP-matched student (and train_flops in every checkpoint), and it
+    // counted them when every row went through the LM head.
+    flops_add(2 * (uint64_t)(n - n_logits) * (uint64_t)D * (uint64_t)V);
 }
 
 // Complete n prompts. prompt i is ids[i][0..plen[i]); its completion goes to
@@ -1947,16 +1954,23 @@ static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *p
         if (plen[i] < 1 || plen[i] >= T) die(EXIT_DATA, "internal: prompt of %d tokens for a context of %d", plen[i], T);
     }
     const uint64_t key = rng_u64(rng);                              // the coins' key
-    int n_active = n;
-    for (int i = 0; i < n; i++) active[i] = i;
+    // The rows in order of prompt length (each row's numbers are its own,
+    // whatever its place): at every position, the sequences that pick a
+    // token, those whose prompt is read, are then the first n_logits rows.
+    int n_active = 0;
+    for (int p = 1; p < T; p++)
+        for (int i = 0; i < n; i++) if (plen[i] == p) active[n_active++] = i;
     for (int pos = 0; pos < T && n_active > 0; pos++) {
         // the token each active sequence feeds at this position
+        int n_logits = 0;
         for (int a = 0; a < n_active; a++) {
             int i = active[a];
             tok[a] = pos < plen[i] ? ids[i][pos] : out[(size_t)i * T + pos - plen[i]];
+            n_logits += pos + 1 >= plen[i];
         }
-        decode_step(m, kv, n_active, active, tok, pos);
-        pick_next_tokens(kv->logits, active, plen, next, n_active, pos, V, so, key);
+        decode_step(m, kv, n_active, active, tok, pos, n_logits);
+        pick_next_tokens(kv->logits, active, plen, next, n_logits, pos, V, so, key);
+        for (int a = n_logits; a < n_active; a++) next[a] = -1;
         int kept = 0;
         for (int a = 0; a < n_active; a++) {
             int i = active[a];
