@@ -1180,38 +1180,31 @@ static void kv_free(KVCache *kv);
 // the tokens at the maximum (+inf ones too) have weight 1, and a row without
 // a token above -inf gives its first token.
 typedef struct { float p; int id; } ProbId;
-static int cmp_prob_desc(const void *a, const void *b);   // by probability, then id
+static int nucleus_in_order(ProbId *s, int cand, double mass, double *sum);   // r1.h
 static float logit_or_minus_inf(float x) { return isnan(x) ? -INFINITY : x; }
 static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
     int best = 0;
     for (int i = 1; i < V; i++) if (logit_or_minus_inf(logits[i]) > logit_or_minus_inf(logits[best])) best = i;
     const float top = logit_or_minus_inf(logits[best]);
     if (temperature <= 0.0f || top == -INFINITY) return best;
-    double sum = 0.0;                                       // >= 1: the best token has weight 1
-    for (int i = 0; i < V; i++) {
+    for (int i = 0; i < V; i++) {                           // (a loop of its own: it vectorises)
         float l = logit_or_minus_inf(logits[i]);
         scratch[i].p = l == top ? 1.0f : r1_expf((l - top) / temperature);
         scratch[i].id = i;
-        sum += scratch[i].p;
     }
+    double sum = 0.0;                                       // >= 1: the best token has weight 1
+    for (int i = 0; i < V; i++) sum += scratch[i].p;
     int n = V;
     if (top_p < 1.0f) {                                     // nucleus: keep the top tokens
         // Only tokens above eps can be in the nucleus: together, those below
         // it hold less than half of the 1 - top_p the nucleus leaves out. So
-        // sort just those (a handful, once the model is sure of itself).
+        // order just those, and only as far as the nucleus goes (r1.h).
         // The best token, weight 1, is always among them: n >= 1.
         const double eps = (1.0 - top_p) * sum / (2.0 * V);
         int cand = 0;
         for (int i = 0; i < V; i++)
             if (scratch[i].p >= eps) scratch[cand++] = scratch[i];
-        qsort(scratch, (size_t)cand, sizeof *scratch, cmp_prob_desc);
-        double cum = 0.0;
-        for (n = 0; n < cand; n++) {
-            cum += scratch[n].p;
-            if (cum >= top_p * sum) { n++; break; }
-        }
-        if (n > cand) n = cand;
-        sum = cum;
+        n = nucleus_in_order(scratch, cand, top_p * sum, &sum);
     }
     double r = rng_uniform(rng) * sum, cum = 0.0;
     for (int i = 0; i < n; i++) {

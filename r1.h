@@ -1205,6 +1205,40 @@ static int cmp_prob_desc(const void *a, const void *b) {
     const ProbId *x = a, *y = b;
     return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
 }
+// sample_token's nucleus of the candidates s[0..cand): the fewest of them,
+// first in cmp_prob_desc's order, whose weights reach mass (all of them if
+// none do), moved to s[0..n) in that order; returns n, and the sum of their
+// weights, added in that order, in *sum. The candidates as a heap, the first
+// in order at its root, popped only as far as the nucleus goes (a handful,
+// once the model is sure of itself) where a sort ordered them all: each pop
+// moves the root to the back, so the nucleus gathers at s[cand-n..cand),
+// backwards.
+static void heap_sift(ProbId *h, int n, int i) {      // restore the heap h[0..n) below i
+    for (int c = 2 * i + 1; c < n; i = c, c = 2 * i + 1) {
+        if (c + 1 < n && cmp_prob_desc(&h[c + 1], &h[c]) < 0) c++;   // the child that comes first
+        if (cmp_prob_desc(&h[c], &h[i]) >= 0) return;
+        const ProbId t = h[i]; h[i] = h[c]; h[c] = t;
+    }
+}
+static int nucleus_in_order(ProbId *s, int cand, double mass, double *sum) {
+    for (int i = cand / 2 - 1; i >= 0; i--) heap_sift(s, cand, i);
+    double cum = 0.0;
+    int n = 0;
+    while (n < cand) {
+        const ProbId next = s[0];
+        s[0] = s[cand - 1 - n];
+        s[cand - 1 - n] = next;
+        heap_sift(s, cand - 1 - n, 0);
+        cum += next.p;
+        n++;
+        if (cum >= mass) break;
+    }
+    ProbId *nucleus = s + cand - n;                       // turned around: first in order first
+    for (int i = 0; i < n / 2; i++) { const ProbId t = nucleus[i]; nucleus[i] = nucleus[n - 1 - i]; nucleus[n - 1 - i] = t; }
+    memmove(s, nucleus, (size_t)n * sizeof *s);
+    *sum = cum;
+    return n;
+}
 
 // The held-out sets' requests in turn, as questions (gather_preferences' held-out pairs).
 static void heldout_question(void *ctx, Rng *rng, Question *q) {

@@ -1670,7 +1670,7 @@ static void test_sampling_broken_logits(void) {
 }
 
 // The nucleus by the book: sort every token, keep the smallest prefix whose
-// mass reaches top_p, draw within it. sample_token sorts only the tokens that
+// mass reaches top_p, draw within it. sample_token orders only the tokens that
 // can be in the nucleus; it must draw exactly the same tokens.
 static int sample_full_sort(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
     int best = 0;
