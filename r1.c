@@ -800,11 +800,12 @@ static void attention_forward_bh(void *ctx, int i0, int i1) {
         float *att = j->att + (size_t)bh * T * T;                  // att[b,h,:,:]
         float *out = j->out + (size_t)b * T * C + h * hs;          // out[b,:,h*hs], row stride C
         transpose_head(kt, k, row, T, hs);
-        memset(att, 0, (size_t)T * T * sizeof(float));
         for (int t = 0; t < T; t++) memset(out + (size_t)t * C, 0, (size_t)hs * sizeof(float));
         for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {                 // rows [t0,t1): keys s < t1
             const int t1 = t0 + ATT_ROWS < T ? t0 + ATT_ROWS : T;
             // att (T,T) = q (T,hs) . k^T (hs,T), then the causal softmax row by row
+            // (into the block's staircase, zeroed first; the mask writes the rest)
+            for (int t = t0; t < t1; t++) memset(att + (size_t)t * T, 0, (size_t)t1 * sizeof(float));
             matmul_acc_here(att + (size_t)t0 * T, T, q + t0 * row, row, 1, kt, T, t1 - t0, t1, hs);
             for (int t = t0; t < t1; t++) {
                 float *at = att + (size_t)t * T;
@@ -837,22 +838,25 @@ static void attention_backward_bh(void *ctx, int i0, int i1) {
         // out = att . v, so  datt (T,T) = dout (T,hs) . v^T (hs,T)  (kept in dpre for now)
         //               and  dv (T,hs) += att^T (T,T) . dout (T,hs)
         transpose_head(vt, v, row, T, hs);
-        memset(dpre, 0, (size_t)T * T * sizeof(float));
         for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {
             const int t1 = t0 + ATT_ROWS < T ? t0 + ATT_ROWS : T;
+            // dpre is scratch: only its staircase is written, and read
+            for (int t = t0; t < t1; t++) memset(dpre + (size_t)t * T, 0, (size_t)t1 * sizeof(float));
             matmul_acc_here(dpre + (size_t)t0 * T, T, d + (size_t)t0 * C, C, 1, vt, T, t1 - t0, t1, hs);
             // row s of att^T holds att[t,s], zero unless t >= s: for s >= t0, sum over t >= t0
             matmul_acc_here(dv + t0 * row, row, att + (size_t)t0 * T + t0, 1, T, d + (size_t)t0 * C, C,
                             t1 - t0, hs, T - t0);
         }
         // att = softmax(pre), row by row: dpre[s] = att[s] * (datt[s] - sum_u att[u] datt[u]),
-        // and pre = q . k^T * scale (zero above the diagonal, where att is masked)
+        // and pre = q . k^T * scale (zero above the diagonal, where att is
+        // masked: up to the staircase's edge, as far as the products below read)
         for (int t = 0; t < T; t++) {
             const float *at = att + (size_t)t * T;
             float *dp = dpre + (size_t)t * T;
+            const int edge = (t / ATT_ROWS + 1) * ATT_ROWS < T ? (t / ATT_ROWS + 1) * ATT_ROWS : T;
             const float dsum = dot_fixed(dp, at, t + 1);
             for (int s = 0; s <= t; s++) dp[s] = at[s] * (dp[s] - dsum) * scale;
-            for (int s = t + 1; s < T; s++) dp[s] = 0.0f;
+            for (int s = t + 1; s < edge; s++) dp[s] = 0.0f;
         }
         // dq (T,hs) += dpre (T,T) . k (T,hs)    dk (T,hs) += dpre^T (T,T) . q (T,hs)
         for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {
@@ -1017,14 +1021,17 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
 
 static void model_zero_grad(Model *m) { zero_floats(m->grads_memory, m->num_params); }
 
-// The gradients of the last model_forward's activations, zeroed: a backward
-// pass fills in grad_acts.lnf (the LM head's, or a reward head's), then
-// model_backward_trunk takes it from there.
+// The gradients of the last model_forward's activations that a backward pass
+// adds into, zeroed (not att's, as attention's backward keeps its own scratch,
+// nor the LM head's rows past n_lm): a backward pass fills in grad_acts.lnf
+// (the LM head's, or a reward head's), and model_backward_trunk goes on.
 static void model_backward_begin(Model *m) {
-    size_t sizes[N_ACT_TENSORS], used = 0;                  // the part laid out for (B,T)
-    act_sizes(&m->config, m->cur_B, m->cur_T, sizes);
-    for (int i = 0; i < N_ACT_TENSORS; i++) used += sizes[i];
-    zero_floats(m->grad_acts_memory, used);
+    const Acts *da = &m->grad_acts;
+    const size_t D = m->config.d_model, V = m->config.vocab_size, n = (size_t)m->n_lm;
+    zero_floats(da->encoded, (size_t)(da->att - da->encoded));             // encoded .. atty
+    zero_floats(da->attproj, (size_t)(da->lm_in - da->attproj));           // attproj .. lnf_rstd
+    zero_floats(da->lm_in, n * D);
+    zero_floats(da->logits, n * V);
 }
 static void model_backward_trunk(Model *m);
 
@@ -1173,38 +1180,31 @@ static void kv_free(KVCache *kv);
 // the tokens at the maximum (+inf ones too) have weight 1, and a row without
 // a token above -inf gives its first token.
 typedef struct { float p; int id; } ProbId;
-static int cmp_prob_desc(const void *a, const void *b);   // by probability, then id
+static int nucleus_in_order(ProbId *s, int cand, double mass, double *sum);   // r1.h
 static float logit_or_minus_inf(float x) { return isnan(x) ? -INFINITY : x; }
 static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
     int best = 0;
     for (int i = 1; i < V; i++) if (logit_or_minus_inf(logits[i]) > logit_or_minus_inf(logits[best])) best = i;
     const float top = logit_or_minus_inf(logits[best]);
     if (temperature <= 0.0f || top == -INFINITY) return best;
-    double sum = 0.0;                                       // >= 1: the best token has weight 1
-    for (int i = 0; i < V; i++) {
+    for (int i = 0; i < V; i++) {                           // (a loop of its own: it vectorises)
         float l = logit_or_minus_inf(logits[i]);
         scratch[i].p = l == top ? 1.0f : r1_expf((l - top) / temperature);
         scratch[i].id = i;
-        sum += scratch[i].p;
     }
+    double sum = 0.0;                                       // >= 1: the best token has weight 1
+    for (int i = 0; i < V; i++) sum += scratch[i].p;
     int n = V;
     if (top_p < 1.0f) {                                     // nucleus: keep the top tokens
         // Only tokens above eps can be in the nucleus: together, those below
         // it hold less than half of the 1 - top_p the nucleus leaves out. So
-        // sort just those (a handful, once the model is sure of itself).
+        // order just those, and only as far as the nucleus goes (r1.h).
         // The best token, weight 1, is always among them: n >= 1.
         const double eps = (1.0 - top_p) * sum / (2.0 * V);
         int cand = 0;
         for (int i = 0; i < V; i++)
             if (scratch[i].p >= eps) scratch[cand++] = scratch[i];
-        qsort(scratch, (size_t)cand, sizeof *scratch, cmp_prob_desc);
-        double cum = 0.0;
-        for (n = 0; n < cand; n++) {
-            cum += scratch[n].p;
-            if (cum >= top_p * sum) { n++; break; }
-        }
-        if (n > cand) n = cand;
-        sum = cum;
+        n = nucleus_in_order(scratch, cand, top_p * sum, &sum);
     }
     double r = rng_uniform(rng) * sum, cum = 0.0;
     for (int i = 0; i < n; i++) {

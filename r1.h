@@ -146,13 +146,36 @@ static void errf(char *err, size_t errcap, const char *fmt, ...) {
     va_end(ap);
 }
 
+// Checked allocation: out of memory is a clear error, not a crash. Blocks
+// of 4 MiB and more (activations, KV caches) are asked for in huge
+// pages where Linux offers them (transparent huge pages, "madvise" mode):
+// the first touch of a fresh block then costs one page fault per 2 MiB
+// instead of one per 4 KiB. On this project's VM a fault is dear: a short
+// align run took 100,000 of them, 40% of its CPU time. Where memory lies
+// changes no number.
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+int madvise(void *addr, size_t length, int advice);   // <sys/mman.h> hides it under _POSIX_C_SOURCE
+#define HUGE_PAGE ((size_t)2 << 20)
+#define MADVISE_HUGEPAGE 14                             // MADV_HUGEPAGE on x86-64 and ARM64
+static void *huge_alloc(size_t n) {
+    void *p = NULL;
+    if (n < 2 * HUGE_PAGE || posix_memalign(&p, HUGE_PAGE, n) != 0) return NULL;
+    madvise(p, n / HUGE_PAGE * HUGE_PAGE, MADVISE_HUGEPAGE);   // a refusal only costs the faults
+    return p;
+}
+#else
+static void *huge_alloc(size_t n) { (void)n; return NULL; }
+#endif
 static void *xmalloc(size_t n, const char *what) {
-    void *p = malloc(n ? n : 1);
+    void *p = huge_alloc(n);
+    if (!p) p = malloc(n ? n : 1);
     if (!p) die(EXIT_DATA, "out of memory allocating %zu bytes for %s", n, what);
     return p;
 }
 static void *xcalloc(size_t n, size_t size, const char *what) {
-    void *p = calloc(n ? n : 1, size ? size : 1);
+    void *p = size && n <= SIZE_MAX / size ? huge_alloc(n * size) : NULL;
+    if (p) memset(p, 0, n * size);
+    else p = calloc(n ? n : 1, size ? size : 1);
     if (!p) die(EXIT_DATA, "out of memory allocating %zu x %zu bytes for %s", n, size, what);
     return p;
 }
@@ -544,7 +567,7 @@ typedef struct {
 } MatmulJob;
 
 #ifdef __GNUC__
-__attribute__((noinline))    // inlined into the fast kernel's leftover rows, it ran 1.5x slower there
+__attribute__((noinline))    // inlined into the fast kernel's last row, it ran 1.5x slower there
 #endif
 static void matmul_rows(void *ctx, int m0, int m1) {
     const MatmulJob *j = ctx;
@@ -604,8 +627,11 @@ static void matmul_rows(void *ctx, int m0, int m1) {
 // width: the same numbers (tests/test_model.c checks bit for bit), so an
 // AVX2 and an AVX-512 build write the same checkpoints. Columns left after
 // the whole tiles go through one narrower tile (one vector, a half vector,
-// or both), the last few through a padded half tile; leftover rows go the
-// plain way.
+// or both), the last few through a padded half tile; rows left after the
+// whole tiles go through tiles of 4 and 2 rows, and a last odd row the plain
+// way (the plain loop took them all before: the last rows of every attention
+// block whose length is not a multiple of MM_ROWS, and of every decoding
+// step's batch).
 #if defined(__AVX512F__)
 #define MM_LANES 16
 #define MM_ROWS 8
@@ -627,20 +653,22 @@ static inline void storeh(float *p, fhalf v) { memcpy(p, &v, sizeof v); }
 #define MM_WIDE
 #endif
 
-// c[m..m+MM_ROWS, n..) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..), on
-// nv whole vectors (0 to 2) and then nh half vectors (0 or 1) of columns.
-// nv and nh are constants wherever tile is called, and it is always inlined,
-// so the compiler unrolls the loops over them and keeps acc in registers.
-// That is also what makes every a*b+c one fused multiply-add: left a real
-// function, clang compiled the half vector's with a multiply and an add
-// apart, which the bit-for-bit test caught.
+// c[m..m+nr, n..) += sum over k in [k0,k1) of a[m+r, k] * b[k, n..), on
+// nv whole vectors (0 to 2) and then nh half vectors (0 or 1) of columns,
+// for nr rows (MM_ROWS, or 4 or 2 for the rows left after the whole tiles: never
+// one, see matmul_rows_fast).
+// nr, nv and nh are constants wherever tile is called, and it is always
+// inlined, so the compiler unrolls the loops over them and keeps acc in
+// registers. That is also what makes every a*b+c one fused multiply-add:
+// left a real function, clang compiled the half vector's with a multiply
+// and an add apart, which the bit-for-bit test caught.
 MM_WIDE __attribute__((always_inline))
-static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nv, const int nh) {
+static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const int nr, const int nv, const int nh) {
     const size_t ars = j->ars, acs = j->acs, ldb = j->ldb, ldc = j->ldc;
     float *c = j->c + m * ldc + n, *ch = c + MM_LANES * nv;      // ch: the half vector's columns
     fvec acc[MM_ROWS][2];
     fhalf acch[MM_ROWS];
-    for (int r = 0; r < MM_ROWS; r++) {
+    for (int r = 0; r < nr; r++) {
         for (int v = 0; v < nv; v++) acc[r][v] = loadv(c + r * ldc + MM_LANES * v);
         if (nh) acch[r] = loadh(ch + r * ldc);
     }
@@ -650,16 +678,39 @@ static inline void tile(const MatmulJob *j, int m, int n, int k0, int k1, const 
         fhalf bh = { 0 };
         for (int v = 0; v < nv; v++) bv[v] = loadv(bk + MM_LANES * v);
         if (nh) bh = loadh(bk + MM_LANES * nv);
-        for (int r = 0; r < MM_ROWS; r++) {
+        for (int r = 0; r < nr; r++) {
             const float s = ak[r * ars];                           // a[m+r, k], broadcast
             for (int v = 0; v < nv; v++) acc[r][v] += s * bv[v];
             if (nh) acch[r] += s * bh;
         }
     }
-    for (int r = 0; r < MM_ROWS; r++) {
+    for (int r = 0; r < nr; r++) {
         for (int v = 0; v < nv; v++) storev(c + r * ldc + MM_LANES * v, acc[r][v]);
         if (nh) storeh(ch + r * ldc, acch[r]);
     }
+}
+
+// The columns of rows [m, m+nr) for k in [k0,k1): whole tiles of columns
+// [0, nt), then `halves` half vectors, then the last `rest` columns through
+// a half tile on copies of their slices of c and of b (bpad, padded with
+// zeros, which add nothing to the columns that are copied back).
+MM_WIDE __attribute__((always_inline))
+static inline void tile_rows(const MatmulJob *j, int m, int k0, int k1, const int nr, int nt, int halves, int rest,
+                             float bpad[MM_KC][MM_HALF]) {
+    for (int n = 0; n < nt; n += 2 * MM_LANES) tile(j, m, n, k0, k1, nr, 2, 0);
+    if (halves == 1) tile(j, m, nt, k0, k1, nr, 0, 1);
+    if (halves == 2) tile(j, m, nt, k0, k1, nr, 1, 0);
+    if (halves == 3) tile(j, m, nt, k0, k1, nr, 1, 1);
+    if (rest == 0) return;
+    const int n1 = nt + halves * MM_HALF;
+    float *c = j->c + m * j->ldc + n1, cpad[MM_ROWS][MM_HALF];
+    for (int r = 0; r < nr; r++)
+        for (int q = 0; q < MM_HALF; q++) cpad[r][q] = q < rest ? c[r * j->ldc + q] : 0.0f;
+    const MatmulJob pad = { .c = cpad[0], .a = j->a + m * j->ars + k0 * j->acs, .b = bpad[0],
+                            .ars = j->ars, .acs = j->acs, .ldb = MM_HALF, .ldc = MM_HALF };
+    tile(&pad, 0, 0, 0, k1 - k0, nr, 0, 1);
+    for (int r = 0; r < nr; r++)
+        for (int q = 0; q < rest; q++) c[r * j->ldc + q] = cpad[r][q];
 }
 
 MM_WIDE static void matmul_rows_fast(void *ctx, int m0, int m1) {
@@ -668,32 +719,22 @@ MM_WIDE static void matmul_rows_fast(void *ctx, int m0, int m1) {
     const int nt = N / (2 * MM_LANES) * (2 * MM_LANES);      // columns [0, nt) in whole tiles,
     const int halves = (N - nt) / MM_HALF;                   // then 0 to 3 half vectors' worth,
     const int n1 = nt + halves * MM_HALF, rest = N - n1;     // then the last `rest` columns
-    const int mt = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;       // rows [m0, mt) in tiles
-    // The last few columns (fewer than MM_HALF) go through a half tile too,
-    // on copies of their slices of b and c padded with zeros (which add
-    // nothing to the columns that are copied back).
-    float bpad[MM_KC][MM_HALF], cpad[MM_ROWS][MM_HALF];
+    const int mt = m0 + (m1 - m0) / MM_ROWS * MM_ROWS;       // rows [m0, mt) in tiles,
+    const int left = m1 - mt;                                // then tiles of 4 and 2 rows, then 1
+    float bpad[MM_KC][MM_HALF];
     for (int k0 = 0; k0 < K; k0 += MM_KC) {
         const int k1 = k0 + MM_KC < K ? k0 + MM_KC : K;
-        for (int k = k0; k < k1 && rest > 0 && mt > m0; k++)
+        for (int k = k0; k < k1 && rest > 0; k++)
             for (int q = 0; q < MM_HALF; q++) bpad[k - k0][q] = q < rest ? j->b[k * j->ldb + n1 + q] : 0.0f;
-        for (int m = m0; m < mt; m += MM_ROWS) {
-            for (int n = 0; n < nt; n += 2 * MM_LANES) tile(j, m, n, k0, k1, 2, 0);
-            if (halves == 1) tile(j, m, nt, k0, k1, 0, 1);
-            if (halves == 2) tile(j, m, nt, k0, k1, 1, 0);
-            if (halves == 3) tile(j, m, nt, k0, k1, 1, 1);
-            if (rest == 0) continue;
-            float *c = j->c + m * j->ldc + n1;
-            for (int r = 0; r < MM_ROWS; r++)
-                for (int q = 0; q < MM_HALF; q++) cpad[r][q] = q < rest ? c[r * j->ldc + q] : 0.0f;
-            const MatmulJob pad = { .c = cpad[0], .a = j->a + m * j->ars + k0 * j->acs, .b = bpad[0],
-                                    .ars = j->ars, .acs = j->acs, .ldb = MM_HALF, .ldc = MM_HALF };
-            tile(&pad, 0, 0, 0, k1 - k0, 0, 1);
-            for (int r = 0; r < MM_ROWS; r++)
-                for (int q = 0; q < rest; q++) c[r * j->ldc + q] = cpad[r][q];
-        }
+        for (int m = m0; m < mt; m += MM_ROWS) tile_rows(j, m, k0, k1, MM_ROWS, nt, halves, rest, bpad);
+        if (left & 4) tile_rows(j, mt, k0, k1, 4, nt, halves, rest, bpad);
+        if (left & 2) tile_rows(j, mt + (left & 4), k0, k1, 2, nt, halves, rest, bpad);
     }
-    if (mt < m1) matmul_rows(ctx, mt, m1);                   // leftover rows, the plain way
+    // A last odd row goes the plain way: a tile of one row would be a single
+    // chain of multiply-adds per vector, which GCC's Zen tuning splits into
+    // a multiply and an add apart (-mtune=znver*: it avoids FMA chains of
+    // vectors up to 256 bits), so its sums would round every product first.
+    if (left & 1) matmul_rows(ctx, m1 - 1, m1);
 }
 #define MATMUL_KERNEL matmul_rows_fast
 #else
@@ -1163,6 +1204,40 @@ static float lenient_accuracy(const char *text, size_t len, long long expected) 
 static int cmp_prob_desc(const void *a, const void *b) {
     const ProbId *x = a, *y = b;
     return x->p > y->p ? -1 : x->p < y->p ? 1 : x->id - y->id;
+}
+// sample_token's nucleus of the candidates s[0..cand): the fewest of them,
+// first in cmp_prob_desc's order, whose weights reach mass (all of them if
+// none do), moved to s[0..n) in that order; returns n, and the sum of their
+// weights, added in that order, in *sum. The candidates as a heap, the first
+// in order at its root, popped only as far as the nucleus goes (a handful,
+// once the model is sure of itself) where a sort ordered them all: each pop
+// moves the root to the back, so the nucleus gathers at s[cand-n..cand),
+// backwards.
+static void heap_sift(ProbId *h, int n, int i) {      // restore the heap h[0..n) below i
+    for (int c = 2 * i + 1; c < n; i = c, c = 2 * i + 1) {
+        if (c + 1 < n && cmp_prob_desc(&h[c + 1], &h[c]) < 0) c++;   // the child that comes first
+        if (cmp_prob_desc(&h[c], &h[i]) >= 0) return;
+        const ProbId t = h[i]; h[i] = h[c]; h[c] = t;
+    }
+}
+static int nucleus_in_order(ProbId *s, int cand, double mass, double *sum) {
+    for (int i = cand / 2 - 1; i >= 0; i--) heap_sift(s, cand, i);
+    double cum = 0.0;
+    int n = 0;
+    while (n < cand) {
+        const ProbId next = s[0];
+        s[0] = s[cand - 1 - n];
+        s[cand - 1 - n] = next;
+        heap_sift(s, cand - 1 - n, 0);
+        cum += next.p;
+        n++;
+        if (cum >= mass) break;
+    }
+    ProbId *nucleus = s + cand - n;                       // turned around: first in order first
+    for (int i = 0; i < n / 2; i++) { const ProbId t = nucleus[i]; nucleus[i] = nucleus[n - 1 - i]; nucleus[n - 1 - i] = t; }
+    memmove(s, nucleus, (size_t)n * sizeof *s);
+    *sum = cum;
+    return n;
 }
 
 // The held-out sets' requests in turn, as questions (gather_preferences' held-out pairs).
@@ -1879,9 +1954,12 @@ static void pick_next_tokens(const float *logits, const int *seq, const int *ple
 
 // Decoding with the KV cache: one position of every sequence at a time.
 // Feed token tok[i] at position pos to the sequence in cache slot slot[i],
-// for n sequences; leaves the next-token logits in kv->logits (n, V).
-// The caller must have called model_transpose_weights since the last update.
-static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int *tok, int pos) {
+// for n sequences; leaves the next-token logits of the first n_logits of
+// them in kv->logits (n_logits, V): the others are still reading their
+// prompts, and the LM head would cost them a tenth of their arithmetic for
+// nothing. The caller must have called model_transpose_weights since the
+// last update.
+static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int *tok, int pos, int n_logits) {
     const Config *c = &m->config;
     const int D = c->d_model, L = c->n_layer, V = c->vocab_size, T = kv->n_ctx;
     Params *p = &m->params, *wt = &m->wt;
@@ -1907,8 +1985,12 @@ static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int
         matmul_forward(kv->proj, kv->fch_gelu, lt.fcprojw, lp.fcprojb, n, 4 * D, D);
         residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
     }
-    layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n, D);
-    matmul_forward(kv->logits, kv->ln, wt->tok_emb, NULL, n, D, V);
+    layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n_logits, D);
+    matmul_forward(kv->logits, kv->ln, wt->tok_emb, NULL, n_logits, D, V);
+    // The FLOP count still has the rows skipped: it is the unit of stage 6's
+    // FLOP-matched student (and train_flops in every checkpoint), and it
+    // counted them when every row went through the LM head.
+    flops_add(2 * (uint64_t)(n - n_logits) * (uint64_t)D * (uint64_t)V);
 }
 
 // Complete n prompts. prompt i is ids[i][0..plen[i]); its completion goes to
@@ -1929,16 +2011,23 @@ static void generate(Model *m, KVCache *kv, int n, int *const *ids, const int *p
         if (plen[i] < 1 || plen[i] >= T) die(EXIT_DATA, "internal: prompt of %d tokens for a context of %d", plen[i], T);
     }
     const uint64_t key = rng_u64(rng);                              // the coins' key
-    int n_active = n;
-    for (int i = 0; i < n; i++) active[i] = i;
+    // The rows in order of prompt length (each row's numbers are its own,
+    // whatever its place): at every position, the sequences that pick a
+    // token, those whose prompt is read, are then the first n_logits rows.
+    int n_active = 0;
+    for (int p = 1; p < T; p++)
+        for (int i = 0; i < n; i++) if (plen[i] == p) active[n_active++] = i;
     for (int pos = 0; pos < T && n_active > 0; pos++) {
         // the token each active sequence feeds at this position
+        int n_logits = 0;
         for (int a = 0; a < n_active; a++) {
             int i = active[a];
             tok[a] = pos < plen[i] ? ids[i][pos] : out[(size_t)i * T + pos - plen[i]];
+            n_logits += pos + 1 >= plen[i];
         }
-        decode_step(m, kv, n_active, active, tok, pos);
-        pick_next_tokens(kv->logits, active, plen, next, n_active, pos, V, so, key);
+        decode_step(m, kv, n_active, active, tok, pos, n_logits);
+        pick_next_tokens(kv->logits, active, plen, next, n_logits, pos, V, so, key);
+        for (int a = n_logits; a < n_active; a++) next[a] = -1;
         int kept = 0;
         for (int a = 0; a < n_active; a++) {
             int i = active[a];

@@ -105,10 +105,14 @@ cp data/tokenizer.txt data/add_hard.jsonl data/add_hard_dev.jsonl "$TMP/data/"
 head -n 8 data/add_test.jsonl >"$TMP/data/add_test.jsonl"
 head -n 8 data/add_dev.jsonl >"$TMP/data/add_dev.jsonl"
 
+# The model: d=16, one layer. What a kill can break is the run folder's
+# plumbing, whatever the shape, and the demo's costs each step some 6 times more.
+TINY="--d-model 16 --layers 1 --heads 2"
+
 # stage_args STAGE: set args to the flags of the stage (without --out)
 stage_args() {
     case $1 in
-        pretrain) args="pretrain --steps 12 --save-every 3 --batch 2 --seed 3 --threads $THREADS --quiet" ;;
+        pretrain) args="pretrain --steps 12 --save-every 3 --batch 2 $TINY --seed 3 --threads $THREADS --quiet" ;;
         zero)     args="zero --model $TMP/base --data-dir $TMP/data --steps 4 --prompts 2 --save-every 1 --seed 5 --threads $THREADS --quiet" ;;
         # saves at steps 0 and 6 only: in between, samples.txt outgrows its
         # 4 KiB stdio buffer, so part of it reaches the disk before the save
@@ -121,7 +125,7 @@ base_ready=0
 make_base() {
     [ $base_ready = 1 ] && return 0
     base_ready=1
-    $TO "$R1" pretrain --steps 2 --batch 2 --seed 11 --threads "$THREADS" --quiet --out "$TMP/base" >/dev/null 2>"$TMP/err" && return 0
+    $TO "$R1" pretrain --steps 2 --batch 2 $TINY --seed 11 --threads "$THREADS" --quiet --out "$TMP/base" >/dev/null 2>"$TMP/err" && return 0
     echo "FAIL: the base for zero: $R1 pretrain exited $?: $(head -c 300 "$TMP/err")"
     base_ready=2
     return 1

@@ -29,6 +29,9 @@ trap 'rm -rf "$TMP"' EXIT
 [ -n "$KEEP" ] && trap - EXIT
 trap 'exit 1' HUP INT TERM
 PY=$(command -v python3 2>/dev/null)
+# the interpreter itself, not a version manager's shim (pyenv's runs some
+# fifteen processes before python each time)
+if [ -n "$PY" ] && PYX=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null) && [ -x "$PYX" ]; then PY=$PYX; fi
 # make test pins this script to one CPU (tests/run.sh); the runs that compare
 # two threads with one get back the CPUs the lanes came from, so that their
 # workers run side by side as a user's do (and spin while they wait)
@@ -124,16 +127,18 @@ no_debris() {
     [ -z "$left" ]; check $? "$2: left $left in $1"
 }
 
-# replace SRC DST OLD NEW: copy a binary file, replacing the first OLD by NEW.
+# replace SRC DST OLD NEW: copy a binary file, replacing the first OLD by NEW
+# (a failure, counted, if SRC holds no OLD: the checks on DST would test nothing).
 replace() {
     if [ -n "$PY" ]; then
         "$PY" -c 'import sys
 s = open(sys.argv[1], "rb").read(); o = sys.argv[3].encode(); n = sys.argv[4].encode()
 assert o in s, o
-open(sys.argv[2], "wb").write(s.replace(o, n, 1))' "$1" "$2" "$3" "$4"
+open(sys.argv[2], "wb").write(s.replace(o, n, 1))' "$1" "$2" "$3" "$4" 2>"$TMP/err"
     else
-        LC_ALL=C sed "s/$3/$4/" "$1" >"$2"
+        grep -q "$3" "$1" && LC_ALL=C sed "s/$3/$4/" "$1" >"$2"
     fi
+    rc=$?; [ "$rc" -eq 0 ] || fail "replace: no $3 in $1 to make $2 of"
 }
 
 # ---- fixtures ----------------------------------------------------------------
@@ -148,8 +153,10 @@ mkdir "$DD" && cp data/tokenizer.txt "$DD/" &&
 ADDS="$DD/add_test.jsonl $DD/add_hard.jsonl $DD/add_dev.jsonl $DD/add_hard_dev.jsonl"   # the data dir's additions
 printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "20+22", "answer": 42}\n' >"$TMP/two.jsonl"
 
+# (d=16, one layer: what is checked with it is plumbing, whatever the shape;
+# the demo's shape costs every stage below some 6 times more)
 if ! expect_ok "pretrain --steps 2 (the tiny model for every later test)" \
-        "$R1" pretrain --steps 2 --out "$TMP/base" --threads 1 --quiet ||
+        "$R1" pretrain --steps 2 --d-model 16 --layers 1 --heads 2 --out "$TMP/base" --threads 1 --quiet ||
    [ ! -s "$TMP/base/model.safetensors" ]; then
     echo "cli: $pass passed, $((nfail + 1)) failed"
     exit 1
@@ -351,17 +358,17 @@ LC_ALL=C awk 'BEGIN { srand(7); for (i = 0; i < 65536; i++) printf "%c", 1 + int
 { printf '\100\000\000\000\000\000\000\000'; head -c 8192 "$TMP/random.safetensors"; } \
     >"$TMP/garbage-header.safetensors"
 cp data/tokenizer.txt "$TMP/text.safetensors"
-replace "$BASE" "$TMP/d64.safetensors" '"d_model":"96"' '"d_model":"64"'
-replace "$BASE" "$TMP/ctx40.safetensors" '"n_ctx":"80"' '"n_ctx":"40"'
-replace "$BASE" "$TMP/layers9.safetensors" '"n_layer":"3"' '"n_layer":"9"'
-replace "$BASE" "$TMP/layers2.safetensors" '"n_layer":"3"' '"n_layer":"2"'
+replace "$BASE" "$TMP/d64.safetensors" '"d_model":"16"' '"d_model":"64"'
+replace "$BASE" "$TMP/ctx100.safetensors" '"n_ctx":"128"' '"n_ctx":"100"'
+replace "$BASE" "$TMP/layers9.safetensors" '"n_layer":"1"' '"n_layer":"9"'
+replace "$BASE" "$TMP/layers2.safetensors" '"n_layer":"1"' '"n_layer":"2"'
 replace "$BASE" "$TMP/f16.safetensors" '"dtype":"F32"' '"dtype":"F16"'
 { head -c $((size - 4096)) "$BASE"; LC_ALL=C tr '\000' '\377' </dev/zero | head -c 4096; } >"$TMP/nan.safetensors"
 
 for f in nope.safetensors emptydir dirmodel empty.safetensors short.safetensors \
          trunc-header.safetensors trunc-data.safetensors trunc-1.safetensors \
          trailing.safetensors random.safetensors garbage-header.safetensors \
-         text.safetensors d64.safetensors ctx40.safetensors layers9.safetensors \
+         text.safetensors d64.safetensors ctx100.safetensors layers9.safetensors \
          layers2.safetensors f16.safetensors nan.safetensors; do
     p=$TMP/$f
     expect_err 1 "$p" "score --model $f" "$R1" score --model "$p" 1+2

@@ -781,7 +781,7 @@ static void test_kv_cache(Rng *rng) {
         model_transpose_weights(&m);
         double w = 0.0;
         for (int pos = 0; pos < len; pos++) {
-            decode_step(&m, &kv, 1, &slots[s], seq + s * T + pos, pos);
+            decode_step(&m, &kv, 1, &slots[s], seq + s * T + pos, pos, 1);
             w = fmax(w, logp_diff(kv.logits, probs + (size_t)pos * V, V));
         }
         CHECK(w < 1e-4, "KV cache, one sequence of %d tokens in slot %d: log-probs differ from the full forward by %.3e", len, slots[s], w);
@@ -796,7 +796,7 @@ static void test_kv_cache(Rng *rng) {
     double w = 0.0;
     for (int pos = 0; pos < T; pos++) {
         int tok[3] = { seq[pos], seq[T + pos], seq[2 * T + pos] };
-        decode_step(&m, &kv, 3, bslots, tok, pos);
+        decode_step(&m, &kv, 3, bslots, tok, pos, 3);
         for (int i = 0; i < 3; i++) w = fmax(w, logp_diff(kv.logits + (size_t)i * V, probs + ((size_t)i * T + pos) * V, V));
     }
     CHECK(w < 1e-4, "KV cache, three sequences at once: log-probs differ from the full forward by %.3e", w);
@@ -1389,7 +1389,7 @@ static Results run_batch(Model *m, KVCache *kv, const int *inputs, const int *ta
     for (int pos = 0; pos < T; pos++) {
         int tok[4];
         for (int i = 0; i < 4; i++) tok[i] = inputs[i * T + pos];
-        decode_step(m, kv, 4, slots, tok, pos);
+        decode_step(m, kv, 4, slots, tok, pos, 4);
         memcpy(r.kv + (size_t)pos * 4 * V, kv->logits, (size_t)4 * V * sizeof(float));
     }
     return r;
@@ -1670,7 +1670,7 @@ static void test_sampling_broken_logits(void) {
 }
 
 // The nucleus by the book: sort every token, keep the smallest prefix whose
-// mass reaches top_p, draw within it. sample_token sorts only the tokens that
+// mass reaches top_p, draw within it. sample_token orders only the tokens that
 // can be in the nucleus; it must draw exactly the same tokens.
 static int sample_full_sort(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
     int best = 0;
