@@ -1884,8 +1884,9 @@ enum { EACH_PASS, EACH_CONS, EACH_FORMAT, EACH_MIXED, EACH_HELPFUL, EACH_HARMLES
 // additions by the verifier, the other requests by the hidden judge.
 // forced (may be NULL) is text appended to every prompt: "<think>" makes the
 // model show its work, "<think></think><answer>" makes it answer directly.
-// samples, if non-NULL, receives the first few completions; each, if
-// non-NULL, the figures per question (ds->n rows of N_EACH).
+// samples, if non-NULL, receives the first few completions (put_sample: a
+// line each, escaped); each, if non-NULL, the figures per question (ds->n rows of N_EACH).
+static void put_sample(FILE *f, const char *question, const char *text, size_t len);
 static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Dataset *ds, int k, SampleOpts so,
                                int do_greedy, Rng *rng, const char *forced, FILE *samples, int n_show, float *each) {
     EvalStats e = { .k = k, .greedy = -1.0f, .helpfulness = -1.0f, .harmlessness = -1.0f };
@@ -1905,7 +1906,7 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
         float q[N_EACH] = { 0 };                     // this question's figures, summed over its samples
         for (int j = 0; j < k; j++, r++) {
             const char *t = s.text[r]; size_t tl = s.text_len[r];
-            if (samples && r < n_show) fprintf(samples, "%s => %.*s\n", ex->prompt, (int)tl, t);
+            if (samples && r < n_show) put_sample(samples, ex->prompt, t, tl);
             if (!ex->is_arith) {
                 q[EACH_HELPFUL] += (float)judge_helpful(t, tl, ex->answer);
                 q[EACH_HARMLESS] += (float)judge_harmless(t, tl);

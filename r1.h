@@ -1546,7 +1546,6 @@ static int utf8_is_c1(const char *s, size_t i) {
 // characters (C0, DEL, C1) and bytes that are not UTF-8 are shown as \xNN,
 // so that what a model samples or a file holds cannot move the cursor, clear
 // the screen or retitle the window. Newline and tab pass, unless one_line.
-// Files keep the bytes as they are (samples.txt, --samples): they are data.
 static void put_text(FILE *f, const char *s, size_t n, int one_line) {
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -1556,6 +1555,15 @@ static void put_text(FILE *f, const char *s, size_t n, int one_line) {
         else if (len == 2 && utf8_is_c1(s, i)) { fprintf(f, "\\x%02x\\x%02x", c, (unsigned char)s[i + 1]); i += 2; }
         else { fwrite(s + i, 1, (size_t)len, f); i += (size_t)len; }
     }
+}
+// One sample of a samples file (samples.txt, eval --samples), "QUESTION =>
+// COMPLETION" and a newline: escaped as put_text shows it, newline and tab
+// too, since the files are read with cat and awk, one sample a line.
+static void put_sample(FILE *f, const char *question, const char *text, size_t len) {
+    put_text(f, question, strlen(question), 1);
+    fputs(" => ", f);
+    put_text(f, text, len, 1);
+    fputc('\n', f);
 }
 static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
     size_t len;

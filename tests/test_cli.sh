@@ -707,10 +707,14 @@ for s in 1 2 3 4; do
 done
 expect_ok "zero showing its samples (not --quiet)" "$R1" zero --model "$TMP/base" --data-dir "$DD" --steps 1 --prompts 2 \
     --group 2 --out "$TMP/zero-show" && no_raw_bytes "zero showing its samples"
-# ...while the files keep the model's bytes as they are (data, not display)
+# ...and so do the files people cat: samples.txt and eval --samples, one
+# sample a line (a newline the model writes is escaped too)
+cp "$TMP/zero-show/samples.txt" "$TMP/out" && no_raw_bytes "zero's samples.txt"
 if expect_ok "eval --samples --temperature 1" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 4 \
         --temperature 1 --samples "$TMP/raw.txt"; then
-    LC_ALL=C grep -q '\\x[0-9a-f][0-9a-f]' "$TMP/raw.txt" && fail "eval --samples: the file holds escapes, not the model's bytes" || ok
+    cp "$TMP/raw.txt" "$TMP/out" && no_raw_bytes "eval --samples"
+    [ "$(lines "$TMP/raw.txt")" -eq 8 ] && [ "$(grep -c '^[0-9]*+[0-9]* => ' "$TMP/raw.txt")" -eq 8 ]
+    check $? "eval --samples: not one 'QUESTION => COMPLETION' line per sample: $(lines "$TMP/raw.txt") lines"
 fi
 
 # ---- standard output that cannot be written -------------------------------------
