@@ -1371,7 +1371,7 @@ typedef struct {
     float kl, clip_frac;               // over every token of every inner update
     float zero_var, truncated, grad_norm, lr;
     float len_mean; int len_min, len_max;
-    float rm_score, judge_helpful, judge_harmless;   // over the batch's general requests (with a reward model)
+    float rm_score, judge_helpful, judge_harmless;   // over the batch's general requests (with a reward model; NaN: none)
 } GrpoStats;
 
 // Group-relative advantages (eq. 3), for Q groups of G rewards:
@@ -1487,6 +1487,7 @@ static void preference_rewards(const RlTask *task, const Seqs *s, const Question
     for (int i = 0; i < s->n; i++) if (q[i].general) rows[n++] = i;
     float *score = xmalloc(sizeof(float) * (size_t)(n ? n : 1), "reward-model scores");
     if (n) rm_forward(task->rm, s, rows, n, score);
+    else st->rm_score = st->judge_helpful = st->judge_harmless = NAN;   // no general request: undefined, not 0
     for (int j = 0; j < n; j++) {
         const int i = rows[j];
         if (step >= task->rm_from) reward[i] += task->rm_weight * score[j];

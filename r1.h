@@ -2552,12 +2552,12 @@ static void rl_log(Run *r, long step, int steps, const GrpoStats *st, const RlTa
     double row[64];
     grpo_row(row, step, st, task, held);
     run_log(r, row);
-    char more[96] = "", f1[16], f2[16], zh[16];
+    char more[96] = "", f1[16], f2[16], zh[16], rm[16];
     size_t n = 0;
     if (task->hard) appendf(more, sizeof more, &n, " | add_hard_dev %.2f", held[WATCH_HARD].pass1);
-    if (task->rm) appendf(more, sizeof more, &n, " | general_dev helpful %s | safety_dev harmless %s | rm %+.2f",
+    if (task->rm) appendf(more, sizeof more, &n, " | general_dev helpful %s | safety_dev harmless %s | rm %s",
                           fig_to(f1, held[WATCH_GENERAL].helpfulness, 2), fig_to(f2, held[WATCH_SAFETY].harmlessness, 2),
-                          st->rm_score);
+                          isnan(st->rm_score) ? "–" : (snprintf(rm, sizeof rm, "%+.2f", st->rm_score), rm));
     run_progress(r, step, steps, 1, "step %3ld/%d | reward %.2f | add_dev: format %.2f | accuracy %.2f%s | thinking %.2f | "
                  "length %5.1f | re-check %.2f | mixed (zh) %s | kl %.4f", step, steps, st->reward, e.format_rate, e.pass1,
                  more, e.think_rate, e.mean_length, e.reflect_rate, fig_to(zh, e.zh_mixed, 2), st->kl);
@@ -2573,14 +2573,30 @@ static int write_buf_atomic(const char *dir, const char *name, Buf *b, char *err
     return rc;
 }
 
+// Is row's value in column col undefined: NaN (the reward model's figures
+// of a batch without a general request), or -1 in a column of the figures
+// that are shares of what may not occur (EvalStats's -1: no thinking with
+// words, no Chinese question, no carry question that re-checks, no request)?
+static int curve_undefined(const Curves *c, int row, int col) {
+    static const char *const SHARES[] = { "lang_consistency", "zh_lang_consistency", "zh_mixed", "carry_reflect_rate",
+                                          "reflect_right", "reflect_other", "helpfulness", "harmlessness" };
+    const double v = curve_at(c, row, col);
+    if (isnan(v)) return 1;
+    for (size_t i = 0; v < 0 && i < sizeof SHARES / sizeof *SHARES; i++)
+        if (curve_col(c, SHARES[i]) == col) return 1;
+    return 0;
+}
+
 // metrics.csv; the last column is the wall clock, the only one that differs
-// between two runs with the same seed.
+// between two runs with the same seed. An undefined figure is an empty
+// field (pandas reads NaN), never -1.
 static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t errcap) {
     Buf b = { 0 };
     buf_printf(&b, "%s\n", c->header);
     for (int i = 0; i < c->n; i++) {
         for (int k = 0; k < c->ncol; k++)
-            buf_printf(&b, k == 0 ? "%.0f" : k == c->ncol - 1 ? ",%.2f" : ",%.6g", curve_at(c, i, k));
+            if (curve_undefined(c, i, k)) buf_printf(&b, ",");
+            else buf_printf(&b, k == 0 ? "%.0f" : k == c->ncol - 1 ? ",%.2f" : ",%.6g", curve_at(c, i, k));
         buf_printf(&b, "\n");
     }
     return write_buf_atomic(dir, "metrics.csv", &b, err, errcap);
@@ -2626,6 +2642,10 @@ static void svg_panel(Buf *b, const Curves *c, int x0, int y0, int pw, int ph, c
         buf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
         for (int i = 0; i < c->n; i++) {
             double v = curve_at(c, i, col);
+            if (curve_undefined(c, i, col)) {             // no point: the line breaks here, never drawn at 0
+                buf_printf(b, "\"/>\n<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
+                continue;
+            }
             buf_printf(b, "%.1f,%.1f ", x0 + pw * curve_at(c, i, step_col) / max_step,
                        y0 + ph - ph * (isfinite(v) ? fmax(fmin(v / ymax, 1.0), 0.0) : 0.0));
         }
@@ -3676,7 +3696,9 @@ static void print_demo_summary(const StageFigures *f, const World *w, const char
     printf("  non-empty thinking   %5.2f   %5.2f\n", f->before.think_rate, f->after.think_rate);
     printf("  mean length (tokens) %5.1f   %5.1f\n", f->before.mean_length, f->after.mean_length);
     printf("  re-checks (\"wait\")   %5.2f   %5.2f   (not rewarded)\n", f->before.reflect_rate, f->after.reflect_rate);
-    printf("  Chinese q.: mixed    %5.2f   %5.2f   (not rewarded)\n", f->before.zh_mixed, f->after.zh_mixed);
+    char z0[16], z1[16];                          // "–" (two bytes more than a column) with no Chinese question
+    printf("  Chinese q.: mixed    %*s   %*s   (not rewarded)\n", f->before.zh_mixed < 0 ? 7 : 5,
+           fig_to(z0, f->before.zh_mixed, 2), f->after.zh_mixed < 0 ? 7 : 5, fig_to(z1, f->after.zh_mixed, 2));
     printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
 }
 

@@ -528,6 +528,14 @@ if [ -s "$TMP/cs/model.safetensors" ] && [ -s "$TMP/rs/model.safetensors" ]; the
         replace "$TMP/rsft-none/model.safetensors" "$TMP/rsft-half/model.safetensors" '"step":"1"' '"step":"0"'
         expect_err 1 "$TMP/rsft-half/model.safetensors is unfinished, step 0 of 1" "align from an unfinished rsft" \
             "$R1" align --model "$TMP/rsft-half" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/junk" --quiet
+        # one question a step: a step without a general request has no reward
+        # model score and no judge's figures (empty fields), not 0
+        if expect_ok "align --prompts 1" "$R1" align --model "$TMP/rsft-none" --data-dir "$DD" --questions 4 --steps 4 \
+                --prompts 1 --group 2 --eval-every 1 --out "$TMP/al1" --quiet; then
+            awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } NR > 2 && ($c["rm_score"] == "0" ||
+                ($c["rm_score"] == "") != ($c["judge_helpfulness"] == "")) { bad = 1 } END { exit bad || NR < 6 }' "$TMP/al1/metrics.csv"
+            check $? "align --prompts 1: a step without a general request logs a reward-model score: $(cut -d, -f1,33-35 "$TMP/al1/metrics.csv" | tr '\n' ' ')"
+        fi
     fi
 fi
 
