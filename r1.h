@@ -778,12 +778,26 @@ static int input_at(const char *path) {
     return -1;
 }
 
-// Exit, a usage error naming both, if writing path (flag's value) would replace an input.
+// What writing path would replace that is no file of data: a device, a pipe
+// or a folder (the name of its kind), else NULL. A file is written by
+// renaming a complete temporary over it, and that would put a plain file in
+// the place of /dev/null or /dev/stdout (root may), not write through them.
+static const char *not_a_file(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return NULL;
+    return S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a pipe" : S_ISSOCK(st.st_mode) ? "a socket" : "a device";
+}
+
+// Exit, a usage error naming both, if writing path (flag's value) would
+// replace an input, or what is not a file.
 static void refuse_input_file(const char *flag, const char *path) {
     int i = input_at(path);
     if (i >= 0)
         die(EXIT_USAGE, "%s %s is %s %s, an input of this command: writing it would destroy it (choose another path)",
             flag, path, INPUTS.f[i].flag, INPUTS.f[i].path);
+    const char *kind = not_a_file(path);
+    if (kind) die(EXIT_USAGE, "%s %s is %s, not a file: r1 writes a file whole and renames it into place (give a file's path)",
+                  flag, path, kind);
 }
 
 // Exit, likewise, if the folder dir, where flag writes a run (model.safetensors,
@@ -822,8 +836,13 @@ static int write_file_atomic(const char *path, const Chunk *chunks, int n, char 
         errf(err, errcap, "not writing %s: it is %s %s, an input of this command", path, INPUTS.f[in].flag, INPUTS.f[in].path);
         return -1;
     }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { errf(err, errcap, "cannot write %s: %s", tmp, strerror(errno)); return -1; }
+    if (not_a_file(path)) {
+        errf(err, errcap, "not writing %s: it is %s, not a file", path, not_a_file(path));
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);    // never through a link planted there
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) { errf(err, errcap, "cannot write %s: %s", tmp, strerror(errno)); if (fd >= 0) close(fd); return -1; }
     int ok = 1;
     for (int i = 0; i < n && ok; i++)
         if (chunks[i].len && fwrite(chunks[i].data, 1, chunks[i].len, f) != chunks[i].len) ok = 0;
@@ -2436,10 +2455,12 @@ static void make_dir(const char *path) {
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST) die(EXIT_USAGE, "cannot create folder %s: %s", path, strerror(errno));
     struct stat st;
     if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) die(EXIT_USAGE, "--out %s is not a folder", path);
-    join_path(probe, sizeof probe, path, ".write-test");
-    FILE *f = fopen(probe, "w");
-    if (!f) die(EXIT_USAGE, "cannot write in %s: %s", path, strerror(errno));
-    fclose(f);
+    char name[64];                                  // a name of this process's own, as every temporary
+    snprintf(name, sizeof name, ".write-test.tmp.%ld", (long)getpid());
+    join_path(probe, sizeof probe, path, name);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+    if (fd < 0) die(EXIT_USAGE, "cannot write in %s: %s", path, strerror(errno));
+    close(fd);
     remove(probe);
 }
 
@@ -2450,7 +2471,7 @@ static void make_dir(const char *path) {
 static void lock_run_dir(const char *path) {
     char lock[600];
     snprintf(lock, sizeof lock, "%s/.lock", path);
-    int fd = open(lock, O_RDWR | O_CREAT, 0644);        // stays open: closing it would drop the lock
+    int fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);   // stays open: closing it would drop the lock
     if (fd < 0) die(EXIT_DATA, "cannot write %s: %s", lock, strerror(errno));
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
     if (fcntl(fd, F_SETLK, &fl) != 0) {
