@@ -1971,6 +1971,7 @@ typedef struct {
     int quiet;            // no progress lines
     const char *identity; // the flags that change results: a resumed run must agree
     const Tokenizer *tok; // the tokenizer trained with, recorded in every checkpoint (NULL: not recorded)
+    int show_every;       // SFT: samples.txt every N steps (and at the end), the stage's own, not --save-every's
 } RunIO;
 
 // How a stage reports, the only output it makes: a line on the terminal
@@ -1988,7 +1989,7 @@ static Run *run_open(const RunIO *io, const char *stage, const char *columns, co
 static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done);
 // samples.txt after a "== step N == SET" line, SET the questions' file (NULL: no folder)
 static FILE *run_samples(Run *r, long step, const char *set);
-static int run_due(const Run *r, long step, long total);   // is step a save step?
+static int run_shows(const Run *r, long step, long total);   // does samples.txt get a sample at step?
 static void run_log(Run *r, double *row);      // one metrics row (its last column, the seconds, is filled in)
 static void run_count(Run *r, uint64_t flops); // a training step's FLOPs (kept in the state; train_flops in every checkpoint)
 static void run_progress(Run *r, long done, long total, int own_line, const char *fmt, ...);
@@ -2087,7 +2088,7 @@ static void sft_loop(Model *m, const World *w, const SftOpts *o, PairSource src,
         tokens += count;
         double row[N_SFT_COLS] = { (double)step + 1, loss, norm, lr, 0 };
         run_log(run, row);
-        if (run_due(run, step + 1, o->steps)) {      // what the model writes now, with its own coins
+        if (run_shows(run, step + 1, o->steps)) {    // what the model writes now, with its own coins
             Rng coins = rng_seed((uint64_t)step + 1);
             evaluate(m, &kv, w, &shown, 1, EVAL_SAMPLING, 0, &coins, NULL, run_samples(run, step + 1, "add_dev"), 4);
         }

@@ -3129,6 +3129,13 @@ static void run_write(Run *r, long step, long total, const Model *m, const Model
 static int run_due(const Run *r, long step, long total) {
     return r->io.out && (step % r->io.save_every == 0 || step == total);
 }
+// The steps an SFT stage shows in samples.txt: its own period (io.show_every,
+// the default of its --save-every), so that a run saved more or less often,
+// or resumed with another --save-every, writes the same samples.txt.
+static int run_shows(const Run *r, long step, long total) {
+    const int every = r->io.show_every ? r->io.show_every : r->io.save_every;
+    return r->io.out && (step % every == 0 || step == total);
+}
 static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
     if (run_due(r, step, total)) run_write(r, step, total, m, ref, r0, r1);
 }
@@ -3174,8 +3181,9 @@ static void run_close(Run *r) {
 // digits): --model and --base, the checkpoints a stage starts from, and
 // --data-dir, every file of the data dir (the tokenizer, the benchmarks whose
 // problems training never draws, the development sets a run watches). Not
-// in it: --threads, --quiet and --save-every (they change no number), --out,
-// and what the recipe fixes (warm-up, micro-batches): that is the program's.
+// in it: --threads, --quiet and --save-every (they change no byte of the
+// outputs: samples.txt keeps the stage's own period), --out, and what the
+// recipe fixes (warm-up, micro-batches): that is the program's.
 static uint64_t file_hash(const char *path);   // (the pipeline's, below)
 static const char *const DATA_DIR_FILES[] = { "tokenizer.txt", "add_test.jsonl", "add_hard.jsonl", "general.jsonl",
     "safety.jsonl", "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };
@@ -3601,7 +3609,7 @@ static void print_precondition(Model *m, const World *w, long seed) {
 // changes the curves' points, never the model.
 static RunOpts rl_run_opts(const Args *a, const char *out, int show_every, int eval_every, const char *identity,
                            const World *w) {
-    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, identity, &w->tok },
+    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, identity, &w->tok, 0 },
                    given(a, ARG(eval_every)) ? a->eval_every : eval_every, show_every, EVAL_SAMPLING };
     return ro;
 }
@@ -3792,7 +3800,7 @@ static int save_every(const Args *a, int fallback) { return given(a, ARG(save_ev
 // A supervised stage's run folder: --out or its default (never an input's),
 // saved every `every` steps, resumable, with its identity.
 static RunIO sft_run_io(const Args *a, const World *w, const char *default_out, int every, const char *identity) {
-    RunIO io = { stage_dir(a, default_out), save_every(a, every), a->resume, a->quiet, identity, &w->tok };
+    RunIO io = { stage_dir(a, default_out), save_every(a, every), a->resume, a->quiet, identity, &w->tok, every };
     return io;
 }
 
@@ -3849,7 +3857,7 @@ static void demo_base(Model *m, const Args *a, World *w, const char *out, char h
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
         char id[ID_CAP];
-        RunIO io = { base_dir, 250, 1, a->quiet, pretrain_identity(&po, a->seed, w, &want, id, sizeof id), &w->tok };
+        RunIO io = { base_dir, 250, 1, a->quiet, pretrain_identity(&po, a->seed, w, &want, id, sizeof id), &w->tok, 250 };
         make_dir(base_dir);
         lock_run_dir(base_dir);
         stage_base(m, w, &want, &po, a->seed, &io);

@@ -70,6 +70,15 @@ expect 2 "\-\-lr" "resume with another --lr" "$R1" $P --lr 0.01 --out "$T/p" --r
 expect 2 "\-\-batch" "resume with another --batch" "$R1" pretrain --steps 6 --batch 5 --save-every 2 --seed 3 --quiet --out "$T/p" --resume
 # --threads and --save-every change no number: they may differ
 "$R1" $P --out "$T/p" --resume --threads 1 --save-every 3 >/dev/null 2>"$T/err" && ok || bad "resume with other --threads/--save-every: $(cat "$T/err")"
+# ...and no byte of the outputs (issue 25, class 3): samples.txt shows the
+# stage's own steps, not the saves, so a run resumed with another
+# --save-every writes what a run never interrupted writes
+"$R1" pretrain --steps 6 --batch 4 --save-every 1 --seed 3 --quiet --out "$T/ps1" >/dev/null || bad "pretrain --save-every 1"
+for f in model.safetensors samples.txt curves.svg; do
+    cmp -s "$T/p/$f" "$T/ps1/$f" && ok || bad "pretrain --save-every 1 against --save-every 2: $f differs"
+done
+[ "$(sed 's/,[^,]*$//' "$T/p/metrics.csv")" = "$(sed 's/,[^,]*$//' "$T/ps1/metrics.csv")" ] && ok ||
+    bad "pretrain --save-every 1 against --save-every 2: metrics.csv differs"
 
 # GRPO: the same for a zero run (a reference policy in its state)
 Z="zero --model $T/p --steps 3 --prompts 2 --group 4 --save-every 1 --seed 5 --quiet"
