@@ -2883,9 +2883,13 @@ static int read_state(const char *dir, const char *stage, const char *identity, 
     if (diff) {
         size_t klen = strcspn(diff, "= "), sn = 0, cn = 0;
         const char *saved = identity_value(h->identity, diff, klen, &sn), *cmd = identity_value(identity, diff, klen, &cn);
-        errf(err, errcap, "%s: saved by a run with %.*s %.*s; this command has %.*s %.*s (%sresume with the same flags "
-             "and inputs, or start afresh without --resume)", path, (int)klen, diff, saved ? (int)sn : 4,
-             saved ? saved : "none", (int)klen, diff, cmd ? (int)cn : 4, cmd ? cmd : "none",
+        char was[300], has[300];                     // a word one side lacks: "without --KEY", not a value
+        if (saved) snprintf(was, sizeof was, "with %.*s %.*s", (int)klen, diff, (int)sn, saved);
+        else snprintf(was, sizeof was, "without %.*s", (int)klen, diff);
+        if (cmd) snprintf(has, sizeof has, "has %.*s %.*s", (int)klen, diff, (int)cn, cmd);
+        else snprintf(has, sizeof has, "has no %.*s", (int)klen, diff);
+        errf(err, errcap, "%s: saved by a run %s; this command %s (%sresume with the same flags and inputs, or start "
+             "afresh without --resume)", path, was, has,
              (saved && saved[0] == '#') || (cmd && cmd[0] == '#') ? "#... is a hash of the files' bytes; " : "");
         rc = -2;
         goto done;
