@@ -1479,46 +1479,111 @@ static const char *fig(char *out, float v) { return fig_to(out, v, 3); }
 // ----------------------------------------------------------------------------
 // JSONL: the benchmarks in data/
 
-// Does q look like arithmetic? Either digits and operators only (ASCII or
-// full-width, + - * / = and their Chinese words), spaces, brackets and a
-// question mark, at least one digit and one operator ("1234567+1", "-3+5",
-// "1+2=", "３+４"); or words around two numbers and an operator between them
-// ("what is 2+3?"). "who are you" and "7" are not. A benchmark line that
-// looks so but is no question of the toy's (parse_question) would be judged
-// as a general request, its accuracy never counted: load_jsonl refuses it.
-static const char *const ARITH_WIDE[] = { "加", "减", "乘", "除", "＋", "－", "×", "÷",   // operations,
+// Does q look like arithmetic? Either digits and operators only, with
+// spaces, brackets and a question mark, at least one digit and one operator
+// ("1234567+1", "-3+5", "1+2=", "３+４", "٣+٤"); or two numbers with an
+// operator between them anywhere ("what is 2+3?", "3 plus 4", "三加四",
+// "three plus four"). A digit is any a person might write: ASCII, full-width,
+// any script's (Arabic-Indic, Devanagari, ...), super- and subscripts,
+// circled numbers, fractions; in the second form also Chinese numerals and
+// English number words. Spaces are any Unicode space (a no-break space, the
+// ideographic one) and the invisible ones. "who are you", "7", "reverse 12",
+// "一加" are not. A benchmark line that looks so but is no question of the
+// toy's (parse_question) would be judged as a general request, its accuracy
+// never counted: load_jsonl refuses it.
+static const char *const ARITH_WIDE[] = { "加", "减", "乘", "除", "＋", "－", "×", "÷", "−", "∕", "⋅", "∗", "﹢", "﹣",
+                                          "➕", "➖", "➗", "✕", "✖",                    // operations,
                                           "等于", "＝", "？", "（", "）" };              // then the rest
-#define ARITH_WIDE_BINARY 8
-#define ARITH_WIDE_OPS 10
+#define ARITH_WIDE_BINARY 19
+#define ARITH_WIDE_OPS 21
 static int arith_wide_at(const char *s) {    // which of ARITH_WIDE starts s (-1: none)
     for (int i = 0; i < (int)(sizeof ARITH_WIDE / sizeof *ARITH_WIDE); i++)
         if (!strncmp(s, ARITH_WIDE[i], strlen(ARITH_WIDE[i]))) return i;
     return -1;
 }
-static int is_wide_digit(const unsigned char *s) { return s[0] == 0xEF && s[1] == 0xBC && s[2] >= 0x90 && s[2] <= 0x99; }
+// The code point of the UTF-8 character at s, *len its bytes (1 for a stray byte).
+static unsigned utf8_code(const unsigned char *s, int *len) {
+    int n = s[0] < 0xC0 ? 1 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+    unsigned c = n == 1 ? s[0] : s[0] & (0x3F >> (n - 1));
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) { *len = 1; return s[0]; }
+        c = c << 6 | (s[i] & 0x3F);
+    }
+    *len = n;
+    return c;
+}
+// The bytes of a digit at s (0: none); cjk: Chinese numerals count too.
+static int digit_at(const unsigned char *s, int cjk) {
+    static const unsigned ZEROS[] = { 0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6,
+        0xD66, 0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0,
+        0x1C40, 0x1C50, 0x2070, 0x2080, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30,
+        0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950,
+        0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0 };   // digit zeros
+    static const unsigned RANGES[][2] = { { 0xB2, 0xB3 }, { 0xB9, 0xB9 }, { 0xBC, 0xBE }, { 0x2150, 0x2189 },
+        { 0x2460, 0x249B }, { 0x24EA, 0x24FF }, { 0x2776, 0x2793 }, { 0x1D7CE, 0x1D7FF }, { 0x1F100, 0x1F10C } };
+    static const char *const CJK = "〇零一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾";
+    int len;
+    const unsigned c = utf8_code(s, &len);
+    for (size_t i = 0; i < sizeof ZEROS / sizeof *ZEROS; i++) if (c >= ZEROS[i] && c <= ZEROS[i] + 9) return len;
+    for (size_t i = 0; i < sizeof RANGES / sizeof *RANGES; i++) if (c >= RANGES[i][0] && c <= RANGES[i][1]) return len;
+    if (cjk && len == 3) for (const char *k = CJK; *k; k += 3) if (!memcmp(k, s, 3)) return 3;
+    return 0;
+}
+// The bytes of a space at s, visible or not (0: none).
+static int space_at(const unsigned char *s) {
+    int len;
+    const unsigned c = utf8_code(s, &len);
+    return c && c < 0x80 && strchr(" \t\r\n", (int)c) ? 1 : c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200D) || c == 0x202F ||
+           c == 0x205F || c == 0x2060 || c == 0x3000 || c == 0xFEFF ? len : 0;
+}
+// The bytes of the English word w at s, in any case and not followed by a letter (0: none).
+static int word_at(const unsigned char *s, const char *w) {
+    size_t i = 0;
+    while (w[i] && tolower(s[i]) == w[i]) i++;
+    return !w[i] && !isalpha(s[i]) ? (int)i : 0;
+}
+// The bytes of a binary operator at s (0: none): a sign, a Chinese or
+// full-width one, or an English word ("plus", "divided by").
+static int binary_op_at(const unsigned char *s) {
+    static const char *const WORDS[] = { "plus", "minus", "times", "divided by", "multiplied by", "added to" };
+    int k = arith_wide_at((const char *)s), n = 0;
+    if (*s && strchr("+-*/x", *s) && (*s != 'x' || !isalpha(s[1]))) return 1;
+    if (k >= 0 && k < ARITH_WIDE_BINARY) return (int)strlen(ARITH_WIDE[k]);
+    for (size_t i = 0; !n && i < sizeof WORDS / sizeof *WORDS; i++) n = word_at(s, WORDS[i]);
+    return n;
+}
+// The bytes of a number at s (0: none): digits (with , . between), or an
+// English number word standing alone (after = 1: at a word's start).
+static int number_at(const unsigned char *s, int after) {
+    static const char *const WORDS[] = { "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                         "ten", "eleven", "twelve", "twenty", "hundred", "thousand", "million" };
+    const unsigned char *t = s;
+    for (int d; (d = digit_at(t, 1)) || ((*t == ',' || *t == '.') && t > s && digit_at(t + 1, 1));) t += d ? d : 1;
+    for (size_t i = 0; t == s && after && i < sizeof WORDS / sizeof *WORDS; i++) t += word_at(s, WORDS[i]);
+    return (int)(t - s);
+}
 static int looks_like_arithmetic(const char *q) {
     int digit = 0, op = 0, only = 1;
     for (const unsigned char *s = (const unsigned char *)q; *s;) {
-        if (isdigit(*s) || is_wide_digit(s)) {
-            digit = 1;
-            s += isdigit(*s) ? 1 : 3;
-            // a number, an operator, a number, with spaces between, anywhere in q
-            const unsigned char *t = s;
-            while (isdigit(*t)) t++;
-            while (*t == ' ') t++;
-            int k = arith_wide_at((const char *)t), o = 0;
-            if (*t && strchr("+-*/", *t)) o = 1;
-            else if (k >= 0 && k < ARITH_WIDE_BINARY) o = (int)strlen(ARITH_WIDE[k]);
-            if (o) {
+        const int word = s == (const unsigned char *)q || !isalpha(s[-1]);
+        int n = number_at(s, word);
+        if (n) {                                    // a number, an operator, a number, spaces between, anywhere
+            const unsigned char *t = s + n;
+            for (int k; (k = space_at(t));) t += k;
+            int o = binary_op_at(t);
+            if (o && (*t != 'x' || t > s + n)) {    // "2x" is algebra, "2 x 3" a product
                 t += o;
-                while (*t == ' ') t++;
-                if (isdigit(*t) || is_wide_digit(t)) return 1;
+                for (int k; (k = space_at(t)) || *t == '-' || *t == '+';) t += k ? k : 1;
+                if (number_at(t, 1)) return 1;
             }
+            for (int d; (d = digit_at(s, 0)) && n > 0; s += d, n -= d) digit = 1;   // digits (not a word's letters)
+            if (n > 0) { only &= !isalpha(*s) && !(*s & 0x80) ? 1 : 0; s += n; }
             continue;
         }
-        int k = arith_wide_at((const char *)s);
-        if (strchr(" \t\r\n.,()?", *s)) s++;
-        else if (strchr("+-*/=^", *s)) { op = 1; s++; }
+        int k = arith_wide_at((const char *)s), sp = space_at(s);
+        if (sp) s += sp;
+        else if (strchr(".,()?", *s) && *s) s++;
+        else if (strchr("+-*/=^", *s) && *s) { op = 1; s++; }
         else if (k >= 0) { op |= k < ARITH_WIDE_OPS; s += strlen(ARITH_WIDE[k]); }
         else { only = 0; s++; }
     }

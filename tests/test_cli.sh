@@ -611,14 +611,21 @@ printf '{"prompt": "\357\274\223+\357\274\224", "answer": "7"}\n' >"$J/arith-wid
 printf '{"prompt": "what is 2+3?", "answer": "5"}\n' >"$J/arith-words.jsonl"
 printf '{"prompt": "1加2加3加4", "answer": "10"}\n' >"$J/arith-zh.jsonl"
 printf '{"prompt": "who are you?", "answer": "a toy"}\n{"prompt": "1+2", "answer": "4"}\n' >"$J/arith-wrongsum.jsonl"
+# ...in any script's digits, with any space, the operator a word (issue 25, class 6)
+printf '{"prompt": "\331\243+\331\244", "answer": "7"}\n' >"$J/arith-arabic.jsonl"
+printf '{"prompt": "3\302\240+\302\2404", "answer": "7"}\n' >"$J/arith-nbsp.jsonl"
+printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "3 plus 4", "answer": "7"}\n{"prompt": "三加四", "answer": "7"}\n' >"$J/arith-plus.jsonl"
 for f in arith-7digit.jsonl:2 arith-minus.jsonl:1 arith-4ops.jsonl:1 arith-equals.jsonl:1 arith-times.jsonl:1 \
-         arith-decimal.jsonl:1 arith-wide.jsonl:1 arith-words.jsonl:1 arith-zh.jsonl:1 arith-wrongsum.jsonl:2; do
+         arith-decimal.jsonl:1 arith-wide.jsonl:1 arith-words.jsonl:1 arith-zh.jsonl:1 arith-wrongsum.jsonl:2 \
+         arith-arabic.jsonl:1 arith-nbsp.jsonl:1 arith-plus.jsonl:2; do
     name=${f%%:*}
     expect_err 1 "$J/$f" "eval --data $name (arithmetic the toy cannot score as asked)" \
         "$R1" eval --model "$TMP/base" --data "$J/$name" --k 1
 done
 expect_err 1 "(2 such lines in the file)" "eval --data arith-7digit.jsonl says how many lines" \
     "$R1" eval --model "$TMP/base" --data "$J/arith-7digit.jsonl" --k 1
+expect_err 1 "(2 such lines in the file)" "eval --data arith-plus.jsonl says how many lines" \
+    "$R1" eval --model "$TMP/base" --data "$J/arith-plus.jsonl" --k 1
 mkdir "$TMP/dd-wrongsum" && cp "$DD/tokenizer.txt" $ADDS "$TMP/dd-wrongsum/" &&
     printf '{"prompt": "1+2", "answer": "4"}\n' >>"$TMP/dd-wrongsum/add_dev.jsonl"
 expect_err 1 "$TMP/dd-wrongsum/add_dev.jsonl:9" "zero with a data dir whose add_dev has a wrong answer" \
