@@ -217,6 +217,14 @@ for c in "coldstart cold_start coldstart.jsonl --model $TMP/a/r1_zero --base $TM
     check $? "$cmd --resume over another run's state: want exit 2 before its set is gathered, got $rc, $(ls "$TMP/e-$cmd" | tr '\n' ' ') $(head -c 200 "$TMP/e.err")"
 done
 
+# ---- a rebuilt r1 reuses nothing: the stamps name the program (here the
+# same program with a byte appended, which runs alike; the run is cut short
+# after its first line), so no table mixes two programs' stages or figures
+cp "$R1" "$TMP/r1b" && printf 'x' >>"$TMP/r1b" && cp -R "$TMP/a" "$TMP/f" || exit 1
+timeout -k 5 $LIMIT "$TMP/r1b" pipeline --steps 1 --data-dir "$DD" --quiet --out "$TMP/f" 2>/dev/null | head -n 1 >"$TMP/f.out"
+grep -q '^\[1/10 base\] ./r1 pretrain --seed 1337' "$TMP/f.out" && ! grep -q reused "$TMP/f.out"
+check $? "a rebuilt r1 over the same folder: want stage 0 made again, got: $(cat "$TMP/f.out")"
+
 # ---- another seed reuses nothing (its first stage starts; the run is cut short after that line)
 quick --out "$TMP/a" --seed 7 2>/dev/null | head -n 1 >"$TMP/s.out"
 grep -q '^\[1/10 base\] ./r1 pretrain --seed 7' "$TMP/s.out" && ! grep -q reused "$TMP/s.out"
