@@ -3473,6 +3473,7 @@ static void parse_args(int argc, char **argv, Args *a) {
         if (x < f->lo || x > f->hi) die(EXIT_USAGE, "%s %s is out of range (%g..%g)", s, v, f->lo, f->hi);
         if (f->type == 'f' && x != 0 && fabs(x) < FLT_MIN)     // 0 or a denormal as a float
             die(EXIT_USAGE, "%s %s is too close to 0 to be a float (0, or a value like 0.01)", s, v);
+        if (x == 0) x = 0;                            // -0 is 0: in the figures printed and in a run's identity
         if (f->type == 'f') *(float *)dst = (float)x;
         else if (f->type == 'l') *(long *)dst = (long)x;
         else *(int *)dst = (int)x;

@@ -151,6 +151,8 @@ expect 2 "\-\-minibatches 1; this command has \-\-minibatches 2" "zero --resume 
     "$R1" zero --model "$T/p" $RL --format-reward 0 --minibatches 2 --out "$T/zf" --resume $Q
 "$R1" zero --model "$T/p" $RL --format-reward 0 --process-reward 0 --out "$T/zf" --resume $Q >/dev/null 2>"$T/err" &&
     ok || bad "zero --resume naming a default it saved with: $(cat "$T/err")"
+"$R1" zero --model "$T/p" $RL --format-reward -0 --lang-reward 0.0 --out "$T/zf" --resume $Q >/dev/null 2>"$T/err" &&
+    ok || bad "zero --resume with --format-reward -0, the 0 it saved with: $(cat "$T/err")"
 expect 2 "\-\-eval-every " "zero --resume with another --eval-every" "$R1" zero --model "$T/p" $RL --eval-every 2 --out "$T/z" --resume $Q
 # the data dir: its development sets are watched, its test problems never drawn
 cp -r "$DD" "$T/dd2" && sed -i '1d' "$T/dd2/add_dev.jsonl"
