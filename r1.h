@@ -1649,6 +1649,21 @@ static void put_sample(FILE *f, const char *question, const char *text, size_t l
     put_text(f, text, len, 1);
     fputc('\n', f);
 }
+// A path of the user's for a line on stdout ("wrote DIR/"), escaped as an
+// error message escapes it: a file name cannot forge a line or drive the
+// terminal. Four buffers in turn, for up to four in one printf.
+static const char *shown(const char *path) {
+    static char buf[4][PATH_CAP];
+    static int next;
+    char *out = buf[next++ % 4];
+    FILE *f = fmemopen(out, sizeof buf[0], "w");
+    if (!f) return "?";
+    put_text(f, path, strlen(path), 1);
+    fputc('\0', f);
+    fclose(f);
+    out[sizeof buf[0] - 1] = '\0';
+    return out;
+}
 static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
     size_t len;
     char *text = read_file(path, (size_t)64 << 20, &len, err, errcap);
@@ -3085,7 +3100,7 @@ static int run_state_check(const RunIO *io, const char *stage, const Config *c, 
         die(EXIT_DATA, "%s is not a state this stage can resume, and cannot be removed (%s): remove the folder %s and "
             "run the pipeline again", path, strerror(errno), io->out);
     printf("%s was not a state this stage can resume (another run's, or damaged): removed; the stage starts afresh\n",
-           path);
+           shown(path));
     return 0;
 }
 
@@ -3798,7 +3813,7 @@ static void print_demo_summary(const StageFigures *f, const World *w, const char
     char z0[16], z1[16];                          // "–" (two bytes more than a column) with no Chinese question
     printf("  Chinese q.: mixed    %*s   %*s   (not rewarded)\n", f->before.zh_mixed < 0 ? 7 : 5,
            fig_to(z0, f->before.zh_mixed, 2), f->after.zh_mixed < 0 ? 7 : 5, fig_to(z1, f->after.zh_mixed, 2));
-    printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
+    printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", shown(out), el);
 }
 
 // ---- the stages' commands: flags -> stage -> report
@@ -3887,7 +3902,7 @@ static void print_held_out(const char *stage, const StageFigures *f, const char 
     printf("%s: add_dev accuracy %.2f, add_hard_dev %.2f, language consistency %s; general_dev helpfulness %s, "
            "safety_dev harmlessness %s; wrote %s/ in %s\n", stage, f->dev.pass1, f->hard.pass1,
            fig(lc, f->dev.lang_consistency), fig_to(hp, f->general.helpfulness, 2), fig_to(hm, f->safety.harmlessness, 2),
-           out, since(t0, el));
+           shown(out), since(t0, el));
 }
 
 // A stage's parent: flag's checkpoint (--model or --base, or the default
@@ -3961,7 +3976,7 @@ static int cmd_pretrain(const Args *a, World *w) {
     RunIO io = sft_run_io(a, w, "runs/base", 250, pretrain_identity(&po, a->seed, w, &c, id, sizeof id));
     Model m;
     stage_base(&m, w, &c, &po, a->seed, &io);
-    printf("wrote %s/model.safetensors\n", io.out);
+    printf("wrote %s/model.safetensors\n", shown(io.out));
     model_free(&m);
     return 0;
 }
@@ -3979,7 +3994,7 @@ static int cmd_zero(const Args *a, World *w) {
     stage_r1_zero(&m, &f, w, &o, a->seed, &ro);
     printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f, re-checks %.2f -> %.2f, length %.1f -> %.1f; wrote %s/\n",
            f.before.format_rate, f.after.format_rate, f.before.pass1, f.after.pass1, f.before.reflect_rate,
-           f.after.reflect_rate, f.before.mean_length, f.after.mean_length, ro.io.out);
+           f.after.reflect_rate, f.before.mean_length, f.after.mean_length, shown(ro.io.out));
     model_free(&m);
     return 0;
 }
@@ -4030,7 +4045,7 @@ static int cmd_coldstart(const Args *a, World *w) {
     stage_cold_start(&base, &f, &zero, w, &co, &o, a->seed, &io);
     printf("cold start: add_dev format %.2f, accuracy %.2f, language consistency %s, mixed %.3f; add_hard_dev "
            "accuracy %.2f; wrote %s/ in %s\n", f.dev.format_rate, f.dev.pass1, fig(lc, f.dev.lang_consistency),
-           f.dev.mixed, f.hard.pass1, io.out, since(t0, el));
+           f.dev.mixed, f.hard.pass1, shown(io.out), since(t0, el));
     model_free(&zero); model_free(&base);
     return 0;
 }
@@ -4048,7 +4063,7 @@ static int cmd_reason(const Args *a, World *w) {
     stage_reasoning_rl(&m, &f, w, &o, a->seed, &ro);
     printf("reasoning RL: add_dev accuracy %.2f -> %.2f, language consistency %s -> %s, mixed %.3f -> %.3f; wrote %s/\n",
            f.before.pass1, f.after.pass1, fig(lc0, f.before.lang_consistency), fig(lc1, f.after.lang_consistency),
-           f.before.mixed, f.after.mixed, ro.io.out);
+           f.before.mixed, f.after.mixed, shown(ro.io.out));
     model_free(&m);
     return 0;
 }
@@ -5486,7 +5501,7 @@ static void write_additions(const char *dir, const char *name, Rng *rng, int tie
     Chunk c = { b.s, b.len };
     if (write_file_atomic(path, &c, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     free(b.s);
-    printf("wrote %s (128 questions)\n", path);
+    printf("wrote %s (128 questions)\n", shown(path));
 }
 // Every held-out request of a set of phrasings into dir/name: the general
 // tasks with every argument (safety 0), or the secret after every ending (1).
@@ -5512,7 +5527,7 @@ static void write_requests(const char *dir, const char *name, int safety, int sp
     Chunk c = { b.s, b.len };
     if (write_file_atomic(path, &c, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     free(b.s);
-    printf("wrote %s (%d requests in held-out phrasings)\n", path, n);
+    printf("wrote %s (%d requests in held-out phrasings)\n", shown(path), n);
 }
 static int cmd_make_data(const Args *a) {
     const char *dir = a->data_dir;
@@ -5552,7 +5567,7 @@ static int cmd_make_data(const Args *a) {
     if (tok_train(&tok, corpus.s, corpus.len, 192) != 0) die(EXIT_DATA, "tokenizer training failed");
     join_path(path, sizeof path, dir, names[2]);
     if (tok_save(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
-    printf("wrote %s (%d merges, vocabulary %d)\n", path, tok.n_merges, tok_vocab_size(&tok));
+    printf("wrote %s (%d merges, vocabulary %d)\n", shown(path), tok.n_merges, tok_vocab_size(&tok));
     free(corpus.s); free(w.heldout.keys);
     tok_free(&tok);
     return 0;
@@ -5819,11 +5834,11 @@ static double pipe_run_stage(const Args *pa, World *w, const char *dir, const ch
     PIPE.k = k + 1; PIPE.key = st->key;
     if (!gone) {
         PIPE.total -= st->seconds;                  // reused: no part of the ETA
-        printf("[%d/%d %s] reused %s/ (%s; its inputs are unchanged)\n", k + 1, N_PIPE, st->key, sa.out, sa.desc);
+        printf("[%d/%d %s] reused %s/ (%s; its inputs are unchanged)\n", k + 1, N_PIPE, st->key, shown(sa.out), sa.desc);
         return -1;
     }
     if (*gone) printf("[%d/%d %s] %s/%s is not what this stage left there: making the stage again\n", k + 1, N_PIPE,
-                      st->key, sa.out, gone);
+                      st->key, shown(sa.out), gone);
     pipe_own_folder(sa.out);
     make_dir(sa.out);
     lock_run_dir(sa.out);                           // no other ./r1 is writing there
@@ -6351,7 +6366,7 @@ static void write_pipeline_timings(const char *dir, const double *seconds, doubl
     printf("%s", b.s);
     char err[PATH_CAP + 512];
     if (write_buf_atomic(dir, "timings.txt", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
-    printf("wrote %s/RESULTS.md, results.json, results.svg and timings.txt\n", dir);
+    printf("wrote %s/RESULTS.md, results.json, results.svg and timings.txt\n", shown(dir));
 }
 
 // The RL student's steps: the distilled student's SFT FLOPs over the FLOPs

@@ -731,6 +731,9 @@ if expect_ok "eval --samples --temperature 1" "$R1" eval --model "$TMP/base" --d
     [ "$(lines "$TMP/raw.txt")" -eq 8 ] && [ "$(grep -c '^[0-9]*+[0-9]* => ' "$TMP/raw.txt")" -eq 8 ]
     check $? "eval --samples: not one 'QUESTION => COMPLETION' line per sample: $(lines "$TMP/raw.txt") lines"
 fi
+# a path the user gave, shown on stdout ("wrote DIR/"), is escaped as in an error
+expect_ok "pretrain --out a folder with an escape sequence in its name" "$R1" pretrain --steps 1 --batch 2 \
+    --out "$TMP/o$(printf '\033')[2J" && no_raw_bytes "pretrain --out a folder with an escape sequence in its name"
 
 # ---- standard output that cannot be written -------------------------------------
 
