@@ -530,7 +530,9 @@ if [ -s "$TMP/cs/model.safetensors" ] && [ -s "$TMP/rs/model.safetensors" ]; the
             "$R1" align --model "$TMP/rsft-half" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/junk" --quiet
         # one question a step: a step without a general request has no reward
         # model score and no judge's figures (empty fields), not 0
-        if expect_ok "align --prompts 1" "$R1" align --model "$TMP/rsft-none" --data-dir "$DD" --questions 4 --steps 4 \
+        mkdir "$TMP/ddg" && cp "$DD"/* "$TMP/ddg/" && head -n 8 data/general_dev.jsonl >"$TMP/ddg/general_dev.jsonl" &&
+            head -n 8 data/safety_dev.jsonl >"$TMP/ddg/safety_dev.jsonl"
+        if expect_ok "align --prompts 1" "$R1" align --model "$TMP/rsft-none" --data-dir "$TMP/ddg" --questions 4 --steps 4 \
                 --prompts 1 --group 2 --eval-every 1 --out "$TMP/al1" --quiet; then
             awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } NR > 2 && ($c["rm_score"] == "0" ||
                 ($c["rm_score"] == "") != ($c["judge_helpfulness"] == "")) { bad = 1 } END { exit bad || NR < 6 }' "$TMP/al1/metrics.csv"
