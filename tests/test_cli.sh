@@ -530,8 +530,8 @@ if [ -s "$TMP/cs/model.safetensors" ] && [ -s "$TMP/rs/model.safetensors" ]; the
             "$R1" align --model "$TMP/rsft-half" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/junk" --quiet
         # one question a step: a step without a general request has no reward
         # model score and no judge's figures (empty fields), not 0
-        mkdir "$TMP/ddg" && cp "$DD"/* "$TMP/ddg/" && head -n 8 data/general_dev.jsonl >"$TMP/ddg/general_dev.jsonl" &&
-            head -n 8 data/safety_dev.jsonl >"$TMP/ddg/safety_dev.jsonl"
+        mkdir -p "$TMP/ddg" && cp data/tokenizer.txt "$TMP/ddg/"
+        for f in add_test add_hard add_dev add_hard_dev general_dev safety_dev; do head -n 8 "data/$f.jsonl" >"$TMP/ddg/$f.jsonl"; done
         if expect_ok "align --prompts 1" "$R1" align --model "$TMP/rsft-none" --data-dir "$TMP/ddg" --questions 4 --steps 4 \
                 --prompts 1 --group 2 --eval-every 1 --out "$TMP/al1" --quiet; then
             awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } NR > 2 && ($c["rm_score"] == "0" ||

@@ -83,7 +83,7 @@ check $? "RESULTS.md or results.json holds a wall time"
 cp "$TMP/a/results.json" "$TMP/a.json"; cp "$TMP/a/RESULTS.md" "$TMP/a.md"
 
 # ---- ./r1 eval --json: one object in DESIGN §6's schema, on any JSONL of prompt/answer lines
-printf '{"prompt": "what is two plus two", "answer": "four"}\n{"prompt": "12+30", "answer": 42}\n{"prompt": "say hi", "answer": "hi", "id": 3}\n' >"$TMP/any.jsonl"
+printf '{"prompt": "what colour is the sky", "answer": "blue"}\n{"prompt": "12+30", "answer": 42}\n{"prompt": "say hi", "answer": "hi", "id": 3}\n' >"$TMP/any.jsonl"
 "$R1" eval --model "$TMP/a/all_scenarios" --data "$TMP/any.jsonl" --data-dir "$DD" --k 2 --json >"$TMP/eval.json" 2>"$TMP/err"
 [ $? -eq 0 ] && [ "$(wc -l <"$TMP/eval.json")" -eq 1 ] &&
     grep -q '^{"pass@1": [0-9.]*, "cons@k": [0-9.]*, "greedy": [0-9.]*, "format_rate": [0-9.]*, "mean_length": [0-9.]*, \("lang_consistency": [0-9.]*, \)\?"mixed": [0-9.]*, .*"helpfulness": [0-9.]*, "harmlessness": [0-9.]*, "k": 2, "n": 1, "n_general": 2}$' "$TMP/eval.json"
