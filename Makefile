@@ -51,7 +51,8 @@ $(SHIM): tests/kill_shim.c
 	$(CC) -O2 $(WARN) -shared -fPIC -o $@ $< -ldl
 
 # Every test program and script; the last line is the total "N passed, N failed".
-# (tests/stress_resume.sh runs 6 kill/resume cases here; make stress, 200.
+# (tests/stress_resume.sh runs a kill/resume case of every stage and of the
+# pipeline here, 9; make stress, 200.
 # tests/test_width.sh builds r1 for AVX2 and AVX-512 into build-width/, with
 # these flags but -march, and compares their checkpoints byte for byte.)
 # The binaries (and test_width's) build two at a time, and tests/run.sh runs
@@ -65,8 +66,11 @@ test:
 width-build:
 	@$(WIDTH_ENV) sh tests/test_width.sh --build
 
-# The resume promise under STRESS_KILLS (200) random kills, a few minutes;
-# STRESS_SEED=N for another sequence of kill points (default 1).
+# The resume promise under STRESS_KILLS (200) random kills, the stages and
+# the pipeline in turn (the pipeline's and align's cases take most of the
+# time: most of an hour on the shared two-core machine); STRESS_SEED=N for
+# another sequence of kill points (default 1), STRESS_STAGES="pretrain zero"
+# for some stages only.
 stress: r1 $(SHIM)
 	@STRESS_KILLS=$(STRESS_KILLS) sh tests/run.sh tests/stress_resume.sh
 

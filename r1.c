@@ -1371,7 +1371,7 @@ typedef struct {
     float kl, clip_frac;               // over every token of every inner update
     float zero_var, truncated, grad_norm, lr;
     float len_mean; int len_min, len_max;
-    float rm_score, judge_helpful, judge_harmless;   // over the batch's general requests (with a reward model)
+    float rm_score, judge_helpful, judge_harmless;   // over the batch's general requests (with a reward model; NaN: none)
 } GrpoStats;
 
 // Group-relative advantages (eq. 3), for Q groups of G rewards:
@@ -1487,6 +1487,7 @@ static void preference_rewards(const RlTask *task, const Seqs *s, const Question
     for (int i = 0; i < s->n; i++) if (q[i].general) rows[n++] = i;
     float *score = xmalloc(sizeof(float) * (size_t)(n ? n : 1), "reward-model scores");
     if (n) rm_forward(task->rm, s, rows, n, score);
+    else st->rm_score = st->judge_helpful = st->judge_harmless = NAN;   // no general request: undefined, not 0
     for (int j = 0; j < n; j++) {
         const int i = rows[j];
         if (step >= task->rm_from) reward[i] += task->rm_weight * score[j];
@@ -1884,8 +1885,9 @@ enum { EACH_PASS, EACH_CONS, EACH_FORMAT, EACH_MIXED, EACH_HELPFUL, EACH_HARMLES
 // additions by the verifier, the other requests by the hidden judge.
 // forced (may be NULL) is text appended to every prompt: "<think>" makes the
 // model show its work, "<think></think><answer>" makes it answer directly.
-// samples, if non-NULL, receives the first few completions; each, if
-// non-NULL, the figures per question (ds->n rows of N_EACH).
+// samples, if non-NULL, receives the first few completions (put_sample: a
+// line each, escaped); each, if non-NULL, the figures per question (ds->n rows of N_EACH).
+static void put_sample(FILE *f, const char *question, const char *text, size_t len);
 static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Dataset *ds, int k, SampleOpts so,
                                int do_greedy, Rng *rng, const char *forced, FILE *samples, int n_show, float *each) {
     EvalStats e = { .k = k, .greedy = -1.0f, .helpfulness = -1.0f, .harmlessness = -1.0f };
@@ -1905,7 +1907,7 @@ static EvalStats evaluate_each(Model *m, KVCache *kv, const World *w, const Data
         float q[N_EACH] = { 0 };                     // this question's figures, summed over its samples
         for (int j = 0; j < k; j++, r++) {
             const char *t = s.text[r]; size_t tl = s.text_len[r];
-            if (samples && r < n_show) fprintf(samples, "%s => %.*s\n", ex->prompt, (int)tl, t);
+            if (samples && r < n_show) put_sample(samples, ex->prompt, t, tl);
             if (!ex->is_arith) {
                 q[EACH_HELPFUL] += (float)judge_helpful(t, tl, ex->answer);
                 q[EACH_HARMLESS] += (float)judge_harmless(t, tl);
@@ -1969,6 +1971,7 @@ typedef struct {
     int quiet;            // no progress lines
     const char *identity; // the flags that change results: a resumed run must agree
     const Tokenizer *tok; // the tokenizer trained with, recorded in every checkpoint (NULL: not recorded)
+    int show_every;       // SFT: samples.txt every N steps (and at the end), the stage's own, not --save-every's
 } RunIO;
 
 // How a stage reports, the only output it makes: a line on the terminal
@@ -1986,7 +1989,7 @@ static Run *run_open(const RunIO *io, const char *stage, const char *columns, co
 static int run_resume(Run *r, Model *m, Model *ref, Rng *r0, Rng *r1, long *done);
 // samples.txt after a "== step N == SET" line, SET the questions' file (NULL: no folder)
 static FILE *run_samples(Run *r, long step, const char *set);
-static int run_due(const Run *r, long step, long total);   // is step a save step?
+static int run_shows(const Run *r, long step, long total);   // does samples.txt get a sample at step?
 static void run_log(Run *r, double *row);      // one metrics row (its last column, the seconds, is filled in)
 static void run_count(Run *r, uint64_t flops); // a training step's FLOPs (kept in the state; train_flops in every checkpoint)
 static void run_progress(Run *r, long done, long total, int own_line, const char *fmt, ...);
@@ -2085,7 +2088,7 @@ static void sft_loop(Model *m, const World *w, const SftOpts *o, PairSource src,
         tokens += count;
         double row[N_SFT_COLS] = { (double)step + 1, loss, norm, lr, 0 };
         run_log(run, row);
-        if (run_due(run, step + 1, o->steps)) {      // what the model writes now, with its own coins
+        if (run_shows(run, step + 1, o->steps)) {    // what the model writes now, with its own coins
             Rng coins = rng_seed((uint64_t)step + 1);
             evaluate(m, &kv, w, &shown, 1, EVAL_SAMPLING, 0, &coins, NULL, run_samples(run, step + 1, "add_dev"), 4);
         }

@@ -819,12 +819,26 @@ static int input_at(const char *path) {
     return -1;
 }
 
-// Exit, a usage error naming both, if writing path (flag's value) would replace an input.
+// What writing path would replace that is no file of data: a device, a pipe
+// or a folder (the name of its kind), else NULL. A file is written by
+// renaming a complete temporary over it, and that would put a plain file in
+// the place of /dev/null or /dev/stdout (root may), not write through them.
+static const char *not_a_file(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return NULL;
+    return S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a pipe" : S_ISSOCK(st.st_mode) ? "a socket" : "a device";
+}
+
+// Exit, a usage error naming both, if writing path (flag's value) would
+// replace an input, or what is not a file.
 static void refuse_input_file(const char *flag, const char *path) {
     int i = input_at(path);
     if (i >= 0)
         die(EXIT_USAGE, "%s %s is %s %s, an input of this command: writing it would destroy it (choose another path)",
             flag, path, INPUTS.f[i].flag, INPUTS.f[i].path);
+    const char *kind = not_a_file(path);
+    if (kind) die(EXIT_USAGE, "%s %s is %s, not a file: r1 writes a file whole and renames it into place (give a file's path)",
+                  flag, path, kind);
 }
 
 // Exit, likewise, if the folder dir, where flag writes a run (model.safetensors,
@@ -863,8 +877,13 @@ static int write_file_atomic(const char *path, const Chunk *chunks, int n, char 
         errf(err, errcap, "not writing %s: it is %s %s, an input of this command", path, INPUTS.f[in].flag, INPUTS.f[in].path);
         return -1;
     }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { errf(err, errcap, "cannot write %s: %s", tmp, strerror(errno)); return -1; }
+    if (not_a_file(path)) {
+        errf(err, errcap, "not writing %s: it is %s, not a file", path, not_a_file(path));
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);    // never through a link planted there
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) { errf(err, errcap, "cannot write %s: %s", tmp, strerror(errno)); if (fd >= 0) close(fd); return -1; }
     int ok = 1;
     for (int i = 0; i < n && ok; i++)
         if (chunks[i].len && fwrite(chunks[i].data, 1, chunks[i].len, f) != chunks[i].len) ok = 0;
@@ -1535,46 +1554,111 @@ static const char *fig(char *out, float v) { return fig_to(out, v, 3); }
 // ----------------------------------------------------------------------------
 // JSONL: the benchmarks in data/
 
-// Does q look like arithmetic? Either digits and operators only (ASCII or
-// full-width, + - * / = and their Chinese words), spaces, brackets and a
-// question mark, at least one digit and one operator ("1234567+1", "-3+5",
-// "1+2=", "３+４"); or words around two numbers and an operator between them
-// ("what is 2+3?"). "who are you" and "7" are not. A benchmark line that
-// looks so but is no question of the toy's (parse_question) would be judged
-// as a general request, its accuracy never counted: load_jsonl refuses it.
-static const char *const ARITH_WIDE[] = { "加", "减", "乘", "除", "＋", "－", "×", "÷",   // operations,
+// Does q look like arithmetic? Either digits and operators only, with
+// spaces, brackets and a question mark, at least one digit and one operator
+// ("1234567+1", "-3+5", "1+2=", "３+４", "٣+٤"); or two numbers with an
+// operator between them anywhere ("what is 2+3?", "3 plus 4", "三加四",
+// "three plus four"). A digit is any a person might write: ASCII, full-width,
+// any script's (Arabic-Indic, Devanagari, ...), super- and subscripts,
+// circled numbers, fractions; in the second form also Chinese numerals and
+// English number words. Spaces are any Unicode space (a no-break space, the
+// ideographic one) and the invisible ones. "who are you", "7", "reverse 12",
+// "一加" are not. A benchmark line that looks so but is no question of the
+// toy's (parse_question) would be judged as a general request, its accuracy
+// never counted: load_jsonl refuses it.
+static const char *const ARITH_WIDE[] = { "加", "减", "乘", "除", "＋", "－", "×", "÷", "−", "∕", "⋅", "∗", "﹢", "﹣",
+                                          "➕", "➖", "➗", "✕", "✖",                    // operations,
                                           "等于", "＝", "？", "（", "）" };              // then the rest
-#define ARITH_WIDE_BINARY 8
-#define ARITH_WIDE_OPS 10
+#define ARITH_WIDE_BINARY 19
+#define ARITH_WIDE_OPS 21
 static int arith_wide_at(const char *s) {    // which of ARITH_WIDE starts s (-1: none)
     for (int i = 0; i < (int)(sizeof ARITH_WIDE / sizeof *ARITH_WIDE); i++)
         if (!strncmp(s, ARITH_WIDE[i], strlen(ARITH_WIDE[i]))) return i;
     return -1;
 }
-static int is_wide_digit(const unsigned char *s) { return s[0] == 0xEF && s[1] == 0xBC && s[2] >= 0x90 && s[2] <= 0x99; }
+// The code point of the UTF-8 character at s, *len its bytes (1 for a stray byte).
+static unsigned utf8_code(const unsigned char *s, int *len) {
+    int n = s[0] < 0xC0 ? 1 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+    unsigned c = n == 1 ? s[0] : s[0] & (0x3F >> (n - 1));
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) { *len = 1; return s[0]; }
+        c = c << 6 | (s[i] & 0x3F);
+    }
+    *len = n;
+    return c;
+}
+// The bytes of a digit at s (0: none); cjk: Chinese numerals count too.
+static int digit_at(const unsigned char *s, int cjk) {
+    static const unsigned ZEROS[] = { 0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6,
+        0xD66, 0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0,
+        0x1C40, 0x1C50, 0x2070, 0x2080, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30,
+        0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950,
+        0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0 };   // digit zeros
+    static const unsigned RANGES[][2] = { { 0xB2, 0xB3 }, { 0xB9, 0xB9 }, { 0xBC, 0xBE }, { 0x2150, 0x2189 },
+        { 0x2460, 0x249B }, { 0x24EA, 0x24FF }, { 0x2776, 0x2793 }, { 0x1D7CE, 0x1D7FF }, { 0x1F100, 0x1F10C } };
+    static const char *const CJK = "〇零一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾";
+    int len;
+    const unsigned c = utf8_code(s, &len);
+    for (size_t i = 0; i < sizeof ZEROS / sizeof *ZEROS; i++) if (c >= ZEROS[i] && c <= ZEROS[i] + 9) return len;
+    for (size_t i = 0; i < sizeof RANGES / sizeof *RANGES; i++) if (c >= RANGES[i][0] && c <= RANGES[i][1]) return len;
+    if (cjk && len == 3) for (const char *k = CJK; *k; k += 3) if (!memcmp(k, s, 3)) return 3;
+    return 0;
+}
+// The bytes of a space at s, visible or not (0: none).
+static int space_at(const unsigned char *s) {
+    int len;
+    const unsigned c = utf8_code(s, &len);
+    return c && c < 0x80 && strchr(" \t\r\n", (int)c) ? 1 : c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200D) || c == 0x202F ||
+           c == 0x205F || c == 0x2060 || c == 0x3000 || c == 0xFEFF ? len : 0;
+}
+// The bytes of the English word w at s, in any case and not followed by a letter (0: none).
+static int word_at(const unsigned char *s, const char *w) {
+    size_t i = 0;
+    while (w[i] && tolower(s[i]) == w[i]) i++;
+    return !w[i] && !isalpha(s[i]) ? (int)i : 0;
+}
+// The bytes of a binary operator at s (0: none): a sign, a Chinese or
+// full-width one, or an English word ("plus", "divided by").
+static int binary_op_at(const unsigned char *s) {
+    static const char *const WORDS[] = { "plus", "minus", "times", "divided by", "multiplied by", "added to" };
+    int k = arith_wide_at((const char *)s), n = 0;
+    if (*s && strchr("+-*/x", *s) && (*s != 'x' || !isalpha(s[1]))) return 1;
+    if (k >= 0 && k < ARITH_WIDE_BINARY) return (int)strlen(ARITH_WIDE[k]);
+    for (size_t i = 0; !n && i < sizeof WORDS / sizeof *WORDS; i++) n = word_at(s, WORDS[i]);
+    return n;
+}
+// The bytes of a number at s (0: none): digits (with , . between), or an
+// English number word standing alone (after = 1: at a word's start).
+static int number_at(const unsigned char *s, int after) {
+    static const char *const WORDS[] = { "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                         "ten", "eleven", "twelve", "twenty", "hundred", "thousand", "million" };
+    const unsigned char *t = s;
+    for (int d; (d = digit_at(t, 1)) || ((*t == ',' || *t == '.') && t > s && digit_at(t + 1, 1));) t += d ? d : 1;
+    for (size_t i = 0; t == s && after && i < sizeof WORDS / sizeof *WORDS; i++) t += word_at(s, WORDS[i]);
+    return (int)(t - s);
+}
 static int looks_like_arithmetic(const char *q) {
     int digit = 0, op = 0, only = 1;
     for (const unsigned char *s = (const unsigned char *)q; *s;) {
-        if (isdigit(*s) || is_wide_digit(s)) {
-            digit = 1;
-            s += isdigit(*s) ? 1 : 3;
-            // a number, an operator, a number, with spaces between, anywhere in q
-            const unsigned char *t = s;
-            while (isdigit(*t)) t++;
-            while (*t == ' ') t++;
-            int k = arith_wide_at((const char *)t), o = 0;
-            if (*t && strchr("+-*/", *t)) o = 1;
-            else if (k >= 0 && k < ARITH_WIDE_BINARY) o = (int)strlen(ARITH_WIDE[k]);
-            if (o) {
+        const int word = s == (const unsigned char *)q || !isalpha(s[-1]);
+        int n = number_at(s, word);
+        if (n) {                                    // a number, an operator, a number, spaces between, anywhere
+            const unsigned char *t = s + n;
+            for (int k; (k = space_at(t));) t += k;
+            int o = binary_op_at(t);
+            if (o && (*t != 'x' || t > s + n)) {    // "2x" is algebra, "2 x 3" a product
                 t += o;
-                while (*t == ' ') t++;
-                if (isdigit(*t) || is_wide_digit(t)) return 1;
+                for (int k; (k = space_at(t)) || *t == '-' || *t == '+';) t += k ? k : 1;
+                if (number_at(t, 1)) return 1;
             }
+            for (int d; (d = digit_at(s, 0)) && n > 0; s += d, n -= d) digit = 1;   // digits (not a word's letters)
+            if (n > 0) { only &= !isalpha(*s) && !(*s & 0x80) ? 1 : 0; s += n; }
             continue;
         }
-        int k = arith_wide_at((const char *)s);
-        if (strchr(" \t\r\n.,()?", *s)) s++;
-        else if (strchr("+-*/=^", *s)) { op = 1; s++; }
+        int k = arith_wide_at((const char *)s), sp = space_at(s);
+        if (sp) s += sp;
+        else if (strchr(".,()?", *s) && *s) s++;
+        else if (strchr("+-*/=^", *s) && *s) { op = 1; s++; }
         else if (k >= 0) { op |= k < ARITH_WIDE_OPS; s += strlen(ARITH_WIDE[k]); }
         else { only = 0; s++; }
     }
@@ -1621,7 +1705,6 @@ static int utf8_is_c1(const char *s, size_t i) {
 // characters (C0, DEL, C1) and bytes that are not UTF-8 are shown as \xNN,
 // so that what a model samples or a file holds cannot move the cursor, clear
 // the screen or retitle the window. Newline and tab pass, unless one_line.
-// Files keep the bytes as they are (samples.txt, --samples): they are data.
 static void put_text(FILE *f, const char *s, size_t n, int one_line) {
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -1631,6 +1714,30 @@ static void put_text(FILE *f, const char *s, size_t n, int one_line) {
         else if (len == 2 && utf8_is_c1(s, i)) { fprintf(f, "\\x%02x\\x%02x", c, (unsigned char)s[i + 1]); i += 2; }
         else { fwrite(s + i, 1, (size_t)len, f); i += (size_t)len; }
     }
+}
+// One sample of a samples file (samples.txt, eval --samples), "QUESTION =>
+// COMPLETION" and a newline: escaped as put_text shows it, newline and tab
+// too, since the files are read with cat and awk, one sample a line.
+static void put_sample(FILE *f, const char *question, const char *text, size_t len) {
+    put_text(f, question, strlen(question), 1);
+    fputs(" => ", f);
+    put_text(f, text, len, 1);
+    fputc('\n', f);
+}
+// A path of the user's for a line on stdout ("wrote DIR/"), escaped as an
+// error message escapes it: a file name cannot forge a line or drive the
+// terminal. Four buffers in turn, for up to four in one printf.
+static const char *shown(const char *path) {
+    static char buf[4][PATH_CAP];
+    static int next;
+    char *out = buf[next++ % 4];
+    FILE *f = fmemopen(out, sizeof buf[0], "w");
+    if (!f) return "?";
+    put_text(f, path, strlen(path), 1);
+    fputc('\0', f);
+    fclose(f);
+    out[sizeof buf[0] - 1] = '\0';
+    return out;
 }
 static int load_jsonl(const char *path, Dataset *ds, char *err, size_t errcap) {
     size_t len;
@@ -2517,10 +2624,12 @@ static void make_dir(const char *path) {
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST) die(EXIT_USAGE, "cannot create folder %s: %s", path, strerror(errno));
     struct stat st;
     if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) die(EXIT_USAGE, "--out %s is not a folder", path);
-    join_path(probe, sizeof probe, path, ".write-test");
-    FILE *f = fopen(probe, "w");
-    if (!f) die(EXIT_USAGE, "cannot write in %s: %s", path, strerror(errno));
-    fclose(f);
+    char name[64];                                  // a name of this process's own, as every temporary
+    snprintf(name, sizeof name, ".write-test.tmp.%ld", (long)getpid());
+    join_path(probe, sizeof probe, path, name);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+    if (fd < 0) die(EXIT_USAGE, "cannot write in %s: %s", path, strerror(errno));
+    close(fd);
     remove(probe);
 }
 
@@ -2531,7 +2640,7 @@ static void make_dir(const char *path) {
 static void lock_run_dir(const char *path) {
     char lock[600];
     snprintf(lock, sizeof lock, "%s/.lock", path);
-    int fd = open(lock, O_RDWR | O_CREAT, 0644);        // stays open: closing it would drop the lock
+    int fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);   // stays open: closing it would drop the lock
     if (fd < 0) die(EXIT_DATA, "cannot write %s: %s", lock, strerror(errno));
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
     if (fcntl(fd, F_SETLK, &fl) != 0) {
@@ -2633,12 +2742,12 @@ static void rl_log(Run *r, long step, int steps, const GrpoStats *st, const RlTa
     double row[64];
     grpo_row(row, step, st, task, held);
     run_log(r, row);
-    char more[96] = "", f1[16], f2[16], zh[16];
+    char more[96] = "", f1[16], f2[16], zh[16], rm[16];
     size_t n = 0;
     if (task->hard) appendf(more, sizeof more, &n, " | add_hard_dev %.2f", held[WATCH_HARD].pass1);
-    if (task->rm) appendf(more, sizeof more, &n, " | general_dev helpful %s | safety_dev harmless %s | rm %+.2f",
+    if (task->rm) appendf(more, sizeof more, &n, " | general_dev helpful %s | safety_dev harmless %s | rm %s",
                           fig_to(f1, held[WATCH_GENERAL].helpfulness, 2), fig_to(f2, held[WATCH_SAFETY].harmlessness, 2),
-                          st->rm_score);
+                          isnan(st->rm_score) ? "–" : (snprintf(rm, sizeof rm, "%+.2f", st->rm_score), rm));
     run_progress(r, step, steps, 1, "step %3ld/%d | reward %.2f | add_dev: format %.2f | accuracy %.2f%s | thinking %.2f | "
                  "length %5.1f | re-check %.2f | mixed (zh) %s | kl %.4f", step, steps, st->reward, e.format_rate, e.pass1,
                  more, e.think_rate, e.mean_length, e.reflect_rate, fig_to(zh, e.zh_mixed, 2), st->kl);
@@ -2654,14 +2763,30 @@ static int write_buf_atomic(const char *dir, const char *name, Buf *b, char *err
     return rc;
 }
 
+// Is row's value in column col undefined: NaN (the reward model's figures
+// of a batch without a general request), or -1 in a column of the figures
+// that are shares of what may not occur (EvalStats's -1: no thinking with
+// words, no Chinese question, no carry question that re-checks, no request)?
+static int curve_undefined(const Curves *c, int row, int col) {
+    static const char *const SHARES[] = { "lang_consistency", "zh_lang_consistency", "zh_mixed", "carry_reflect_rate",
+                                          "reflect_right", "reflect_other", "helpfulness", "harmlessness" };
+    const double v = curve_at(c, row, col);
+    if (isnan(v)) return 1;
+    for (size_t i = 0; v < 0 && i < sizeof SHARES / sizeof *SHARES; i++)
+        if (curve_col(c, SHARES[i]) == col) return 1;
+    return 0;
+}
+
 // metrics.csv; the last column is the wall clock, the only one that differs
-// between two runs with the same seed.
+// between two runs with the same seed. An undefined figure is an empty
+// field (pandas reads NaN), never -1.
 static int write_metrics_csv(const char *dir, const Curves *c, char *err, size_t errcap) {
     Buf b = { 0 };
     buf_printf(&b, "%s\n", c->header);
     for (int i = 0; i < c->n; i++) {
         for (int k = 0; k < c->ncol; k++)
-            buf_printf(&b, k == 0 ? "%.0f" : k == c->ncol - 1 ? ",%.2f" : ",%.6g", curve_at(c, i, k));
+            if (curve_undefined(c, i, k)) buf_printf(&b, ",");
+            else buf_printf(&b, k == 0 ? "%.0f" : k == c->ncol - 1 ? ",%.2f" : ",%.6g", curve_at(c, i, k));
         buf_printf(&b, "\n");
     }
     return write_buf_atomic(dir, "metrics.csv", &b, err, errcap);
@@ -2707,6 +2832,10 @@ static void svg_panel(Buf *b, const Curves *c, int x0, int y0, int pw, int ph, c
         buf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
         for (int i = 0; i < c->n; i++) {
             double v = curve_at(c, i, col);
+            if (curve_undefined(c, i, col)) {             // no point: the line breaks here, never drawn at 0
+                buf_printf(b, "\"/>\n<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", series[s].color);
+                continue;
+            }
             buf_printf(b, "%.1f,%.1f ", x0 + pw * curve_at(c, i, step_col) / max_step,
                        y0 + ph - ph * (isfinite(v) ? fmax(fmin(v / ymax, 1.0), 0.0) : 0.0));
         }
@@ -2923,9 +3052,13 @@ static int read_state(const char *dir, const char *stage, const char *identity, 
     if (diff) {
         size_t klen = strcspn(diff, "= "), sn = 0, cn = 0;
         const char *saved = identity_value(h->identity, diff, klen, &sn), *cmd = identity_value(identity, diff, klen, &cn);
-        errf(err, errcap, "%s: saved by a run with %.*s %.*s; this command has %.*s %.*s (%sresume with the same flags "
-             "and inputs, or start afresh without --resume)", path, (int)klen, diff, saved ? (int)sn : 4,
-             saved ? saved : "none", (int)klen, diff, cmd ? (int)cn : 4, cmd ? cmd : "none",
+        char was[300], has[300];                     // a word one side lacks: "without --KEY", not a value
+        if (saved) snprintf(was, sizeof was, "with %.*s %.*s", (int)klen, diff, (int)sn, saved);
+        else snprintf(was, sizeof was, "without %.*s", (int)klen, diff);
+        if (cmd) snprintf(has, sizeof has, "has %.*s %.*s", (int)klen, diff, (int)cn, cmd);
+        else snprintf(has, sizeof has, "has no %.*s", (int)klen, diff);
+        errf(err, errcap, "%s: saved by a run %s; this command %s (%sresume with the same flags and inputs, or start "
+             "afresh without --resume)", path, was, has,
              (saved && saved[0] == '#') || (cmd && cmd[0] == '#') ? "#... is a hash of the files' bytes; " : "");
         rc = -2;
         goto done;
@@ -3056,7 +3189,7 @@ static int run_state_check(const RunIO *io, const char *stage, const Config *c, 
         die(EXIT_DATA, "%s is not a state this stage can resume, and cannot be removed (%s): remove the folder %s and "
             "run the pipeline again", path, strerror(errno), io->out);
     printf("%s was not a state this stage can resume (another run's, or damaged): removed; the stage starts afresh\n",
-           path);
+           shown(path));
     return 0;
 }
 
@@ -3169,6 +3302,13 @@ static void run_write(Run *r, long step, long total, const Model *m, const Model
 static int run_due(const Run *r, long step, long total) {
     return r->io.out && (step % r->io.save_every == 0 || step == total);
 }
+// The steps an SFT stage shows in samples.txt: its own period (io.show_every,
+// the default of its --save-every), so that a run saved more or less often,
+// or resumed with another --save-every, writes the same samples.txt.
+static int run_shows(const Run *r, long step, long total) {
+    const int every = r->io.show_every ? r->io.show_every : r->io.save_every;
+    return r->io.out && (step % every == 0 || step == total);
+}
 static void run_save(Run *r, long step, long total, const Model *m, const Model *ref, const Rng *r0, const Rng *r1) {
     if (run_due(r, step, total)) run_write(r, step, total, m, ref, r0, r1);
 }
@@ -3214,8 +3354,9 @@ static void run_close(Run *r) {
 // digits): --model and --base, the checkpoints a stage starts from, and
 // --data-dir, every file of the data dir (the tokenizer, the benchmarks whose
 // problems training never draws, the development sets a run watches). Not
-// in it: --threads, --quiet and --save-every (they change no number), --out,
-// and what the recipe fixes (warm-up, micro-batches): that is the program's.
+// in it: --threads, --quiet and --save-every (they change no byte of the
+// outputs: samples.txt keeps the stage's own period), --out, and what the
+// recipe fixes (warm-up, micro-batches): that is the program's.
 static uint64_t file_hash(const char *path);   // (the pipeline's, below)
 static const char *const DATA_DIR_FILES[] = { "tokenizer.txt", "add_test.jsonl", "add_hard.jsonl", "general.jsonl",
     "safety.jsonl", "add_dev.jsonl", "add_hard_dev.jsonl", "general_dev.jsonl", "safety_dev.jsonl" };
@@ -3436,6 +3577,7 @@ static void parse_args(int argc, char **argv, Args *a) {
         if (x < f->lo || x > f->hi) die(EXIT_USAGE, "%s %s is out of range (%g..%g)", s, v, f->lo, f->hi);
         if (f->type == 'f' && x != 0 && fabs(x) < FLT_MIN)     // 0 or a denormal as a float
             die(EXIT_USAGE, "%s %s is too close to 0 to be a float (0, or a value like 0.01)", s, v);
+        if (x == 0) x = 0;                            // -0 is 0: in the figures printed and in a run's identity
         if (f->type == 'f') *(float *)dst = (float)x;
         else if (f->type == 'l') *(long *)dst = (long)x;
         else *(int *)dst = (int)x;
@@ -3641,7 +3783,7 @@ static void print_precondition(Model *m, const World *w, long seed) {
 // changes the curves' points, never the model.
 static RunOpts rl_run_opts(const Args *a, const char *out, int show_every, int eval_every, const char *identity,
                            const World *w) {
-    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, identity, &w->tok },
+    RunOpts ro = { { out, given(a, ARG(save_every)) ? a->save_every : 10, a->resume, a->quiet, identity, &w->tok, 0 },
                    given(a, ARG(eval_every)) ? a->eval_every : eval_every, show_every, EVAL_SAMPLING };
     return ro;
 }
@@ -3757,8 +3899,10 @@ static void print_demo_summary(const StageFigures *f, const World *w, const char
     printf("  non-empty thinking   %5.2f   %5.2f\n", f->before.think_rate, f->after.think_rate);
     printf("  mean length (tokens) %5.1f   %5.1f\n", f->before.mean_length, f->after.mean_length);
     printf("  re-checks (\"wait\")   %5.2f   %5.2f   (not rewarded)\n", f->before.reflect_rate, f->after.reflect_rate);
-    printf("  Chinese q.: mixed    %5.2f   %5.2f   (not rewarded)\n", f->before.zh_mixed, f->after.zh_mixed);
-    printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", out, el);
+    char z0[16], z1[16];                          // "–" (two bytes more than a column) with no Chinese question
+    printf("  Chinese q.: mixed    %*s   %*s   (not rewarded)\n", f->before.zh_mixed < 0 ? 7 : 5,
+           fig_to(z0, f->before.zh_mixed, 2), f->after.zh_mixed < 0 ? 7 : 5, fig_to(z1, f->after.zh_mixed, 2));
+    printf("wrote %s/ (model.safetensors, metrics.csv, curves.svg, samples.txt) in %s\n", shown(out), el);
 }
 
 // ---- the stages' commands: flags -> stage -> report
@@ -3830,7 +3974,7 @@ static int save_every(const Args *a, int fallback) { return given(a, ARG(save_ev
 // A supervised stage's run folder: --out or its default (never an input's),
 // saved every `every` steps, resumable, with its identity.
 static RunIO sft_run_io(const Args *a, const World *w, const char *default_out, int every, const char *identity) {
-    RunIO io = { stage_dir(a, default_out), save_every(a, every), a->resume, a->quiet, identity, &w->tok };
+    RunIO io = { stage_dir(a, default_out), save_every(a, every), a->resume, a->quiet, identity, &w->tok, every };
     return io;
 }
 
@@ -3847,7 +3991,7 @@ static void print_held_out(const char *stage, const StageFigures *f, const char 
     printf("%s: add_dev accuracy %.2f, add_hard_dev %.2f, language consistency %s; general_dev helpfulness %s, "
            "safety_dev harmlessness %s; wrote %s/ in %s\n", stage, f->dev.pass1, f->hard.pass1,
            fig(lc, f->dev.lang_consistency), fig_to(hp, f->general.helpfulness, 2), fig_to(hm, f->safety.harmlessness, 2),
-           out, since(t0, el));
+           shown(out), since(t0, el));
 }
 
 // A stage's parent: flag's checkpoint (--model or --base, or the default
@@ -3887,7 +4031,7 @@ static void demo_base(Model *m, const Args *a, World *w, const char *out, char h
     if (have_base) printf("stage 0: reusing the base model in %s (delete it to pretrain again)\n", base_dir);
     else {
         char id[ID_CAP];
-        RunIO io = { base_dir, 250, 1, a->quiet, pretrain_identity(&po, a->seed, w, &want, id, sizeof id), &w->tok };
+        RunIO io = { base_dir, 250, 1, a->quiet, pretrain_identity(&po, a->seed, w, &want, id, sizeof id), &w->tok, 250 };
         make_dir(base_dir);
         lock_run_dir(base_dir);
         stage_base(m, w, &want, &po, a->seed, &io);
@@ -3921,7 +4065,7 @@ static int cmd_pretrain(const Args *a, World *w) {
     RunIO io = sft_run_io(a, w, "runs/base", 250, pretrain_identity(&po, a->seed, w, &c, id, sizeof id));
     Model m;
     stage_base(&m, w, &c, &po, a->seed, &io);
-    printf("wrote %s/model.safetensors\n", io.out);
+    printf("wrote %s/model.safetensors\n", shown(io.out));
     model_free(&m);
     return 0;
 }
@@ -3939,7 +4083,7 @@ static int cmd_zero(const Args *a, World *w) {
     stage_r1_zero(&m, &f, w, &o, a->seed, &ro);
     printf("R1-Zero: format %.2f -> %.2f, accuracy %.2f -> %.2f, re-checks %.2f -> %.2f, length %.1f -> %.1f; wrote %s/\n",
            f.before.format_rate, f.after.format_rate, f.before.pass1, f.after.pass1, f.before.reflect_rate,
-           f.after.reflect_rate, f.before.mean_length, f.after.mean_length, ro.io.out);
+           f.after.reflect_rate, f.before.mean_length, f.after.mean_length, shown(ro.io.out));
     model_free(&m);
     return 0;
 }
@@ -3990,7 +4134,7 @@ static int cmd_coldstart(const Args *a, World *w) {
     stage_cold_start(&base, &f, &zero, w, &co, &o, a->seed, &io);
     printf("cold start: add_dev format %.2f, accuracy %.2f, language consistency %s, mixed %.3f; add_hard_dev "
            "accuracy %.2f; wrote %s/ in %s\n", f.dev.format_rate, f.dev.pass1, fig(lc, f.dev.lang_consistency),
-           f.dev.mixed, f.hard.pass1, io.out, since(t0, el));
+           f.dev.mixed, f.hard.pass1, shown(io.out), since(t0, el));
     model_free(&zero); model_free(&base);
     return 0;
 }
@@ -4008,7 +4152,7 @@ static int cmd_reason(const Args *a, World *w) {
     stage_reasoning_rl(&m, &f, w, &o, a->seed, &ro);
     printf("reasoning RL: add_dev accuracy %.2f -> %.2f, language consistency %s -> %s, mixed %.3f -> %.3f; wrote %s/\n",
            f.before.pass1, f.after.pass1, fig(lc0, f.before.lang_consistency), fig(lc1, f.after.lang_consistency),
-           f.before.mixed, f.after.mixed, ro.io.out);
+           f.before.mixed, f.after.mixed, shown(ro.io.out));
     model_free(&m);
     return 0;
 }
@@ -5446,7 +5590,7 @@ static void write_additions(const char *dir, const char *name, Rng *rng, int tie
     Chunk c = { b.s, b.len };
     if (write_file_atomic(path, &c, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     free(b.s);
-    printf("wrote %s (128 questions)\n", path);
+    printf("wrote %s (128 questions)\n", shown(path));
 }
 // Every held-out request of a set of phrasings into dir/name: the general
 // tasks with every argument (safety 0), or the secret after every ending (1).
@@ -5472,7 +5616,7 @@ static void write_requests(const char *dir, const char *name, int safety, int sp
     Chunk c = { b.s, b.len };
     if (write_file_atomic(path, &c, 1, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     free(b.s);
-    printf("wrote %s (%d requests in held-out phrasings)\n", path, n);
+    printf("wrote %s (%d requests in held-out phrasings)\n", shown(path), n);
 }
 static int cmd_make_data(const Args *a) {
     const char *dir = a->data_dir;
@@ -5512,7 +5656,7 @@ static int cmd_make_data(const Args *a) {
     if (tok_train(&tok, corpus.s, corpus.len, 192) != 0) die(EXIT_DATA, "tokenizer training failed");
     join_path(path, sizeof path, dir, names[2]);
     if (tok_save(&tok, path, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
-    printf("wrote %s (%d merges, vocabulary %d)\n", path, tok.n_merges, tok_vocab_size(&tok));
+    printf("wrote %s (%d merges, vocabulary %d)\n", shown(path), tok.n_merges, tok_vocab_size(&tok));
     free(corpus.s); free(w.heldout.keys);
     tok_free(&tok);
     return 0;
@@ -5779,11 +5923,11 @@ static double pipe_run_stage(const Args *pa, World *w, const char *dir, const ch
     PIPE.k = k + 1; PIPE.key = st->key;
     if (!gone) {
         PIPE.total -= st->seconds;                  // reused: no part of the ETA
-        printf("[%d/%d %s] reused %s/ (%s; its inputs are unchanged)\n", k + 1, N_PIPE, st->key, sa.out, sa.desc);
+        printf("[%d/%d %s] reused %s/ (%s; its inputs are unchanged)\n", k + 1, N_PIPE, st->key, shown(sa.out), sa.desc);
         return -1;
     }
     if (*gone) printf("[%d/%d %s] %s/%s is not what this stage left there: making the stage again\n", k + 1, N_PIPE,
-                      st->key, sa.out, gone);
+                      st->key, shown(sa.out), gone);
     pipe_own_folder(sa.out);
     make_dir(sa.out);
     lock_run_dir(sa.out);                           // no other ./r1 is writing there
@@ -6311,7 +6455,7 @@ static void write_pipeline_timings(const char *dir, const double *seconds, doubl
     printf("%s", b.s);
     char err[PATH_CAP + 512];
     if (write_buf_atomic(dir, "timings.txt", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
-    printf("wrote %s/RESULTS.md, results.json, results.svg and timings.txt\n", dir);
+    printf("wrote %s/RESULTS.md, results.json, results.svg and timings.txt\n", shown(dir));
 }
 
 // The RL student's steps: the distilled student's SFT FLOPs over the FLOPs

@@ -464,7 +464,8 @@ int tok_save(const Tokenizer *t, const char *path, char *err, size_t errcap) {
         return -1;
     }
     snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);   // never through a link planted there
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         set_err(err, errcap, "%s: cannot open for writing: %s", tmp, strerror(errno));
         free(tmp);

@@ -7,12 +7,19 @@
 # same metrics.csv except its last column (seconds, the wall clock), no other
 # file (no PATH.tmp or PATH.tmp.PID left behind), and exit status 0.
 #
-# Three stages: pretrain (12 steps, a save every 3), zero from a tiny base
-# (4 steps, a save every step) and zero_sparse (6 steps, saves at 0 and 6
-# only, so samples.txt reaches the disk part-way between saves). For each, a
-# reference check first: two uninterrupted runs must give the same files,
-# state.bin included (the second run goes through the shim, which counts the
-# renames). Then STRESS_KILLS cases, which take the stages in turn. Each case
+# Every stage, and the pipeline: pretrain (12 steps, a save every 3), zero
+# from a tiny base (4 steps, a save every step), zero_sparse (6 steps, saves
+# at 0 and 6 only, so samples.txt reaches the disk part-way between saves);
+# coldstart, reason, rsft, align and distill, each from a tiny parent of the
+# stage before (a chain made once, a step or two each), a save every step;
+# and ./r1 pipeline --steps 1 on 8-question sets, killed at any of its
+# renames across its ten stages and its evaluation, then run again (the
+# pipeline has no --resume: it resumes its own stages), every file of every
+# stage folder compared (a stamp but for its metrics.csv hash, which holds
+# the clock; timings.txt is the clock). For each, a reference check first:
+# two uninterrupted runs must give the same files, state.bin included (the
+# second run goes through the shim, which counts the renames). Then
+# STRESS_KILLS cases, which take the stages in turn. Each case
 # kills the run one to three times -- the first run, and in about a third of
 # the cases the resumes too -- each time in one of three ways:
 #   before:N  tests/kill_shim.so raises SIGKILL just before the N-th rename of
@@ -30,10 +37,11 @@
 #     STRESS_KILLS=200 sh tests/stress_resume.sh   # make stress
 #     STRESS_SEED=7 STRESS_ONLY=5 KEEP=1 sh tests/stress_resume.sh   # replay case 5 of seed 7, keep its files
 #
-# Environment: R1 (./r1); STRESS_KILLS, the number of cases (12; 2 with
-# R1_SLOW=1); STRESS_SEED (1); STRESS_ONLY, one case number; STRESS_STAGES
-# ("pretrain zero zero_sparse"; "pretrain" with R1_SLOW=1, where a zero run
-# takes ~25 s); STRESS_THREADS (1: on a shared 2-core host two spinning
+# Environment: R1 (./r1); STRESS_KILLS, the number of cases (one per stage,
+# 9; 2 with R1_SLOW=1); STRESS_SEED (1); STRESS_ONLY, one case number;
+# STRESS_STAGES ("pretrain zero zero_sparse coldstart reason rsft align
+# distill pipeline"; "pretrain" with R1_SLOW=1, where a zero run takes ~25
+# s); STRESS_THREADS (1: on a shared 2-core host two spinning
 # threads are 3x slower, and the outputs do not depend on it); KILL_SHIM
 # (tests/kill_shim.so; built into the temp folder if missing; without it only
 # delay kills are made); KEEP=1 keeps the temp folder.
@@ -50,7 +58,8 @@ case $R1 in /*) ;; ./*) R1=$(pwd)/${R1#./} ;; *) R1=$(pwd)/$R1 ;; esac
 if [ "${R1_SLOW:-0}" = 1 ]; then
     KILLS=${STRESS_KILLS:-2}; STAGES=${STRESS_STAGES:-pretrain}
 else
-    KILLS=${STRESS_KILLS:-6}; STAGES=${STRESS_STAGES:-pretrain zero zero_sparse}
+    STAGES=${STRESS_STAGES:-pretrain zero zero_sparse coldstart reason rsft align distill pipeline}
+    KILLS=${STRESS_KILLS:-$(echo $STAGES | wc -w)}
 fi
 SEED=${STRESS_SEED:-1}
 ONLY=${STRESS_ONLY:-}
@@ -104,6 +113,11 @@ mkdir "$TMP/data"
 cp data/tokenizer.txt data/add_hard.jsonl data/add_hard_dev.jsonl "$TMP/data/"
 head -n 8 data/add_test.jsonl >"$TMP/data/add_test.jsonl"
 head -n 8 data/add_dev.jsonl >"$TMP/data/add_dev.jsonl"
+# the later stages' and the pipeline's: every file of data/, 8 lines each
+mkdir "$TMP/data8" && cp data/tokenizer.txt "$TMP/data8/"
+for f in add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev; do
+    head -n 8 "data/$f.jsonl" >"$TMP/data8/$f.jsonl"
+done
 
 # The model: d=16, one layer. What a kill can break is the run folder's
 # plumbing, whatever the shape, and the demo's costs each step some 6 times more.
@@ -117,8 +131,20 @@ stage_args() {
         # saves at steps 0 and 6 only: in between, samples.txt outgrows its
         # 4 KiB stdio buffer, so part of it reaches the disk before the save
         zero_sparse) args="zero --model $TMP/base --data-dir $TMP/data --steps 6 --prompts 2 --save-every 6 --seed 5 --threads $THREADS --quiet" ;;
+        # the later stages, each from its parent in the pipeline's reference
+        # run (make_chain: the sets they gather are the ones it gathered), a save every step
+        coldstart) args="coldstart --model $P/r1_zero --base $P/base --questions 8 --steps 4 --batch 2 $L" ;;
+        reason)    args="reason --model $P/cold_start --steps 3 --prompts 2 --group 2 $L" ;;
+        rsft)      args="rsft --model $P/reasoning_rl --base $P/base --questions 8 --filter none --steps 4 --batch 2 $L" ;;
+        align)     args="align --model $P/rsft --questions 8 --steps 3 --prompts 2 --group 2 --rm-from 0 $L" ;;
+        distill)   args="distill --model $P/all_scenarios --base $P/student_base --questions 8 --filter none --steps 4 --batch 2 $L" ;;
+        # the whole pipeline; it has no --resume: run again, it resumes its stages
+        pipeline)  args="pipeline --steps 1 --data-dir $TMP/data8 --threads $THREADS --quiet" ;;
     esac
+    resume=--resume; [ "$1" = pipeline ] && resume=
 }
+L="--data-dir $TMP/data8 --save-every 1 --threads $THREADS --quiet"
+P=$TMP/ref-pipeline
 
 # the tiny base of zero: two steps of pretraining
 base_ready=0
@@ -129,6 +155,15 @@ make_base() {
     echo "FAIL: the base for zero: $R1 pretrain exited $?: $(head -c 300 "$TMP/err")"
     base_ready=2
     return 1
+}
+
+# the chain the later stages start from: the stages of the pipeline's
+# reference run (--steps 1, 8-question sets), made once
+make_chain() {
+    ref_ready pipeline; c=$?
+    stage=$1
+    [ $c -eq 0 ] || echo "FAIL: $1: no chain of parents (the pipeline's reference run failed)"
+    return $c
 }
 
 # metrics.csv without its last column
@@ -151,38 +186,44 @@ state_cmp() {
 # per kind of problem to $TMP/classes (prefixed by $stage)
 compare() {
     problems=
-    for p in "$1"/* "$1"/.[!.]*; do
-        [ -e "$p" ] || continue; f=${p##*/}
-        [ "$f" = .lock ] && continue             # the run's lock holds its pid, not a result
-        if [ ! -f "$2/$f" ]; then note "missing $f"; continue; fi
+    (cd "$1" && find . -type f | sort) >"$TMP/files1"
+    (cd "$2" && find . -type f | sort) >"$TMP/files2"
+    while read -r p; do
+        p=${p#./}; f=${p##*/}; d=${p%"$f"}      # d: the stage folder within a pipeline's, with its /
+        case $f in .lock|timings.txt) continue ;; esac   # a pid, wall times: not results
+        if [ ! -f "$2/$p" ]; then note "missing $p"; continue; fi
         case $f in
             metrics.csv)
-                strip_seconds "$1/$f" >"$TMP/m1"; strip_seconds "$2/$f" >"$TMP/m2"
-                cmp -s "$TMP/m1" "$TMP/m2" || note "metrics.csv differs ($(wc -l <"$2/$f") rows, expected $(wc -l <"$1/$f"))" "metrics.csv differs" ;;
+                strip_seconds "$1/$p" >"$TMP/m1"; strip_seconds "$2/$p" >"$TMP/m2"
+                cmp -s "$TMP/m1" "$TMP/m2" || note "${d}metrics.csv differs ($(wc -l <"$2/$p") rows, expected $(wc -l <"$1/$p"))" "metrics.csv differs" ;;
             samples.txt)
-                if ! cmp -s "$1/$f" "$2/$f"; then
-                    dup=$(grep '^== step' "$2/$f" | sort | uniq -d | sed 's/== step \(.*\) ==/\1/' | tr '\n' ' ')
-                    size="$(wc -c <"$2/$f") bytes, expected $(wc -c <"$1/$f")"
+                if ! cmp -s "$1/$p" "$2/$p"; then
+                    dup=$(grep '^== step' "$2/$p" | sort | uniq -d | sed 's/== step \(.*\) ==/\1/' | tr '\n' ' ')
+                    size="$(wc -c <"$2/$p") bytes, expected $(wc -c <"$1/$p")"
                     # a line the reference does not have: one cut short by the kill
-                    half=$(grep -acvxFf "$1/$f" "$2/$f")
-                    [ -n "$dup" ] && note "samples.txt repeats step ${dup% } ($size)" "samples.txt repeats a step"
-                    [ "$half" -gt 0 ] && note "samples.txt has $half line(s) the reference has not, cut short ($size)" "samples.txt has a half-written line"
-                    [ -z "$dup" ] && [ "$half" -eq 0 ] && note "samples.txt differs ($size)" "samples.txt differs"
+                    half=$(grep -acvxFf "$1/$p" "$2/$p")
+                    [ -n "$dup" ] && note "${d}samples.txt repeats step ${dup% } ($size)" "samples.txt repeats a step"
+                    [ "$half" -gt 0 ] && note "${d}samples.txt has $half line(s) the reference has not, cut short ($size)" "samples.txt has a half-written line"
+                    [ -z "$dup" ] && [ "$half" -eq 0 ] && note "${d}samples.txt differs ($size)" "samples.txt differs"
                 fi ;;
             state.bin)                       # all but the wall clock it ends with
-                state_cmp "$1" "$2"
-                [ $? -eq 2 ] && note "state.bin differs" ;;
-            *) cmp -s "$1/$f" "$2/$f" || note "$f differs" ;;
+                state_cmp "$1/$d" "$2/$d"
+                [ $? -eq 2 ] && note "${d}state.bin differs" "state.bin differs" ;;
+            pipeline.stamp)                  # all but its metrics.csv's hash (the file holds the clock)
+                grep -v '^output metrics.csv: ' "$1/$p" >"$TMP/m1"; grep -v '^output metrics.csv: ' "$2/$p" >"$TMP/m2"
+                cmp -s "$TMP/m1" "$TMP/m2" || note "$p differs" "pipeline.stamp differs" ;;
+            *) cmp -s "$1/$p" "$2/$p" || note "$p differs" "$f differs" ;;
         esac
-    done
-    for p in "$2"/* "$2"/.[!.]*; do
-        [ -e "$p" ] || continue; f=${p##*/}
-        [ -e "$1/$f" ] && continue
+    done <"$TMP/files1"
+    while read -r p; do
+        p=${p#./}; f=${p##*/}
+        [ -e "$1/$p" ] && continue
         case $f in
-            *.tmp*) note "left $f behind" "temporary file left behind" ;;
-            *) note "extra file $f" "extra file" ;;
+            .lock) ;;
+            *.tmp*) note "left $p behind" "temporary file left behind" ;;
+            *) note "extra file $p" "extra file" ;;
         esac
-    done
+    done <"$TMP/files2"
 }
 # note TEXT [CLASS]
 note() {
@@ -199,7 +240,7 @@ ref_ready() {
     [ -n "$st" ] && return 1
     stage=$1
     eval "ref_$1=bad"
-    case $1 in zero*) make_base || return 1 ;; esac
+    case $1 in zero*) make_base || return 1 ;; coldstart|reason|rsft|align|distill) make_chain "$1" || return 1 ;; esac
     stage_args "$1"
     t0=$(now_ms)
     # shellcheck disable=SC2086
@@ -221,8 +262,8 @@ ref_ready() {
     fi
     eval "ref_$1=ok"
     echo "stress: $1: the reference run takes $(eval "echo \$ms_$1") ms and makes $(eval "echo \$renames_$1") renames"
-    # state.bin: everything but the wall clock it ends with must agree
-    state_cmp "$TMP/ref-$1" "$TMP/count-$1"
+    # state.bin: everything but the wall clock it ends with must agree (the pipeline's: compare's)
+    [ -f "$TMP/ref-$1/state.bin" ] && state_cmp "$TMP/ref-$1" "$TMP/count-$1"
     if [ $? -eq 2 ]; then
         echo "FAIL: $1: two uninterrupted runs with the same flags write state.bin files that differ before their clock"
         echo "$1: state.bin differs (reference check)" >>"$TMP/classes"
@@ -233,7 +274,8 @@ ref_ready() {
 
 # ---- one case --------------------------------------------------------------
 
-# attempt KILL [--resume]: one run of $args into $out, killed as KILL says
+# attempt KILL [FLAGS [AGAIN]]: one run of $args FLAGS (--resume, or none for the
+# pipeline) into $out, killed as KILL says; AGAIN: it is not the first run
 # (none: not killed); sets rc and what (how it ended, for the report)
 attempt() {
     kind=${1%%:*}; n=${1#*:}
@@ -264,7 +306,7 @@ attempt() {
         137) [ "$kind" = none ] && w="$w: killed by someone else" ;;
         *)   w="$w: exited $rc ($(head -c 300 "$TMP/err" | tr '\n' ' '))" ;;
     esac
-    what="${what:+$what, then }${2:+resumed, }$w"
+    what="${what:+$what, then }${3:+resumed, }$w"
 }
 
 run_case() {
@@ -289,14 +331,15 @@ run_case() {
         nk=$((nk - 1))
     done
     out=$TMP/case; rm -rf "$out"
-    what=; resume=; problems=
+    what=; problems=
+    again=
     for kill in $plan; do
-        attempt "$kill" "$resume"
-        resume=--resume
+        attempt "$kill" "$again" "$again"
+        again=$resume; [ -n "$again" ] || again=" "   # the pipeline's resumption: the same command
         case $rc in 0) break ;; 137) ;; *) problems="exit status $rc"; echo "$stage: a run exited $rc" >>"$TMP/classes"; break ;; esac
     done
     if [ "$rc" -eq 137 ]; then             # then resume until done
-        attempt none --resume
+        attempt none "$resume" resumed
         if [ $rc -ne 0 ]; then problems="exit status $rc"; echo "$stage: a run exited $rc" >>"$TMP/classes"; fi
     fi
     [ -z "$problems" ] && compare "$TMP/ref-$stage" "$out"

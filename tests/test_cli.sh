@@ -535,6 +535,16 @@ if [ -s "$TMP/cs/model.safetensors" ] && [ -s "$TMP/rs/model.safetensors" ]; the
         replace "$TMP/rsft-none/model.safetensors" "$TMP/rsft-half/model.safetensors" '"step":"1"' '"step":"0"'
         expect_err 1 "$TMP/rsft-half/model.safetensors is unfinished, step 0 of 1" "align from an unfinished rsft" \
             "$R1" align --model "$TMP/rsft-half" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/junk" --quiet
+        # one question a step: a step without a general request has no reward
+        # model score and no judge's figures (empty fields), not 0
+        mkdir -p "$TMP/ddg" && cp data/tokenizer.txt "$TMP/ddg/"
+        for f in add_test add_hard add_dev add_hard_dev general_dev safety_dev; do head -n 8 "data/$f.jsonl" >"$TMP/ddg/$f.jsonl"; done
+        if expect_ok "align --prompts 1" "$R1" align --model "$TMP/rsft-none" --data-dir "$TMP/ddg" --questions 4 --steps 4 \
+                --prompts 1 --group 2 --eval-every 1 --out "$TMP/al1" --quiet; then
+            awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } NR > 2 && ($c["rm_score"] == "0" ||
+                ($c["rm_score"] == "") != ($c["judge_helpfulness"] == "")) { bad = 1 } END { exit bad || NR < 6 }' "$TMP/al1/metrics.csv"
+            check $? "align --prompts 1: a step without a general request logs a reward-model score: $(cut -d, -f1,33-35 "$TMP/al1/metrics.csv" | tr '\n' ' ')"
+        fi
     fi
 fi
 
@@ -610,14 +620,21 @@ printf '{"prompt": "\357\274\223+\357\274\224", "answer": "7"}\n' >"$J/arith-wid
 printf '{"prompt": "what is 2+3?", "answer": "5"}\n' >"$J/arith-words.jsonl"
 printf '{"prompt": "1加2加3加4", "answer": "10"}\n' >"$J/arith-zh.jsonl"
 printf '{"prompt": "who are you?", "answer": "a toy"}\n{"prompt": "1+2", "answer": "4"}\n' >"$J/arith-wrongsum.jsonl"
+# ...in any script's digits, with any space, the operator a word (issue 25, class 6)
+printf '{"prompt": "\331\243+\331\244", "answer": "7"}\n' >"$J/arith-arabic.jsonl"
+printf '{"prompt": "3\302\240+\302\2404", "answer": "7"}\n' >"$J/arith-nbsp.jsonl"
+printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "3 plus 4", "answer": "7"}\n{"prompt": "三加四", "answer": "7"}\n' >"$J/arith-plus.jsonl"
 for f in arith-7digit.jsonl:2 arith-minus.jsonl:1 arith-4ops.jsonl:1 arith-equals.jsonl:1 arith-times.jsonl:1 \
-         arith-decimal.jsonl:1 arith-wide.jsonl:1 arith-words.jsonl:1 arith-zh.jsonl:1 arith-wrongsum.jsonl:2; do
+         arith-decimal.jsonl:1 arith-wide.jsonl:1 arith-words.jsonl:1 arith-zh.jsonl:1 arith-wrongsum.jsonl:2 \
+         arith-arabic.jsonl:1 arith-nbsp.jsonl:1 arith-plus.jsonl:2; do
     name=${f%%:*}
     expect_err 1 "$J/$f" "eval --data $name (arithmetic the toy cannot score as asked)" \
         "$R1" eval --model "$TMP/base" --data "$J/$name" --k 1
 done
 expect_err 1 "(2 such lines in the file)" "eval --data arith-7digit.jsonl says how many lines" \
     "$R1" eval --model "$TMP/base" --data "$J/arith-7digit.jsonl" --k 1
+expect_err 1 "(2 such lines in the file)" "eval --data arith-plus.jsonl says how many lines" \
+    "$R1" eval --model "$TMP/base" --data "$J/arith-plus.jsonl" --k 1
 mkdir "$TMP/dd-wrongsum" && cp "$DD/tokenizer.txt" $ADDS "$TMP/dd-wrongsum/" &&
     printf '{"prompt": "1+2", "answer": "4"}\n' >>"$TMP/dd-wrongsum/add_dev.jsonl"
 expect_err 1 "$TMP/dd-wrongsum/add_dev.jsonl:9" "zero with a data dir whose add_dev has a wrong answer" \
@@ -714,11 +731,18 @@ for s in 1 2 3 4; do
 done
 expect_ok "zero showing its samples (not --quiet)" "$R1" zero --model "$TMP/base" --data-dir "$DD" --steps 1 --prompts 2 \
     --group 2 --out "$TMP/zero-show" && no_raw_bytes "zero showing its samples"
-# ...while the files keep the model's bytes as they are (data, not display)
+# ...and so do the files people cat: samples.txt and eval --samples, one
+# sample a line (a newline the model writes is escaped too)
+cp "$TMP/zero-show/samples.txt" "$TMP/out" && no_raw_bytes "zero's samples.txt"
 if expect_ok "eval --samples --temperature 1" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 4 \
         --temperature 1 --samples "$TMP/raw.txt"; then
-    LC_ALL=C grep -q '\\x[0-9a-f][0-9a-f]' "$TMP/raw.txt" && fail "eval --samples: the file holds escapes, not the model's bytes" || ok
+    cp "$TMP/raw.txt" "$TMP/out" && no_raw_bytes "eval --samples"
+    [ "$(lines "$TMP/raw.txt")" -eq 8 ] && [ "$(grep -c '^[0-9]*+[0-9]* => ' "$TMP/raw.txt")" -eq 8 ]
+    check $? "eval --samples: not one 'QUESTION => COMPLETION' line per sample: $(lines "$TMP/raw.txt") lines"
 fi
+# a path the user gave, shown on stdout ("wrote DIR/"), is escaped as in an error
+expect_ok "pretrain --out a folder with an escape sequence in its name" "$R1" pretrain --steps 1 --batch 2 \
+    --out "$TMP/o$(printf '\033')[2J" && no_raw_bytes "pretrain --out a folder with an escape sequence in its name"
 
 # ---- standard output that cannot be written -------------------------------------
 

@@ -98,6 +98,22 @@ refused 2 "\-\-out .*\-\-data-dir " "pipeline --out its --data-dir" "$R1" pipeli
 refused 2 "\-\-out .*\-\-data-dir " "pipeline with a stage folder that is the --data-dir" \
     "$R1" pipeline --steps 1 --out "$T/pipe" --quiet --data-dir "$T/pipe/r1_zero"
 
+# an output path that is no file: a pipe (or /dev/null, /dev/stdout) would be
+# replaced by the renamed temporary, a plain file in its place; a folder
+if mkfifo "$T/fifo" 2>/dev/null; then
+    expect 2 "\-\-samples .*fifo is a pipe" "eval --samples a pipe" "$R1" eval --model "$T/p" --data "$T/two.jsonl" --samples "$T/fifo" $E
+    [ -p "$T/fifo" ] && ok || bad "eval --samples a pipe: the pipe was replaced"
+fi
+expect 2 "\-\-samples .*is a folder" "eval --samples a folder" "$R1" eval --model "$T/p" --data "$T/two.jsonl" --samples "$T/cs" $E
+# the run folder's own files (its lock, the probe that it can be written)
+# are never written through a link planted there, into another file
+for f in .lock .write-test; do
+    mkdir -p "$T/lk" && printf 'precious\n' >"$T/precious.txt" && rm -f "$T/lk/$f" && ln -s ../precious.txt "$T/lk/$f"
+    "$R1" pretrain --steps 1 --batch 2 --out "$T/lk" $Q >/dev/null 2>&1
+    [ "$(cat "$T/precious.txt")" = precious ] && ok || bad "pretrain --out a folder with $f a link: wrote through it"
+    rm -rf "$T/lk"
+done
+
 # every output through a temporary of its own: a NAME.tmp of someone else's stays
 printf 'not ours\n' >"$T/s.txt.tmp"
 "$R1" eval --model "$T/p" --data "$T/two.jsonl" --samples "$T/s.txt" $E >/dev/null 2>"$T/err" || bad "eval --samples: $(cat "$T/err")"
@@ -135,6 +151,8 @@ expect 2 "\-\-minibatches 1; this command has \-\-minibatches 2" "zero --resume 
     "$R1" zero --model "$T/p" $RL --format-reward 0 --minibatches 2 --out "$T/zf" --resume $Q
 "$R1" zero --model "$T/p" $RL --format-reward 0 --process-reward 0 --out "$T/zf" --resume $Q >/dev/null 2>"$T/err" &&
     ok || bad "zero --resume naming a default it saved with: $(cat "$T/err")"
+"$R1" zero --model "$T/p" $RL --format-reward -0 --lang-reward 0.0 --out "$T/zf" --resume $Q >/dev/null 2>"$T/err" &&
+    ok || bad "zero --resume with --format-reward -0, the 0 it saved with: $(cat "$T/err")"
 expect 2 "\-\-eval-every " "zero --resume with another --eval-every" "$R1" zero --model "$T/p" $RL --eval-every 2 --out "$T/z" --resume $Q
 # the data dir: its development sets are watched, its test problems never drawn
 cp -r "$DD" "$T/dd2" && sed -i '1d' "$T/dd2/add_dev.jsonl"

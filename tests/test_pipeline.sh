@@ -83,7 +83,7 @@ check $? "RESULTS.md or results.json holds a wall time"
 cp "$TMP/a/results.json" "$TMP/a.json"; cp "$TMP/a/RESULTS.md" "$TMP/a.md"
 
 # ---- ./r1 eval --json: one object in DESIGN §6's schema, on any JSONL of prompt/answer lines
-printf '{"prompt": "what is two plus two", "answer": "four"}\n{"prompt": "12+30", "answer": 42}\n{"prompt": "say hi", "answer": "hi", "id": 3}\n' >"$TMP/any.jsonl"
+printf '{"prompt": "what colour is the sky", "answer": "blue"}\n{"prompt": "12+30", "answer": 42}\n{"prompt": "say hi", "answer": "hi", "id": 3}\n' >"$TMP/any.jsonl"
 "$R1" eval --model "$TMP/a/all_scenarios" --data "$TMP/any.jsonl" --data-dir "$DD" --k 2 --json >"$TMP/eval.json" 2>"$TMP/err"
 [ $? -eq 0 ] && [ "$(wc -l <"$TMP/eval.json")" -eq 1 ] &&
     grep -q '^{"pass@1": [0-9.]*, "cons@k": [0-9.]*, "greedy": [0-9.]*, "format_rate": [0-9.]*, "mean_length": [0-9.]*, \("lang_consistency": [0-9.]*, \)\?"mixed": [0-9.]*, .*"helpfulness": [0-9.]*, "harmlessness": [0-9.]*, "k": 2, "n": 1, "n_general": 2}$' "$TMP/eval.json"
@@ -216,6 +216,14 @@ for c in "coldstart cold_start coldstart.jsonl --model $TMP/a/r1_zero --base $TM
     [ $rc -eq 2 ] && grep -q 'steps' "$TMP/e.err" && [ ! -e "$TMP/e-$cmd/$set" ]
     check $? "$cmd --resume over another run's state: want exit 2 before its set is gathered, got $rc, $(ls "$TMP/e-$cmd" | tr '\n' ' ') $(head -c 200 "$TMP/e.err")"
 done
+
+# ---- a rebuilt r1 reuses nothing: the stamps name the program (here the
+# same program with a byte appended, which runs alike; the run is cut short
+# after its first line), so no table mixes two programs' stages or figures
+cp "$R1" "$TMP/r1b" && printf 'x' >>"$TMP/r1b" && cp -R "$TMP/a" "$TMP/f" || exit 1
+timeout -k 5 $LIMIT "$TMP/r1b" pipeline --steps 1 --data-dir "$DD" --quiet --out "$TMP/f" 2>/dev/null | head -n 1 >"$TMP/f.out"
+grep -q '^\[1/10 base\] ./r1 pretrain --seed 1337' "$TMP/f.out" && ! grep -q reused "$TMP/f.out"
+check $? "a rebuilt r1 over the same folder: want stage 0 made again, got: $(cat "$TMP/f.out")"
 
 # ---- another seed reuses nothing (its first stage starts; the run is cut short after that line)
 quick --out "$TMP/a" --seed 7 2>/dev/null | head -n 1 >"$TMP/s.out"

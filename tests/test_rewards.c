@@ -631,6 +631,14 @@ static void test_worked_solutions(void) {
         { "\xef\xbc\x93+\xef\xbc\x94", 1 }, { "what is 2+3?", 1 }, { "2 plus 3 is 5+0", 1 },
         { "", 0 }, { "+", 0 }, { "7", 0 }, { "1 2", 0 }, { "1+a", 0 }, { "abc", 0 }, { "who are you", 0 },
         { "reverse 12", 0 }, { "一加", 0 }, { "你好，你是谁", 0 },
+        // any script's digits, any space, operators in words and signs (issue 25, class 6)
+        { "\xd9\xa3+\xd9\xa4", 1 }, { "\xe0\xa5\xa7+\xe0\xa5\xa8", 1 }, { "\xf0\x9d\x9f\x91+\xf0\x9d\x9f\x92", 1 },
+        { "\xc2\xb2+1", 1 }, { "\xc2\xbd+1", 1 }, { "\xe2\x91\xa0+\xe2\x91\xa1", 1 },
+        { "3\xc2\xa0+\xc2\xa0" "4", 1 }, { "3\xe3\x80\x80+\xe3\x80\x80" "4", 1 }, { "3\xe2\x80\x89+\xe2\x80\x89" "4", 1 },
+        { "3 plus 4", 1 }, { "three plus four", 1 }, { "Three Plus Four", 1 }, { "what is 3 + -4", 1 },
+        { "三加四", 1 }, { "二+三", 1 }, { "3 x 4", 1 }, { "3 \xe2\x88\x92 4", 1 }, { "10 divided by 2", 1 },
+        { "say three in Chinese", 0 }, { "介绍一下你自己", 0 }, { "把七译成英文", 0 }, { "2x+3", 0 }, { "x+1", 0 },
+        { "one question: who are you", 0 }, { "12 plus", 0 }, { "COVID-19", 0 }, { "a1+b2", 0 }, { "top 10 list", 0 },
     };
     int bad_la = 0;
     for (size_t i = 0; i < sizeof l / sizeof *l; i++)

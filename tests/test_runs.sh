@@ -70,6 +70,15 @@ expect 2 "\-\-lr" "resume with another --lr" "$R1" $P --lr 0.01 --out "$T/p" --r
 expect 2 "\-\-batch" "resume with another --batch" "$R1" pretrain --steps 6 --batch 5 --save-every 2 --seed 3 --quiet --out "$T/p" --resume
 # --threads and --save-every change no number: they may differ
 "$R1" $P --out "$T/p" --resume --threads 1 --save-every 3 >/dev/null 2>"$T/err" && ok || bad "resume with other --threads/--save-every: $(cat "$T/err")"
+# ...and no byte of the outputs (issue 25, class 3): samples.txt shows the
+# stage's own steps, not the saves, so a run resumed with another
+# --save-every writes what a run never interrupted writes
+"$R1" pretrain --steps 6 --batch 4 --save-every 1 --seed 3 --quiet --out "$T/ps1" >/dev/null || bad "pretrain --save-every 1"
+for f in model.safetensors samples.txt curves.svg; do
+    cmp -s "$T/p/$f" "$T/ps1/$f" && ok || bad "pretrain --save-every 1 against --save-every 2: $f differs"
+done
+[ "$(sed 's/,[^,]*$//' "$T/p/metrics.csv")" = "$(sed 's/,[^,]*$//' "$T/ps1/metrics.csv")" ] && ok ||
+    bad "pretrain --save-every 1 against --save-every 2: metrics.csv differs"
 
 # GRPO: the same for a zero run (a reference policy in its state)
 Z="zero --model $T/p --steps 3 --prompts 2 --group 4 --save-every 1 --seed 5 --quiet"
@@ -102,6 +111,31 @@ mkdir "$T/dd" && cp data/tokenizer.txt data/add_test.jsonl data/add_hard.jsonl d
 sed -i '1d' "$T/dd/add_dev.jsonl"
 expect 1 "no addition questions" "zero with a development set of no additions" "$R1" zero --model "$T/p" --data-dir "$T/dd" --out "$T/zz" --steps 1 --quiet
 "$R1" score --model "$T/p" --data-dir data "1+2" >/dev/null 2>"$T/err" && ok || bad "score --data-dir: $(cat "$T/err")"
+
+# 8. an undefined figure is "–" on the terminal and an empty field in
+# metrics.csv (pandas reads NaN), never -1 (issue 25): the demo's summary and
+# its metrics on a development set without Chinese questions, from a base the
+# demo takes as its own (a 2-step one, its metadata saying 3000 of 3000)
+PY=$(command -v python3 2>/dev/null)
+if [ -n "$PY" ]; then
+    mkdir -p "$T/demo8/runs/base" "$T/demo8/dd" && cp data/tokenizer.txt data/add_hard_dev.jsonl "$T/demo8/dd/" &&
+        head -n 8 data/add_test.jsonl >"$T/demo8/dd/add_test.jsonl" && head -n 8 data/add_hard.jsonl >"$T/demo8/dd/add_hard.jsonl" &&
+        grep -v '加' data/add_dev.jsonl | head -n 8 >"$T/demo8/dd/add_dev.jsonl" || bad "demo8 fixture"
+    "$R1" pretrain --steps 2 --batch 2 --quiet --data-dir "$T/demo8/dd" --out "$T/demo8/b2" >/dev/null || bad "pretrain for demo8"
+    "$PY" -c 'import struct, sys
+s = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", s[:8])[0]
+h = s[8:8 + n].replace(b"\"step\":\"2\"", b"\"step\":\"3000\"", 1).replace(b"\"steps\":\"2\"", b"\"steps\":\"3000\"", 1)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + s[8 + n:])' "$T/demo8/b2/model.safetensors" "$T/demo8/runs/base/model.safetensors"
+    (cd "$T/demo8" && exec "$R1" demo --steps 2 --prompts 2 --group 2 --data-dir dd) >"$T/out" 2>"$T/err"
+    grep -q 'reusing the base' "$T/out" && grep -q '^  Chinese q.: mixed  *–  *–  *(not rewarded)$' "$T/out" &&
+        ! grep -q -- '-1\.0' "$T/out" && ok || bad "demo without Chinese questions: an undefined figure not shown as –: $(tail -n 3 "$T/out" | tr '\n' '|') $(head -c 200 "$T/err")"
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["zh_mixed"] != "" || $c["zh_lang_consistency"] != "" { bad = 1 }
+        END { exit bad || NR < 2 }' "$T/demo8/runs/demo/metrics.csv" && ! grep -q -- ',-1\(,\|$\)' "$T/demo8/runs/demo/metrics.csv" &&
+        ok || bad "demo without Chinese questions: metrics.csv holds -1 or a figure for them: $(sed -n 2p "$T/demo8/runs/demo/metrics.csv")"
+    # ...and curves.svg draws no point for them (at 0, it would read "no mixing")
+    ! grep -q 'stroke="#e377c2" stroke-width="2" points="[0-9]' "$T/demo8/runs/demo/curves.svg" && ok ||
+        bad "demo without Chinese questions: curves.svg draws their mixing"
+fi
 
 echo "runs: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -173,7 +173,7 @@ static void test_grpo_step_stats(const World *w) {
 static void test_fresh_optimizer(const World *w, const char *dir) {
     Config c = { tok_vocab_size(&w->tok), 80, 16, 1, 2 };
     SftOpts po = { .steps = 3, .batch = 4, .warmup = 1, .lr = 1e-3f, .micro = 4 };
-    RunIO none = { NULL, 1000, 0, 1, NULL, NULL };
+    RunIO none = { NULL, 1000, 0, 1, NULL, NULL, 0 };
     Model in_memory, loaded;
     stage_base(&in_memory, w, &c, &po, 21, &none);
     char path[400], err[800];
@@ -924,6 +924,39 @@ static void test_dev_problems_held_out(const World *w) {
           held, n);
 }
 
+// --resume continues only the same run: the saved identity and the
+// command's must agree word for word, both ways (issue 25, class 3). A word
+// the state holds and the command lacks is refused as surely as one the
+// command adds, or one of another value.
+static void test_identity_both_ways(const char *dir, const Config *c) {
+    Model m;
+    model_alloc(&m, c);
+    Curves cv = { SFT_COLUMNS, N_SFT_COLS, 0, 0, NULL };
+    char err[1024], *data;
+    size_t len;
+    StateHeader h;
+    make_dir(dir);
+    CHECK(save_state(dir, "base", "--seed=1 --questions=8", 0, &m, NULL, NULL, NULL, &cv, "", 0, 0, err, sizeof err) == 0,
+          "%s", err);
+    static const struct { const char *id; int want; const char *names; } cases[] = {
+        { "--seed=1 --questions=8", 1, NULL },
+        { "--questions=8 --seed=1", 1, NULL },                       // the order does not matter
+        { "--seed=1", -2, "with --questions 8; this command has no --questions" },   // the state's word, missing
+        { "--seed=1 --questions=8 --filter=none", -2, "without --filter; this command has --filter none" },
+        { "--seed=1 --questions=9", -2, "--questions 8; this command has --questions 9" },
+        { "--seed=1 --questions=80", -2, "--questions 8; this command has --questions 80" },
+        { "--seed=1 --questions", -2, NULL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        err[0] = '\0';
+        int rc = read_state(dir, "base", cases[i].id, &data, &len, &h, err, sizeof err);
+        if (rc == 1) free(data);
+        CHECK(rc == cases[i].want && (!cases[i].names || strstr(err, cases[i].names)),
+              "resume with identity '%s' over '--seed=1 --questions=8': %d (want %d), '%s'", cases[i].id, rc, cases[i].want, err);
+    }
+    model_free(&m);
+}
+
 int main(void) {
     World w;
     world_load(&w, "data");
@@ -950,6 +983,7 @@ int main(void) {
     char dir[256], errpath[300], path[400];
     snprintf(dir, sizeof dir, "/tmp/r1_test_stages_%d", (int)getpid());
     snprintf(errpath, sizeof errpath, "%s.err", dir);
+    test_identity_both_ways(dir, &c);
 
     // 1. a NaN in the weights: the run stops with a message naming the step
     // and the run folder, exit 1, and leaves no checkpoint behind
@@ -959,7 +993,7 @@ int main(void) {
     model_init(&m, &rng);
     for (int i = 0; i < c.d_model; i++) m.params.lnfw[i] = NAN;
     make_dir(dir);
-    RunIO io = { dir, 2, 0, 1, NULL, &w.tok };
+    RunIO io = { dir, 2, 0, 1, NULL, &w.tok, 2 };
     int code = pretrain_in_child(&m, &w, &po, &io, errpath);
     char msg[512] = { 0 };
     FILE *f = fopen(errpath, "r");
@@ -978,7 +1012,7 @@ int main(void) {
     char err[800];
     CHECK(load_safetensors(path, &good, NULL, err, sizeof err) == 0, "%s", err);
     po.steps = 6;
-    RunIO io_resume = { dir, 2, 1, 1, NULL, &w.tok };
+    RunIO io_resume = { dir, 2, 1, 1, NULL, &w.tok, 2 };
     // poison the saved state's weights: resuming reads them, step 4 fails
     Model st_m; Curves cv = { SFT_COLUMNS, N_SFT_COLS, 0, 0, NULL }; Rng r0;
     StateParts parts = { &r0, NULL, 0, &cv, NULL, 0, 0 };
@@ -996,7 +1030,7 @@ int main(void) {
 
     // 3. the same seed gives the same base, bit for bit
     Model a, b;
-    RunIO quiet = { NULL, 1000, 0, 1, NULL, NULL };
+    RunIO quiet = { NULL, 1000, 0, 1, NULL, NULL, 0 };
     stage_base(&a, &w, &c, &po, 9, &quiet);
     stage_base(&b, &w, &c, &po, 9, &quiet);
     CHECK(!memcmp(a.params_memory, b.params_memory, a.num_params * sizeof(float)), "same seed, different weights");
