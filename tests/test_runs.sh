@@ -73,7 +73,7 @@ expect 2 "\-\-batch" "resume with another --batch" "$R1" pretrain --steps 6 --ba
 # ...and no byte of the outputs (issue 25, class 3): samples.txt shows the
 # stage's own steps, not the saves, so a run resumed with another
 # --save-every writes what a run never interrupted writes
-"$R1" pretrain --steps 6 --batch 4 --save-every 1 --seed 3 --quiet --out "$T/ps1" >/dev/null || bad "pretrain --save-every 1"
+"$R1" pretrain --steps 6 --batch 4 --save-every 1 --d-model 16 --layers 1 --heads 2 --seed 3 --quiet --out "$T/ps1" >/dev/null || bad "pretrain --save-every 1"
 for f in model.safetensors samples.txt curves.svg; do
     cmp -s "$T/p/$f" "$T/ps1/$f" && ok || bad "pretrain --save-every 1 against --save-every 2: $f differs"
 done
