@@ -352,7 +352,7 @@ LC_ALL=C awk 'BEGIN { srand(7); for (i = 0; i < 65536; i++) printf "%c", 1 + int
     >"$TMP/garbage-header.safetensors"
 cp data/tokenizer.txt "$TMP/text.safetensors"
 replace "$BASE" "$TMP/d64.safetensors" '"d_model":"96"' '"d_model":"64"'
-replace "$BASE" "$TMP/ctx40.safetensors" '"n_ctx":"80"' '"n_ctx":"40"'
+replace "$BASE" "$TMP/ctx40.safetensors" '"n_ctx":"128"' '"n_ctx":"100"'
 replace "$BASE" "$TMP/layers9.safetensors" '"n_layer":"3"' '"n_layer":"9"'
 replace "$BASE" "$TMP/layers2.safetensors" '"n_layer":"3"' '"n_layer":"2"'
 replace "$BASE" "$TMP/f16.safetensors" '"dtype":"F32"' '"dtype":"F16"'
