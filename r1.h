@@ -5922,6 +5922,7 @@ static double pipe_run_stage(const Args *pa, World *w, const char *dir, const ch
     free(have);
     PIPE.k = k + 1; PIPE.key = st->key;
     if (!gone) {
+        lock_run_dir(sa.out);                       // ours: and the temporaries a killed pipeline left there go
         PIPE.total -= st->seconds;                  // reused: no part of the ETA
         printf("[%d/%d %s] reused %s/ (%s; its inputs are unchanged)\n", k + 1, N_PIPE, st->key, shown(sa.out), sa.desc);
         return -1;
@@ -6082,6 +6083,7 @@ static void pipe_eval_model(PipeEval *pe, const Args *pa, World *w, const char *
     }
     buf_printf(&b, "checksum %016llx\n", (unsigned long long)fnv1a(FNV_START, b.s, b.len));
     char err[PATH_CAP + 512];
+    lock_run_dir(folder);   // a reused stage's folder: ours, and an eval.txt.tmp.PID a killed pipeline left there goes
     if (write_buf_atomic(folder, "eval.txt", &b, err, sizeof err) != 0) die(EXIT_DATA, "%s", err);
     kv_free(&kv);
     model_free(&m);

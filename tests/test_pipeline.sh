@@ -94,9 +94,14 @@ if [ -n "$PY" ]; then
     check $? "eval --json or results.json is not valid JSON"
 fi
 
-# ---- a second run reuses every stage, and writes the same bytes
+# ---- a second run reuses every stage, and writes the same bytes; the
+# temporaries a killed pipeline left in the stage folders it reuses (an
+# eval.txt being written, a stamp) are removed (make stress found one)
+: >"$TMP/a/rsft/eval.txt.tmp.99999"; : >"$TMP/a/base/pipeline.stamp.tmp.99998"
 quick --out "$TMP/a" >"$TMP/a2.out" 2>&1
 check $? "the second run failed: $(tail -c 300 "$TMP/a2.out")"
+[ ! -e "$TMP/a/rsft/eval.txt.tmp.99999" ] && [ ! -e "$TMP/a/base/pipeline.stamp.tmp.99998" ]
+check $? "a reused stage's folder keeps the temporaries a killed pipeline left: $(ls "$TMP/a/rsft" "$TMP/a/base" | tr '\n' ' ')"
 [ "$(grep -c '] reused ' "$TMP/a2.out")" -eq 10 ]; check $? "the second run reused $(grep -c '] reused ' "$TMP/a2.out") of 10 stages"
 cmp -s "$TMP/a/results.json" "$TMP/a.json" && cmp -s "$TMP/a/RESULTS.md" "$TMP/a.md"
 check $? "the second run changed results.json or RESULTS.md"
