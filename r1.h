@@ -3468,7 +3468,7 @@ static const Flag FLAGS[] = {
     { "--lr", 'f', ARG(lr), 1e-7, 1, "demo pretrain zero coldstart reason rsft align distill", "peak learning rate" },
     { "--temperature", 'f', ARG(temperature), 0, 10, "demo zero eval ask serve reason align", "sampling temperature, 0.01 or more (eval, ask, serve: 0 is greedy; serve: for requests that send none; RL: the ratio and KL use it too)" },
     { "--top-p", 'f', ARG(top_p), 0.01, 1, "eval ask serve", "nucleus sampling threshold (serve: for requests that send none)" },
-    { "--samples", 's', ARG(samples), 0, 0, "eval", "write every completion sampled to this file, each as \"QUESTION => COMPLETION\" and a newline" },
+    { "--samples", 's', ARG(samples), 0, 0, "eval", "write every completion sampled to this file, one a line, \"QUESTION => COMPLETION\", control bytes and invalid UTF-8 as \\xNN" },
     { "--questions", 'i', ARG(questions), 1, 1000000, "coldstart rsft align distill", "fresh questions sampled (coldstart: of R1-Zero, default 2000; rsft: of the reasoning-RL model, 9000; distill: of the aligned model, 3000; align: general requests for the preference pairs, 1500)" },
     { "--base", 's', ARG(base), 0, 0, "coldstart rsft distill", "the base model to fine-tune (coldstart, rsft: default runs/base; distill: runs/student_base)" },
     { "--lang-reward", 'f', ARG(lang_reward), 0, 10, "zero reason align", "weight of the language-consistency reward (0: off; reason, align: 1, zero: 0)" },
