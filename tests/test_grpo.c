@@ -619,7 +619,7 @@ static float odd_length(const char *text, size_t len, int truncated, const Quest
 // 3 steps of rl_loop from base (2 questions x 4, lr 1e-2) at this beta and
 // --ref-reset, into out; the same coins every time.
 static void three_steps(const World *w, const Model *base, float beta, int ref_reset, Model *out) {
-    RunIO none = { NULL, 1000, 0, 1, NULL, NULL };
+    RunIO none = { NULL, 1000, 0, 1, NULL, NULL, 0 };
     RunOpts ro = { none, 1000, 0, EVAL_SAMPLING };                 // evaluates at steps 0 and 3 only
     GrpoOpts o = ZERO_DEFAULTS;
     o.steps = 3; o.prompts = 2; o.group = 4; o.lr = 1e-2f; o.beta = beta; o.ref_reset = ref_reset;
