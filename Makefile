@@ -6,7 +6,7 @@
 # choice, and the same for any vector width on a CPU with FMA (x86-64-v3 and
 # later, ARM64), except in a sum: there it may round a product first (in a
 # vectorised in-order sum, or because -mtune=znver* splits FMA chains), so
-# r1.c's sums write fmaf (dot_fixed). make test (tests/test_width.sh) and
+# r1.c's sums write fmaf (dot_fixed). make width (tests/test_width.sh) and
 # make cross-check check that AVX2, AVX-512 and ARM64 builds agree bit for bit.
 # -fno-trapping-math only promises that we never read floating-point
 # exception flags, which lets loops with comparisons vectorise; -fno-math-errno
@@ -20,9 +20,10 @@ LDLIBS  = -lm -lpthread
 SRC     = r1.c tokenizer.c
 HDR     = r1.h
 UNIT    = test_stages test_model test_rewards test_tokenizer test_grpo test_fuzz_regress
-SCRIPTS = tests/test_cli.sh tests/stress_resume.sh tests/test_pipeline.sh tests/test_width.sh tests/test_runs.sh tests/test_paths.sh tests/test_serve.sh tests/test_tutorial_check.sh tests/test_docs.sh
+SCRIPTS = tests/test_cli.sh tests/stress_resume.sh tests/test_pipeline.sh tests/test_runs.sh tests/test_paths.sh tests/test_serve.sh tests/test_tutorial_check.sh tests/test_docs.sh
 SHIM    = tests/kill_shim.so
 STRESS_KILLS ?= 200
+STRESS_STAGES ?= pretrain zero zero_sparse coldstart reason rsft align distill pipeline
 # The unit tests build at -O2 (the last -O wins): about half -O3's compile
 # time, and the same numbers, as GCC fuses multiply-adds from -O2 on (a
 # pretraining run of r1 built at -O2 writes the same bytes as ./r1). ./r1
@@ -30,7 +31,7 @@ STRESS_KILLS ?= 200
 TEST_OPT ?= -O2
 SAN     = -O1 -g -march=native -ffp-contract=fast -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test width-build stress sanitize variants cross-check fuzz serve-openai demo pipeline class seeds readme-results tutorial-check clean
+.PHONY: all test test-build width stress sanitize variants cross-check fuzz serve-openai demo pipeline class seeds readme-results tutorial-check clean
 
 all: r1
 
@@ -51,20 +52,25 @@ $(SHIM): tests/kill_shim.c
 	$(CC) -O2 $(WARN) -shared -fPIC -o $@ $< -ldl
 
 # Every test program and script; the last line is the total "N passed, N failed".
-# (tests/stress_resume.sh runs a kill/resume case of every stage and of the
-# pipeline here, 9; make stress, 200.
-# tests/test_width.sh builds r1 for AVX2 and AVX-512 into build-width/, with
-# these flags but -march, and compares their checkpoints byte for byte.)
-# The binaries (and test_width's) build two at a time, and tests/run.sh runs
-# the tests in two lanes, a CPU each, the longest first.
-WIDTH_ENV = WIDTH_CFLAGS="$(filter-out -march=%,$(CFLAGS))" WARN="$(WARN)"
-test:
-	@$(MAKE) --no-print-directory -j2 width-build r1 $(addprefix tests/,$(UNIT)) $(SHIM)
-	@$(WIDTH_ENV) sh tests/run.sh $(SCRIPTS) $(addprefix tests/,$(UNIT))
+# (tests/stress_resume.sh runs a kill/resume case of every stage here, 8;
+# make stress adds the pipeline's, 200 in all.)
+# The binaries build two at a time, and tests/run.sh runs the tests in two
+# lanes, a CPU each, the longest first.
+test: test-build
+	@sh tests/run.sh $(SCRIPTS) $(addprefix tests/,$(UNIT))
 
-# test_width.sh's builds (each only if a source or its flags changed)
-width-build:
+test-build:
+	@$(MAKE) --no-print-directory -j2 r1 $(addprefix tests/,$(UNIT)) $(SHIM)
+
+# AVX2 against AVX-512 (DESIGN §9): tests/test_width.sh builds r1 for both
+# into build-width/, with these flags but -march (each only if a source or
+# its flags changed), and compares their checkpoints and metrics with each
+# other's and ./r1's byte for byte. Two more builds of r1, so CI runs it
+# rather than make test.
+WIDTH_ENV = WIDTH_CFLAGS="$(filter-out -march=%,$(CFLAGS))" WARN="$(WARN)"
+width: r1
 	@$(WIDTH_ENV) sh tests/test_width.sh --build
+	@$(WIDTH_ENV) sh tests/run.sh tests/test_width.sh
 
 # The resume promise under STRESS_KILLS (200) random kills, the stages and
 # the pipeline in turn (the pipeline's and align's cases take most of the
@@ -72,7 +78,7 @@ width-build:
 # another sequence of kill points (default 1), STRESS_STAGES="pretrain zero"
 # for some stages only.
 stress: r1 $(SHIM)
-	@STRESS_KILLS=$(STRESS_KILLS) sh tests/run.sh tests/stress_resume.sh
+	@STRESS_KILLS=$(STRESS_KILLS) STRESS_STAGES="$(STRESS_STAGES)" sh tests/run.sh tests/stress_resume.sh
 
 # The same tests with AddressSanitizer and UndefinedBehaviorSanitizer, built
 # in build-san/ so that the normal ./r1 is left alone.

@@ -7,7 +7,7 @@
 # same metrics.csv except its last column (seconds, the wall clock), no other
 # file (no PATH.tmp or PATH.tmp.PID left behind), and exit status 0.
 #
-# Every stage, and the pipeline: pretrain (12 steps, a save every 3), zero
+# Every stage, and (make stress) the pipeline: pretrain (12 steps, a save every 3), zero
 # from a tiny base (4 steps, a save every step), zero_sparse (6 steps, saves
 # at 0 and 6 only, so samples.txt reaches the disk part-way between saves);
 # coldstart, reason, rsft, align and distill, each from a tiny parent of the
@@ -38,10 +38,11 @@
 #     STRESS_SEED=7 STRESS_ONLY=5 KEEP=1 sh tests/stress_resume.sh   # replay case 5 of seed 7, keep its files
 #
 # Environment: R1 (./r1); STRESS_KILLS, the number of cases (one per stage,
-# 9; 2 with R1_SLOW=1); STRESS_SEED (1); STRESS_ONLY, one case number;
+# 8; 2 with R1_SLOW=1); STRESS_SEED (1); STRESS_ONLY, one case number;
 # STRESS_STAGES ("pretrain zero zero_sparse coldstart reason rsft align
-# distill pipeline"; "pretrain" with R1_SLOW=1, where a zero run takes ~25
-# s); STRESS_THREADS (1: on a shared 2-core host two spinning
+# distill", make test's; make stress adds "pipeline", whose reference runs
+# and cases take the most time; "pretrain" with R1_SLOW=1, where a zero run
+# takes ~25 s); STRESS_THREADS (1: on a shared 2-core host two spinning
 # threads are 3x slower, and the outputs do not depend on it); KILL_SHIM
 # (tests/kill_shim.so; built into the temp folder if missing; without it only
 # delay kills are made); KEEP=1 keeps the temp folder.
@@ -58,7 +59,7 @@ case $R1 in /*) ;; ./*) R1=$(pwd)/${R1#./} ;; *) R1=$(pwd)/$R1 ;; esac
 if [ "${R1_SLOW:-0}" = 1 ]; then
     KILLS=${STRESS_KILLS:-2}; STAGES=${STRESS_STAGES:-pretrain}
 else
-    STAGES=${STRESS_STAGES:-pretrain zero zero_sparse coldstart reason rsft align distill pipeline}
+    STAGES=${STRESS_STAGES:-pretrain zero zero_sparse coldstart reason rsft align distill}
     KILLS=${STRESS_KILLS:-$(echo $STAGES | wc -w)}
 fi
 SEED=${STRESS_SEED:-1}
@@ -132,8 +133,7 @@ stage_args() {
         # saves at steps 0 and 6 only: in between, samples.txt outgrows its
         # 4 KiB stdio buffer, so part of it reaches the disk before the save
         zero_sparse) args="zero --model $TMP/base --data-dir $TMP/data --steps 6 --prompts 2 --save-every 6 --seed 5 --threads $THREADS --quiet" ;;
-        # the later stages, each from its parent in the pipeline's reference
-        # run (make_chain: the sets they gather are the ones it gathered), a save every step
+        # the later stages, each from its tiny parent (make_chain), a save every step
         coldstart) args="coldstart --model $P/r1_zero --base $P/base --questions 8 --steps 4 --batch 2 $L" ;;
         reason)    args="reason --model $P/cold_start --steps 3 --prompts 2 --group 2 $L" ;;
         rsft)      args="rsft --model $P/reasoning_rl --base $P/base --questions 8 --filter none --steps 4 --batch 2 $L" ;;
@@ -145,7 +145,7 @@ stage_args() {
     resume=--resume; [ "$1" = pipeline ] && resume=
 }
 L="--data-dir $TMP/data8 --save-every 1 --threads $THREADS --quiet"
-P=$TMP/ref-pipeline
+P=$TMP/chain
 
 # the tiny base of zero: two steps of pretraining
 base_ready=0
@@ -158,13 +158,29 @@ make_base() {
     return 1
 }
 
-# the chain the later stages start from: the stages of the pipeline's
-# reference run (--steps 1, 8-question sets), made once
+# the chain the later stages start from: one tiny model per stage (d=16, a
+# step or two each, 8-question sets), made once with the stages' own commands
+chain_ready=0
 make_chain() {
-    ref_ready pipeline; c=$?
     stage=$1
-    [ $c -eq 0 ] || echo "FAIL: $1: no chain of parents (the pipeline's reference run failed)"
-    return $c
+    [ $chain_ready = 1 ] && return 0
+    [ $chain_ready = 2 ] && { echo "FAIL: $1: no chain of parents"; return 1; }
+    chain_ready=2
+    C="--data-dir $TMP/data8"
+    for step in "pretrain --steps 2 --batch 2 $TINY --seed 13 --out $P/base" \
+                "zero --model $P/base --steps 1 --prompts 2 --group 2 $C --out $P/r1_zero" \
+                "coldstart --model $P/r1_zero --base $P/base --questions 8 --steps 1 --batch 2 $C --out $P/cold_start" \
+                "reason --model $P/cold_start --steps 1 --prompts 2 --group 2 $C --out $P/reasoning_rl" \
+                "rsft --model $P/reasoning_rl --base $P/base --questions 8 --filter none --steps 1 --batch 2 $C --out $P/rsft" \
+                "align --model $P/rsft --questions 8 --steps 1 --prompts 2 --group 2 $C --out $P/all_scenarios" \
+                "pretrain --steps 2 --batch 2 $TINY --seed 17 --out $P/student_base"; do
+        # shellcheck disable=SC2086
+        if ! $TO "$R1" $step --threads "$THREADS" --quiet >/dev/null 2>"$TMP/err"; then
+            echo "FAIL: $1: no chain of parents: $R1 $step exited: $(head -c 300 "$TMP/err")"
+            return 1
+        fi
+    done
+    chain_ready=1
 }
 
 # metrics.csv without its last column
