@@ -80,8 +80,12 @@ done
 [ "$(sed 's/,[^,]*$//' "$T/p/metrics.csv")" = "$(sed 's/,[^,]*$//' "$T/ps1/metrics.csv")" ] && ok ||
     bad "pretrain --save-every 1 against --save-every 2: metrics.csv differs"
 
-# GRPO: the same for a zero run (a reference policy in its state)
-Z="zero --model $T/p --steps 3 --prompts 2 --group 4 --save-every 1 --seed 5 --quiet"
+# GRPO: the same for a zero run (a reference policy in its state), on a
+# data dir of 4-question benchmarks: its every-step watch samples every
+# question of add_dev and add_hard_dev (all 128 of data/ cost seconds)
+mkdir "$T/d4" && cp data/tokenizer.txt "$T/d4/" || bad "d4 fixture"
+for f in add_test add_hard add_dev add_hard_dev; do head -n 4 "data/$f.jsonl" >"$T/d4/$f.jsonl"; done
+Z="zero --model $T/p --steps 3 --prompts 2 --group 4 --save-every 1 --seed 5 --quiet --data-dir $T/d4"
 "$R1" $Z --out "$T/z" >/dev/null || bad "zero"
 cp -r "$T/z" "$T/z1"
 rm "$T/z1/model.safetensors" "$T/z1/samples.txt"
