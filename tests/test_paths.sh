@@ -61,9 +61,9 @@ E="--k 1 --data-dir $DD"
 
 # ---- 1. an output path that is an input -----------------------------------
 
-# refused CODE TEXT WHAT CMD...: expect, then every input is as it was (one
-# check each; when they are not all as they were, each is compared, named and
-# the fixtures restored)
+# refused CODE TEXT WHAT CMD...: expect, then every input is as it was, one
+# check each: all compared at once through now/, and only when one differs,
+# each on its own (to name it), then the fixtures restored
 refused() {
     expect "$@"
     if diff -r "$T/keep" "$T/now" >/dev/null 2>&1; then
