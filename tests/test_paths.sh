@@ -32,14 +32,16 @@ same() { if cmp -s "$1" "$2"; then ok; else bad "$3: $1 was changed"; fi; }
 # indir DIR CMD...: run CMD in DIR
 indir() { d=$1; shift; (cd "$d" && exec "$@"); }
 
-# a small data dir (8-question benchmarks) keeps every run short
+# a small data dir (4-question benchmarks: a stage's held-out watch samples
+# every one of them) and a tiny model keep every run short
 DD=$T/dd
 mkdir "$DD" && cp data/tokenizer.txt "$DD/" || exit 1
-for f in add_test add_hard add_dev add_hard_dev general_dev safety_dev; do head -n 8 "data/$f.jsonl" >"$DD/$f.jsonl"; done
+for f in add_test add_hard add_dev add_hard_dev general_dev safety_dev; do head -n 4 "data/$f.jsonl" >"$DD/$f.jsonl"; done
 Q="--quiet --data-dir $DD"
+TINY="--d-model 16 --layers 1 --heads 2"
 RL="--steps 2 --prompts 2 --group 2 --save-every 1"
-"$R1" pretrain --steps 2 --batch 4 --out "$T/p" $Q >/dev/null || bad "pretrain"
-"$R1" pretrain --steps 2 --batch 4 --seed 2 --out "$T/p2" $Q >/dev/null || bad "pretrain --seed 2"
+"$R1" pretrain --steps 2 --batch 4 $TINY --out "$T/p" $Q >/dev/null || bad "pretrain"
+"$R1" pretrain --steps 2 --batch 4 $TINY --seed 2 --out "$T/p2" $Q >/dev/null || bad "pretrain --seed 2"
 "$R1" zero --model "$T/p" $RL --out "$T/z" $Q >/dev/null || bad "zero"
 printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "20+22", "answer": "42"}\n' >"$T/two.jsonl"
 C="--questions 2 --steps 2 --save-every 1"
@@ -47,6 +49,9 @@ C="--questions 2 --steps 2 --save-every 1"
 ln -s cs "$T/cslink"
 mkdir -p "$T/pipe/r1_zero" && cp "$DD"/* "$T/pipe/r1_zero/"
 mkdir "$T/keep" && cp -r "$T/p" "$T/z" "$T/cs" "$DD" "$T/two.jsonl" "$T/keep/"
+# now/: the fixtures as they are, linked side by side as keep/ holds them
+# as they were, so that one diff -r compares them all
+mkdir "$T/now" && for f in p z cs dd two.jsonl; do ln -s "../$f" "$T/now/$f"; done
 # restore: the fixtures as they were (a check that fails must not fail the next ones)
 restore() {
     rm -rf "$T/p" "$T/z" "$T/cs" "$DD" "$T/two.jsonl" && cp -r "$T/keep/p" "$T/keep/z" "$T/keep/cs" "$T/keep/dd" "$T/keep/two.jsonl" "$T/"
@@ -56,9 +61,15 @@ E="--k 1 --data-dir $DD"
 
 # ---- 1. an output path that is an input -----------------------------------
 
-# refused CODE TEXT WHAT CMD...: expect, then every input is as it was
+# refused CODE TEXT WHAT CMD...: expect, then every input is as it was, one
+# check each: all compared at once through now/, and only when one differs,
+# each on its own (to name it), then the fixtures restored
 refused() {
     expect "$@"
+    if diff -r "$T/keep" "$T/now" >/dev/null 2>&1; then
+        for f in p z cs dd two.jsonl; do ok; done
+        return
+    fi
     for f in p z cs dd two.jsonl; do
         if diff -r "$T/keep/$f" "$T/$f" >/dev/null 2>&1; then ok; else bad "$3: $f was changed"; fi
     done
@@ -109,7 +120,7 @@ expect 2 "\-\-samples .*is a folder" "eval --samples a folder" "$R1" eval --mode
 # are never written through a link planted there, into another file
 for f in .lock .write-test; do
     mkdir -p "$T/lk" && printf 'precious\n' >"$T/precious.txt" && rm -f "$T/lk/$f" && ln -s ../precious.txt "$T/lk/$f"
-    "$R1" pretrain --steps 1 --batch 2 --out "$T/lk" $Q >/dev/null 2>&1
+    "$R1" pretrain --steps 1 --batch 2 $TINY --out "$T/lk" $Q >/dev/null 2>&1
     [ "$(cat "$T/precious.txt")" = precious ] && ok || bad "pretrain --out a folder with $f a link: wrote through it"
     rm -rf "$T/lk"
 done
@@ -159,8 +170,8 @@ cp -r "$DD" "$T/dd2" && sed -i '1d' "$T/dd2/add_dev.jsonl"
 expect 2 "\-\-data-dir " "zero --resume with another add_dev.jsonl" \
     "$R1" zero --model "$T/p" $RL --out "$T/z" --resume --quiet --data-dir "$T/dd2"
 # a shape flag: the state names it
-expect 2 "\-\-d-model 96; this command has \-\-d-model 48" "pretrain --resume with another --d-model" \
-    "$R1" pretrain --steps 2 --batch 4 --d-model 48 --out "$T/p" --resume $Q
+expect 2 "\-\-d-model 16; this command has \-\-d-model 48" "pretrain --resume with another --d-model" \
+    "$R1" pretrain --steps 2 --batch 4 --d-model 48 --layers 1 --heads 2 --out "$T/p" --resume $Q
 # the same command resumes, whatever --threads, --quiet and --save-every say
 "$R1" zero --model "$T/p" $RL --out "$T/z" --resume --threads 1 --save-every 3 --data-dir "$DD" >/dev/null 2>"$T/err" &&
     ok || bad "zero --resume with the same flags: $(cat "$T/err")"

@@ -80,8 +80,12 @@ done
 [ "$(sed 's/,[^,]*$//' "$T/p/metrics.csv")" = "$(sed 's/,[^,]*$//' "$T/ps1/metrics.csv")" ] && ok ||
     bad "pretrain --save-every 1 against --save-every 2: metrics.csv differs"
 
-# GRPO: the same for a zero run (a reference policy in its state)
-Z="zero --model $T/p --steps 3 --prompts 2 --group 4 --save-every 1 --seed 5 --quiet"
+# GRPO: the same for a zero run (a reference policy in its state), on a
+# data dir of 4-question benchmarks: its every-step watch samples every
+# question of add_dev and add_hard_dev (all 128 of data/ cost seconds)
+mkdir "$T/d4" && cp data/tokenizer.txt "$T/d4/" || bad "d4 fixture"
+for f in add_test add_hard add_dev add_hard_dev; do head -n 4 "data/$f.jsonl" >"$T/d4/$f.jsonl"; done
+Z="zero --model $T/p --steps 3 --prompts 2 --group 4 --save-every 1 --seed 5 --quiet --data-dir $T/d4"
 "$R1" $Z --out "$T/z" >/dev/null || bad "zero"
 cp -r "$T/z" "$T/z1"
 rm "$T/z1/model.safetensors" "$T/z1/samples.txt"
@@ -116,26 +120,29 @@ expect 1 "no addition questions" "zero with a development set of no additions" "
 # metrics.csv (pandas reads NaN), never -1 (issue 25): the demo's summary and
 # its metrics on a development set without Chinese questions, from a base the
 # demo takes as its own (a 2-step one, its metadata saying 3000 of 3000)
-PY=$(command -v python3 2>/dev/null)
-if [ -n "$PY" ]; then
-    mkdir -p "$T/demo8/runs/base" "$T/demo8/dd" && cp data/tokenizer.txt data/add_hard_dev.jsonl "$T/demo8/dd/" &&
-        head -n 8 data/add_test.jsonl >"$T/demo8/dd/add_test.jsonl" && head -n 8 data/add_hard.jsonl >"$T/demo8/dd/add_hard.jsonl" &&
-        grep -v '加' data/add_dev.jsonl | head -n 8 >"$T/demo8/dd/add_dev.jsonl" || bad "demo8 fixture"
-    "$R1" pretrain --steps 2 --batch 2 --quiet --data-dir "$T/demo8/dd" --out "$T/demo8/b2" >/dev/null || bad "pretrain for demo8"
-    "$PY" -c 'import struct, sys
-s = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", s[:8])[0]
-h = s[8:8 + n].replace(b"\"step\":\"2\"", b"\"step\":\"3000\"", 1).replace(b"\"steps\":\"2\"", b"\"steps\":\"3000\"", 1)
-open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + s[8 + n:])' "$T/demo8/b2/model.safetensors" "$T/demo8/runs/base/model.safetensors"
-    (cd "$T/demo8" && exec "$R1" demo --steps 2 --prompts 2 --group 2 --data-dir dd) >"$T/out" 2>"$T/err"
-    grep -q 'reusing the base' "$T/out" && grep -q '^  Chinese q.: mixed  *–  *–  *(not rewarded)$' "$T/out" &&
-        ! grep -q -- '-1\.0' "$T/out" && ok || bad "demo without Chinese questions: an undefined figure not shown as –: $(tail -n 3 "$T/out" | tr '\n' '|') $(head -c 200 "$T/err")"
-    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["zh_mixed"] != "" || $c["zh_lang_consistency"] != "" { bad = 1 }
-        END { exit bad || NR < 2 }' "$T/demo8/runs/demo/metrics.csv" && ! grep -q -- ',-1\(,\|$\)' "$T/demo8/runs/demo/metrics.csv" &&
-        ok || bad "demo without Chinese questions: metrics.csv holds -1 or a figure for them: $(sed -n 2p "$T/demo8/runs/demo/metrics.csv")"
-    # ...and curves.svg draws no point for them (at 0, it would read "no mixing")
-    ! grep -q 'stroke="#e377c2" stroke-width="2" points="[0-9]' "$T/demo8/runs/demo/curves.svg" && ok ||
-        bad "demo without Chinese questions: curves.svg draws their mixing"
-fi
+mkdir -p "$T/demo8/runs/base" "$T/demo8/dd" && cp data/tokenizer.txt "$T/demo8/dd/" &&
+    for f in add_test add_hard add_hard_dev; do head -n 4 "data/$f.jsonl" >"$T/demo8/dd/$f.jsonl"; done &&
+    grep -v '加' data/add_dev.jsonl | head -n 4 >"$T/demo8/dd/add_dev.jsonl" || bad "demo8 fixture"
+"$R1" pretrain --steps 2 --batch 2 --quiet --data-dir "$T/demo8/dd" --out "$T/demo8/b2" >/dev/null || bad "pretrain for demo8"
+# A checkpoint is 8 bytes, the length of its JSON header (little-endian),
+# the header, then the tensors: the header's step and steps 2 become 3000,
+# and its length the new one (below 65536: two bytes, six zeros)
+f=$T/demo8/b2/model.safetensors
+set -- $(od -An -tu1 -N8 "$f")
+n=$(($1 + 256 * $2 + 65536 * $3))
+head -c $((8 + n)) "$f" | tail -c "$n" | sed 's/"step":"2"/"step":"3000"/; s/"steps":"2"/"steps":"3000"/' | tr -d '\n' >"$T/header"
+m=$(wc -c <"$T/header")
+{ printf "$(printf '\\%03o\\%03o\\000\\000\\000\\000\\000\\000' $((m % 256)) $((m / 256)))" && cat "$T/header" &&
+    tail -c +$((9 + n)) "$f"; } >"$T/demo8/runs/base/model.safetensors"
+(cd "$T/demo8" && exec "$R1" demo --steps 2 --prompts 2 --group 2 --data-dir dd) >"$T/out" 2>"$T/err"
+grep -q 'reusing the base' "$T/out" && grep -q '^  Chinese q.: mixed  *–  *–  *(not rewarded)$' "$T/out" &&
+    ! grep -q -- '-1\.0' "$T/out" && ok || bad "demo without Chinese questions: an undefined figure not shown as –: $(tail -n 3 "$T/out" | tr '\n' '|') $(head -c 200 "$T/err")"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["zh_mixed"] != "" || $c["zh_lang_consistency"] != "" { bad = 1 }
+    END { exit bad || NR < 2 }' "$T/demo8/runs/demo/metrics.csv" && ! grep -q -- ',-1\(,\|$\)' "$T/demo8/runs/demo/metrics.csv" &&
+    ok || bad "demo without Chinese questions: metrics.csv holds -1 or a figure for them: $(sed -n 2p "$T/demo8/runs/demo/metrics.csv")"
+# ...and curves.svg draws no point for them (at 0, it would read "no mixing")
+! grep -q 'stroke="#e377c2" stroke-width="2" points="[0-9]' "$T/demo8/runs/demo/curves.svg" && ok ||
+    bad "demo without Chinese questions: curves.svg draws their mixing"
 
 echo "runs: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
