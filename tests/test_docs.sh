@@ -45,11 +45,18 @@ for f in README.md TUTORIAL.md docs/HANDOUT.md data/README.md r1.h; do
     done
 done
 
-# docs/*.svg parse as XML (a browser shows nothing at all for one that does not)
+# docs/*.svg parse as XML (a browser shows nothing at all for one that does
+# not): one python3 for all of them, a line "ok FILE" or "bad FILE: why" each
 if command -v python3 >/dev/null 2>&1; then
+    svg=$(python3 -c '
+import sys, xml.dom.minidom
+for f in sys.argv[1:]:
+    try: xml.dom.minidom.parse(f); print("ok", f)
+    except Exception as e: print("bad", f + ":", str(e).splitlines()[-1] if str(e) else type(e).__name__)
+'  docs/*.svg 2>&1)
     for f in docs/*.svg; do
-        if err=$(python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$f" 2>&1); then ok
-        else bad "$f is not well-formed XML: $(printf '%s' "$err" | tail -n 1)"; fi
+        if printf '%s\n' "$svg" | grep -qxF "ok $f"; then ok
+        else bad "$f is not well-formed XML: $(printf '%s\n' "$svg" | grep -F " $f" | tail -n 1)"; fi
     done
 else
     echo "docs: no python3 here, so the XML check of docs/*.svg is skipped"
