@@ -26,6 +26,9 @@ trap 'rm -rf "$TMP"' EXIT
 trap 'exit 1' HUP INT TERM
 pass=0; nfail=0
 check() { if [ "$1" -eq 0 ]; then pass=$((pass + 1)); else nfail=$((nfail + 1)); echo "FAIL: $2"; fi; }
+# A newline: a list of lines "$NL...$NL" holds the line L if it matches *"${NL}L$NL"* (case, no grep to fork)
+NL='
+'
 
 STAGES="base r1_zero cold_start reasoning_rl rsft all_scenarios student_base student_distilled student_rl"
 DD=$TMP/dd
@@ -52,11 +55,14 @@ check $? "the quick pipeline failed: $(tail -c 300 "$TMP/a.err")"
 for f in RESULTS.md results.json results.svg timings.txt; do
     [ -s "$TMP/a/$f" ]; check $? "$f missing or empty"
 done
-# every stage x benchmark, in the layout write_results_json writes
+# every stage x benchmark, in the layout write_results_json writes: a line
+# '  "STAGE": {', then lines '    "BENCHMARK": {...' until the next line
+# indented two spaces (one awk lists the pairs found, as lines "STAGE BENCHMARK")
+pairs="$NL$(awk '/^  "[^"]*": \{$/ { s = substr($0, 4, length($0) - 7); next } /^  [^ ]/ { s = "" }
+    s != "" && /^    "[^"]*": \{/ { b = substr($0, 6); print s " " substr(b, 1, index(b, "\"") - 1) }' "$TMP/a/results.json")$NL"
 for s in $STAGES; do
     for b in add_test add_hard general safety; do
-        awk -v s="  \"$s\": {" -v b="    \"$b\": {" '$0 == s { on = 1; next } /^  [^ ]/ { on = 0 }
-            on && index($0, b) == 1 { found = 1 } END { exit !found }' "$TMP/a/results.json"
+        case $pairs in *"$NL$s $b$NL"*) true ;; *) false ;; esac
         check $? "results.json: no $s.$b"
     done
     grep -q "(\`$s\`)" "$TMP/a/RESULTS.md"; check $? "RESULTS.md: no row for $s"
@@ -72,8 +78,10 @@ grep -q '"student_distilled": [1-9][0-9]*, "student_rl_probe": [1-9]' "$TMP/a/re
 # effect and margin, and in RESULTS.md as effect ± margin
 claims=$(sed -n '/^static const ClaimRule CLAIMS/,/^};/p' r1.c r1.h | grep -o '^    { "[a-z0-9_]*"' | grep -o '[a-z0-9_]*')
 [ "$(echo "$claims" | wc -l)" -ge 10 ]; check $? "could not read the claims of r1.c and r1.h: $claims"
+# (one sed lists the claims whose line has all three, one a line)
+good="$NL$(sed -n 's/^    "\([a-z0-9_]*\)": {"verdict": "\(reproduced\|not reproduced\|within noise\)", "effect": -\?[0-9.]*, "margin": [0-9.]*.*/\1/p' "$TMP/a/results.json")$NL"
 for c in $claims; do
-    grep -q "^    \"$c\": {\"verdict\": \"\(reproduced\|not reproduced\|within noise\)\", \"effect\": -\?[0-9.]*, \"margin\": [0-9.]*" "$TMP/a/results.json"
+    case $good in *"$NL$c$NL"*) true ;; *) false ;; esac
     check $? "results.json: claim $c lacks a verdict, effect or margin"
 done
 [ "$(grep -c ' | [-+][0-9.]* ± [0-9.]* | .* | \*\*\(reproduced\|not reproduced\|within noise\|holds\|fails\)\*\* |$' "$TMP/a/RESULTS.md")" -eq "$(echo "$claims" | wc -l)" ]
@@ -126,13 +134,18 @@ check $? "the resumed run, 1 thread: rsft's checkpoint differs"
 # stamp holds the hashes of the data dir's files, of its parents'
 # checkpoints, and, once it has finished, of every file it left in its
 # folder; the evaluation cache holds a checksum of its figures.
+# (A stage's stamp is read once, into lines "data NAME" and "output NAME"
+# between two newlines; each file is then looked up there by the shell, not
+# by a sed and a grep per file.)
 stamped() { sed -n 's/^\(data\|output\) \([^:]*\): [0-9a-f]\{16\}$/\1 \2/p' "$1/pipeline.stamp"; }
 for s in $STAGES student_rl_probe; do
-    missing=""
-    for f in "$DD"/*; do stamped "$TMP/a/$s" | grep -qx "data ${f##*/}" || missing="$missing ${f##*/}"; done
+    missing="" lines="$NL$(stamped "$TMP/a/$s")$NL"
+    for f in "$DD"/*; do
+        case $lines in *"${NL}data ${f##*/}$NL"*) ;; *) missing="$missing ${f##*/}" ;; esac
+    done
     for f in "$TMP/a/$s"/*; do
         case ${f##*/} in pipeline.stamp|state.bin|eval.txt) continue ;; esac
-        stamped "$TMP/a/$s" | grep -qx "output ${f##*/}" || missing="$missing $s/${f##*/}"
+        case $lines in *"${NL}output ${f##*/}$NL"*) ;; *) missing="$missing $s/${f##*/}" ;; esac
     done
     [ -z "$missing" ]; check $? "$s/pipeline.stamp lacks the hashes of:$missing"
 done
