@@ -159,7 +159,7 @@ done
 # the same bytes: the stages after them are reused) and the results are the
 # pipeline's own
 cp -R "$TMP/a" "$TMP/c" || exit 1
-"$R1" zero --model "$TMP/c/base" --out "$TMP/c/r1_zero" --steps 2 --prompts 2 --group 2 --data-dir "$DD" --quiet >/dev/null 2>&1
+"$R1" zero --model "$TMP/c/base" --out "$TMP/c/r1_zero" --seed 7 --steps 1 --prompts 2 --group 2 --data-dir "$DD" --quiet >/dev/null 2>&1
 sed 's/^sampling them took [0-9]* FLOPs/sampling them took 123456789 FLOPs/' "$TMP/a/student_distilled/distill.txt" >"$TMP/c/student_distilled/distill.txt"
 sed '2s/^\([a-z_]* [0-9]* [0-9]* [0-9]*\) [0-9.]*/\1 0.987/' "$TMP/a/base/eval.txt" >"$TMP/c/base/eval.txt"
 ! cmp -s "$TMP/c/r1_zero/model.safetensors" "$TMP/a/r1_zero/model.safetensors" && ! cmp -s "$TMP/c/base/eval.txt" "$TMP/a/base/eval.txt" &&
@@ -186,7 +186,7 @@ check $? "the run with an edited development set failed: $(tail -c 300 "$TMP/c2.
 # flags) or a damaged one is started afresh, to the same bytes; a state it
 # cannot remove is named, exit 1
 cp -R "$TMP/a" "$TMP/d" || exit 1
-"$R1" rsft --model "$TMP/d/reasoning_rl" --base "$TMP/d/base" --out "$TMP/d/rsft" --steps 2 --questions 8 --filter none \
+"$R1" rsft --model "$TMP/d/reasoning_rl" --base "$TMP/d/base" --out "$TMP/d/rsft" --steps 2 --questions 2 --filter none \
     --data-dir "$DD" --quiet >/dev/null 2>&1
 head -c 1000 "$TMP/a/cold_start/state.bin" >"$TMP/d/cold_start/state.bin"
 for s in rsft cold_start; do
