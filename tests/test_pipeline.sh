@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/test_pipeline.sh -- ./r1 pipeline's plumbing, on a quick run
-# (--steps 1: every stage one step, small sets, on 8-question benchmarks):
+# (--steps 1: every stage one step, small sets, on one-question benchmarks):
 # it completes and writes RESULTS.md, results.json (every stage x benchmark)
 # and results.svg; a second run reuses every stage and writes the same bytes;
 # an interrupted stage, in a copy of the folder at another thread count, is
@@ -26,11 +26,17 @@ trap 'rm -rf "$TMP"' EXIT
 trap 'exit 1' HUP INT TERM
 pass=0; nfail=0
 check() { if [ "$1" -eq 0 ]; then pass=$((pass + 1)); else nfail=$((nfail + 1)); echo "FAIL: $2"; fi; }
+# A newline: a list of lines "$NL...$NL" holds the line L if it matches *"${NL}L$NL"* (case, no grep to fork)
+NL='
+'
 
 STAGES="base r1_zero cold_start reasoning_rl rsft all_scenarios student_base student_distilled student_rl"
 DD=$TMP/dd
 mkdir "$DD" && cp data/tokenizer.txt "$DD/" || exit 1
-for f in add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev; do head -n 8 "data/$f.jsonl" >"$DD/$f.jsonl"; done
+# One question a set: the plumbing is the same on any number, and every
+# model samples each to its length limit (the evaluation: 9 models x 4
+# benchmarks; each RL stage: the development sets before and after its step)
+for f in add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev; do head -n 1 "data/$f.jsonl" >"$DD/$f.jsonl"; done
 LIMIT=120; [ "${R1_SLOW:-0}" = 1 ] && LIMIT=1200   # the sanitizers' build is some ten times slower
 quick() { timeout -k 5 $LIMIT "$R1" pipeline --steps 1 --data-dir "$DD" --quiet "$@"; }
 
@@ -52,11 +58,14 @@ check $? "the quick pipeline failed: $(tail -c 300 "$TMP/a.err")"
 for f in RESULTS.md results.json results.svg timings.txt; do
     [ -s "$TMP/a/$f" ]; check $? "$f missing or empty"
 done
-# every stage x benchmark, in the layout write_results_json writes
+# every stage x benchmark, in the layout write_results_json writes: a line
+# '  "STAGE": {', then lines '    "BENCHMARK": {...' until the next line
+# indented two spaces (one awk lists the pairs found, as lines "STAGE BENCHMARK")
+pairs="$NL$(awk '/^  "[^"]*": \{$/ { s = substr($0, 4, length($0) - 7); next } /^  [^ ]/ { s = "" }
+    s != "" && /^    "[^"]*": \{/ { b = substr($0, 6); print s " " substr(b, 1, index(b, "\"") - 1) }' "$TMP/a/results.json")$NL"
 for s in $STAGES; do
     for b in add_test add_hard general safety; do
-        awk -v s="  \"$s\": {" -v b="    \"$b\": {" '$0 == s { on = 1; next } /^  [^ ]/ { on = 0 }
-            on && index($0, b) == 1 { found = 1 } END { exit !found }' "$TMP/a/results.json"
+        case $pairs in *"$NL$s $b$NL"*) true ;; *) false ;; esac
         check $? "results.json: no $s.$b"
     done
     grep -q "(\`$s\`)" "$TMP/a/RESULTS.md"; check $? "RESULTS.md: no row for $s"
@@ -72,8 +81,10 @@ grep -q '"student_distilled": [1-9][0-9]*, "student_rl_probe": [1-9]' "$TMP/a/re
 # effect and margin, and in RESULTS.md as effect ± margin
 claims=$(sed -n '/^static const ClaimRule CLAIMS/,/^};/p' r1.c r1.h | grep -o '^    { "[a-z0-9_]*"' | grep -o '[a-z0-9_]*')
 [ "$(echo "$claims" | wc -l)" -ge 10 ]; check $? "could not read the claims of r1.c and r1.h: $claims"
+# (one sed lists the claims whose line has all three, one a line)
+good="$NL$(sed -n 's/^    "\([a-z0-9_]*\)": {"verdict": "\(reproduced\|not reproduced\|within noise\)", "effect": -\?[0-9.]*, "margin": [0-9.]*.*/\1/p' "$TMP/a/results.json")$NL"
 for c in $claims; do
-    grep -q "^    \"$c\": {\"verdict\": \"\(reproduced\|not reproduced\|within noise\)\", \"effect\": -\?[0-9.]*, \"margin\": [0-9.]*" "$TMP/a/results.json"
+    case $good in *"$NL$c$NL"*) true ;; *) false ;; esac
     check $? "results.json: claim $c lacks a verdict, effect or margin"
 done
 [ "$(grep -c ' | [-+][0-9.]* ± [0-9.]* | .* | \*\*\(reproduced\|not reproduced\|within noise\|holds\|fails\)\*\* |$' "$TMP/a/RESULTS.md")" -eq "$(echo "$claims" | wc -l)" ]
@@ -126,38 +137,46 @@ check $? "the resumed run, 1 thread: rsft's checkpoint differs"
 # stamp holds the hashes of the data dir's files, of its parents'
 # checkpoints, and, once it has finished, of every file it left in its
 # folder; the evaluation cache holds a checksum of its figures.
+# (A stage's stamp is read once, into lines "data NAME" and "output NAME"
+# between two newlines; each file is then looked up there by the shell, not
+# by a sed and a grep per file.)
 stamped() { sed -n 's/^\(data\|output\) \([^:]*\): [0-9a-f]\{16\}$/\1 \2/p' "$1/pipeline.stamp"; }
 for s in $STAGES student_rl_probe; do
-    missing=""
-    for f in "$DD"/*; do stamped "$TMP/a/$s" | grep -qx "data ${f##*/}" || missing="$missing ${f##*/}"; done
+    missing="" lines="$NL$(stamped "$TMP/a/$s")$NL"
+    for f in "$DD"/*; do
+        case $lines in *"${NL}data ${f##*/}$NL"*) ;; *) missing="$missing ${f##*/}" ;; esac
+    done
     for f in "$TMP/a/$s"/*; do
         case ${f##*/} in pipeline.stamp|state.bin|eval.txt) continue ;; esac
-        stamped "$TMP/a/$s" | grep -qx "output ${f##*/}" || missing="$missing $s/${f##*/}"
+        case $lines in *"${NL}output ${f##*/}$NL"*) ;; *) missing="$missing $s/${f##*/}" ;; esac
     done
     [ -z "$missing" ]; check $? "$s/pipeline.stamp lacks the hashes of:$missing"
 done
 # another command's checkpoint in a finished stage's folder, and a figure
-# edited in a file RESULTS.md reads (reward_model.txt) and in the evaluation
-# cache: the stages are made again (to the same bytes: the stages after
-# them are reused) and the results are the pipeline's own
+# edited in a file RESULTS.md reads (distill.txt's FLOPs of the teacher's
+# sampling; a cheap stage to make again, unlike reward_model.txt's
+# all_scenarios) and in the evaluation cache: the stages are made again (to
+# the same bytes: the stages after them are reused) and the results are the
+# pipeline's own
 cp -R "$TMP/a" "$TMP/c" || exit 1
-"$R1" zero --model "$TMP/c/base" --out "$TMP/c/r1_zero" --steps 2 --prompts 2 --group 2 --data-dir "$DD" --quiet >/dev/null 2>&1
-sed 's/pairwise accuracy [0-9.]*/pairwise accuracy 0.123/' "$TMP/a/all_scenarios/reward_model.txt" >"$TMP/c/all_scenarios/reward_model.txt"
+"$R1" zero --model "$TMP/c/base" --out "$TMP/c/r1_zero" --seed 7 --steps 1 --prompts 2 --group 2 --data-dir "$DD" --quiet >/dev/null 2>&1
+sed 's/^sampling them took [0-9]* FLOPs/sampling them took 123456789 FLOPs/' "$TMP/a/student_distilled/distill.txt" >"$TMP/c/student_distilled/distill.txt"
 sed '2s/^\([a-z_]* [0-9]* [0-9]* [0-9]*\) [0-9.]*/\1 0.987/' "$TMP/a/base/eval.txt" >"$TMP/c/base/eval.txt"
-! cmp -s "$TMP/c/r1_zero/model.safetensors" "$TMP/a/r1_zero/model.safetensors" && ! cmp -s "$TMP/c/base/eval.txt" "$TMP/a/base/eval.txt"
-check $? "could not set up the foreign checkpoint and the edited evaluation"
+! cmp -s "$TMP/c/r1_zero/model.safetensors" "$TMP/a/r1_zero/model.safetensors" && ! cmp -s "$TMP/c/base/eval.txt" "$TMP/a/base/eval.txt" &&
+    ! cmp -s "$TMP/c/student_distilled/distill.txt" "$TMP/a/student_distilled/distill.txt"
+check $? "could not set up the foreign checkpoint, the edited distill.txt and the edited evaluation"
 quick --out "$TMP/c" >"$TMP/c.out" 2>&1
 check $? "the run over a foreign checkpoint failed: $(tail -c 300 "$TMP/c.out")"
-grep -q '^\[2/10 r1_zero\] ./r1 zero ' "$TMP/c.out" && grep -q '^\[6/10 all_scenarios\] ./r1 align ' "$TMP/c.out" &&
+grep -q '^\[2/10 r1_zero\] ./r1 zero ' "$TMP/c.out" && grep -q '^\[8/10 student_distilled\] ./r1 distill ' "$TMP/c.out" &&
     [ "$(grep -c '] reused ' "$TMP/c.out")" -eq 8 ]
-check $? "a foreign r1_zero checkpoint and an edited reward_model.txt: want both stages made again and 8 reused, got: $(grep -c '] reused ' "$TMP/c.out") reused"
+check $? "a foreign r1_zero checkpoint and an edited distill.txt: want both stages made again and 8 reused, got: $(grep -c '] reused ' "$TMP/c.out") reused"
 cmp -s "$TMP/c/r1_zero/model.safetensors" "$TMP/a/r1_zero/model.safetensors"; check $? "r1_zero's checkpoint is not the pipeline's after the rerun"
 cmp -s "$TMP/c/results.json" "$TMP/a.json" && cmp -s "$TMP/c/RESULTS.md" "$TMP/a.md"
 check $? "a foreign checkpoint or an edited figure reached RESULTS.md or results.json"
 # an edited development set (watched while training, and excluded from every
 # training stream) makes every stage again
 DD2=$TMP/dd2
-cp -R "$DD" "$DD2" && sed '$d' "$DD/add_hard_dev.jsonl" >"$DD2/add_hard_dev.jsonl" || exit 1
+cp -R "$DD" "$DD2" && sed -n 2p data/add_hard_dev.jsonl >"$DD2/add_hard_dev.jsonl" || exit 1   # another question
 quick --out "$TMP/c" --data-dir "$DD2" >"$TMP/c2.out" 2>&1
 check $? "the run with an edited development set failed: $(tail -c 300 "$TMP/c2.out")"
 [ "$(grep -c '] reused ' "$TMP/c2.out")" -eq 0 ]; check $? "an edited add_hard_dev.jsonl: $(grep -c '] reused ' "$TMP/c2.out") stages reused"
@@ -167,7 +186,7 @@ check $? "the run with an edited development set failed: $(tail -c 300 "$TMP/c2.
 # flags) or a damaged one is started afresh, to the same bytes; a state it
 # cannot remove is named, exit 1
 cp -R "$TMP/a" "$TMP/d" || exit 1
-"$R1" rsft --model "$TMP/d/reasoning_rl" --base "$TMP/d/base" --out "$TMP/d/rsft" --steps 2 --questions 8 --filter none \
+"$R1" rsft --model "$TMP/d/reasoning_rl" --base "$TMP/d/base" --out "$TMP/d/rsft" --steps 2 --questions 2 --filter none \
     --data-dir "$DD" --quiet >/dev/null 2>&1
 head -c 1000 "$TMP/a/cold_start/state.bin" >"$TMP/d/cold_start/state.bin"
 for s in rsft cold_start; do
