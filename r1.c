@@ -1178,9 +1178,9 @@ static void kv_free(KVCache *kv);
 // restricted to the smallest set of tokens whose probability reaches top_p.
 // Any logits give a token, the same for the same coins: NaN counts as -inf,
 // the tokens at the maximum (+inf ones too) have weight 1, and a row without
-// a token above -inf gives its first token.
+// a token above -inf gives its first token. scratch: room for 2V entries.
 typedef struct { float p; int id; } ProbId;
-static int nucleus_in_order(ProbId *s, int cand, double mass, double *sum);   // r1.h
+static int nucleus_in_order(ProbId *s, ProbId *tmp, int cand, double mass, double *sum);   // r1.h
 static float logit_or_minus_inf(float x) { return isnan(x) ? -INFINITY : x; }
 static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *rng, ProbId *scratch) {
     int best = 0;
@@ -1198,13 +1198,14 @@ static int sample_token(const float *logits, int V, float temperature, float top
     if (top_p < 1.0f) {                                     // nucleus: keep the top tokens
         // Only tokens above eps can be in the nucleus: together, those below
         // it hold less than half of the 1 - top_p the nucleus leaves out. So
-        // order just those, and only as far as the nucleus goes (r1.h).
+        // order just those (r1.h), gathered in id order as its sort needs;
+        // scratch + V is the room that sort moves them through.
         // The best token, weight 1, is always among them: n >= 1.
         const double eps = (1.0 - top_p) * sum / (2.0 * V);
         int cand = 0;
         for (int i = 0; i < V; i++)
             if (scratch[i].p >= eps) scratch[cand++] = scratch[i];
-        n = nucleus_in_order(scratch, cand, top_p * sum, &sum);
+        n = nucleus_in_order(scratch, scratch + V, cand, top_p * sum, &sum);
     }
     double r = rng_uniform(rng) * sum, cum = 0.0;
     for (int i = 0; i < n; i++) {

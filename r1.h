@@ -1227,11 +1227,18 @@ static int cmp_prob_desc(const void *a, const void *b) {
 // sample_token's nucleus of the candidates s[0..cand): the fewest of them,
 // first in cmp_prob_desc's order, whose weights reach mass (all of them if
 // none do), moved to s[0..n) in that order; returns n, and the sum of their
-// weights, added in that order, in *sum. The candidates as a heap, the first
-// in order at its root, popped only as far as the nucleus goes (a handful,
-// once the model is sure of itself) where a sort ordered them all: each pop
-// moves the root to the back, so the nucleus gathers at s[cand-n..cand),
-// backwards.
+// weights, added in that order, in *sum. tmp has room for cand entries.
+//
+// Two ways to order them, which give the same nucleus. A model sure of
+// itself has a nucleus of a handful of tokens: the candidates as a heap,
+// the first in order at its root, popped only as far as the nucleus goes.
+// An unsure one (an untrained model's nearly flat weights) has hundreds,
+// and at ~2 log2(cand) comparisons a pop the heap costs more than a radix
+// sort of them all, a few passes over the candidates with no comparisons
+// (measured: from a nucleus of about a hundred on). No weight is above 1
+// (the best token's), so the nucleus holds at least mass tokens: mass 8 or
+// more marks a flat row, before any ordering. (A trained model's rows have
+// mass below 4; an untrained one's, tens to hundreds.)
 static void heap_sift(ProbId *h, int n, int i) {      // restore the heap h[0..n) below i
     for (int c = 2 * i + 1; c < n; i = c, c = 2 * i + 1) {
         if (c + 1 < n && cmp_prob_desc(&h[c + 1], &h[c]) < 0) c++;   // the child that comes first
@@ -1239,10 +1246,43 @@ static void heap_sift(ProbId *h, int n, int i) {      // restore the heap h[0..n
         const ProbId t = h[i]; h[i] = h[c]; h[c] = t;
     }
 }
-static int nucleus_in_order(ProbId *s, int cand, double mass, double *sum) {
-    for (int i = cand / 2 - 1; i >= 0; i--) heap_sift(s, cand, i);
+// The radix sort. The bits of a float >= 0, read as an integer, order like
+// its value, so ~bits orders weights from the largest down. Less the
+// smallest key, as a flat row's weights are close: less than a factor of
+// 4 apart, they differ in the low three bytes only, three passes. A byte
+// at a time, the lowest first, each pass a stable counting sort: the
+// candidates come in increasing id (sample_token gathers them so) and
+// equal weights stay that way, which is cmp_prob_desc's order exactly,
+// ties and all.
+static uint32_t prob_key(ProbId x) { uint32_t u; memcpy(&u, &x.p, sizeof u); return ~u; }
+static void sort_prob_desc(ProbId *s, ProbId *tmp, int n) {
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (int i = 0; i < n; i++) { const uint32_t k = prob_key(s[i]); lo = k < lo ? k : lo; hi = k > hi ? k : hi; }
+    ProbId *from = s, *to = tmp;
+    for (int shift = 0; shift < 32 && (hi - lo) >> shift; shift += 8) {
+        int start[256] = { 0 };                             // how many have each byte, then where each byte's run starts
+        for (int i = 0; i < n; i++) start[(prob_key(from[i]) - lo) >> shift & 255]++;
+        for (int b = 0, at = 0; b < 256; b++) { const int c = start[b]; start[b] = at; at += c; }
+        for (int i = 0; i < n; i++) to[start[(prob_key(from[i]) - lo) >> shift & 255]++] = from[i];
+        ProbId *const t = from; from = to; to = t;
+    }
+    if (from != s) memcpy(s, from, (size_t)n * sizeof *s);
+}
+static int nucleus_in_order(ProbId *s, ProbId *tmp, int cand, double mass, double *sum) {
     double cum = 0.0;
     int n = 0;
+    if (mass >= 8.0) {                                    // a flat row: sort them all
+        sort_prob_desc(s, tmp, cand);
+        while (n < cand) {
+            cum += s[n++].p;
+            if (cum >= mass) break;
+        }
+        *sum = cum;
+        return n;
+    }
+    // the heap: each pop moves the root to the back, so the nucleus gathers
+    // at s[cand-n..cand), backwards
+    for (int i = cand / 2 - 1; i >= 0; i--) heap_sift(s, cand, i);
     while (n < cand) {
         const ProbId next = s[0];
         s[0] = s[cand - 1 - n];
@@ -2042,7 +2082,7 @@ typedef struct {
 } SampleJob;
 static void sample_rows(void *ctx, int a0, int a1) {
     const SampleJob *j = ctx;
-    ProbId *scratch = xmalloc(sizeof(ProbId) * (size_t)j->V, "sampling scratch");
+    ProbId *scratch = xmalloc(sizeof(ProbId) * 2 * (size_t)j->V, "sampling scratch");
     for (int a = a0; a < a1; a++) {
         j->next[a] = -1;
         if (j->pos + 1 < j->plen[j->seq[a]]) continue;

@@ -1580,7 +1580,7 @@ static void test_adamw(void) {
 static void test_sampling(Rng *rng) {
     enum { V = 270 };
     float logits[V];
-    ProbId scratch[V];
+    ProbId scratch[2 * V];
     for (int i = 0; i < V; i++) logits[i] = 2.0f * rng_normal(rng);
     int best = 0;
     for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
@@ -1643,7 +1643,7 @@ static void test_sampling_broken_logits(void) {
         for (int t = 0; t < 3; t++)
             for (int q = 0; q < 3; q++) {
                 Rng r = rng_seed(9);
-                ProbId scratch[V];
+                ProbId scratch[2 * V];
                 for (int d = 0; d < 50; d++) {
                     int id = sample_token(rows[k].l, V, temps[t], tops[q], &r, scratch);
                     seen_second |= id == rows[k].second;
@@ -1655,7 +1655,7 @@ static void test_sampling_broken_logits(void) {
     }
     // all equal: every token, drawn uniformly
     float flat[V];
-    ProbId scratch[V];
+    ProbId scratch[2 * V];
     int count[V] = { 0 };
     for (int i = 0; i < V; i++) flat[i] = 1e30f;
     Rng r = rng_seed(10);
@@ -1699,13 +1699,16 @@ static int sample_full_sort(const float *logits, int V, float temperature, float
 static void test_nucleus_matches_full_sort(Rng *rng) {
     enum { V = 453 };
     float logits[V];
-    ProbId s1[V], s2[V];
-    const float spreads[] = { 0.1f, 1.0f, 3.0f, 10.0f }, tops[] = { 0.5f, 0.9f, 0.95f, 0.999f }, temps[] = { 0.6f, 1.0f };
+    ProbId s1[2 * V], s2[V];
+    // Flat rows (an unsure model: a long nucleus, sorted) to peaked ones (a
+    // short one, from a heap); the last two rows' logits take a few values
+    // only, so equal weights abound and must stay in id order.
+    const float spreads[] = { 0.01f, 0.1f, 1.0f, 3.0f, 10.0f, 0.1f, 5.0f }, tops[] = { 0.5f, 0.9f, 0.95f, 0.999f }, temps[] = { 0.6f, 1.0f };
     int draws = 0, differ = 0;
-    for (int a = 0; a < 4; a++)
+    for (int a = 0; a < 7; a++)
         for (int b = 0; b < 4; b++)
             for (int c = 0; c < 2; c++) {
-                for (int i = 0; i < V; i++) logits[i] = spreads[a] * rng_normal(rng);
+                for (int i = 0; i < V; i++) logits[i] = spreads[a] * (a < 5 ? rng_normal(rng) : (float)(int)(3.0 * rng_normal(rng)));
                 Rng r1 = rng_seed(100 + a), r2 = rng_seed(100 + a);
                 for (int k = 0; k < 300; k++, draws++)
                     differ += sample_token(logits, V, temps[c], tops[b], &r1, s1) !=
