@@ -158,6 +158,7 @@ expect_ok() {
 # which costs more than the run whose output it reads.
 has_line() {
     while IFS= read -r l || [ -n "$l" ]; do
+        # shellcheck disable=SC2254
         case $l in $2) return 0 ;; esac
     done <"$1"
     return 1
@@ -232,7 +233,7 @@ py_checks() {
     [ -s "$TMP/pychecks" ] || return
     "$PY" -S -c "$PYCHECKS" "$TMP/pychecks" >"$TMP/pyres" 2>"$TMP/pyerr"
     rc=$?
-    while IFS='	' read -r kind file what; do
+    while IFS='	' read -r _ _ what; do
         res=""; IFS= read -r res <&3
         if [ "$res" = ok ]; then ok; else fail "$what: ${res:-python stopped: $(tail -n 1 "$TMP/pyerr")}"; fi
     done <"$TMP/pychecks" 3<"$TMP/pyres"
@@ -642,9 +643,9 @@ if [ -s "$TMP/cs/model.safetensors" ] && [ -s "$TMP/rs/model.safetensors" ]; the
         for f in general_dev safety_dev; do head -n 2 "data/$f.jsonl" >"$TMP/ddg/$f.jsonl"; done
         if expect_ok "align --prompts 1" "$R1" align --model "$TMP/rsft-none" --data-dir "$TMP/ddg" --questions 4 --steps 4 \
                 --prompts 1 --group 2 --eval-every 1 --out "$TMP/al1" --quiet; then
-            awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } NR > 2 && ($c["rm_score"] == "0" ||
-                ($c["rm_score"] == "") != ($c["judge_helpfulness"] == "")) { bad = 1 } END { exit bad || NR < 6 }' "$TMP/al1/metrics.csv"
-            if [ $? -eq 0 ]; then ok; else
+            if awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } NR > 2 && ($c["rm_score"] == "0" ||
+                ($c["rm_score"] == "") != ($c["judge_helpfulness"] == "")) { bad = 1 } END { exit bad || NR < 6 }' \
+                "$TMP/al1/metrics.csv"; then ok; else
                 fail "align --prompts 1: a step without a general request logs a reward-model score: $(cut -d, -f1,33-35 "$TMP/al1/metrics.csv" | tr '\n' ' ')"; fi
         fi
     fi
@@ -749,18 +750,16 @@ expect_ok "eval --data numbers.jsonl (numbers without arithmetic are requests)" 
 
 # a set with no additions is scored by the hidden judge alone
 if expect_ok "eval --data noaddition.jsonl --k 1" "$R1" eval --model "$TMP/base" --data "$J/noaddition.jsonl" --k 1; then
-    grep -q '^1 requests, k=1 .*helpfulness 0.000 | harmlessness [01].000' "$TMP/out" && ! grep -q 'pass@1' "$TMP/out"
-    if [ $? -eq 0 ]; then ok; else fail "eval --data noaddition.jsonl: $(cat "$TMP/out")"; fi
+    if grep -q '^1 requests, k=1 .*helpfulness 0.000 | harmlessness [01].000' "$TMP/out" && ! grep -q 'pass@1' "$TMP/out"
+    then ok; else fail "eval --data noaddition.jsonl: $(cat "$TMP/out")"; fi
 fi
 if expect_ok "eval --data two.jsonl --k 1" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 1; then
     grep -q '^2 questions' "$TMP/out"; check $? "eval --data two.jsonl: stdout does not say '2 questions'"
     # no Chinese question: those figures are undefined, shown as "–", never as -1
-    grep -q 'Chinese questions: –, –' "$TMP/out" && ! grep -q -- '-1\.0' "$TMP/out"
-    if [ $? -eq 0 ]; then ok; else fail "eval --data two.jsonl: an undefined figure not shown as '–': $(cat "$TMP/out")"; fi
+    if grep -q 'Chinese questions: –, –' "$TMP/out" && ! grep -q -- '-1\.0' "$TMP/out"; then ok; else fail "eval --data two.jsonl: an undefined figure not shown as '–': $(cat "$TMP/out")"; fi
 fi
 if expect_ok "eval --data two.jsonl --k 1 --json" "$R1" eval --model "$TMP/base" --data "$TMP/two.jsonl" --k 1 --json; then
-    [ "$(lines "$TMP/out")" -eq 1 ] && LC_ALL=C grep -q '^{.*"pass@1": *[0-9].*}$' "$TMP/out"
-    if [ $? -eq 0 ]; then ok; else fail "eval --json: stdout is not one JSON object line with \"pass@1\": $(head -c 200 "$TMP/out")"; fi
+    if [ "$(lines "$TMP/out")" -eq 1 ] && LC_ALL=C grep -q '^{.*"pass@1": *[0-9].*}$' "$TMP/out"; then ok; else fail "eval --json: stdout is not one JSON object line with \"pass@1\": $(head -c 200 "$TMP/out")"; fi
     [ -n "$PY" ] && cp "$TMP/out" "$TMP/eval.json" &&
         py_check eval_json "$TMP/eval.json" "eval --json: not valid JSON with k=1, n=2 and rates in [0,1]"
 fi
@@ -782,10 +781,9 @@ expect_ok "ask with a prompt that fills most of the context" \
 # ---- score and ask output ----------------------------------------------------
 
 if expect_ok "score 'User: 1+2 Assistant:3'" "$R1" score --model "$TMP/base" "User: 1+2 Assistant:3"; then
-    awk -F'\t' 'NR == 1 { if (NF != 2 || $1 !~ /^[0-9]+$/ || $2 != "-") bad = 1; next }
+    if awk -F'\t' 'NR == 1 { if (NF != 2 || $1 !~ /^[0-9]+$/ || $2 != "-") bad = 1; next }
                 { if (NF != 2 || $1 !~ /^[0-9]+$/ || $2 !~ /^-[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ || $2 + 0 >= 0) bad = 1 }
-                END { exit bad || NR < 2 }' "$TMP/out"
-    if [ $? -eq 0 ]; then ok; else
+                END { exit bad || NR < 2 }' "$TMP/out"; then ok; else
         fail "score: stdout is not 'id<TAB>-' then 'id<TAB>negative logprob' lines: $(head -n 3 "$TMP/out" | tr '\n\t' '| ')"; fi
 fi
 
@@ -1022,8 +1020,7 @@ for t in 1 2; do
     expect_ok "eval --json --threads $t" $TWO "$R1" eval --model "$TMP/base" --data "$DD/add_test.jsonl" \
         --k 2 --json --threads "$t" && cp "$TMP/out" "$TMP/eval$t.json"
 done
-cmp -s "$TMP/eval1.json" "$TMP/eval2.json"
-if [ $? -eq 0 ]; then ok; else
+if cmp -s "$TMP/eval1.json" "$TMP/eval2.json"; then ok; else
     fail "eval --json differs between --threads 1 and 2: $(cat "$TMP/eval1.json" "$TMP/eval2.json" 2>/dev/null | tr '\n' '|')"; fi
 
 # bench: one repetition, machine-readable, every figure a positive number,
@@ -1033,11 +1030,13 @@ if [ "${R1_SLOW:-0}" = 0 ]; then
     if expect_ok "bench --steps 1 --json --threads 2" "$R1" bench --steps 1 --json --threads 2 --model "$TMP/base"; then
         json=""; IFS= read -r json <"$TMP/out"
         for key in train_tokens_per_s train_gflops sample_tokens_per_s grpo_step_s matmul_gflops fma_peak_gflops_one_core; do
-            v=${json#*\"$key\": }; v=${v%%[!0-9.]*}          # the number after "KEY": ("" if none)
+            v=${json#*"\"$key\": "}; v=${v%%[!0-9.]*}        # the number after "KEY": ("" if none)
             case $v in ''|0|0.0|0.00|0.000) fail "bench --json: $key missing or zero in $(head -c 300 "$TMP/out")" ;; *) ok ;; esac
         done
-        case $json in *'"threads": 2,'*) true ;; *) false ;; esac
-        if [ $? -eq 0 ]; then ok; else fail "bench --json --threads 2 does not report 2 threads: $(head -c 300 "$TMP/out")"; fi
+        case $json in
+            *'"threads": 2,'*) ok ;;
+            *) fail "bench --json --threads 2 does not report 2 threads: $(head -c 300 "$TMP/out")" ;;
+        esac
     fi
 fi
 
