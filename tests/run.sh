@@ -31,10 +31,15 @@ OUT=$(mktemp -d /tmp/r1-run.XXXXXX) || exit 1
 trap 'rm -rf "$OUT"' EXIT
 trap 'exit 1' HUP INT TERM
 
+# R1_TEST_BUILD, if set, is a command that brings a test program up to date
+# (make test's: "make tests/test_model"), run by the lane just before the
+# program: the programs not built yet compile in the lanes, beside the
+# scripts, rather than all before any test starts.
 run_one() {   # run_one K TEST: output in $OUT/K.out, exit status in $OUT/K.rc
     case "$2" in
         *.sh) if [ -f "$2" ]; then $pin sh "$2" >"$OUT/$1.out" 2>&1; else : >"$OUT/$1.out"; fi ;;
-        *) $pin "$2" >"$OUT/$1.out" 2>&1 ;;
+        *) { [ -z "${R1_TEST_BUILD:-}" ] || $pin $R1_TEST_BUILD "$2"; } >"$OUT/$1.out" 2>&1 &&
+               $pin "$2" >>"$OUT/$1.out" 2>&1 ;;
     esac
     echo $? >"$OUT/$1.rc"
 }
