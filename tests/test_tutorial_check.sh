@@ -17,7 +17,7 @@ expect() {   # expect RC WHAT FILE: tutorial_check.sh on FILE exits 0 (RC=0) or 
 fence='```'
 good() { printf '%ssh\n./r1 pretrain --steps 3000 --out runs/b\n./r1 zero --model runs/b --steps 70 --group 4 \\\n    --out runs/z\n%s\n' "$fence" "$fence"; }
 good >"$TMP/good.md"
-printf 'text\n%ssh\n# a comment\n\nawk -F, '"'"'NR > 1 { n++ } END { print n + 0 }'"'"' runs/z/metrics.csv | head -n 1\n./r1 eval --model runs/z --k 16 --data data/add_hard.jsonl\n%s\n%sc\nnot a command\n%s\n' \
+printf 'text\n%ssh\n# a comment\n\nawk -F, '"'"'NR > 1 { n++ } END { print n + 0 }'"'"' runs/z/metrics.csv | head -n 1\n./r1 eval --model runs/z --k 2 --data data/add_hard.jsonl\n%s\n%sc\nnot a command\n%s\n' \
     "$fence" "$fence" "$fence" "$fence" >>"$TMP/good.md"
 expect 0 "a good tutorial" "$TMP/good.md"
 grep -q '^tutorial-check: 4 commands ran, 0 failed' "$TMP/out"
