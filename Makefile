@@ -79,8 +79,8 @@ width: r1
 	@$(WIDTH_ENV) sh tests/run.sh tests/test_width.sh
 
 # The resume promise under STRESS_KILLS (200) random kills, the stages and
-# the pipeline in turn (the pipeline's and align's cases take most of the
-# time: most of an hour on the shared two-core machine); STRESS_SEED=N for
+# the pipeline in turn (the pipeline's cases take most of the time);
+# STRESS_SEED=N for
 # another sequence of kill points (default 1), STRESS_STAGES="pretrain zero"
 # for some stages only.
 stress: r1 $(SHIM)
@@ -140,7 +140,7 @@ pipeline: r1
 	./r1 pipeline
 
 # The claims over several training seeds (SEEDS, default 1337 2 3): a whole
-# pipeline per seed in runs/seed-N (about 10 minutes each), then one line per
+# pipeline per seed in runs/seed-N (about 7 minutes each), then one line per
 # claim with its verdict and effect ± margin at each seed. A claim whose
 # verdict changes with the seed rests on the seed, not only on the method.
 SEEDS ?= 1337 2 3
