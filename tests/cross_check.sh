@@ -61,11 +61,7 @@ trap 'rm -rf "$TMP"' EXIT
 [ -n "${KEEP:-}" ] && trap - EXIT && echo "cross-check: work folder $TMP"
 trap 'exit 1' HUP INT TERM
 DD=$TMP/dd                                  # 8-question benchmarks, as tests/test_cli.sh
-mkdir "$DD" && cp data/tokenizer.txt "$DD/" &&
-    head -n 8 data/add_test.jsonl >"$DD/add_test.jsonl" &&
-    head -n 8 data/add_hard.jsonl >"$DD/add_hard.jsonl" &&
-    head -n 8 data/add_dev.jsonl >"$DD/add_dev.jsonl" &&
-    head -n 8 data/add_hard_dev.jsonl >"$DD/add_hard_dev.jsonl" || exit 1
+sh tests/small_data.sh "$DD" 8 add_test add_hard add_dev add_hard_dev || exit 1
 
 # run NAME ARGS...: the same command natively (into $TMP/x86/NAME) and under
 # qemu (into $TMP/arm/NAME); --threads 2 on both.

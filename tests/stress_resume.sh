@@ -109,17 +109,10 @@ now_ms() { t=$(date +%s%N); echo $((t / 1000000)); }
 # ---- the stages --------------------------------------------------------
 # A small data folder for zero: its held-out evaluation (every step) samples
 # the first 8 questions of add_dev and of add_hard_dev instead of 128 each,
-# 16x less work; add_test, which no stage reads, cut alike.
-mkdir "$TMP/data"
-cp data/tokenizer.txt data/add_hard.jsonl "$TMP/data/"
-head -n 8 data/add_hard_dev.jsonl >"$TMP/data/add_hard_dev.jsonl"
-head -n 8 data/add_test.jsonl >"$TMP/data/add_test.jsonl"
-head -n 8 data/add_dev.jsonl >"$TMP/data/add_dev.jsonl"
+# 16x less work; the test sets, which no stage reads, cut alike.
+sh tests/small_data.sh "$TMP/data" 8 add_test add_hard add_dev add_hard_dev
 # the later stages' and the pipeline's: every file of data/, 8 lines each
-mkdir "$TMP/data8" && cp data/tokenizer.txt "$TMP/data8/"
-for f in add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev; do
-    head -n 8 "data/$f.jsonl" >"$TMP/data8/$f.jsonl"
-done
+sh tests/small_data.sh "$TMP/data8" 8 add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev
 
 # The model: d=16, one layer. What a kill can break is the run folder's
 # plumbing, whatever the shape, and the demo's costs each step some 6 times more.

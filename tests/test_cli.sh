@@ -245,11 +245,7 @@ py_checks() {
 # at every step, each question sampled to the length limit by a model this
 # untrained (2 questions each; the 8-question test sets are evaluation's).
 DD=$TMP/dd
-mkdir "$DD" && cp data/tokenizer.txt "$DD/" &&
-    head -n 8 data/add_test.jsonl >"$DD/add_test.jsonl" &&
-    head -n 8 data/add_hard.jsonl >"$DD/add_hard.jsonl" &&
-    head -n 2 data/add_dev.jsonl >"$DD/add_dev.jsonl" &&
-    head -n 2 data/add_hard_dev.jsonl >"$DD/add_hard_dev.jsonl"
+sh tests/small_data.sh "$DD" 8 add_test add_hard && sh tests/small_data.sh "$DD" 2 add_dev add_hard_dev
 ADDS="$DD/add_test.jsonl $DD/add_hard.jsonl $DD/add_dev.jsonl $DD/add_hard_dev.jsonl"   # the data dir's additions
 printf '{"prompt": "1+2", "answer": "3"}\n{"prompt": "20+22", "answer": 42}\n' >"$TMP/two.jsonl"
 
@@ -639,8 +635,7 @@ if [ -s "$TMP/cs/model.safetensors" ] && [ -s "$TMP/rs/model.safetensors" ]; the
             "$R1" align --model "$TMP/rsft-half" --data-dir "$DD" --questions 2 --steps 1 --out "$TMP/junk" --quiet
         # one question a step: a step without a general request has no reward
         # model score and no judge's figures (empty fields), not 0
-        mkdir -p "$TMP/ddg" && cp "$DD/tokenizer.txt" $ADDS "$TMP/ddg/"
-        for f in general_dev safety_dev; do head -n 2 "data/$f.jsonl" >"$TMP/ddg/$f.jsonl"; done
+        sh tests/small_data.sh "$TMP/ddg" 2 general_dev safety_dev && cp $ADDS "$TMP/ddg/"
         if expect_ok "align --prompts 1" "$R1" align --model "$TMP/rsft-none" --data-dir "$TMP/ddg" --questions 4 --steps 4 \
                 --prompts 1 --group 2 --eval-every 1 --out "$TMP/al1" --quiet; then
             if awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } NR > 2 && ($c["rm_score"] == "0" ||

@@ -35,8 +35,7 @@ indir() { d=$1; shift; (cd "$d" && exec "$@"); }
 # a small data dir (4-question benchmarks: a stage's held-out watch samples
 # every one of them) and a tiny model keep every run short
 DD=$T/dd
-mkdir "$DD" && cp data/tokenizer.txt "$DD/" || exit 1
-for f in add_test add_hard add_dev add_hard_dev general_dev safety_dev; do head -n 4 "data/$f.jsonl" >"$DD/$f.jsonl"; done
+sh tests/small_data.sh "$DD" 4 add_test add_hard add_dev add_hard_dev general_dev safety_dev || exit 1
 Q="--quiet --data-dir $DD"
 TINY="--d-model 16 --layers 1 --heads 2"
 RL="--steps 2 --prompts 2 --group 2 --save-every 1"

@@ -32,11 +32,10 @@ NL='
 
 STAGES="base r1_zero cold_start reasoning_rl rsft all_scenarios student_base student_distilled student_rl"
 DD=$TMP/dd
-mkdir "$DD" && cp data/tokenizer.txt "$DD/" || exit 1
 # One question a set: the plumbing is the same on any number, and every
 # model samples each to its length limit (the evaluation: 9 models x 4
 # benchmarks; each RL stage: the development sets before and after its step)
-for f in add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev; do head -n 1 "data/$f.jsonl" >"$DD/$f.jsonl"; done
+sh tests/small_data.sh "$DD" 1 add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev || exit 1
 LIMIT=120; [ "${R1_SLOW:-0}" = 1 ] && LIMIT=1200   # the sanitizers' build is some ten times slower
 quick() { timeout -k 5 $LIMIT "$R1" pipeline --steps 1 --data-dir "$DD" --quiet "$@"; }
 

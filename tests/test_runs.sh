@@ -83,8 +83,7 @@ done
 # GRPO: the same for a zero run (a reference policy in its state), on a
 # data dir of 4-question benchmarks: its every-step watch samples every
 # question of add_dev and add_hard_dev (all 128 of data/ cost seconds)
-mkdir "$T/d4" && cp data/tokenizer.txt "$T/d4/" || bad "d4 fixture"
-for f in add_test add_hard add_dev add_hard_dev; do head -n 4 "data/$f.jsonl" >"$T/d4/$f.jsonl"; done
+sh tests/small_data.sh "$T/d4" 4 add_test add_hard add_dev add_hard_dev || bad "d4 fixture"
 Z="zero --model $T/p --steps 3 --prompts 2 --group 4 --save-every 1 --seed 5 --quiet --data-dir $T/d4"
 "$R1" $Z --out "$T/z" >/dev/null || bad "zero"
 cp -r "$T/z" "$T/z1"
@@ -120,8 +119,7 @@ expect 1 "no addition questions" "zero with a development set of no additions" "
 # metrics.csv (pandas reads NaN), never -1 (issue 25): the demo's summary and
 # its metrics on a development set without Chinese questions, from a base the
 # demo takes as its own (a 2-step one, its metadata saying 3000 of 3000)
-mkdir -p "$T/demo8/runs/base" "$T/demo8/dd" && cp data/tokenizer.txt "$T/demo8/dd/" &&
-    for f in add_test add_hard add_hard_dev; do head -n 4 "data/$f.jsonl" >"$T/demo8/dd/$f.jsonl"; done &&
+mkdir -p "$T/demo8/runs/base" && sh tests/small_data.sh "$T/demo8/dd" 4 add_test add_hard add_hard_dev &&
     grep -v '加' data/add_dev.jsonl | head -n 4 >"$T/demo8/dd/add_dev.jsonl" || bad "demo8 fixture"
 "$R1" pretrain --steps 2 --batch 2 --quiet --data-dir "$T/demo8/dd" --out "$T/demo8/b2" >/dev/null || bad "pretrain for demo8"
 # A checkpoint is 8 bytes, the length of its JSON header (little-endian),

@@ -44,9 +44,7 @@ TMP=$(mktemp -d /tmp/r1-tutorial.XXXXXX) || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 1' HUP INT TERM
 cp "$R1" "$TMP/r1"
-mkdir "$TMP/data"
-cp "$ROOT/data/tokenizer.txt" "$TMP/data/"
-for f in add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev; do head -n 16 "$ROOT/data/$f.jsonl" >"$TMP/data/$f.jsonl"; done
+sh "$ROOT/tests/small_data.sh" "$TMP/data" 16 add_test add_hard general safety add_dev add_hard_dev general_dev safety_dev || exit 1
 
 # The commands: "LINE<TAB>COMMAND", one per line, in file order.
 extract() {
