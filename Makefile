@@ -79,8 +79,8 @@ width: r1
 	@$(WIDTH_ENV) sh tests/run.sh tests/test_width.sh
 
 # The resume promise under STRESS_KILLS (200) random kills, the stages and
-# the pipeline in turn (the pipeline's cases take most of the time);
-# STRESS_SEED=N for
+# the pipeline in turn (the pipeline's cases take most of the time; make
+# test runs one case a stage, the pipeline's left out); STRESS_SEED=N for
 # another sequence of kill points (default 1), STRESS_STAGES="pretrain zero"
 # for some stages only.
 stress: r1 $(SHIM)

@@ -7,12 +7,12 @@
 # same metrics.csv except its last column (seconds, the wall clock), no other
 # file (no PATH.tmp or PATH.tmp.PID left behind), and exit status 0.
 #
-# Every stage, and (make stress) the pipeline: pretrain (12 steps, a save every 3), zero
-# from a tiny base (4 steps, a save every step), zero_sparse (6 steps, saves
-# at 0 and 6 only, so samples.txt reaches the disk part-way between saves);
-# coldstart, reason, rsft, align and distill, each from a tiny parent of the
-# stage before (a chain made once, a step or two each), a save every step;
-# and ./r1 pipeline --steps 1 on 8-question sets, killed at any of its
+# Every stage, and in make stress the pipeline: pretrain (12 steps, a save
+# every 3), zero from a tiny base (4 steps, a save every step), zero_sparse
+# (6 steps, saves at 0 and 6 only, so samples.txt reaches the disk part-way
+# between saves); coldstart, reason, rsft, align and distill, each from a
+# tiny parent made by the stage before (a chain made once with the stages'
+# own commands, a step or two each), a save every step; and ./r1 pipeline --steps 1 on 8-question sets, killed at any of its
 # renames across its ten stages and its evaluation, then run again (the
 # pipeline has no --resume: it resumes its own stages), every file of every
 # stage folder compared (a stamp but for its metrics.csv hash, which holds
@@ -34,7 +34,7 @@
 # (exactly for before/after kills; a delay kill lands where the clock says).
 #
 #     sh tests/stress_resume.sh              # from the repository root, after make r1 tests/kill_shim.so
-#     STRESS_KILLS=200 sh tests/stress_resume.sh   # make stress
+#     STRESS_KILLS=200 sh tests/stress_resume.sh   # make stress, but for the pipeline's cases
 #     STRESS_SEED=7 STRESS_ONLY=5 KEEP=1 sh tests/stress_resume.sh   # replay case 5 of seed 7, keep its files
 #
 # Environment: R1 (./r1); STRESS_KILLS, the number of cases (one per stage,
