@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The demo's model trained in PyTorch on the CPU, for `./r1 bench` to be
 compared with: the same GPT-2 (d=96, 3 layers, 4 heads, vocabulary 453,
-context 80, tied embeddings), the same batch (64 x 64 tokens), forward +
+context 128, tied embeddings), the same batch (64 x 64 tokens), forward +
 backward + AdamW. Prints training tokens/s for each thread count, the median
 of several timed steps after warm-up.
 
@@ -13,22 +13,31 @@ completions, the clipped ratio and KL token loss with 1/|o_i| (the paper's
 eq. 1, beta 0.04, epsilon 0.2), backward, gradient clipping and AdamW.
 Prints seconds per step for each thread count.
 
+With --r1 (./r1 by default, where it exists) it first runs `./r1 bench
+--json` at each thread count, takes the model's shape from it (PyTorch then
+builds the same model, context included), and ends with one table: r1.c's
+figures beside PyTorch's, and their ratios at one thread and at each one's
+best thread count, all from the same sitting.
+
 Optional, for measurement only: needs PyTorch (Debian: apt-get install
 python3-torch; run with /usr/bin/python3). r1.c itself needs nothing of this.
 
-    /usr/bin/python3 tests/bench_torch.py [--threads 1 2] [--steps 10] [--grpo-steps 5]
+    /usr/bin/python3 tests/bench_torch.py [--threads 1 2] [--steps 10] [--grpo-steps 5] [--r1 ./r1 | --r1 none]
 """
 import argparse
 import ctypes
+import json
 import math
+import os
 import statistics
+import subprocess
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-V, T_CTX, D, L, NH = 453, 80, 96, 3, 4
+V, T_CTX, D, L, NH = 453, 128, 96, 3, 4   # the demo model's; --r1 reads them from ./r1 bench
 
 
 def set_threads(n):
@@ -154,8 +163,22 @@ def main():
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--prompt-len", type=int, default=7)   # the add_test prompts' mean
+    ap.add_argument("--r1", default="./r1", help="r1 binary to run `bench --json` with first ('none': skip)")
     args = ap.parse_args()
+    r1 = {}
+    if args.r1 != "none" and os.path.exists(args.r1):
+        global V, T_CTX, D, L, NH
+        for n in args.threads:
+            out = subprocess.run([args.r1, "bench", "--json", "--threads", str(n), "--steps", str(min(args.steps, 15))],
+                                 check=True, capture_output=True, text=True).stdout
+            r1[n] = json.loads(out)
+            print(f"r1.c, {n} thread{'s' if n > 1 else ''}: {r1[n]['train_tokens_per_s']:.0f} training tokens/s, "
+                  f"{r1[n]['grpo_step_s']:.3f} s a GRPO step")
+        c = r1[args.threads[0]]["config"]
+        V, T_CTX, D, L, NH = c["vocab_size"], c["n_ctx"], c["d_model"], c["n_layer"], c["n_head"]
+        args.batch, args.seq = c["batch"], c["seq"]
     torch.manual_seed(0)
+    torch_train, torch_grpo = {}, {}
     for n in args.threads if args.steps > 0 else []:
         set_threads(n)
         model = GPT()
@@ -171,7 +194,7 @@ def main():
             opt.step()
             if step >= 2:                      # the first steps warm up
                 times.append(time.perf_counter() - t0)
-        tps = args.batch * args.seq / statistics.median(times)
+        tps = torch_train[n] = args.batch * args.seq / statistics.median(times)
         print(f"pytorch {torch.__version__}, {n} thread{'s' if n > 1 else ''}: "
               f"{tps:.0f} training tokens/s (batch {args.batch}x{args.seq}, median of {args.steps})")
     for n in args.threads if args.grpo_steps > 0 else []:
@@ -188,9 +211,35 @@ def main():
             grpo_step(policy, ref, opt, prompts, args.group)
             if step >= 1:                      # the first step warms up
                 times.append(time.perf_counter() - t0)
+        torch_grpo[n] = statistics.median(times)
         print(f"pytorch {torch.__version__}, {n} thread{'s' if n > 1 else ''}: "
-              f"{statistics.median(times):.3f} s a GRPO step ({args.prompts} prompts x {args.group} samples "
+              f"{torch_grpo[n]:.3f} s a GRPO step ({args.prompts} prompts x {args.group} samples "
               f"to {T_CTX} tokens, median of {args.grpo_steps})")
+    if r1:
+        ratios(args.threads, r1, torch_train, torch_grpo)
+
+
+def ratios(threads, r1, torch_train, torch_grpo):
+    """r1.c beside PyTorch, and r1.c's speed as a multiple of PyTorch's."""
+    print(f"\n{'':34s}" + "".join(f"{f'{n} thread' + ('s' if n > 1 else ''):>12s}" for n in threads) + f"{'best':>12s}")
+    rows = [("training tokens/s, r1.c", {n: r1[n]["train_tokens_per_s"] for n in threads}, max, "{:.0f}"),
+            ("training tokens/s, PyTorch", torch_train, max, "{:.0f}"),
+            ("GRPO step s, r1.c", {n: r1[n]["grpo_step_s"] for n in threads}, min, "{:.3f}"),
+            ("GRPO step s, PyTorch", torch_grpo, min, "{:.3f}")]
+    best = {}
+    for name, fig, pick, fmt in rows:
+        if not fig:
+            continue
+        best[name] = pick(fig.values())
+        print(f"{name:34s}" + "".join(f"{fmt.format(fig[n]):>12s}" for n in threads) + f"{fmt.format(best[name]):>12s}")
+    if torch_train:
+        print(f"{'training, r1.c / PyTorch':34s}" +
+              "".join(f"{r1[n]['train_tokens_per_s'] / torch_train[n]:>11.2f}x" for n in threads) +
+              f"{best['training tokens/s, r1.c'] / best['training tokens/s, PyTorch']:>11.2f}x")
+    if torch_grpo:
+        print(f"{'GRPO step, PyTorch / r1.c':34s}" +
+              "".join(f"{torch_grpo[n] / r1[n]['grpo_step_s']:>11.2f}x" for n in threads) +
+              f"{best['GRPO step s, PyTorch'] / best['GRPO step s, r1.c']:>11.2f}x")
 
 
 if __name__ == "__main__":
