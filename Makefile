@@ -61,12 +61,13 @@ $(SHIM): tests/kill_shim.c
 # Every test program and script; the last line is the total "N passed, N failed".
 # (tests/stress_resume.sh runs a kill/resume case of every stage here, 8;
 # make stress adds the pipeline's, 200 in all.)
-# tests/run.sh runs the tests in two lanes, a CPU each, the longest first.
-# ./r1 and the two largest test programs build first, two at a time; the
-# other test programs build in the lanes, beside the scripts.
-test:
-	@$(MAKE) --no-print-directory -j2 r1 tests/test_stages tests/test_model $(SHIM)
-	@R1_TEST_BUILD="$(MAKE) --no-print-directory -s" sh tests/run.sh $(SCRIPTS) $(addprefix tests/,$(UNIT))
+# tests/run.sh runs the tests in two lanes, a CPU each. One lane builds ./r1
+# first (R1_TEST_FIRST) while the other builds and runs the two largest test
+# programs, which need no ./r1; then the scripts, the longest first, and the
+# other test programs, each built in its lane just before it runs.
+test: $(SHIM)
+	@R1_TEST_FIRST="$(MAKE) --no-print-directory -s r1" R1_TEST_BUILD="$(MAKE) --no-print-directory -s" \
+	  sh tests/run.sh tests/test_model tests/test_stages $(SCRIPTS) $(addprefix tests/,$(filter-out test_model test_stages,$(UNIT)))
 
 # Every binary make test needs (CI checks this build prints no warning).
 test-build:

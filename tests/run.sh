@@ -35,9 +35,19 @@ trap 'exit 1' HUP INT TERM
 # (make test's: "make tests/test_model"), run by the lane just before the
 # program: the programs not built yet compile in the lanes, beside the
 # scripts, rather than all before any test starts.
+#
+# R1_TEST_FIRST, if set, is a command the first lane runs before it takes a
+# test (make test's: build ./r1); the scripts, which run ./r1, wait for it,
+# while the test programs, which do not, start beside it in the other lane.
+wait_first() {
+    [ -n "${R1_TEST_FIRST:-}" ] || return 0
+    while [ ! -f "$OUT/first.rc" ]; do sleep 0.1; done
+    [ "$(cat "$OUT/first.rc")" -eq 0 ] || { echo "$1: not run, the build failed"; return 1; }
+}
 run_one() {   # run_one K TEST: output in $OUT/K.out, exit status in $OUT/K.rc
     case "$2" in
-        *.sh) if [ -f "$2" ]; then $pin sh "$2" >"$OUT/$1.out" 2>&1; else : >"$OUT/$1.out"; fi ;;
+        *.sh) if [ -f "$2" ]; then wait_first "$2" >"$OUT/$1.out" && $pin sh "$2" >"$OUT/$1.out" 2>&1
+              else : >"$OUT/$1.out"; fi ;;
         *) { [ -z "${R1_TEST_BUILD:-}" ] || $pin $R1_TEST_BUILD "$2"; } >"$OUT/$1.out" 2>&1 &&
                $pin "$2" >>"$OUT/$1.out" 2>&1 ;;
     esac
@@ -50,6 +60,9 @@ while [ $lane -lt "$jobs" ]; do
         pin=""                     # the lane's CPU: the (lane+1)-th of $cpus
         i=0; for c in $cpus; do [ $i -eq $lane ] && pin="taskset -c $c"; i=$((i + 1)); done
         [ $i -ge 2 ] || pin=""
+        if [ $lane -eq 0 ] && [ -n "${R1_TEST_FIRST:-}" ]; then
+            $pin $R1_TEST_FIRST >"$OUT/first.out" 2>&1; echo $? >"$OUT/first.tmp"; mv "$OUT/first.tmp" "$OUT/first.rc"
+        fi
         k=0
         for t in "$@"; do          # mkdir is atomic: the lane that makes $OUT/K.taken runs test K
             mkdir "$OUT/$k.taken" 2>/dev/null && run_one $k "$t"
@@ -61,6 +74,10 @@ done
 wait
 
 pass=0; fail=0; status=0; k=0
+if [ -n "${R1_TEST_FIRST:-}" ]; then
+    cat "$OUT/first.out"
+    [ "$(cat "$OUT/first.rc")" -eq 0 ] || { echo "$R1_TEST_FIRST: failed"; status=1; fail=$((fail + 1)); }
+fi
 for t in "$@"; do
     cat "$OUT/$k.out"
     rc=$(cat "$OUT/$k.rc" 2>/dev/null || echo 1)
