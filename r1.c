@@ -765,10 +765,10 @@ static void attend(float *out, float *att, const float *q, const float *k, const
     for (int s = 0; s < n; s++) att[s] = dot_fixed(q, k + (size_t)s * stride, hs);   // q . k_s
     softmax_scaled(att, n, 1.0f / sqrtf((float)hs));
     for (int i = 0; i < hs; i++) out[i] = 0.0f;
-    for (int s = 0; s < n; s++) {
+    for (int s = 0; s < n; s++) {                           // a sum over s: fmaf, as dot_fixed
         const float *vs = v + (size_t)s * stride;
 #pragma omp simd
-        for (int i = 0; i < hs; i++) out[i] += att[s] * vs[i];
+        for (int i = 0; i < hs; i++) out[i] = fmaf(att[s], vs[i], out[i]);
     }
 }
 

@@ -2054,6 +2054,47 @@ static void kv_free(KVCache *kv) {
 typedef struct {
     const KVCache *kv; const float *kc, *vc; const int *slot; int pos, D, NH;
 } DecodeAttnJob;
+// The sampler's hot loop is attend (r1.c) for one head. Where the build
+// has AVX2 and FMA, attend_fast does it for a head of 8, 16, ... 64 floats
+// (the demo's is 24) with the same fused multiply-adds in the same order,
+// so the same bits (tests/test_model.c): each q . k_s is dot_fixed's eight
+// lanes as one 8-float register, then lanes_total's tree (lane l + l+4,
+// then + 2, then + 1); each output sums att[s] v_s[i] over s in order. The
+// query and the output stay in registers while it walks the keys, which the
+// plain loops, not knowing the head's size, cannot do. Elsewhere (ARM64, or a
+// head of another size) attend_fast is attend.
+#if defined(__AVX2__) && defined(__FMA__) && !defined(R1_PLAIN_MATMUL)
+#include <immintrin.h>
+#define R1_ATTEND_FAST
+_Static_assert(SUM_LANES == 8, "attend_fast's lanes are dot_fixed's");
+static float lanes_total_m256(__m256 acc) {                        // lanes_total, in registers
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));   // l + l+4
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));                                              // + 2
+    x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));                                          // + 1
+    return _mm_cvtss_f32(x);
+}
+static void attend_fast(float *out, float *att, const float *q, const float *k, const float *v,
+                        size_t stride, int n, int hs) {
+    const int C = hs / 8;                                          // registers a head
+    if (hs % 8 || C > 8) { attend(out, att, q, k, v, stride, n, hs); return; }
+    __m256 qc[8], oc[8];
+    for (int c = 0; c < C; c++) { qc[c] = _mm256_loadu_ps(q + 8 * c); oc[c] = _mm256_setzero_ps(); }
+    for (int s = 0; s < n; s++) {                                  // att[s] = q . k_s
+        __m256 acc = _mm256_setzero_ps();
+        for (int c = 0; c < C; c++) acc = _mm256_fmadd_ps(qc[c], _mm256_loadu_ps(k + (size_t)s * stride + 8 * c), acc);
+        att[s] = lanes_total_m256(acc);
+    }
+    softmax_scaled(att, n, 1.0f / sqrtf((float)hs));
+    for (int s = 0; s < n; s++) {                                  // out = sum_s att[s] v_s
+        const __m256 w = _mm256_set1_ps(att[s]);
+        for (int c = 0; c < C; c++) oc[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + (size_t)s * stride + 8 * c), oc[c]);
+    }
+    for (int c = 0; c < C; c++) _mm256_storeu_ps(out + 8 * c, oc[c]);
+}
+#else
+#define attend_fast attend
+#endif
+
 static void decode_attention_rows(void *ctx, int i0, int i1) {
     const DecodeAttnJob *j = ctx;
     const int D = j->D, NH = j->NH, hs = D / NH, T = j->kv->n_ctx;
@@ -2062,7 +2103,7 @@ static void decode_attention_rows(void *ctx, int i0, int i1) {
         const float *kbase = j->kc + (size_t)j->slot[i] * T * D;   // seek to cache[slot,0,:]
         const float *vbase = j->vc + (size_t)j->slot[i] * T * D;
         for (int h = 0; h < NH; h++)
-            attend(j->kv->atty + (size_t)i * D + h * hs, att, j->kv->qkv + (size_t)i * 3 * D + h * hs,
+            attend_fast(j->kv->atty + (size_t)i * D + h * hs, att, j->kv->qkv + (size_t)i * 3 * D + h * hs,
                    kbase + h * hs, vbase + h * hs, (size_t)D, j->pos + 1, hs);
     }
     free(att);

@@ -305,6 +305,30 @@ static double attention_loss(void *p) {
     attention_forward(c->out, c->att, c->inp, c->B, c->T, c->C, c->NH);
     return dot(c->out, c->R, (size_t)c->B * c->T * c->C);
 }
+// The sampler's attend_fast (r1.h) promises attend's numbers bit for bit,
+// weights and output, for every head size it takes, key count and stride.
+static void test_attend_fast(Rng *rng) {
+#ifdef R1_ATTEND_FAST
+    int n_cases = 0, bad = 0;
+    for (int hs = 8; hs <= 64; hs += 8)
+        for (int n = 1; n <= 130; n += n < 10 ? 1 : 13)
+            for (int wide = 0; wide < 2; wide++, n_cases++) {
+                const size_t stride = wide ? 3 * (size_t)hs + 8 : (size_t)hs;
+                float *q = randn((size_t)hs, 0, 1, rng), *k = randn(stride * n, 0, 1, rng), *v = randn(stride * n, 0, 1, rng);
+                float *o1 = xcalloc((size_t)hs, sizeof(float), "test"), *o2 = xcalloc((size_t)hs, sizeof(float), "test");
+                float *a1 = xcalloc((size_t)n, sizeof(float), "test"), *a2 = xcalloc((size_t)n, sizeof(float), "test");
+                attend(o1, a1, q, k, v, stride, n, hs);
+                attend_fast(o2, a2, q, k, v, stride, n, hs);
+                bad += memcmp(o1, o2, (size_t)hs * sizeof(float)) != 0 || memcmp(a1, a2, (size_t)n * sizeof(float)) != 0;
+                free(q); free(k); free(v); free(o1); free(o2); free(a1); free(a2);
+            }
+    CHECK(bad == 0, "attend_fast differs from attend in %d of %d cases", bad, n_cases);
+    printf("attend: the sampler's fast path and the plain one agree bit for bit in %d cases (%d differ)\n", n_cases, bad);
+#else
+    (void)rng;
+#endif
+}
+
 static void test_attention_grad(Rng *rng) {
     enum { B = 2, T = 5, C = 8, NH = 2 };
     size_t ni = (size_t)B * T * 3 * C, no = (size_t)B * T * C;
@@ -1852,6 +1876,7 @@ int main(void) {
     test_matmul_forward(&rng);
     test_matmul_kernels_agree(&rng);
     test_attention_grad(&rng);
+    test_attend_fast(&rng);
     test_gelu_grad(&rng);
     test_residual_grad(&rng);
     test_softmax_grad(&rng, 1.0f);
