@@ -2142,6 +2142,26 @@ static void pick_next_tokens(const float *logits, const int *seq, const int *ple
     parallel_for(n, 1, sample_rows, &sj);
 }
 
+// The decode step's cheap layers on the threads: each thread runs r1.c's
+// plain loop on its own block of rows (pointers moved to the block's first
+// row), and rows are independent in all of them, so the numbers are those
+// of one thread. (Training keeps them on one thread, as llm.c writes them:
+// there they cost less than the matrix products around them.)
+enum { ROWS_RESIDUAL = 1, ROWS_LN = 2, ROWS_GELU = 4 };      // op: any of them, in this order
+typedef struct { KVCache *kv; const float *w, *b; int D, op; } DecodeRowsJob;
+static void decode_rows(void *ctx, int r0, int r1) {
+    const DecodeRowsJob *j = ctx;
+    KVCache *kv = j->kv;
+    const size_t D = (size_t)j->D, a = (size_t)r0, n = (size_t)(r1 - r0);
+    if (j->op & ROWS_RESIDUAL) residual_forward(kv->x + a * D, kv->x + a * D, kv->proj + a * D, n * D);   // x += proj
+    if (j->op & ROWS_LN) layernorm_forward(kv->ln + a * D, kv->mean + a, kv->rstd + a, kv->x + a * D, j->w, j->b, (int)n, (int)D);
+    if (j->op & ROWS_GELU) gelu_forward(kv->fch_gelu + a * 4 * D, kv->fch + a * 4 * D, n * 4 * D);
+}
+static void decode_rows_on_threads(KVCache *kv, int op, int n, int D, const float *w, const float *b) {
+    DecodeRowsJob j = { kv, w, b, D, op };
+    parallel_for(n, 8, decode_rows, &j);
+}
+
 // Decoding with the KV cache: one position of every sequence at a time.
 // Feed token tok[i] at position pos to the sequence in cache slot slot[i],
 // for n sequences; leaves the next-token logits of the first n_logits of
@@ -2159,7 +2179,7 @@ static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int
     for (int l = 0; l < L; l++) {
         const LayerParams lp = layer_params(p, c, l), lt = layer_params(wt, c, l);   // lt: the transposed weights
         float *kc = kv->k + (size_t)l * kv->n_slot * T * D, *vc = kv->v + (size_t)l * kv->n_slot * T * D;
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, lp.ln1w, lp.ln1b, n, D);
+        decode_rows_on_threads(kv, ROWS_LN, n, D, lp.ln1w, lp.ln1b);
         matmul_forward(kv->qkv, kv->ln, lt.qkvw, lp.qkvb, n, D, 3 * D);
         for (int i = 0; i < n; i++) {                        // append this token's k and v to the cache
             memcpy(kc + ((size_t)slot[i] * T + pos) * D, kv->qkv + (size_t)i * 3 * D + D, (size_t)D * sizeof(float));
@@ -2168,14 +2188,13 @@ static void decode_step(Model *m, KVCache *kv, int n, const int *slot, const int
         decode_attention(kv, kc, vc, slot, n, pos, D, c->n_head);
         flops_add(4 * (uint64_t)n * (uint64_t)(pos + 1) * (uint64_t)D);   // q.k and att.v, every head
         matmul_forward(kv->proj, kv->atty, lt.attprojw, lp.attprojb, n, D, D);
-        residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, lp.ln2w, lp.ln2b, n, D);
+        decode_rows_on_threads(kv, ROWS_RESIDUAL | ROWS_LN, n, D, lp.ln2w, lp.ln2b);
         matmul_forward(kv->fch, kv->ln, lt.fcw, lp.fcb, n, D, 4 * D);
-        gelu_forward(kv->fch_gelu, kv->fch, (size_t)n * 4 * D);
+        decode_rows_on_threads(kv, ROWS_GELU, n, D, NULL, NULL);
         matmul_forward(kv->proj, kv->fch_gelu, lt.fcprojw, lp.fcprojb, n, 4 * D, D);
-        residual_forward(kv->x, kv->x, kv->proj, (size_t)n * D);
+        decode_rows_on_threads(kv, ROWS_RESIDUAL, n, D, NULL, NULL);
     }
-    layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n_logits, D);
+    decode_rows_on_threads(kv, ROWS_LN, n_logits, D, p->lnfw, p->lnfb);
     matmul_forward(kv->logits, kv->ln, wt->tok_emb, NULL, n_logits, D, V);
     // The FLOP count still has the rows skipped: it is the unit of stage 6's
     // FLOP-matched student (and train_flops in every checkpoint), and it
