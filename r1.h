@@ -2060,9 +2060,10 @@ typedef struct {
 // so the same bits (tests/test_model.c): each q . k_s is dot_fixed's eight
 // lanes as one 8-float register, then lanes_total's tree (lane l + l+4,
 // then + 2, then + 1); each output sums att[s] v_s[i] over s in order. The
-// query and the output stay in registers while it walks the keys, which the
-// plain loops, not knowing the head's size, cannot do. Elsewhere (ARM64, or a
-// head of another size) attend_fast is attend.
+// query and the output stay in registers while it walks the keys. The
+// intrinsics say "fused" outright: written with GCC's vector types instead,
+// the same sums came out unfused at -O2 and otherwise for an 8-float head at
+// -O3. Elsewhere (ARM64, or a head of another size) attend_fast is attend.
 #if defined(__AVX2__) && defined(__FMA__) && !defined(R1_PLAIN_MATMUL)
 #include <immintrin.h>
 #define R1_ATTEND_FAST
@@ -2145,8 +2146,9 @@ static void pick_next_tokens(const float *logits, const int *seq, const int *ple
 // The decode step's cheap layers on the threads: each thread runs r1.c's
 // plain loop on its own block of rows (pointers moved to the block's first
 // row), and rows are independent in all of them, so the numbers are those
-// of one thread. (Training keeps them on one thread, as llm.c writes them:
-// there they cost less than the matrix products around them.)
+// of one thread. (Training keeps them on one thread in r1.c's model_forward,
+// as llm.c writes them; on the threads they gained little there: TUTORIAL,
+// appendix B.)
 enum { ROWS_RESIDUAL = 1, ROWS_LN = 2, ROWS_GELU = 4 };      // op: any of them, in this order
 typedef struct { KVCache *kv; const float *w, *b; int D, op; } DecodeRowsJob;
 static void decode_rows(void *ctx, int r0, int r1) {
