@@ -758,8 +758,9 @@ static void softmax_scaled(float *x, int n, float scale) {
 // One query of one head against n keys and values (key s at k + s*stride,
 // value s at v + s*stride): att[0..n) gets the softmax weights, out[0..hs)
 // the weighted sum. This is attention as the KV-cache sampler needs it, one
-// new token at a time; training (below) does all queries of a head at once,
-// and tests/test_model.c checks that the two agree.
+// new token at a time (r1.h's attend_fast: the same sums, in registers);
+// training (below) does all queries of a head at once, and
+// tests/test_model.c checks that they agree.
 static void attend(float *out, float *att, const float *q, const float *k, const float *v,
                    size_t stride, int n, int hs) {
     for (int s = 0; s < n; s++) att[s] = dot_fixed(q, k + (size_t)s * stride, hs);   // q . k_s

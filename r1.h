@@ -2049,11 +2049,6 @@ static void kv_free(KVCache *kv) {
     memset(kv, 0, sizeof *kv);
 }
 
-// Sampling on the threads: the decode step's attention, and the next tokens.
-// Attention of one new token per sequence against its cached keys/values.
-typedef struct {
-    const KVCache *kv; const float *kc, *vc; const int *slot; int pos, D, NH;
-} DecodeAttnJob;
 // The sampler's hot loop is attend (r1.c) for one head. Where the build
 // has AVX2 and FMA, attend_fast does it for a head of 8, 16, ... 64 floats
 // (the demo's is 24) with the same fused multiply-adds in the same order,
@@ -2063,7 +2058,8 @@ typedef struct {
 // query and the output stay in registers while it walks the keys. The
 // intrinsics say "fused" outright: written with GCC's vector types instead,
 // the same sums came out unfused at -O2 and otherwise for an 8-float head at
-// -O3. Elsewhere (ARM64, or a head of another size) attend_fast is attend.
+// -O3. Elsewhere (ARM64, a plain build, or a head of another size)
+// attend_fast is attend.
 #if defined(__AVX2__) && defined(__FMA__) && !defined(R1_PLAIN_MATMUL)
 #include <immintrin.h>
 #define R1_ATTEND_FAST
@@ -2095,6 +2091,12 @@ static void attend_fast(float *out, float *att, const float *q, const float *k, 
 #else
 #define attend_fast attend
 #endif
+
+// Sampling on the threads: the decode step's attention, and the next tokens.
+// Attention of one new token per sequence against its cached keys/values.
+typedef struct {
+    const KVCache *kv; const float *kc, *vc; const int *slot; int pos, D, NH;
+} DecodeAttnJob;
 
 static void decode_attention_rows(void *ctx, int i0, int i1) {
     const DecodeAttnJob *j = ctx;
