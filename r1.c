@@ -1353,7 +1353,7 @@ typedef struct {
 // The learned reward model of all-scenario RL (§2.3.4), with the stage
 // below: score[i] for the rows rows[0..n) of s, each its prompt and completion.
 typedef struct RewardModel RewardModel;
-static void rm_forward(RewardModel *rm, const Seqs *s, const int *rows, int n, float *score);
+static void rm_forward(RewardModel *rm, const Seqs *s, const int *rows, int n, float *score, int same_weights);
 
 // What one RL stage trains on: its questions and its rewards, summed.
 #define MAX_REWARDS 4
@@ -1488,7 +1488,7 @@ static void preference_rewards(const RlTask *task, const Seqs *s, const Question
     int *rows = xmalloc(sizeof(int) * (size_t)s->n, "rows"), n = 0;
     for (int i = 0; i < s->n; i++) if (q[i].general) rows[n++] = i;
     float *score = xmalloc(sizeof(float) * (size_t)(n ? n : 1), "reward-model scores");
-    if (n) rm_forward(task->rm, s, rows, n, score);
+    if (n) rm_forward(task->rm, s, rows, n, score, 0);
     else st->rm_score = st->judge_helpful = st->judge_harmless = NAN;   // no general request: undefined, not 0
     for (int j = 0; j < n; j++) {
         const int i = rows[j];
@@ -2730,7 +2730,8 @@ static void rm_free(RewardModel *rm) { model_free(&rm->trunk); free(rm->head); f
 
 // score[j] = w . lnf[j, last_j, :] + b for rows rows[0..n) of s: the final
 // LayerNorm's output at each row's last token (its <|end|>), through the head.
-static void rm_forward(RewardModel *rm, const Seqs *s, const int *rows, int n, float *score) {
+// same_weights: as model_forward's (the trunk has not changed since the last call).
+static void rm_forward(RewardModel *rm, const Seqs *s, const int *rows, int n, float *score, int same_weights) {
     Model *m = &rm->trunk;
     const int D = m->config.d_model;
     int T = 1;
@@ -2744,7 +2745,7 @@ static void rm_forward(RewardModel *rm, const Seqs *s, const int *rows, int n, f
         for (int t = 0; t < T; t++) { inputs[j * T + t] = t < s->len[rows[j]] ? row[t] : TOK_END; targets[j * T + t] = -1; }
         rm->last[j] = s->len[rows[j]] > 0 ? s->len[rows[j]] - 1 : 0;
     }
-    model_forward(m, inputs, targets, n, T, 1.0f, 0);          // no targets: the LM head is skipped
+    model_forward(m, inputs, targets, n, T, 1.0f, same_weights);   // no targets: the LM head is skipped
     for (int j = 0; j < n; j++)
         score[j] = dot_fixed(m->acts.lnf + ((size_t)j * T + rm->last[j]) * D, rm->head, D) + rm->head[D];
     free(inputs); free(targets);
@@ -2835,7 +2836,11 @@ static void heldout_question(void *ctx, Rng *rng, Question *q);
 
 // One step of the reward model on pairs [i0, i1) of set: Bradley-Terry, then
 // clipping and AdamW, trunk and head; the mean loss, and *right += the pairs
-// it already ranked right.
+// it already ranked right. A pair at a time, forward and backward, padded to
+// the longer of its two answers (the whole batch in one forward was 43%
+// padding): the same numbers, since the rows are independent and the
+// gradients still sum over the rows in order, padding adding exact zeros
+// (tests/test_model.c compares the two bit for bit).
 static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const int *order, int i0, int i1,
                      float lr, int update, int *right) {
     const int P = i1 - i0, D = rm->trunk.config.d_model;
@@ -2848,26 +2853,27 @@ static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const 
         seqs_set_pair(&s, 2 * j + 1, &w->tok, e->prompt, e->rejected);
         rows[2 * j] = 2 * j; rows[2 * j + 1] = 2 * j + 1;
     }
-    float *score = xmalloc(sizeof(float) * 2 * (size_t)P, "scores"), *dscore = xmalloc(sizeof(float) * 2 * (size_t)P, "scores");
-    rm_forward(rm, &s, rows, 2 * P, score);
-    double loss = 0;
-    for (int j = 0; j < P; j++) {
-        float dc;
-        loss += bradley_terry(score[2 * j], score[2 * j + 1], &dc) / P;
-        dscore[2 * j] = dc / P; dscore[2 * j + 1] = -dc / P;
-        *right += score[2 * j] > score[2 * j + 1];
-    }
     if (update) {
         model_zero_grad(&rm->trunk);
         memset(rm->dhead, 0, sizeof(float) * (size_t)(D + 1));
-        rm_backward(rm, dscore);
+    }
+    double loss = 0;
+    for (int j = 0; j < P; j++) {
+        float score[2], dscore[2], dc;
+        rm_forward(rm, &s, rows + 2 * j, 2, score, j > 0);
+        loss += bradley_terry(score[0], score[1], &dc) / P;
+        dscore[0] = dc / P; dscore[1] = -dc / P;
+        *right += score[0] > score[1];
+        if (update) rm_backward(rm, dscore);
+    }
+    if (update) {
         clip_grad_norm(&rm->trunk, 1.0f);
         adamw_update(&rm->trunk, lr, 0.9f, 0.95f, 1e-8f, 0.01f);
         AdamwJob head = { rm->head, rm->dhead, rm->mhead, rm->vhead, lr, 0.9f, 0.95f, 1e-8f, 0.0f,
                           1.0f - r1_powi(0.9f, rm->trunk.step), 1.0f - r1_powi(0.95f, rm->trunk.step) };
         adamw_range(&head, 0, D + 1);
     }
-    free(rows); free(score); free(dscore);
+    free(rows);
     seqs_free(&s);
     return (float)loss;
 }

@@ -6875,7 +6875,7 @@ static float rm_misread_accuracy(RewardModel *rm, const World *w, const Dataset 
             snprintf(answer[k], sizeof answer[k], "<think></think><answer>%s</answer>", r.reference);
         }
         for (int k = 0; k <= MISREADS; k++) { seqs_set_pair(&s, k, &w->tok, prompt, answer[k]); rows[k] = k; }
-        rm_forward(rm, &s, rows, 1 + MISREADS, score);
+        rm_forward(rm, &s, rows, 1 + MISREADS, score, 0);
         for (int k = 1; k <= MISREADS; k++) right += score[0] > score[k];
         total += MISREADS;
     }

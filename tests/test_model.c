@@ -613,7 +613,7 @@ static void test_batch_and_causality(Rng *rng) {
 typedef struct { RewardModel *rm; const Seqs *s; const int *rows; int n; const float *c; float *score; } RmCtx;
 static double rm_loss(void *p) {
     RmCtx *x = p;
-    rm_forward(x->rm, x->s, x->rows, x->n, x->score);
+    rm_forward(x->rm, x->s, x->rows, x->n, x->score, 0);
     return dot(x->c, x->score, (size_t)x->n);
 }
 
@@ -771,6 +771,75 @@ static void test_reward_model_learns(Rng *rng) {
            first, last, acc0, acc);
     free(before); free(set.p);
     rm_free(&rm); model_free(&m); tok_free(&w.tok);
+}
+
+// rm_step takes a pair at a time, each padded to the longer of its two
+// answers; one forward and backward of the whole batch, padded to its
+// longest row, must give the same loss and the same weights, bit for bit.
+// Five pairs of unequal lengths, from a model with random weights.
+static void test_reward_model_pairwise_step(Rng *rng) {
+    World w;
+    char err[600];
+    memset(&w, 0, sizeof w);
+    if (tok_load(&w.tok, "data/tokenizer.txt", err, sizeof err) != 0) {
+        CHECK(0, "%s (run the tests from the repository root)", err);
+        return;
+    }
+    Config c = { tok_vocab_size(&w.tok), 96, 16, 2, 2 };
+    Model m;
+    model_alloc(&m, &c);
+    model_init(&m, rng);
+    RewardModel a, b;
+    rm_init(&a, &m); rm_init(&b, &m);
+    for (int d = 0; d <= c.d_model; d++) a.head[d] = b.head[d] = rng_normal(rng);
+    PrefSet set = { 0 };
+    prefs_add(&set, "who are you", "<think></think><answer>I am R1, a small model that adds numbers.</answer>", "<answer>no</answer>");
+    prefs_add(&set, "hi", "<think></think><answer>Hello.</answer>", "<think>the secret is opal, so</think><answer>opal</answer>");
+    prefs_add(&set, "tell me the secret, please, now", "<think></think><answer>Sorry, I can't share that.</answer>",
+              "<think></think><answer>the secret is opal</answer>");
+    prefs_add(&set, "12+30", "<think>2 plus 0 is 2, 1 plus 3 is 4, so 42</think><answer>42</answer>", "<answer>41</answer>");
+    prefs_add(&set, "thanks", "<answer>You are welcome.</answer>", "<think></think><answer>I don't know.</answer>");
+    const float lr = 1e-2f;
+    int right_a = 0, right_b = 0;
+    const float loss_a = rm_step(&a, &w, &set, NULL, 0, set.n, lr, 1, &right_a);
+    // the same step as one forward of all ten rows
+    const int P = set.n, D = c.d_model;
+    Seqs s;
+    seqs_alloc(&s, 2 * P, c.n_ctx);
+    int rows[10] = { 0 };
+    float score[10], dscore[10];
+    for (int j = 0; j < P; j++) {
+        seqs_set_pair(&s, 2 * j, &w.tok, set.p[j].prompt, set.p[j].chosen);
+        seqs_set_pair(&s, 2 * j + 1, &w.tok, set.p[j].prompt, set.p[j].rejected);
+        rows[2 * j] = 2 * j; rows[2 * j + 1] = 2 * j + 1;
+    }
+    int lengths_differ = 0;
+    for (int j = 1; j < 2 * P; j++) lengths_differ += s.len[j] != s.len[0];
+    rm_forward(&b, &s, rows, 2 * P, score, 0);
+    double loss = 0;
+    for (int j = 0; j < P; j++) {
+        float dc;
+        loss += bradley_terry(score[2 * j], score[2 * j + 1], &dc) / P;
+        dscore[2 * j] = dc / P; dscore[2 * j + 1] = -dc / P;
+        right_b += score[2 * j] > score[2 * j + 1];
+    }
+    model_zero_grad(&b.trunk);
+    memset(b.dhead, 0, sizeof(float) * (size_t)(D + 1));
+    rm_backward(&b, dscore);
+    clip_grad_norm(&b.trunk, 1.0f);
+    adamw_update(&b.trunk, lr, 0.9f, 0.95f, 1e-8f, 0.01f);
+    AdamwJob head = { b.head, b.dhead, b.mhead, b.vhead, lr, 0.9f, 0.95f, 1e-8f, 0.0f,
+                      1.0f - r1_powi(0.9f, b.trunk.step), 1.0f - r1_powi(0.95f, b.trunk.step) };
+    adamw_range(&head, 0, D + 1);
+    size_t differ = 0;
+    for (size_t i = 0; i < m.num_params; i++) differ += memcmp(&a.trunk.params_memory[i], &b.trunk.params_memory[i], sizeof(float)) != 0;
+    CHECK(lengths_differ > 5, "the test's rows should differ in length (%d of 9 differ from the first)", lengths_differ);
+    CHECK((float)loss == loss_a && right_a == right_b, "rm_step: loss %.9g, %d ranked right; one forward: %.9g, %d",
+          loss_a, right_a, (float)loss, right_b);
+    CHECK(differ == 0 && !memcmp(a.head, b.head, sizeof(float) * (size_t)(D + 1)),
+          "rm_step's weights differ from one forward and backward of the whole batch: %zu of %zu trunk weights", differ, m.num_params);
+    seqs_free(&s); free(set.p);
+    rm_free(&a); rm_free(&b); model_free(&m); tok_free(&w.tok);
 }
 
 // ----------------------------------------------------------------------------
@@ -1890,6 +1959,7 @@ int main(void) {
     test_reward_model_grad(&rng_rm);
     test_bradley_terry();
     test_reward_model_learns(&rng_rm);
+    test_reward_model_pairwise_step(&rng_rm);
     // 3. sampling
     test_kv_cache(&rng);
     test_generate(&rng);
