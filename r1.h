@@ -5803,24 +5803,24 @@ typedef struct {
 } PipeStage;
 enum { P_BASE, P_ZERO, P_COLD, P_REASON, P_RSFT, P_ALIGN, P_STUDENT, P_DISTILLED, P_PROBE, P_RL, N_PIPE };
 // The weights: seconds of each stage in a whole pipeline on this project's
-// 2-core machine (`./r1 pipeline --seed 1337`, 20 min 26 s with the machine
-// shared, every stage timed, none reused: its timings.txt); only their
-// ratios matter.
+// 2-core machine (`make pipeline` from a fresh clone, 2026-12-08, nothing
+// else running, every stage timed, none reused: its timings.txt, 6 min 8 s;
+// the RL student's probe rounded up to a second); only their ratios matter.
 static const PipeStage PIPE_STAGES[N_PIPE] = {
-    [P_BASE]      = { "base", "base (stage 0)", cmd_pretrain, "pretrain", NULL, NULL, 0, 0, 110 },
-    [P_ZERO]      = { "r1_zero", "R1-Zero (stage 1)", cmd_zero, "zero", "base", NULL, 0, 0, 119 },
-    [P_COLD]      = { "cold_start", "cold start (stage 2)", cmd_coldstart, "coldstart", "r1_zero", "base", 0, 1, 28 },
-    [P_REASON]    = { "reasoning_rl", "reasoning RL (stage 3)", cmd_reason, "reason", "cold_start", NULL, 0, 0, 148 },
-    [P_RSFT]      = { "rsft", "rejection sampling + SFT (stage 4)", cmd_rsft, "rsft", "reasoning_rl", "base", 0, 1, 138 },
-    [P_ALIGN]     = { "all_scenarios", "RL for all scenarios (stage 5)", cmd_align, "align", "rsft", NULL, 0, 1, 495 },
-    [P_STUDENT]   = { "student_base", "student base (d 48, 2 layers)", cmd_pretrain, "pretrain", NULL, NULL, 1, 0, 61 },
+    [P_BASE]      = { "base", "base (stage 0)", cmd_pretrain, "pretrain", NULL, NULL, 0, 0, 59 },
+    [P_ZERO]      = { "r1_zero", "R1-Zero (stage 1)", cmd_zero, "zero", "base", NULL, 0, 0, 44 },
+    [P_COLD]      = { "cold_start", "cold start (stage 2)", cmd_coldstart, "coldstart", "r1_zero", "base", 0, 1, 8 },
+    [P_REASON]    = { "reasoning_rl", "reasoning RL (stage 3)", cmd_reason, "reason", "cold_start", NULL, 0, 0, 46 },
+    [P_RSFT]      = { "rsft", "rejection sampling + SFT (stage 4)", cmd_rsft, "rsft", "reasoning_rl", "base", 0, 1, 64 },
+    [P_ALIGN]     = { "all_scenarios", "RL for all scenarios (stage 5)", cmd_align, "align", "rsft", NULL, 0, 1, 93 },
+    [P_STUDENT]   = { "student_base", "student base (d 48, 2 layers)", cmd_pretrain, "pretrain", NULL, NULL, 1, 0, 18 },
     [P_DISTILLED] = { "student_distilled", "distilled student (stage 6)", cmd_distill, "distill", "all_scenarios",
-                      "student_base", 0, 1, 33 },
+                      "student_base", 0, 1, 11 },
     [P_PROBE]     = { "student_rl_probe", "RL student, one step (its FLOPs)", cmd_zero, "zero", "student_base", NULL, 0, 0, 1 },
     [P_RL]        = { "student_rl", "RL student (R1-Zero on the student base)", cmd_zero, "zero", "student_base", NULL,
-                      0, 0, 21 },
+                      0, 0, 9 },
 };
-#define PIPE_EVAL_SECONDS 69.0f   // the evaluation's weight in the ETA, likewise measured
+#define PIPE_EVAL_SECONDS 16.0f   // the evaluation's weight in the ETA, likewise measured
 #define PIPE_SHORT_QUESTIONS 8    // --steps (a quick check of the plumbing): questions each sampling stage asks,
 #define PIPE_SHORT_SET 4          // questions of each benchmark evaluated,
 #define PIPE_SHORT_K 1            // samples per question
