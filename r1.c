@@ -2836,22 +2836,19 @@ static void heldout_question(void *ctx, Rng *rng, Question *q);
 
 // One step of the reward model on pairs [i0, i1) of set: Bradley-Terry, then
 // clipping and AdamW, trunk and head; the mean loss, and *right += the pairs
-// it already ranked right. A pair at a time, forward and backward, padded to
-// the longer of its two answers (the whole batch in one forward was 43%
-// padding): the same numbers, since the rows are independent and the
-// gradients still sum over the rows in order, padding adding exact zeros
-// (tests/test_model.c compares the two bit for bit).
+// it already ranked right. A pair at a time, padded to the longer of its two
+// answers (the whole batch in one forward was 43% padding): the same numbers,
+// as rows are independent and the gradients still sum over them in order,
+// padding adding exact zeros (tests/test_model.c compares the two bit for bit).
 static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const int *order, int i0, int i1,
                      float lr, int update, int *right) {
     const int P = i1 - i0, D = rm->trunk.config.d_model;
     Seqs s;
     seqs_alloc(&s, 2 * P, rm->trunk.config.n_ctx);
-    int *rows = xmalloc(sizeof(int) * 2 * (size_t)P, "rows");
     for (int j = 0; j < P; j++) {                  // row 2j: chosen, row 2j+1: rejected
         const PrefPair *e = &set->p[order ? order[i0 + j] : i0 + j];
         seqs_set_pair(&s, 2 * j, &w->tok, e->prompt, e->chosen);
         seqs_set_pair(&s, 2 * j + 1, &w->tok, e->prompt, e->rejected);
-        rows[2 * j] = 2 * j; rows[2 * j + 1] = 2 * j + 1;
     }
     if (update) {
         model_zero_grad(&rm->trunk);
@@ -2859,8 +2856,9 @@ static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const 
     }
     double loss = 0;
     for (int j = 0; j < P; j++) {
+        const int rows[2] = { 2 * j, 2 * j + 1 };
         float score[2], dscore[2], dc;
-        rm_forward(rm, &s, rows + 2 * j, 2, score, j > 0);
+        rm_forward(rm, &s, rows, 2, score, j > 0);
         loss += bradley_terry(score[0], score[1], &dc) / P;
         dscore[0] = dc / P; dscore[1] = -dc / P;
         *right += score[0] > score[1];
@@ -2873,7 +2871,6 @@ static float rm_step(RewardModel *rm, const World *w, const PrefSet *set, const 
                           1.0f - r1_powi(0.9f, rm->trunk.step), 1.0f - r1_powi(0.95f, rm->trunk.step) };
         adamw_range(&head, 0, D + 1);
     }
-    free(rows);
     seqs_free(&s);
     return (float)loss;
 }

@@ -734,21 +734,28 @@ static void test_bradley_terry(void) {
     }
 }
 
+// The toy's tokenizer in w, and m a model of layers layers (context 96, d 16,
+// 2 heads) with random weights; 0 if the tokenizer does not load.
+static int rm_test_world(World *w, Model *m, int layers, Rng *rng) {
+    char err[600];
+    memset(w, 0, sizeof *w);
+    if (tok_load(&w->tok, "data/tokenizer.txt", err, sizeof err) != 0) {
+        CHECK(0, "%s (run the tests from the repository root)", err);
+        return 0;
+    }
+    Config c = { tok_vocab_size(&w->tok), 96, 16, layers, 2 };
+    model_alloc(m, &c);
+    model_init(m, rng);
+    return 1;
+}
+
 // Two pairs the judge tells apart; the reward model, started from a random
 // model with the head's zeros, ranks neither right (scores tie), and after
 // 50 steps of rm_step ranks both right, its loss well below log 2.
 static void test_reward_model_learns(Rng *rng) {
     World w;
-    char err[600];
-    memset(&w, 0, sizeof w);
-    if (tok_load(&w.tok, "data/tokenizer.txt", err, sizeof err) != 0) {
-        CHECK(0, "%s (run the tests from the repository root)", err);
-        return;
-    }
-    Config c = { tok_vocab_size(&w.tok), 96, 16, 1, 2 };
     Model m;
-    model_alloc(&m, &c);
-    model_init(&m, rng);
+    if (!rm_test_world(&w, &m, 1, rng)) return;
     RewardModel rm;
     rm_init(&rm, &m);
     PrefSet set = { 0 };
@@ -779,16 +786,9 @@ static void test_reward_model_learns(Rng *rng) {
 // Five pairs of unequal lengths, from a model with random weights.
 static void test_reward_model_pairwise_step(Rng *rng) {
     World w;
-    char err[600];
-    memset(&w, 0, sizeof w);
-    if (tok_load(&w.tok, "data/tokenizer.txt", err, sizeof err) != 0) {
-        CHECK(0, "%s (run the tests from the repository root)", err);
-        return;
-    }
-    Config c = { tok_vocab_size(&w.tok), 96, 16, 2, 2 };
     Model m;
-    model_alloc(&m, &c);
-    model_init(&m, rng);
+    if (!rm_test_world(&w, &m, 2, rng)) return;
+    const Config c = m.config;
     RewardModel a, b;
     rm_init(&a, &m); rm_init(&b, &m);
     for (int d = 0; d <= c.d_model; d++) a.head[d] = b.head[d] = rng_normal(rng);
