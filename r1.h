@@ -2097,7 +2097,6 @@ static void attend_fast(float *out, float *att, const float *q, const float *k, 
 typedef struct {
     const KVCache *kv; const float *kc, *vc; const int *slot; int pos, D, NH;
 } DecodeAttnJob;
-
 static void decode_attention_rows(void *ctx, int i0, int i1) {
     const DecodeAttnJob *j = ctx;
     const int D = j->D, NH = j->NH, hs = D / NH, T = j->kv->n_ctx;
@@ -2107,7 +2106,7 @@ static void decode_attention_rows(void *ctx, int i0, int i1) {
         const float *vbase = j->vc + (size_t)j->slot[i] * T * D;
         for (int h = 0; h < NH; h++)
             attend_fast(j->kv->atty + (size_t)i * D + h * hs, att, j->kv->qkv + (size_t)i * 3 * D + h * hs,
-                   kbase + h * hs, vbase + h * hs, (size_t)D, j->pos + 1, hs);
+                        kbase + h * hs, vbase + h * hs, (size_t)D, j->pos + 1, hs);
     }
     free(att);
 }
